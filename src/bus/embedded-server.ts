@@ -1,0 +1,81 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { catoptError } from "../core/errors.ts";
+import { ensureNatsServer } from "./nats-server-binary.ts";
+
+/**
+ * A real nats-server process on a free loopback port with a temporary JetStream store: the
+ * embedded default of `catopt demo`/`catopt run`, and what every integration test runs against.
+ * The port comes from the server itself (port -1 and its ports file), so there is no race for
+ * it. nats-server 2.9 reads ports_file_dir only from a config file, so each launch writes a
+ * two-line config that includes ours (by a relative path: includes resolve from the includer).
+ */
+export type EmbeddedServer = {
+  readonly url: string;
+  readonly storeDir: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+};
+
+export type EmbeddedServerOptions = {
+  /** The server configuration; nats-server.conf at the project root by default. */
+  readonly config?: string;
+  readonly startTimeoutMs?: number;
+};
+
+export const PROJECT_ROOT = path.resolve(import.meta.dirname, "..", "..");
+export const DEFAULT_SERVER_CONFIG = path.join(PROJECT_ROOT, "nats-server.conf");
+
+export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
+  const binary = ensureNatsServer();
+  const dir = await mkdtemp(path.join(tmpdir(), "catopt-nats-"));
+  const storeDir = path.join(dir, "store");
+  const launchConfig = path.join(dir, "launch.conf");
+  const included = path.relative(dir, path.resolve(options.config ?? DEFAULT_SERVER_CONFIG));
+  await writeFile(launchConfig, `include ${JSON.stringify(included)}\nport: -1\nports_file_dir: ${JSON.stringify(dir)}\n`);
+  const args = ["-c", launchConfig, "-a", "127.0.0.1", "-js", "-sd", storeDir];
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let running = true;
+  void exited.then(() => (running = false));
+
+  const stop = async (): Promise<void> => {
+    if (running) {
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(killer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
+  while (Date.now() < deadline) {
+    if (!running) {
+      await stop();
+      const reason = stderr.trim().split("\n").pop() ?? "no output";
+      throw catoptError("NATS_SERVER_FAILED", `nats-server (${binary}) exited at start: ${reason}`);
+    }
+    const url = await readClientUrl(dir);
+    if (url !== undefined) return { url, storeDir, pid: child.pid ?? 0, stop };
+    await sleep(20);
+  }
+  await stop();
+  throw catoptError("NATS_SERVER_FAILED", `nats-server (${binary}) did not report its port within ${options.startTimeoutMs ?? 15_000} ms`);
+}
+
+async function readClientUrl(dir: string): Promise<string | undefined> {
+  const file = (await readdir(dir)).find((name) => name.endsWith(".ports"));
+  if (file === undefined) return undefined;
+  try {
+    const ports = JSON.parse(await readFile(path.join(dir, file), "utf8")) as { nats?: string[] };
+    return ports.nats?.[0];
+  } catch {
+    return undefined; // still being written
+  }
+}

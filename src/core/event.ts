@@ -1,0 +1,67 @@
+import { decode, encode, type Wire } from "./codec.ts";
+import { catoptError } from "./errors.ts";
+import { isSchemaId, parseBody, type BodyOf, type SchemaId } from "./schemas.ts";
+import * as v from "./validate.ts";
+
+/**
+ * An event, as DESIGN.md fixes it: a msgpack map with its fields in this order. `base` is the
+ * round a delta is relative to (-1 where nothing precedes it).
+ */
+export type CatoptEvent<S extends SchemaId = SchemaId> = {
+  readonly schema: S;
+  /** Unique and deterministic; also the Nats-Msg-Id header, so a re-publish is de-duplicated. */
+  readonly id: string;
+  readonly tenant: string;
+  readonly problem: string;
+  readonly round: number;
+  readonly base: number;
+  readonly body: BodyOf[S];
+};
+
+export type AnyEvent = { [S in SchemaId]: CatoptEvent<S> }[SchemaId];
+
+/** Ids are derived from what the event is, never from a clock or a random source. */
+export function eventId(tenant: string, problem: string, kind: string, round: number, agent?: string): string {
+  return [tenant, problem, kind, String(round), ...(agent === undefined ? [] : [agent])].join("/");
+}
+
+export function encodeEvent(event: CatoptEvent): Uint8Array {
+  return encode(
+    new Map<string, Wire>([
+      ["schema", event.schema],
+      ["id", event.id],
+      ["tenant", event.tenant],
+      ["problem", event.problem],
+      ["round", event.round],
+      ["base", event.base],
+      ["body", event.body as unknown as Wire],
+    ]),
+  );
+}
+
+/** Decodes and validates; throws EVENT_INVALID with the reason (bad bytes, unknown schema, bad field). */
+export function decodeEvent(bytes: Uint8Array): AnyEvent {
+  let raw: unknown;
+  try {
+    raw = decode(bytes);
+  } catch (err) {
+    throw catoptError("EVENT_INVALID", `event: not valid msgpack (${(err as Error).message})`, err);
+  }
+  try {
+    const e = v.record(raw, "event");
+    const schema = v.string(e.schema, "event.schema");
+    if (!isSchemaId(schema)) throw new v.ValidationError("event.schema", `unknown schema "${schema}"`);
+    return {
+      schema,
+      id: v.string(e.id, "event.id"),
+      tenant: v.string(e.tenant, "event.tenant"),
+      problem: v.string(e.problem, "event.problem"),
+      round: v.integer(e.round, "event.round"),
+      base: v.integer(e.base, "event.base", -1),
+      body: parseBody(schema, e.body, "event.body"),
+    } as AnyEvent;
+  } catch (err) {
+    if (err instanceof v.ValidationError) throw catoptError("EVENT_INVALID", err.message, err);
+    throw err;
+  }
+}

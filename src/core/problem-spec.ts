@@ -1,0 +1,46 @@
+/**
+ * The public half of a coordinated problem: what the coordinator knows and announces in the
+ * problem's `open` event. Agents' objectives stay private (see LocalProblem).
+ *
+ * Shared quantities are named *resources* (energy drawn in a time slot, accelerator-hours of a
+ * type, ...). Every agent uses some of them; the global constraints (the limits layer) bound
+ * linear combinations of the fleet's total use of each resource.
+ */
+export type GlobalConstraint = {
+  readonly name: string;
+  /** Coefficient per resource of the fleet total; resources not named count 0. */
+  readonly coefficients: Readonly<Record<string, number>>;
+  /** The row reads: sum over resources of coefficient * fleet total <= limit. */
+  readonly limit: number;
+};
+
+/** ADMM parameters, as in Boyd et al. (2011): sections 3.3 (stopping) and 3.4.1 (rho). */
+export type AdmmSettings = {
+  /** Initial penalty rho > 0. */
+  readonly rho: number;
+  /** Absolute and relative tolerances of the primal/dual residual stopping rule. */
+  readonly epsAbs: number;
+  readonly epsRel: number;
+  /** Residual balancing: when one residual exceeds mu times the other, rho is scaled by tau. */
+  readonly mu: number;
+  readonly tau: number;
+  /** The run stops with status "max-rounds" when it has not converged by then. */
+  readonly maxRounds: number;
+};
+
+export type ProblemSpec = {
+  readonly resources: readonly string[];
+  readonly constraints: readonly GlobalConstraint[];
+  /** The agents whose deltas make a round. */
+  readonly agents: readonly string[];
+  readonly admm: AdmmSettings;
+};
+
+export const DEFAULT_ADMM: AdmmSettings = {
+  rho: 1,
+  epsAbs: 1e-8,
+  epsRel: 1e-8,
+  mu: 10,
+  tau: 2,
+  maxRounds: 5000,
+};

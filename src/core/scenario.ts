@@ -1,0 +1,146 @@
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { ADAPTERS } from "../adapters/registry.ts";
+import { catoptError } from "./errors.ts";
+import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
+import { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./problem-spec.ts";
+import { isToken } from "./subjects.ts";
+import * as v from "./validate.ts";
+
+/**
+ * A scenario file: the topology (which agent runs on which node), each agent's input for its
+ * adapter, the shared resources, the global constraints and the ADMM settings.
+ * Format "catopt-scenario/1"; see scenarios/cosmos-3asset/scenario.json.
+ */
+export type ScenarioAsset = {
+  readonly agent: string;
+  readonly node: string;
+  readonly adapter: string;
+  readonly problem: LocalProblem;
+};
+
+export type Scenario = {
+  readonly name: string;
+  readonly description: string;
+  readonly tenant: string;
+  readonly problem: string;
+  readonly units: string;
+  readonly spec: ProblemSpec;
+  readonly assets: readonly ScenarioAsset[];
+  /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
+  readonly roundTimeoutMs: number;
+  /** Where it was read from, for messages. */
+  readonly source: string;
+};
+
+export const SCENARIO_FORMAT = "catopt-scenario/1";
+const DEFAULT_ROUND_TIMEOUT_MS = 10_000;
+
+/** Finds a scenario by path (a file or a folder holding scenario.json) or by name under scenarios/. */
+export async function resolveScenarioPath(reference: string, root: string): Promise<string> {
+  const candidates = [reference, path.join(root, "scenarios", reference)];
+  for (const candidate of candidates) {
+    const info = await stat(candidate).catch(() => undefined);
+    if (info?.isFile()) return candidate;
+    if (info?.isDirectory()) {
+      const inside = path.join(candidate, "scenario.json");
+      if ((await stat(inside).catch(() => undefined))?.isFile()) return inside;
+    }
+  }
+  throw catoptError("SCENARIO_NOT_FOUND", `scenario "${reference}" not found (looked for ${candidates.join(" and ")}, a file or a folder with scenario.json)`);
+}
+
+export async function loadScenario(reference: string, root: string): Promise<Scenario> {
+  const file = await resolveScenarioPath(reference, root);
+  const text = await readFile(file, "utf8");
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw catoptError("SCENARIO_INVALID", `${file}: not valid JSON (${(err as Error).message})`, err);
+  }
+  return parseScenario(json, file);
+}
+
+export function parseScenario(json: unknown, source: string): Scenario {
+  try {
+    return parse(json, source);
+  } catch (err) {
+    if (err instanceof v.ValidationError) throw catoptError("SCENARIO_INVALID", `${source}: ${err.message}`, err);
+    throw err;
+  }
+}
+
+function parse(json: unknown, source: string): Scenario {
+  const s = v.record(json, "scenario");
+  if (s.format !== SCENARIO_FORMAT) {
+    throw new v.ValidationError("scenario.format", `expected "${SCENARIO_FORMAT}", got ${JSON.stringify(s.format)}`);
+  }
+  const token = (value: unknown, at: string): string => {
+    const t = v.string(value, at);
+    if (!isToken(t)) throw new v.ValidationError(at, `"${t}" must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token)`);
+    return t;
+  };
+  const resources = v.stringList(s.resources, "scenario.resources");
+  if (resources.length === 0) throw new v.ValidationError("scenario.resources", "list at least one shared resource");
+  const known = new Set(resources);
+  if (known.size !== resources.length) throw new v.ValidationError("scenario.resources", "names must be unique");
+
+  const assets = v.array(s.assets, "scenario.assets").map((item, i): ScenarioAsset => {
+    const at = `scenario.assets[${i}]`;
+    const a = v.record(item, at);
+    const agent = token(a.agent, `${at}.agent`);
+    const adapterName = v.string(a.adapter, `${at}.adapter`);
+    const adapter = ADAPTERS.get(adapterName);
+    if (adapter === undefined) {
+      throw new v.ValidationError(`${at}.adapter`, `unknown adapter "${adapterName}" (known: ${[...ADAPTERS.keys()].join(", ")})`);
+    }
+    const problem = checkLocalProblem(adapter.toLocalProblem(agent, a.input, `${at}.input`), `${at}.input`);
+    problem.variables.forEach((variable) => {
+      if (!known.has(variable.resource)) {
+        throw new v.ValidationError(`${at}.input`, `resource "${variable.resource}" is not in scenario.resources`);
+      }
+    });
+    return { agent, node: token(a.node ?? agent, `${at}.node`), adapter: adapterName, problem };
+  });
+  if (assets.length === 0) throw new v.ValidationError("scenario.assets", "list at least one asset");
+  const agents = assets.map((a) => a.agent);
+  const duplicate = agents.find((a, i) => agents.indexOf(a) !== i);
+  if (duplicate !== undefined) throw new v.ValidationError("scenario.assets", `agent "${duplicate}" appears twice`);
+
+  const constraints = v.array(s.constraints ?? [], "scenario.constraints").map((item, i): GlobalConstraint => {
+    const at = `scenario.constraints[${i}]`;
+    const c = v.record(item, at);
+    const coefficients = v.numberMap(c.coefficients, `${at}.coefficients`);
+    for (const resource of Object.keys(coefficients)) {
+      if (!known.has(resource)) throw new v.ValidationError(`${at}.coefficients.${resource}`, "not in scenario.resources");
+    }
+    return { name: v.string(c.name, `${at}.name`), coefficients, limit: v.finite(c.limit, `${at}.limit`) };
+  });
+
+  const admmInput = v.record(s.admm ?? {}, "scenario.admm");
+  const setting = (key: keyof AdmmSettings, read: (x: unknown, at: string) => number): number =>
+    admmInput[key] === undefined ? DEFAULT_ADMM[key] : read(admmInput[key], `scenario.admm.${key}`);
+  const admm: AdmmSettings = {
+    rho: setting("rho", v.positive),
+    epsAbs: setting("epsAbs", v.positive),
+    epsRel: setting("epsRel", v.positive),
+    mu: setting("mu", v.positive),
+    tau: setting("tau", v.positive),
+    maxRounds: setting("maxRounds", (x, at) => v.integer(x, at, 1)),
+  };
+  if (admm.tau <= 1) throw new v.ValidationError("scenario.admm.tau", "must be > 1");
+  if (admm.mu <= 1) throw new v.ValidationError("scenario.admm.mu", "must be > 1");
+
+  return {
+    name: v.string(s.name, "scenario.name"),
+    description: s.description === undefined ? "" : v.string(s.description, "scenario.description"),
+    tenant: token(s.tenant, "scenario.tenant"),
+    problem: token(s.problem, "scenario.problem"),
+    units: s.units === undefined ? "" : v.string(s.units, "scenario.units"),
+    spec: { resources, constraints, agents, admm },
+    assets,
+    roundTimeoutMs: s.roundTimeoutMs === undefined ? DEFAULT_ROUND_TIMEOUT_MS : v.positive(s.roundTimeoutMs, "scenario.roundTimeoutMs"),
+    source,
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Tiny structural checks that name the path of the first bad field. Used for everything
+ * that arrives from outside: scenario files, message bodies, recordings.
+ */
+export class ValidationError extends Error {
+  readonly path: string;
+
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "ValidationError";
+    this.path = path;
+  }
+}
+
+export type Record_ = { readonly [key: string]: unknown };
+
+export function record(value: unknown, path: string): Record_ {
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new ValidationError(path, `expected an object, got ${describe(value)}`);
+  }
+  return value as Record_;
+}
+
+export function array(value: unknown, path: string): readonly unknown[] {
+  if (!Array.isArray(value)) throw new ValidationError(path, `expected an array, got ${describe(value)}`);
+  return value;
+}
+
+export function string(value: unknown, path: string): string {
+  if (typeof value !== "string") throw new ValidationError(path, `expected a string, got ${describe(value)}`);
+  return value;
+}
+
+export function finite(value: unknown, path: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new ValidationError(path, `expected a finite number, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function integer(value: unknown, path: string, min = 0): number {
+  const n = finite(value, path);
+  if (!Number.isInteger(n) || n < min) throw new ValidationError(path, `expected an integer >= ${min}, got ${n}`);
+  return n;
+}
+
+export function positive(value: unknown, path: string): number {
+  const n = finite(value, path);
+  if (n <= 0) throw new ValidationError(path, `expected a number > 0, got ${n}`);
+  return n;
+}
+
+export function bytes(value: unknown, path: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new ValidationError(path, `expected bytes, got ${describe(value)}`);
+  return value;
+}
+
+export function oneOf<T extends string>(value: unknown, choices: readonly T[], path: string): T {
+  const s = string(value, path);
+  if (!(choices as readonly string[]).includes(s)) {
+    throw new ValidationError(path, `expected one of ${choices.join(", ")}, got "${s}"`);
+  }
+  return s as T;
+}
+
+/** A map of names to finite numbers, such as a sparse vector keyed by resource. */
+export function numberMap(value: unknown, path: string): Record<string, number> {
+  const source = record(value, path);
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(source)) out[key] = finite(source[key], `${path}.${key}`);
+  return out;
+}
+
+export function stringList(value: unknown, path: string): string[] {
+  return array(value, path).map((item, i) => string(item, `${path}[${i}]`));
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "bytes";
+  if (typeof value === "string") return `"${value.length > 40 ? `${value.slice(0, 40)}...` : value}"`;
+  if (typeof value === "number") return String(value);
+  return typeof value;
+}

@@ -1,0 +1,263 @@
+import { createHash } from "node:crypto";
+import { decodeEnvelope } from "../core/envelope.ts";
+import { isCatoptError } from "../core/errors.ts";
+import { decodeEvent, eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
+import type { ProblemSpec } from "../core/problem-spec.ts";
+import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
+import { parseSubject, type SubjectKind } from "../core/subjects.ts";
+import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
+
+/**
+ * The pure fold of the stream: apply(state, message) -> state. The live coordinator folds the
+ * messages it reads from the stream through this same function, and replay folds a recording
+ * or a stream through it, so both reach the same state and the same hash (DESIGN principle 2).
+ * It never throws on bad input: a message it cannot accept is recorded in `rejected`.
+ */
+export type StreamMessage = { readonly subject: string; readonly seq: number; readonly data: Uint8Array };
+
+type PendingDelta = { readonly agent: string; readonly round: number; readonly base: number; readonly entries: Readonly<Record<string, number>>; readonly objective: number };
+
+export type ProblemState = {
+  readonly tenant: string;
+  readonly problem: string;
+  readonly spec: ProblemSpec;
+  readonly phase: "joining" | PlanStatus;
+  /** Resources each joined agent uses, and the id of its join event. */
+  readonly joined: Readonly<Record<string, { readonly id: string; readonly resources: readonly string[] }>>;
+  /** Deltas received and not yet taken by a round, by event id. */
+  readonly pending: Readonly<Record<string, PendingDelta>>;
+  /** Each agent's committed x_i, by resource. */
+  readonly x: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly objectives: Readonly<Record<string, number>>;
+  /** The last closed round; -1 before round 0. */
+  readonly round: number;
+  readonly admm: AdmmState;
+  readonly residuals: Residuals;
+  /** The plan that the last closed round implies; the coordinator publishes exactly this. */
+  readonly plan: PlanBody | null;
+  /** The round of the last plan event seen that matched `plan`. */
+  readonly planRound: number;
+  /** [round, primal, dual, rho] per closed round, for the convergence picture. */
+  readonly history: readonly (readonly [number, number, number, number])[];
+};
+
+export type Rejection = { readonly seq: number; readonly subject: string; readonly reason: string };
+
+export type ReplayState = {
+  readonly problems: Readonly<Record<string, ProblemState>>;
+  /** Messages applied, and the stream sequence of the last one. */
+  readonly events: number;
+  readonly lastSeq: number;
+  /** SHA-256 chain over (seq, subject, bytes) of every applied message: any change, drop or reordering shows. */
+  readonly digest: string;
+  readonly rejected: readonly Rejection[];
+};
+
+export const emptyReplayState = (): ReplayState => ({ problems: {}, events: 0, lastSeq: 0, digest: "", rejected: [] });
+
+export const problemKey = (tenant: string, problem: string): string => `${tenant}/${problem}`;
+
+/** Which subject kind each schema travels on. */
+const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
+  "open/1": "round",
+  "round/1": "round",
+  "plan/1": "plan",
+  "join/1": "delta",
+  "delta/1": "delta",
+};
+
+const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
+
+class Rejected extends Error {}
+const reject = (reason: string): never => {
+  throw new Rejected(reason);
+};
+
+export function apply(state: ReplayState, message: StreamMessage): ReplayState {
+  const digest = chain(state.digest, message);
+  const counted = { ...state, events: state.events + 1, lastSeq: message.seq, digest };
+  try {
+    const { event, agent } = admit(message);
+    const key = problemKey(event.tenant, event.problem);
+    const next = applyEvent(state.problems[key], event, agent);
+    return { ...counted, problems: { ...state.problems, [key]: next } };
+  } catch (err) {
+    if (!(err instanceof Rejected) && !isCatoptError(err, "EVENT_INVALID")) throw err;
+    return { ...counted, rejected: [...state.rejected, { seq: message.seq, subject: message.subject, reason: err.message }] };
+  }
+}
+
+/** Decodes a message and checks that its subject agrees with the event it carries. */
+function admit(message: StreamMessage): { event: AnyEvent; agent: string | undefined } {
+  const subject = parseSubject(message.subject) ?? reject(`subject ${message.subject} is not a catopt event subject`);
+  const event = decodeEvent(decodeEnvelope(message.data).event);
+  if (SUBJECT_OF[event.schema] !== subject.kind) reject(`a ${event.schema} event does not belong on a ${subject.kind} subject`);
+  if (event.tenant !== subject.tenant || event.problem !== subject.problem) {
+    reject(`event of ${event.tenant}/${event.problem} arrived on ${message.subject}`);
+  }
+  return { event, agent: subject.agent };
+}
+
+function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: string | undefined): ProblemState {
+  if (event.schema === "open/1") {
+    if (problem !== undefined) reject(`problem ${event.tenant}/${event.problem} is already open`);
+    return open(event);
+  }
+  const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
+  switch (event.schema) {
+    case "join/1":
+      return join(p, event, agent as string);
+    case "delta/1":
+      return delta(p, event, agent as string);
+    case "round/1":
+      return closeRound(p, event);
+    case "plan/1":
+      return checkPlan(p, event);
+  }
+}
+
+function open(event: CatoptEvent<"open/1">): ProblemState {
+  const spec = event.body;
+  return {
+    tenant: event.tenant,
+    problem: event.problem,
+    spec,
+    phase: "joining",
+    joined: {},
+    pending: {},
+    x: {},
+    objectives: {},
+    round: -1,
+    admm: initialAdmmState(spec.resources.length, spec.admm),
+    residuals: NO_RESIDUALS,
+    plan: null,
+    planRound: -1,
+    history: [],
+  };
+}
+
+function join(p: ProblemState, event: CatoptEvent<"join/1">, agent: string): ProblemState {
+  if (!p.spec.agents.includes(agent)) reject(`agent ${agent} is not part of problem ${p.problem}`);
+  if (p.joined[agent] !== undefined) reject(`agent ${agent} already joined`);
+  if (p.phase !== "joining") reject(`agent ${agent} joined after the problem started`);
+  const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
+  if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
+  return { ...p, joined: { ...p.joined, [agent]: { id: event.id, resources: event.body.resources } } };
+}
+
+function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): ProblemState {
+  const joined = p.joined[agent] ?? reject(`agent ${agent} sent a delta without joining`);
+  if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
+  if (event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
+  if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
+  const foreign = Object.keys(event.body.entries).find((r) => !joined.resources.includes(r));
+  if (foreign !== undefined) reject(`delta from ${agent} sets resource ${foreign}, which it did not join with`);
+  const pending: PendingDelta = { agent, round: event.round, base: event.base, entries: event.body.entries, objective: event.body.objective };
+  return { ...p, pending: { ...p.pending, [event.id]: pending } };
+}
+
+function closeRound(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
+  if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
+  if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
+  return event.round === 0 ? start(p, event) : step(p, event);
+}
+
+/** Round 0 takes every agent's join and publishes the first plan: x = 0, signal = 0. */
+function start(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
+  const expected = p.spec.agents.map((a) => p.joined[a]?.id ?? reject(`round 0 closed before agent ${a} joined`));
+  if (!sameSet(expected, event.body.took)) reject("round 0 must take exactly the agents' joins");
+  const x = Object.fromEntries(p.spec.agents.map((a) => [a, Object.fromEntries((p.joined[a]?.resources ?? []).map((r) => [r, 0]))]));
+  const objectives = Object.fromEntries(p.spec.agents.map((a) => [a, 0]));
+  const started: ProblemState = { ...p, phase: "running", round: 0, x, objectives };
+  return { ...started, plan: derivePlan(started) };
+}
+
+/** Round k >= 1: commit the deltas taken, then the coordinator's ADMM step. */
+function step(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
+  const x: Record<string, Readonly<Record<string, number>>> = { ...p.x };
+  const objectives: Record<string, number> = { ...p.objectives };
+  const taken = new Set<string>();
+  for (const id of event.body.took) {
+    const d = p.pending[id] ?? reject(`round ${event.round} took ${id}, which the stream has not delivered`);
+    if (d.round !== event.round) reject(`round ${event.round} took ${id}, a delta for round ${d.round}`);
+    if (d.base !== p.round) reject(`round ${event.round} took ${id}, relative to round ${d.base} instead of ${p.round}`);
+    if (taken.has(d.agent)) reject(`round ${event.round} took two deltas from ${d.agent}`);
+    taken.add(d.agent);
+    x[d.agent] = { ...x[d.agent], ...d.entries };
+    objectives[d.agent] = d.objective;
+  }
+  const embed = (agent: string, source: Readonly<Record<string, Readonly<Record<string, number>>>>): number[] =>
+    p.spec.resources.map((r) => source[agent]?.[r] ?? 0);
+  const aggregate = aggregateRound(
+    p.spec.agents.map((a) => embed(a, p.x)),
+    p.spec.agents.map((a) => embed(a, x)),
+  );
+  const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints), p.spec.admm);
+  const phase: ProblemState["phase"] = result.converged ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
+  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round));
+  const stepped: ProblemState = {
+    ...p,
+    phase,
+    round: event.round,
+    x,
+    objectives,
+    pending,
+    admm: result.state,
+    residuals: result.residuals,
+    history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
+  };
+  return { ...stepped, plan: derivePlan(stepped) };
+}
+
+function derivePlan(p: ProblemState): PlanBody {
+  const signal = agentSignal(p.admm);
+  return {
+    status: p.phase === "joining" ? "running" : p.phase,
+    rho: p.admm.rho,
+    signal: Object.fromEntries(p.spec.resources.map((r, j) => [r, signal[j]])),
+    allocations: p.x,
+    objective: p.spec.agents.reduce((sum, a) => sum + (p.objectives[a] ?? 0), 0),
+    ...p.residuals,
+  };
+}
+
+/** A plan event must say exactly what the replayed state implies (-0 and 0 alike: the wire writes 0). */
+function checkPlan(p: ProblemState, event: CatoptEvent<"plan/1">): ProblemState {
+  if (event.round !== p.round || p.plan === null) reject(`plan for round ${event.round}, but the last closed round is ${p.round}`);
+  if (event.round <= p.planRound) reject(`plan for round ${event.round} published twice`);
+  if (!samePlan(event.body, p.plan as PlanBody)) reject(`plan for round ${event.round} does not match the replayed state`);
+  return { ...p, planRound: event.round };
+}
+
+export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/1"> {
+  return {
+    schema: "plan/1",
+    id: eventId(p.tenant, p.problem, "plan", p.round),
+    tenant: p.tenant,
+    problem: p.problem,
+    round: p.round,
+    base: p.round - 1,
+    body: p.plan ?? reject("no plan before round 0 closes"),
+  };
+}
+
+function samePlan(a: PlanBody, b: PlanBody): boolean {
+  const { allocations: aa, signal: as, ...ra } = a;
+  const { allocations: ba, signal: bs, ...rb } = b;
+  return sameRecord(ra, rb) && sameRecord(as, bs) && sameRecord(aa, ba, (x, y) => sameRecord(x, y));
+}
+
+function sameRecord<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>, same: (x: T, y: T) => boolean = (x, y) => x === y): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && new Set(b).size === b.length && a.every((x) => b.includes(x));
+}
+
+function chain(previous: string, message: StreamMessage): string {
+  const seq = Buffer.alloc(8);
+  seq.writeBigUInt64BE(BigInt(message.seq));
+  return createHash("sha256").update(previous, "hex").update(seq).update(message.subject).update(message.data).digest("hex");
+}
