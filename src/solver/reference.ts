@@ -1,4 +1,4 @@
-import loadHighs from "highs";
+import highsModule from "highs";
 import type { LocalProblem } from "../core/local-problem.ts";
 import type { GlobalConstraint } from "../core/problem-spec.ts";
 
@@ -15,6 +15,9 @@ export type ReferenceResult =
     }
   | { readonly status: "infeasible" | "unbounded" | "error"; readonly detail: string };
 
+// highs's types describe its CommonJS build (whose default export sits on .default), while
+// Node loads its ESM build, whose default export is the loader itself.
+const loadHighs = highsModule as unknown as typeof highsModule.default;
 let highs: ReturnType<typeof loadHighs> | undefined;
 
 export async function solveReference(

@@ -1,0 +1,133 @@
+import { assign, setup } from "xstate";
+import { localObjective, type LocalProblem } from "../core/local-problem.ts";
+import type { PlanBody } from "../core/schemas.ts";
+import { localStep } from "../solver/local-step.ts";
+
+/**
+ * One agent: joins its problem, then for every new plan solves its local step and publishes
+ * the delta, until a plan says the run is over. The machine decides; the runner performs the
+ * effects (the `publishJoin` and `publishDelta` actions) and feeds back what happened. Time
+ * arrives only as `now` on events, so `transition()` steps it purely in tests and replays.
+ */
+export type AgentInput = {
+  readonly agent: string;
+  readonly local: LocalProblem;
+  /** How long to wait for the coordinator's next plan before giving up, in ms. */
+  readonly planTimeoutMs: number;
+  readonly now: number;
+};
+
+export type AgentContext = AgentInput & {
+  /** The last plan acted on, and its round (-1: none yet). */
+  readonly plan: PlanBody | null;
+  readonly planRound: number;
+  /** Our x as the coordinator committed it (from the plan), and the step we computed from it. */
+  readonly committed: Readonly<Record<string, number>>;
+  readonly proposed: Readonly<Record<string, number>>;
+  readonly waitingSince: number;
+  /** A plan that arrived while our publish was still in flight; taken once it is acknowledged. */
+  readonly queued: { readonly round: number; readonly body: PlanBody } | null;
+  readonly error: string | null;
+};
+
+export type AgentEvent =
+  | { readonly type: "published"; readonly now: number }
+  | { readonly type: "publishFailed"; readonly reason: string; readonly now: number }
+  | { readonly type: "plan"; readonly round: number; readonly body: PlanBody; readonly now: number }
+  | { readonly type: "tick"; readonly now: number };
+
+/** The delta to publish for the plan in context: only the entries that changed. */
+export function pendingDelta(context: AgentContext): { round: number; base: number; entries: Record<string, number>; objective: number } {
+  const entries = Object.fromEntries(
+    Object.entries(context.proposed).filter(([resource, value]) => context.committed[resource] !== value),
+  );
+  return { round: context.planRound + 1, base: context.planRound, entries, objective: localObjective(context.local, context.proposed) };
+}
+
+/** The plan this event brings (or the one queued earlier), if it is newer than the last one taken. */
+function newPlan(context: AgentContext, event: AgentEvent): { round: number; body: PlanBody } | undefined {
+  const candidate = event.type === "plan" ? { round: event.round, body: event.body } : context.queued;
+  return candidate !== null && candidate.round > context.planRound ? candidate : undefined;
+}
+
+export const agentMachine = setup({
+  types: { input: {} as AgentInput, context: {} as AgentContext, events: {} as AgentEvent },
+  actions: {
+    // Effects: the runner provides these (machine.provide); here they do nothing.
+    publishJoin: () => {},
+    publishDelta: () => {},
+    waitFromNow: assign({ waitingSince: ({ event }) => event.now }),
+    takePlan: assign(({ context, event }) => {
+      const next = newPlan(context, event);
+      if (next === undefined) return {};
+      return { plan: next.body, planRound: next.round, committed: next.body.allocations[context.agent] ?? {}, queued: null };
+    }),
+    queuePlan: assign({ queued: ({ event }) => (event.type === "plan" ? { round: event.round, body: event.body } : null) }),
+    solve: assign({
+      proposed: ({ context }) => localStep(context.local, context.committed, context.plan?.signal ?? {}, context.plan?.rho ?? 1),
+    }),
+    recordFailure: assign({
+      error: ({ event }) => (event.type === "publishFailed" ? `publish failed: ${event.reason}` : "failed"),
+    }),
+    recordTimeout: assign({
+      error: ({ context }) => `no plan after round ${context.planRound} within ${context.planTimeoutMs} ms`,
+    }),
+  },
+  guards: {
+    isNewPlan: ({ context, event }) => newPlan(context, event) !== undefined,
+    isFinalPlan: ({ context, event }) => {
+      const next = newPlan(context, event);
+      return next !== undefined && next.body.status !== "running";
+    },
+    timedOut: ({ context, event }) => event.now - context.waitingSince > context.planTimeoutMs,
+  },
+}).createMachine({
+  id: "agent",
+  context: ({ input }) => ({
+    ...input,
+    plan: null,
+    planRound: -1,
+    committed: {},
+    proposed: {},
+    waitingSince: input.now,
+    queued: null,
+    error: null,
+  }),
+  initial: "joining",
+  states: {
+    joining: {
+      entry: "publishJoin",
+      on: {
+        published: { target: "awaitingPlan", actions: "waitFromNow" },
+        publishFailed: { target: "failed", actions: "recordFailure" },
+      },
+    },
+    awaitingPlan: {
+      always: [
+        { guard: "isFinalPlan", target: "converged", actions: "takePlan" },
+        { guard: "isNewPlan", target: "solving", actions: "takePlan" },
+      ],
+      on: {
+        plan: [
+          { guard: "isFinalPlan", target: "converged", actions: "takePlan" },
+          { guard: "isNewPlan", target: "solving", actions: "takePlan" },
+        ],
+        tick: { guard: "timedOut", target: "failed", actions: "recordTimeout" },
+      },
+    },
+    solving: {
+      entry: "solve",
+      always: "publishing",
+    },
+    publishing: {
+      entry: "publishDelta",
+      on: {
+        plan: { guard: "isNewPlan", actions: "queuePlan" },
+        published: { target: "awaitingPlan", actions: "waitFromNow" },
+        publishFailed: { target: "failed", actions: "recordFailure" },
+      },
+    },
+    converged: { type: "final" },
+    failed: { type: "final" },
+  },
+});

@@ -1,0 +1,92 @@
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { createActor } from "xstate";
+import { systemClock, type Clock } from "../core/clock.ts";
+import { decodeEnvelope } from "../core/envelope.ts";
+import { decodeEvent, eventId } from "../core/event.ts";
+import type { LocalProblem } from "../core/local-problem.ts";
+import type { PlanBody } from "../core/schemas.ts";
+import { deltaSubject, planSubject } from "../core/subjects.ts";
+import { publishEvent } from "../bus/publish.ts";
+import { readStream } from "../bus/read.ts";
+import { reportPublish } from "../bus/report-publish.ts";
+import { EVENTS_STREAM } from "../bus/streams.ts";
+import { agentMachine, pendingDelta } from "./agent-machine.ts";
+
+export type AgentOptions = {
+  readonly nc: NatsConnection;
+  readonly tenant: string;
+  readonly problem: string;
+  readonly local: LocalProblem;
+  readonly planTimeoutMs: number;
+  readonly clock?: Clock;
+  /** Told about plan messages that could not be read (they are skipped, not acted on). */
+  readonly onUnreadable?: (seq: number, reason: string) => void;
+};
+
+export type AgentOutcome = {
+  readonly agent: string;
+  readonly status: "converged" | "failed";
+  readonly error: string | null;
+  readonly rounds: number;
+  readonly plan: PlanBody | null;
+};
+
+const TICK_MS = 200;
+
+export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
+  const { nc, tenant, problem, local } = options;
+  const agent = local.owner;
+  const clock = options.clock ?? systemClock;
+  const js = jetstream(nc);
+  const subject = deltaSubject(tenant, problem, agent);
+  const author = { name: agent };
+
+  const machine = agentMachine.provide({
+    actions: {
+      publishJoin: () => {
+        const event = { schema: "join/1", id: eventId(tenant, problem, "join", 0, agent), tenant, problem, round: 0, base: -1, body: { resources: local.variables.map((v) => v.resource) } } as const;
+        reportPublish(publishEvent(js, subject, event, author), (e) => actor.send(e), clock);
+      },
+      publishDelta: ({ context }) => {
+        const { round, base, entries, objective } = pendingDelta(context);
+        const event = { schema: "delta/1", id: eventId(tenant, problem, "delta", round, agent), tenant, problem, round, base, body: { entries, objective } } as const;
+        reportPublish(publishEvent(js, subject, event, author), (e) => actor.send(e), clock);
+      },
+    },
+  });
+  const actor = createActor(machine, { input: { agent, local, planTimeoutMs: options.planTimeoutMs, now: clock() } });
+  const reader = await readStream(js, EVENTS_STREAM, { filter: planSubject(tenant, problem) });
+  const finished = new Promise<void>((resolve, reject) => {
+    actor.subscribe({ next: (s) => s.status === "done" && resolve(), error: reject });
+  });
+  const ticker = setInterval(() => actor.send({ type: "tick", now: clock() }), TICK_MS);
+  actor.start();
+  const feeding = (async () => {
+    for await (const message of reader) {
+      try {
+        const event = decodeEvent(decodeEnvelope(message.data).event);
+        if (event.schema === "plan/1" && event.tenant === tenant && event.problem === problem) {
+          actor.send({ type: "plan", round: event.round, body: event.body, now: clock() });
+        }
+      } catch (err) {
+        options.onUnreadable?.(message.seq, (err as Error).message);
+      }
+    }
+  })();
+  try {
+    await finished;
+  } finally {
+    clearInterval(ticker);
+    reader.stop();
+    await feeding;
+  }
+  const snapshot = actor.getSnapshot();
+  return {
+    agent,
+    status: snapshot.value === "converged" ? "converged" : "failed",
+    error: snapshot.context.error,
+    rounds: snapshot.context.planRound,
+    plan: snapshot.context.plan,
+  };
+}

@@ -1,0 +1,93 @@
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { createActor } from "xstate";
+import { systemClock, type Clock } from "../core/clock.ts";
+import { eventId, type CatoptEvent } from "../core/event.ts";
+import type { ProblemSpec } from "../core/problem-spec.ts";
+import { planSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
+import { publishEvent } from "../bus/publish.ts";
+import { readStream } from "../bus/read.ts";
+import { reportPublish } from "../bus/report-publish.ts";
+import { EVENTS_STREAM } from "../bus/streams.ts";
+import { belongsTo } from "../replay/filter.ts";
+import { expectedPlanEvent, type ProblemState, type ReplayState } from "../replay/reducer.ts";
+import { coordinatorMachine, problemOf, roundQuorum } from "./coordinator-machine.ts";
+
+export type CoordinatorOptions = {
+  readonly nc: NatsConnection;
+  readonly tenant: string;
+  readonly problem: string;
+  readonly spec: ProblemSpec;
+  readonly roundTimeoutMs: number;
+  readonly clock?: Clock;
+  /** Called once per closed round, with the folded state of the problem. */
+  readonly onRound?: (problem: ProblemState) => void;
+};
+
+export type CoordinatorOutcome = {
+  readonly status: "converged" | "max-rounds" | "failed";
+  readonly error: string | null;
+  /** The fold of every message of this problem: the live state whose hash replay must reproduce. */
+  readonly replay: ReplayState;
+  readonly problem: ProblemState | undefined;
+};
+
+const TICK_MS = 200;
+
+export async function runCoordinator(options: CoordinatorOptions): Promise<CoordinatorOutcome> {
+  const { nc, tenant, problem, spec } = options;
+  const clock = options.clock ?? systemClock;
+  const js = jetstream(nc);
+  const author = { name: "coordinator" };
+  const header = { tenant, problem };
+  const publish = (subject: string, event: CatoptEvent): void => reportPublish(publishEvent(js, subject, event, author), (e) => actor.send(e), clock);
+
+  const machine = coordinatorMachine.provide({
+    actions: {
+      publishOpen: () =>
+        publish(roundSubject(tenant, problem), { schema: "open/1", id: eventId(tenant, problem, "open", 0), ...header, round: 0, base: -1, body: spec }),
+      publishRound: ({ context }) => {
+        const state = problemOf(context) as ProblemState;
+        const round = state.round + 1;
+        const took = roundQuorum(state) ?? [];
+        publish(roundSubject(tenant, problem), { schema: "round/1", id: eventId(tenant, problem, "round", round), ...header, round, base: state.round, body: { took } });
+      },
+      publishPlan: ({ context }) => publish(planSubject(tenant, problem), expectedPlanEvent(problemOf(context) as ProblemState)),
+    },
+  });
+  const actor = createActor(machine, { input: { tenant, problem, spec, roundTimeoutMs: options.roundTimeoutMs, now: clock() } });
+
+  const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
+  let lastRound = -1;
+  const finished = new Promise<void>((resolve, reject) => {
+    actor.subscribe({
+      next: (snapshot) => {
+        const state = problemOf(snapshot.context);
+        if (state !== undefined && state.round !== lastRound && state.round >= 1) {
+          lastRound = state.round;
+          options.onRound?.(state);
+        }
+        if (snapshot.status === "done") resolve();
+      },
+      error: reject,
+    });
+  });
+  const ticker = setInterval(() => actor.send({ type: "tick", now: clock() }), TICK_MS);
+  actor.start();
+  const feeding = (async () => {
+    for await (const message of reader) {
+      if (belongsTo(message, tenant, problem)) actor.send({ type: "message", message, now: clock() });
+    }
+  })();
+  try {
+    await finished;
+  } finally {
+    clearInterval(ticker);
+    reader.stop();
+    await feeding;
+  }
+  const context = actor.getSnapshot().context;
+  const state = problemOf(context);
+  const status = context.error !== null || state === undefined ? "failed" : state.phase === "max-rounds" ? "max-rounds" : "converged";
+  return { status, error: context.error, replay: context.replay, problem: state };
+}
