@@ -4,8 +4,9 @@ import type { PlanBody } from "../core/schemas.ts";
 import { localStep } from "../solver/local-step.ts";
 
 /**
- * One agent: joins its problem, then for every new plan solves its local step and publishes
- * the delta, until a plan says the run is over. The machine decides; the runner performs the
+ * One agent: waits until its problem is opened (agents may start before the coordinator),
+ * joins it, then for every new plan solves its local step and publishes the delta, until a
+ * plan says the run is over. The machine decides; the runner performs the
  * effects (the `publishJoin` and `publishDelta` actions) and feeds back what happened. Time
  * arrives only as `now` on events, so `transition()` steps it purely in tests and replays.
  */
@@ -31,10 +32,12 @@ export type AgentContext = AgentInput & {
 };
 
 export type AgentEvent =
+  | { readonly type: "opened"; readonly agents: readonly string[]; readonly now: number }
   | { readonly type: "published"; readonly now: number }
   | { readonly type: "publishFailed"; readonly reason: string; readonly now: number }
   | { readonly type: "plan"; readonly round: number; readonly body: PlanBody; readonly now: number }
-  | { readonly type: "tick"; readonly now: number };
+  | { readonly type: "tick"; readonly now: number }
+  | { readonly type: "stop"; readonly reason: string; readonly now: number };
 
 /** The delta to publish for the plan in context: only the entries that changed. */
 export function pendingDelta(context: AgentContext): { round: number; base: number; entries: Record<string, number>; objective: number } {
@@ -67,10 +70,16 @@ export const agentMachine = setup({
       proposed: ({ context }) => localStep(context.local, context.committed, context.plan?.signal ?? {}, context.plan?.rho ?? 1),
     }),
     recordFailure: assign({
-      error: ({ event }) => (event.type === "publishFailed" ? `publish failed: ${event.reason}` : "failed"),
+      error: ({ context, event }) => {
+        if (event.type === "publishFailed") return `publish failed: ${event.reason}`;
+        if (event.type === "stop") return `stopped: ${event.reason}`;
+        if (event.type === "opened") return `agent ${context.agent} is not part of the problem (its agents: ${event.agents.join(", ")})`;
+        return "failed";
+      },
     }),
     recordTimeout: assign({
-      error: ({ context }) => `no plan after round ${context.planRound} within ${context.planTimeoutMs} ms`,
+      error: ({ context }) =>
+        context.planRound < 0 ? `the problem was not opened and started within ${context.planTimeoutMs} ms` : `no plan after round ${context.planRound} within ${context.planTimeoutMs} ms`,
     }),
   },
   guards: {
@@ -80,6 +89,7 @@ export const agentMachine = setup({
       return next !== undefined && next.body.status !== "running";
     },
     timedOut: ({ context, event }) => event.now - context.waitingSince > context.planTimeoutMs,
+    isMember: ({ context, event }) => event.type === "opened" && event.agents.includes(context.agent),
   },
 }).createMachine({
   id: "agent",
@@ -94,12 +104,24 @@ export const agentMachine = setup({
     error: null,
   }),
   initial: "joining",
+  on: { stop: { target: ".failed", actions: "recordFailure" } },
   states: {
     joining: {
-      entry: "publishJoin",
-      on: {
-        published: { target: "awaitingPlan", actions: "waitFromNow" },
-        publishFailed: { target: "failed", actions: "recordFailure" },
+      initial: "awaitingOpen",
+      states: {
+        awaitingOpen: {
+          on: {
+            opened: [{ guard: "isMember", target: "announcing" }, { target: "#agent.failed", actions: "recordFailure" }],
+            tick: { guard: "timedOut", target: "#agent.failed", actions: "recordTimeout" },
+          },
+        },
+        announcing: {
+          entry: "publishJoin",
+          on: {
+            published: { target: "#agent.awaitingPlan", actions: "waitFromNow" },
+            publishFailed: { target: "#agent.failed", actions: "recordFailure" },
+          },
+        },
       },
     },
     awaitingPlan: {

@@ -6,7 +6,7 @@ import { decodeEnvelope } from "../core/envelope.ts";
 import { decodeEvent, eventId } from "../core/event.ts";
 import type { LocalProblem } from "../core/local-problem.ts";
 import type { PlanBody } from "../core/schemas.ts";
-import { deltaSubject, planSubject } from "../core/subjects.ts";
+import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
 import { publishEvent } from "../bus/publish.ts";
 import { readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
@@ -22,6 +22,8 @@ export type AgentOptions = {
   readonly clock?: Clock;
   /** Told about plan messages that could not be read (they are skipped, not acted on). */
   readonly onUnreadable?: (seq: number, reason: string) => void;
+  /** Stops the agent (it ends as failed with the reason), e.g. when its coordinator failed. */
+  readonly signal?: AbortSignal;
 };
 
 export type AgentOutcome = {
@@ -56,19 +58,23 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
     },
   });
   const actor = createActor(machine, { input: { agent, local, planTimeoutMs: options.planTimeoutMs, now: clock() } });
-  const reader = await readStream(js, EVENTS_STREAM, { filter: planSubject(tenant, problem) });
+  // open, round and plan events: the subjects catopt.<tenant>.*.<problem> (deltas have a fifth token).
+  const reader = await readStream(js, EVENTS_STREAM, { filter: problemAnnouncements(tenant, problem) });
   const finished = new Promise<void>((resolve, reject) => {
     actor.subscribe({ next: (s) => s.status === "done" && resolve(), error: reject });
   });
   const ticker = setInterval(() => actor.send({ type: "tick", now: clock() }), TICK_MS);
+  const stop = (): void => actor.send({ type: "stop", reason: String(options.signal?.reason ?? "aborted"), now: clock() });
+  options.signal?.addEventListener("abort", stop, { once: true });
   actor.start();
+  if (options.signal?.aborted) stop();
   const feeding = (async () => {
     for await (const message of reader) {
       try {
         const event = decodeEvent(decodeEnvelope(message.data).event);
-        if (event.schema === "plan/1" && event.tenant === tenant && event.problem === problem) {
-          actor.send({ type: "plan", round: event.round, body: event.body, now: clock() });
-        }
+        if (event.tenant !== tenant || event.problem !== problem) continue;
+        if (event.schema === "open/1") actor.send({ type: "opened", agents: event.body.agents, now: clock() });
+        if (event.schema === "plan/1") actor.send({ type: "plan", round: event.round, body: event.body, now: clock() });
       } catch (err) {
         options.onUnreadable?.(message.seq, (err as Error).message);
       }
@@ -77,6 +83,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   try {
     await finished;
   } finally {
+    options.signal?.removeEventListener("abort", stop);
     clearInterval(ticker);
     reader.stop();
     await feeding;

@@ -11,14 +11,14 @@ export type StreamReader = AsyncIterable<StreamMessage> & { stop(): void };
 export type ReadOptions = {
   readonly filter?: string;
   readonly untilEnd?: boolean;
-  /** Start after this stream sequence (0: from the start). */
-  readonly afterSeq?: number;
+  /** Only messages stored from now on (a live subscription), instead of from the start. */
+  readonly onlyNew?: boolean;
 };
 
 export async function readStream(js: JetStreamClient, stream: string, options: ReadOptions = {}): Promise<StreamReader> {
   const consumer = await js.consumers.get(stream, {
     ...(options.filter === undefined ? {} : { filter_subjects: options.filter }),
-    ...(options.afterSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.afterSeq + 1 } : {}),
+    ...(options.onlyNew === true ? { deliver_policy: DeliverPolicy.New } : {}),
   });
   const empty = options.untilEnd === true && (await consumer.info()).num_pending === 0;
   const messages = empty ? undefined : await consumer.consume();

@@ -31,9 +31,30 @@ export function decode(bytes: Uint8Array): unknown {
   return unpackr.unpack(bytes);
 }
 
-/** Decodes a sequence of concatenated msgpack values (a recording). */
+/**
+ * Decodes concatenated msgpack values (a recording). On bad bytes it throws a SequenceError
+ * that says at which byte offset and which value decoding stopped.
+ */
+export class SequenceError extends Error {
+  readonly offset: number;
+  readonly index: number;
+
+  constructor(offset: number, index: number, cause: unknown) {
+    super(`corrupt or truncated msgpack at byte ${offset} (value ${index})`, { cause });
+    this.name = "SequenceError";
+    this.offset = offset;
+    this.index = index;
+  }
+}
+
 export function decodeSequence(bytes: Uint8Array): unknown[] {
-  return unpackr.unpackMultiple(bytes) as unknown[];
+  const values: unknown[] = [];
+  try {
+    unpackr.unpackMultiple(bytes, (value) => void values.push(value));
+  } catch (err) {
+    throw new SequenceError((err as { lastPosition?: number }).lastPosition ?? 0, values.length, err);
+  }
+  return values;
 }
 
 function canonical(value: Wire, path: string): unknown {

@@ -1,0 +1,57 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectTo } from "./connection.ts";
+import { startEmbeddedServer, type EmbeddedServer } from "./embedded-server.ts";
+import { applyStreams, loadStreamConfigs, type StreamAction } from "./streams.ts";
+
+/**
+ * One place that turns "--nats <url> or nothing" into a connected, stream-ready bus: with a
+ * URL it connects there; without one it starts the embedded default server. `close()` drains
+ * the connection and stops the embedded server, whatever happened before.
+ */
+export type BusSession = {
+  readonly url: string;
+  readonly embedded: boolean;
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly streams: readonly StreamAction[];
+  /** A further connection to the same server (agents get their own, as on separate machines). */
+  connect(name: string): Promise<NatsConnection>;
+  close(): Promise<void>;
+};
+
+export type BusOptions = { readonly url?: string; readonly replicas?: number; readonly name?: string };
+
+export async function openBus(options: BusOptions = {}): Promise<BusSession> {
+  const server: EmbeddedServer | undefined = options.url === undefined ? await startEmbeddedServer() : undefined;
+  const url = options.url ?? (server as EmbeddedServer).url;
+  const extra: NatsConnection[] = [];
+  let nc: NatsConnection | undefined;
+  const close = async (): Promise<void> => {
+    await Promise.allSettled([...extra, ...(nc ? [nc] : [])].map((c) => (c.isClosed() ? undefined : c.drain())));
+    await server?.stop();
+  };
+  try {
+    nc = await connectTo(url, options.name ?? "catopt");
+    const jsm = await jetstreamManager(nc);
+    const streams = await applyStreams(jsm, await loadStreamConfigs(), options.replicas);
+    return {
+      url,
+      embedded: server !== undefined,
+      nc,
+      js: jetstream(nc),
+      jsm,
+      streams,
+      connect: async (name) => {
+        const c = await connectTo(url, name);
+        extra.push(c);
+        return c;
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

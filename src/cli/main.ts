@@ -1,0 +1,53 @@
+import { isCatoptError } from "../core/errors.ts";
+import { agentCommand } from "./agent.ts";
+import { parseCommandArgs, usage, type Command, type Io } from "./command.ts";
+import { coordinatorCommand } from "./coordinator.ts";
+import { replayCommand } from "./replay.ts";
+import { demoCommand, runCommand } from "./run.ts";
+import { streamsCommand } from "./streams.ts";
+import { watchCommand } from "./watch.ts";
+
+/** The `catopt` command: usage first, one line per user error, a stack trace only for bugs. */
+export const COMMANDS: readonly Command[] = [demoCommand, runCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand];
+
+export function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "Usage: catopt <command> [options]",
+    "",
+    "catopt-flow: many owners' optimization problems solved as one plan over NATS JetStream.",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run `catopt <command> --help` for a command's options.",
+    "",
+  ].join("\n");
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(overview());
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    io.err(overview());
+    io.err(`catopt: unknown command "${name}"\n`);
+    return 2;
+  }
+  try {
+    const args = parseCommandArgs(command, rest);
+    if (args.help) {
+      io.out(usage(command));
+      return 0;
+    }
+    return await command.run(args, io);
+  } catch (err) {
+    if (!isCatoptError(err)) throw err;
+    if (err.code === "USAGE") io.err(usage(command));
+    io.err(`catopt ${command.name}: ${err.message}\n`);
+    return err.code === "USAGE" ? 2 : 1;
+  }
+}

@@ -1,0 +1,79 @@
+import { openBus } from "../bus/session.ts";
+import { chosenNatsUrl } from "../bus/connection.ts";
+import { EVENTS_STREAM } from "../bus/streams.ts";
+import { catoptError } from "../core/errors.ts";
+import { parseSubject } from "../core/subjects.ts";
+import { readRecording } from "../replay/recording.ts";
+import { problemKey, type StreamMessage } from "../replay/reducer.ts";
+import { readToEnd, replayMessages, type ProblemFilter } from "../replay/replay.ts";
+import { summarize } from "../replay/summary.ts";
+import { JSON_OPTION, NATS_OPTION, stringOption, type Command } from "./command.ts";
+import { convergenceChart, outcomeLines } from "./render.ts";
+
+export const replayCommand: Command = {
+  name: "replay",
+  synopsis: "[<recording>] [options]",
+  summary: "rebuild a run's state from a recording or a stream and print its state hash",
+  description: "Rebuild a run's state offline through the same pure reducers and print its state hash: from a recorded scenario stream file (no server needed), or from a live stream.",
+  options: {
+    nats: NATS_OPTION,
+    stream: { type: "string", value: "<name>", description: `the stream to replay with --nats (default ${EVENTS_STREAM})` },
+    problem: { type: "string", value: "<tenant/problem>", description: "which problem to rebuild when the stream holds several" },
+    json: JSON_OPTION,
+  },
+  details: ["Examples:", "  catopt replay run.catrec", "  catopt replay --nats nats://127.0.0.1:4222 --stream CATOPT_EVENTS --problem cosmos/sol-energy"],
+  run: async (args, io) => {
+    const file = args.positionals[0];
+    const json = args.values.json === true;
+    const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
+    let messages: readonly StreamMessage[];
+    let header: { scenario: string | null; referenceObjective: number | null; filter?: ProblemFilter } = { scenario: null, referenceObjective: null };
+    if (file !== undefined) {
+      const recording = await readRecording(file);
+      messages = recording.messages;
+      header = { ...recording.header, filter: { tenant: recording.header.tenant, problem: recording.header.problem } };
+      say(`recording ${file}: ${messages.length} messages of ${recording.header.tenant}/${recording.header.problem}`);
+    } else {
+      const url = chosenNatsUrl(stringOption(args, "nats"));
+      if (url === undefined) throw catoptError("USAGE", "replay needs a recording file, or --nats <url> (or CATOPT_NATS_URL) and --stream <name>");
+      const stream = stringOption(args, "stream") ?? EVENTS_STREAM;
+      const bus = await openBus({ url, name: "catopt-replay" });
+      try {
+        messages = await readToEnd(bus.js, stream, { onProgress: (n) => say(`read ${n} messages...`) }).catch((err: unknown) => {
+          throw catoptError("USAGE", `cannot read stream ${stream} at ${url}: ${(err as Error).message}`, err);
+        });
+      } finally {
+        await bus.close();
+      }
+      say(`stream ${stream} at ${url}: ${messages.length} messages`);
+    }
+    const filter = chooseProblem(messages, stringOption(args, "problem"), header.filter);
+    const replay = replayMessages(messages, filter);
+    const problem = replay.problems[problemKey(filter.tenant, filter.problem)];
+    const summary = summarize(replay, problem, { scenario: header.scenario, ...filter, referenceObjective: header.referenceObjective });
+    if (json) io.out(`${JSON.stringify(summary)}\n`);
+    else io.out(`${[...convergenceChart(problem?.history ?? []), "", ...outcomeLines(summary)].join("\n")}\n`);
+    for (const r of replay.rejected.slice(0, 10)) io.err(`rejected seq ${r.seq} (${r.subject}): ${r.reason}\n`);
+    return problem === undefined ? 1 : 0;
+  },
+};
+
+/** The problem to rebuild: the one asked for, the recording's, or the only one in the stream. */
+function chooseProblem(messages: readonly StreamMessage[], asked: string | undefined, recorded: ProblemFilter | undefined): ProblemFilter {
+  if (asked !== undefined) {
+    const [tenant, problem, ...rest] = asked.split("/");
+    if (!tenant || !problem || rest.length > 0) throw catoptError("USAGE", `--problem expects <tenant>/<problem>, got "${asked}"`);
+    return { tenant, problem };
+  }
+  if (recorded !== undefined) return recorded;
+  const found = new Set<string>();
+  for (const m of messages) {
+    const s = parseSubject(m.subject);
+    if (s !== undefined && s.kind !== "gov" && s.kind !== "quarantine") found.add(`${s.tenant}/${s.problem}`);
+  }
+  if (found.size !== 1) {
+    throw catoptError("USAGE", found.size === 0 ? "the stream holds no problem's events" : `the stream holds ${found.size} problems (${[...found].join(", ")}): pick one with --problem`);
+  }
+  const [tenant, problem] = [...found][0].split("/");
+  return { tenant, problem };
+}

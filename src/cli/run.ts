@@ -1,0 +1,80 @@
+import { chosenNatsUrl } from "../bus/connection.ts";
+import { PROJECT_ROOT } from "../bus/embedded-server.ts";
+import { catoptError } from "../core/errors.ts";
+import { loadScenario } from "../core/scenario.ts";
+import { runScenario, type RunReport } from "../run/run-scenario.ts";
+import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
+import { convergenceChart, outcomeLines, planTable, progressLine, worthPrinting } from "./render.ts";
+
+const RUN_OPTIONS = {
+  nats: NATS_OPTION,
+  json: JSON_OPTION,
+  record: { type: "string", value: "<file>", description: "write the run's stream to a recorded scenario stream file" },
+  "problem-id": { type: "string", value: "<id>", description: "run under this problem id (default: the scenario's), e.g. on a stream that already holds a run" },
+  replicas: { type: "string", value: "<n>", description: "stream replicas when creating streams on a cluster (default: as in streams/)" },
+} as const;
+
+export const runCommand: Command = {
+  name: "run",
+  synopsis: "<scenario> [options]",
+  summary: "run a scenario end to end and check the plan against HiGHS and by replay",
+  description: "Run a scenario end to end: one agent per asset (each on its own connection), the coordinator, ADMM rounds to convergence; then check the plan against a centralized HiGHS solve and the live state hash against a replay of the stream.",
+  options: RUN_OPTIONS,
+  details: [
+    "<scenario> is a name under scenarios/ (cosmos-3asset), a folder with scenario.json, or a file.",
+    "Exit status: 0 when the plan converged, 1 otherwise or on error, 2 on a usage error.",
+  ],
+  run: async (args, io) => {
+    const reference = args.positionals[0];
+    if (reference === undefined) throw catoptError("USAGE", "run needs a scenario, e.g. catopt run cosmos-3asset");
+    return executeRun(reference, args, io);
+  },
+};
+
+export const demoCommand: Command = {
+  name: "demo",
+  synopsis: "[options]",
+  summary: "the embedded default: run scenarios/cosmos-3asset on a private nats-server",
+  description: "The embedded default: start nats-server from nats-server.conf on a free loopback port with a temporary store, run scenarios/cosmos-3asset end to end, print the plan, stop the server.",
+  options: RUN_OPTIONS,
+  run: (args, io) => executeRun("cosmos-3asset", args, io),
+};
+
+async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<number> {
+  const json = args.values.json === true;
+  const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
+  const live = io.isTTY && !json;
+  const scenario = await loadScenario(reference, PROJECT_ROOT);
+  say(`scenario ${scenario.name}: ${scenario.assets.length} agents (${scenario.assets.map((a) => a.agent).join(", ")}), ${scenario.spec.resources.length} resources, ${scenario.spec.constraints.length} global constraints`);
+  let lastLine = "";
+  const report = await runScenario(scenario, {
+    url: chosenNatsUrl(stringOption(args, "nats")),
+    problemId: stringOption(args, "problem-id"),
+    record: stringOption(args, "record"),
+    replicas: positiveIntegerOption(args, "replicas"),
+    onNote: say,
+    onRound: (problem) => {
+      lastLine = progressLine(problem);
+      if (live) io.out(`\r${lastLine}`);
+      else if (worthPrinting(problem.round) || problem.phase !== "running") say(lastLine);
+    },
+  });
+  if (live) io.out("\n");
+  if (json) {
+    io.out(`${JSON.stringify(jsonReport(report))}\n`);
+  } else {
+    io.out(`\n${[...convergenceChart(report.history), "", ...planTable(scenario.spec, report.allocations, scenario.units), "", ...outcomeLines(report)].join("\n")}\n`);
+  }
+  if (report.replay_state_hash !== report.state_hash) {
+    io.err(`catopt: replaying the stream gave state hash ${report.replay_state_hash}, the live run ${report.state_hash}\n`);
+    return 1;
+  }
+  if (!report.converged) io.err(`catopt: ${report.tenant}/${report.problem} did not converge within ${scenario.spec.admm.maxRounds} rounds\n`);
+  return report.converged ? 0 : 1;
+}
+
+/** The --json object: the outcome and the run's facts; the residual history stays out (it is long). */
+function jsonReport(report: RunReport): object {
+  const { history: _history, agents, ...rest } = report;
+  return { ...rest, agents: agents.map((a) => ({ agent: a.agent, status: a.status, rounds: a.rounds })) };
+}

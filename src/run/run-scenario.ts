@@ -1,0 +1,124 @@
+import { runAgent, type AgentOutcome } from "../agent/agent-runner.ts";
+import { openBus } from "../bus/session.ts";
+import { EVENTS_STREAM } from "../bus/streams.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
+import { catoptError } from "../core/errors.ts";
+import type { Scenario } from "../core/scenario.ts";
+import { roundSubject, tenantSubjects } from "../core/subjects.ts";
+import { runCoordinator } from "../coordinator/coordinator-runner.ts";
+import { belongsTo } from "../replay/filter.ts";
+import type { ProblemState } from "../replay/reducer.ts";
+import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
+import { readToEnd, replayMessages } from "../replay/replay.ts";
+import { stateHash } from "../replay/state-hash.ts";
+import { summarize, type Outcome } from "../replay/summary.ts";
+import { solveReference } from "../solver/reference.ts";
+import { boundViolation, type Allocations } from "../solver/violation.ts";
+
+/**
+ * One whole run of a scenario: the centralized HiGHS reference, a bus (the embedded server or
+ * --nats), one agent per asset (each on its own connection, as on its own node), the
+ * coordinator, then a replay of the stream to check that it reproduces the live state hash.
+ */
+export type RunOptions = {
+  /** A NATS server to use; the embedded default server when absent. */
+  readonly url?: string;
+  /** Overrides the scenario's problem id, for a fresh run on a stream that already holds one. */
+  readonly problemId?: string;
+  /** Writes the run's messages as a recorded scenario stream to this file. */
+  readonly record?: string;
+  readonly replicas?: number;
+  readonly clock?: Clock;
+  readonly onRound?: (problem: ProblemState) => void;
+  readonly onNote?: (line: string) => void;
+};
+
+export type RunReport = Outcome & {
+  readonly wall_ms: number;
+  readonly nats_url: string;
+  readonly embedded_server: boolean;
+  /** The hash of a fresh replay of the stream after the run; equal to state_hash. */
+  readonly replay_state_hash: string;
+  readonly reference_allocations: Allocations;
+  readonly history: ProblemState["history"];
+  readonly agents: readonly AgentOutcome[];
+  readonly recording: string | null;
+};
+
+export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
+  const clock = options.clock ?? systemClock;
+  const note = options.onNote ?? (() => {});
+  const tenant = scenario.tenant;
+  const problem = options.problemId ?? scenario.problem;
+  const problems = scenario.assets.map((a) => a.problem);
+
+  const reference = await solveReference(problems, scenario.spec.constraints);
+  if (reference.status !== "optimal") {
+    throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: the scenario's problem is ${reference.status}: ${reference.detail}`);
+  }
+
+  const bus = await openBus({ url: options.url, replicas: options.replicas, name: "catopt-run" });
+  try {
+    note(bus.embedded ? `embedded nats-server at ${bus.url} (temporary store)` : `NATS at ${bus.url}`);
+    for (const s of bus.streams) note(`stream ${s.name}: ${s.action}`);
+    if ((await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: roundSubject(tenant, problem) })) !== null) {
+      throw catoptError("STREAM_CONFLICT", `stream ${EVENTS_STREAM} already holds a run of problem ${tenant}/${problem}: pass --problem-id <new id> for a fresh one`);
+    }
+
+    const started = clock();
+    const planTimeoutMs = scenario.roundTimeoutMs * 3;
+    const stopAgents = new AbortController();
+    const agents = Promise.all(
+      scenario.assets.map(async (asset) =>
+        runAgent({ nc: await bus.connect(`agent-${asset.agent}`), tenant, problem, local: asset.problem, planTimeoutMs, clock, signal: stopAgents.signal }),
+      ),
+    );
+    const coordinator = await runCoordinator({
+      nc: await bus.connect("coordinator"),
+      tenant,
+      problem,
+      spec: scenario.spec,
+      roundTimeoutMs: scenario.roundTimeoutMs,
+      clock,
+      onRound: options.onRound,
+    });
+    if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
+    const agentOutcomes = await agents;
+    const wall = clock() - started;
+    if (coordinator.status === "failed") {
+      throw catoptError("RUN_FAILED", `coordinator of ${tenant}/${problem} failed: ${coordinator.error ?? "unknown reason"}`);
+    }
+    const failedAgent = agentOutcomes.find((a) => a.status === "failed");
+    if (failedAgent !== undefined) throw catoptError("RUN_FAILED", `agent ${failedAgent.agent} failed: ${failedAgent.error ?? "unknown reason"}`);
+
+    const own = (await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) })).filter((m) => belongsTo(m, tenant, problem));
+    const replayHash = stateHash(replayMessages(own));
+    if (options.record !== undefined) {
+      await writeRecording(options.record, {
+        header: { format: RECORDING_FORMAT, stream: EVENTS_STREAM, tenant, problem, scenario: scenario.name, referenceObjective: reference.objective, messages: own.length },
+        messages: own,
+      });
+      note(`recorded ${own.length} messages to ${options.record}`);
+    }
+    const outcome = summarize(coordinator.replay, coordinator.problem, {
+      scenario: scenario.name,
+      tenant,
+      problem,
+      referenceObjective: reference.objective,
+      extraViolation: boundViolation(problems, coordinator.problem?.x ?? {}),
+    });
+    return {
+      ...outcome,
+      wall_ms: wall,
+      nats_url: bus.url,
+      embedded_server: bus.embedded,
+      replay_state_hash: replayHash,
+      reference_allocations: reference.allocations,
+      history: coordinator.problem?.history ?? [],
+      agents: agentOutcomes,
+      recording: options.record ?? null,
+    };
+  } finally {
+    await bus.close();
+  }
+}
