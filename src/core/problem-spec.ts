@@ -24,6 +24,12 @@ export type AdmmSettings = {
   /** Residual balancing: when one residual exceeds mu times the other, rho is scaled by tau. */
   readonly mu: number;
   readonly tau: number;
+  /**
+   * Balancing runs only in rounds 1..balanceRounds. ADMM's convergence proof needs rho fixed
+   * after finitely many rounds, and unbounded balancing was seen to stall problems with purely
+   * linear variables (test/solver/sharing.test.ts has such instances).
+   */
+  readonly balanceRounds: number;
   /** The run stops with status "max-rounds" when it has not converged by then. */
   readonly maxRounds: number;
 };
@@ -42,5 +48,6 @@ export const DEFAULT_ADMM: AdmmSettings = {
   epsRel: 1e-8,
   mu: 10,
   tau: 2,
+  balanceRounds: 100,
   maxRounds: 5000,
 };

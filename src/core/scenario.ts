@@ -127,6 +127,7 @@ function parse(json: unknown, source: string): Scenario {
     epsRel: setting("epsRel", v.positive),
     mu: setting("mu", v.positive),
     tau: setting("tau", v.positive),
+    balanceRounds: setting("balanceRounds", (x, at) => v.integer(x, at)),
     maxRounds: setting("maxRounds", (x, at) => v.integer(x, at, 1)),
   };
   if (admm.tau <= 1) throw new v.ValidationError("scenario.admm.tau", "must be > 1");

@@ -71,6 +71,7 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
         epsRel: v.positive(admm.epsRel, `${path}.admm.epsRel`),
         mu: v.positive(admm.mu, `${path}.admm.mu`),
         tau: v.positive(admm.tau, `${path}.admm.tau`),
+        balanceRounds: v.integer(admm.balanceRounds, `${path}.admm.balanceRounds`),
         maxRounds: v.integer(admm.maxRounds, `${path}.admm.maxRounds`, 1),
       },
     };

@@ -189,10 +189,12 @@ function step(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
   const embed = (agent: string, source: Readonly<Record<string, Readonly<Record<string, number>>>>): number[] =>
     p.spec.resources.map((r) => source[agent]?.[r] ?? 0);
   const aggregate = aggregateRound(
+    event.round,
     p.spec.agents.map((a) => embed(a, p.x)),
     p.spec.agents.map((a) => embed(a, x)),
   );
-  const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints), p.spec.admm);
+  const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
+  const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
   const phase: ProblemState["phase"] = result.converged ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
   const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round));
   const stepped: ProblemState = {

@@ -21,6 +21,8 @@ export type AdmmState = {
 
 /** What the coordinator knows of a round once it has all the agents' x_i+. */
 export type RoundAggregate = {
+  /** The round these x_i+ belong to (1, 2, ...). */
+  readonly round: number;
   readonly agents: number;
   /** Mean of the agents' x_i+ (each embedded in the resource space, zero where unused). */
   readonly xbar: readonly number[];
@@ -49,10 +51,10 @@ export function agentSignal(state: AdmmState): number[] {
   return state.xbar.map((x, j) => x - state.zbar[j] + state.u[j]);
 }
 
-export function coordinatorStep(state: AdmmState, round: RoundAggregate, rows: Rows, settings: AdmmSettings): StepResult {
+export function coordinatorStep(state: AdmmState, round: RoundAggregate, rows: Rows & { readonly used: readonly boolean[] }, settings: AdmmSettings): StepResult {
   const n = round.agents;
   const m = round.xbar.length;
-  const shared = projectOntoPolyhedron(round.xbar.map((x, j) => n * (x + state.u[j])), rows);
+  const shared = projectOntoPolyhedron(round.xbar.map((x, j) => n * (x + state.u[j])), rows).map((s, j) => (rows.used[j] ? s : 0));
   const zbar = shared.map((s) => s / n);
   const u = state.u.map((uj, j) => uj + round.xbar[j] - zbar[j]);
 
@@ -75,10 +77,11 @@ export function coordinatorStep(state: AdmmState, round: RoundAggregate, rows: R
 
   let rho = state.rho;
   let scaledU = u;
-  if (!converged && primal > settings.mu * dual) {
+  const balancing = !converged && round.round <= settings.balanceRounds;
+  if (balancing && primal > settings.mu * dual) {
     rho = state.rho * settings.tau;
     scaledU = u.map((uj) => uj / settings.tau);
-  } else if (!converged && dual > settings.mu * primal) {
+  } else if (balancing && dual > settings.mu * primal) {
     rho = state.rho / settings.tau;
     scaledU = u.map((uj) => uj * settings.tau);
   }
@@ -90,7 +93,7 @@ export function coordinatorStep(state: AdmmState, round: RoundAggregate, rows: R
 }
 
 /** The aggregates of a round from every agent's previous and new x_i (embedded, length m). */
-export function aggregateRound(previous: readonly (readonly number[])[], next: readonly (readonly number[])[]): RoundAggregate {
+export function aggregateRound(round: number, previous: readonly (readonly number[])[], next: readonly (readonly number[])[]): RoundAggregate {
   const agents = next.length;
   const m = next[0]?.length ?? 0;
   const xbar = new Array<number>(m).fill(0);
@@ -104,13 +107,19 @@ export function aggregateRound(previous: readonly (readonly number[])[], next: r
       sumSquaredSteps += step * step;
     }
   });
-  return { agents, xbar: xbar.map((sum) => sum / agents), sumSquares, sumSquaredSteps };
+  return { round, agents, xbar: xbar.map((sum) => sum / agents), sumSquares, sumSquaredSteps };
 }
 
-/** The global constraints as rows over the resource vector, for the projection. */
-export function constraintRows(resources: readonly string[], constraints: readonly GlobalConstraint[]): Rows {
+/**
+ * The global constraints as rows over the resource vector, for the projection. A resource no
+ * agent uses has a fleet total of exactly 0, so its column is dropped (zeroed): left in, the
+ * projection would move zbar along a direction no agent can follow, and the primal residual
+ * there would never close.
+ */
+export function constraintRows(resources: readonly string[], constraints: readonly GlobalConstraint[], used: ReadonlySet<string>): Rows & { readonly used: readonly boolean[] } {
   return {
-    G: constraints.map((c) => resources.map((r) => c.coefficients[r] ?? 0)),
+    G: constraints.map((c) => resources.map((r) => (used.has(r) ? (c.coefficients[r] ?? 0) : 0))),
     h: constraints.map((c) => c.limit),
+    used: resources.map((r) => used.has(r)),
   };
 }

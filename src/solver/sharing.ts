@@ -16,7 +16,7 @@ export type SharingResult = {
 };
 
 export function solveSharing(problems: readonly LocalProblem[], spec: ProblemSpec): SharingResult {
-  const rows = constraintRows(spec.resources, spec.constraints);
+  const rows = constraintRows(spec.resources, spec.constraints, new Set(problems.flatMap((p) => p.variables.map((v) => v.resource))));
   const embed = (x: Readonly<Record<string, number>>): number[] => spec.resources.map((r) => x[r] ?? 0);
   let state = initialAdmmState(spec.resources.length, spec.admm);
   let x: Record<string, number>[] = problems.map(() => ({}));
@@ -24,7 +24,7 @@ export function solveSharing(problems: readonly LocalProblem[], spec: ProblemSpe
   for (let round = 1; round <= spec.admm.maxRounds; round++) {
     const signal = Object.fromEntries(agentSignal(state).map((s, j) => [spec.resources[j], s]));
     const next = problems.map((p, i) => localStep(p, x[i], signal, state.rho));
-    const step = coordinatorStep(state, aggregateRound(x.map(embed), next.map(embed)), rows, spec.admm);
+    const step = coordinatorStep(state, aggregateRound(round, x.map(embed), next.map(embed)), rows, spec.admm);
     [state, x, residuals] = [step.state, next, step.residuals];
     if (step.converged) return { converged: true, rounds: round, allocations: allocationsOf(problems, x), residuals };
   }
