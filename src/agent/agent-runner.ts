@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
-import { decodeEvent, eventId } from "../core/event.ts";
+import { decodeEvent } from "../core/event.ts";
 import type { LocalProblem } from "../core/local-problem.ts";
 import type { PlanBody } from "../core/schemas.ts";
 import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
@@ -11,7 +11,8 @@ import { publishEvent } from "../bus/publish.ts";
 import { readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
-import { agentMachine, pendingDelta } from "./agent-machine.ts";
+import { deltaEvent, joinEvent } from "./agent-events.ts";
+import { agentMachine } from "./agent-machine.ts";
 
 export type AgentOptions = {
   readonly nc: NatsConnection;
@@ -46,15 +47,8 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
 
   const machine = agentMachine.provide({
     actions: {
-      publishJoin: () => {
-        const event = { schema: "join/1", id: eventId(tenant, problem, "join", 0, agent), tenant, problem, round: 0, base: -1, body: { resources: local.variables.map((v) => v.resource) } } as const;
-        reportPublish(publishEvent(js, subject, event, author), (e) => actor.send(e), clock);
-      },
-      publishDelta: ({ context }) => {
-        const { round, base, entries, objective } = pendingDelta(context);
-        const event = { schema: "delta/1", id: eventId(tenant, problem, "delta", round, agent), tenant, problem, round, base, body: { entries, objective } } as const;
-        reportPublish(publishEvent(js, subject, event, author), (e) => actor.send(e), clock);
-      },
+      publishJoin: () => reportPublish(publishEvent(js, subject, joinEvent(tenant, problem, local), author), (e) => actor.send(e), clock),
+      publishDelta: ({ context }) => reportPublish(publishEvent(js, subject, deltaEvent(tenant, problem, context), author), (e) => actor.send(e), clock),
     },
   });
   const actor = createActor(machine, { input: { agent, local, planTimeoutMs: options.planTimeoutMs, now: clock() } });

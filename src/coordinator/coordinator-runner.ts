@@ -2,7 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
-import { eventId, type CatoptEvent } from "../core/event.ts";
+import type { CatoptEvent } from "../core/event.ts";
 import type { ProblemSpec } from "../core/problem-spec.ts";
 import { planSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
 import { publishEvent } from "../bus/publish.ts";
@@ -11,7 +11,8 @@ import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { belongsTo } from "../replay/filter.ts";
 import { expectedPlanEvent, type ProblemState, type ReplayState } from "../replay/reducer.ts";
-import { coordinatorMachine, problemOf, roundQuorum } from "./coordinator-machine.ts";
+import { openEvent, roundEvent } from "./coordinator-events.ts";
+import { coordinatorMachine, problemOf } from "./coordinator-machine.ts";
 
 export type CoordinatorOptions = {
   readonly nc: NatsConnection;
@@ -39,19 +40,12 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const clock = options.clock ?? systemClock;
   const js = jetstream(nc);
   const author = { name: "coordinator" };
-  const header = { tenant, problem };
   const publish = (subject: string, event: CatoptEvent): void => reportPublish(publishEvent(js, subject, event, author), (e) => actor.send(e), clock);
 
   const machine = coordinatorMachine.provide({
     actions: {
-      publishOpen: () =>
-        publish(roundSubject(tenant, problem), { schema: "open/1", id: eventId(tenant, problem, "open", 0), ...header, round: 0, base: -1, body: spec }),
-      publishRound: ({ context }) => {
-        const state = problemOf(context) as ProblemState;
-        const round = state.round + 1;
-        const took = roundQuorum(state) ?? [];
-        publish(roundSubject(tenant, problem), { schema: "round/1", id: eventId(tenant, problem, "round", round), ...header, round, base: state.round, body: { took } });
-      },
+      publishOpen: () => publish(roundSubject(tenant, problem), openEvent(tenant, problem, spec)),
+      publishRound: ({ context }) => publish(roundSubject(tenant, problem), roundEvent(problemOf(context) as ProblemState)),
       publishPlan: ({ context }) => publish(planSubject(tenant, problem), expectedPlanEvent(problemOf(context) as ProblemState)),
     },
   });

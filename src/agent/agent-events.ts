@@ -1,0 +1,21 @@
+import { eventId, type CatoptEvent } from "../core/event.ts";
+import type { LocalProblem } from "../core/local-problem.ts";
+import { pendingDelta, type AgentContext } from "./agent-machine.ts";
+
+/** The agent's own events, as pure functions of its problem and machine context. */
+export function joinEvent(tenant: string, problem: string, local: LocalProblem): CatoptEvent<"join/1"> {
+  return {
+    schema: "join/1",
+    id: eventId(tenant, problem, "join", 0, local.owner),
+    tenant,
+    problem,
+    round: 0,
+    base: -1,
+    body: { resources: local.variables.map((v) => v.resource) },
+  };
+}
+
+export function deltaEvent(tenant: string, problem: string, context: AgentContext): CatoptEvent<"delta/1"> {
+  const { round, base, entries, objective } = pendingDelta(context);
+  return { schema: "delta/1", id: eventId(tenant, problem, "delta", round, context.agent), tenant, problem, round, base, body: { entries, objective } };
+}

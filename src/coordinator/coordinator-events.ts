@@ -1,0 +1,16 @@
+import { eventId, type CatoptEvent } from "../core/event.ts";
+import type { ProblemSpec } from "../core/problem-spec.ts";
+import type { ProblemState } from "../replay/reducer.ts";
+import { roundQuorum } from "./coordinator-machine.ts";
+
+/** The coordinator's own events, as pure functions of what it knows (the plan is the reducer's: expectedPlanEvent). */
+export function openEvent(tenant: string, problem: string, spec: ProblemSpec): CatoptEvent<"open/1"> {
+  return { schema: "open/1", id: eventId(tenant, problem, "open", 0), tenant, problem, round: 0, base: -1, body: spec };
+}
+
+/** Closes the next round, taking exactly the events of its quorum. */
+export function roundEvent(state: ProblemState): CatoptEvent<"round/1"> {
+  const round = state.round + 1;
+  const took = roundQuorum(state) ?? [];
+  return { schema: "round/1", id: eventId(state.tenant, state.problem, "round", round), tenant: state.tenant, problem: state.problem, round, base: state.round, body: { took } };
+}
