@@ -1,0 +1,127 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { isOneLineError, lastJson, runCli } from "../helpers/cli.ts";
+
+type Outcome = { converged: boolean; rounds: number; gap: number | null; max_violation: number; state_hash: string; events: number; scenario: string | null };
+
+const cli = suite("the catopt command");
+let dir: string;
+cli.before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "catopt-cli-"));
+});
+
+cli("demo --json runs the embedded default and prints the outcome last; replay of its recording gives the same hash", async () => {
+  const record = path.join(dir, "demo.catrec");
+  const demo = await runCli(["demo", "--json", "--record", record]);
+  assert.is(demo.code, 0, demo.stderr);
+  const outcome = lastJson<Outcome & { replay_state_hash: string }>(demo);
+  assert.ok(outcome.converged);
+  assert.ok((outcome.gap ?? 1) < 1e-4 && outcome.max_violation < 1e-6, JSON.stringify(outcome));
+  assert.match(outcome.state_hash, /^[0-9a-f]{64}$/);
+  assert.is(outcome.replay_state_hash, outcome.state_hash);
+  assert.match(demo.stderr, "round   10", "progress goes to stderr with --json");
+
+  const replay = await runCli(["replay", record, "--json"]);
+  assert.is(replay.code, 0, replay.stderr);
+  const replayed = lastJson<Outcome>(replay);
+  assert.equal([replayed.state_hash, replayed.rounds, replayed.events, replayed.scenario], [outcome.state_hash, outcome.rounds, outcome.events, "cosmos-3asset"]);
+  assert.is(replayed.gap, outcome.gap);
+});
+
+cli("the human output shows the convergence picture, the plan per asset and the constraints", async () => {
+  const demo = await runCli(["run", "cosmos-3asset"]);
+  assert.is(demo.code, 0, demo.stderr);
+  for (const part of ["residuals (log scale", "rover", "habitat", "fleet-energy-budget", "relay-pass-window", "relative gap", "replayed stream      same hash"]) {
+    assert.match(demo.stdout, part);
+  }
+});
+
+cli("bad input ends with one clear line and a non-zero exit, never a stack trace", async () => {
+  const infeasible = path.join(dir, "infeasible.json");
+  const malformed = path.join(dir, "malformed.json");
+  const corrupt = path.join(dir, "corrupt.catrec");
+  const base = {
+    format: "catopt-scenario/1", name: "x", tenant: "t", problem: "p", resources: ["a"],
+    assets: [{ agent: "x", adapter: "energy-asset", input: { slots: { a: { want: 5, weight: 1, min: 3, max: 10 } } } }],
+    constraints: [{ name: "cap", coefficients: { a: 1 }, limit: 2 }],
+  };
+  await writeFile(infeasible, JSON.stringify(base));
+  await writeFile(malformed, JSON.stringify({ ...base, resources: "a" }));
+  await writeFile(corrupt, new Uint8Array([0x85, 0xa6, 0x66]));
+  const cases: [string[], string][] = [
+    [["run", "no-such-scenario"], 'scenario "no-such-scenario" not found'],
+    [["run", malformed], `${malformed}: scenario.resources: expected an array`],
+    [["run", infeasible], "is infeasible"],
+    [["run", "cosmos-3asset", "--nats", "nats://127.0.0.1:1"], "cannot reach NATS at nats://127.0.0.1:1"],
+    [["replay", corrupt], `${corrupt}: corrupt or truncated msgpack at byte 0`],
+    [["replay", path.join(dir, "absent.catrec")], "cannot read (ENOENT)"],
+  ];
+  for (const [args, message] of cases) {
+    const result = await runCli(args);
+    assert.is(result.code, 1, `${args.join(" ")}: exit ${result.code}\n${result.stderr}`);
+    assert.match(result.stderr, message);
+    assert.ok(isOneLineError(result.stderr), `${args.join(" ")}: not one line:\n${result.stderr}`);
+  }
+});
+
+cli("usage errors print the usage and exit 2", async () => {
+  const missing = await runCli(["run"]);
+  assert.is(missing.code, 2);
+  assert.match(missing.stderr, "Usage: catopt run <scenario>");
+  const unknown = await runCli(["frobnicate"]);
+  assert.is(unknown.code, 2);
+  assert.match(unknown.stderr, 'unknown command "frobnicate"');
+  const help = await runCli(["--help"]);
+  assert.is(help.code, 0);
+  for (const name of ["demo", "run", "agent", "coordinator", "watch", "replay", "streams"]) assert.match(help.stdout, `  ${name} `);
+});
+
+const deployment = suite("agents, coordinator and watcher as separate processes on one server");
+let server: EmbeddedServer;
+deployment.before(async () => {
+  server = await startEmbeddedServer();
+});
+deployment.after(async () => {
+  await server?.stop();
+});
+
+deployment("agents started per node and a coordinator converge; watch sees the final plan; replay of the stream gives the coordinator's hash", async () => {
+  const nats = ["--nats", server.url];
+  const streams = await runCli(["streams", "apply", ...nats]);
+  assert.is(streams.code, 0, streams.stderr);
+  assert.match(streams.stdout, "CATOPT_EVENTS: created");
+  assert.match((await runCli(["streams", "apply", ...nats])).stdout, "CATOPT_EVENTS: unchanged");
+
+  // Agents first: they wait for the coordinator to open the problem.
+  const agents = ["rover-1", "drone-1", "habitat-1"].map((node) => runCli(["agent", "--scenario", "cosmos-3asset", "--node", node, ...nats]));
+  const watch = runCli(["watch", "catopt.cosmos.plan.sol-energy", "--all", "--until-final", ...nats]);
+  const coordinator = await runCli(["coordinator", "--scenario", "cosmos-3asset", "--json", ...nats]);
+  assert.is(coordinator.code, 0, coordinator.stderr);
+  const outcome = lastJson<Outcome>(coordinator);
+  assert.ok(outcome.converged);
+  for (const agent of await Promise.all(agents)) {
+    assert.is(agent.code, 0, agent.stderr);
+    assert.match(agent.stdout, "converged after");
+  }
+  const watched = await watch;
+  assert.is(watched.code, 0, watched.stderr);
+  assert.match(watched.stdout, `round ${outcome.rounds} converged`);
+  assert.match(watched.stdout, "habitat");
+
+  const replay = await runCli(["replay", ...nats, "--stream", "CATOPT_EVENTS", "--json"]);
+  assert.is(replay.code, 0, replay.stderr);
+  assert.is(lastJson<Outcome>(replay).state_hash, outcome.state_hash);
+});
+
+deployment("commands that join a deployment say how to name one when none is given", async () => {
+  const result = await runCli(["agent", "--scenario", "cosmos-3asset", "--node", "rover-1"]);
+  assert.is(result.code, 2);
+  assert.match(result.stderr, "pass --nats nats://host:4222 or set CATOPT_NATS_URL");
+});
+
+cli.run();
+deployment.run();

@@ -1,0 +1,37 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+
+export type CliResult = { code: number | null; stdout: string; stderr: string };
+
+/** Runs the real `catopt` binary as a user would, with a time limit so a hang fails the test. */
+export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "bin", "catopt.mjs"), ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, CATOPT_NATS_URL: "", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The last line of stdout as JSON (the --json contract). */
+export function lastJson<T = Record<string, unknown>>(result: CliResult): T {
+  const lines = result.stdout.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]) as T;
+}
+
+/** A user error is one line on stderr and no stack trace. */
+export function isOneLineError(stderr: string): boolean {
+  const lines = stderr.trim().split("\n").filter((l) => l.startsWith("catopt"));
+  return lines.length === 1 && !/\n\s+at /.test(stderr);
+}

@@ -1,0 +1,103 @@
+import { readFile, writeFile, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { envelopeBytes } from "../../src/bus/publish.ts";
+import { decodeEnvelope } from "../../src/core/envelope.ts";
+import { isCatoptError } from "../../src/core/errors.ts";
+import { decodeEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { problemKey, type StreamMessage } from "../../src/replay/reducer.ts";
+import { decodeRecording, encodeRecording, readRecording, type Recording } from "../../src/replay/recording.ts";
+import { replayMessages } from "../../src/replay/replay.ts";
+import { stateHash } from "../../src/replay/state-hash.ts";
+
+// A recorded live run of scenarios/cosmos-3asset, fed through today's reducers (the way
+// Temporal replays workflow histories): the state hash must stay what the live run printed.
+const fixture = path.join(import.meta.dirname, "..", "fixtures", "cosmos-3asset.catrec");
+const expected = JSON.parse(await readFile(path.join(import.meta.dirname, "..", "fixtures", "cosmos-3asset.expected.json"), "utf8")) as {
+  state_hash: string;
+  rounds: number;
+  objective: number;
+  events: number;
+};
+const recording = await readRecording(fixture);
+const messages = recording.messages;
+
+const hashOf = (list: readonly StreamMessage[]): string => stateHash(replayMessages(list));
+const eventOf = (m: StreamMessage) => decodeEvent(decodeEnvelope(m.data).event);
+
+test("replaying the recorded run gives the live run's state hash, rounds and objective", () => {
+  const state = replayMessages(messages);
+  const problem = state.problems[problemKey("cosmos", "sol-energy")];
+  assert.is(stateHash(state), expected.state_hash);
+  assert.is(state.events, expected.events);
+  assert.equal(state.rejected, []);
+  assert.is(problem.phase, "converged");
+  assert.is(problem.round, expected.rounds);
+  assert.is(problem.plan?.objective, expected.objective);
+});
+
+test("a changed delta changes the hash, and the recorded plan no longer matches it", () => {
+  const index = messages.findIndex((m) => eventOf(m).schema === "delta/1" && eventOf(m).round === 20);
+  const original = eventOf(messages[index]) as CatoptEvent<"delta/1">;
+  const [resource, value] = Object.entries(original.body.entries)[0];
+  const changed: CatoptEvent<"delta/1"> = { ...original, body: { ...original.body, entries: { ...original.body.entries, [resource]: value + 1e-9 } } };
+  const tampered = messages.map((m, i) => (i === index ? { ...m, data: envelopeBytes(changed, { name: "rover" }) } : m));
+  const state = replayMessages(tampered);
+  assert.is.not(stateHash(state), expected.state_hash);
+  assert.ok(state.rejected.some((r) => r.reason.includes("does not match the replayed state")), JSON.stringify(state.rejected[0]));
+});
+
+test("a dropped, a reordered or a duplicated message changes the hash", () => {
+  const dropped = messages.filter((_, i) => i !== 100);
+  const swapped = messages.slice();
+  const i = messages.findIndex((m, k) => eventOf(m).schema === "delta/1" && eventOf(messages[k + 1]).schema === "delta/1");
+  [swapped[i], swapped[i + 1]] = [swapped[i + 1], swapped[i]];
+  const duplicated = [...messages.slice(0, 50), messages[49], ...messages.slice(50)];
+  const hashes = [hashOf(dropped), hashOf(swapped), hashOf(duplicated)];
+  for (const h of hashes) assert.is.not(h, expected.state_hash);
+  assert.is(new Set(hashes).size, 3);
+  assert.ok(replayMessages(duplicated).rejected.length > 0, "a duplicate is recorded as rejected");
+});
+
+test("a forged plan is rejected and counted, not applied", () => {
+  const planIndex = messages.findIndex((m) => eventOf(m).schema === "plan/1" && eventOf(m).round === 10);
+  const plan = eventOf(messages[planIndex]) as CatoptEvent<"plan/1">;
+  const forged: CatoptEvent<"plan/1"> = { ...plan, body: { ...plan.body, allocations: { ...plan.body.allocations, rover: { t08: 400 } } } };
+  const state = replayMessages(messages.map((m, i) => (i === planIndex ? { ...m, data: envelopeBytes(forged, { name: "coordinator" }) } : m)));
+  assert.equal(state.rejected.map((r) => r.seq), [messages[planIndex].seq]);
+  assert.match(state.rejected[0].reason, "plan for round 10 does not match the replayed state");
+});
+
+test("a recording survives encode/decode unchanged", () => {
+  const again = decodeRecording(encodeRecording(recording), "memory");
+  assert.equal(again.header, recording.header);
+  assert.is(hashOf(again.messages), expected.state_hash);
+});
+
+test("a corrupt, truncated, empty or foreign recording is refused with what and where", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "catopt-rec-"));
+  const bytes = encodeRecording(recording);
+  const cases: [string, Uint8Array | undefined, string][] = [
+    ["truncated.catrec", bytes.subarray(0, bytes.length - 10), "corrupt or truncated msgpack at byte"],
+    ["empty.catrec", new Uint8Array(0), "empty file"],
+    ["foreign.catrec", encodeRecording({ ...recording, header: { ...recording.header, format: "x" as Recording["header"]["format"] } }), 'header.format: expected "catopt-recording/1"'],
+    ["short.catrec", encodeRecording({ ...recording, messages: messages.slice(1) }), "says 296 messages, the file holds 295"],
+    ["missing.catrec", undefined, "cannot read (ENOENT)"],
+  ];
+  for (const [name, content, reason] of cases) {
+    const file = path.join(dir, name);
+    if (content !== undefined) await writeFile(file, content);
+    try {
+      await readRecording(file);
+      assert.unreachable(`${name} was accepted`);
+    } catch (err) {
+      assert.ok(isCatoptError(err, "RECORDING_INVALID"), String(err));
+      assert.match((err as Error).message, file);
+      assert.match((err as Error).message, reason);
+    }
+  }
+});
+
+test.run();
