@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from "msgpackr";
+import { Unpackr } from "msgpackr";
 
 /**
  * Deterministic, portable MessagePack.
@@ -19,17 +19,160 @@ export type Wire =
   | ReadonlyMap<string, Wire>
   | { readonly [key: string]: Wire | undefined };
 
-const packr = new Packr({ useRecords: false, variableMapSize: true, useToJSON: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
+/**
+ * Our own writer, in one pass: it checks every number, sorts plain objects' keys as it goes, and
+ * writes each value in the smallest format msgpackr itself would choose (positive ints in uint
+ * formats, negative in int formats, anything else as float64; -0 as 0), so our bytes equal
+ * msgpackr's for the same canonical value (test/core/codec.test.ts holds them to it).
+ */
 export function encode(value: Wire): Uint8Array {
-  // pack() returns a view into a shared arena: copy before the next pack overwrites it.
-  return Uint8Array.from(packr.pack(canonical(value, "$")));
+  return writer.encode(value);
 }
 
 export function decode(bytes: Uint8Array): unknown {
   return unpackr.unpack(bytes);
 }
+
+const utf8 = new TextEncoder();
+
+class Writer {
+  private bytes = new Uint8Array(256);
+  private view = new DataView(this.bytes.buffer);
+  private at = 0;
+  /** Keys from the root to the value being written: turned into a path only for an error. */
+  private readonly trail: (string | number)[] = [];
+
+  /**
+   * One writer serves every call (encoding calls nothing back, so it cannot re-enter). The
+   * result is a copy in a Buffer from Node's pool, which allocates small sizes far faster than
+   * a new Uint8Array: like any pooled Buffer, never read its `.buffer` without its byteOffset.
+   */
+  encode(value: Wire): Uint8Array {
+    this.at = 0;
+    this.trail.length = 0;
+    this.value(value);
+    const out = Buffer.allocUnsafe(this.at);
+    out.set(this.bytes.subarray(0, this.at));
+    return out;
+  }
+
+  value(value: Wire): void {
+    if (value === null) return this.byte(0xc0);
+    switch (typeof value) {
+      case "boolean":
+        return this.byte(value ? 0xc3 : 0xc2);
+      case "number":
+        return this.number(value);
+      case "string":
+        return this.string(value);
+    }
+    if (value instanceof Uint8Array) {
+      this.header(value.length, -1, 0xc4, 0xc5, 0xc6);
+      this.room(value.length);
+      this.bytes.set(value, this.at);
+      this.at += value.length;
+      return;
+    }
+    if (Array.isArray(value)) {
+      this.header(value.length, 0x90, -1, 0xdc, 0xdd);
+      for (let i = 0; i < value.length; i++) this.nested(i, value[i]);
+      return;
+    }
+    if (value instanceof Map) {
+      this.header(value.size, 0x80, -1, 0xde, 0xdf);
+      for (const [key, item] of value) {
+        this.string(key);
+        this.nested(key, item);
+      }
+      return;
+    }
+    const object = value as { readonly [key: string]: Wire | undefined };
+    const keys = Object.keys(object).filter((key) => object[key] !== undefined).sort();
+    this.header(keys.length, 0x80, -1, 0xde, 0xdf);
+    for (const key of keys) {
+      this.string(key);
+      this.nested(key, object[key] as Wire);
+    }
+  }
+
+  private nested(key: string | number, value: Wire): void {
+    this.trail.push(key);
+    this.value(value);
+    this.trail.pop();
+  }
+
+  private number(n: number): void {
+    if (!Number.isFinite(n)) {
+      const path = this.trail.map((k) => (typeof k === "number" ? `[${k}]` : `.${k}`)).join("");
+      throw new TypeError(`$${path}: ${n} is not a finite number`);
+    }
+    this.room(9);
+    if (n >>> 0 === n) {
+      // 0 <= n < 2^32, integral (and -0, which becomes 0)
+      if (n < 0x80) this.bytes[this.at++] = n;
+      else if (n < 0x100) (this.bytes[this.at] = 0xcc), (this.bytes[this.at + 1] = n), (this.at += 2);
+      else if (n < 0x10000) (this.bytes[this.at] = 0xcd), this.view.setUint16(this.at + 1, n), (this.at += 3);
+      else (this.bytes[this.at] = 0xce), this.view.setUint32(this.at + 1, n), (this.at += 5);
+    } else if (n >> 0 === n) {
+      // -2^31 <= n < 0, integral
+      if (n >= -0x20) this.bytes[this.at++] = 0x100 + n;
+      else if (n >= -0x80) (this.bytes[this.at] = 0xd0), this.view.setInt8(this.at + 1, n), (this.at += 2);
+      else if (n >= -0x8000) (this.bytes[this.at] = 0xd1), this.view.setInt16(this.at + 1, n), (this.at += 3);
+      else (this.bytes[this.at] = 0xd2), this.view.setInt32(this.at + 1, n), (this.at += 5);
+    } else {
+      this.bytes[this.at] = 0xcb;
+      this.view.setFloat64(this.at + 1, n);
+      this.at += 9;
+    }
+  }
+
+  private string(text: string): void {
+    let ascii = true;
+    for (let i = 0; i < text.length && ascii; i++) ascii = text.charCodeAt(i) < 0x80;
+    if (ascii) {
+      // The common case (keys, ids): the byte length is known, so header first, then the bytes.
+      this.header(text.length, 0xa0, 0xd9, 0xda, 0xdb, 0x20);
+      this.room(text.length);
+      for (let i = 0; i < text.length; i++) this.bytes[this.at + i] = text.charCodeAt(i);
+      this.at += text.length;
+      return;
+    }
+    // Worst case 3 bytes per UTF-16 unit: encode after a 5-byte header slot, then close the gap.
+    this.room(5 + text.length * 3);
+    const start = this.at;
+    const { written } = utf8.encodeInto(text, this.bytes.subarray(start + 5));
+    const headerSize = written < 0x20 ? 1 : written < 0x100 ? 2 : written < 0x10000 ? 3 : 5;
+    this.bytes.copyWithin(start + headerSize, start + 5, start + 5 + written);
+    this.header(written, 0xa0, 0xd9, 0xda, 0xdb, 0x20);
+    this.at = start + headerSize + written;
+  }
+
+  /** Writes a length header in the smallest of: fix (below fixLimit), 8-, 16- or 32-bit form. */
+  private header(length: number, fix: number, b8: number, b16: number, b32: number, fixLimit = 0x10): void {
+    this.room(5);
+    if (fix >= 0 && length < fixLimit) this.bytes[this.at++] = fix | length;
+    else if (b8 >= 0 && length < 0x100) (this.bytes[this.at] = b8), (this.bytes[this.at + 1] = length), (this.at += 2);
+    else if (length < 0x10000) (this.bytes[this.at] = b16), this.view.setUint16(this.at + 1, length), (this.at += 3);
+    else (this.bytes[this.at] = b32), this.view.setUint32(this.at + 1, length), (this.at += 5);
+  }
+
+  private byte(b: number): void {
+    this.room(1);
+    this.bytes[this.at++] = b;
+  }
+
+  private room(extra: number): void {
+    if (this.at + extra <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.at + extra));
+    grown.set(this.bytes.subarray(0, this.at));
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
+  }
+}
+
+const writer = new Writer();
 
 /**
  * Decodes concatenated msgpack values (a recording). On bad bytes it throws a SequenceError
@@ -55,27 +198,4 @@ export function decodeSequence(bytes: Uint8Array): unknown[] {
     throw new SequenceError((err as { lastPosition?: number }).lastPosition ?? 0, values.length, err);
   }
   return values;
-}
-
-function canonical(value: Wire, path: string): unknown {
-  if (value === null || typeof value === "boolean" || typeof value === "string") return value;
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new TypeError(`${path}: ${value} is not a finite number`);
-    return Object.is(value, -0) ? 0 : value;
-  }
-  if (value instanceof Uint8Array) return value;
-  if (Array.isArray(value)) return value.map((item, i) => canonical(item, `${path}[${i}]`));
-  if (value instanceof Map) {
-    const ordered = new Map<string, unknown>();
-    for (const [key, item] of value) ordered.set(key, canonical(item, `${path}.${key}`));
-    return ordered;
-  }
-  const object = value as { readonly [key: string]: Wire | undefined };
-  const sorted: Record<string, unknown> = {};
-  for (const key of Object.keys(object).sort()) {
-    const item = object[key];
-    if (item === undefined) continue;
-    sorted[key] = canonical(item, `${path}.${key}`);
-  }
-  return sorted;
 }

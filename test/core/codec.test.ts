@@ -4,7 +4,9 @@ import { decode, decodeSequence, encode, SequenceError } from "../../src/core/co
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import { decodeEvent, encodeEvent, eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { isCatoptError } from "../../src/core/errors.ts";
+import { Packr } from "msgpackr";
 import { decodePlain, wireKeys } from "../helpers/plain-msgpack.ts";
+import { seeded } from "../helpers/random.ts";
 
 const delta: CatoptEvent<"delta/1"> = {
   schema: "delta/1",
@@ -82,6 +84,32 @@ test("a sequence decodes value by value and reports where corrupt bytes begin", 
     assert.equal((err as SequenceError).offset, encode({ a: 1 }).length + encode([1, 2]).length);
   }
   assert.equal(decode(encode(null)), null);
+});
+
+test("our writer gives exactly msgpackr's bytes for the same canonical value", () => {
+  const packr = new Packr({ useRecords: false, variableMapSize: true, useToJSON: false });
+  const rand = seeded(5);
+  const edges = [0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, 0.5, -0.5, 1e-300, 1.7976931348623157e308, Number.MIN_VALUE];
+  const text = (n: number): string => Array.from({ length: n }, () => (rand() < 0.8 ? String.fromCharCode(97 + Math.floor(rand() * 26)) : rand() < 0.5 ? "é" : "🛰")).join("");
+  const sizes = [0, 5, 31, 32, 100, 255, 256, 70000];
+  const random = (depth: number): unknown => {
+    const kind = Math.floor(rand() * (depth > 2 ? 5 : 8));
+    if (kind === 0) return edges[Math.floor(rand() * edges.length)];
+    if (kind === 1) return (rand() - 0.5) * 10 ** Math.floor(rand() * 12);
+    if (kind === 2) return text(sizes[Math.floor(rand() * sizes.length)]);
+    if (kind === 3) return rand() < 0.3 ? null : rand() < 0.5;
+    if (kind === 4) return new Uint8Array(sizes[Math.floor(rand() * 4)]).map(() => Math.floor(rand() * 256));
+    if (kind === 5) return Array.from({ length: Math.floor(rand() * 20) }, () => random(depth + 1));
+    const entries = Array.from({ length: Math.floor(rand() * 20) }, (_, i) => [`${text(3)}${i}`, random(depth + 1)] as const);
+    return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  };
+  for (let i = 0; i < 2000; i++) {
+    const value = random(0);
+    const ours = Buffer.from(encode(value as never)).toString("hex");
+    assert.is(ours, Buffer.from(packr.pack(value)).toString("hex"), `value ${i}`);
+  }
+  const long = Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${String(i).padStart(6, "0")}`, i]));
+  assert.is(Buffer.from(encode(long)).toString("hex"), Buffer.from(packr.pack(long)).toString("hex"), "map32 and growth");
 });
 
 test.run();
