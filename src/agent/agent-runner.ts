@@ -73,7 +73,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
         options.onUnreadable?.(message.seq, (err as Error).message);
       }
     }
-  })();
+  })().catch((err: unknown) => actor.send({ type: "stop", reason: `lost the event stream: ${(err as Error).message}`, now: clock() }));
   try {
     await finished;
   } finally {

@@ -23,13 +23,28 @@ export type BusSession = {
 
 export type BusOptions = { readonly url?: string; readonly replicas?: number; readonly name?: string };
 
+const DRAIN_LIMIT_MS = 2000;
+
+/**
+ * Drains (flushes what is pending), but closes outright if that takes longer than a moment:
+ * a connection to a server that went away would otherwise wait out all its reconnects.
+ */
+async function closeSoon(c: NatsConnection): Promise<void> {
+  if (c.isClosed()) return;
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_LIMIT_MS)));
+  await Promise.race([c.drain().catch(() => undefined), limit]);
+  clearTimeout(timer);
+  if (!c.isClosed()) await c.close();
+}
+
 export async function openBus(options: BusOptions = {}): Promise<BusSession> {
   const server: EmbeddedServer | undefined = options.url === undefined ? await startEmbeddedServer() : undefined;
   const url = options.url ?? (server as EmbeddedServer).url;
   const extra: NatsConnection[] = [];
   let nc: NatsConnection | undefined;
   const close = async (): Promise<void> => {
-    await Promise.allSettled([...extra, ...(nc ? [nc] : [])].map((c) => (c.isClosed() ? undefined : c.drain())));
+    await Promise.allSettled([...extra, ...(nc ? [nc] : [])].map(closeSoon));
     await server?.stop();
   };
   try {

@@ -31,7 +31,8 @@ export type CoordinatorEvent =
   | { readonly type: "message"; readonly message: StreamMessage; readonly now: number }
   | { readonly type: "published"; readonly now: number }
   | { readonly type: "publishFailed"; readonly reason: string; readonly now: number }
-  | { readonly type: "tick"; readonly now: number };
+  | { readonly type: "tick"; readonly now: number }
+  | { readonly type: "stop"; readonly reason: string; readonly now: number };
 
 export function problemOf(context: Pick<CoordinatorContext, "replay" | "tenant" | "problem">): ProblemState | undefined {
   return context.replay.problems[problemKey(context.tenant, context.problem)];
@@ -71,7 +72,9 @@ export const coordinatorMachine = setup({
     publishPlan: () => {},
     fold: assign({ replay: ({ context, event }) => (event.type === "message" ? apply(context.replay, event.message) : context.replay) }),
     openRound: assign({ roundOpenedAt: ({ event }) => event.now }),
-    recordPublishFailure: assign({ error: ({ event }) => (event.type === "publishFailed" ? `publish failed: ${event.reason}` : null) }),
+    recordFailure: assign({
+      error: ({ event }) => (event.type === "publishFailed" ? `publish failed: ${event.reason}` : event.type === "stop" ? `stopped: ${event.reason}` : null),
+    }),
     recordTimeout: assign({
       error: ({ context }) => {
         const problem = problemOf(context);
@@ -108,7 +111,8 @@ export const coordinatorMachine = setup({
   initial: "opening",
   on: {
     message: { actions: "fold" },
-    publishFailed: { target: ".failed", actions: "recordPublishFailure" },
+    publishFailed: { target: ".failed", actions: "recordFailure" },
+    stop: { target: ".failed", actions: "recordFailure" },
   },
   states: {
     opening: {

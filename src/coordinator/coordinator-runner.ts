@@ -72,7 +72,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
     for await (const message of reader) {
       if (belongsTo(message, tenant, problem)) actor.send({ type: "message", message, now: clock() });
     }
-  })();
+  })().catch((err: unknown) => actor.send({ type: "stop", reason: `lost the event stream: ${(err as Error).message}`, now: clock() }));
   try {
     await finished;
   } finally {
