@@ -8,6 +8,7 @@ import type { LocalProblem } from "../core/local-problem.ts";
 import type { PlanBody } from "../core/schemas.ts";
 import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
 import { publishEvent } from "../bus/publish.ts";
+import { drive } from "../bus/drive.ts";
 import { readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
@@ -35,8 +36,6 @@ export type AgentOutcome = {
   readonly plan: PlanBody | null;
 };
 
-const TICK_MS = 200;
-
 export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const { nc, tenant, problem, local } = options;
   const agent = local.owner;
@@ -52,36 +51,22 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
     },
   });
   const actor = createActor(machine, { input: { agent, local, planTimeoutMs: options.planTimeoutMs, now: clock() } });
-  // open, round and plan events: the subjects catopt.<tenant>.*.<problem> (deltas have a fifth token).
+  // Open, round and plan events: the subjects catopt.<tenant>.*.<problem> (deltas have a fifth token).
   const reader = await readStream(js, EVENTS_STREAM, { filter: problemAnnouncements(tenant, problem) });
-  const finished = new Promise<void>((resolve, reject) => {
-    actor.subscribe({ next: (s) => s.status === "done" && resolve(), error: reject });
-  });
-  const ticker = setInterval(() => actor.send({ type: "tick", now: clock() }), TICK_MS);
-  const stop = (): void => actor.send({ type: "stop", reason: String(options.signal?.reason ?? "aborted"), now: clock() });
-  options.signal?.addEventListener("abort", stop, { once: true });
-  actor.start();
-  if (options.signal?.aborted) stop();
-  const feeding = (async () => {
-    for await (const message of reader) {
+  await drive(actor, reader, {
+    clock,
+    signal: options.signal,
+    route: (message) => {
       try {
         const event = decodeEvent(decodeEnvelope(message.data).event);
-        if (event.tenant !== tenant || event.problem !== problem) continue;
+        if (event.tenant !== tenant || event.problem !== problem) return;
         if (event.schema === "open/1") actor.send({ type: "opened", agents: event.body.agents, now: clock() });
         if (event.schema === "plan/1") actor.send({ type: "plan", round: event.round, body: event.body, now: clock() });
       } catch (err) {
         options.onUnreadable?.(message.seq, (err as Error).message);
       }
-    }
-  })().catch((err: unknown) => actor.send({ type: "stop", reason: `lost the event stream: ${(err as Error).message}`, now: clock() }));
-  try {
-    await finished;
-  } finally {
-    options.signal?.removeEventListener("abort", stop);
-    clearInterval(ticker);
-    reader.stop();
-    await feeding;
-  }
+    },
+  });
   const snapshot = actor.getSnapshot();
   return {
     agent,

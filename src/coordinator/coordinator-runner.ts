@@ -1,11 +1,12 @@
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { createActor } from "xstate";
+import { createActor, type SnapshotFrom } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { CatoptEvent } from "../core/event.ts";
 import type { ProblemSpec } from "../core/problem-spec.ts";
 import { planSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
 import { publishEvent } from "../bus/publish.ts";
+import { drive } from "../bus/drive.ts";
 import { readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
@@ -33,8 +34,6 @@ export type CoordinatorOutcome = {
   readonly problem: ProblemState | undefined;
 };
 
-const TICK_MS = 200;
-
 export async function runCoordinator(options: CoordinatorOptions): Promise<CoordinatorOutcome> {
   const { nc, tenant, problem, spec } = options;
   const clock = options.clock ?? systemClock;
@@ -53,33 +52,17 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
 
   const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
   let lastRound = -1;
-  const finished = new Promise<void>((resolve, reject) => {
-    actor.subscribe({
-      next: (snapshot) => {
-        const state = problemOf(snapshot.context);
-        if (state !== undefined && state.round !== lastRound && state.round >= 1) {
-          lastRound = state.round;
-          options.onRound?.(state);
-        }
-        if (snapshot.status === "done") resolve();
-      },
-      error: reject,
-    });
+  await drive<SnapshotFrom<typeof machine>>(actor, reader, {
+    clock,
+    route: (message) => belongsTo(message, tenant, problem) && actor.send({ type: "message", message, now: clock() }),
+    onSnapshot: (snapshot) => {
+      const state = problemOf(snapshot.context);
+      if (state !== undefined && state.round !== lastRound && state.round >= 1) {
+        lastRound = state.round;
+        options.onRound?.(state);
+      }
+    },
   });
-  const ticker = setInterval(() => actor.send({ type: "tick", now: clock() }), TICK_MS);
-  actor.start();
-  const feeding = (async () => {
-    for await (const message of reader) {
-      if (belongsTo(message, tenant, problem)) actor.send({ type: "message", message, now: clock() });
-    }
-  })().catch((err: unknown) => actor.send({ type: "stop", reason: `lost the event stream: ${(err as Error).message}`, now: clock() }));
-  try {
-    await finished;
-  } finally {
-    clearInterval(ticker);
-    reader.stop();
-    await feeding;
-  }
   const context = actor.getSnapshot().context;
   const state = problemOf(context);
   const status = context.error !== null || state === undefined ? "failed" : state.phase === "max-rounds" ? "max-rounds" : "converged";
