@@ -1,4 +1,3 @@
-import { headers } from "@nats-io/transport-node";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { encodeEnvelope } from "../core/envelope.ts";
 import { encodeEvent, type CatoptEvent } from "../core/event.ts";
@@ -16,11 +15,4 @@ export function envelopeBytes(event: CatoptEvent, author: Author): Uint8Array {
 
 export function publishEvent(js: JetStreamClient, subject: string, event: CatoptEvent, author: Author): Promise<PubAck> {
   return js.publish(subject, envelopeBytes(event, author), { msgID: event.id });
-}
-
-/** A header set with Nats-Msg-Id, for callers that publish prepared bytes. */
-export function msgIdHeaders(id: string) {
-  const h = headers();
-  h.set("Nats-Msg-Id", id);
-  return h;
 }

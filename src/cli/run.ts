@@ -46,7 +46,6 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   const live = io.isTTY && !json;
   const scenario = await loadScenario(reference, PROJECT_ROOT);
   say(`scenario ${scenario.name}: ${scenario.assets.length} agents (${scenario.assets.map((a) => a.agent).join(", ")}), ${scenario.spec.resources.length} resources, ${scenario.spec.constraints.length} global constraints`);
-  let lastLine = "";
   const report = await runScenario(scenario, {
     url: chosenNatsUrl(stringOption(args, "nats")),
     problemId: stringOption(args, "problem-id"),
@@ -54,9 +53,8 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
     replicas: positiveIntegerOption(args, "replicas"),
     onNote: say,
     onRound: (problem) => {
-      lastLine = progressLine(problem);
-      if (live) io.out(`\r${lastLine}`);
-      else if (worthPrinting(problem.round) || problem.phase !== "running") say(lastLine);
+      if (live) io.out(`\r${progressLine(problem)}`);
+      else if (worthPrinting(problem.round) || problem.phase !== "running") say(progressLine(problem));
     },
   });
   if (live) io.out("\n");

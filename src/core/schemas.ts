@@ -101,8 +101,6 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
   },
 };
 
-export const SCHEMAS: readonly SchemaId[] = Object.keys(parsers) as SchemaId[];
-
 export function isSchemaId(value: string): value is SchemaId {
   return Object.hasOwn(parsers, value);
 }

@@ -1,5 +1,3 @@
-import { catoptError } from "./errors.ts";
-
 /**
  * The subject space of DESIGN.md. Every token is checked, because a dot or a wildcard in a
  * tenant, problem or agent name would silently change which messages a filter matches.
@@ -21,18 +19,10 @@ export function isToken(value: string): boolean {
   return TOKEN.test(value);
 }
 
-export function checkToken(value: string, what: string): string {
-  if (!isToken(value)) {
-    throw catoptError("USAGE", `${what} "${value}" must be 1-64 letters, digits, '-' or '_'`);
-  }
-  return value;
-}
-
 export const deltaSubject = (tenant: string, problem: string, agent: string): string =>
   `catopt.${tenant}.delta.${problem}.${agent}`;
 export const planSubject = (tenant: string, problem: string): string => `catopt.${tenant}.plan.${problem}`;
 export const roundSubject = (tenant: string, problem: string): string => `catopt.${tenant}.round.${problem}`;
-export const quarantineSubject = (tenant: string, reason: string): string => `catopt.${tenant}.quarantine.${reason}`;
 /** A problem's open, round and plan events (not its deltas, which have a fifth token): what agents read. */
 export const problemAnnouncements = (tenant: string, problem: string): string => `catopt.${tenant}.*.${problem}`;
 /** Everything a tenant's problems say, as one filter (nats-server 2.9 takes one per consumer). */

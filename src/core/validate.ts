@@ -12,13 +12,13 @@ export class ValidationError extends Error {
   }
 }
 
-export type Record_ = { readonly [key: string]: unknown };
+type Fields = { readonly [key: string]: unknown };
 
-export function record(value: unknown, path: string): Record_ {
+export function record(value: unknown, path: string): Fields {
   if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     throw new ValidationError(path, `expected an object, got ${describe(value)}`);
   }
-  return value as Record_;
+  return value as Fields;
 }
 
 export function array(value: unknown, path: string): readonly unknown[] {

@@ -4,16 +4,23 @@ import path from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { connectTo } from "../../src/bus/connection.ts";
-import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
-import { EVENTS_STREAM } from "../../src/bus/streams.ts";
-import { isCatoptError } from "../../src/core/errors.ts";
-import { loadScenario, type Scenario } from "../../src/core/scenario.ts";
-import { tenantSubjects } from "../../src/core/subjects.ts";
-import { readRecording } from "../../src/replay/recording.ts";
-import { readToEnd, replayMessages } from "../../src/replay/replay.ts";
-import { stateHash } from "../../src/replay/state-hash.ts";
-import { runScenario } from "../../src/run/run-scenario.ts";
+// Through the public barrel, as a program embedding catopt-flow would.
+import {
+  connectTo,
+  EVENTS_STREAM,
+  isCatoptError,
+  loadScenario,
+  readRecording,
+  readToEnd,
+  replayMessages,
+  runScenario,
+  startEmbeddedServer,
+  stateHash,
+  tenantSubjects,
+  type EmbeddedServer,
+  type Scenario,
+} from "../../src/index.ts";
+import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 
 // One real nats-server for the suite: runs of the cosmos scenario over JetStream, checked
 // against HiGHS and by replay from the live stream and from the recording.

@@ -1,0 +1,53 @@
+/**
+ * The public API of catopt-flow, for programs that embed it. Everything a user of the library
+ * needs is exported here by name; anything else is internal and may change.
+ */
+
+// Contracts and the wire
+export { encode, decode, decodeSequence, SequenceError, type Wire } from "./core/codec.ts";
+export { CatoptError, catoptError, isCatoptError, type ErrorCode } from "./core/errors.ts";
+export { encodeEvent, decodeEvent, eventId, type CatoptEvent, type AnyEvent } from "./core/event.ts";
+export { encodeEnvelope, decodeEnvelope, type Envelope } from "./core/envelope.ts";
+export { parseBody, isSchemaId, type SchemaId, type BodyOf, type OpenBody, type JoinBody, type DeltaBody, type RoundBody, type PlanBody, type PlanStatus } from "./core/schemas.ts";
+export { deltaSubject, planSubject, roundSubject, tenantSubjects, problemAnnouncements, parseSubject, isToken, type ParsedSubject, type SubjectKind } from "./core/subjects.ts";
+export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./core/local-problem.ts";
+export { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./core/problem-spec.ts";
+export { loadScenario, parseScenario, resolveScenarioPath, SCENARIO_FORMAT, type Scenario, type ScenarioAsset } from "./core/scenario.ts";
+export { systemClock, type Clock } from "./core/clock.ts";
+
+// Adapters (functors)
+export { ADAPTERS } from "./adapters/registry.ts";
+export type { Adapter } from "./adapters/adapter.ts";
+
+// Pure math
+export { localStep } from "./solver/local-step.ts";
+export { projectOntoPolyhedron, type Rows } from "./solver/projection.ts";
+export { coordinatorStep, aggregateRound, agentSignal, constraintRows, initialAdmmState, type AdmmState, type RoundAggregate, type Residuals, type StepResult } from "./solver/admm.ts";
+export { solveSharing, type SharingResult } from "./solver/sharing.ts";
+export { solveReference, type ReferenceResult } from "./solver/reference.ts";
+export { globalViolation, boundViolation, relativeGap, type Allocations } from "./solver/violation.ts";
+
+// The bus
+export { startEmbeddedServer, DEFAULT_SERVER_CONFIG, type EmbeddedServer, type EmbeddedServerOptions } from "./bus/embedded-server.ts";
+export { findNatsServer, ensureNatsServer } from "./bus/nats-server-binary.ts";
+export { connectTo, chosenNatsUrl } from "./bus/connection.ts";
+export { openBus, type BusSession, type BusOptions } from "./bus/session.ts";
+export { applyStreams, loadStreamConfigs, EVENTS_STREAM, STREAMS_DIR, type StreamAction } from "./bus/streams.ts";
+export { publishEvent, envelopeBytes, type Author } from "./bus/publish.ts";
+export { readStream, type StreamReader, type ReadOptions } from "./bus/read.ts";
+
+// Agents and the coordinator: pure machines, their events, and the runners that do the effects
+export { agentMachine, pendingDelta, type AgentInput, type AgentContext, type AgentEvent } from "./agent/agent-machine.ts";
+export { joinEvent, deltaEvent } from "./agent/agent-events.ts";
+export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
+export { coordinatorMachine, roundQuorum, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";
+export { openEvent, roundEvent } from "./coordinator/coordinator-events.ts";
+export { runCoordinator, type CoordinatorOptions, type CoordinatorOutcome } from "./coordinator/coordinator-runner.ts";
+
+// Replay and the run
+export { apply, emptyReplayState, expectedPlanEvent, problemKey, type ReplayState, type ProblemState, type StreamMessage, type Rejection } from "./replay/reducer.ts";
+export { stateHash } from "./replay/state-hash.ts";
+export { replayMessages, readToEnd, type ProblemFilter } from "./replay/replay.ts";
+export { readRecording, writeRecording, encodeRecording, decodeRecording, RECORDING_FORMAT, type Recording, type RecordingHeader } from "./replay/recording.ts";
+export { summarize, type Outcome } from "./replay/summary.ts";
+export { runScenario, type RunOptions, type RunReport } from "./run/run-scenario.ts";
