@@ -32,14 +32,18 @@ export async function loadStreamConfigs(dir = STREAMS_DIR): Promise<StreamConfig
   );
 }
 
+/**
+ * `replicas` overrides the files' replica count; without it an existing stream keeps its own,
+ * so that a plain `catopt run --nats <cluster>` never scales an R3 stream down to the file's R1.
+ */
 export async function applyStreams(jsm: JetStreamManager, configs: readonly StreamConfig[], replicas?: number): Promise<StreamAction[]> {
   const actions: StreamAction[] = [];
   for (const base of configs) {
-    const wanted = replicas === undefined ? base : { ...base, num_replicas: replicas };
-    const current = await jsm.streams.info(wanted.name).catch((err: unknown) => {
+    const current = await jsm.streams.info(base.name).catch((err: unknown) => {
       if (err instanceof JetStreamApiError && err.code === 10059) return undefined; // stream not found
       throw err;
     });
+    const wanted = { ...base, num_replicas: replicas ?? current?.config.num_replicas ?? base.num_replicas };
     try {
       if (current === undefined) {
         await jsm.streams.add(wanted);

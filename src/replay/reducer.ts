@@ -106,9 +106,9 @@ function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: s
   const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
   switch (event.schema) {
     case "join/1":
-      return join(p, event, agent as string);
+      return join(p, event, agent ?? reject("a join must arrive on its agent's delta subject"));
     case "delta/1":
-      return delta(p, event, agent as string);
+      return delta(p, event, agent ?? reject("a delta must arrive on its agent's delta subject"));
     case "round/1":
       return closeRound(p, event);
     case "plan/1":

@@ -1,0 +1,45 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { connectTo } from "../../src/bus/connection.ts";
+import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { applyStreams, EVENTS_STREAM, loadStreamConfigs } from "../../src/bus/streams.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+
+const streams = suite("stream definitions applied to a real server");
+let server: EmbeddedServer;
+let nc: NatsConnection;
+streams.before(async () => {
+  server = await startEmbeddedServer();
+  nc = await connectTo(server.url);
+});
+streams.after(async () => {
+  await nc?.drain();
+  await server?.stop();
+});
+
+streams("apply creates, then leaves alone, then updates what differs, keeping a stream's replicas unless asked", async () => {
+  const jsm = await jetstreamManager(nc);
+  const configs = await loadStreamConfigs();
+  assert.equal(await applyStreams(jsm, configs), [{ name: EVENTS_STREAM, action: "created" }]);
+  assert.equal(await applyStreams(jsm, configs), [{ name: EVENTS_STREAM, action: "unchanged" }]);
+  const changed = configs.map((c) => ({ ...c, description: "changed" }));
+  assert.equal(await applyStreams(jsm, changed), [{ name: EVENTS_STREAM, action: "updated" }]);
+  assert.is((await jsm.streams.info(EVENTS_STREAM)).config.description, "changed");
+  // A lone server has one replica to give: asking for 1 explicitly is "unchanged", not an error.
+  assert.equal(await applyStreams(jsm, changed, 1), [{ name: EVENTS_STREAM, action: "unchanged" }]);
+  const config = (await jsm.streams.info(EVENTS_STREAM)).config;
+  assert.equal([config.subjects, config.deny_delete, config.deny_purge], [["catopt.*.*.>"], true, true]);
+});
+
+streams("the embedded server runs on its own free port with its own temporary store", async () => {
+  const other = await startEmbeddedServer();
+  try {
+    assert.is.not(other.url, server.url);
+    assert.is.not(other.storeDir, server.storeDir);
+  } finally {
+    await other.stop();
+  }
+});
+
+streams.run();
