@@ -15,6 +15,10 @@ export type ErrorCode =
   | "RECORDING_INVALID"
   | "EVENT_INVALID"
   | "RUN_FAILED"
+  | "KEY_MISSING"
+  | "KEY_INVALID"
+  | "KEY_EXISTS"
+  | "DID_INVALID"
   | "USAGE";
 
 export class CatoptError extends Error {

@@ -1,0 +1,68 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { didFromPublicKey, publicKeyFromDid } from "./did-key.ts";
+
+/**
+ * An Ed25519 identity: a name for humans, its did:key, and the private key (a KeyObject, which
+ * never leaves Node's crypto unless exported on purpose). Signatures are RFC 8032 Ed25519 over
+ * exactly the bytes given.
+ */
+export type Identity = {
+  readonly name: string;
+  readonly did: string;
+  readonly publicKey: Uint8Array;
+  readonly privateKey: KeyObject;
+};
+
+// DER wrappers of a raw 32-byte Ed25519 seed (PKCS#8) and public key (SPKI), RFC 8410.
+const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+
+export function generateIdentity(name: string): Identity {
+  return fromPrivateKey(name, generateKeyPairSync("ed25519").privateKey);
+}
+
+/** From an RFC 8032 private key seed (32 bytes), e.g. a key made elsewhere. */
+export function identityFromSeed(name: string, seed: Uint8Array): Identity {
+  if (seed.length !== 32) throw new Error(`an Ed25519 seed has 32 bytes, not ${seed.length}`);
+  return fromPrivateKey(name, createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" }));
+}
+
+export function seedOf(identity: Identity): Uint8Array {
+  const der = identity.privateKey.export({ format: "der", type: "pkcs8" });
+  return Uint8Array.from(der.subarray(der.length - 32));
+}
+
+export function signBytes(identity: Identity, bytes: Uint8Array): Uint8Array {
+  return Uint8Array.from(sign(null, bytes, identity.privateKey));
+}
+
+/** Whether `signature` is the Ed25519 signature of `bytes` by the key of `did` (false on any malformed input). */
+export function verifyBytes(did: string, bytes: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  let key: KeyObject;
+  try {
+    key = publicKeyObject(publicKeyFromDid(did));
+  } catch {
+    return false;
+  }
+  return verify(null, bytes, key, signature);
+}
+
+const publicKeys = new Map<string, KeyObject>();
+
+/** KeyObjects are costly to build; verifiers see the same few keys again and again. */
+function publicKeyObject(raw: Uint8Array): KeyObject {
+  const id = Buffer.from(raw).toString("hex");
+  let key = publicKeys.get(id);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
+    publicKeys.set(id, key);
+  }
+  return key;
+}
+
+function fromPrivateKey(name: string, privateKey: KeyObject): Identity {
+  const spki = createPublicKey(privateKey).export({ format: "der", type: "spki" });
+  const publicKey = Uint8Array.from(spki.subarray(spki.length - 32));
+  return { name, did: didFromPublicKey(publicKey), publicKey, privateKey };
+}
