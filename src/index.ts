@@ -33,7 +33,7 @@ export { findNatsServer, ensureNatsServer } from "./bus/nats-server-binary.ts";
 export { connectTo, chosenNatsUrl } from "./bus/connection.ts";
 export { openBus, type BusSession, type BusOptions } from "./bus/session.ts";
 export { applyStreams, loadStreamConfigs, EVENTS_STREAM, STREAMS_DIR, type StreamAction } from "./bus/streams.ts";
-export { publishEvent, envelopeBytes, type Author } from "./bus/publish.ts";
+export { publishEvent, envelopeBytes } from "./bus/publish.ts";
 export { readStream, type StreamReader, type ReadOptions } from "./bus/read.ts";
 
 // Agents and the coordinator: pure machines, their events, and the runners that do the effects

@@ -2,8 +2,6 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
-import { decodeEnvelope } from "../core/envelope.ts";
-import { decodeEvent } from "../core/event.ts";
 import type { LocalProblem } from "../core/local-problem.ts";
 import type { PlanBody } from "../core/schemas.ts";
 import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
@@ -12,6 +10,8 @@ import { drive } from "../bus/drive.ts";
 import { readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
+import { verifyMessage } from "../governance/admission.ts";
+import type { Identity } from "../governance/identity.ts";
 import { deltaEvent, joinEvent } from "./agent-events.ts";
 import { agentMachine } from "./agent-machine.ts";
 
@@ -26,6 +26,10 @@ export type AgentOptions = {
   readonly onUnreadable?: (seq: number, reason: string) => void;
   /** Stops the agent (it ends as failed with the reason), e.g. when its coordinator failed. */
   readonly signal?: AbortSignal;
+  /** Signs the agent's events: the identity admitted as this agent. */
+  readonly signer: Identity;
+  /** The coordinator's DID; without it, the signer of the problem's open event is trusted from then on. */
+  readonly coordinator?: string;
 };
 
 export type AgentOutcome = {
@@ -42,12 +46,13 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const clock = options.clock ?? systemClock;
   const js = jetstream(nc);
   const subject = deltaSubject(tenant, problem, agent);
-  const author = { name: agent };
+  const { signer } = options;
+  let coordinator = options.coordinator;
 
   const machine = agentMachine.provide({
     actions: {
-      publishJoin: () => reportPublish(publishEvent(js, subject, joinEvent(tenant, problem, local), author), (e) => actor.send(e), clock),
-      publishDelta: ({ context }) => reportPublish(publishEvent(js, subject, deltaEvent(tenant, problem, context), author), (e) => actor.send(e), clock),
+      publishJoin: () => reportPublish(publishEvent(js, subject, joinEvent(tenant, problem, local), signer), (e) => actor.send(e), clock),
+      publishDelta: ({ context }) => reportPublish(publishEvent(js, subject, deltaEvent(tenant, problem, context), signer), (e) => actor.send(e), clock),
     },
   });
   const actor = createActor(machine, { input: { agent, local, planTimeoutMs: options.planTimeoutMs, now: clock() } });
@@ -58,8 +63,11 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
     signal: options.signal,
     route: (message) => {
       try {
-        const event = decodeEvent(decodeEnvelope(message.data).event);
+        // Only signed events, and only the coordinator's, steer the agent.
+        const { event, author } = verifyMessage(message.data);
         if (event.tenant !== tenant || event.problem !== problem) return;
+        if (event.schema === "open/1") coordinator ??= author;
+        if (author !== coordinator) throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${coordinator ?? "(none yet)"}`);
         if (event.schema === "open/1") actor.send({ type: "opened", agents: event.body.agents, now: clock() });
         if (event.schema === "plan/1") actor.send({ type: "plan", round: event.round, body: event.body, now: clock() });
       } catch (err) {

@@ -7,6 +7,8 @@ import { summarize } from "../replay/summary.ts";
 import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "./command.ts";
 import { outcomeLines, planTable, progressLine, worthPrinting } from "./render.ts";
 import { requireNatsUrl } from "./require-nats.ts";
+import { GOVERNANCE_OPTION, KEYS_OPTION, keyDirOf, trustRootOf } from "./identity-options.ts";
+import { loadIdentity } from "../governance/keystore.ts";
 
 export const coordinatorCommand: Command = {
   name: "coordinator",
@@ -19,6 +21,9 @@ export const coordinatorCommand: Command = {
     json: JSON_OPTION,
     "problem-id": { type: "string", value: "<id>", description: "run under this problem id (default: the scenario's)" },
     replicas: { type: "string", value: "<n>", description: "stream replicas when creating the streams" },
+    keys: KEYS_OPTION,
+    key: { type: "string", value: "<name>", description: 'the coordinator\'s key in the key directory (default "coordinator")' },
+    governance: GOVERNANCE_OPTION,
   },
   details: ["The coordinator reads only the public part of the scenario (resources, constraints, agents); agents keep their objectives."],
   run: async (args, io) => {
@@ -28,6 +33,8 @@ export const coordinatorCommand: Command = {
     const scenario = await loadScenario(reference, PROJECT_ROOT);
     const problem = stringOption(args, "problem-id") ?? scenario.problem;
     const json = args.values.json === true;
+    const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "coordinator");
+    const trustRoot = await trustRootOf(args);
     const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
     const bus = await openBus({ url, replicas: positiveIntegerOption(args, "replicas"), name: "catopt-coordinator" });
     try {
@@ -39,6 +46,8 @@ export const coordinatorCommand: Command = {
         spec: scenario.spec,
         roundTimeoutMs: scenario.roundTimeoutMs,
         onRound: (p) => worthPrinting(p.round) && say(`${progressLine(p)}`),
+        signer,
+        trustRoot,
       });
       if (outcome.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${scenario.tenant}/${problem} failed: ${outcome.error}`);
       const summary = summarize(outcome.replay, outcome.problem, { scenario: scenario.name, tenant: scenario.tenant, problem, referenceObjective: null });

@@ -3,6 +3,8 @@ import { chosenNatsUrl } from "../bus/connection.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { catoptError } from "../core/errors.ts";
 import { parseSubject } from "../core/subjects.ts";
+import { decodeEnvelope } from "../core/envelope.ts";
+import { didKeyProblem } from "../governance/did-key.ts";
 import { readRecording } from "../replay/recording.ts";
 import { problemKey, type StreamMessage } from "../replay/reducer.ts";
 import { readToEnd, replayMessages, type ProblemFilter } from "../replay/replay.ts";
@@ -19,6 +21,7 @@ export const replayCommand: Command = {
     nats: NATS_OPTION,
     stream: { type: "string", value: "<name>", description: `the stream to replay with --nats (default ${EVENTS_STREAM})` },
     problem: { type: "string", value: "<tenant/problem>", description: "which problem to rebuild when the stream holds several" },
+    governance: { type: "string", value: "<did>", description: "the trust root (default: the recording's; for a stream, the signer of its first governance event)" },
     json: JSON_OPTION,
   },
   details: ["Examples:", "  catopt replay run.catrec", "  catopt replay --nats nats://127.0.0.1:4222 --stream CATOPT_EVENTS --problem cosmos/sol-energy"],
@@ -27,7 +30,11 @@ export const replayCommand: Command = {
     const json = args.values.json === true;
     const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
     let messages: readonly StreamMessage[];
-    let header: { scenario: string | null; referenceObjective: number | null; filter?: ProblemFilter } = { scenario: null, referenceObjective: null };
+    let header: { scenario: string | null; referenceObjective: number | null; governance: string | null; filter?: ProblemFilter } = {
+      scenario: null,
+      referenceObjective: null,
+      governance: null,
+    };
     if (file !== undefined) {
       const recording = await readRecording(file);
       messages = recording.messages;
@@ -48,7 +55,8 @@ export const replayCommand: Command = {
       say(`stream ${stream} at ${url}: ${messages.length} messages`);
     }
     const filter = chooseProblem(messages, stringOption(args, "problem"), header.filter);
-    const replay = replayMessages(messages, filter);
+    const trustRoot = chooseTrustRoot(stringOption(args, "governance"), header.governance, messages, filter.tenant, say);
+    const replay = replayMessages(messages, trustRoot, filter);
     const problem = replay.problems[problemKey(filter.tenant, filter.problem)];
     const summary = summarize(replay, problem, { scenario: header.scenario, ...filter, referenceObjective: header.referenceObjective });
     if (json) io.out(`${JSON.stringify(summary)}\n`);
@@ -57,6 +65,24 @@ export const replayCommand: Command = {
     return problem === undefined ? 1 : 0;
   },
 };
+
+/**
+ * The trust root: the one asked for, else the recording's, else the signer of the tenant's
+ * first governance event (said aloud, since that trusts the stream itself).
+ */
+function chooseTrustRoot(asked: string | undefined, recorded: string | null, messages: readonly StreamMessage[], tenant: string, say: (line: string) => void): string | null {
+  if (asked !== undefined) {
+    const problem = didKeyProblem(asked);
+    if (problem !== undefined) throw catoptError("DID_INVALID", `--governance: ${problem}`);
+    return asked;
+  }
+  if (recorded !== null) return recorded;
+  const first = messages.find((m) => parseSubject(m.subject)?.kind === "gov" && parseSubject(m.subject)?.tenant === tenant);
+  if (first === undefined) return null;
+  const author = decodeEnvelope(first.data).author;
+  say(`trusting governance ${author}, the signer of the stream's first governance event (pin it with --governance)`);
+  return author;
+}
 
 /** The problem to rebuild: the one asked for, the recording's, or the only one in the stream. */
 function chooseProblem(messages: readonly StreamMessage[], asked: string | undefined, recorded: ProblemFilter | undefined): ProblemFilter {

@@ -12,6 +12,7 @@ const RUN_OPTIONS = {
   record: { type: "string", value: "<file>", description: "write the run's stream to a recorded scenario stream file" },
   "problem-id": { type: "string", value: "<id>", description: "run under this problem id (default: the scenario's), e.g. on a stream that already holds a run" },
   replicas: { type: "string", value: "<n>", description: "stream replicas when creating streams on a cluster (default: as in streams/)" },
+  keys: { type: "string", value: "<dir>", description: 'sign with the keys "governance", "coordinator" and each agent\'s from this directory (default: keys made for the run)' },
 } as const;
 
 export const runCommand: Command = {
@@ -51,6 +52,7 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
     problemId: stringOption(args, "problem-id"),
     record: stringOption(args, "record"),
     replicas: positiveIntegerOption(args, "replicas"),
+    keys: stringOption(args, "keys"),
     onNote: say,
     onRound: (problem) => {
       if (live) io.out(`\r${progressLine(problem)}`);

@@ -18,6 +18,8 @@ export type CoordinatorInput = {
   readonly problem: string;
   readonly spec: ProblemSpec;
   readonly roundTimeoutMs: number;
+  /** The governance DID whose admissions decide whose events count (see governance/admission.ts). */
+  readonly trustRoot: string;
   readonly now: number;
 };
 
@@ -107,7 +109,7 @@ export const coordinatorMachine = setup({
   },
 }).createMachine({
   id: "coordinator",
-  context: ({ input }) => ({ ...input, replay: emptyReplayState(), roundOpenedAt: input.now, error: null }),
+  context: ({ input }) => ({ ...input, replay: emptyReplayState(input.trustRoot), roundOpenedAt: input.now, error: null }),
   initial: "opening",
   on: {
     message: { actions: "fold" },

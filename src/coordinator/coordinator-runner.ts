@@ -10,6 +10,7 @@ import { drive } from "../bus/drive.ts";
 import { readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
+import type { Identity } from "../governance/identity.ts";
 import { belongsTo } from "../replay/filter.ts";
 import { expectedPlanEvent, type ProblemState, type ReplayState } from "../replay/reducer.ts";
 import { openEvent, roundEvent } from "./coordinator-events.ts";
@@ -24,6 +25,10 @@ export type CoordinatorOptions = {
   readonly clock?: Clock;
   /** Called once per closed round, with the folded state of the problem. */
   readonly onRound?: (problem: ProblemState) => void;
+  /** Signs the coordinator's events: an identity admitted as coordinator in the tenant. */
+  readonly signer: Identity;
+  /** The governance DID whose admissions decide whose events count. */
+  readonly trustRoot: string;
 };
 
 export type CoordinatorOutcome = {
@@ -38,8 +43,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const { nc, tenant, problem, spec } = options;
   const clock = options.clock ?? systemClock;
   const js = jetstream(nc);
-  const author = { name: "coordinator" };
-  const publish = (subject: string, event: CatoptEvent): void => reportPublish(publishEvent(js, subject, event, author), (e) => actor.send(e), clock);
+  const publish = (subject: string, event: CatoptEvent): void => reportPublish(publishEvent(js, subject, event, options.signer), (e) => actor.send(e), clock);
 
   const machine = coordinatorMachine.provide({
     actions: {
@@ -48,7 +52,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       publishPlan: ({ context }) => publish(planSubject(tenant, problem), expectedPlanEvent(problemOf(context) as ProblemState)),
     },
   });
-  const actor = createActor(machine, { input: { tenant, problem, spec, roundTimeoutMs: options.roundTimeoutMs, now: clock() } });
+  const actor = createActor(machine, { input: { tenant, problem, spec, roundTimeoutMs: options.roundTimeoutMs, trustRoot: options.trustRoot, now: clock() } });
 
   const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
   let lastRound = -1;

@@ -37,12 +37,19 @@ export type PlanBody = {
   readonly epsDual: number;
 };
 
+/** Governance: the trust root admits a signer to a role in a tenant (an agent by name, or a coordinator). */
+export type Role = "agent" | "coordinator";
+export type AdmitBody = { readonly did: string; readonly role: Role; readonly name: string };
+export type RevokeBody = { readonly did: string; readonly reason: string };
+
 export type BodyOf = {
   "open/1": OpenBody;
   "join/1": JoinBody;
   "delta/1": DeltaBody;
   "round/1": RoundBody;
   "plan/1": PlanBody;
+  "admit/1": AdmitBody;
+  "revoke/1": RevokeBody;
 };
 
 export type SchemaId = keyof BodyOf;
@@ -82,6 +89,14 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
     return { entries: v.numberMap(b.entries, `${path}.entries`), objective: v.finite(b.objective, `${path}.objective`) };
   },
   "round/1": (body, path) => ({ took: v.stringList(v.record(body, path).took, `${path}.took`) }),
+  "admit/1": (body, path) => {
+    const b = v.record(body, path);
+    return { did: v.string(b.did, `${path}.did`), role: v.oneOf(b.role, ["agent", "coordinator"] as const, `${path}.role`), name: v.string(b.name, `${path}.name`) };
+  },
+  "revoke/1": (body, path) => {
+    const b = v.record(body, path);
+    return { did: v.string(b.did, `${path}.did`), reason: v.string(b.reason, `${path}.reason`) };
+  },
   "plan/1": (body, path) => {
     const b = v.record(body, path);
     const allocations = v.record(b.allocations, `${path}.allocations`);

@@ -23,6 +23,7 @@ export const deltaSubject = (tenant: string, problem: string, agent: string): st
   `catopt.${tenant}.delta.${problem}.${agent}`;
 export const planSubject = (tenant: string, problem: string): string => `catopt.${tenant}.plan.${problem}`;
 export const roundSubject = (tenant: string, problem: string): string => `catopt.${tenant}.round.${problem}`;
+export const governanceSubject = (tenant: string, kind: string): string => `catopt.${tenant}.gov.${kind}`;
 /** A problem's open, round and plan events (not its deltas, which have a fifth token): what agents read. */
 export const problemAnnouncements = (tenant: string, problem: string): string => `catopt.${tenant}.*.${problem}`;
 /** Everything a tenant's problems say, as one filter (nats-server 2.9 takes one per consumer). */

@@ -39,25 +39,27 @@ export function signBytes(identity: Identity, bytes: Uint8Array): Uint8Array {
 /** Whether `signature` is the Ed25519 signature of `bytes` by the key of `did` (false on any malformed input). */
 export function verifyBytes(did: string, bytes: Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
-  let key: KeyObject;
-  try {
-    key = publicKeyObject(publicKeyFromDid(did));
-  } catch {
-    return false;
-  }
-  return verify(null, bytes, key, signature);
+  const key = publicKeyObject(did);
+  return key !== undefined && verify(null, bytes, key, signature);
 }
 
-const publicKeys = new Map<string, KeyObject>();
+const publicKeys = new Map<string, KeyObject | undefined>();
+const MAX_CACHED_KEYS = 10_000;
 
-/** KeyObjects are costly to build; verifiers see the same few keys again and again. */
-function publicKeyObject(raw: Uint8Array): KeyObject {
-  const id = Buffer.from(raw).toString("hex");
-  let key = publicKeys.get(id);
-  if (key === undefined) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
-    publicKeys.set(id, key);
+/**
+ * Decoding a DID and building a KeyObject cost more than the verification itself, and
+ * verifiers see the same few signers again and again: cache by DID (undefined: not a key).
+ */
+function publicKeyObject(did: string): KeyObject | undefined {
+  if (publicKeys.has(did)) return publicKeys.get(did);
+  let key: KeyObject | undefined;
+  try {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKeyFromDid(did)]), format: "der", type: "spki" });
+  } catch {
+    key = undefined;
   }
+  if (publicKeys.size >= MAX_CACHED_KEYS) publicKeys.clear(); // hostile input must not grow it without bound
+  publicKeys.set(did, key);
   return key;
 }
 

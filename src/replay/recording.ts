@@ -19,6 +19,8 @@ export type RecordingHeader = {
   /** The scenario the run came from and HiGHS's optimum for it, where known (not in the stream: local problems are private). */
   readonly scenario: string | null;
   readonly referenceObjective: number | null;
+  /** The governance DID the run trusted; replay verifies admissions against it unless told another. */
+  readonly governance: string | null;
   readonly messages: number;
 };
 
@@ -53,6 +55,7 @@ export function decodeRecording(bytes: Uint8Array, source: string): Recording {
       problem: v.string(h.problem, "header.problem"),
       scenario: h.scenario === null ? null : v.string(h.scenario, "header.scenario"),
       referenceObjective: h.referenceObjective === null ? null : v.finite(h.referenceObjective, "header.referenceObjective"),
+      governance: h.governance === null || h.governance === undefined ? null : v.string(h.governance, "header.governance"),
       messages: v.integer(h.messages, "header.messages"),
     };
     const messages = values.slice(1).map((value, i): StreamMessage => {

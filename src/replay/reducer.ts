@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import { decodeEnvelope } from "../core/envelope.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { decodeEvent, eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
 import type { ProblemSpec } from "../core/problem-spec.ts";
 import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
-import { parseSubject, type SubjectKind } from "../core/subjects.ts";
+import { Refusal, refuse as reject } from "../core/refusal.ts";
+import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
+import { applyGovernance, emptyAdmission, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
 
 /**
@@ -44,6 +45,8 @@ export type ProblemState = {
 export type Rejection = { readonly seq: number; readonly subject: string; readonly reason: string };
 
 export type ReplayState = {
+  /** Who may sign what: the trust root, and the admissions and revocations folded so far. */
+  readonly admission: AdmissionState;
   readonly problems: Readonly<Record<string, ProblemState>>;
   /** Messages applied, and the stream sequence of the last one. */
   readonly events: number;
@@ -53,7 +56,8 @@ export type ReplayState = {
   readonly rejected: readonly Rejection[];
 };
 
-export const emptyReplayState = (): ReplayState => ({ problems: {}, events: 0, lastSeq: 0, digest: "", rejected: [] });
+/** `trustRoot`: the governance DID whose admissions count (null: nobody is admitted, every event is refused). */
+export const emptyReplayState = (trustRoot: string | null): ReplayState => ({ admission: emptyAdmission(trustRoot), problems: {}, events: 0, lastSeq: 0, digest: "", rejected: [] });
 
 export const problemKey = (tenant: string, problem: string): string => `${tenant}/${problem}`;
 
@@ -64,39 +68,48 @@ const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
   "plan/1": "plan",
   "join/1": "delta",
   "delta/1": "delta",
+  "admit/1": "gov",
+  "revoke/1": "gov",
 };
 
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
-
-class Rejected extends Error {}
-const reject = (reason: string): never => {
-  throw new Rejected(reason);
-};
 
 export function apply(state: ReplayState, message: StreamMessage): ReplayState {
   const digest = chain(state.digest, message);
   const counted = { ...state, events: state.events + 1, lastSeq: message.seq, digest };
   try {
-    const { event, agent } = admit(message);
+    const { event, author, subject } = admit(message);
+    if (event.schema === "admit/1" || event.schema === "revoke/1") {
+      return { ...counted, admission: applyGovernance(state.admission, event, author, message.seq) };
+    }
+    const problem = signerProblem(state.admission, subject, author);
+    if (problem !== undefined) reject(problem);
     const key = problemKey(event.tenant, event.problem);
-    const next = applyEvent(state.problems[key], event, agent);
+    const next = applyEvent(state.problems[key], event, subject.agent);
     return { ...counted, problems: { ...state.problems, [key]: next } };
   } catch (err) {
-    if (!(err instanceof Rejected) && !isCatoptError(err, "EVENT_INVALID")) throw err;
+    if (!(err instanceof Refusal) && !isCatoptError(err, "EVENT_INVALID")) throw err;
     return { ...counted, rejected: [...state.rejected, { seq: message.seq, subject: message.subject, reason: err.message }] };
   }
 }
 
-/** Decodes a message and checks that its subject agrees with the event it carries. */
-function admit(message: StreamMessage): { event: AnyEvent; agent: string | undefined } {
+/**
+ * Verifies the signature, decodes, and checks that the subject agrees with the event it
+ * carries. Governance events travel on catopt.<tenant>.gov.<kind> with problem "gov".
+ */
+function admit(message: StreamMessage): { event: AnyEvent; author: string; subject: ParsedSubject } {
   const subject = parseSubject(message.subject) ?? reject(`subject ${message.subject} is not a catopt event subject`);
-  const event = decodeEvent(decodeEnvelope(message.data).event);
+  const { event, author } = verifyMessage(message.data);
   if (SUBJECT_OF[event.schema] !== subject.kind) reject(`a ${event.schema} event does not belong on a ${subject.kind} subject`);
-  if (event.tenant !== subject.tenant || event.problem !== subject.problem) {
-    reject(`event of ${event.tenant}/${event.problem} arrived on ${message.subject}`);
+  const problem = subject.kind === "gov" ? GOVERNANCE_PROBLEM : subject.problem;
+  if (event.tenant !== subject.tenant || event.problem !== problem || (subject.kind === "gov" && `${subject.problem}/1` !== event.schema)) {
+    reject(`event ${event.schema} of ${event.tenant}/${event.problem} arrived on ${message.subject}`);
   }
-  return { event, agent: subject.agent };
+  return { event, author, subject };
 }
+
+/** The `problem` field of governance events, which belong to a tenant rather than a problem. */
+export const GOVERNANCE_PROBLEM = "gov";
 
 function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: string | undefined): ProblemState {
   if (event.schema === "open/1") {
@@ -105,6 +118,9 @@ function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: s
   }
   const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
   switch (event.schema) {
+    case "admit/1":
+    case "revoke/1":
+      return reject("governance events are applied to the admission state");
     case "join/1":
       return join(p, event, agent ?? reject("a join must arrive on its agent's delta subject"));
     case "delta/1":

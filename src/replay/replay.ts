@@ -6,12 +6,13 @@ import { apply, emptyReplayState, type ReplayState, type StreamMessage } from ".
 /**
  * Rebuilds state offline by folding messages through the reducer: from a recording, or from a
  * live stream read to its current end with an ordered consumer. With a problem filter, only
- * that problem's messages count (the coordinator folds exactly those).
+ * that problem's messages and its tenant's governance events count (the coordinator folds
+ * exactly those). `trustRoot` is the governance DID whose admissions decide whose events count.
  */
 export type ProblemFilter = { readonly tenant: string; readonly problem: string };
 
-export function replayMessages(messages: Iterable<StreamMessage>, filter?: ProblemFilter): ReplayState {
-  let state = emptyReplayState();
+export function replayMessages(messages: Iterable<StreamMessage>, trustRoot: string | null, filter?: ProblemFilter): ReplayState {
+  let state = emptyReplayState(trustRoot);
   for (const message of messages) {
     if (filter === undefined || belongsTo(message, filter.tenant, filter.problem)) state = apply(state, message);
   }

@@ -4,7 +4,11 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
 import type { Scenario } from "../core/scenario.ts";
-import { roundSubject, tenantSubjects } from "../core/subjects.ts";
+import { governanceSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
+import { publishEvent } from "../bus/publish.ts";
+import { admitEvent } from "../governance/governance-events.ts";
+import type { Identity } from "../governance/identity.ts";
+import { runIdentities } from "../governance/run-identities.ts";
 import { runCoordinator } from "../coordinator/coordinator-runner.ts";
 import { belongsTo } from "../replay/filter.ts";
 import type { ProblemState } from "../replay/reducer.ts";
@@ -28,6 +32,8 @@ export type RunOptions = {
   /** Writes the run's messages as a recorded scenario stream to this file. */
   readonly record?: string;
   readonly replicas?: number;
+  /** A key directory holding "governance", "coordinator" and each agent's key; fresh keys for this run when absent. */
+  readonly keys?: string;
   readonly clock?: Clock;
   readonly onRound?: (problem: ProblemState) => void;
   readonly onNote?: (line: string) => void;
@@ -43,6 +49,8 @@ export type RunReport = Outcome & {
   readonly history: ProblemState["history"];
   readonly agents: readonly AgentOutcome[];
   readonly recording: string | null;
+  /** The trust root: the DID whose admissions decided whose events count. */
+  readonly governance: string;
 };
 
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
@@ -57,6 +65,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: the scenario's problem is ${reference.status}: ${reference.detail}`);
   }
 
+  const ids = await runIdentities(scenario.spec.agents, options.keys);
   const bus = await openBus({ url: options.url, replicas: options.replicas, name: "catopt-run" });
   try {
     note(bus.embedded ? `embedded nats-server at ${bus.url} (temporary store)` : `NATS at ${bus.url}`);
@@ -65,12 +74,30 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       throw catoptError("STREAM_CONFLICT", `stream ${EVENTS_STREAM} already holds a run of problem ${tenant}/${problem}: pass --problem-id <new id> for a fresh one`);
     }
 
+    // The governance identity admits the coordinator and every agent before anyone speaks.
+    note(`governance ${ids.governance.did}${ids.ephemeral ? " (keys made for this run)" : ""}`);
+    const admissions = [
+      admitEvent(tenant, ids.coordinator.did, "coordinator", "coordinator"),
+      ...scenario.spec.agents.map((a) => admitEvent(tenant, (ids.agents.get(a) as Identity).did, "agent", a)),
+    ];
+    await Promise.all(admissions.map((e) => publishEvent(bus.js, governanceSubject(tenant, "admit"), e, ids.governance)));
+
     const started = clock();
     const planTimeoutMs = scenario.roundTimeoutMs * 3;
     const stopAgents = new AbortController();
     const agents = Promise.all(
       scenario.assets.map(async (asset) =>
-        runAgent({ nc: await bus.connect(`agent-${asset.agent}`), tenant, problem, local: asset.problem, planTimeoutMs, clock, signal: stopAgents.signal }),
+        runAgent({
+          nc: await bus.connect(`agent-${asset.agent}`),
+          tenant,
+          problem,
+          local: asset.problem,
+          planTimeoutMs,
+          clock,
+          signal: stopAgents.signal,
+          signer: ids.agents.get(asset.agent) as Identity,
+          coordinator: ids.coordinator.did,
+        }),
       ),
     );
     const coordinator = await runCoordinator({
@@ -81,6 +108,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       roundTimeoutMs: scenario.roundTimeoutMs,
       clock,
       onRound: options.onRound,
+      signer: ids.coordinator,
+      trustRoot: ids.governance.did,
     });
     if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
     const agentOutcomes = await agents;
@@ -92,10 +121,19 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     if (failedAgent !== undefined) throw catoptError("RUN_FAILED", `agent ${failedAgent.agent} failed: ${failedAgent.error ?? "unknown reason"}`);
 
     const own = (await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) })).filter((m) => belongsTo(m, tenant, problem));
-    const replayHash = stateHash(replayMessages(own));
+    const replayHash = stateHash(replayMessages(own, ids.governance.did));
     if (options.record !== undefined) {
       await writeRecording(options.record, {
-        header: { format: RECORDING_FORMAT, stream: EVENTS_STREAM, tenant, problem, scenario: scenario.name, referenceObjective: reference.objective, messages: own.length },
+        header: {
+          format: RECORDING_FORMAT,
+          stream: EVENTS_STREAM,
+          tenant,
+          problem,
+          scenario: scenario.name,
+          referenceObjective: reference.objective,
+          governance: ids.governance.did,
+          messages: own.length,
+        },
         messages: own,
       });
       note(`recorded ${own.length} messages to ${options.record}`);
@@ -117,6 +155,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       history: coordinator.problem?.history ?? [],
       agents: agentOutcomes,
       recording: options.record ?? null,
+      governance: ids.governance.did,
     };
   } finally {
     await bus.close();

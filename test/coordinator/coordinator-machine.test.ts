@@ -6,10 +6,15 @@ import { openEvent, roundEvent } from "../../src/coordinator/coordinator-events.
 import { coordinatorMachine, problemOf } from "../../src/coordinator/coordinator-machine.ts";
 import { DEFAULT_ADMM, type ProblemSpec } from "../../src/core/problem-spec.ts";
 import { expectedPlanEvent, type ProblemState, type StreamMessage } from "../../src/replay/reducer.ts";
+import { generateIdentity } from "../../src/governance/identity.ts";
+import { admitEvent } from "../../src/governance/governance-events.ts";
 import { messageOf } from "../helpers/messages.ts";
 
 const spec: ProblemSpec = { resources: ["r"], constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 5 }], agents: ["a", "b"], admm: DEFAULT_ADMM };
-const input = { tenant: "t", problem: "p", spec, roundTimeoutMs: 1000, now: 0 };
+const governance = generateIdentity("governance");
+const coordinator = generateIdentity("coordinator");
+const agents = { a: generateIdentity("a"), b: generateIdentity("b") };
+const input = { tenant: "t", problem: "p", spec, roundTimeoutMs: 1000, trustRoot: governance.did, now: 0 };
 const local = (owner: string) => ({ owner, constant: 0, variables: [{ resource: "r", lower: 0, upper: 10, quadratic: 1, linear: -5 }] });
 type Snapshot = SnapshotFrom<typeof coordinatorMachine>;
 const effects = (actions: readonly { type: string }[]): string[] => actions.map((a) => a.type).filter((t) => t.startsWith("publish"));
@@ -20,41 +25,62 @@ function feed(snapshot: Snapshot, message: StreamMessage, now = 1): [Snapshot, s
   return [next, effects(actions)];
 }
 
-test("the coordinator opens, waits for every join, closes round 0 and publishes the plan the reducer derives", () => {
-  const [start, startActions] = initialTransition(coordinatorMachine, input);
-  assert.is(start.value, "opening");
-  assert.equal(effects(startActions), ["publishOpen"]);
+/** A coordinator that has seen the governance identity admit itself and both agents. */
+function admitted(): Snapshot {
+  let [s] = initialTransition(coordinatorMachine, input);
+  [s] = feed(s, messageOf(++seq, admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance));
+  for (const [name, id] of Object.entries(agents)) [s] = feed(s, messageOf(++seq, admitEvent("t", id.did, "agent", name), governance));
+  return s;
+}
 
-  let [s, published] = feed(start, messageOf(++seq, openEvent("t", "p", spec)));
+test("the coordinator opens, waits for every join, closes round 0 and publishes the plan the reducer derives", () => {
+  const [, startActions] = initialTransition(coordinatorMachine, input);
+  assert.equal(effects(startActions), ["publishOpen"]);
+  const start = admitted();
+  assert.is(start.value, "opening");
+
+  let [s, published] = feed(start, messageOf(++seq, openEvent("t", "p", spec), coordinator));
   assert.is(s.value, "collecting");
-  [s, published] = feed(s, messageOf(++seq, joinEvent("t", "p", local("a")), "a"));
+  [s, published] = feed(s, messageOf(++seq, joinEvent("t", "p", local("a")), agents.a));
   assert.is(s.value, "collecting", "one join is not a quorum");
-  [s, published] = feed(s, messageOf(++seq, joinEvent("t", "p", local("b")), "b"));
+  [s, published] = feed(s, messageOf(++seq, joinEvent("t", "p", local("b")), agents.b));
   assert.is(s.value, "closing");
   assert.equal(published, ["publishRound"]);
 
   const round0 = roundEvent(problemOf(s.context) as ProblemState);
   assert.equal(round0.body.took, ["t/p/join/0/a", "t/p/join/0/b"]);
-  [s, published] = feed(s, messageOf(++seq, round0));
+  [s, published] = feed(s, messageOf(++seq, round0, coordinator));
   assert.is(s.value, "planning", "acts on its round only once it is back from the stream");
   assert.equal(published, ["publishPlan"]);
 
   const plan0 = expectedPlanEvent(problemOf(s.context) as ProblemState);
   assert.is(plan0.body.status, "running");
-  [s] = feed(s, messageOf(++seq, plan0));
+  [s] = feed(s, messageOf(++seq, plan0, coordinator));
   assert.is(s.value, "collecting");
   assert.equal(s.context.replay.rejected, []);
 });
 
 test("a round that misses its deadline fails the coordinator, naming who was missing", () => {
-  const [start] = initialTransition(coordinatorMachine, input);
-  let [s] = feed(start, messageOf(++seq, openEvent("t", "p", spec)), 10);
-  [s] = feed(s, messageOf(++seq, joinEvent("t", "p", local("a")), "a"), 20);
+  let [s] = feed(admitted(), messageOf(++seq, openEvent("t", "p", spec), coordinator), 10);
+  [s] = feed(s, messageOf(++seq, joinEvent("t", "p", local("a")), agents.a), 20);
   const [waiting] = transition(coordinatorMachine, s, { type: "tick", now: 900 });
   assert.is(waiting.value, "collecting");
   const [failed] = transition(coordinatorMachine, s, { type: "tick", now: 1011 });
   assert.is(failed.value, "failed");
   assert.match(failed.context.error ?? "", "round 0 timed out after 1000 ms waiting for: b");
+});
+
+test("events from a signer the governance identity did not admit are refused, not folded", () => {
+  const intruder = generateIdentity("intruder");
+  let [s] = feed(admitted(), messageOf(++seq, openEvent("t", "p", spec), coordinator));
+  [s] = feed(s, messageOf(++seq, joinEvent("t", "p", local("a")), intruder, "a"));
+  [s] = feed(s, messageOf(++seq, admitEvent("t", intruder.did, "agent", "b"), intruder));
+  [s] = feed(s, messageOf(++seq, joinEvent("t", "p", local("b")), agents.a, "b"));
+  assert.is(s.value, "collecting", "no join counted");
+  assert.equal(
+    s.context.replay.rejected.map((r) => r.reason.replace(/did:key:\w+/g, "<did>")),
+    ["unknown signer <did> in tenant t", "governance event signed by <did>, not by the governance identity", "signer <did> is not admitted as agent b"],
+  );
 });
 
 test("a failed publish fails the coordinator with the reason", () => {

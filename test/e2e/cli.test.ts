@@ -96,10 +96,24 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   assert.match(streams.stdout, "CATOPT_EVENTS: created");
   assert.match((await runCli(["streams", "apply", ...nats])).stdout, "CATOPT_EVENTS: unchanged");
 
+  // An operator's setup: a key per identity, then the governance identity admits each one.
+  const keys = ["--keys", path.join(dir, "deployment-keys")];
+  const dids: Record<string, string> = {};
+  for (const name of ["governance", "coordinator", "rover", "drone", "habitat"]) {
+    const made = await runCli(["id", "new", "--name", name, "--json", ...keys]);
+    assert.is(made.code, 0, made.stderr);
+    dids[name] = lastJson<{ did: string }>(made).did;
+  }
+  for (const [name, role] of [["coordinator", "coordinator"], ["rover", "agent"], ["drone", "agent"], ["habitat", "agent"]]) {
+    const admitted = await runCli(["governance", "admit", "--tenant", "cosmos", "--role", role, "--name", name, "--did", dids[name], ...keys, ...nats]);
+    assert.is(admitted.code, 0, admitted.stderr);
+    assert.match(admitted.stdout, `admitted ${dids[name]} in cosmos`);
+  }
+
   // Agents first: they wait for the coordinator to open the problem.
-  const agents = ["rover-1", "drone-1", "habitat-1"].map((node) => runCli(["agent", "--scenario", "cosmos-3asset", "--node", node, ...nats]));
+  const agents = ["rover-1", "drone-1", "habitat-1"].map((node) => runCli(["agent", "--scenario", "cosmos-3asset", "--node", node, ...keys, ...nats]));
   const watch = runCli(["watch", "catopt.cosmos.plan.sol-energy", "--all", "--until-final", ...nats]);
-  const coordinator = await runCli(["coordinator", "--scenario", "cosmos-3asset", "--json", ...nats]);
+  const coordinator = await runCli(["coordinator", "--scenario", "cosmos-3asset", "--json", ...keys, ...nats]);
   assert.is(coordinator.code, 0, coordinator.stderr);
   const outcome = lastJson<Outcome>(coordinator);
   assert.ok(outcome.converged);
@@ -112,9 +126,22 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   assert.match(watched.stdout, `round ${outcome.rounds} converged`);
   assert.match(watched.stdout, "habitat");
 
-  const replay = await runCli(["replay", ...nats, "--stream", "CATOPT_EVENTS", "--json"]);
+  const replay = await runCli(["replay", ...nats, "--stream", "CATOPT_EVENTS", "--json", "--governance", dids.governance]);
   assert.is(replay.code, 0, replay.stderr);
   assert.is(lastJson<Outcome>(replay).state_hash, outcome.state_hash);
+  const unpinned = await runCli(["replay", ...nats, "--json"]);
+  assert.match(unpinned.stderr, `trusting governance ${dids.governance}`);
+  assert.is(lastJson<Outcome>(unpinned).state_hash, outcome.state_hash);
+});
+
+deployment("an agent without its key, and a malformed DID, each get one clear line", async () => {
+  const noKey = await runCli(["agent", "--scenario", "cosmos-3asset", "--node", "rover-1", "--keys", path.join(dir, "empty-keys"), "--nats", server.url]);
+  assert.is(noKey.code, 1);
+  assert.match(noKey.stderr, 'no key named "rover"');
+  assert.ok(isOneLineError(noKey.stderr), noKey.stderr);
+  const badDid = await runCli(["id", "show", "--did", "did:key:z6LShLeXRTzevtwcfehaGEzCMyL3bNsAeKCwcqwJxyCo63yE"]);
+  assert.is(badDid.code, 1);
+  assert.match(badDid.stderr, "not an Ed25519 key");
 });
 
 deployment("commands that join a deployment say how to name one when none is given", async () => {

@@ -51,13 +51,14 @@ run("the distributed plan matches HiGHS, meets every constraint, and replays to 
 
   assert.is(report.replay_state_hash, report.state_hash);
   const recording = await readRecording(record);
-  assert.is(stateHash(replayMessages(recording.messages)), report.state_hash);
+  assert.is(stateHash(replayMessages(recording.messages, report.governance)), report.state_hash);
+  assert.is(recording.header.governance, report.governance);
   assert.is(recording.header.referenceObjective, report.reference_objective);
 
   const nc = await connectTo(server.url);
   try {
     const live = await readToEnd(jetstream(nc), EVENTS_STREAM, { filter: tenantSubjects("cosmos") });
-    assert.is(stateHash(replayMessages(live, { tenant: "cosmos", problem: "sol-energy" })), report.state_hash);
+    assert.is(stateHash(replayMessages(live, report.governance, { tenant: "cosmos", problem: "sol-energy" })), report.state_hash);
   } finally {
     await nc.drain();
   }

@@ -1,15 +1,27 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import type { CatoptEvent } from "../../src/core/event.ts";
 import { envelopeBytes } from "../../src/bus/publish.ts";
-import { deltaSubject, planSubject, roundSubject } from "../../src/core/subjects.ts";
+import { deltaSubject, governanceSubject, planSubject, roundSubject } from "../../src/core/subjects.ts";
+import { identityFromSeed, type Identity } from "../../src/governance/identity.ts";
 import type { StreamMessage } from "../../src/replay/reducer.ts";
 
-/** A stream message carrying an event on the subject its schema belongs to, as the runners publish it. */
-export function messageOf(seq: number, event: CatoptEvent, agent?: string): StreamMessage {
+/** A stream message carrying an event, signed by `signer`, on the subject its schema belongs to, as the runners publish it. */
+export function messageOf(seq: number, event: CatoptEvent, signer: Identity, agent?: string): StreamMessage {
   const subject =
     event.schema === "plan/1"
       ? planSubject(event.tenant, event.problem)
       : event.schema === "open/1" || event.schema === "round/1"
         ? roundSubject(event.tenant, event.problem)
-        : deltaSubject(event.tenant, event.problem, agent ?? "unknown");
-  return { subject, seq, data: envelopeBytes(event, { name: agent ?? "coordinator" }) };
+        : event.schema === "admit/1" || event.schema === "revoke/1"
+          ? governanceSubject(event.tenant, event.schema.slice(0, -2))
+          : deltaSubject(event.tenant, event.problem, agent ?? signer.name);
+  return { subject, seq, data: envelopeBytes(event, signer) };
+}
+
+/** The fixed test identities the replay fixture was signed with (test/fixtures/fixture-keys.json). */
+export async function fixtureIdentities(): Promise<Record<string, Identity>> {
+  const file = path.join(import.meta.dirname, "..", "fixtures", "fixture-keys.json");
+  const { seeds } = JSON.parse(await readFile(file, "utf8")) as { seeds: Record<string, string> };
+  return Object.fromEntries(Object.entries(seeds).map(([name, seed]) => [name, identityFromSeed(name, Buffer.from(seed, "hex"))]));
 }

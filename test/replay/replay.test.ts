@@ -4,13 +4,15 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { envelopeBytes } from "../../src/bus/publish.ts";
-import { decodeEnvelope } from "../../src/core/envelope.ts";
+import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import { isCatoptError } from "../../src/core/errors.ts";
 import { decodeEvent, type CatoptEvent } from "../../src/core/event.ts";
 import { problemKey, type StreamMessage } from "../../src/replay/reducer.ts";
 import { decodeRecording, encodeRecording, readRecording, type Recording } from "../../src/replay/recording.ts";
 import { replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
+import { revokeEvent } from "../../src/governance/governance-events.ts";
+import { fixtureIdentities, messageOf } from "../helpers/messages.ts";
 
 // A recorded live run of scenarios/cosmos-3asset, fed through today's reducers (the way
 // Temporal replays workflow histories): the state hash must stay what the live run printed.
@@ -20,15 +22,22 @@ const expected = JSON.parse(await readFile(path.join(import.meta.dirname, "..", 
   rounds: number;
   objective: number;
   events: number;
+  governance: string;
 };
 const recording = await readRecording(fixture);
 const messages = recording.messages;
+const keys = await fixtureIdentities();
+const trustRoot = expected.governance;
 
-const hashOf = (list: readonly StreamMessage[]): string => stateHash(replayMessages(list));
+const replay = (list: readonly StreamMessage[]) => replayMessages(list, trustRoot);
+const hashOf = (list: readonly StreamMessage[]): string => stateHash(replay(list));
 const eventOf = (m: StreamMessage) => decodeEvent(decodeEnvelope(m.data).event);
+const envelopeBytesOf = (event: CatoptEvent): Uint8Array => decodeEnvelope(envelopeBytes(event, keys.intruder)).event;
 
 test("replaying the recorded run gives the live run's state hash, rounds and objective", () => {
-  const state = replayMessages(messages);
+  assert.is(recording.header.governance, trustRoot);
+  assert.is(keys.governance.did, trustRoot, "the fixture was signed with the fixture keys");
+  const state = replay(messages);
   const problem = state.problems[problemKey("cosmos", "sol-energy")];
   assert.is(stateHash(state), expected.state_hash);
   assert.is(state.events, expected.events);
@@ -38,13 +47,14 @@ test("replaying the recorded run gives the live run's state hash, rounds and obj
   assert.is(problem.plan?.objective, expected.objective);
 });
 
-test("a changed delta changes the hash, and the recorded plan no longer matches it", () => {
+test("a changed delta, validly signed by its agent, changes the hash, and the recorded plan no longer matches it", () => {
   const index = messages.findIndex((m) => eventOf(m).schema === "delta/1" && eventOf(m).round === 20);
   const original = eventOf(messages[index]) as CatoptEvent<"delta/1">;
   const [resource, value] = Object.entries(original.body.entries)[0];
   const changed: CatoptEvent<"delta/1"> = { ...original, body: { ...original.body, entries: { ...original.body.entries, [resource]: value + 1e-9 } } };
-  const tampered = messages.map((m, i) => (i === index ? { ...m, data: envelopeBytes(changed, { name: "rover" }) } : m));
-  const state = replayMessages(tampered);
+  const signer = keys[messages[index].subject.split(".")[4]];
+  const tampered = messages.map((m, i) => (i === index ? { ...m, data: envelopeBytes(changed, signer) } : m));
+  const state = replay(tampered);
   assert.is.not(stateHash(state), expected.state_hash);
   assert.ok(state.rejected.some((r) => r.reason.includes("does not match the replayed state")), JSON.stringify(state.rejected[0]));
 });
@@ -58,16 +68,44 @@ test("a dropped, a reordered or a duplicated message changes the hash", () => {
   const hashes = [hashOf(dropped), hashOf(swapped), hashOf(duplicated)];
   for (const h of hashes) assert.is.not(h, expected.state_hash);
   assert.is(new Set(hashes).size, 3);
-  assert.ok(replayMessages(duplicated).rejected.length > 0, "a duplicate is recorded as rejected");
+  assert.ok(replay(duplicated).rejected.length > 0, "a duplicate is recorded as rejected");
 });
 
-test("a forged plan is rejected and counted, not applied", () => {
+test("forged events are refused and counted, never applied: each with its reason", () => {
   const planIndex = messages.findIndex((m) => eventOf(m).schema === "plan/1" && eventOf(m).round === 10);
   const plan = eventOf(messages[planIndex]) as CatoptEvent<"plan/1">;
   const forged: CatoptEvent<"plan/1"> = { ...plan, body: { ...plan.body, allocations: { ...plan.body.allocations, rover: { t08: 400 } } } };
-  const state = replayMessages(messages.map((m, i) => (i === planIndex ? { ...m, data: envelopeBytes(forged, { name: "coordinator" }) } : m)));
-  assert.equal(state.rejected.map((r) => r.seq), [messages[planIndex].seq]);
-  assert.match(state.rejected[0].reason, "plan for round 10 does not match the replayed state");
+  const original = decodeEnvelope(messages[planIndex].data);
+  const cases: [string, Uint8Array][] = [
+    ["plan for round 10 does not match the replayed state", envelopeBytes(forged, keys.coordinator)],
+    ["bad signature by", encodeEnvelope({ event: envelopeBytesOf(forged), author: original.author, sig: original.sig })],
+    ["unsigned event", encodeEnvelope({ event: original.event, author: original.author, sig: new Uint8Array(0) })],
+    ["unknown signer", envelopeBytes(plan, keys.intruder)],
+    ["author is not an Ed25519 did:key", encodeEnvelope({ event: original.event, author: "local:coordinator", sig: original.sig })],
+  ];
+  for (const [reason, data] of cases) {
+    const state = replay(messages.map((m, i) => (i === planIndex ? { ...m, data } : m)));
+    assert.equal(state.rejected.map((r) => r.seq), [messages[planIndex].seq], reason);
+    assert.match(state.rejected[0].reason, reason);
+    assert.is.not(stateHash(state), expected.state_hash);
+  }
+});
+
+test("after the governance identity revokes an agent, its later events are refused; a stranger cannot revoke", () => {
+  const at = messages.findIndex((m) => eventOf(m).schema === "round/1" && eventOf(m).round === 30);
+  const revokeDrone = messageOf(messages[at].seq, revokeEvent("cosmos", keys.drone.did, "key lost"), keys.governance);
+  const byStranger = messageOf(messages[at].seq, revokeEvent("cosmos", keys.drone.did, "hostile"), keys.intruder);
+  const revoked = replay([...messages.slice(0, at), revokeDrone, ...messages.slice(at)]);
+  assert.ok(revoked.rejected.some((r) => r.reason.includes("was revoked in cosmos (key lost)")));
+  assert.is.not(revoked.problems[problemKey("cosmos", "sol-energy")].phase, "converged", "the run cannot finish without the drone");
+  const refused = replay([...messages.slice(0, at), byStranger, ...messages.slice(at)]);
+  assert.match(refused.rejected[0].reason, "not by the governance identity");
+  assert.is(refused.problems[problemKey("cosmos", "sol-energy")].phase, "converged");
+});
+
+test("without the right trust root nothing is admitted", () => {
+  const state = replayMessages(messages, keys.intruder.did);
+  assert.is(state.rejected.length, state.events);
 });
 
 test("a recording survives encode/decode unchanged", () => {
@@ -83,7 +121,7 @@ test("a corrupt, truncated, empty or foreign recording is refused with what and 
     ["truncated.catrec", bytes.subarray(0, bytes.length - 10), "corrupt or truncated msgpack at byte"],
     ["empty.catrec", new Uint8Array(0), "empty file"],
     ["foreign.catrec", encodeRecording({ ...recording, header: { ...recording.header, format: "x" as Recording["header"]["format"] } }), 'header.format: expected "catopt-recording/1"'],
-    ["short.catrec", encodeRecording({ ...recording, messages: messages.slice(1) }), "says 296 messages, the file holds 295"],
+    ["short.catrec", encodeRecording({ ...recording, messages: messages.slice(1) }), `says ${messages.length} messages, the file holds ${messages.length - 1}`],
     ["missing.catrec", undefined, "cannot read (ENOENT)"],
   ];
   for (const [name, content, reason] of cases) {

@@ -1,0 +1,74 @@
+import { openBus } from "../bus/session.ts";
+import { publishEvent } from "../bus/publish.ts";
+import { catoptError } from "../core/errors.ts";
+import type { Role } from "../core/schemas.ts";
+import { governanceSubject, isToken } from "../core/subjects.ts";
+import { didKeyProblem } from "../governance/did-key.ts";
+import { admitEvent, revokeEvent } from "../governance/governance-events.ts";
+import { loadIdentity } from "../governance/keystore.ts";
+import { NATS_OPTION, stringOption, type Command } from "./command.ts";
+import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";
+import { requireNatsUrl } from "./require-nats.ts";
+
+export const governanceCommand: Command = {
+  name: "governance",
+  synopsis: "admit|revoke [options]",
+  summary: "admit a signer to a role in a tenant, or revoke it (signed by the governance key)",
+  description: "Publish a governance event signed by the governance identity: admit a DID as an agent (by name) or as a coordinator of a tenant, or revoke it. Whose events count is a function of these events, so every replay agrees.",
+  options: {
+    tenant: { type: "string", value: "<tenant>", description: "the tenant" },
+    did: { type: "string", value: "<did>", description: "the signer's did:key (catopt id show --name <name>)" },
+    role: { type: "string", value: "agent|coordinator", description: "with admit: the role" },
+    name: { type: "string", value: "<name>", description: "with admit: the agent's name (for a coordinator: any label)" },
+    reason: { type: "string", value: "<text>", description: "with revoke: why" },
+    keys: KEYS_OPTION,
+    key: { type: "string", value: "<name>", description: 'the governance key in the key directory (default "governance")' },
+    nats: NATS_OPTION,
+  },
+  details: [
+    "Examples:",
+    "  catopt governance admit --tenant cosmos --role agent --name rover --did $(catopt id show --name rover --json | jq -r .did)",
+    "  catopt governance revoke --tenant cosmos --did did:key:z6Mk... --reason 'key lost'",
+  ],
+  run: async (args, io) => {
+    const action = args.positionals[0];
+    if (action !== "admit" && action !== "revoke") throw catoptError("USAGE", `governance expects admit or revoke${action ? `, not "${action}"` : ""}`);
+    const url = requireNatsUrl(args, `governance ${action}`);
+    const tenant = required(args, "tenant");
+    if (!isToken(tenant)) throw catoptError("USAGE", `--tenant "${tenant}" must be 1-64 letters, digits, '-' or '_'`);
+    const did = required(args, "did");
+    const problem = didKeyProblem(did);
+    if (problem !== undefined) throw catoptError("DID_INVALID", `--did: ${problem}`);
+    const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "governance");
+    let event;
+    let what: string;
+    if (action === "admit") {
+      const role = roleOf(required(args, "role"));
+      const name = required(args, "name");
+      event = admitEvent(tenant, did, role, name);
+      what = `admitted ${did} in ${tenant} as ${role === "agent" ? `agent ${name}` : "coordinator"}`;
+    } else {
+      event = revokeEvent(tenant, did, stringOption(args, "reason") ?? "revoked");
+      what = `revoked ${did} in ${tenant}`;
+    }
+    const bus = await openBus({ url, name: "catopt-governance" });
+    try {
+      const ack = await publishEvent(bus.js, governanceSubject(tenant, action), event, signer);
+      io.out(`${what} (stream seq ${ack.seq}${ack.duplicate ? ", already there" : ""})\n`);
+      return 0;
+    } finally {
+      await bus.close();
+    }
+  },
+};
+
+function required(args: Parameters<Command["run"]>[0], name: string): string {
+  return stringOption(args, name) ?? (() => {
+    throw catoptError("USAGE", `needs --${name}`);
+  })();
+}
+
+function roleOf(value: string): Role {
+  if (value !== "agent" && value !== "coordinator") throw catoptError("USAGE", `--role must be agent or coordinator, not "${value}"`);
+  return value;
+}

@@ -1,0 +1,72 @@
+import { decodeEnvelope } from "../core/envelope.ts";
+import { decodeEvent, type AnyEvent, type CatoptEvent } from "../core/event.ts";
+import type { Role } from "../core/schemas.ts";
+import { refuse } from "../core/refusal.ts";
+import type { ParsedSubject } from "../core/subjects.ts";
+import { didKeyProblem } from "./did-key.ts";
+import { verifyBytes } from "./identity.ts";
+
+/**
+ * Who may say what, as a pure function of the stream. The trust root (the governance
+ * identity's DID, pinned by whoever verifies) admits signers to roles per tenant with signed
+ * admit/1 events and takes them back with revoke/1. Every message must be signed over its
+ * event bytes by its envelope's author; an agent's joins and deltas must come from the DID
+ * admitted as that agent, a problem's open, round and plan events from an admitted coordinator.
+ */
+export type Admitted = { readonly role: Role; readonly name: string; readonly seq: number };
+
+export type AdmissionState = {
+  /** The governance DID whose admit/revoke events count; null admits nobody. */
+  readonly trustRoot: string | null;
+  /** By tenant, then by DID. */
+  readonly admitted: Readonly<Record<string, Readonly<Record<string, Admitted>>>>;
+  /** By tenant, then by DID: revoked signers stay revoked. */
+  readonly revoked: Readonly<Record<string, Readonly<Record<string, { readonly seq: number; readonly reason: string }>>>>;
+};
+
+export const emptyAdmission = (trustRoot: string | null): AdmissionState => ({ trustRoot, admitted: {}, revoked: {} });
+
+export type Verified = { readonly event: AnyEvent; readonly author: string };
+
+/** Checks the signature over the event bytes first, then decodes (the COSE_Sign1 order). Refuses with the reason. */
+export function verifyMessage(data: Uint8Array): Verified {
+  const envelope = decodeEnvelope(data);
+  if (envelope.sig.length === 0) refuse("unsigned event");
+  if (!verifyBytes(envelope.author, envelope.event, envelope.sig)) {
+    const problem = didKeyProblem(envelope.author); // only now: decoding the DID costs on the hot path
+    refuse(problem === undefined ? `bad signature by ${envelope.author}` : `author is not an Ed25519 did:key: ${problem}`);
+  }
+  return { event: decodeEvent(envelope.event), author: envelope.author };
+}
+
+/** Applies an admit/1 or revoke/1 event signed by `author`, or refuses it with the reason. */
+export function applyGovernance(state: AdmissionState, event: CatoptEvent<"admit/1"> | CatoptEvent<"revoke/1">, author: string, seq: number): AdmissionState {
+  if (state.trustRoot === null || author !== state.trustRoot) refuse(`governance event signed by ${author}, not by the governance identity`);
+  const did = event.body.did;
+  const problem = didKeyProblem(did);
+  if (problem !== undefined) refuse(`cannot ${event.schema === "admit/1" ? "admit" : "revoke"}: ${problem}`);
+  const tenant = event.tenant;
+  if (event.schema === "admit/1") {
+    if (state.revoked[tenant]?.[did] !== undefined) refuse(`${did} was revoked in ${tenant} and cannot be admitted again`);
+    const entry: Admitted = { role: event.body.role, name: event.body.name, seq };
+    return { ...state, admitted: { ...state.admitted, [tenant]: { ...state.admitted[tenant], [did]: entry } } };
+  }
+  const { [did]: _removed, ...rest } = state.admitted[tenant] ?? {};
+  return {
+    ...state,
+    admitted: { ...state.admitted, [tenant]: rest },
+    revoked: { ...state.revoked, [tenant]: { ...state.revoked[tenant], [did]: { seq, reason: event.body.reason } } },
+  };
+}
+
+/** Why `author` may not publish this event on this subject, or undefined when it may. */
+export function signerProblem(state: AdmissionState, subject: ParsedSubject, author: string): string | undefined {
+  const revoked = state.revoked[subject.tenant]?.[author];
+  if (revoked !== undefined) return `signer ${author} was revoked in ${subject.tenant} (${revoked.reason})`;
+  const admitted = state.admitted[subject.tenant]?.[author];
+  if (admitted === undefined) return `unknown signer ${author} in tenant ${subject.tenant}`;
+  if (subject.kind === "delta") {
+    return admitted.role === "agent" && admitted.name === subject.agent ? undefined : `signer ${author} is not admitted as agent ${subject.agent}`;
+  }
+  return admitted.role === "coordinator" ? undefined : `signer ${author} is not admitted as a coordinator`;
+}
