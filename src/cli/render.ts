@@ -2,6 +2,7 @@ import type { ProblemSpec } from "../core/problem-spec.ts";
 import type { ProblemState } from "../replay/reducer.ts";
 import type { Outcome } from "../replay/summary.ts";
 import { constraintUse, type Allocations } from "../solver/violation.ts";
+import type { LedgerOutcome } from "../run/run-scenario.ts";
 
 /** Text pictures for people: progress per round, the convergence of residuals, the plan. */
 export const sci = (n: number | null): string => (n === null ? "n/a" : n === 0 ? "0" : n.toExponential(2));
@@ -73,7 +74,7 @@ export function planTable(spec: ProblemSpec, allocations: Allocations, units: st
   return lines;
 }
 
-export function outcomeLines(o: Outcome & { wall_ms?: number; replay_state_hash?: string }): string[] {
+export function outcomeLines(o: Outcome & { wall_ms?: number; replay_state_hash?: string; ledger?: LedgerOutcome | null }): string[] {
   const verdict = o.converged ? `converged in ${o.rounds} rounds` : `${o.status} after ${o.rounds} rounds`;
   return [
     `${o.tenant}/${o.problem}${o.scenario ? ` (scenario ${o.scenario})` : ""}: ${verdict}${o.wall_ms === undefined ? "" : ` in ${(o.wall_ms / 1000).toFixed(2)} s`}`,
@@ -85,5 +86,11 @@ export function outcomeLines(o: Outcome & { wall_ms?: number; replay_state_hash?
     `  events               ${o.events}${o.rejected > 0 ? ` (${o.rejected} rejected)` : ""}`,
     `  state hash           ${o.state_hash}`,
     ...(o.replay_state_hash === undefined ? [] : [`  replayed stream      ${o.replay_state_hash === o.state_hash ? "same hash" : `DIFFERENT hash ${o.replay_state_hash}`}`]),
+    ...(o.ledger == null
+      ? []
+      : [
+          `  ledger               ${o.ledger.size} entries, root ${o.ledger.root}`,
+          `                       ${o.ledger.checkpoints} signed checkpoint(s), ${o.ledger.quarantined} quarantined, ${o.ledger.verified ? "verified" : `NOT VERIFIED: ${o.ledger.problem}`}`,
+        ]),
   ];
 }

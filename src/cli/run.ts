@@ -65,6 +65,10 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   } else {
     io.out(`\n${[...convergenceChart(report.history), "", ...planTable(scenario.spec, report.allocations, scenario.units), "", ...outcomeLines(report)].join("\n")}\n`);
   }
+  if (report.ledger !== null && !report.ledger.verified) {
+    io.err(`catopt: the run's ledger does not verify: ${report.ledger.problem}\n`);
+    return 1;
+  }
   if (report.replay_state_hash !== report.state_hash) {
     io.err(`catopt: replaying the stream gave state hash ${report.replay_state_hash}, the live run ${report.state_hash}\n`);
     return 1;

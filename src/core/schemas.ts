@@ -42,6 +42,9 @@ export type Role = "agent" | "coordinator";
 export type AdmitBody = { readonly did: string; readonly role: Role; readonly name: string };
 export type RevokeBody = { readonly did: string; readonly reason: string };
 
+/** A refused message, published by the governance consumer with the reason. */
+export type QuarantineBody = { readonly seq: number; readonly subject: string; readonly reason: string; readonly data: Uint8Array };
+
 export type BodyOf = {
   "open/1": OpenBody;
   "join/1": JoinBody;
@@ -50,6 +53,7 @@ export type BodyOf = {
   "plan/1": PlanBody;
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
+  "quarantine/1": QuarantineBody;
 };
 
 export type SchemaId = keyof BodyOf;
@@ -92,6 +96,10 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
   "admit/1": (body, path) => {
     const b = v.record(body, path);
     return { did: v.string(b.did, `${path}.did`), role: v.oneOf(b.role, ["agent", "coordinator"] as const, `${path}.role`), name: v.string(b.name, `${path}.name`) };
+  },
+  "quarantine/1": (body, path) => {
+    const b = v.record(body, path);
+    return { seq: v.integer(b.seq, `${path}.seq`, 1), subject: v.string(b.subject, `${path}.subject`), reason: v.string(b.reason, `${path}.reason`), data: v.bytes(b.data, `${path}.data`) };
   },
   "revoke/1": (body, path) => {
     const b = v.record(body, path);

@@ -70,6 +70,7 @@ const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
   "delta/1": "delta",
   "admit/1": "gov",
   "revoke/1": "gov",
+  "quarantine/1": "quarantine",
 };
 
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
@@ -121,6 +122,8 @@ function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: s
     case "admit/1":
     case "revoke/1":
       return reject("governance events are applied to the admission state");
+    case "quarantine/1":
+      return reject("quarantine notices are not part of a problem");
     case "join/1":
       return join(p, event, agent ?? reject("a join must arrive on its agent's delta subject"));
     case "delta/1":

@@ -1,5 +1,7 @@
 import { runAgent, type AgentOutcome } from "../agent/agent-runner.ts";
-import { openBus } from "../bus/session.ts";
+import { openBus, type BusSession } from "../bus/session.ts";
+import { startGovernance, type GovernanceConsumer } from "../governance/governance-consumer.ts";
+import { LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, verifyLedger } from "../governance/ledger.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
@@ -51,7 +53,23 @@ export type RunReport = Outcome & {
   readonly recording: string | null;
   /** The trust root: the DID whose admissions decided whose events count. */
   readonly governance: string;
+  /** The ledger the run's own governance consumer wrote (embedded server only), verified afterwards. */
+  readonly ledger: LedgerOutcome | null;
 };
+
+export type LedgerOutcome = {
+  readonly size: number;
+  readonly root: string;
+  readonly checkpoints: number;
+  readonly quarantined: number;
+  readonly checkpoint: string | null;
+  readonly vkey: string;
+  readonly verified: boolean;
+  readonly problem: string | null;
+};
+
+/** The origin line (and checkpoint key name) of a run's ledger. */
+export const LEDGER_ORIGIN = "catopt-flow/ledger";
 
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
   const clock = options.clock ?? systemClock;
@@ -73,6 +91,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     if ((await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: roundSubject(tenant, problem) })) !== null) {
       throw catoptError("STREAM_CONFLICT", `stream ${EVENTS_STREAM} already holds a run of problem ${tenant}/${problem}: pass --problem-id <new id> for a fresh one`);
     }
+
+    // On our own server we are the deployment, so we run its governance consumer (the ledger's
+    // single writer); on a real deployment that is the governance service's job.
+    const governance = bus.embedded ? await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: LEDGER_ORIGIN }) : undefined;
 
     // The governance identity admits the coordinator and every agent before anyone speaks.
     note(`governance ${ids.governance.did}${ids.ephemeral ? " (keys made for this run)" : ""}`);
@@ -120,6 +142,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const failedAgent = agentOutcomes.find((a) => a.status === "failed");
     if (failedAgent !== undefined) throw catoptError("RUN_FAILED", `agent ${failedAgent.agent} failed: ${failedAgent.error ?? "unknown reason"}`);
 
+    const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did);
     const own = (await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) })).filter((m) => belongsTo(m, tenant, problem));
     const replayHash = stateHash(replayMessages(own, ids.governance.did));
     if (options.record !== undefined) {
@@ -156,8 +179,20 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       agents: agentOutcomes,
       recording: options.record ?? null,
       governance: ids.governance.did,
+      ledger,
     };
   } finally {
     await bus.close();
   }
+}
+
+/** Waits for the governance consumer to judge every event, stops it, and verifies the ledger it wrote. */
+async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string): Promise<LedgerOutcome> {
+  await governance.caughtUp((await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq);
+  const summary = await governance.stop();
+  const entries = await readToEnd(bus.js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT });
+  const notes = await readToEnd(bus.js, LEDGER_STREAM, { filter: LEDGER_CHECKPOINT_SUBJECT });
+  const report = verifyLedger(entries.map((m) => m.data), notes.map((m) => new TextDecoder().decode(m.data)), trustRoot, summary.vkey);
+  const problem = report.problem === null ? null : `entry ${report.problem.index}: ${report.problem.reason}`;
+  return { size: report.size, root: report.root, checkpoints: report.checkpoints, quarantined: summary.quarantined, checkpoint: summary.lastCheckpoint, vkey: summary.vkey, verified: problem === null && report.root === summary.root, problem };
 }

@@ -1,0 +1,167 @@
+import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { EVENTS_STREAM } from "../bus/streams.ts";
+import { envelopeBytes } from "../bus/publish.ts";
+import { readToEnd } from "../replay/replay.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
+import { eventId } from "../core/event.ts";
+import { parseSubject } from "../core/subjects.ts";
+import { emptyAdmission, type AdmissionState } from "./admission.ts";
+import { signCheckpoint, verifierKey } from "./checkpoint.ts";
+import type { Identity } from "./identity.ts";
+import { decodeEntry, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, quarantineReason } from "./ledger.ts";
+import { MerkleLog, toHex } from "./merkle.ts";
+
+/**
+ * The governance consumer: the ledger's single writer. A durable consumer reads the event
+ * stream in order; each event that is validly signed by an admitted signer becomes the next
+ * ledger entry, each other one a quarantine notice (catopt.<tenant>.quarantine.<reason>) with
+ * its reason; only then is the event acknowledged. Every `every` entries or `everyMs` ms it
+ * publishes a C2SP checkpoint signed by the governance identity (also the trust root).
+ * On start it rebuilds the log from the ledger stream and skips events already in it, so a
+ * restart neither loses nor duplicates an entry, whatever the server's duplicate window.
+ */
+export type GovernanceOptions = {
+  readonly nc: NatsConnection;
+  readonly signer: Identity;
+  /** The log's origin line and its checkpoint key name, e.g. "catopt.example/ledger". */
+  readonly origin: string;
+  readonly every?: number;
+  readonly everyMs?: number;
+  readonly clock?: Clock;
+  readonly durable?: string;
+  readonly onCheckpoint?: (note: string, size: number) => void;
+};
+
+export type GovernanceSummary = {
+  readonly size: number;
+  readonly root: string;
+  readonly checkpoints: number;
+  readonly quarantined: number;
+  readonly lastCheckpoint: string | null;
+  readonly vkey: string;
+  readonly processedSeq: number;
+};
+
+export type GovernanceConsumer = {
+  /** Resolves once every event up to `seq` of the event stream has been judged. */
+  caughtUp(seq: number): Promise<void>;
+  /** Publishes a checkpoint of everything so far (if anything is new) and stops. */
+  stop(): Promise<GovernanceSummary>;
+  summary(): GovernanceSummary;
+};
+
+export const GOVERNANCE_DURABLE = "catopt-governance";
+
+export async function startGovernance(options: GovernanceOptions): Promise<GovernanceConsumer> {
+  const { nc, signer, origin } = options;
+  const clock = options.clock ?? systemClock;
+  const every = options.every ?? 1000;
+  const everyMs = options.everyMs ?? 5000;
+  const js = jetstream(nc);
+  const vkey = verifierKey(origin, signer.publicKey);
+
+  // Rebuild from the ledger itself: the stream is the source of truth.
+  const log = new MerkleLog();
+  let admission: AdmissionState = emptyAdmission(signer.did);
+  let lastSeq = 0;
+  for (const m of await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT })) {
+    const entry = decodeEntry(m.data);
+    log.append(m.data);
+    admission = judge(admission, entry.seq, entry.subject, entry.data).admission;
+    lastSeq = entry.seq;
+  }
+  let processedSeq = lastSeq;
+  let checkpointed = log.size;
+  let checkpoints = 0;
+  let quarantined = 0;
+  let lastCheckpoint: string | null = null;
+  let lastCheckpointAt = clock();
+  const waiters: { seq: number; resolve: () => void }[] = [];
+
+  // One queue for every publish: entries, notices and checkpoints never interleave.
+  let serial: Promise<unknown> = Promise.resolve();
+  const inOrder = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = serial.then(work);
+    serial = next.catch(() => undefined);
+    return next;
+  };
+
+  const checkpoint = async (): Promise<void> => {
+    if (log.size === checkpointed) return;
+    const note = signCheckpoint({ origin, size: log.size, root: log.root() }, origin, signer);
+    await publishWithId(js, LEDGER_CHECKPOINT_SUBJECT, new TextEncoder().encode(note), `checkpoint-${log.size}`);
+    [checkpointed, lastCheckpoint, lastCheckpointAt] = [log.size, note, clock()];
+    checkpoints++;
+    options.onCheckpoint?.(note, log.size);
+  };
+
+  const judgeOne = async (seq: number, subject: string, data: Uint8Array): Promise<void> => {
+    if (seq > lastSeq && parseSubject(subject)?.kind !== "quarantine") {
+      const verdict = judge(admission, seq, subject, data);
+      admission = verdict.admission;
+      if (verdict.refused === undefined) {
+        const bytes = encodeEntry({ index: log.size, seq, subject, data });
+        await publishWithId(js, LEDGER_ENTRY_SUBJECT, bytes, `entry-${log.size}`);
+        log.append(bytes);
+      } else {
+        const tenant = subject.split(".")[1] ?? "unknown";
+        const reason = quarantineReason(verdict.refused);
+        const notice = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq, subject, reason: verdict.refused, data } } as const;
+        await publishWithId(js, `catopt.${tenant}.quarantine.${reason}`, envelopeBytes(notice, signer), notice.id);
+        quarantined++;
+      }
+      lastSeq = seq;
+      if (log.size - checkpointed >= every || clock() - lastCheckpointAt >= everyMs) await checkpoint();
+    }
+    processedSeq = Math.max(processedSeq, seq);
+    for (const w of waiters.filter((w) => w.seq <= processedSeq)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+
+  const consumer = await durableConsumer(nc, options.durable ?? GOVERNANCE_DURABLE);
+  const messages = await consumer.consume({ max_messages: 256 });
+  const loop = (async () => {
+    for await (const m of messages) {
+      await inOrder(() => judgeOne(m.seq, m.subject, m.data));
+      m.ack();
+    }
+  })();
+  const ticker = setInterval(() => {
+    if (clock() - lastCheckpointAt >= everyMs) void inOrder(checkpoint);
+  }, Math.min(1000, everyMs));
+
+  const summary = (): GovernanceSummary => ({ size: log.size, root: toHex(log.root()), checkpoints, quarantined, lastCheckpoint, vkey, processedSeq });
+  return {
+    summary,
+    caughtUp: (seq) => (seq <= processedSeq ? Promise.resolve() : new Promise((resolve) => waiters.push({ seq, resolve }))),
+    stop: async () => {
+      clearInterval(ticker);
+      messages.stop();
+      await loop;
+      await inOrder(checkpoint);
+      return summary();
+    },
+  };
+}
+
+async function durableConsumer(nc: NatsConnection, durable: string) {
+  const jsm = await jetstreamManager(nc);
+  const exists = await jsm.consumers.info(EVENTS_STREAM, durable).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === 10014) return false; // consumer not found
+      throw err;
+    },
+  );
+  if (!exists) {
+    await jsm.consumers.add(EVENTS_STREAM, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 1024 });
+  }
+  return jetstream(nc).consumers.get(EVENTS_STREAM, durable);
+}
+
+function publishWithId(js: JetStreamClient, subject: string, data: Uint8Array, id: string) {
+  return js.publish(subject, data, { msgID: id });
+}
