@@ -6,21 +6,27 @@ import { governanceSubject, isToken } from "../core/subjects.ts";
 import { didKeyProblem } from "../governance/did-key.ts";
 import { admitEvent, revokeEvent } from "../governance/governance-events.ts";
 import { loadIdentity } from "../governance/keystore.ts";
-import { NATS_OPTION, stringOption, type Command } from "./command.ts";
+import { NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "./command.ts";
+import { startGovernance } from "../governance/governance-consumer.ts";
+import { LEDGER_ORIGIN } from "../run/run-scenario.ts";
 import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";
 
 export const governanceCommand: Command = {
   name: "governance",
-  synopsis: "admit|revoke [options]",
-  summary: "admit a signer to a role in a tenant, or revoke it (signed by the governance key)",
-  description: "Publish a governance event signed by the governance identity: admit a DID as an agent (by name) or as a coordinator of a tenant, or revoke it. Whose events count is a function of these events, so every replay agrees.",
+  synopsis: "run|admit|revoke [options]",
+  summary: "run the governance consumer (the ledger's writer), or admit or revoke a signer",
+  description:
+    "run: the governance consumer, the ledger's single writer: it appends every validly signed event of an admitted signer to the Merkle ledger, quarantines the rest with the reason, and publishes signed checkpoints. admit/revoke: publish a governance event signed by the governance identity, admitting a DID as an agent (by name) or a coordinator of a tenant, or revoking it. Whose events count is a function of these events, so every replay agrees.",
   options: {
     tenant: { type: "string", value: "<tenant>", description: "the tenant" },
     did: { type: "string", value: "<did>", description: "the signer's did:key (catopt id show --name <name>)" },
     role: { type: "string", value: "agent|coordinator", description: "with admit: the role" },
     name: { type: "string", value: "<name>", description: "with admit: the agent's name (for a coordinator: any label)" },
     reason: { type: "string", value: "<text>", description: "with revoke: why" },
+    origin: { type: "string", value: "<name>", description: 'with run: the ledger\'s origin and checkpoint key name (default "catopt-flow/ledger")' },
+    every: { type: "string", value: "<n>", description: "with run: a checkpoint every n entries (default 1000)" },
+    "every-ms": { type: "string", value: "<ms>", description: "with run: and at least every ms milliseconds when new entries came (default 5000)" },
     keys: KEYS_OPTION,
     key: { type: "string", value: "<name>", description: 'the governance key in the key directory (default "governance")' },
     nats: NATS_OPTION,
@@ -32,7 +38,8 @@ export const governanceCommand: Command = {
   ],
   run: async (args, io) => {
     const action = args.positionals[0];
-    if (action !== "admit" && action !== "revoke") throw catoptError("USAGE", `governance expects admit or revoke${action ? `, not "${action}"` : ""}`);
+    if (action === "run") return runConsumer(args, io);
+    if (action !== "admit" && action !== "revoke") throw catoptError("USAGE", `governance expects run, admit or revoke${action ? `, not "${action}"` : ""}`);
     const url = requireNatsUrl(args, `governance ${action}`);
     const tenant = required(args, "tenant");
     if (!isToken(tenant)) throw catoptError("USAGE", `--tenant "${tenant}" must be 1-64 letters, digits, '-' or '_'`);
@@ -61,6 +68,31 @@ export const governanceCommand: Command = {
     }
   },
 };
+
+/** The governance consumer as a service: runs until interrupted, then checkpoints what is new. */
+async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<Command["run"]>[1]): Promise<number> {
+  const url = requireNatsUrl(args, "governance run");
+  const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "governance");
+  const origin = stringOption(args, "origin") ?? LEDGER_ORIGIN;
+  const bus = await openBus({ url, name: "catopt-governance" });
+  try {
+    const consumer = await startGovernance({
+      nc: bus.nc,
+      signer,
+      origin,
+      every: positiveIntegerOption(args, "every"),
+      everyMs: positiveIntegerOption(args, "every-ms"),
+      onCheckpoint: (_note, size) => io.out(`checkpoint: ${size} entries\n`),
+    });
+    io.out(`governance consumer for ${url}: ledger "${origin}", ${consumer.summary().size} entries so far; verifier key ${consumer.summary().vkey}\n`);
+    await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
+    const summary = await consumer.stop();
+    io.out(`stopped: ${summary.size} entries, root ${summary.root}, ${summary.quarantined} quarantined this session\n`);
+    return 0;
+  } finally {
+    await bus.close();
+  }
+}
 
 function required(args: Parameters<Command["run"]>[0], name: string): string {
   return stringOption(args, name) ?? (() => {

@@ -4,13 +4,14 @@ import { parseCommandArgs, usage, type Command, type Io } from "./command.ts";
 import { coordinatorCommand } from "./coordinator.ts";
 import { governanceCommand } from "./governance.ts";
 import { idCommand } from "./id.ts";
+import { ledgerCommand } from "./ledger.ts";
 import { replayCommand } from "./replay.ts";
 import { demoCommand, runCommand } from "./run.ts";
 import { streamsCommand } from "./streams.ts";
 import { watchCommand } from "./watch.ts";
 
 /** The `catopt` command: usage first, one line per user error, a stack trace only for bugs. */
-export const COMMANDS: readonly Command[] = [demoCommand, runCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand];
+export const COMMANDS: readonly Command[] = [demoCommand, runCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand];
 
 export function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

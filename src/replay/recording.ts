@@ -21,6 +21,9 @@ export type RecordingHeader = {
   readonly referenceObjective: number | null;
   /** The governance DID the run trusted; replay verifies admissions against it unless told another. */
   readonly governance: string | null;
+  /** The run's last ledger checkpoint (a C2SP signed note) and its verifier key, where it wrote a ledger. */
+  readonly checkpoint: string | null;
+  readonly vkey: string | null;
   readonly messages: number;
 };
 
@@ -55,7 +58,9 @@ export function decodeRecording(bytes: Uint8Array, source: string): Recording {
       problem: v.string(h.problem, "header.problem"),
       scenario: h.scenario === null ? null : v.string(h.scenario, "header.scenario"),
       referenceObjective: h.referenceObjective === null ? null : v.finite(h.referenceObjective, "header.referenceObjective"),
-      governance: h.governance === null || h.governance === undefined ? null : v.string(h.governance, "header.governance"),
+      governance: optionalString(h.governance, "header.governance"),
+      checkpoint: optionalString(h.checkpoint, "header.checkpoint"),
+      vkey: optionalString(h.vkey, "header.vkey"),
       messages: v.integer(h.messages, "header.messages"),
     };
     const messages = values.slice(1).map((value, i): StreamMessage => {
@@ -72,6 +77,8 @@ export function decodeRecording(bytes: Uint8Array, source: string): Recording {
     throw err;
   }
 }
+
+const optionalString = (value: unknown, path: string): string | null => (value === null || value === undefined ? null : v.string(value, path));
 
 export async function writeRecording(file: string, recording: Recording): Promise<void> {
   await writeFile(file, encodeRecording(recording));

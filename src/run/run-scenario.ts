@@ -155,6 +155,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           scenario: scenario.name,
           referenceObjective: reference.objective,
           governance: ids.governance.did,
+          checkpoint: ledger?.checkpoint ?? null,
+          vkey: ledger?.vkey ?? null,
           messages: own.length,
         },
         messages: own,
