@@ -1,10 +1,12 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
-import { isOneLineError, lastJson, runCli } from "../helpers/cli.ts";
+import { decodeSequence, encode } from "../../src/core/codec.ts";
+import { decodeEntry, encodeEntry } from "../../src/governance/ledger.ts";
+import { isOneLineError, lastJson, runCli, startCli } from "../helpers/cli.ts";
 
 type Outcome = { converged: boolean; rounds: number; gap: number | null; max_violation: number; state_hash: string; events: number; scenario: string | null };
 
@@ -30,6 +32,34 @@ cli("demo --json runs the embedded default and prints the outcome last; replay o
   const replayed = lastJson<Outcome>(replay);
   assert.equal([replayed.state_hash, replayed.rounds, replayed.events, replayed.scenario], [outcome.state_hash, outcome.rounds, outcome.events, "cosmos-3asset"]);
   assert.is(replayed.gap, outcome.gap);
+});
+
+cli("the ledger of a recorded run verifies, proves and checks; a changed entry in an export is named by its index", async () => {
+  const record = path.join(dir, "ledger-run.catrec");
+  assert.is((await runCli(["demo", "--record", record])).code, 0);
+  const verified = await runCli(["ledger", "verify", "--file", record, "--json"]);
+  assert.is(verified.code, 0, verified.stderr);
+  const report = lastJson<{ verified: boolean; tree_size: number; checkpoint_size: number }>(verified);
+  assert.equal([report.verified, report.tree_size, report.checkpoint_size], [true, 300, 300]);
+
+  const proof = path.join(dir, "proof.json");
+  const proved = await runCli(["ledger", "prove", "cosmos/sol-energy/plan/12", "--file", record, "--json"]);
+  assert.is(proved.code, 0, proved.stderr);
+  await writeFile(proof, proved.stdout);
+  const checked = await runCli(["ledger", "check", proof]);
+  assert.match(checked.stdout, "in the signed tree of 300 entries: verified");
+
+  const exported = path.join(dir, "ledger.catledger");
+  assert.is((await runCli(["ledger", "export", exported, "--file", record])).code, 0);
+  const items = decodeSequence(await readFile(exported)) as { entry?: Uint8Array }[];
+  const entry = decodeEntry(items[1 + 42].entry as Uint8Array);
+  const data = Uint8Array.from(entry.data);
+  data[30] ^= 1;
+  items[1 + 42] = { entry: encodeEntry({ ...entry, data }) };
+  await writeFile(exported, Buffer.concat(items.map((item) => encode(item as never))));
+  const tampered = await runCli(["ledger", "verify", exported]);
+  assert.is(tampered.code, 1);
+  assert.match(tampered.stderr, "does not verify at entry 42");
 });
 
 cli("the human output shows the convergence picture, the plan per asset and the constraints", async () => {
@@ -110,6 +140,9 @@ deployment("agents started per node and a coordinator converge; watch sees the f
     assert.match(admitted.stdout, `admitted ${dids[name]} in cosmos`);
   }
 
+  // The deployment's governance service writes the ledger while the run goes on.
+  const governanceService = startCli(["governance", "run", "--every", "50", ...keys, ...nats]);
+
   // Agents first: they wait for the coordinator to open the problem.
   const agents = ["rover-1", "drone-1", "habitat-1"].map((node) => runCli(["agent", "--scenario", "cosmos-3asset", "--node", node, ...keys, ...nats]));
   const watch = runCli(["watch", "catopt.cosmos.plan.sol-energy", "--all", "--until-final", ...nats]);
@@ -129,6 +162,17 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   const replay = await runCli(["replay", ...nats, "--stream", "CATOPT_EVENTS", "--json", "--governance", dids.governance]);
   assert.is(replay.code, 0, replay.stderr);
   assert.is(lastJson<Outcome>(replay).state_hash, outcome.state_hash);
+  governanceService.signal("SIGINT");
+  const service = await governanceService.done;
+  assert.is(service.code, 0, service.stderr);
+  assert.match(service.stdout, "stopped:");
+  const ledger = await runCli(["ledger", "verify", "--json", "--governance", dids.governance, ...nats]);
+  assert.is(ledger.code, 0, ledger.stderr);
+  const ledgerReport = lastJson<{ verified: boolean; tree_size: number; checkpoint_size: number }>(ledger);
+  // The coordinator's fold counts the tenant's admissions too: the ledger holds exactly what it folded.
+  assert.ok(ledgerReport.verified && ledgerReport.tree_size === outcome.events, JSON.stringify(ledgerReport));
+  assert.is(ledgerReport.checkpoint_size, ledgerReport.tree_size, "the final checkpoint covers everything");
+
   const unpinned = await runCli(["replay", ...nats, "--json"]);
   assert.match(unpinned.stderr, `trusting governance ${dids.governance}`);
   assert.is(lastJson<Outcome>(unpinned).state_hash, outcome.state_hash);

@@ -6,22 +6,29 @@ export type CliResult = { code: number | null; stdout: string; stderr: string };
 
 /** Runs the real `catopt` binary as a user would, with a time limit so a hang fails the test. */
 export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "bin", "catopt.mjs"), ...args], {
+  return startCli(args, options).done;
+}
+
+/** Starts `catopt` in the background: for services (the governance consumer) stopped with a signal. */
+export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { done: Promise<CliResult>; signal(name: NodeJS.Signals): void } {
+  let child!: ReturnType<typeof spawn>;
+  const done = new Promise<CliResult>((resolve) => {
+    child = spawn(process.execPath, [path.join(PROJECT_ROOT, "bin", "catopt.mjs"), ...args], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, CATOPT_NATS_URL: "", ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    child.stdout?.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr?.setEncoding("utf8").on("data", (c: string) => (stderr += c));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
     child.on("exit", (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });
+  return { done, signal: (name) => child.kill(name) };
 }
 
 /** The last line of stdout as JSON (the --json contract). */
