@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { envelopeBytes } from "../bus/publish.ts";
@@ -9,14 +9,16 @@ import { parseSubject } from "../core/subjects.ts";
 import { emptyAdmission, type AdmissionState } from "./admission.ts";
 import { signCheckpoint, verifierKey } from "./checkpoint.ts";
 import type { Identity } from "./identity.ts";
-import { decodeEntry, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, quarantineReason } from "./ledger.ts";
+import { decodeBatch, decodeEntry, encodeBatch, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, quarantineReason } from "./ledger.ts";
 import { MerkleLog, toHex } from "./merkle.ts";
 
 /**
  * The governance consumer: the ledger's single writer. A durable consumer reads the event
  * stream in order; each event that is validly signed by an admitted signer becomes the next
  * ledger entry, each other one a quarantine notice (catopt.<tenant>.quarantine.<reason>) with
- * its reason; only then is the event acknowledged. Every `every` entries or `everyMs` ms it
+ * its reason. It works in batches: everything delivered until the consumer has nothing
+ * pending (at most `batch` events) is judged, its entries published as one message, its
+ * notices after, and only then is the batch acknowledged (AckPolicy.All: the last ack covers it). Every `every` entries or `everyMs` ms it
  * publishes a C2SP checkpoint signed by the governance identity (also the trust root).
  * On start it rebuilds the log from the ledger stream and skips events already in it, so a
  * restart neither loses nor duplicates an entry, whatever the server's duplicate window.
@@ -30,6 +32,8 @@ export type GovernanceOptions = {
   readonly everyMs?: number;
   readonly clock?: Clock;
   readonly durable?: string;
+  /** At most this many events per batch (one ledger message); default 256. */
+  readonly batch?: number;
   readonly onCheckpoint?: (note: string, size: number) => void;
 };
 
@@ -66,10 +70,12 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   let admission: AdmissionState = emptyAdmission(signer.did);
   let lastSeq = 0;
   for (const m of await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT })) {
-    const entry = decodeEntry(m.data);
-    log.append(m.data);
-    admission = judge(admission, entry.seq, entry.subject, entry.data).admission;
-    lastSeq = entry.seq;
+    for (const bytes of decodeBatch(m.data)) {
+      const entry = decodeEntry(bytes);
+      log.append(bytes);
+      admission = judge(admission, entry.seq, entry.subject, entry.data).admission;
+      lastSeq = entry.seq;
+    }
   }
   let processedSeq = lastSeq;
   let checkpointed = log.size;
@@ -90,31 +96,40 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   const checkpoint = async (): Promise<void> => {
     if (log.size === checkpointed) return;
     const note = signCheckpoint({ origin, size: log.size, root: log.root() }, origin, signer);
-    await publishWithId(js, LEDGER_CHECKPOINT_SUBJECT, new TextEncoder().encode(note), `checkpoint-${log.size}`);
+    await js.publish(LEDGER_CHECKPOINT_SUBJECT, new TextEncoder().encode(note), { msgID: `checkpoint-${log.size}` });
     [checkpointed, lastCheckpoint, lastCheckpointAt] = [log.size, note, clock()];
     checkpoints++;
     options.onCheckpoint?.(note, log.size);
   };
 
-  const judgeOne = async (seq: number, subject: string, data: Uint8Array): Promise<void> => {
-    if (seq > lastSeq && parseSubject(subject)?.kind !== "quarantine") {
+  type Delivered = { readonly seq: number; readonly subject: string; readonly data: Uint8Array };
+
+  /** Judges a batch, publishes its entries (one message) and notices, then checkpoints if due. */
+  const flush = async (batch: readonly Delivered[]): Promise<void> => {
+    const entries: Uint8Array[] = [];
+    const notices: (() => Promise<unknown>)[] = [];
+    for (const { seq, subject, data } of batch) {
+      if (seq <= lastSeq || parseSubject(subject)?.kind === "quarantine") continue; // already in the ledger, or our own notice
       const verdict = judge(admission, seq, subject, data);
       admission = verdict.admission;
-      if (verdict.refused === undefined) {
-        const bytes = encodeEntry({ index: log.size, seq, subject, data });
-        await publishWithId(js, LEDGER_ENTRY_SUBJECT, bytes, `entry-${log.size}`);
-        log.append(bytes);
-      } else {
-        const tenant = subject.split(".")[1] ?? "unknown";
-        const reason = quarantineReason(verdict.refused);
-        const notice = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq, subject, reason: verdict.refused, data } } as const;
-        await publishWithId(js, `catopt.${tenant}.quarantine.${reason}`, envelopeBytes(notice, signer), notice.id);
-        quarantined++;
-      }
       lastSeq = seq;
-      if (log.size - checkpointed >= every || clock() - lastCheckpointAt >= everyMs) await checkpoint();
+      if (verdict.refused === undefined) {
+        entries.push(encodeEntry({ index: log.size + entries.length, seq, subject, data }));
+        continue;
+      }
+      const tenant = subject.split(".")[1] ?? "unknown";
+      const reason = quarantineReason(verdict.refused);
+      const notice = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq, subject, reason: verdict.refused, data } } as const;
+      notices.push(() => js.publish(`catopt.${tenant}.quarantine.${reason}`, envelopeBytes(notice, signer), { msgID: notice.id }));
     }
-    processedSeq = Math.max(processedSeq, seq);
+    if (entries.length > 0) {
+      await js.publish(LEDGER_ENTRY_SUBJECT, encodeBatch(entries), { msgID: `entries-${log.size}` });
+      for (const e of entries) log.append(e);
+    }
+    for (const publish of notices) await publish();
+    quarantined += notices.length;
+    processedSeq = Math.max(processedSeq, batch[batch.length - 1]?.seq ?? 0);
+    if (log.size - checkpointed >= every || clock() - lastCheckpointAt >= everyMs) await checkpoint();
     for (const w of waiters.filter((w) => w.seq <= processedSeq)) {
       waiters.splice(waiters.indexOf(w), 1);
       w.resolve();
@@ -122,11 +137,17 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   };
 
   const consumer = await durableConsumer(nc, options.durable ?? GOVERNANCE_DURABLE);
-  const messages = await consumer.consume({ max_messages: 256 });
+  const batchLimit = options.batch ?? 256;
+  const messages = await consumer.consume({ max_messages: Math.max(256, batchLimit) });
   const loop = (async () => {
+    let batch: Delivered[] = [];
     for await (const m of messages) {
-      await inOrder(() => judgeOne(m.seq, m.subject, m.data));
-      m.ack();
+      batch.push({ seq: m.seq, subject: m.subject, data: m.data });
+      if (batch.length < batchLimit && m.info.pending > 0) continue;
+      const done = batch;
+      batch = [];
+      await inOrder(() => flush(done));
+      m.ack(); // AckPolicy.All: acknowledges the whole batch
     }
   })();
   const ticker = setInterval(() => {
@@ -157,11 +178,8 @@ async function durableConsumer(nc: NatsConnection, durable: string) {
     },
   );
   if (!exists) {
-    await jsm.consumers.add(EVENTS_STREAM, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 1024 });
+    await jsm.consumers.add(EVENTS_STREAM, { durable_name: durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, max_ack_pending: 4096 });
   }
   return jetstream(nc).consumers.get(EVENTS_STREAM, durable);
 }
 
-function publishWithId(js: JetStreamClient, subject: string, data: Uint8Array, id: string) {
-  return js.publish(subject, data, { msgID: id });
-}

@@ -8,7 +8,7 @@ import { readToEnd } from "../replay/replay.ts";
 import { emptyAdmission } from "./admission.ts";
 import { parseCheckpointText, parseVerifierKey, verifierKey } from "./checkpoint.ts";
 import { publicKeyFromDid } from "./did-key.ts";
-import { encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM } from "./ledger.ts";
+import { decodeBatch, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM } from "./ledger.ts";
 
 /**
  * A ledger to verify or prove from, wherever it lives: the live ledger stream, a ledger export
@@ -27,7 +27,7 @@ export type LedgerSource = {
 export const LEDGER_FILE_FORMAT = "catopt-ledger/1";
 
 export async function ledgerFromStream(js: JetStreamClient): Promise<LedgerSource> {
-  const entries = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT })).map((m) => m.data);
+  const entries = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT })).flatMap((m) => decodeBatch(m.data));
   const checkpoints = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_CHECKPOINT_SUBJECT })).map((m) => new TextDecoder().decode(m.data));
   const origin = checkpoints.length > 0 ? parseCheckpointText(checkpoints[0].slice(0, checkpoints[0].lastIndexOf("\n\n") + 1)).origin : null;
   return { entries, checkpoints, governance: null, vkey: null, origin };

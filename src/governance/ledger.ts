@@ -11,13 +11,20 @@ import { MerkleLog, toHex, verifyConsistency } from "./merkle.ts";
  * The ledger: every accepted event of the event stream, in stream order, as entries of an
  * RFC 6962 Merkle log, with C2SP signed checkpoints. An entry is the msgpack map
  * { index, seq, subject, data } (data: the message bytes, i.e. the signed envelope); its leaf
- * is SHA-256(0x00 || entry bytes).
+ * is SHA-256(0x00 || entry bytes). On catopt.ledger.entry each message is a batch: a msgpack
+ * array of consecutive entries' bytes, published atomically by the single writer.
  */
 export const LEDGER_STREAM = "CATOPT_LEDGER";
 export const LEDGER_ENTRY_SUBJECT = "catopt.ledger.entry";
 export const LEDGER_CHECKPOINT_SUBJECT = "catopt.ledger.checkpoint";
 
 export type LedgerEntry = { readonly index: number; readonly seq: number; readonly subject: string; readonly data: Uint8Array };
+
+export const encodeBatch = (entries: readonly Uint8Array[]): Uint8Array => encode(entries);
+
+export function decodeBatch(bytes: Uint8Array): Uint8Array[] {
+  return v.array(decode(bytes), "batch").map((e, i) => v.bytes(e, `batch[${i}]`));
+}
 
 export const encodeEntry = (e: LedgerEntry): Uint8Array => encode({ index: e.index, seq: e.seq, subject: e.subject, data: e.data });
 
