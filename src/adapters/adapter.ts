@@ -7,5 +7,10 @@ import type { LocalProblem } from "../core/local-problem.ts";
 export type Adapter = {
   readonly name: string;
   readonly describe: string;
+  /** The schemas (name/version in the contracts catalog) of what it reads and what it makes. */
+  readonly consumes: string;
+  readonly produces: string;
+  /** Real inputs it must accept: the conformance harness (catopt contracts check) runs them. */
+  readonly examples: readonly unknown[];
   toLocalProblem(owner: string, input: unknown, path: string): LocalProblem;
 };

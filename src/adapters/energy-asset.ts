@@ -12,6 +12,12 @@ import type { Adapter } from "./adapter.ts";
 export const energyAsset: Adapter = {
   name: "energy-asset",
   describe: "per-slot energy wants with quadratic regret and hardware limits",
+  consumes: "energy-asset-input/1",
+  produces: "local-problem/1",
+  examples: [
+    { slots: { t08: { want: 150, weight: 1, min: 20, max: 400 }, t10: { want: 300, weight: 1, min: 20, max: 400 } } },
+    { slots: { t12: { want: 300, weight: 5, min: 180, max: 500 } } },
+  ],
   toLocalProblem(owner, input, path) {
     const slots = v.record(v.record(input, path).slots, `${path}.slots`);
     let constant = 0;

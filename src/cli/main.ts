@@ -1,6 +1,7 @@
 import { isCatoptError } from "../core/errors.ts";
 import { agentCommand } from "./agent.ts";
 import { parseCommandArgs, usage, type Command, type Io } from "./command.ts";
+import { contractsCommand } from "./contracts.ts";
 import { coordinatorCommand } from "./coordinator.ts";
 import { governanceCommand } from "./governance.ts";
 import { idCommand } from "./id.ts";
@@ -11,7 +12,7 @@ import { streamsCommand } from "./streams.ts";
 import { watchCommand } from "./watch.ts";
 
 /** The `catopt` command: usage first, one line per user error, a stack trace only for bugs. */
-export const COMMANDS: readonly Command[] = [demoCommand, runCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand];
+export const COMMANDS: readonly Command[] = [demoCommand, runCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand, contractsCommand];
 
 export function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

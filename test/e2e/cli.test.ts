@@ -98,6 +98,18 @@ cli("bad input ends with one clear line and a non-zero exit, never a stack trace
   }
 });
 
+cli("contracts: the catalog checks out; an incompatible new version is refused, naming the field", async () => {
+  const check = await runCli(["contracts", "check"]);
+  assert.is(check.code, 0, check.stderr);
+  assert.match(check.stdout, "ok   adapter energy-asset");
+  const candidate = path.join(dir, "delta-2.json");
+  await writeFile(candidate, JSON.stringify({ name: "delta", version: 2, fields: [{ name: "entries", type: "map:number", required: true }, { name: "objective", type: "number", required: true }, { name: "weight", type: "number", required: true }] }));
+  const refused = await runCli(["contracts", "compat", candidate]);
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, 'field "weight": delta/2 requires it without a default');
+  assert.ok(isOneLineError(refused.stderr), refused.stderr);
+});
+
 cli("usage errors print the usage and exit 2", async () => {
   const missing = await runCli(["run"]);
   assert.is(missing.code, 2);
@@ -107,7 +119,7 @@ cli("usage errors print the usage and exit 2", async () => {
   assert.match(unknown.stderr, 'unknown command "frobnicate"');
   const help = await runCli(["--help"]);
   assert.is(help.code, 0);
-  for (const name of ["demo", "run", "agent", "coordinator", "watch", "replay", "streams"]) assert.match(help.stdout, `  ${name} `);
+  for (const name of ["demo", "run", "agent", "coordinator", "watch", "replay", "streams", "id", "governance", "ledger", "contracts"]) assert.match(help.stdout, `  ${name} `);
 });
 
 const deployment = suite("agents, coordinator and watcher as separate processes on one server");

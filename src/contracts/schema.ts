@@ -1,0 +1,63 @@
+/**
+ * A message schema as the contracts registry knows it: a name, a version and typed fields.
+ * Field types are a small vocabulary that maps onto msgpack/JSON values; `map:<type>` is a map
+ * from names to values of that type, `array:<type>` a list of them.
+ */
+export type ScalarType = "string" | "number" | "integer" | "boolean" | "bytes" | "object";
+export type FieldType = ScalarType | `map:${ScalarType}` | `array:${ScalarType}`;
+
+export type Field = {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly required: boolean;
+  /** A reader fills a missing field with its default, which is what keeps an added field compatible. */
+  readonly default?: unknown;
+};
+
+export type SchemaDescriptor = {
+  readonly name: string;
+  readonly version: number;
+  readonly fields: readonly Field[];
+};
+
+export const schemaId = (s: Pick<SchemaDescriptor, "name" | "version">): string => `${s.name}/${s.version}`;
+
+/** Problems of `value` against `schema`, each naming the field; empty when it conforms. */
+export function conformance(schema: SchemaDescriptor, value: unknown, path = schema.name): string[] {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return [`${path}: expected an object`];
+  const record = value as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const field of schema.fields) {
+    const item = record[field.name];
+    if (item === undefined) {
+      if (field.required && field.default === undefined) problems.push(`${path}.${field.name}: required, missing`);
+      continue;
+    }
+    if (!hasType(item, field.type)) problems.push(`${path}.${field.name}: expected ${field.type}`);
+  }
+  const known = new Set(schema.fields.map((f) => f.name));
+  for (const key of Object.keys(record)) if (!known.has(key)) problems.push(`${path}.${key}: not in ${schemaId(schema)}`);
+  return problems;
+}
+
+function hasType(value: unknown, type: FieldType): boolean {
+  if (type.startsWith("map:")) {
+    if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) return false;
+    return Object.values(value).every((v) => hasType(v, type.slice(4) as ScalarType));
+  }
+  if (type.startsWith("array:")) return Array.isArray(value) && value.every((v) => hasType(v, type.slice(6) as ScalarType));
+  switch (type) {
+    case "string":
+      return typeof value === "string";
+    case "number":
+      return typeof value === "number" && Number.isFinite(value);
+    case "integer":
+      return typeof value === "number" && Number.isInteger(value);
+    case "boolean":
+      return typeof value === "boolean";
+    case "bytes":
+      return value instanceof Uint8Array;
+    default:
+      return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+  }
+}
