@@ -36,7 +36,7 @@ test("transitive modes check every earlier version, not only the last", () => {
 
 test("registering takes the next version only, refuses duplicates, and keeps the history on refusal", () => {
   let registry = catalogRegistry();
-  assert.equal(register(registry, s(3, v1.fields)).problems, ["version 3 of telemetry: the next version is 2"]);
+  assert.equal(register(registry, s(3, [...v1.fields])).problems, ["version 3 of telemetry: the next version is 2"]);
   assert.equal(register(registry, s(2, [...v1.fields, f("at", "integer")])).problems, ['field "at" appears twice']);
   const refused = register(registry, s(2, [...v1.fields, f("site", "string")]));
   assert.is(refused.registry.get("telemetry")?.length, 1);
