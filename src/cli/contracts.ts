@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { catalogRegistry } from "../contracts/catalog.ts";
 import { COMPATIBILITY_MODES, DEFAULT_MODE, register, type CompatibilityMode } from "../contracts/compatibility.ts";
 import { checkAdapters, checkWireSchemas } from "../contracts/conformance.ts";
-import type { FieldType, SchemaDescriptor } from "../contracts/schema.ts";
+import { schemaFromJson, type SchemaDescriptor } from "../contracts/schema.ts";
 import { catoptError } from "../core/errors.ts";
 import * as v from "../core/validate.ts";
 import { stringOption, type Command } from "./command.ts";
@@ -53,29 +53,10 @@ export const contractsCommand: Command = {
   },
 };
 
-const TYPES = ["string", "number", "integer", "boolean", "bytes", "object"];
-
-async function readSchema(file: string): Promise<SchemaDescriptor> {
+/** A schema version from a JSON file, or one line naming the field. */
+export async function readSchema(file: string): Promise<SchemaDescriptor> {
   try {
-    const s = v.record(JSON.parse(await readFile(file, "utf8")), "schema");
-    return {
-      name: v.string(s.name, "schema.name"),
-      version: v.integer(s.version, "schema.version", 1),
-      fields: v.array(s.fields, "schema.fields").map((f, i) => {
-        const field = v.record(f, `schema.fields[${i}]`);
-        const type = v.string(field.type, `schema.fields[${i}].type`);
-        const [kind, inner] = type.split(":");
-        if (!(inner === undefined ? TYPES.includes(kind) : ["map", "array"].includes(kind) && TYPES.includes(inner))) {
-          throw new v.ValidationError(`schema.fields[${i}].type`, `"${type}" is not a type (${TYPES.join(", ")}, map:<type>, array:<type>)`);
-        }
-        return {
-          name: v.string(field.name, `schema.fields[${i}].name`),
-          type: type as FieldType,
-          required: field.required === true,
-          ...(field.default === undefined ? {} : { default: field.default }),
-        };
-      }),
-    };
+    return schemaFromJson(JSON.parse(await readFile(file, "utf8")));
   } catch (err) {
     if (err instanceof v.ValidationError || err instanceof SyntaxError) throw catoptError("USAGE", `${file}: ${err.message}`, err);
     throw catoptError("USAGE", `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);

@@ -4,7 +4,10 @@ import { catoptError } from "../core/errors.ts";
 import type { Role } from "../core/schemas.ts";
 import { governanceSubject, isToken } from "../core/subjects.ts";
 import { didKeyProblem } from "../governance/did-key.ts";
-import { admitEvent, revokeEvent } from "../governance/governance-events.ts";
+import { admitEvent, approveEvent, policyEvent, revokeEvent, schemaEvent } from "../governance/governance-events.ts";
+import type { CatoptEvent } from "../core/event.ts";
+import { COMPATIBILITY_MODES, DEFAULT_MODE, type CompatibilityMode } from "../contracts/compatibility.ts";
+import { readSchema } from "./contracts.ts";
 import { loadIdentity } from "../governance/keystore.ts";
 import { NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "./command.ts";
 import { startGovernance } from "../governance/governance-consumer.ts";
@@ -14,8 +17,8 @@ import { requireNatsUrl } from "./require-nats.ts";
 
 export const governanceCommand: Command = {
   name: "governance",
-  synopsis: "run|admit|revoke [options]",
-  summary: "run the governance consumer (the ledger's writer), or admit or revoke a signer",
+  synopsis: "run|admit|revoke|register|approve|policy [options]",
+  summary: "run the governance consumer (the ledger's writer); admit, revoke, register schemas, approve adapters, set policy",
   description:
     "run: the governance consumer, the ledger's single writer: it appends every validly signed event of an admitted signer to the Merkle ledger, quarantines the rest with the reason, and publishes signed checkpoints. admit/revoke: publish a governance event signed by the governance identity, admitting a DID as an agent (by name) or a coordinator of a tenant, or revoking it. Whose events count is a function of these events, so every replay agrees.",
   options: {
@@ -24,6 +27,11 @@ export const governanceCommand: Command = {
     role: { type: "string", value: "agent|coordinator", description: "with admit: the role" },
     name: { type: "string", value: "<name>", description: "with admit: the agent's name (for a coordinator: any label)" },
     reason: { type: "string", value: "<text>", description: "with revoke: why" },
+    schema: { type: "string", value: "<file>", description: "with register: a schema version as JSON (see catopt contracts --help)" },
+    mode: { type: "string", value: "<mode>", description: "with register: its compatibility mode (default backward-transitive)" },
+    adapter: { type: "string", value: "<name>", description: "with approve: the adapter" },
+    withdraw: { type: "boolean", description: "with approve: withdraw the approval instead" },
+    value: { type: "string", value: "<text>", description: "with policy: the value of the policy --name" },
     origin: { type: "string", value: "<name>", description: 'with run: the ledger\'s origin and checkpoint key name (default "catopt-flow/ledger")' },
     every: { type: "string", value: "<n>", description: "with run: a checkpoint every n entries (default 1000)" },
     "every-ms": { type: "string", value: "<ms>", description: "with run: and at least every ms milliseconds when new entries came (default 5000)" },
@@ -39,28 +47,39 @@ export const governanceCommand: Command = {
   run: async (args, io) => {
     const action = args.positionals[0];
     if (action === "run") return runConsumer(args, io);
-    if (action !== "admit" && action !== "revoke") throw catoptError("USAGE", `governance expects run, admit or revoke${action ? `, not "${action}"` : ""}`);
+    if (!["admit", "revoke", "register", "approve", "policy"].includes(action ?? "")) {
+      throw catoptError("USAGE", `governance expects run, admit, revoke, register, approve or policy${action ? `, not "${action}"` : ""}`);
+    }
     const url = requireNatsUrl(args, `governance ${action}`);
     const tenant = required(args, "tenant");
     if (!isToken(tenant)) throw catoptError("USAGE", `--tenant "${tenant}" must be 1-64 letters, digits, '-' or '_'`);
-    const did = required(args, "did");
-    const problem = didKeyProblem(did);
-    if (problem !== undefined) throw catoptError("DID_INVALID", `--did: ${problem}`);
     const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "governance");
-    let event;
+    let event: CatoptEvent;
     let what: string;
-    if (action === "admit") {
-      const role = roleOf(required(args, "role"));
+    if (action === "register") {
+      const file = required(args, "schema");
+      const mode = (stringOption(args, "mode") ?? DEFAULT_MODE) as CompatibilityMode;
+      if (!COMPATIBILITY_MODES.includes(mode)) throw catoptError("USAGE", `--mode must be one of ${COMPATIBILITY_MODES.join(", ")}`);
+      const schema = await readSchema(file);
+      event = schemaEvent(tenant, schema, mode);
+      what = `registered ${schema.name}/${schema.version} (${mode}) in ${tenant}; the governance consumer refuses it if it breaks that mode`;
+    } else if (action === "approve") {
+      const adapter = required(args, "adapter");
+      event = approveEvent(tenant, adapter, args.values.withdraw !== true, Date.now());
+      what = `${args.values.withdraw === true ? "withdrew approval of" : "approved"} adapter ${adapter} in ${tenant}`;
+    } else if (action === "policy") {
       const name = required(args, "name");
-      event = admitEvent(tenant, did, role, name);
-      what = `admitted ${did} in ${tenant} as ${role === "agent" ? `agent ${name}` : "coordinator"}`;
+      event = policyEvent(tenant, name, required(args, "value"), Date.now());
+      what = `set policy ${name} in ${tenant}`;
     } else {
-      event = revokeEvent(tenant, did, stringOption(args, "reason") ?? "revoked");
-      what = `revoked ${did} in ${tenant}`;
+      const did = required(args, "did");
+      const problem = didKeyProblem(did);
+      if (problem !== undefined) throw catoptError("DID_INVALID", `--did: ${problem}`);
+      ({ event, what } = membership(action as "admit" | "revoke", args, tenant, did));
     }
     const bus = await openBus({ url, name: "catopt-governance" });
     try {
-      const ack = await publishEvent(bus.js, governanceSubject(tenant, action), event, signer);
+      const ack = await publishEvent(bus.js, governanceSubject(tenant, event.schema.slice(0, -2)), event, signer);
       io.out(`${what} (stream seq ${ack.seq}${ack.duplicate ? ", already there" : ""})\n`);
       return 0;
     } finally {
@@ -68,6 +87,16 @@ export const governanceCommand: Command = {
     }
   },
 };
+
+function membership(action: "admit" | "revoke", args: Parameters<Command["run"]>[0], tenant: string, did: string): { event: CatoptEvent; what: string } {
+  if (action === "admit") {
+    const role = roleOf(required(args, "role"));
+    const name = required(args, "name");
+    return { event: admitEvent(tenant, did, role, name), what: `admitted ${did} in ${tenant} as ${role === "agent" ? `agent ${name}` : "coordinator"}` };
+  }
+  return { event: revokeEvent(tenant, did, stringOption(args, "reason") ?? "revoked"), what: `revoked ${did} in ${tenant}` };
+}
+
 
 /** The governance consumer as a service: runs until interrupted, then checkpoints what is new. */
 async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<Command["run"]>[1]): Promise<number> {

@@ -1,3 +1,5 @@
+import * as v from "../core/validate.ts";
+
 /**
  * A message schema as the contracts registry knows it: a name, a version and typed fields.
  * Field types are a small vocabulary that maps onto msgpack/JSON values; `map:<type>` is a map
@@ -21,6 +23,31 @@ export type SchemaDescriptor = {
 };
 
 export const schemaId = (s: Pick<SchemaDescriptor, "name" | "version">): string => `${s.name}/${s.version}`;
+
+const TYPES: readonly string[] = ["string", "number", "integer", "boolean", "bytes", "object"];
+
+/** A descriptor from its JSON form ({ name, version, fields: [{ name, type, required?, default? }] }); throws a ValidationError naming the field. */
+export function schemaFromJson(json: unknown): SchemaDescriptor {
+  const s = v.record(json, "schema");
+  return {
+    name: v.string(s.name, "schema.name"),
+    version: v.integer(s.version, "schema.version", 1),
+    fields: v.array(s.fields, "schema.fields").map((f, i) => {
+      const field = v.record(f, `schema.fields[${i}]`);
+      const type = v.string(field.type, `schema.fields[${i}].type`);
+      const [kind, inner] = type.split(":");
+      if (!(inner === undefined ? TYPES.includes(kind) : ["map", "array"].includes(kind) && TYPES.includes(inner))) {
+        throw new v.ValidationError(`schema.fields[${i}].type`, `"${type}" is not a type (${TYPES.join(", ")}, map:<type>, array:<type>)`);
+      }
+      return {
+        name: v.string(field.name, `schema.fields[${i}].name`),
+        type: type as FieldType,
+        required: field.required === true,
+        ...(field.default === undefined ? {} : { default: field.default }),
+      };
+    }),
+  };
+}
 
 /** Problems of `value` against `schema`, each naming the field; empty when it conforms. */
 export function conformance(schema: SchemaDescriptor, value: unknown, path = schema.name): string[] {

@@ -42,6 +42,11 @@ export type Role = "agent" | "coordinator";
 export type AdmitBody = { readonly did: string; readonly role: Role; readonly name: string };
 export type RevokeBody = { readonly did: string; readonly reason: string };
 
+/** Governance: register a schema version (checked under `mode`), approve an adapter, set a policy. */
+export type SchemaBody = { readonly name: string; readonly version: number; readonly fields: readonly Readonly<Record<string, unknown>>[]; readonly mode: string };
+export type ApproveBody = { readonly adapter: string; readonly approved: boolean };
+export type PolicyBody = { readonly name: string; readonly value: string };
+
 /** A refused message, published by the governance consumer with the reason. */
 export type QuarantineBody = { readonly seq: number; readonly subject: string; readonly reason: string; readonly data: Uint8Array };
 
@@ -54,6 +59,9 @@ export type BodyOf = {
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
   "quarantine/1": QuarantineBody;
+  "schema/1": SchemaBody;
+  "approve/1": ApproveBody;
+  "policy/1": PolicyBody;
 };
 
 export type SchemaId = keyof BodyOf;
@@ -96,6 +104,24 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
   "admit/1": (body, path) => {
     const b = v.record(body, path);
     return { did: v.string(b.did, `${path}.did`), role: v.oneOf(b.role, ["agent", "coordinator"] as const, `${path}.role`), name: v.string(b.name, `${path}.name`) };
+  },
+  "schema/1": (body, path) => {
+    const b = v.record(body, path);
+    return {
+      name: v.string(b.name, `${path}.name`),
+      version: v.integer(b.version, `${path}.version`, 1),
+      fields: v.array(b.fields, `${path}.fields`).map((f, i) => v.record(f, `${path}.fields[${i}]`)),
+      mode: v.string(b.mode, `${path}.mode`),
+    };
+  },
+  "approve/1": (body, path) => {
+    const b = v.record(body, path);
+    if (typeof b.approved !== "boolean") throw new v.ValidationError(`${path}.approved`, "expected true or false");
+    return { adapter: v.string(b.adapter, `${path}.adapter`), approved: b.approved };
+  },
+  "policy/1": (body, path) => {
+    const b = v.record(body, path);
+    return { name: v.string(b.name, `${path}.name`), value: v.string(b.value, `${path}.value`) };
   },
   "quarantine/1": (body, path) => {
     const b = v.record(body, path);

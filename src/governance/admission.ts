@@ -1,6 +1,9 @@
 import { decodeEnvelope } from "../core/envelope.ts";
 import { decodeEvent, type AnyEvent, type CatoptEvent } from "../core/event.ts";
-import type { Role } from "../core/schemas.ts";
+import type { Role, SchemaBody } from "../core/schemas.ts";
+import { catalogRegistry } from "../contracts/catalog.ts";
+import { COMPATIBILITY_MODES, register, type CompatibilityMode } from "../contracts/compatibility.ts";
+import { schemaFromJson, type SchemaDescriptor } from "../contracts/schema.ts";
 import { refuse } from "../core/refusal.ts";
 import type { ParsedSubject } from "../core/subjects.ts";
 import { didKeyProblem } from "./did-key.ts";
@@ -16,15 +19,26 @@ import { verifyBytes } from "./identity.ts";
 export type Admitted = { readonly role: Role; readonly name: string; readonly seq: number };
 
 export type AdmissionState = {
-  /** The governance DID whose admit/revoke events count; null admits nobody. */
+  /** The governance DID whose governance events count; null admits nobody. */
   readonly trustRoot: string | null;
   /** By tenant, then by DID. */
   readonly admitted: Readonly<Record<string, Readonly<Record<string, Admitted>>>>;
   /** By tenant, then by DID: revoked signers stay revoked. */
   readonly revoked: Readonly<Record<string, Readonly<Record<string, { readonly seq: number; readonly reason: string }>>>>;
+  /** By tenant: schema versions registered beyond the catalog, oldest first. */
+  readonly schemas: Readonly<Record<string, readonly SchemaDescriptor[]>>;
+  /** By tenant, then adapter: approved or not. */
+  readonly adapters: Readonly<Record<string, Readonly<Record<string, boolean>>>>;
+  /** By tenant, then policy name: its value. */
+  readonly policies: Readonly<Record<string, Readonly<Record<string, string>>>>;
 };
 
-export const emptyAdmission = (trustRoot: string | null): AdmissionState => ({ trustRoot, admitted: {}, revoked: {} });
+export const emptyAdmission = (trustRoot: string | null): AdmissionState => ({ trustRoot, admitted: {}, revoked: {}, schemas: {}, adapters: {}, policies: {} });
+
+type GovernanceEvent = CatoptEvent<"admit/1"> | CatoptEvent<"revoke/1"> | CatoptEvent<"schema/1"> | CatoptEvent<"approve/1"> | CatoptEvent<"policy/1">;
+
+const GOVERNANCE_SCHEMAS: readonly string[] = ["admit/1", "revoke/1", "schema/1", "approve/1", "policy/1"];
+export const isGovernanceEvent = (event: AnyEvent): event is GovernanceEvent => GOVERNANCE_SCHEMAS.includes(event.schema);
 
 export type Verified = { readonly event: AnyEvent; readonly author: string };
 
@@ -39,9 +53,39 @@ export function verifyMessage(data: Uint8Array): Verified {
   return { event: decodeEvent(envelope.event), author: envelope.author };
 }
 
-/** Applies an admit/1 or revoke/1 event signed by `author`, or refuses it with the reason. */
-export function applyGovernance(state: AdmissionState, event: CatoptEvent<"admit/1"> | CatoptEvent<"revoke/1">, author: string, seq: number): AdmissionState {
+/** Applies a governance event signed by `author`, or refuses it with the reason. */
+export function applyGovernance(state: AdmissionState, event: GovernanceEvent, author: string, seq: number): AdmissionState {
   if (state.trustRoot === null || author !== state.trustRoot) refuse(`governance event signed by ${author}, not by the governance identity`);
+  const tenant = event.tenant;
+  switch (event.schema) {
+    case "schema/1":
+      return { ...state, schemas: { ...state.schemas, [tenant]: [...(state.schemas[tenant] ?? []), admitSchema(state.schemas[tenant] ?? [], event.body)] } };
+    case "approve/1":
+      return { ...state, adapters: { ...state.adapters, [tenant]: { ...state.adapters[tenant], [event.body.adapter]: event.body.approved } } };
+    case "policy/1":
+      return { ...state, policies: { ...state.policies, [tenant]: { ...state.policies[tenant], [event.body.name]: event.body.value } } };
+    default:
+      return applyMembership(state, event, seq);
+  }
+}
+
+/** A registration's descriptor, if it keeps its mode against the catalog and earlier registrations. */
+function admitSchema(registered: readonly SchemaDescriptor[], body: SchemaBody): SchemaDescriptor {
+  let candidate: SchemaDescriptor;
+  try {
+    candidate = schemaFromJson({ name: body.name, version: body.version, fields: body.fields });
+  } catch (err) {
+    return refuse(`malformed schema registration: ${(err as Error).message}`);
+  }
+  if (!(COMPATIBILITY_MODES as readonly string[]).includes(body.mode)) refuse(`unknown compatibility mode "${body.mode}"`);
+  let registry = catalogRegistry();
+  for (const s of registered) registry = register(registry, s, "none").registry;
+  const { problems } = register(registry, candidate, body.mode as CompatibilityMode);
+  if (problems.length > 0) refuse(`incompatible schema ${candidate.name}/${candidate.version}: ${problems.join("; ")}`);
+  return candidate;
+}
+
+function applyMembership(state: AdmissionState, event: CatoptEvent<"admit/1"> | CatoptEvent<"revoke/1">, seq: number): AdmissionState {
   const did = event.body.did;
   const problem = didKeyProblem(did);
   if (problem !== undefined) refuse(`cannot ${event.schema === "admit/1" ? "admit" : "revoke"}: ${problem}`);

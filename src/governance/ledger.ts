@@ -3,7 +3,7 @@ import { Refusal } from "../core/refusal.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { parseSubject } from "../core/subjects.ts";
 import * as v from "../core/validate.ts";
-import { applyGovernance, emptyAdmission, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
+import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
 import { verifyCheckpoint, type Checkpoint } from "./checkpoint.ts";
 import { MerkleLog, toHex, verifyConsistency } from "./merkle.ts";
 
@@ -40,7 +40,7 @@ export function judge(admission: AdmissionState, seq: number, subject: string, d
     if (parsed === undefined) return { admission, refused: `subject ${subject} is not a catopt event subject` };
     const { event, author } = verifyMessage(data);
     if (event.tenant !== parsed.tenant) return { admission, refused: `event of tenant ${event.tenant} on ${subject}` };
-    if (event.schema === "admit/1" || event.schema === "revoke/1") return { admission: applyGovernance(admission, event, author, seq) };
+    if (isGovernanceEvent(event)) return { admission: applyGovernance(admission, event, author, seq) };
     if (event.schema === "quarantine/1") return { admission, refused: "a quarantine notice is not an event to append" };
     const problem = signerProblem(admission, parsed, author);
     return problem === undefined ? { admission } : { admission, refused: problem };
@@ -58,6 +58,7 @@ export function quarantineReason(reason: string): string {
   if (reason.startsWith("unknown signer") || reason.includes("not by the governance identity")) return "unknown-signer";
   if (reason.includes("is not admitted as")) return "wrong-role";
   if (reason.includes("unknown schema")) return "unknown-schema";
+  if (reason.includes("incompatible schema")) return "incompatible-schema";
   return "malformed";
 }
 

@@ -5,7 +5,7 @@ import type { ProblemSpec } from "../core/problem-spec.ts";
 import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
 import { Refusal, refuse as reject } from "../core/refusal.ts";
 import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
-import { applyGovernance, emptyAdmission, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
+import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
 
 /**
@@ -71,6 +71,9 @@ const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
   "admit/1": "gov",
   "revoke/1": "gov",
   "quarantine/1": "quarantine",
+  "schema/1": "gov",
+  "approve/1": "gov",
+  "policy/1": "gov",
 };
 
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
@@ -80,9 +83,7 @@ export function apply(state: ReplayState, message: StreamMessage): ReplayState {
   const counted = { ...state, events: state.events + 1, lastSeq: message.seq, digest };
   try {
     const { event, author, subject } = admit(message);
-    if (event.schema === "admit/1" || event.schema === "revoke/1") {
-      return { ...counted, admission: applyGovernance(state.admission, event, author, message.seq) };
-    }
+    if (isGovernanceEvent(event)) return { ...counted, admission: applyGovernance(state.admission, event, author, message.seq) };
     const problem = signerProblem(state.admission, subject, author);
     if (problem !== undefined) reject(problem);
     const key = problemKey(event.tenant, event.problem);
@@ -121,6 +122,9 @@ function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: s
   switch (event.schema) {
     case "admit/1":
     case "revoke/1":
+    case "schema/1":
+    case "approve/1":
+    case "policy/1":
       return reject("governance events are applied to the admission state");
     case "quarantine/1":
       return reject("quarantine notices are not part of a problem");

@@ -4,11 +4,14 @@ import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { openBus } from "../../src/bus/session.ts";
+import { EVENTS_STREAM } from "../../src/bus/streams.ts";
+import { readToEnd } from "../../src/replay/replay.ts";
 import { decodeSequence, encode } from "../../src/core/codec.ts";
 import { decodeEntry, encodeEntry } from "../../src/governance/ledger.ts";
 import { isOneLineError, lastJson, runCli, startCli } from "../helpers/cli.ts";
 
-type Outcome = { converged: boolean; rounds: number; gap: number | null; max_violation: number; state_hash: string; events: number; scenario: string | null };
+type Outcome = { converged: boolean; rounds: number; gap: number | null; max_violation: number; state_hash: string; events: number; rejected: number; scenario: string | null };
 
 const cli = suite("the catopt command");
 let dir: string;
@@ -152,6 +155,15 @@ deployment("agents started per node and a coordinator converge; watch sees the f
     assert.match(admitted.stdout, `admitted ${dids[name]} in cosmos`);
   }
 
+  // Governance also approves the adapter, and tries to register a schema version that breaks
+  // backward-transitive compatibility: the governance service must quarantine that one.
+  const breaking = path.join(dir, "telemetry-2.json");
+  await writeFile(breaking, JSON.stringify({ name: "telemetry", version: 2, fields: [{ name: "source", type: "string", required: true }, { name: "site", type: "string", required: true }] }));
+  for (const args of [["register", "--schema", breaking], ["approve", "--adapter", "energy-asset"]]) {
+    const published = await runCli(["governance", ...args, "--tenant", "cosmos", ...keys, ...nats]);
+    assert.is(published.code, 0, published.stderr);
+  }
+
   // The deployment's governance service writes the ledger while the run goes on.
   const governanceService = startCli(["governance", "run", "--every", "50", ...keys, ...nats]);
 
@@ -181,9 +193,18 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   const ledger = await runCli(["ledger", "verify", "--json", "--governance", dids.governance, ...nats]);
   assert.is(ledger.code, 0, ledger.stderr);
   const ledgerReport = lastJson<{ verified: boolean; tree_size: number; checkpoint_size: number }>(ledger);
-  // The coordinator's fold counts the tenant's admissions too: the ledger holds exactly what it folded.
-  assert.ok(ledgerReport.verified && ledgerReport.tree_size === outcome.events, JSON.stringify(ledgerReport));
+  // The coordinator folds the tenant's governance events too, refused ones counted as rejected:
+  // the ledger holds exactly what the fold accepted.
+  assert.ok(ledgerReport.verified && ledgerReport.tree_size === outcome.events - outcome.rejected, JSON.stringify({ ledgerReport, outcome }));
+  assert.is(outcome.rejected, 1, "the breaking schema registration");
   assert.is(ledgerReport.checkpoint_size, ledgerReport.tree_size, "the final checkpoint covers everything");
+  const quarantine = await openBus({ url: server.url });
+  try {
+    const notices = await readToEnd(quarantine.js, EVENTS_STREAM, { filter: "catopt.cosmos.quarantine.>" });
+    assert.equal(notices.map((m) => m.subject), ["catopt.cosmos.quarantine.incompatible-schema"]);
+  } finally {
+    await quarantine.close();
+  }
 
   const unpinned = await runCli(["replay", ...nats, "--json"]);
   assert.match(unpinned.stderr, `trusting governance ${dids.governance}`);
