@@ -3,6 +3,7 @@ import { publicKeyFromDid } from "../governance/did-key.ts";
 import { generateIdentity, identityFromSeed, type Identity } from "../governance/identity.ts";
 import { defaultKeyDir, keyFile, loadIdentity, saveIdentity } from "../governance/keystore.ts";
 import { stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
+import { KEYS_OPTION } from "./identity-options.ts";
 
 export const idCommand: Command = {
   name: "id",
@@ -11,7 +12,7 @@ export const idCommand: Command = {
   description: "Manage identities: every agent, coordinator and the governance service signs its events with one. Keys live in a key directory, one file per name, readable by you only.",
   options: {
     name: { type: "string", value: "<name>", description: 'the identity\'s name in the key directory (default "default")' },
-    keys: { type: "string", value: "<dir>", description: "the key directory (default $CATOPT_KEYS, else ~/.catopt/keys)" },
+    keys: KEYS_OPTION,
     "seed-hex": { type: "string", value: "<hex>", description: "with import: an RFC 8032 Ed25519 private key seed, 64 hex digits" },
     did: { type: "string", value: "<did>", description: "with show: check and decode this did:key instead of a stored key" },
     json: { type: "boolean", description: 'print {"did": ..., "public_key_hex": ...}' },
