@@ -44,6 +44,24 @@ export { coordinatorMachine, roundQuorum, missingAgents, problemOf, type Coordin
 export { openEvent, roundEvent } from "./coordinator/coordinator-events.ts";
 export { runCoordinator, type CoordinatorOptions, type CoordinatorOutcome } from "./coordinator/coordinator-runner.ts";
 
+// Identities, governance and the ledger
+export { didFromPublicKey, publicKeyFromDid, didKeyProblem } from "./governance/did-key.ts";
+export { generateIdentity, identityFromSeed, signBytes, verifyBytes, type Identity } from "./governance/identity.ts";
+export { loadIdentity, saveIdentity, defaultKeyDir } from "./governance/keystore.ts";
+export { verifyMessage, applyGovernance, signerProblem, emptyAdmission, isGovernanceEvent, type AdmissionState, type Admitted } from "./governance/admission.ts";
+export { admitEvent, revokeEvent, schemaEvent, approveEvent, policyEvent } from "./governance/governance-events.ts";
+export { MerkleLog, leafHash, nodeHash, verifyInclusion, verifyConsistency, EMPTY_ROOT, toHex, fromHex, type Hash } from "./governance/merkle.ts";
+export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint, signNote, openNote, verifierKey, parseVerifierKey, noteKeyId, type Checkpoint } from "./governance/checkpoint.ts";
+export { judge, verifyLedger, encodeEntry, decodeEntry, LEDGER_STREAM, type LedgerEntry, type LedgerReport } from "./governance/ledger.ts";
+export { ledgerFromStream, ledgerFromFile, writeLedgerFile, type LedgerSource } from "./governance/ledger-source.ts";
+export { startGovernance, type GovernanceConsumer, type GovernanceOptions, type GovernanceSummary } from "./governance/governance-consumer.ts";
+
+// Contracts
+export { CATALOG, catalogRegistry } from "./contracts/catalog.ts";
+export { register, compatibilityProblems, readProblems, COMPATIBILITY_MODES, DEFAULT_MODE, type CompatibilityMode, type Registry } from "./contracts/compatibility.ts";
+export { conformance, schemaFromJson, type SchemaDescriptor, type Field, type FieldType } from "./contracts/schema.ts";
+export { checkAdapters, checkWireSchemas, type CheckResult } from "./contracts/conformance.ts";
+
 // Replay and the run
 export { apply, emptyReplayState, expectedPlanEvent, problemKey, type ReplayState, type ProblemState, type StreamMessage, type Rejection } from "./replay/reducer.ts";
 export { stateHash } from "./replay/state-hash.ts";

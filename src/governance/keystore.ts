@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { catoptError } from "../core/errors.ts";
@@ -57,11 +57,6 @@ export async function loadIdentity(dir: string, name: string): Promise<Identity>
   const identity = identityFromSeed(name, Buffer.from(parsed.seed_hex, "hex"));
   if (parsed.did !== identity.did) throw catoptError("KEY_INVALID", `${file}: its did does not match its seed`);
   return identity;
-}
-
-export async function listIdentities(dir: string): Promise<string[]> {
-  const files = await readdir(dir).catch(() => [] as string[]);
-  return files.filter((f) => f.endsWith(".key")).map((f) => f.slice(0, -4)).sort();
 }
 
 function checkName(name: string): void {
