@@ -42,11 +42,15 @@ export const isGovernanceEvent = (event: AnyEvent): event is GovernanceEvent => 
 
 export type Verified = { readonly event: AnyEvent; readonly author: string };
 
-/** Checks the signature over the event bytes first, then decodes (the COSE_Sign1 order). Refuses with the reason. */
-export function verifyMessage(data: Uint8Array): Verified {
+/**
+ * Checks the signature over the event bytes first, then decodes (the COSE_Sign1 order). Refuses
+ * with the reason. `signatureValid` is a verdict already reached for exactly these bytes (by a
+ * verification pool); absent, the signature is verified here.
+ */
+export function verifyMessage(data: Uint8Array, signatureValid?: boolean): Verified {
   const envelope = decodeEnvelope(data);
   if (envelope.sig.length === 0) refuse("unsigned event");
-  if (!verifyBytes(envelope.author, envelope.event, envelope.sig)) {
+  if (!(signatureValid ?? verifyBytes(envelope.author, envelope.event, envelope.sig))) {
     const problem = didKeyProblem(envelope.author); // only now: decoding the DID costs on the hot path
     refuse(problem === undefined ? `bad signature by ${envelope.author}` : `author is not an Ed25519 did:key: ${problem}`);
   }

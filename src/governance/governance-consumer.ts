@@ -6,7 +6,11 @@ import { readToEnd } from "../replay/replay.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { eventId } from "../core/event.ts";
 import { parseSubject } from "../core/subjects.ts";
+import { availableParallelism } from "node:os";
+import { decodeEnvelope } from "../core/envelope.ts";
 import { emptyAdmission, type AdmissionState } from "./admission.ts";
+import { publicKeyFromDid } from "./did-key.ts";
+import { startVerifyPool, type VerifyItem } from "./verify-pool.ts";
 import { signCheckpoint, verifierKey } from "./checkpoint.ts";
 import type { Identity } from "./identity.ts";
 import { decodeBatch, decodeEntry, encodeBatch, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, quarantineReason } from "./ledger.ts";
@@ -34,6 +38,8 @@ export type GovernanceOptions = {
   readonly durable?: string;
   /** At most this many events per batch (one ledger message); default 256. */
   readonly batch?: number;
+  /** Worker threads that verify signatures; default: one per core (0: verify on the main thread). */
+  readonly verifiers?: number;
   readonly onCheckpoint?: (note: string, size: number) => void;
 };
 
@@ -104,13 +110,34 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
 
   type Delivered = { readonly seq: number; readonly subject: string; readonly data: Uint8Array };
 
+  const pool = (options.verifiers ?? availableParallelism()) > 0 ? startVerifyPool(options.verifiers) : undefined;
+
+  /** Signature verdicts for a batch, reached in parallel; undefined where the message cannot even be read (judge says why). */
+  const preverify = async (batch: readonly Delivered[]): Promise<(boolean | undefined)[]> => {
+    if (pool === undefined) return batch.map(() => undefined);
+    const items: VerifyItem[] = [];
+    const at = batch.map(({ data }) => {
+      try {
+        const envelope = decodeEnvelope(data);
+        if (envelope.sig.length !== 64) return -1;
+        items.push({ key: publicKeyFromDid(envelope.author), data: envelope.event, sig: envelope.sig });
+        return items.length - 1;
+      } catch {
+        return -1;
+      }
+    });
+    const results = await pool.verify(items);
+    return at.map((i) => (i < 0 ? undefined : results[i]));
+  };
+
   /** Judges a batch, publishes its entries (one message) and notices, then checkpoints if due. */
   const flush = async (batch: readonly Delivered[]): Promise<void> => {
     const entries: Uint8Array[] = [];
     const notices: (() => Promise<unknown>)[] = [];
-    for (const { seq, subject, data } of batch) {
+    const signatures = await preverify(batch);
+    for (const [i, { seq, subject, data }] of batch.entries()) {
       if (seq <= lastSeq || parseSubject(subject)?.kind === "quarantine") continue; // already in the ledger, or our own notice
-      const verdict = judge(admission, seq, subject, data);
+      const verdict = judge(admission, seq, subject, data, signatures[i]);
       admission = verdict.admission;
       lastSeq = seq;
       if (verdict.refused === undefined) {
@@ -163,6 +190,7 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
       messages.stop();
       await loop;
       await inOrder(checkpoint);
+      await pool?.close();
       return summary();
     },
   };

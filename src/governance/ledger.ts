@@ -33,12 +33,15 @@ export function decodeEntry(bytes: Uint8Array): LedgerEntry {
   return { index: v.integer(e.index, "entry.index"), seq: v.integer(e.seq, "entry.seq", 1), subject: v.string(e.subject, "entry.subject"), data: v.bytes(e.data, "entry.data") };
 }
 
-/** What the governance consumer decides for one event: why it is refused, or undefined to accept it. */
-export function judge(admission: AdmissionState, seq: number, subject: string, data: Uint8Array): { admission: AdmissionState; refused?: string } {
+/**
+ * What the governance consumer decides for one event: why it is refused, or undefined to accept
+ * it. `signatureValid`: a verdict on the signature already reached for these bytes, if any.
+ */
+export function judge(admission: AdmissionState, seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): { admission: AdmissionState; refused?: string } {
   try {
     const parsed = parseSubject(subject);
     if (parsed === undefined) return { admission, refused: `subject ${subject} is not a catopt event subject` };
-    const { event, author } = verifyMessage(data);
+    const { event, author } = verifyMessage(data, signatureValid);
     if (event.tenant !== parsed.tenant) return { admission, refused: `event of tenant ${event.tenant} on ${subject}` };
     if (isGovernanceEvent(event)) return { admission: applyGovernance(admission, event, author, seq) };
     if (event.schema === "quarantine/1") return { admission, refused: "a quarantine notice is not an event to append" };
