@@ -131,10 +131,10 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   };
 
   /** Judges a batch, publishes its entries (one message) and notices, then checkpoints if due. */
-  const flush = async (batch: readonly Delivered[]): Promise<void> => {
+  const flush = async (batch: readonly Delivered[], verdicts: Promise<(boolean | undefined)[]>): Promise<void> => {
     const entries: Uint8Array[] = [];
     const notices: (() => Promise<unknown>)[] = [];
-    const signatures = await preverify(batch);
+    const signatures = await verdicts;
     for (const [i, { seq, subject, data }] of batch.entries()) {
       if (seq <= lastSeq || parseSubject(subject)?.kind === "quarantine") continue; // already in the ledger, or our own notice
       const verdict = judge(admission, seq, subject, data, signatures[i]);
@@ -166,16 +166,25 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   const consumer = await durableConsumer(nc, options.durable ?? GOVERNANCE_DURABLE);
   const batchLimit = options.batch ?? 256;
   const messages = await consumer.consume({ max_messages: Math.max(256, batchLimit) });
+  // Batches are pipelined: the next batches' signatures are verified on the pool while the
+  // current one is judged and published, so the workers never wait for the main thread.
+  const pipelineDepth = 4;
   const loop = (async () => {
     let batch: Delivered[] = [];
+    const inFlight: Promise<void>[] = [];
     for await (const m of messages) {
       batch.push({ seq: m.seq, subject: m.subject, data: m.data });
       if (batch.length < batchLimit && m.info.pending > 0) continue;
       const done = batch;
       batch = [];
-      await inOrder(() => flush(done));
-      m.ack(); // AckPolicy.All: acknowledges the whole batch
+      const verdicts = preverify(done);
+      verdicts.catch(() => undefined); // awaited by flush, which reports a failure
+      const flushed = inOrder(() => flush(done, verdicts)).then(() => m.ack()); // AckPolicy.All: acknowledges the whole batch
+      flushed.catch(() => undefined); // its failure surfaces where it is awaited, not as an unhandled rejection
+      inFlight.push(flushed);
+      if (inFlight.length >= pipelineDepth) await inFlight.shift();
     }
+    await Promise.all(inFlight);
   })();
   const ticker = setInterval(() => {
     if (clock() - lastCheckpointAt >= everyMs) void inOrder(checkpoint);
