@@ -52,9 +52,21 @@ export function agentSignal(state: AdmmState): number[] {
 }
 
 export function coordinatorStep(state: AdmmState, round: RoundAggregate, rows: Rows & { readonly used: readonly boolean[] }, settings: AdmmSettings): StepResult {
+  return sharingStep(state, round, (w) => projectOntoPolyhedron(w, rows).map((s, j) => (rows.used[j] ? s : 0)), settings);
+}
+
+/**
+ * The fleet-total update of sharing ADMM for any coupling g (the limits layer):
+ * S = argmin_S g(S) + rho / (2 N) * ||S - w||^2 with w = N (xbar+ + u). For g the indicator of
+ * the global constraints this is the projection; a policy term (max-min fairness) makes it a
+ * proximal step. `fleetTotal` receives w and the prox weight rho / N.
+ */
+export type FleetTotalUpdate = (w: readonly number[], weight: number) => number[];
+
+export function sharingStep(state: AdmmState, round: RoundAggregate, fleetTotal: FleetTotalUpdate, settings: AdmmSettings): StepResult {
   const n = round.agents;
   const m = round.xbar.length;
-  const shared = projectOntoPolyhedron(round.xbar.map((x, j) => n * (x + state.u[j])), rows).map((s, j) => (rows.used[j] ? s : 0));
+  const shared = fleetTotal(round.xbar.map((x, j) => n * (x + state.u[j])), state.rho / n);
   const zbar = shared.map((s) => s / n);
   const u = state.u.map((uj, j) => uj + round.xbar[j] - zbar[j]);
 

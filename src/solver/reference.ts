@@ -1,4 +1,4 @@
-import highsModule from "highs";
+import { loadHighs } from "./highs.ts";
 import type { LocalProblem } from "../core/local-problem.ts";
 import type { GlobalConstraint } from "../core/problem-spec.ts";
 
@@ -15,17 +15,11 @@ export type ReferenceResult =
     }
   | { readonly status: "infeasible" | "unbounded" | "error"; readonly detail: string };
 
-// highs's types describe its CommonJS build (whose default export sits on .default), while
-// Node loads its ESM build, whose default export is the loader itself.
-const loadHighs = highsModule as unknown as typeof highsModule.default;
-let highs: ReturnType<typeof loadHighs> | undefined;
-
 export async function solveReference(
   problems: readonly LocalProblem[],
   constraints: readonly GlobalConstraint[],
 ): Promise<ReferenceResult> {
-  highs ??= loadHighs();
-  const solver = await highs;
+  const solver = await loadHighs();
   const names = problems.map((p, i) => p.variables.map((_, j) => `x_${i}_${j}`));
   const linear: string[] = [];
   const quadratic: string[] = [];

@@ -1,0 +1,70 @@
+import { DEFAULT_ADMM, type AdmmSettings } from "../core/problem-spec.ts";
+import { agentSignal, initialAdmmState, sharingStep, type Residuals } from "../solver/admm.ts";
+import type { ClusterProblem, TypeAllocation } from "./cluster.ts";
+import { couplingUpdate } from "./coupling.ts";
+import { decompose, type Decomposition } from "./decompose.ts";
+import { addContribution, nodeStep, nodeWorkspace } from "./node-step.ts";
+import { policyForm, policyObjective } from "./policy.ts";
+import { planFromNodes } from "./repair.ts";
+import { solvingThroughputs } from "./cluster.ts";
+
+/**
+ * The allocation ADMM with every node agent in one process: the same pure steps the agents and
+ * the coordinator take over NATS, without the bus. For tests against HiGHS, and as the
+ * no-network baseline of bench/allocation.
+ */
+export type AllocationRun = {
+  readonly converged: boolean;
+  readonly rounds: number;
+  /** The repaired plan and its objective under the true throughputs (the policy's units). */
+  readonly x: TypeAllocation;
+  readonly objective: number;
+  readonly residuals: Residuals;
+  /** [round, primal, dual, rho] per round. */
+  readonly history: readonly (readonly [number, number, number, number])[];
+};
+
+export const ALLOCATION_ADMM: AdmmSettings = { ...DEFAULT_ADMM, epsAbs: 1e-6, epsRel: 1e-5, maxRounds: 20_000 };
+
+export function solveAllocationInProcess(problem: ClusterProblem, settings: AdmmSettings = ALLOCATION_ADMM, onRound?: (round: number, residuals: Residuals) => void): AllocationRun {
+  const solving = solvingThroughputs(problem);
+  const decomposition = decompose(solving, policyForm(solving));
+  const run = iterate(decomposition, settings, onRound);
+  const x = planFromNodes(problem, decomposition.nodes, run.y);
+  return { ...run, x, objective: policyObjective(problem, policyForm(problem), x) };
+}
+
+function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onRound?: (round: number, residuals: Residuals) => void) {
+  const update = couplingUpdate(coupling);
+  const workspaces = nodes.map(nodeWorkspace);
+  const count = nodes.length;
+  let y: Float64Array[] = nodes.map((node) => new Float64Array(node.columns.length));
+  let state = initialAdmmState(coupling.resources, settings);
+  let residuals: Residuals = { primal: Infinity, dual: Infinity, epsPrimal: 0, epsDual: 0 };
+  const history: [number, number, number, number][] = [];
+  for (let round = 1; round <= settings.maxRounds; round++) {
+    const signal = agentSignal(state);
+    const next = nodes.map((node, n) => nodeStep(node, y[n], signal, state.rho, workspaces[n]));
+    const total = new Float64Array(coupling.resources);
+    let sumSquares = 0;
+    let sumSquaredSteps = 0;
+    nodes.forEach((node, n) => {
+      addContribution(node, next[n], total);
+      node.columns.forEach((c, k) => {
+        const step = next[n][k] - y[n][k];
+        const coefficients = c.time * c.time + c.thr * c.thr;
+        sumSquares += coefficients * next[n][k] * next[n][k];
+        sumSquaredSteps += coefficients * step * step;
+      });
+    });
+    const xbar = Array.from(total, (v) => v / count);
+    const result = sharingStep(state, { round, agents: count, xbar, sumSquares, sumSquaredSteps }, update, settings);
+    history.push([round, result.residuals.primal, result.residuals.dual, state.rho]);
+    [state, y, residuals] = [result.state, next, result.residuals];
+    onRound?.(round, residuals);
+    if (result.converged) return { converged: true, rounds: round, y, residuals, history };
+  }
+  return { converged: false, rounds: settings.maxRounds, y, residuals, history };
+}
+
+
