@@ -87,9 +87,14 @@ export function solvingThroughputs(problem: ClusterProblem): ClusterProblem {
   if (problem.heterogeneityAgnostic !== true) return problem;
   return {
     ...problem,
-    jobs: problem.jobs.map((job) => ({
-      ...job,
-      throughput: Object.fromEntries(Object.entries(job.throughput).map(([type, t]) => [type, t > 0 ? 1 : 0])),
-    })),
+    jobs: problem.jobs.map((job) => {
+      const best = Math.max(0, ...Object.values(job.throughput));
+      return {
+        ...job,
+        throughput: Object.fromEntries(Object.entries(job.throughput).map(([type, t]) => [type, t > 0 ? 1 : 0])),
+        // An SLO floor keeps its meaning as a share of the job's full speed.
+        ...(job.slo === undefined ? {} : { slo: job.slo / best }),
+      };
+    }),
   };
 }

@@ -1,5 +1,6 @@
 import { isCatoptError } from "../core/errors.ts";
 import { agentCommand } from "./agent.ts";
+import { allocateCommand } from "./allocate.ts";
 import { parseCommandArgs, usage, type Command, type Io } from "./command.ts";
 import { contractsCommand } from "./contracts.ts";
 import { coordinatorCommand } from "./coordinator.ts";
@@ -12,7 +13,7 @@ import { streamsCommand } from "./streams.ts";
 import { watchCommand } from "./watch.ts";
 
 /** The `catopt` command: usage first, one line per user error, a stack trace only for bugs. */
-export const COMMANDS: readonly Command[] = [demoCommand, runCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand, contractsCommand];
+export const COMMANDS: readonly Command[] = [demoCommand, runCommand, allocateCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand, contractsCommand];
 
 export function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
