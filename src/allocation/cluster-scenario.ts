@@ -1,5 +1,4 @@
-import { catoptError } from "../core/errors.ts";
-import { isToken } from "../core/subjects.ts";
+import { scenarioParse, tokenField } from "../core/scenario.ts";
 import * as v from "../core/validate.ts";
 import { POLICIES, typeCounts, type ClusterJob, type ClusterNode, type ClusterProblem } from "./cluster.ts";
 
@@ -21,22 +20,13 @@ export type ClusterScenario = {
 export const CLUSTER_FORMAT = "catopt-cluster/1";
 
 export function parseClusterScenario(json: unknown, source: string): ClusterScenario {
-  try {
-    return parse(json, source);
-  } catch (err) {
-    if (err instanceof v.ValidationError) throw catoptError("SCENARIO_INVALID", `${source}: ${err.message}`, err);
-    throw err;
-  }
+  return scenarioParse(source, () => parse(json, source));
 }
 
 function parse(json: unknown, source: string): ClusterScenario {
   const s = v.record(json, "scenario");
   if (s.format !== CLUSTER_FORMAT) throw new v.ValidationError("scenario.format", `expected "${CLUSTER_FORMAT}", got ${JSON.stringify(s.format)}`);
-  const token = (value: unknown, at: string): string => {
-    const t = v.string(value, at);
-    if (!isToken(t)) throw new v.ValidationError(at, `"${t}" must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token)`);
-    return t;
-  };
+  const token = tokenField;
   const nodes = v.array(s.nodes, "scenario.nodes").map((item, i): ClusterNode => {
     const at = `scenario.nodes[${i}]`;
     const n = v.record(item, at);

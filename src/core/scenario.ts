@@ -63,12 +63,24 @@ export async function loadScenario(reference: string, root: string): Promise<Sce
 }
 
 export function parseScenario(json: unknown, source: string): Scenario {
+  return scenarioParse(source, () => parse(json, source));
+}
+
+/** Runs a scenario parser; a field error becomes SCENARIO_INVALID naming the file and the field's path. */
+export function scenarioParse<T>(source: string, parser: () => T): T {
   try {
-    return parse(json, source);
+    return parser();
   } catch (err) {
     if (err instanceof v.ValidationError) throw catoptError("SCENARIO_INVALID", `${source}: ${err.message}`, err);
     throw err;
   }
+}
+
+/** A name that becomes a NATS subject token. */
+export function tokenField(value: unknown, at: string): string {
+  const t = v.string(value, at);
+  if (!isToken(t)) throw new v.ValidationError(at, `"${t}" must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token)`);
+  return t;
 }
 
 function parse(json: unknown, source: string): Scenario {
@@ -76,11 +88,7 @@ function parse(json: unknown, source: string): Scenario {
   if (s.format !== SCENARIO_FORMAT) {
     throw new v.ValidationError("scenario.format", `expected "${SCENARIO_FORMAT}", got ${JSON.stringify(s.format)}`);
   }
-  const token = (value: unknown, at: string): string => {
-    const t = v.string(value, at);
-    if (!isToken(t)) throw new v.ValidationError(at, `"${t}" must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token)`);
-    return t;
-  };
+  const token = tokenField;
   const resources = v.stringList(s.resources, "scenario.resources");
   if (resources.length === 0) throw new v.ValidationError("scenario.resources", "list at least one shared resource");
   const known = new Set(resources);
