@@ -1,12 +1,11 @@
 import { DEFAULT_ADMM, type AdmmSettings } from "../core/problem-spec.ts";
 import { agentSignal, initialAdmmState, sharingStep, type Residuals } from "../solver/admm.ts";
-import type { ClusterProblem, TypeAllocation } from "./cluster.ts";
+import { solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
 import { addContribution, nodeStep, nodeWorkspace } from "./node-step.ts";
 import { policyForm, policyObjective } from "./policy.ts";
 import { planFromNodes } from "./repair.ts";
-import { solvingThroughputs } from "./cluster.ts";
 
 /**
  * The allocation ADMM with every node agent in one process: the same pure steps the agents and
@@ -66,5 +65,3 @@ function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onR
   }
   return { converged: false, rounds: settings.maxRounds, y, residuals, history };
 }
-
-
