@@ -52,7 +52,7 @@ export type Decomposition = { readonly nodes: readonly NodeProblem[]; readonly c
 
 export function decompose(problem: ClusterProblem, form: PolicyForm): Decomposition {
   const { jobs } = problem;
-  const types = typesOf(problem);
+  const types = [...typeCounts(problem.nodes).keys()];
   const unit = form.demand !== undefined ? demandUnit(problem, form.demand) : 0;
   // Floors are measured against the job's best throughput so that every coefficient is at most
   // 1 / scale, like the time coefficients: badly scaled rows slow ADMM down a lot.
@@ -107,6 +107,3 @@ function demandUnit(problem: ClusterProblem, demand: readonly number[]): number 
   const split = equalSplit(problem);
   return Math.min(...problem.jobs.map((job, j) => effectiveThroughput(job, split[job.name]) / demand[j]));
 }
-
-/** Types in order, for reports. */
-export const typesOf = (problem: ClusterProblem): string[] => [...typeCounts(problem.nodes).keys()];

@@ -39,10 +39,3 @@ export function addContribution(problem: NodeProblem, y: Float64Array, total: Fl
     if (c.thrResource >= 0) total[c.thrResource] += sign * c.thr * y[j];
   });
 }
-
-/** The node's scaled objective at y (its part of the linear policies). */
-export function nodeGain(problem: NodeProblem, y: Float64Array): number {
-  let sum = 0;
-  problem.columns.forEach((c, j) => (sum += c.gain * y[j]));
-  return sum;
-}

@@ -8,7 +8,8 @@ import { effectiveThroughput, equalSplit, typeCounts, type ClusterProblem, type 
 const SHADES = ["█", "▓", "▒", "░", "#", "=", "+", "-"];
 
 export function allocationPicture(problem: ClusterProblem, x: TypeAllocation, width = 30): string[] {
-  const types = [...typeCounts(problem.nodes).keys()];
+  const counts = typeCounts(problem.nodes);
+  const types = [...counts.keys()];
   const shade = (t: string) => SHADES[types.indexOf(t) % SHADES.length];
   const split = equalSplit(problem);
   const nameWidth = Math.max(...problem.jobs.map((j) => j.name.length));
@@ -29,7 +30,7 @@ export function allocationPicture(problem: ClusterProblem, x: TypeAllocation, wi
   }
   const used = types.map((t) => {
     const busy = problem.jobs.reduce((sum, job) => sum + job.scale * (x[job.name]?.[t] ?? 0), 0);
-    return `${t} ${busy.toFixed(2)}/${typeCounts(problem.nodes).get(t)}`;
+    return `${t} ${busy.toFixed(2)}/${counts.get(t)}`;
   });
   lines.push(`accelerators in use: ${used.join(", ")}`);
   return lines;
