@@ -37,7 +37,8 @@ export { publishEvent, envelopeBytes } from "./bus/publish.ts";
 export { readStream, type StreamReader, type ReadOptions } from "./bus/read.ts";
 
 // Agents and the coordinator: pure machines, their events, and the runners that do the effects
-export { agentMachine, pendingDelta, type AgentInput, type AgentContext, type AgentEvent } from "./agent/agent-machine.ts";
+export { agentMachine, type AgentInput, type AgentContext, type AgentEvent, type AgentPlan, type LocalSolver } from "./agent/agent-machine.ts";
+export { qpSolver, qpDelta } from "./agent/qp-solver.ts";
 export { joinEvent, deltaEvent } from "./agent/agent-events.ts";
 export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
 export { coordinatorMachine, roundQuorum, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";

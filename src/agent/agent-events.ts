@@ -1,6 +1,7 @@
 import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { LocalProblem } from "../core/local-problem.ts";
-import { pendingDelta, type AgentContext } from "./agent-machine.ts";
+import type { AgentContext } from "./agent-machine.ts";
+import { qpDelta } from "./qp-solver.ts";
 
 /** The agent's own events, as pure functions of its problem and machine context. */
 export function joinEvent(tenant: string, problem: string, local: LocalProblem): CatoptEvent<"join/1"> {
@@ -15,7 +16,7 @@ export function joinEvent(tenant: string, problem: string, local: LocalProblem):
   };
 }
 
-export function deltaEvent(tenant: string, problem: string, context: AgentContext): CatoptEvent<"delta/1"> {
-  const { round, base, entries, objective } = pendingDelta(context);
+export function deltaEvent(tenant: string, problem: string, local: LocalProblem, context: AgentContext): CatoptEvent<"delta/1"> {
+  const { round, base, entries, objective } = qpDelta(local, context);
   return { schema: "delta/1", id: eventId(tenant, problem, "delta", round, context.agent), tenant, problem, round, base, body: { entries, objective } };
 }

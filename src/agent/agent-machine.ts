@@ -1,7 +1,5 @@
 import { assign, setup } from "xstate";
-import { localObjective, type LocalProblem } from "../core/local-problem.ts";
-import type { PlanBody } from "../core/schemas.ts";
-import { localStep } from "../solver/local-step.ts";
+import type { PlanStatus } from "../core/schemas.ts";
 
 /**
  * One agent: waits until its problem is opened (agents may start before the coordinator),
@@ -9,10 +7,23 @@ import { localStep } from "../solver/local-step.ts";
  * plan says the run is over. The machine decides; the runner performs the
  * effects (the `publishJoin` and `publishDelta` actions) and feeds back what happened. Time
  * arrives only as `now` on events, so `transition()` steps it purely in tests and replays.
+ *
+ * What an agent solves comes in as its LocalSolver: an owner's quadratic program
+ * (agent/qp-solver.ts) or a node's share of the accelerators (allocation/node-solver.ts).
  */
+export type AgentPlan = { readonly status: PlanStatus };
+
+/** The pure part that differs between kinds of agents. */
+export type LocalSolver<Plan extends AgentPlan, Values> = {
+  /** Our values as this plan commits them, given what we proposed for it (null: nothing yet). */
+  commit(plan: Plan, proposed: Values | null): Values;
+  /** The local step: our next values, from the plan and our committed values. */
+  step(plan: Plan, committed: Values): Values;
+};
+
 export type AgentInput = {
   readonly agent: string;
-  readonly local: LocalProblem;
+  readonly solver: LocalSolver<AgentPlan, unknown>;
   /** How long to wait for the coordinator's next plan before giving up, in ms. */
   readonly planTimeoutMs: number;
   readonly now: number;
@@ -20,14 +31,14 @@ export type AgentInput = {
 
 export type AgentContext = AgentInput & {
   /** The last plan acted on, and its round (-1: none yet). */
-  readonly plan: PlanBody | null;
+  readonly plan: AgentPlan | null;
   readonly planRound: number;
-  /** Our x as the coordinator committed it (from the plan), and the step we computed from it. */
-  readonly committed: Readonly<Record<string, number>>;
-  readonly proposed: Readonly<Record<string, number>>;
+  /** Our values as the coordinator committed them, and the step we computed from them. */
+  readonly committed: unknown;
+  readonly proposed: unknown;
   readonly waitingSince: number;
   /** A plan that arrived while our publish was still in flight; taken once it is acknowledged. */
-  readonly queued: { readonly round: number; readonly body: PlanBody } | null;
+  readonly queued: { readonly round: number; readonly body: AgentPlan } | null;
   readonly error: string | null;
 };
 
@@ -35,20 +46,12 @@ export type AgentEvent =
   | { readonly type: "opened"; readonly agents: readonly string[]; readonly now: number }
   | { readonly type: "published"; readonly now: number }
   | { readonly type: "publishFailed"; readonly reason: string; readonly now: number }
-  | { readonly type: "plan"; readonly round: number; readonly body: PlanBody; readonly now: number }
+  | { readonly type: "plan"; readonly round: number; readonly body: AgentPlan; readonly now: number }
   | { readonly type: "tick"; readonly now: number }
   | { readonly type: "stop"; readonly reason: string; readonly now: number };
 
-/** The delta to publish for the plan in context: only the entries that changed. */
-export function pendingDelta(context: AgentContext): { round: number; base: number; entries: Record<string, number>; objective: number } {
-  const entries = Object.fromEntries(
-    Object.entries(context.proposed).filter(([resource, value]) => context.committed[resource] !== value),
-  );
-  return { round: context.planRound + 1, base: context.planRound, entries, objective: localObjective(context.local, context.proposed) };
-}
-
 /** The plan this event brings (or the one queued earlier), if it is newer than the last one taken. */
-function newPlan(context: AgentContext, event: AgentEvent): { round: number; body: PlanBody } | undefined {
+function newPlan(context: AgentContext, event: AgentEvent): { round: number; body: AgentPlan } | undefined {
   const candidate = event.type === "plan" ? { round: event.round, body: event.body } : context.queued;
   return candidate !== null && candidate.round > context.planRound ? candidate : undefined;
 }
@@ -63,11 +66,11 @@ export const agentMachine = setup({
     takePlan: assign(({ context, event }) => {
       const next = newPlan(context, event);
       if (next === undefined) return {};
-      return { plan: next.body, planRound: next.round, committed: next.body.allocations[context.agent] ?? {}, queued: null };
+      return { plan: next.body, planRound: next.round, committed: context.solver.commit(next.body, context.proposed), queued: null };
     }),
     queuePlan: assign({ queued: ({ event }) => (event.type === "plan" ? { round: event.round, body: event.body } : null) }),
     solve: assign({
-      proposed: ({ context }) => localStep(context.local, context.committed, context.plan?.signal ?? {}, context.plan?.rho ?? 1),
+      proposed: ({ context }) => (context.plan === null ? context.proposed : context.solver.step(context.plan, context.committed)),
     }),
     recordFailure: assign({
       error: ({ context, event }) => {
@@ -97,8 +100,8 @@ export const agentMachine = setup({
     ...input,
     plan: null,
     planRound: -1,
-    committed: {},
-    proposed: {},
+    committed: null,
+    proposed: null,
     waitingSince: input.now,
     queued: null,
     error: null,

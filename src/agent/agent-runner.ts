@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { LocalProblem } from "../core/local-problem.ts";
+import type { AnyEvent, CatoptEvent } from "../core/event.ts";
 import type { PlanBody } from "../core/schemas.ts";
 import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
 import { publishEvent } from "../bus/publish.ts";
@@ -13,7 +14,8 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { verifyMessage } from "../governance/admission.ts";
 import type { Identity } from "../governance/identity.ts";
 import { deltaEvent, joinEvent } from "./agent-events.ts";
-import { agentMachine } from "./agent-machine.ts";
+import { agentMachine, type AgentContext, type AgentPlan, type LocalSolver } from "./agent-machine.ts";
+import { qpSolver } from "./qp-solver.ts";
 
 export type AgentOptions = {
   readonly nc: NatsConnection;
@@ -41,8 +43,32 @@ export type AgentOutcome = {
 };
 
 export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
-  const { nc, tenant, problem, local } = options;
-  const agent = local.owner;
+  const { tenant, problem, local } = options;
+  const outcome = await driveAgent(options, local.owner, {
+    solver: qpSolver(local),
+    joinEvent: () => joinEvent(tenant, problem, local),
+    deltaEvent: (context) => deltaEvent(tenant, problem, local, context),
+    opened: (event) => (event.schema === "open/1" ? { agents: event.body.agents } : undefined),
+    plan: (event) => (event.schema === "plan/1" ? event.body : undefined),
+  });
+  return { ...outcome, plan: outcome.plan as PlanBody | null };
+}
+
+/** What differs between kinds of agents; the reading, signing and driving are shared (driveAgent). */
+export type AgentBehaviour = {
+  readonly solver: LocalSolver<AgentPlan, unknown>;
+  joinEvent(): CatoptEvent;
+  deltaEvent(context: AgentContext): CatoptEvent;
+  /** If this event of the coordinator opens the problem: its agents, or why this agent must stop. */
+  opened(event: AnyEvent): { readonly agents: readonly string[] } | { readonly stop: string } | undefined;
+  /** If this event of the coordinator is a plan: the plan as the machine takes it. */
+  plan(event: AnyEvent): AgentPlan | undefined;
+};
+
+export type AgentRunOptions = Omit<AgentOptions, "local">;
+
+export async function driveAgent(options: AgentRunOptions, agent: string, behaviour: AgentBehaviour): Promise<Omit<AgentOutcome, "plan"> & { plan: AgentPlan | null }> {
+  const { nc, tenant, problem } = options;
   const clock = options.clock ?? systemClock;
   const js = jetstream(nc);
   const subject = deltaSubject(tenant, problem, agent);
@@ -51,11 +77,11 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
 
   const machine = agentMachine.provide({
     actions: {
-      publishJoin: () => reportPublish(publishEvent(js, subject, joinEvent(tenant, problem, local), signer), (e) => actor.send(e), clock),
-      publishDelta: ({ context }) => reportPublish(publishEvent(js, subject, deltaEvent(tenant, problem, context), signer), (e) => actor.send(e), clock),
+      publishJoin: () => reportPublish(publishEvent(js, subject, behaviour.joinEvent(), signer), (e) => actor.send(e), clock),
+      publishDelta: ({ context }) => reportPublish(publishEvent(js, subject, behaviour.deltaEvent(context), signer), (e) => actor.send(e), clock),
     },
   });
-  const actor = createActor(machine, { input: { agent, local, planTimeoutMs: options.planTimeoutMs, now: clock() } });
+  const actor = createActor(machine, { input: { agent, solver: behaviour.solver, planTimeoutMs: options.planTimeoutMs, now: clock() } });
   // Open, round and plan events: the subjects catopt.<tenant>.*.<problem> (deltas have a fifth token).
   const reader = await readStream(js, EVENTS_STREAM, { filter: problemAnnouncements(tenant, problem) });
   await drive(actor, reader, {
@@ -66,10 +92,12 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
         // Only signed events, and only the coordinator's, steer the agent.
         const { event, author } = verifyMessage(message.data);
         if (event.tenant !== tenant || event.problem !== problem) return;
-        if (event.schema === "open/1") coordinator ??= author;
+        const opening = behaviour.opened(event);
+        if (opening !== undefined) coordinator ??= author;
         if (author !== coordinator) throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${coordinator ?? "(none yet)"}`);
-        if (event.schema === "open/1") actor.send({ type: "opened", agents: event.body.agents, now: clock() });
-        if (event.schema === "plan/1") actor.send({ type: "plan", round: event.round, body: event.body, now: clock() });
+        if (opening !== undefined) actor.send("stop" in opening ? { type: "stop", reason: opening.stop, now: clock() } : { type: "opened", agents: opening.agents, now: clock() });
+        const plan = behaviour.plan(event);
+        if (plan !== undefined) actor.send({ type: "plan", round: event.round, body: plan, now: clock() });
       } catch (err) {
         options.onUnreadable?.(message.seq, (err as Error).message);
       }

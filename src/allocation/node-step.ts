@@ -1,3 +1,4 @@
+import type { RoundAggregate } from "../solver/admm.ts";
 import { solveKnapsack } from "./knapsack.ts";
 import type { NodeProblem } from "./decompose.ts";
 
@@ -18,7 +19,7 @@ export function nodeWorkspace(problem: NodeProblem): NodeWorkspace {
   return { p: new Float64Array(n), q: new Float64Array(n), upper: Float64Array.from(problem.columns, (c) => c.upper), ones: new Float64Array(n).fill(1) };
 }
 
-export function nodeStep(problem: NodeProblem, previous: Float64Array, signal: ArrayLike<number>, rho: number, workspace = nodeWorkspace(problem)): Float64Array {
+export function nodeStep(problem: NodeProblem, previous: ArrayLike<number>, signal: ArrayLike<number>, rho: number, workspace = nodeWorkspace(problem)): Float64Array {
   const { p, q, upper, ones } = workspace;
   problem.columns.forEach((c, j) => {
     const y = previous[j];
@@ -33,9 +34,30 @@ export function nodeStep(problem: NodeProblem, previous: Float64Array, signal: A
 }
 
 /** Adds what y contributes to each shared resource into `total` (length: the coupling's resources). */
-export function addContribution(problem: NodeProblem, y: Float64Array, total: Float64Array, sign = 1): void {
+export function addContribution(problem: NodeProblem, y: ArrayLike<number>, total: Float64Array, sign = 1): void {
   problem.columns.forEach((c, j) => {
     total[c.job] += sign * c.time * y[j];
     if (c.thrResource >= 0) total[c.thrResource] += sign * c.thr * y[j];
   });
+}
+
+/**
+ * What the coordinator needs of a round (RoundAggregate) from every node's previous and new y:
+ * the mean contribution and the squared norms of the contributions and of their steps. The
+ * in-process solver and the stream's fold both call this, so they take the same steps.
+ */
+export function clusterAggregate(round: number, nodes: readonly NodeProblem[], previous: readonly ArrayLike<number>[], next: readonly ArrayLike<number>[], resources: number): RoundAggregate {
+  const total = new Float64Array(resources);
+  let sumSquares = 0;
+  let sumSquaredSteps = 0;
+  nodes.forEach((node, n) => {
+    addContribution(node, next[n], total);
+    node.columns.forEach((c, k) => {
+      const step = next[n][k] - previous[n][k];
+      const coefficients = c.time * c.time + c.thr * c.thr;
+      sumSquares += coefficients * next[n][k] * next[n][k];
+      sumSquaredSteps += coefficients * step * step;
+    });
+  });
+  return { round, agents: nodes.length, xbar: Array.from(total, (v) => v / nodes.length), sumSquares, sumSquaredSteps };
 }

@@ -8,7 +8,7 @@ import type { NodeProblem } from "./decompose.ts";
  * repaired: a job whose row exceeds 1 and a tenant over its quota are scaled down, which never
  * raises any other row. The result violates no capacity, row or quota by more than rounding.
  */
-export function planFromNodes(problem: ClusterProblem, nodes: readonly NodeProblem[], y: readonly Float64Array[]): TypeAllocation {
+export function planFromNodes(problem: ClusterProblem, nodes: readonly NodeProblem[], y: readonly ArrayLike<number>[]): TypeAllocation {
   const x: Record<string, number>[] = problem.jobs.map(() => ({}));
   nodes.forEach((node, n) =>
     node.columns.forEach((c, k) => {

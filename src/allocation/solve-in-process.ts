@@ -3,7 +3,7 @@ import { agentSignal, initialAdmmState, sharingStep, type Residuals } from "../s
 import { solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
-import { addContribution, nodeStep, nodeWorkspace } from "./node-step.ts";
+import { clusterAggregate, nodeStep, nodeWorkspace } from "./node-step.ts";
 import { policyForm, policyObjective } from "./policy.ts";
 import { planFromNodes } from "./repair.ts";
 
@@ -36,7 +36,6 @@ export function solveAllocationInProcess(problem: ClusterProblem, settings: Admm
 function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onRound?: (round: number, residuals: Residuals) => void) {
   const update = couplingUpdate(coupling);
   const workspaces = nodes.map(nodeWorkspace);
-  const count = nodes.length;
   let y: Float64Array[] = nodes.map((node) => new Float64Array(node.columns.length));
   let state = initialAdmmState(coupling.resources, settings);
   let residuals: Residuals = { primal: Infinity, dual: Infinity, epsPrimal: 0, epsDual: 0 };
@@ -44,20 +43,7 @@ function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onR
   for (let round = 1; round <= settings.maxRounds; round++) {
     const signal = agentSignal(state);
     const next = nodes.map((node, n) => nodeStep(node, y[n], signal, state.rho, workspaces[n]));
-    const total = new Float64Array(coupling.resources);
-    let sumSquares = 0;
-    let sumSquaredSteps = 0;
-    nodes.forEach((node, n) => {
-      addContribution(node, next[n], total);
-      node.columns.forEach((c, k) => {
-        const step = next[n][k] - y[n][k];
-        const coefficients = c.time * c.time + c.thr * c.thr;
-        sumSquares += coefficients * next[n][k] * next[n][k];
-        sumSquaredSteps += coefficients * step * step;
-      });
-    });
-    const xbar = Array.from(total, (v) => v / count);
-    const result = sharingStep(state, { round, agents: count, xbar, sumSquares, sumSquaredSteps }, update, settings);
+    const result = sharingStep(state, clusterAggregate(round, nodes, y, next, coupling.resources), update, settings);
     history.push([round, result.residuals.primal, result.residuals.dual, state.rho]);
     [state, y, residuals] = [result.state, next, result.residuals];
     onRound?.(round, residuals);

@@ -12,6 +12,8 @@ import { applyStreams, loadStreamConfigs, type StreamAction } from "./streams.ts
 export type BusSession = {
   readonly url: string;
   readonly embedded: boolean;
+  /** The embedded server's process id (to measure it), when we started one. */
+  readonly serverPid?: number;
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
@@ -54,6 +56,7 @@ export async function openBus(options: BusOptions = {}): Promise<BusSession> {
     return {
       url,
       embedded: server !== undefined,
+      ...(server === undefined ? {} : { serverPid: server.pid }),
       nc,
       js: jetstream(nc),
       jsm,

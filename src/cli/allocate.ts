@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { POLICIES, type ClusterProblem, type PolicyName } from "../allocation/cluster.ts";
-import { parseClusterScenario } from "../allocation/cluster-scenario.ts";
+import { loadClusterScenario } from "../allocation/cluster-scenario.ts";
 import { describeObjective, policyForm } from "../allocation/policy.ts";
 import { solveAllocationReference } from "../allocation/reference-lp.ts";
 import { allocationPicture } from "../allocation/render.ts";
@@ -9,7 +8,6 @@ import { planViolation } from "../allocation/repair.ts";
 import { checkSlos } from "../allocation/slo-check.ts";
 import { solveAllocationInProcess } from "../allocation/solve-in-process.ts";
 import { catoptError } from "../core/errors.ts";
-import { resolveScenarioPath } from "../core/scenario.ts";
 import { JSON_OPTION, stringOption, type Command } from "./command.ts";
 import { convergenceChart, sci } from "./render.ts";
 
@@ -33,14 +31,8 @@ export const allocateCommand: Command = {
     const json = args.values.json === true;
     const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
 
-    const file = await resolveScenarioPath(reference, PROJECT_ROOT);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await readFile(file, "utf8"));
-    } catch (err) {
-      throw catoptError("SCENARIO_INVALID", `${file}: not valid JSON (${(err as Error).message})`, err);
-    }
-    const scenario = parseClusterScenario(parsed, file);
+    const scenario = await loadClusterScenario(reference, PROJECT_ROOT);
+    const file = scenario.source;
     const problem: ClusterProblem = { ...scenario.cluster, ...(policyName === undefined ? {} : { policy: policyName as PolicyName }), heterogeneityAgnostic: args.values.agnostic === true };
     const tenants = new Set(problem.jobs.map((j) => j.tenant)).size;
     say(`cluster ${scenario.name}: ${problem.nodes.length} node agents, ${problem.jobs.length} jobs of ${tenants} tenants, policy ${problem.policy}${problem.heterogeneityAgnostic ? " (heterogeneity-agnostic)" : ""}`);

@@ -2,6 +2,7 @@ import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { openBus } from "../bus/session.ts";
 import { catoptError } from "../core/errors.ts";
 import { loadScenario } from "../core/scenario.ts";
+import { openEvent } from "../coordinator/coordinator-events.ts";
 import { runCoordinator } from "../coordinator/coordinator-runner.ts";
 import { summarize } from "../replay/summary.ts";
 import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "./command.ts";
@@ -43,7 +44,7 @@ export const coordinatorCommand: Command = {
         nc: bus.nc,
         tenant: scenario.tenant,
         problem,
-        spec: scenario.spec,
+        open: openEvent(scenario.tenant, problem, scenario.spec),
         roundTimeoutMs: scenario.roundTimeoutMs,
         onRound: (p) => worthPrinting(p.round) && say(`${progressLine(p)}`),
         signer,

@@ -1,5 +1,5 @@
 import type { ProblemSpec } from "../core/problem-spec.ts";
-import type { ProblemState } from "../replay/reducer.ts";
+import type { AnyProblemState, ProblemState } from "../replay/reducer.ts";
 import type { Outcome } from "../replay/summary.ts";
 import { constraintUse, type Allocations } from "../solver/violation.ts";
 import type { LedgerOutcome } from "../run/run-scenario.ts";
@@ -8,7 +8,7 @@ import type { LedgerOutcome } from "../run/run-scenario.ts";
 export const sci = (n: number | null): string => (n === null ? "n/a" : n === 0 ? "0" : n.toExponential(2));
 const fixed = (n: number, digits = 1): string => n.toFixed(digits);
 
-export function progressLine(problem: ProblemState): string {
+export function progressLine(problem: AnyProblemState): string {
   const r = problem.residuals;
   return `round ${String(problem.round).padStart(4)}  primal ${sci(r.primal)} (eps ${sci(r.epsPrimal)})  dual ${sci(r.dual)} (eps ${sci(r.epsDual)})  rho ${problem.admm.rho}`;
 }

@@ -1,6 +1,6 @@
 import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { ProblemSpec } from "../core/problem-spec.ts";
-import type { ProblemState } from "../replay/reducer.ts";
+import type { AnyProblemState } from "../replay/reducer.ts";
 import { roundQuorum } from "./coordinator-machine.ts";
 
 /** The coordinator's own events, as pure functions of what it knows (the plan is the reducer's: expectedPlanEvent). */
@@ -8,8 +8,11 @@ export function openEvent(tenant: string, problem: string, spec: ProblemSpec): C
   return { schema: "open/1", id: eventId(tenant, problem, "open", 0), tenant, problem, round: 0, base: -1, body: spec };
 }
 
+/** What a coordinator opens: a quadratic program (open/1) or a cluster allocation (cluster-open/1). */
+export type OpenEvent = CatoptEvent<"open/1"> | CatoptEvent<"cluster-open/1">;
+
 /** Closes the next round, taking exactly the events of its quorum. */
-export function roundEvent(state: ProblemState): CatoptEvent<"round/1"> {
+export function roundEvent(state: AnyProblemState): CatoptEvent<"round/1"> {
   const round = state.round + 1;
   const took = roundQuorum(state) ?? [];
   return { schema: "round/1", id: eventId(state.tenant, state.problem, "round", round), tenant: state.tenant, problem: state.problem, round, base: state.round, body: { took } };

@@ -1,6 +1,5 @@
 import { and, assign, setup } from "xstate";
-import type { ProblemSpec } from "../core/problem-spec.ts";
-import { apply, emptyReplayState, problemKey, type ProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
+import { agentsOf, apply, emptyReplayState, problemKey, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
 
 /**
  * The coordinator. Its only state is the fold of the stream (`replay`, through the same
@@ -16,7 +15,6 @@ import { apply, emptyReplayState, problemKey, type ProblemState, type ReplayStat
 export type CoordinatorInput = {
   readonly tenant: string;
   readonly problem: string;
-  readonly spec: ProblemSpec;
   readonly roundTimeoutMs: number;
   /** The governance DID whose admissions decide whose events count (see governance/admission.ts). */
   readonly trustRoot: string;
@@ -36,32 +34,31 @@ export type CoordinatorEvent =
   | { readonly type: "tick"; readonly now: number }
   | { readonly type: "stop"; readonly reason: string; readonly now: number };
 
-export function problemOf(context: Pick<CoordinatorContext, "replay" | "tenant" | "problem">): ProblemState | undefined {
+export function problemOf(context: Pick<CoordinatorContext, "replay" | "tenant" | "problem">): AnyProblemState | undefined {
   return context.replay.problems[problemKey(context.tenant, context.problem)];
 }
 
 /** The events that close the next round, once every agent has sent its part; else undefined. */
-export function roundQuorum(problem: ProblemState): string[] | undefined {
-  const agents = problem.spec.agents;
+export function roundQuorum(problem: AnyProblemState): string[] | undefined {
+  const agents = agentsOf(problem);
   if (problem.phase === "joining") {
     const joins = agents.map((a) => problem.joined[a]?.id);
     return joins.every((id) => id !== undefined) ? (joins as string[]) : undefined;
   }
   if (problem.phase !== "running") return undefined;
   const next = problem.round + 1;
-  const took = agents.map(
-    (a) => Object.entries(problem.pending).find(([, d]) => d.agent === a && d.round === next && d.base === problem.round)?.[0],
-  );
+  const pending: Readonly<Record<string, { readonly agent: string; readonly round: number; readonly base: number }>> = problem.pending;
+  const took = agents.map((a) => Object.entries(pending).find(([, d]) => d.agent === a && d.round === next && d.base === problem.round)?.[0]);
   return took.every((id) => id !== undefined) ? (took as string[]) : undefined;
 }
 
 /** Agents whose part of the next round is still missing, for the timeout message. */
-export function missingAgents(problem: ProblemState): string[] {
+export function missingAgents(problem: AnyProblemState): string[] {
   const next = problem.round + 1;
-  return problem.spec.agents.filter((a) =>
+  return agentsOf(problem).filter((a) =>
     problem.phase === "joining"
       ? problem.joined[a] === undefined
-      : !Object.values(problem.pending).some((d) => d.agent === a && d.round === next),
+      : !Object.values<{ readonly agent: string; readonly round: number }>(problem.pending).some((d) => d.agent === a && d.round === next),
   );
 }
 

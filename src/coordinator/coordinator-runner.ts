@@ -3,7 +3,6 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor, type SnapshotFrom } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { CatoptEvent } from "../core/event.ts";
-import type { ProblemSpec } from "../core/problem-spec.ts";
 import { planSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
 import { publishEvent } from "../bus/publish.ts";
 import { drive } from "../bus/drive.ts";
@@ -12,19 +11,21 @@ import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
 import { belongsTo } from "../replay/filter.ts";
-import { expectedPlanEvent, type ProblemState, type ReplayState } from "../replay/reducer.ts";
-import { openEvent, roundEvent } from "./coordinator-events.ts";
+import { expectedClusterPlanEvent, expectedTenantPlanEvent, clusterTenants, tenantPlansDue } from "../allocation/cluster-fold.ts";
+import { expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import { roundEvent, type OpenEvent } from "./coordinator-events.ts";
 import { coordinatorMachine, problemOf } from "./coordinator-machine.ts";
 
 export type CoordinatorOptions = {
   readonly nc: NatsConnection;
   readonly tenant: string;
   readonly problem: string;
-  readonly spec: ProblemSpec;
+  /** The problem's open event: open/1 (a quadratic program) or cluster-open/1 (an allocation). */
+  readonly open: OpenEvent;
   readonly roundTimeoutMs: number;
   readonly clock?: Clock;
   /** Called once per closed round, with the folded state of the problem. */
-  readonly onRound?: (problem: ProblemState) => void;
+  readonly onRound?: (problem: AnyProblemState) => void;
   /** Signs the coordinator's events: an identity admitted as coordinator in the tenant. */
   readonly signer: Identity;
   /** The governance DID whose admissions decide whose events count. */
@@ -36,23 +37,29 @@ export type CoordinatorOutcome = {
   readonly error: string | null;
   /** The fold of every message of this problem: the live state whose hash replay must reproduce. */
   readonly replay: ReplayState;
-  readonly problem: ProblemState | undefined;
+  readonly problem: AnyProblemState | undefined;
 };
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<CoordinatorOutcome> {
-  const { nc, tenant, problem, spec } = options;
+  const { nc, tenant, problem } = options;
   const clock = options.clock ?? systemClock;
   const js = jetstream(nc);
   const publish = (subject: string, event: CatoptEvent): void => reportPublish(publishEvent(js, subject, event, options.signer), (e) => actor.send(e), clock);
 
   const machine = coordinatorMachine.provide({
     actions: {
-      publishOpen: () => publish(roundSubject(tenant, problem), openEvent(tenant, problem, spec)),
-      publishRound: ({ context }) => publish(roundSubject(tenant, problem), roundEvent(problemOf(context) as ProblemState)),
-      publishPlan: ({ context }) => publish(planSubject(tenant, problem), expectedPlanEvent(problemOf(context) as ProblemState)),
+      publishOpen: () => publish(roundSubject(tenant, problem), options.open),
+      publishRound: ({ context }) => publish(roundSubject(tenant, problem), roundEvent(problemOf(context) as AnyProblemState)),
+      publishPlan: ({ context }) => {
+        const state = problemOf(context) as AnyProblemState;
+        if (!isClusterState(state)) return publish(planSubject(tenant, problem), expectedPlanEvent(state));
+        publish(planSubject(tenant, problem), expectedClusterPlanEvent(state));
+        // Each tenant sees its own jobs only, on its own subject; published before the next round, so in order.
+        if (tenantPlansDue(state)) for (const t of clusterTenants(state)) publish(planSubject(t, problem), expectedTenantPlanEvent(state, t));
+      },
     },
   });
-  const actor = createActor(machine, { input: { tenant, problem, spec, roundTimeoutMs: options.roundTimeoutMs, trustRoot: options.trustRoot, now: clock() } });
+  const actor = createActor(machine, { input: { tenant, problem, roundTimeoutMs: options.roundTimeoutMs, trustRoot: options.trustRoot, now: clock() } });
 
   const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
   let lastRound = -1;

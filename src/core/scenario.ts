@@ -51,16 +51,23 @@ export async function resolveScenarioPath(reference: string, root: string): Prom
 }
 
 export async function loadScenario(reference: string, root: string): Promise<Scenario> {
+  const { file, json } = await readScenarioJson(reference, root);
+  return parseScenario(json, file);
+}
+
+/** Finds a scenario file and parses its JSON (any format: the caller looks at its "format"). */
+export async function readScenarioJson(reference: string, root: string): Promise<{ file: string; json: unknown }> {
   const file = await resolveScenarioPath(reference, root);
   const text = await readFile(file, "utf8");
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return { file, json: JSON.parse(text) };
   } catch (err) {
     throw catoptError("SCENARIO_INVALID", `${file}: not valid JSON (${(err as Error).message})`, err);
   }
-  return parseScenario(json, file);
 }
+
+/** The "format" a scenario file declares, or undefined. */
+export const formatOf = (json: unknown): unknown => (typeof json === "object" && json !== null ? (json as { format?: unknown }).format : undefined);
 
 export function parseScenario(json: unknown, source: string): Scenario {
   return scenarioParse(source, () => parse(json, source));
@@ -126,20 +133,7 @@ function parse(json: unknown, source: string): Scenario {
     return { name: v.string(c.name, `${at}.name`), coefficients, limit: v.finite(c.limit, `${at}.limit`) };
   });
 
-  const admmInput = v.record(s.admm ?? {}, "scenario.admm");
-  const setting = (key: keyof AdmmSettings, read: (x: unknown, at: string) => number): number =>
-    admmInput[key] === undefined ? DEFAULT_ADMM[key] : read(admmInput[key], `scenario.admm.${key}`);
-  const admm: AdmmSettings = {
-    rho: setting("rho", v.positive),
-    epsAbs: setting("epsAbs", v.positive),
-    epsRel: setting("epsRel", v.positive),
-    mu: setting("mu", v.positive),
-    tau: setting("tau", v.positive),
-    balanceRounds: setting("balanceRounds", (x, at) => v.integer(x, at)),
-    maxRounds: setting("maxRounds", (x, at) => v.integer(x, at, 1)),
-  };
-  if (admm.tau <= 1) throw new v.ValidationError("scenario.admm.tau", "must be > 1");
-  if (admm.mu <= 1) throw new v.ValidationError("scenario.admm.mu", "must be > 1");
+  const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);
 
   return {
     name: v.string(s.name, "scenario.name"),
@@ -149,7 +143,27 @@ function parse(json: unknown, source: string): Scenario {
     units: s.units === undefined ? "" : v.string(s.units, "scenario.units"),
     spec: { resources, constraints, agents, admm },
     assets,
-    roundTimeoutMs: s.roundTimeoutMs === undefined ? DEFAULT_ROUND_TIMEOUT_MS : v.positive(s.roundTimeoutMs, "scenario.roundTimeoutMs"),
+    roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
     source,
   };
+}
+
+export const roundTimeoutOf = (value: unknown): number => (value === undefined ? DEFAULT_ROUND_TIMEOUT_MS : v.positive(value, "scenario.roundTimeoutMs"));
+
+/** A scenario's "admm" object: each setting it names overrides the default. */
+export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): AdmmSettings {
+  const input = v.record(value ?? {}, at);
+  const setting = (key: keyof AdmmSettings, read: (x: unknown, at: string) => number): number => (input[key] === undefined ? defaults[key] : read(input[key], `${at}.${key}`));
+  const admm: AdmmSettings = {
+    rho: setting("rho", v.positive),
+    epsAbs: setting("epsAbs", v.positive),
+    epsRel: setting("epsRel", v.positive),
+    mu: setting("mu", v.positive),
+    tau: setting("tau", v.positive),
+    balanceRounds: setting("balanceRounds", (x, where) => v.integer(x, where)),
+    maxRounds: setting("maxRounds", (x, where) => v.integer(x, where, 1)),
+  };
+  if (admm.tau <= 1) throw new v.ValidationError(`${at}.tau`, "must be > 1");
+  if (admm.mu <= 1) throw new v.ValidationError(`${at}.mu`, "must be > 1");
+  return admm;
 }

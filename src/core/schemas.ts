@@ -1,3 +1,5 @@
+import type { ClusterProblem, TypeAllocation } from "../allocation/cluster.ts";
+import { parseCluster } from "../allocation/cluster-parse.ts";
 import type { AdmmSettings, GlobalConstraint } from "./problem-spec.ts";
 import * as v from "./validate.ts";
 
@@ -37,6 +39,47 @@ export type PlanBody = {
   readonly epsDual: number;
 };
 
+/**
+ * Accelerator allocation (src/allocation): the coordinator opens the cluster's LP as the
+ * scenario states it; each node agent joins with what its adapter found on the node, then
+ * sends only the entries of its accelerator-time vector y that changed.
+ */
+export type ClusterOpenBody = {
+  readonly cluster: ClusterProblem;
+  readonly admm: AdmmSettings;
+  /** Tenant plans go out every this many rounds, and with the final plan. */
+  readonly tenantPlanEvery: number;
+};
+
+export type NodeJoinBody = { readonly type: string; readonly count: number };
+
+/** Entries of a vector that changed since the event's `base`: positions and new values. */
+export type SparseUpdate = { readonly index: readonly number[]; readonly value: readonly number[] };
+
+export type NodeDeltaBody = SparseUpdate;
+
+export type ClusterPlanBody = {
+  readonly status: PlanStatus;
+  readonly rho: number;
+  /** The entries of the agents' signal (xbar - zbar + u) that changed since the previous plan. */
+  readonly signal: SparseUpdate;
+  readonly primal: number;
+  readonly dual: number;
+  readonly epsPrimal: number;
+  readonly epsDual: number;
+};
+
+/** One tenant's jobs in a cluster plan, on catopt.<tenant>.plan.<problem>: repaired, feasible. */
+export type TenantPlanBody = {
+  /** The tenant whose coordinator runs the cluster problem. */
+  readonly platform: string;
+  readonly status: PlanStatus;
+  /** X[job][type]: the fraction of time each job runs on each type. */
+  readonly allocations: TypeAllocation;
+  /** Each job's effective throughput under the plan, steps/s. */
+  readonly throughput: Readonly<Record<string, number>>;
+};
+
 /** Governance: the trust root admits a signer to a role in a tenant (an agent by name, or a coordinator). */
 export type Role = "agent" | "coordinator";
 export type AdmitBody = { readonly did: string; readonly role: Role; readonly name: string };
@@ -56,6 +99,11 @@ export type BodyOf = {
   "delta/1": DeltaBody;
   "round/1": RoundBody;
   "plan/1": PlanBody;
+  "cluster-open/1": ClusterOpenBody;
+  "node-join/1": NodeJoinBody;
+  "node-delta/1": NodeDeltaBody;
+  "cluster-plan/1": ClusterPlanBody;
+  "tenant-plan/1": TenantPlanBody;
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
   "quarantine/1": QuarantineBody;
@@ -68,10 +116,37 @@ export type SchemaId = keyof BodyOf;
 
 type Parser<B> = (body: unknown, path: string) => B;
 
+function admmSettings(value: unknown, path: string): AdmmSettings {
+  const admm = v.record(value, path);
+  return {
+    rho: v.positive(admm.rho, `${path}.rho`),
+    epsAbs: v.positive(admm.epsAbs, `${path}.epsAbs`),
+    epsRel: v.positive(admm.epsRel, `${path}.epsRel`),
+    mu: v.positive(admm.mu, `${path}.mu`),
+    tau: v.positive(admm.tau, `${path}.tau`),
+    balanceRounds: v.integer(admm.balanceRounds, `${path}.balanceRounds`),
+    maxRounds: v.integer(admm.maxRounds, `${path}.maxRounds`, 1),
+  };
+}
+
+function sparseUpdate(value: unknown, path: string): SparseUpdate {
+  const b = v.record(value, path);
+  const index = v.array(b.index, `${path}.index`).map((x, i) => v.integer(x, `${path}.index[${i}]`));
+  const values = v.array(b.value, `${path}.value`).map((x, i) => v.finite(x, `${path}.value[${i}]`));
+  if (index.length !== values.length) throw new v.ValidationError(path, `${index.length} indices but ${values.length} values`);
+  return { index, value: values };
+}
+
+function allocationMap(value: unknown, path: string): TypeAllocation {
+  const jobs = v.record(value, path);
+  return Object.fromEntries(Object.keys(jobs).map((job) => [job, v.numberMap(jobs[job], `${path}.${job}`)]));
+}
+
+const STATUSES = ["running", "converged", "max-rounds"] as const;
+
 const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
   "open/1": (body, path) => {
     const b = v.record(body, path);
-    const admm = v.record(b.admm, `${path}.admm`);
     return {
       resources: v.stringList(b.resources, `${path}.resources`),
       agents: v.stringList(b.agents, `${path}.agents`),
@@ -84,15 +159,37 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
           limit: v.finite(row.limit, `${at}.limit`),
         };
       }),
-      admm: {
-        rho: v.positive(admm.rho, `${path}.admm.rho`),
-        epsAbs: v.positive(admm.epsAbs, `${path}.admm.epsAbs`),
-        epsRel: v.positive(admm.epsRel, `${path}.admm.epsRel`),
-        mu: v.positive(admm.mu, `${path}.admm.mu`),
-        tau: v.positive(admm.tau, `${path}.admm.tau`),
-        balanceRounds: v.integer(admm.balanceRounds, `${path}.admm.balanceRounds`),
-        maxRounds: v.integer(admm.maxRounds, `${path}.admm.maxRounds`, 1),
-      },
+      admm: admmSettings(b.admm, `${path}.admm`),
+    };
+  },
+  "cluster-open/1": (body, path) => {
+    const b = v.record(body, path);
+    return { cluster: parseCluster(v.record(b.cluster, `${path}.cluster`), `${path}.cluster`), admm: admmSettings(b.admm, `${path}.admm`), tenantPlanEvery: v.integer(b.tenantPlanEvery, `${path}.tenantPlanEvery`, 1) };
+  },
+  "node-join/1": (body, path) => {
+    const b = v.record(body, path);
+    return { type: v.string(b.type, `${path}.type`), count: v.integer(b.count, `${path}.count`, 1) };
+  },
+  "node-delta/1": (body, path) => sparseUpdate(body, path),
+  "cluster-plan/1": (body, path) => {
+    const b = v.record(body, path);
+    return {
+      status: v.oneOf(b.status, STATUSES, `${path}.status`),
+      rho: v.positive(b.rho, `${path}.rho`),
+      signal: sparseUpdate(b.signal, `${path}.signal`),
+      primal: v.finite(b.primal, `${path}.primal`),
+      dual: v.finite(b.dual, `${path}.dual`),
+      epsPrimal: v.finite(b.epsPrimal, `${path}.epsPrimal`),
+      epsDual: v.finite(b.epsDual, `${path}.epsDual`),
+    };
+  },
+  "tenant-plan/1": (body, path) => {
+    const b = v.record(body, path);
+    return {
+      platform: v.string(b.platform, `${path}.platform`),
+      status: v.oneOf(b.status, STATUSES, `${path}.status`),
+      allocations: allocationMap(b.allocations, `${path}.allocations`),
+      throughput: v.numberMap(b.throughput, `${path}.throughput`),
     };
   },
   "join/1": (body, path) => ({ resources: v.stringList(v.record(body, path).resources, `${path}.resources`) }),
@@ -135,7 +232,7 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
     const b = v.record(body, path);
     const allocations = v.record(b.allocations, `${path}.allocations`);
     return {
-      status: v.oneOf(b.status, ["running", "converged", "max-rounds"] as const, `${path}.status`),
+      status: v.oneOf(b.status, STATUSES, `${path}.status`),
       rho: v.positive(b.rho, `${path}.rho`),
       signal: v.numberMap(b.signal, `${path}.signal`),
       allocations: Object.fromEntries(

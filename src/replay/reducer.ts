@@ -6,6 +6,7 @@ import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
 import { Refusal, refuse as reject } from "../core/refusal.ts";
 import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
+import { checkClusterPlan, checkTenantPlan, closeClusterRound, joinNode, nodeDelta, openCluster, type ClusterState } from "../allocation/cluster-fold.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
 
 /**
@@ -42,12 +43,20 @@ export type ProblemState = {
   readonly history: readonly (readonly [number, number, number, number])[];
 };
 
+/** A problem's fold: the quadratic program of the walking skeleton, or a cluster allocation (allocation/cluster-fold.ts). */
+export type AnyProblemState = ProblemState | ClusterState;
+
+export const isClusterState = (p: AnyProblemState | undefined): p is ClusterState => p !== undefined && "kind" in p && p.kind === "cluster";
+
+/** The agents whose part every round needs. */
+export const agentsOf = (p: AnyProblemState): readonly string[] => (isClusterState(p) ? p.agents : p.spec.agents);
+
 export type Rejection = { readonly seq: number; readonly subject: string; readonly reason: string };
 
 export type ReplayState = {
   /** Who may sign what: the trust root, and the admissions and revocations folded so far. */
   readonly admission: AdmissionState;
-  readonly problems: Readonly<Record<string, ProblemState>>;
+  readonly problems: Readonly<Record<string, AnyProblemState>>;
   /** Messages applied, and the stream sequence of the last one. */
   readonly events: number;
   readonly lastSeq: number;
@@ -74,6 +83,11 @@ const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
   "schema/1": "gov",
   "approve/1": "gov",
   "policy/1": "gov",
+  "cluster-open/1": "round",
+  "node-join/1": "delta",
+  "node-delta/1": "delta",
+  "cluster-plan/1": "plan",
+  "tenant-plan/1": "plan",
 };
 
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
@@ -86,7 +100,8 @@ export function apply(state: ReplayState, message: StreamMessage): ReplayState {
     if (isGovernanceEvent(event)) return { ...counted, admission: applyGovernance(state.admission, event, author, message.seq) };
     const problem = signerProblem(state.admission, subject, author);
     if (problem !== undefined) reject(problem);
-    const key = problemKey(event.tenant, event.problem);
+    // A tenant plan lives in the job tenant's subjects but belongs to the platform tenant's problem.
+    const key = problemKey(event.schema === "tenant-plan/1" ? event.body.platform : event.tenant, event.problem);
     const next = applyEvent(state.problems[key], event, subject.agent);
     return { ...counted, problems: { ...state.problems, [key]: next } };
   } catch (err) {
@@ -113,10 +128,10 @@ function admit(message: StreamMessage): { event: AnyEvent; author: string; subje
 /** The `problem` field of governance events, which belong to a tenant rather than a problem. */
 export const GOVERNANCE_PROBLEM = "gov";
 
-function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: string | undefined): ProblemState {
-  if (event.schema === "open/1") {
+function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent: string | undefined): AnyProblemState {
+  if (event.schema === "open/1" || event.schema === "cluster-open/1") {
     if (problem !== undefined) reject(`problem ${event.tenant}/${event.problem} is already open`);
-    return open(event);
+    return event.schema === "open/1" ? open(event) : openCluster(event);
   }
   const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
   switch (event.schema) {
@@ -128,14 +143,26 @@ function applyEvent(problem: ProblemState | undefined, event: AnyEvent, agent: s
       return reject("governance events are applied to the admission state");
     case "quarantine/1":
       return reject("quarantine notices are not part of a problem");
-    case "join/1":
-      return join(p, event, agent ?? reject("a join must arrive on its agent's delta subject"));
-    case "delta/1":
-      return delta(p, event, agent ?? reject("a delta must arrive on its agent's delta subject"));
     case "round/1":
-      return closeRound(p, event);
-    case "plan/1":
-      return checkPlan(p, event);
+      return isClusterState(p) ? closeClusterRound(p, event) : closeRound(p, event);
+    case "join/1":
+    case "delta/1":
+    case "plan/1": {
+      if (isClusterState(p)) return reject(`a ${event.schema} event does not belong to cluster problem ${p.problem}`);
+      if (event.schema === "plan/1") return checkPlan(p, event);
+      const from = agent ?? reject(`a ${event.schema === "join/1" ? "join" : "delta"} must arrive on its agent's delta subject`);
+      return event.schema === "join/1" ? join(p, event, from) : delta(p, event, from);
+    }
+    case "node-join/1":
+    case "node-delta/1":
+    case "cluster-plan/1":
+    case "tenant-plan/1": {
+      if (!isClusterState(p)) return reject(`a ${event.schema} event belongs to a cluster problem, and ${p.problem} is not one`);
+      if (event.schema === "cluster-plan/1") return checkClusterPlan(p, event);
+      if (event.schema === "tenant-plan/1") return checkTenantPlan(p, event);
+      const node = agent ?? reject(`a ${event.schema} event must arrive on its node's delta subject`);
+      return event.schema === "node-join/1" ? joinNode(p, event, node) : nodeDelta(p, event, node);
+    }
   }
 }
 

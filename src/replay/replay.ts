@@ -9,12 +9,17 @@ import { apply, emptyReplayState, type ReplayState, type StreamMessage } from ".
  * that problem's messages and its tenant's governance events count (the coordinator folds
  * exactly those). `trustRoot` is the governance DID whose admissions decide whose events count.
  */
-export type ProblemFilter = { readonly tenant: string; readonly problem: string };
+export type ProblemFilter = {
+  readonly tenant: string;
+  readonly problem: string;
+  /** A cluster problem's job tenants, whose tenant plans belong to it (see filter.ts). */
+  readonly planTenants?: readonly string[];
+};
 
 export function replayMessages(messages: Iterable<StreamMessage>, trustRoot: string | null, filter?: ProblemFilter): ReplayState {
   let state = emptyReplayState(trustRoot);
   for (const message of messages) {
-    if (filter === undefined || belongsTo(message, filter.tenant, filter.problem)) state = apply(state, message);
+    if (filter === undefined || belongsTo(message, filter.tenant, filter.problem, filter.planTenants)) state = apply(state, message);
   }
   return state;
 }
@@ -32,4 +37,29 @@ export async function readToEnd(
     if (messages.length % every === 0) options.onProgress?.(messages.length);
   }
   return messages;
+}
+
+/**
+ * Folds a stream, read to its current end, once per filter, in one read and without holding
+ * its messages (a cluster run's stream can be large); `keep` receives each message that
+ * belongs to any filter, e.g. for a recording.
+ */
+export async function replayStream(
+  js: JetStreamClient,
+  stream: string,
+  trustRoot: string | null,
+  filters: readonly ProblemFilter[],
+  keep?: (message: StreamMessage) => void,
+): Promise<ReplayState[]> {
+  const states = filters.map(() => emptyReplayState(trustRoot));
+  for await (const message of await readStream(js, stream, { untilEnd: true })) {
+    let kept = false;
+    filters.forEach((f, i) => {
+      if (!belongsTo(message, f.tenant, f.problem, f.planTenants)) return;
+      states[i] = apply(states[i], message);
+      kept = true;
+    });
+    if (kept) keep?.(message);
+  }
+  return states;
 }

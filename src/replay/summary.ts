@@ -1,5 +1,8 @@
+import { clusterAllocation } from "../allocation/cluster-fold.ts";
+import { policyForm, policyObjective } from "../allocation/policy.ts";
+import { planViolation } from "../allocation/repair.ts";
 import { globalViolation, relativeGap } from "../solver/violation.ts";
-import type { ProblemState, ReplayState } from "./reducer.ts";
+import { isClusterState, type AnyProblemState, type ProblemState, type ReplayState } from "./reducer.ts";
 import { stateHash } from "./state-hash.ts";
 
 /**
@@ -27,11 +30,10 @@ export type Outcome = {
 
 export function summarize(
   replay: ReplayState,
-  problem: ProblemState | undefined,
+  problem: AnyProblemState | undefined,
   context: { scenario: string | null; tenant: string; problem: string; referenceObjective: number | null; extraViolation?: number },
 ): Outcome {
-  const objective = problem?.plan?.objective ?? null;
-  const violation = problem === undefined ? null : Math.max(globalViolation(problem.spec.constraints, problem.x), context.extraViolation ?? 0);
+  const { objective, violation, allocations } = planFacts(problem, context.extraViolation ?? 0);
   return {
     scenario: context.scenario,
     tenant: context.tenant,
@@ -48,6 +50,18 @@ export function summarize(
     state_hash: stateHash(replay),
     events: replay.events,
     rejected: replay.rejected.length,
-    allocations: problem?.x ?? {},
+    allocations,
   };
+}
+
+/** The plan's objective, its worst constraint violation and its allocations, for either kind of problem. */
+function planFacts(problem: AnyProblemState | undefined, extraViolation: number): { objective: number | null; violation: number | null; allocations: Outcome["allocations"] } {
+  if (problem === undefined) return { objective: null, violation: null, allocations: {} };
+  if (isClusterState(problem)) {
+    // The repaired plan, valued under the true throughputs, in the policy's units.
+    const { cluster } = problem.open;
+    const x = clusterAllocation(problem);
+    return { objective: problem.round < 1 ? null : policyObjective(cluster, policyForm(cluster), x), violation: planViolation(cluster, x), allocations: x };
+  }
+  return { objective: problem.plan?.objective ?? null, violation: Math.max(globalViolation(problem.spec.constraints, problem.x), extraViolation), allocations: problem.x };
 }

@@ -12,9 +12,10 @@ import { publishEvent } from "../bus/publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
+import { openEvent } from "../coordinator/coordinator-events.ts";
 import { runCoordinator } from "../coordinator/coordinator-runner.ts";
 import { belongsTo } from "../replay/filter.ts";
-import type { ProblemState } from "../replay/reducer.ts";
+import { isClusterState, type AnyProblemState, type ProblemState } from "../replay/reducer.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
 import { readToEnd, replayMessages } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
@@ -38,7 +39,7 @@ export type RunOptions = {
   /** A key directory holding "governance", "coordinator" and each agent's key; fresh keys for this run when absent. */
   readonly keys?: string;
   readonly clock?: Clock;
-  readonly onRound?: (problem: ProblemState) => void;
+  readonly onRound?: (problem: AnyProblemState) => void;
   readonly onNote?: (line: string) => void;
 };
 
@@ -127,7 +128,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       nc: await bus.connect("coordinator"),
       tenant,
       problem,
-      spec: scenario.spec,
+      open: openEvent(tenant, problem, scenario.spec),
       roundTimeoutMs: scenario.roundTimeoutMs,
       clock,
       onRound: options.onRound,
@@ -169,7 +170,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       tenant,
       problem,
       referenceObjective: reference.objective,
-      extraViolation: boundViolation(problems, coordinator.problem?.x ?? {}),
+      extraViolation: boundViolation(problems, isClusterState(coordinator.problem) ? {} : (coordinator.problem?.x ?? {})),
     });
     return {
       ...outcome,
@@ -190,7 +191,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 }
 
 /** Waits for the governance consumer to judge every event, stops it, and verifies the ledger it wrote. */
-async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string): Promise<LedgerOutcome> {
+export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string): Promise<LedgerOutcome> {
   await governance.caughtUp((await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq);
   const summary = await governance.stop();
   const ledger = await ledgerFromStream(bus.js);

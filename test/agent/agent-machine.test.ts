@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import { initialTransition, transition } from "xstate";
 import { deltaEvent } from "../../src/agent/agent-events.ts";
 import { agentMachine } from "../../src/agent/agent-machine.ts";
+import { qpSolver } from "../../src/agent/qp-solver.ts";
 import type { LocalProblem } from "../../src/core/local-problem.ts";
 import type { PlanBody } from "../../src/core/schemas.ts";
 import { localStep } from "../../src/solver/local-step.ts";
@@ -16,7 +17,7 @@ const local: LocalProblem = {
     { resource: "t10", lower: 0, upper: 100, quadratic: 2, linear: -10 },
   ],
 };
-const input = { agent: "rover", local, planTimeoutMs: 1000, now: 0 };
+const input = { agent: "rover", solver: qpSolver(local), planTimeoutMs: 1000, now: 0 };
 const plan = (status: PlanBody["status"], rover: Record<string, number>): PlanBody => ({
   status,
   rho: 1,
@@ -61,7 +62,7 @@ test("a new plan is solved with the pure local step and published as a delta of 
   assert.equal(effects(actions), ["publishDelta"]);
   const expected = localStep(local, committed, { t08: 0.5, t10: -1 }, 1);
   assert.equal(publishing.context.proposed, expected);
-  const delta = deltaEvent("cosmos", "sol", publishing.context);
+  const delta = deltaEvent("cosmos", "sol", local, publishing.context);
   assert.equal([delta.round, delta.base, delta.id], [5, 4, "cosmos/sol/delta/5/rover"]);
   const changed = Object.keys(expected).filter((r) => expected[r] !== committed[r as keyof typeof committed]);
   assert.equal(Object.keys(delta.body.entries).sort(), changed.sort());

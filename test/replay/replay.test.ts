@@ -7,7 +7,7 @@ import { envelopeBytes } from "../../src/bus/publish.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import { isCatoptError } from "../../src/core/errors.ts";
 import { decodeEvent, type CatoptEvent } from "../../src/core/event.ts";
-import { problemKey, type StreamMessage } from "../../src/replay/reducer.ts";
+import { problemKey, type ProblemState, type StreamMessage } from "../../src/replay/reducer.ts";
 import { decodeRecording, encodeRecording, readRecording, type Recording } from "../../src/replay/recording.ts";
 import { replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
@@ -38,7 +38,7 @@ test("replaying the recorded run gives the live run's state hash, rounds and obj
   assert.is(recording.header.governance, trustRoot);
   assert.is(keys.governance.did, trustRoot, "the fixture was signed with the fixture keys");
   const state = replay(messages);
-  const problem = state.problems[problemKey("cosmos", "sol-energy")];
+  const problem = state.problems[problemKey("cosmos", "sol-energy")] as ProblemState;
   assert.is(stateHash(state), expected.state_hash);
   assert.is(state.events, expected.events);
   assert.equal(state.rejected, []);

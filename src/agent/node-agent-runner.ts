@@ -1,0 +1,55 @@
+import { derivedOf } from "../allocation/cluster-fold.ts";
+import type { ClusterNode } from "../allocation/cluster.ts";
+import type { NodeProblem } from "../allocation/decompose.ts";
+import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "../allocation/node-solver.ts";
+import { eventId, type CatoptEvent } from "../core/event.ts";
+import type { LocalSolver } from "./agent-machine.ts";
+import { driveAgent, type AgentOutcome, type AgentRunOptions } from "./agent-runner.ts";
+
+/**
+ * A node agent of a cluster problem: owns one node's accelerators, as its adapter found them
+ * (type and count). It needs nothing else up front: the jobs and the policy come with the
+ * coordinator's cluster-open event, from which it derives its own columns (decompose.ts), and
+ * the shared signal comes as sparse updates in the cluster plans, which it folds in order.
+ */
+export type NodeAgentOptions = AgentRunOptions & { readonly node: ClusterNode };
+
+export async function runNodeAgent(options: NodeAgentOptions): Promise<AgentOutcome> {
+  const { tenant, problem, node } = options;
+  let local: NodeProblem | undefined;
+  let solver: LocalSolver<NodePlan, Float64Array> | undefined;
+  let signal = new Float64Array(0);
+  const ready = (): LocalSolver<NodePlan, Float64Array> => solver ?? (() => { throw new Error("a plan before the problem opened"); })();
+
+  const outcome = await driveAgent(options, node.name, {
+    solver: { commit: (plan, proposed) => ready().commit(plan as NodePlan, proposed as Float64Array | null), step: (plan, committed) => ready().step(plan as NodePlan, committed as Float64Array) },
+    joinEvent: (): CatoptEvent<"node-join/1"> => ({ schema: "node-join/1", id: eventId(tenant, problem, "join", 0, node.name), tenant, problem, round: 0, base: -1, body: { type: node.type, count: node.count } }),
+    deltaEvent: (context): CatoptEvent<"node-delta/1"> => {
+      const round = context.planRound + 1;
+      const body = changedEntries(context.committed as Float64Array, context.proposed as Float64Array);
+      return { schema: "node-delta/1", id: eventId(tenant, problem, "delta", round, node.name), tenant, problem, round, base: context.planRound, body };
+    },
+    opened: (event) => {
+      if (event.schema !== "cluster-open/1") return undefined;
+      const at = event.body.cluster.nodes.findIndex((n) => n.name === node.name);
+      const planned = event.body.cluster.nodes[at];
+      if (planned !== undefined && (planned.type !== node.type || planned.count !== node.count)) {
+        return { stop: `node ${node.name} has ${node.count} x ${node.type}, but cluster problem ${problem} expects ${planned.count} x ${planned.type} there` };
+      }
+      if (planned !== undefined) {
+        const { decomposition } = derivedOf(event.body);
+        local = decomposition.nodes[at];
+        solver = nodeSolver(local);
+        signal = new Float64Array(decomposition.coupling.resources);
+      }
+      return { agents: event.body.cluster.nodes.map((n) => n.name) };
+    },
+    plan: (event) => {
+      if (event.schema !== "cluster-plan/1") return undefined;
+      applyUpdate(signal, event.body.signal);
+      // A copy: the machine may hold this plan while the next one is folded.
+      return { status: event.body.status, rho: event.body.rho, signal: Float64Array.from(signal) } satisfies NodePlan;
+    },
+  });
+  return { ...outcome, plan: null };
+}

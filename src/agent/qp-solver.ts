@@ -1,0 +1,22 @@
+import { localObjective, type LocalProblem } from "../core/local-problem.ts";
+import type { PlanBody } from "../core/schemas.ts";
+import { localStep } from "../solver/local-step.ts";
+import type { AgentContext, LocalSolver } from "./agent-machine.ts";
+
+/** An owner's quadratic program as an agent's LocalSolver: the plan carries every agent's committed x. */
+export type QpValues = Readonly<Record<string, number>>;
+
+export function qpSolver(local: LocalProblem): LocalSolver<PlanBody, QpValues> {
+  return {
+    commit: (plan) => plan.allocations[local.owner] ?? {},
+    step: (plan, committed) => localStep(local, committed, plan.signal, plan.rho),
+  };
+}
+
+/** The delta to publish for the plan in context: only the entries that changed, and our objective. */
+export function qpDelta(local: LocalProblem, context: AgentContext): { round: number; base: number; entries: Record<string, number>; objective: number } {
+  const committed = (context.committed ?? {}) as QpValues;
+  const proposed = (context.proposed ?? {}) as QpValues;
+  const entries = Object.fromEntries(Object.entries(proposed).filter(([resource, value]) => committed[resource] !== value));
+  return { round: context.planRound + 1, base: context.planRound, entries, objective: localObjective(local, proposed) };
+}

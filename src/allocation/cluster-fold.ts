@@ -1,0 +1,228 @@
+import { eventId, type CatoptEvent } from "../core/event.ts";
+import type { PlanStatus } from "../core/schemas.ts";
+import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../core/schemas.ts";
+import { refuse as reject } from "../core/refusal.ts";
+import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../solver/admm.ts";
+import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
+import { couplingUpdate } from "./coupling.ts";
+import { decompose, type Decomposition } from "./decompose.ts";
+import { applyUpdate, changedEntries } from "./node-solver.ts";
+import { clusterAggregate } from "./node-step.ts";
+import { policyForm } from "./policy.ts";
+import { planFromNodes } from "./repair.ts";
+
+/**
+ * The stream's fold for a cluster problem (the accelerator allocation): the part of
+ * replay/reducer.ts that knows cluster-open, node-join, node-delta, cluster-plan and
+ * tenant-plan events. Rounds are synchronous: round k takes exactly one node-delta per node,
+ * relative to round k-1, then the coordinator's prox step (sharingStep with couplingUpdate),
+ * the very steps solveAllocationInProcess takes. Pure; refuses bad input with a reason.
+ */
+export type ClusterPendingDelta = { readonly agent: string; readonly round: number; readonly base: number; readonly update: SparseUpdate };
+
+export type ClusterState = {
+  readonly kind: "cluster";
+  readonly tenant: string;
+  readonly problem: string;
+  readonly open: ClusterOpenBody;
+  /** The node agents, one per node, in the cluster's order. */
+  readonly agents: readonly string[];
+  readonly phase: "joining" | PlanStatus;
+  readonly joined: Readonly<Record<string, { readonly id: string }>>;
+  readonly pending: Readonly<Record<string, ClusterPendingDelta>>;
+  /** Each node's committed accelerator-time per column (see decompose.ts), in node order. */
+  readonly y: readonly (readonly number[])[];
+  readonly round: number;
+  readonly admm: AdmmState;
+  readonly residuals: Residuals;
+  /** The cluster plan the last closed round implies; the coordinator publishes exactly this. */
+  readonly plan: ClusterPlanBody | null;
+  readonly planRound: number;
+  /** Per tenant, the round of its last tenant plan seen. */
+  readonly tenantPlans: Readonly<Record<string, number>>;
+  readonly history: readonly (readonly [number, number, number, number])[];
+};
+
+type Derived = { readonly decomposition: Decomposition; readonly update: FleetTotalUpdate; readonly tenants: readonly string[] };
+
+// Derived once per open event: the state carries the event's body, so this is a pure function of the state.
+const derivedCache = new WeakMap<ClusterOpenBody, Derived>();
+
+export function derivedOf(open: ClusterOpenBody): Derived {
+  let derived = derivedCache.get(open);
+  if (derived === undefined) {
+    const solving = solvingThroughputs(open.cluster);
+    const decomposition = decompose(solving, policyForm(solving));
+    derived = { decomposition, update: couplingUpdate(decomposition.coupling), tenants: [...new Set(open.cluster.jobs.map((j) => j.tenant))] };
+    derivedCache.set(open, derived);
+  }
+  return derived;
+}
+
+const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
+
+export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState {
+  const open = event.body;
+  const { decomposition } = derivedOf(open);
+  return {
+    kind: "cluster",
+    tenant: event.tenant,
+    problem: event.problem,
+    open,
+    agents: open.cluster.nodes.map((n) => n.name),
+    phase: "joining",
+    joined: {},
+    pending: {},
+    y: decomposition.nodes.map((n) => new Array<number>(n.columns.length).fill(0)),
+    round: -1,
+    admm: initialAdmmState(decomposition.coupling.resources, open.admm),
+    residuals: NO_RESIDUALS,
+    plan: null,
+    planRound: -1,
+    tenantPlans: {},
+    history: [],
+  };
+}
+
+export function joinNode(p: ClusterState, event: CatoptEvent<"node-join/1">, agent: string): ClusterState {
+  const node = p.open.cluster.nodes.find((n) => n.name === agent) ?? reject(`node ${agent} is not part of cluster problem ${p.problem}`);
+  if (p.joined[agent] !== undefined) reject(`node ${agent} already joined`);
+  if (p.phase !== "joining") reject(`node ${agent} joined after the problem started`);
+  if (event.body.type !== node.type || event.body.count !== node.count) {
+    reject(`node ${agent} joined with ${event.body.count} x ${event.body.type}, but the problem has ${node.count} x ${node.type} there`);
+  }
+  return { ...p, joined: { ...p.joined, [agent]: { id: event.id } } };
+}
+
+export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, agent: string): ClusterState {
+  if (p.joined[agent] === undefined) reject(`node ${agent} sent a delta without joining`);
+  if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
+  if (event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
+  if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
+  const columns = p.y[p.agents.indexOf(agent)].length;
+  const bad = event.body.index.find((k) => k >= columns);
+  if (bad !== undefined) reject(`delta from ${agent} sets column ${bad}, but the node has ${columns}`);
+  if (event.body.value.some((y) => y < 0)) reject(`delta from ${agent} sets a negative accelerator-time`);
+  return { ...p, pending: { ...p.pending, [event.id]: { agent, round: event.round, base: event.base, update: event.body } } };
+}
+
+export function closeClusterRound(p: ClusterState, event: CatoptEvent<"round/1">): ClusterState {
+  if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
+  if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
+  if (event.round === 0) {
+    const joins = p.agents.map((a) => p.joined[a]?.id ?? reject(`round 0 closed before node ${a} joined`));
+    if (!sameSet(joins, event.body.took)) reject("round 0 must take exactly the nodes' joins");
+    const started: ClusterState = { ...p, phase: "running", round: 0 };
+    return { ...started, plan: derivePlan(started, agentSignal(p.admm).map(() => 0)) };
+  }
+  const y = [...p.y];
+  const taken = new Set<string>();
+  for (const id of event.body.took) {
+    const d = p.pending[id] ?? reject(`round ${event.round} took ${id}, which the stream has not delivered`);
+    if (d.round !== event.round) reject(`round ${event.round} took ${id}, a delta for round ${d.round}`);
+    if (d.base !== p.round) reject(`round ${event.round} took ${id}, relative to round ${d.base} instead of ${p.round}`);
+    if (taken.has(d.agent)) reject(`round ${event.round} took two deltas from ${d.agent}`);
+    taken.add(d.agent);
+    const n = p.agents.indexOf(d.agent);
+    y[n] = applySparse(p.y[n], d.update);
+  }
+  const missing = p.agents.find((a) => !taken.has(a));
+  if (missing !== undefined) reject(`round ${event.round} took nothing from node ${missing}`);
+
+  const { decomposition, update } = derivedOf(p.open);
+  const aggregate = clusterAggregate(event.round, decomposition.nodes, p.y, y, decomposition.coupling.resources);
+  const result = sharingStep(p.admm, aggregate, update, p.open.admm);
+  const phase: ClusterState["phase"] = result.converged ? "converged" : event.round >= p.open.admm.maxRounds ? "max-rounds" : "running";
+  const stepped: ClusterState = {
+    ...p,
+    phase,
+    round: event.round,
+    y,
+    pending: Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round)),
+    admm: result.state,
+    residuals: result.residuals,
+    history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
+  };
+  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm)) };
+}
+
+function derivePlan(p: ClusterState, previousSignal: readonly number[]): ClusterPlanBody {
+  const signal = changedEntries(previousSignal, agentSignal(p.admm));
+  return { status: p.phase === "joining" ? "running" : p.phase, rho: p.admm.rho, signal, ...p.residuals };
+}
+
+/** A cluster plan must say exactly what the replayed state implies. */
+export function checkClusterPlan(p: ClusterState, event: CatoptEvent<"cluster-plan/1">): ClusterState {
+  if (event.round !== p.round || p.plan === null) reject(`plan for round ${event.round}, but the last closed round is ${p.round}`);
+  if (event.round <= p.planRound) reject(`plan for round ${event.round} published twice`);
+  if (!sameValue(event.body, p.plan)) reject(`plan for round ${event.round} does not match the replayed state`);
+  return { ...p, planRound: event.round };
+}
+
+export function expectedClusterPlanEvent(p: ClusterState): CatoptEvent<"cluster-plan/1"> {
+  return { schema: "cluster-plan/1", id: eventId(p.tenant, p.problem, "plan", p.round), tenant: p.tenant, problem: p.problem, round: p.round, base: p.round - 1, body: p.plan ?? reject("no plan before round 0 closes") };
+}
+
+/** Tenant plans go out every `tenantPlanEvery` rounds and with the final plan. */
+export function tenantPlansDue(p: ClusterState): boolean {
+  return p.round >= 1 && (p.phase !== "running" || p.round % p.open.tenantPlanEvery === 0);
+}
+
+export const clusterTenants = (p: ClusterState): readonly string[] => derivedOf(p.open).tenants;
+
+// The repaired plan of a state, computed once per committed y (tenant plans and their checks all need it).
+const planCache = new WeakMap<readonly (readonly number[])[], TypeAllocation>();
+
+/** X[job][type] for the committed y, repaired to exact feasibility (repair.ts). */
+export function clusterAllocation(p: ClusterState): TypeAllocation {
+  let x = planCache.get(p.y);
+  if (x === undefined) {
+    x = planFromNodes(p.open.cluster, derivedOf(p.open).decomposition.nodes, p.y);
+    planCache.set(p.y, x);
+  }
+  return x;
+}
+
+export function tenantPlanBody(p: ClusterState, tenant: string): TenantPlanBody {
+  const x = clusterAllocation(p);
+  const jobs = p.open.cluster.jobs.filter((j) => j.tenant === tenant);
+  return {
+    platform: p.tenant,
+    status: p.phase === "joining" ? "running" : p.phase,
+    allocations: Object.fromEntries(jobs.map((j) => [j.name, x[j.name] ?? {}])),
+    throughput: Object.fromEntries(jobs.map((j) => [j.name, effectiveThroughput(j, x[j.name])])),
+  };
+}
+
+export function expectedTenantPlanEvent(p: ClusterState, tenant: string): CatoptEvent<"tenant-plan/1"> {
+  return { schema: "tenant-plan/1", id: eventId(tenant, p.problem, "plan", p.round), tenant, problem: p.problem, round: p.round, base: p.round - 1, body: tenantPlanBody(p, tenant) };
+}
+
+/** A tenant plan must be due, new, from a tenant with jobs in the cluster, and say what the state implies. */
+export function checkTenantPlan(p: ClusterState, event: CatoptEvent<"tenant-plan/1">): ClusterState {
+  const tenant = event.tenant;
+  if (!clusterTenants(p).includes(tenant)) reject(`tenant ${tenant} has no jobs in cluster problem ${p.problem}`);
+  if (event.round !== p.round || !tenantPlansDue(p)) reject(`tenant plan of ${tenant} for round ${event.round}, which is not due (last closed round: ${p.round})`);
+  if (event.round <= (p.tenantPlans[tenant] ?? 0)) reject(`tenant plan of ${tenant} for round ${event.round} published twice`);
+  if (!sameValue(event.body, tenantPlanBody(p, tenant))) reject(`tenant plan of ${tenant} for round ${event.round} does not match the replayed state`);
+  return { ...p, tenantPlans: { ...p.tenantPlans, [tenant]: event.round } };
+}
+
+function applySparse(values: readonly number[], update: SparseUpdate): number[] {
+  const next = [...values];
+  applyUpdate(next, update);
+  return next;
+}
+
+/** Deep equality of wire values (numbers by ===, so -0 and 0 alike: the wire writes 0). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && new Set(b).size === b.length && a.every((x) => b.includes(x));
+}
