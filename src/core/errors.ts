@@ -19,6 +19,7 @@ export type ErrorCode =
   | "KEY_INVALID"
   | "KEY_EXISTS"
   | "DID_INVALID"
+  | "ADAPTER_INPUT"
   | "USAGE";
 
 export class CatoptError extends Error {
