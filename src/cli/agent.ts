@@ -2,34 +2,54 @@ import { runAgent } from "../agent/agent-runner.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { openBus } from "../bus/session.ts";
 import { catoptError } from "../core/errors.ts";
-import { loadScenario } from "../core/scenario.ts";
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import { ACCELERATOR_ADAPTERS } from "../adapters/accelerator-registry.ts";
+import { runNodeAgent } from "../agent/node-agent-runner.ts";
+import type { ClusterNode } from "../allocation/cluster.ts";
+import { CLUSTER_FORMAT, parseClusterScenario, type ClusterScenario } from "../allocation/cluster-scenario.ts";
+import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { loadIdentity } from "../governance/keystore.ts";
-import { NATS_OPTION, stringOption, type Command } from "./command.ts";
+import { NATS_OPTION, stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
 import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";
 
 export const agentCommand: Command = {
   name: "agent",
-  synopsis: "--scenario <scenario> --node <name> [options]",
+  synopsis: "--node <name> (--scenario <scenario> | --adapter <kind> ...) [options]",
   summary: "start the agents of one node against a running NATS deployment",
-  description: "Start the agents of one node (every asset the scenario places there) against a running NATS deployment; each solves its own part until the plan is final.",
+  description:
+    "Start the agents of one node against a running NATS deployment; each solves its own part until the plan is final. For a scenario's assets: every asset the scenario places on the node. For a cluster problem: the node agent that owns the node's accelerators, as its adapter reads them (--adapter), or as a cluster scenario lists them.",
   options: {
-    scenario: { type: "string", value: "<scenario>", description: "the scenario that describes this node's assets" },
+    scenario: { type: "string", value: "<scenario>", description: "the scenario that describes this node (a cluster scenario also names the tenant and problem)" },
     node: { type: "string", value: "<name>", description: "the node whose agents to start" },
+    adapter: { type: "string", value: "<kind>", description: `read this node's accelerators with an adapter: ${[...ACCELERATOR_ADAPTERS.keys()].join(", ")}` },
+    input: { type: "string", value: "<file>", description: "the adapter's input (default: run its command on this node, e.g. nvidia-smi)" },
+    type: { type: "string", value: "<type>", description: "the accelerator type, for a model the adapter does not know" },
+    tenant: { type: "string", value: "<tenant>", description: "the platform tenant of the cluster problem (default: the scenario's)" },
     nats: NATS_OPTION,
     "problem-id": { type: "string", value: "<id>", description: "the problem id the coordinator runs under (default: the scenario's)" },
     keys: KEYS_OPTION,
     coordinator: { type: "string", value: "<did>", description: "the coordinator's DID (default: trust the signer of the problem's open event)" },
   },
   details: [
-    "Each agent signs with the key named after it in the key directory; the governance identity must have admitted it (catopt governance admit).",
+    "Examples:",
+    "  catopt agent --scenario cosmos-3asset --node rover-1 --nats nats://10.0.0.5:4222",
+    "  catopt agent --node a100-0 --adapter nvidia-smi --tenant platform --problem-id gavel-small --nats nats://10.0.0.5:4222",
+    "  catopt agent --node tpu-a --adapter tpu-node --input tpu.json --scenario my-cluster --nats nats://10.0.0.5:4222",
+    "Each agent signs with the key named after it (a node agent: the node's name) in the key directory; the governance identity must have admitted it (catopt governance admit).",
     "Start `catopt coordinator` with the same scenario and NATS URL; agents and coordinator may start in any order.",
   ],
   run: async (args, io) => {
     const url = requireNatsUrl(args, "agent");
-    const reference = stringOption(args, "scenario") ?? missing("--scenario");
     const node = stringOption(args, "node") ?? missing("--node");
-    const scenario = await loadScenario(reference, PROJECT_ROOT);
+    const reference = stringOption(args, "scenario");
+    const read = reference === undefined ? undefined : await readScenarioJson(reference, PROJECT_ROOT);
+    const cluster = read !== undefined && formatOf(read.json) === CLUSTER_FORMAT ? parseClusterScenario(read.json, read.file) : undefined;
+    if (stringOption(args, "adapter") !== undefined || cluster !== undefined) return runNodeAgentCommand(url, node, cluster, args, io);
+    if (read === undefined) missing("--scenario (or --adapter, for a node of a cluster problem)");
+    const scenario = parseScenario(read.json, read.file);
     const assets = scenario.assets.filter((a) => a.node === node);
     if (assets.length === 0) {
       const nodes = [...new Set(scenario.assets.map((a) => a.node))].join(", ");
@@ -60,6 +80,60 @@ export const agentCommand: Command = {
     }
   },
 };
+
+/** The node agent of a cluster problem: its accelerators from an adapter, or from the cluster scenario. */
+async function runNodeAgentCommand(url: string, name: string, cluster: ClusterScenario | undefined, args: ParsedArgs, io: Io): Promise<number> {
+  const tenant = stringOption(args, "tenant") ?? cluster?.tenant ?? missing("--tenant (or --scenario with a cluster scenario)");
+  const problem = stringOption(args, "problem-id") ?? cluster?.problem ?? missing("--problem-id (or --scenario with a cluster scenario)");
+  const node = await nodeOf(name, cluster, args);
+  if (cluster !== undefined && !cluster.cluster.nodes.some((n) => n.name === name)) {
+    throw catoptError("USAGE", `cluster scenario ${cluster.name} has no node "${name}" (its nodes: ${cluster.cluster.nodes.map((n) => n.name).join(", ")})`);
+  }
+  const signer = await loadIdentity(keyDirOf(args), name);
+  const bus = await openBus({ url, name: `catopt-node-${name}` });
+  try {
+    io.out(`node ${name}: ${node.count} x ${node.type}; node agent of ${tenant}/${problem} at ${url}\n`);
+    const outcome = await runNodeAgent({ nc: bus.nc, tenant, problem, node, planTimeoutMs: (cluster?.roundTimeoutMs ?? 10_000) * 3, signer, coordinator: stringOption(args, "coordinator") });
+    io.out(`  ${outcome.agent}: ${outcome.status} after ${outcome.rounds} rounds${outcome.error ? ` (${outcome.error})` : ""}\n`);
+    return outcome.status === "converged" ? 0 : 1;
+  } finally {
+    await bus.close();
+  }
+}
+
+/** The node's accelerators: what its adapter reads (a file, or the vendor tool's output here), else the scenario's entry. */
+async function nodeOf(name: string, cluster: ClusterScenario | undefined, args: ParsedArgs): Promise<ClusterNode> {
+  const adapterName = stringOption(args, "adapter");
+  if (adapterName === undefined) {
+    const planned = cluster?.cluster.nodes.find((n) => n.name === name);
+    if (planned === undefined) throw catoptError("USAGE", `cluster scenario ${cluster?.name} has no node "${name}"`);
+    return planned;
+  }
+  const adapter = ACCELERATOR_ADAPTERS.get(adapterName);
+  if (adapter === undefined) throw catoptError("USAGE", `--adapter: unknown adapter "${adapterName}" (known: ${[...ACCELERATOR_ADAPTERS.keys()].join(", ")})`);
+  const input = stringOption(args, "input");
+  const { text, source } = input === undefined ? await runAdapterCommand(adapter.command, adapter.name) : { text: await readInput(input), source: input };
+  const { devices: _devices, ...node } = adapter.toNode(name, text, source);
+  const type = stringOption(args, "type");
+  return type === undefined ? node : { ...node, type };
+}
+
+async function readInput(file: string): Promise<string> {
+  return readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+    throw catoptError("USAGE", `--input ${file}: cannot read it (${err.code ?? err.message})`, err);
+  });
+}
+
+async function runAdapterCommand(command: readonly string[], adapter: string): Promise<{ text: string; source: string }> {
+  const [program, ...rest] = command;
+  if (program === undefined) throw catoptError("USAGE", `the ${adapter} adapter reads a file: pass --input <file>`);
+  try {
+    const { stdout } = await promisify(execFile)(program, rest, { maxBuffer: 16 * 2 ** 20 });
+    return { text: stdout, source: command.join(" ") };
+  } catch (err) {
+    throw catoptError("ADAPTER_INPUT", `${program} could not be run on this node (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass --input <file> with its output`, err);
+  }
+}
 
 function missing(option: string): never {
   throw catoptError("USAGE", `agent needs ${option}`);

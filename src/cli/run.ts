@@ -1,9 +1,11 @@
 import { chosenNatsUrl } from "../bus/connection.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { catoptError } from "../core/errors.ts";
-import { loadScenario } from "../core/scenario.ts";
+import { CLUSTER_FORMAT, parseClusterScenario } from "../allocation/cluster-scenario.ts";
+import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
 import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
+import { executeClusterRun } from "./run-cluster.ts";
 import { convergenceChart, outcomeLines, planTable, progressLine, worthPrinting } from "./render.ts";
 
 const RUN_OPTIONS = {
@@ -22,7 +24,8 @@ export const runCommand: Command = {
   description: "Run a scenario end to end: one agent per asset (each on its own connection), the coordinator, ADMM rounds to convergence; then check the plan against a centralized HiGHS solve and the live state hash against a replay of the stream.",
   options: RUN_OPTIONS,
   details: [
-    "<scenario> is a name under scenarios/ (cosmos-3asset), a folder with scenario.json, or a file.",
+    "<scenario> is a name under scenarios/ (cosmos-3asset, gavel-small), a folder with scenario.json, or a file.",
+    "A cluster scenario (format catopt-cluster/1) runs one node agent per node and publishes each tenant's plan on catopt.<tenant>.plan.<problem>.",
     "Exit status: 0 when the plan converged, 1 otherwise or on error, 2 on a usage error.",
   ],
   run: async (args, io) => {
@@ -42,10 +45,12 @@ export const demoCommand: Command = {
 };
 
 async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<number> {
+  const { file, json: parsed } = await readScenarioJson(reference, PROJECT_ROOT);
+  if (formatOf(parsed) === CLUSTER_FORMAT) return executeClusterRun(parseClusterScenario(parsed, file), args, io);
   const json = args.values.json === true;
   const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
   const live = io.isTTY && !json;
-  const scenario = await loadScenario(reference, PROJECT_ROOT);
+  const scenario = parseScenario(parsed, file);
   say(`scenario ${scenario.name}: ${scenario.assets.length} agents (${scenario.assets.map((a) => a.agent).join(", ")}), ${scenario.spec.resources.length} resources, ${scenario.spec.constraints.length} global constraints`);
   const report = await runScenario(scenario, {
     url: chosenNatsUrl(stringOption(args, "nats")),

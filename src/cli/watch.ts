@@ -22,6 +22,7 @@ export const watchCommand: Command = {
     "Examples:",
     "  catopt watch catopt.cosmos.plan.sol-energy --nats nats://127.0.0.1:4222",
     "  catopt watch 'catopt.*.plan.>' --all          every tenant's plans, from the start",
+    "  catopt watch catopt.vision.plan.gavel-small --all --until-final   one tenant's jobs in a cluster plan",
   ],
   run: async (args, io) => {
     const url = requireNatsUrl(args, "watch");
@@ -44,7 +45,7 @@ export const watchCommand: Command = {
             continue;
           }
           printEvent(io, message.seq, event, args.values.json === true);
-          if (args.values["until-final"] === true && event.schema === "plan/1" && event.body.status !== "running") break;
+          if (args.values["until-final"] === true && isFinalPlan(event)) break;
         }
       } finally {
         process.off("SIGINT", stop);
@@ -57,19 +58,41 @@ export const watchCommand: Command = {
   },
 };
 
+const isFinalPlan = (event: AnyEvent): boolean =>
+  (event.schema === "plan/1" || event.schema === "cluster-plan/1" || event.schema === "tenant-plan/1") && event.body.status !== "running";
+
 function printEvent(io: Io, seq: number, event: AnyEvent, json: boolean): void {
   if (json) {
     io.out(`${JSON.stringify({ seq, ...event })}\n`);
     return;
   }
   const head = `[${seq}] ${event.tenant}/${event.problem} ${event.schema} round ${event.round}`;
-  if (event.schema !== "plan/1") {
-    io.out(`${head}\n`);
-    return;
-  }
-  const plan = event.body;
-  io.out(`${head} ${plan.status}  objective ${plan.objective.toFixed(4)}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}\n`);
-  for (const [agent, x] of Object.entries(plan.allocations)) {
-    io.out(`  ${agent.padEnd(12)} ${Object.entries(x).map(([r, value]) => `${r}=${value.toFixed(2)}`).join("  ")}\n`);
+  switch (event.schema) {
+    case "plan/1": {
+      const plan = event.body;
+      io.out(`${head} ${plan.status}  objective ${plan.objective.toFixed(4)}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}\n`);
+      for (const [agent, x] of Object.entries(plan.allocations)) {
+        io.out(`  ${agent.padEnd(12)} ${Object.entries(x).map(([r, value]) => `${r}=${value.toFixed(2)}`).join("  ")}\n`);
+      }
+      return;
+    }
+    case "cluster-plan/1": {
+      const plan = event.body;
+      io.out(`${head} ${plan.status}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}  (${plan.signal.index.length} signal entries changed)\n`);
+      return;
+    }
+    case "tenant-plan/1": {
+      // One tenant's jobs: the share of time on each type, and the throughput that gives.
+      const plan = event.body;
+      io.out(`${head} ${plan.status}  (cluster ${plan.platform}/${event.problem})\n`);
+      const width = Math.max(4, ...Object.keys(plan.allocations).map((j) => j.length));
+      for (const [job, x] of Object.entries(plan.allocations)) {
+        const shares = Object.entries(x).filter(([, share]) => share > 5e-4).map(([type, share]) => `${type} ${(100 * share).toFixed(1)}%`);
+        io.out(`  ${job.padEnd(width)}  ${(plan.throughput[job] ?? 0).toFixed(3).padStart(10)} steps/s  ${shares.join("  ") || "(no time)"}\n`);
+      }
+      return;
+    }
+    default:
+      io.out(`${head}\n`);
   }
 }
