@@ -21,7 +21,7 @@ export const rocmSmi: AcceleratorAdapter = {
     const cards = Object.entries(json).filter(([key]) => /^card\d+$/.test(key));
     if (cards.length === 0) throw adapterInputError(source, `no "card<N>" entries (keys: ${Object.keys(json).join(", ") || "none"})`);
     const devices = cards.map(([card, fields]) => {
-      const where = `${source}, field "${card}"`;
+      const where = `${source}, field ${card}`;
       if (typeof fields !== "object" || fields === null) throw adapterInputError(where, "expected an object of rocm-smi labels");
       const label = (name: string): unknown => Object.entries(fields).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
       const series = label("Card Series") ?? label("Device Name");

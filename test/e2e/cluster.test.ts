@@ -1,0 +1,117 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { loadClusterScenario, type ClusterScenario } from "../../src/allocation/cluster-scenario.ts";
+import type { ClusterState } from "../../src/allocation/cluster-fold.ts";
+import { solveAllocationInProcess } from "../../src/allocation/solve-in-process.ts";
+import { planViolation } from "../../src/allocation/repair.ts";
+import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+import { envelopeBytes } from "../../src/bus/publish.ts";
+import { decodeEnvelope } from "../../src/core/envelope.ts";
+import { decodeEvent, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
+import { saveIdentity } from "../../src/governance/keystore.ts";
+import { isClusterState, problemKey, type ReplayState, type StreamMessage } from "../../src/replay/reducer.ts";
+import { readRecording } from "../../src/replay/recording.ts";
+import { replayMessages } from "../../src/replay/replay.ts";
+import { stateHash } from "../../src/replay/state-hash.ts";
+import { runCluster, type ClusterRunReport } from "../../src/run/run-cluster.ts";
+
+// gavel-small under max total throughput (61 rounds) over a real nats-server: node agents, the
+// coordinator, governance and ledger as separate connections; then the recorded stream, tampered
+// with by parties holding valid keys, must be refused by the replay.
+const cluster = suite("a cluster problem over a real nats-server");
+let scenario: ClusterScenario;
+let report: ClusterRunReport;
+let messages: readonly StreamMessage[];
+const ids: Record<string, Identity> = {};
+
+const eventOf = (m: StreamMessage): AnyEvent => decodeEvent(decodeEnvelope(m.data).event);
+const platformOf = (state: ReplayState): ClusterState => {
+  const p = state.problems[problemKey("platform", "gavel-small")];
+  if (!isClusterState(p)) throw new Error("no cluster problem in the replay");
+  return p;
+};
+const replayAll = (list: readonly StreamMessage[]) => replayMessages(list, report.governance, { tenant: "platform", problem: "gavel-small", planTenants: report.tenants });
+/** The recorded stream with one message replaced by `event`, signed by `signer`. */
+function withReplaced(index: number, event: CatoptEvent, signer: Identity): StreamMessage[] {
+  return messages.map((m, i) => (i === index ? { ...m, data: envelopeBytes(event, signer) } : m));
+}
+
+cluster.before(async () => {
+  const loaded = await loadClusterScenario("gavel-small", PROJECT_ROOT);
+  scenario = { ...loaded, cluster: { ...loaded.cluster, policy: "max-throughput" } };
+  const dir = await mkdtemp(path.join(tmpdir(), "catopt-cluster-"));
+  const keys = path.join(dir, "keys");
+  for (const name of ["governance", "coordinator", "v100-0", "p100-0", "k80-0"]) {
+    ids[name] = generateIdentity(name);
+    await saveIdentity(keys, ids[name]);
+  }
+  // No URL: runCluster starts its own nats-server (free port, temporary store) with the
+  // governance consumer and ledger, and stops it.
+  report = await runCluster(scenario, { keys, record: path.join(dir, "run.catrec") });
+  messages = (await readRecording(path.join(dir, "run.catrec"))).messages;
+});
+
+cluster("node agents over NATS reach the in-process plan, within 1e-3 of HiGHS, feasible, replayed to the live hash", () => {
+  const local = solveAllocationInProcess(scenario.cluster, scenario.admm);
+  assert.ok(report.converged, report.status);
+  assert.is(report.rounds, local.rounds, "the same rounds as the in-process solve of the same events");
+  assert.ok(Math.abs((report.objective ?? NaN) - local.objective) <= 1e-9 * Math.abs(local.objective), `objective ${report.objective} vs ${local.objective}`);
+  assert.ok((report.gap ?? 1) < 1e-3, `gap ${report.gap}`);
+  assert.is(report.max_violation, 0);
+  assert.is(report.replay_state_hash, report.state_hash);
+  assert.ok(report.agents.every((a) => a.status === "converged" && a.rounds === report.rounds));
+  assert.is(report.rejected, 0);
+  assert.ok(report.ledger?.verified, "the ledger verifies");
+  assert.ok(report.embedded_server);
+  assert.ok(report.peak_rss_mib > 0 && report.peak_rss_mib < 1024, `peak RSS ${report.peak_rss_mib} MiB`);
+});
+
+cluster("every tenant gets its own plan topic with its own jobs only, accepted by the replay up to the final round", () => {
+  assert.equal(report.tenant_plans, { rejected: 0, final: 3, first_rejection: null });
+  const finals = messages.map(eventOf).filter((e): e is CatoptEvent<"tenant-plan/1"> => e.schema === "tenant-plan/1" && e.body.status === "converged");
+  assert.equal(finals.map((e) => e.tenant).sort(), ["ads", "language", "vision"]);
+  for (const plan of finals) {
+    const jobs = scenario.cluster.jobs.filter((j) => j.tenant === plan.tenant).map((j) => j.name);
+    assert.equal(Object.keys(plan.body.allocations).sort(), jobs.sort(), `${plan.tenant} sees its jobs only`);
+  }
+  const x = Object.assign({}, ...finals.map((e) => e.body.allocations));
+  assert.ok(planViolation(scenario.cluster, x) <= 1e-9, "the tenants' plans together are feasible");
+  const state = replayAll(messages);
+  assert.equal(state.rejected, []);
+  assert.equal(platformOf(state).tenantPlans, { vision: report.rounds, language: report.rounds, ads: report.rounds });
+});
+
+cluster("a tenant plan altered and re-signed by the coordinator's own key is refused", () => {
+  const index = messages.map(eventOf).findLastIndex((e) => e.schema === "tenant-plan/1" && e.tenant === "vision");
+  const original = eventOf(messages[index]) as CatoptEvent<"tenant-plan/1">;
+  const [job, types] = Object.entries(original.body.allocations)[0];
+  const [type, share] = Object.entries(types)[0] ?? ["V100", 0];
+  const forged = { ...original, body: { ...original.body, allocations: { ...original.body.allocations, [job]: { ...types, [type]: share + 0.25 } } } };
+  const state = replayAll(withReplaced(index, forged, ids.coordinator));
+  assert.is(state.rejected.length, 1);
+  assert.match(state.rejected[0].reason, `tenant plan of vision for round ${report.rounds} does not match the replayed state`);
+  assert.ok((platformOf(state).tenantPlans.vision ?? 0) < report.rounds, "vision's final plan is not taken");
+});
+
+cluster("a node that joins with more accelerators than the problem gives it is refused, and the run does not replay", () => {
+  const index = messages.findIndex((m) => eventOf(m).schema === "node-join/1" && m.subject.endsWith(".v100-0"));
+  const join = eventOf(messages[index]) as CatoptEvent<"node-join/1">;
+  const state = replayAll(withReplaced(index, { ...join, body: { ...join.body, count: 8 } }, ids["v100-0"]));
+  assert.match(state.rejected[0].reason, "node v100-0 joined with 8 x V100, but the problem has 4 x V100 there");
+  assert.match(state.rejected[1].reason, "round 0 closed before node v100-0 joined");
+  assert.is.not(stateHash(state), report.state_hash);
+});
+
+cluster("a node delta signed by another admitted node is refused on the victim's subject", () => {
+  const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".v100-0"));
+  const state = replayAll(withReplaced(index, eventOf(messages[index]) as CatoptEvent, ids["k80-0"]));
+  assert.is(state.rejected[0].reason, `signer ${ids["k80-0"].did} is not admitted as agent v100-0`);
+  assert.match(state.rejected[1].reason, "round 1 took platform/gavel-small/delta/1/v100-0, which the stream has not delivered");
+  assert.is(platformOf(state).round, 0, "nothing after the forged delta is applied");
+});
+
+cluster.run();
