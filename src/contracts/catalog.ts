@@ -22,6 +22,15 @@ export const CATALOG: readonly SchemaDescriptor[] = [
     req("status", "string"), req("rho", "number"), req("signal", "map:number"), req("allocations", "map:object"),
     req("objective", "number"), req("primal", "number"), req("dual", "number"), req("epsPrimal", "number"), req("epsDual", "number"),
   ]),
+  // Cluster problems (accelerator allocation): X[job][type] by node agents and a coordinator.
+  schema("cluster-open", 1, [req("cluster", "object"), req("admm", "object"), req("tenantPlanEvery", "integer")]),
+  schema("node-join", 1, [req("type", "string"), req("count", "integer")]),
+  schema("node-delta", 1, [req("index", "array:integer"), req("value", "array:number")]),
+  schema("cluster-plan", 1, [
+    req("status", "string"), req("rho", "number"), req("signal", "object"),
+    req("primal", "number"), req("dual", "number"), req("epsPrimal", "number"), req("epsDual", "number"),
+  ]),
+  schema("tenant-plan", 1, [req("platform", "string"), req("status", "string"), req("allocations", "map:object"), req("throughput", "map:number")]),
   schema("admit", 1, [req("did", "string"), req("role", "string"), req("name", "string")]),
   schema("revoke", 1, [req("did", "string"), req("reason", "string")]),
   schema("quarantine", 1, [req("seq", "integer"), req("subject", "string"), req("reason", "string"), req("data", "bytes")]),
