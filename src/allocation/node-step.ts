@@ -12,33 +12,72 @@ import type { NodeProblem } from "./decompose.ts";
  * touches only its own job's resources, so the quadratic is separable and the only coupling
  * is the node's capacity: one knapsack, solved exactly. Pure.
  */
-export type NodeWorkspace = { readonly p: Float64Array; readonly q: Float64Array; readonly upper: Float64Array; readonly ones: Float64Array };
+export type NodeWorkspace = {
+  readonly p: Float64Array;
+  readonly q: Float64Array;
+  readonly upper: Float64Array;
+  readonly ones: Float64Array;
+  /** The capacity's price last round: where the knapsack's Newton search starts (it moves the result by rounding at most). */
+  lambda: number;
+};
 
 export function nodeWorkspace(problem: NodeProblem): NodeWorkspace {
   const n = problem.columns.length;
-  return { p: new Float64Array(n), q: new Float64Array(n), upper: Float64Array.from(problem.columns, (c) => c.upper), ones: new Float64Array(n).fill(1) };
+  return { p: new Float64Array(n), q: new Float64Array(n), upper: Float64Array.from(problem.columns, (c) => c.upper), ones: new Float64Array(n).fill(1), lambda: 0 };
+}
+
+/** A node's columns as parallel typed arrays: the per-round loops run over these, thousands of columns per node. */
+type ColumnArrays = {
+  readonly job: Int32Array;
+  readonly time: Float64Array;
+  readonly thrResource: Int32Array;
+  readonly thr: Float64Array;
+  readonly gain: Float64Array;
+  /** time^2 + thr^2: the column's weight in the squared norms. */
+  readonly norm: Float64Array;
+};
+
+const arraysCache = new WeakMap<NodeProblem, ColumnArrays>();
+
+function columnArrays(problem: NodeProblem): ColumnArrays {
+  let arrays = arraysCache.get(problem);
+  if (arrays === undefined) {
+    const c = problem.columns;
+    arrays = {
+      job: Int32Array.from(c, (col) => col.job),
+      time: Float64Array.from(c, (col) => col.time),
+      thrResource: Int32Array.from(c, (col) => col.thrResource),
+      thr: Float64Array.from(c, (col) => col.thr),
+      gain: Float64Array.from(c, (col) => col.gain),
+      norm: Float64Array.from(c, (col) => col.time * col.time + col.thr * col.thr),
+    };
+    arraysCache.set(problem, arrays);
+  }
+  return arrays;
 }
 
 export function nodeStep(problem: NodeProblem, previous: ArrayLike<number>, signal: ArrayLike<number>, rho: number, workspace = nodeWorkspace(problem)): Float64Array {
   const { p, q, upper, ones } = workspace;
-  problem.columns.forEach((c, j) => {
+  const { job, time, thrResource, thr, gain, norm } = columnArrays(problem);
+  for (let j = 0; j < job.length; j++) {
     const y = previous[j];
-    const vTime = c.time * y - signal[c.job];
-    const vThr = c.thrResource < 0 ? 0 : c.thr * y - signal[c.thrResource];
-    p[j] = rho * (c.time * vTime + c.thr * vThr) + c.gain;
-    q[j] = rho * (c.time * c.time + c.thr * c.thr);
-  });
+    const vTime = time[j] * y - signal[job[j]];
+    const vThr = thrResource[j] < 0 ? 0 : thr[j] * y - signal[thrResource[j]];
+    p[j] = rho * (time[j] * vTime + thr[j] * vThr) + gain[j];
+    q[j] = rho * norm[j];
+  }
   const next = new Float64Array(problem.columns.length);
-  solveKnapsack(p, q, upper, ones, problem.capacity, next);
+  workspace.lambda = solveKnapsack(p, q, upper, ones, problem.capacity, next, workspace.lambda);
   return next;
 }
 
 /** Adds what y contributes to each shared resource into `total` (length: the coupling's resources). */
 export function addContribution(problem: NodeProblem, y: ArrayLike<number>, total: Float64Array, sign = 1): void {
-  problem.columns.forEach((c, j) => {
-    total[c.job] += sign * c.time * y[j];
-    if (c.thrResource >= 0) total[c.thrResource] += sign * c.thr * y[j];
-  });
+  const { job, time, thrResource, thr } = columnArrays(problem);
+  for (let j = 0; j < job.length; j++) {
+    total[job[j]] += sign * time[j] * y[j];
+    if (thrResource[j] >= 0) total[thrResource[j]] += sign * thr[j] * y[j];
+  }
 }
 
 /**
@@ -52,12 +91,13 @@ export function clusterAggregate(round: number, nodes: readonly NodeProblem[], p
   let sumSquaredSteps = 0;
   nodes.forEach((node, n) => {
     addContribution(node, next[n], total);
-    node.columns.forEach((c, k) => {
-      const step = next[n][k] - previous[n][k];
-      const coefficients = c.time * c.time + c.thr * c.thr;
-      sumSquares += coefficients * next[n][k] * next[n][k];
-      sumSquaredSteps += coefficients * step * step;
-    });
+    const { norm } = columnArrays(node);
+    const [now, before] = [next[n], previous[n]];
+    for (let k = 0; k < norm.length; k++) {
+      const step = now[k] - before[k];
+      sumSquares += norm[k] * now[k] * now[k];
+      sumSquaredSteps += norm[k] * step * step;
+    }
   });
   return { round, agents: nodes.length, xbar: Array.from(total, (v) => v / nodes.length), sumSquares, sumSquaredSteps };
 }

@@ -45,6 +45,11 @@ test("the knapsack step meets its KKT conditions exactly", () => {
     assert.ok(lambda >= 0 && load <= limit + 1e-9, `feasible (trial ${trial})`);
     if (lambda > 0) assert.ok(Math.abs(load - limit) < 1e-9, `a priced row binds (trial ${trial})`);
     y.forEach((yj, j) => assert.ok(Math.abs(yj - Math.min(upper[j], Math.max(0, (p[j] - lambda * a[j]) / q[j]))) < 1e-12));
+    // Warm-started anywhere (as node agents start from last round's price), the same solution.
+    const warm = new Float64Array(n);
+    const warmLambda = solveKnapsack(p, q, upper, a, limit, warm, random() * 2 * (lambda + 1));
+    assert.ok(Math.abs(warmLambda - lambda) <= 1e-12 * (1 + lambda), `warm start moves lambda ${lambda} -> ${warmLambda} (trial ${trial})`);
+    warm.forEach((yj, j) => assert.ok(Math.abs(yj - y[j]) < 1e-12, `warm start moves y (trial ${trial})`));
   }
 });
 
