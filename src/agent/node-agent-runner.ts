@@ -1,7 +1,7 @@
-import { derivedOf } from "../allocation/cluster-fold.ts";
-import type { ClusterNode } from "../allocation/cluster.ts";
-import type { NodeProblem } from "../allocation/decompose.ts";
+import { solvingThroughputs, type ClusterNode } from "../allocation/cluster.ts";
+import { decompose, type NodeProblem } from "../allocation/decompose.ts";
 import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "../allocation/node-solver.ts";
+import { policyForm } from "../allocation/policy.ts";
 import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { LocalSolver } from "./agent-machine.ts";
 import { driveAgent, type AgentOutcome, type AgentRunOptions } from "./agent-runner.ts";
@@ -37,8 +37,9 @@ export async function runNodeAgent(options: NodeAgentOptions): Promise<AgentOutc
         return { stop: `node ${node.name} has ${node.count} x ${node.type}, but cluster problem ${problem} expects ${planned.count} x ${planned.type} there` };
       }
       if (planned !== undefined) {
-        const { decomposition } = derivedOf(event.body);
-        local = decomposition.nodes[at];
+        const solving = solvingThroughputs(event.body.cluster);
+        const decomposition = decompose(solving, policyForm(solving), node.name);
+        local = decomposition.nodes[0];
         solver = nodeSolver(local);
         signal = new Float64Array(decomposition.coupling.resources);
       }

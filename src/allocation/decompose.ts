@@ -1,4 +1,4 @@
-import { effectiveThroughput, equalSplit, throughputOn, typeCounts, type ClusterProblem } from "./cluster.ts";
+import { effectiveThroughput, equalSplit, throughputOn, typeCounts, type ClusterNode, type ClusterProblem } from "./cluster.ts";
 import type { PolicyForm } from "./policy.ts";
 
 /**
@@ -50,7 +50,7 @@ export type Coupling = {
 
 export type Decomposition = { readonly nodes: readonly NodeProblem[]; readonly coupling: Coupling };
 
-export function decompose(problem: ClusterProblem, form: PolicyForm): Decomposition {
+export function decompose(problem: ClusterProblem, form: PolicyForm, only?: string): Decomposition {
   const { jobs } = problem;
   const types = [...typeCounts(problem.nodes).keys()];
   const unit = form.demand !== undefined ? demandUnit(problem, form.demand) : 0;
@@ -70,25 +70,34 @@ export function decompose(problem: ClusterProblem, form: PolicyForm): Decomposit
   });
   gainScale ||= 1;
 
-  const nodes = problem.nodes.map((node): NodeProblem => ({
-    node: node.name,
-    type: node.type,
-    capacity: node.count,
-    columns: jobs.flatMap((job, j): NodeColumn[] => {
-      const t = throughputOn(job, node.type);
-      if (t <= 0) return [];
-      return [
-        {
-          job: j,
-          upper: Math.min(job.scale, node.count),
-          time: 1 / job.scale,
-          thrResource: thrResource[j],
-          thr: thrResource[j] < 0 ? 0 : t / (job.scale * thrScale[j]),
-          gain: (form.gain[j]?.[node.type] ?? 0) / job.scale / gainScale,
-        },
-      ];
-    }),
-  }));
+  // Nodes of one type and size have the same columns: built once and shared (a 64-node cluster
+  // of 4 types holds 4 column lists, not 64). `only` keeps one node: what its agent needs.
+  const shared = new Map<string, readonly NodeColumn[]>();
+  const columnsOf = (node: ClusterNode): readonly NodeColumn[] => {
+    const key = `${node.type}\u0000${node.count}`;
+    let columns = shared.get(key);
+    if (columns === undefined) {
+      columns = jobs.flatMap((job, j): NodeColumn[] => {
+        const t = throughputOn(job, node.type);
+        if (t <= 0) return [];
+        return [
+          {
+            job: j,
+            upper: Math.min(job.scale, node.count),
+            time: 1 / job.scale,
+            thrResource: thrResource[j],
+            thr: thrResource[j] < 0 ? 0 : t / (job.scale * thrScale[j]),
+            gain: (form.gain[j]?.[node.type] ?? 0) / job.scale / gainScale,
+          },
+        ];
+      });
+      shared.set(key, columns);
+    }
+    return columns;
+  };
+  const nodes = problem.nodes
+    .filter((node) => only === undefined || node.name === only)
+    .map((node): NodeProblem => ({ node: node.name, type: node.type, capacity: node.count, columns: columnsOf(node) }));
 
   const quotas = Object.entries(problem.quotas ?? {}).map(([tenant, limit]): Quota => {
     const members = jobs.flatMap((job, j) => (job.tenant === tenant ? [j] : []));

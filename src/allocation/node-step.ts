@@ -1,6 +1,6 @@
 import type { RoundAggregate } from "../solver/admm.ts";
 import { solveKnapsack } from "./knapsack.ts";
-import type { NodeProblem } from "./decompose.ts";
+import type { NodeColumn, NodeProblem } from "./decompose.ts";
 
 /**
  * A node agent's x-update of sharing ADMM (Boyd et al. 2011, section 7.3) for the allocation
@@ -37,12 +37,13 @@ type ColumnArrays = {
   readonly norm: Float64Array;
 };
 
-const arraysCache = new WeakMap<NodeProblem, ColumnArrays>();
+// Keyed by the column list, which nodes of one type share (decompose.ts).
+const arraysCache = new WeakMap<readonly NodeColumn[], ColumnArrays>();
 
 function columnArrays(problem: NodeProblem): ColumnArrays {
-  let arrays = arraysCache.get(problem);
+  const c = problem.columns;
+  let arrays = arraysCache.get(c);
   if (arrays === undefined) {
-    const c = problem.columns;
     arrays = {
       job: Int32Array.from(c, (col) => col.job),
       time: Float64Array.from(c, (col) => col.time),
@@ -51,7 +52,7 @@ function columnArrays(problem: NodeProblem): ColumnArrays {
       gain: Float64Array.from(c, (col) => col.gain),
       norm: Float64Array.from(c, (col) => col.time * col.time + col.thr * col.thr),
     };
-    arraysCache.set(problem, arrays);
+    arraysCache.set(c, arrays);
   }
   return arrays;
 }

@@ -13,7 +13,7 @@ import { publicKeyFromDid } from "./did-key.ts";
 import { startVerifyPool, type VerifyItem } from "./verify-pool.ts";
 import { signCheckpoint, verifierKey } from "./checkpoint.ts";
 import type { Identity } from "./identity.ts";
-import { decodeBatch, decodeEntry, encodeBatch, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, quarantineReason } from "./ledger.ts";
+import { decodeBatch, decodeEntry, encodeBatch, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, quarantineReason, splitBatch } from "./ledger.ts";
 import { MerkleLog, toHex } from "./merkle.ts";
 
 /**
@@ -21,7 +21,8 @@ import { MerkleLog, toHex } from "./merkle.ts";
  * stream in order; each event that is validly signed by an admitted signer becomes the next
  * ledger entry, each other one a quarantine notice (catopt.<tenant>.quarantine.<reason>) with
  * its reason. It works in batches: everything delivered until the consumer has nothing
- * pending (at most `batch` events) is judged, its entries published as one message, its
+ * pending (at most `batch` events) is judged, its entries published as one message (or a few,
+ * under the stream's message size), its
  * notices after, and only then is the batch acknowledged (AckPolicy.All: the last ack covers it). Every `every` entries or `everyMs` ms it
  * publishes a C2SP checkpoint signed by the governance identity (also the trust root).
  * On start it rebuilds the log from the ledger stream and skips events already in it, so a
@@ -149,9 +150,9 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
       const notice = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq, subject, reason: verdict.refused, data } } as const;
       notices.push(() => js.publish(`catopt.${tenant}.quarantine.${reason}`, envelopeBytes(notice, signer), { msgID: notice.id }));
     }
-    if (entries.length > 0) {
-      await js.publish(LEDGER_ENTRY_SUBJECT, encodeBatch(entries), { msgID: `entries-${log.size}` });
-      for (const e of entries) log.append(e);
+    for (const group of splitBatch(entries)) {
+      await js.publish(LEDGER_ENTRY_SUBJECT, encodeBatch(group), { msgID: `entries-${log.size}` });
+      for (const e of group) log.append(e);
     }
     for (const publish of notices) await publish();
     quarantined += notices.length;

@@ -22,6 +22,28 @@ export type LedgerEntry = { readonly index: number; readonly seq: number; readon
 
 export const encodeBatch = (entries: readonly Uint8Array[]): Uint8Array => encode(entries);
 
+/**
+ * Entries grouped so that each group, encoded, stays within `budget` bytes: a batch of large
+ * events (a cluster's deltas, its open event) would otherwise exceed the ledger stream's
+ * max_msg_size (1 MiB). An entry larger than the budget goes alone.
+ */
+export function splitBatch(entries: readonly Uint8Array[], budget = LEDGER_BATCH_BYTES): Uint8Array[][] {
+  const groups: Uint8Array[][] = [];
+  let size = Infinity;
+  for (const entry of entries) {
+    const cost = entry.length + 5; // msgpack bin header
+    if (size + cost > budget) {
+      groups.push([]);
+      size = 5; // array header
+    }
+    groups[groups.length - 1].push(entry);
+    size += cost;
+  }
+  return groups;
+}
+
+export const LEDGER_BATCH_BYTES = 768 * 1024;
+
 export function decodeBatch(bytes: Uint8Array): Uint8Array[] {
   return v.array(decode(bytes), "batch").map((e, i) => v.bytes(e, `batch[${i}]`));
 }

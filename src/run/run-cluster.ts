@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { runNodeAgent } from "../agent/node-agent-runner.ts";
 import type { AgentOutcome } from "../agent/agent-runner.ts";
@@ -95,6 +96,7 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
 
     const started = clock();
     const stopAgents = new AbortController();
+    setMaxListeners(cluster.nodes.length + 8, stopAgents.signal); // one listener per node agent, by design
     const agents = Promise.all(
       cluster.nodes.map(async (node) =>
         runNodeAgent({

@@ -3,7 +3,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { signCheckpoint, verifierKey } from "../../src/governance/checkpoint.ts";
-import { decodeEntry, encodeEntry, judge, verifyLedger } from "../../src/governance/ledger.ts";
+import { decodeBatch, decodeEntry, encodeBatch, encodeEntry, judge, splitBatch, verifyLedger } from "../../src/governance/ledger.ts";
 import { emptyAdmission } from "../../src/governance/admission.ts";
 import { MerkleLog } from "../../src/governance/merkle.ts";
 import { readRecording } from "../../src/replay/recording.ts";
@@ -70,6 +70,20 @@ test("a re-numbered forgery still fails against the signed checkpoints; so does 
   assert.match(report.problem?.reason ?? "", "checkpoint 1 (size 200) does not match the entries: one of 100..199 was changed");
   const stranger = verifyLedger(entries, notes, expected.governance, verifierKey(origin, keys.intruder.publicKey));
   assert.match(stranger.problem?.reason ?? "", "carries no signature by");
+});
+
+test("large entries are published in batches under the stream's message size, in order, none lost", () => {
+  const sizes = [300_000, 18_000, 18_000, 900_000, 5, 700_000, 70_000, 1_200_000, 10];
+  const entries = sizes.map((n, i) => new Uint8Array(n).fill(i));
+  const groups = splitBatch(entries, 768 * 1024);
+  assert.equal(groups.flat(), entries, "every entry once, in order");
+  for (const group of groups) {
+    const bytes = encodeBatch(group);
+    assert.ok(bytes.length <= 768 * 1024 || group.length === 1, `a batch of ${group.length} is ${bytes.length} bytes`);
+    const decoded = decodeBatch(bytes);
+    assert.ok(decoded.length === group.length && decoded.every((d, i) => Buffer.from(d).equals(group[i])), "the batch decodes to its entries");
+  }
+  assert.is(groups.length, 5);
 });
 
 test.run();
