@@ -3,11 +3,12 @@ import { effectiveThroughput, equalSplit, typeCounts, type ClusterProblem, type 
 /**
  * The plan as a person reads it: per tenant, each job's time on each type as a stacked bar
  * (one shade per type), its effective throughput, and what the policy cares about (its share of
- * the equal split, or its SLO floor).
+ * the equal split, or its SLO floor). A tenant with more than `perTenant` jobs shows its first
+ * ones and how many more there are: thousands of bars help nobody.
  */
 const SHADES = ["█", "▓", "▒", "░", "#", "=", "+", "-"];
 
-export function allocationPicture(problem: ClusterProblem, x: TypeAllocation, width = 30): string[] {
+export function allocationPicture(problem: ClusterProblem, x: TypeAllocation, width = 30, perTenant = 10): string[] {
   const counts = typeCounts(problem.nodes);
   const types = [...counts.keys()];
   const shade = (t: string) => SHADES[types.indexOf(t) % SHADES.length];
@@ -16,8 +17,9 @@ export function allocationPicture(problem: ClusterProblem, x: TypeAllocation, wi
   const lines = [`time on each type per job (${types.map((t) => `${shade(t)} ${t}`).join("  ")}; bar = 100% of the job's time)`];
   const tenants = [...new Set(problem.jobs.map((j) => j.tenant))];
   for (const tenant of tenants) {
-    lines.push(`tenant ${tenant}`);
-    for (const job of problem.jobs.filter((j) => j.tenant === tenant)) {
+    const jobs = problem.jobs.filter((j) => j.tenant === tenant);
+    lines.push(`tenant ${tenant}${jobs.length > perTenant ? ` (first ${perTenant} of ${jobs.length} jobs)` : ""}`);
+    for (const job of jobs.slice(0, perTenant)) {
       const row = x[job.name] ?? {};
       let bar = "";
       for (const t of types) bar += shade(t).repeat(Math.round((row[t] ?? 0) * width));

@@ -47,6 +47,16 @@ export type Verified = { readonly event: AnyEvent; readonly author: string };
  * with the reason. `signatureValid` is a verdict already reached for exactly these bytes (by a
  * verification pool); absent, the signature is verified here.
  */
+/** The signature verdict alone, for bytes that several folds will read; undefined where the envelope cannot be read (verifyMessage says why). */
+export function signatureVerdict(data: Uint8Array): boolean | undefined {
+  try {
+    const envelope = decodeEnvelope(data);
+    return envelope.sig.length > 0 && verifyBytes(envelope.author, envelope.event, envelope.sig);
+  } catch {
+    return undefined;
+  }
+}
+
 export function verifyMessage(data: Uint8Array, signatureValid?: boolean): Verified {
   const envelope = decodeEnvelope(data);
   if (envelope.sig.length === 0) refuse("unsigned event");

@@ -4,11 +4,12 @@ import { decodeSequence, encode, SequenceError } from "../core/codec.ts";
 import { catoptError } from "../core/errors.ts";
 import * as v from "../core/validate.ts";
 import { decodeRecording } from "../replay/recording.ts";
+import { readStream } from "../bus/read.ts";
 import { readToEnd } from "../replay/replay.ts";
 import { emptyAdmission } from "./admission.ts";
 import { parseCheckpointText, parseVerifierKey, verifierKey } from "./checkpoint.ts";
 import { publicKeyFromDid } from "./did-key.ts";
-import { decodeBatch, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM } from "./ledger.ts";
+import { decodeBatch, encodeEntry, judge, ledgerVerifier, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, type LedgerReport } from "./ledger.ts";
 
 /**
  * A ledger to verify or prove from, wherever it lives: the live ledger stream, a ledger export
@@ -25,6 +26,16 @@ export type LedgerSource = {
 };
 
 export const LEDGER_FILE_FORMAT = "catopt-ledger/1";
+
+/** Verifies the live ledger stream as it reads it, holding one batch at a time rather than every entry. */
+export async function verifyLedgerStream(js: JetStreamClient, trustRoot: string, vkey: string): Promise<LedgerReport> {
+  const verifier = ledgerVerifier(trustRoot);
+  for await (const m of await readStream(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT, untilEnd: true })) {
+    for (const entry of decodeBatch(m.data)) verifier.add(entry);
+  }
+  const checkpoints = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_CHECKPOINT_SUBJECT })).map((m) => new TextDecoder().decode(m.data));
+  return verifier.finish(checkpoints, vkey);
+}
 
 export async function ledgerFromStream(js: JetStreamClient): Promise<LedgerSource> {
   const entries = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT })).flatMap((m) => decodeBatch(m.data));

@@ -105,27 +105,43 @@ export type LedgerReport = {
  * rebuilt at its size, and consistent with the previous one.
  */
 export function verifyLedger(entries: readonly Uint8Array[], checkpointNotes: readonly string[], trustRoot: string, vkey: string): LedgerReport {
+  const verifier = ledgerVerifier(trustRoot);
+  for (const entry of entries) verifier.add(entry);
+  return verifier.finish(checkpointNotes, vkey);
+}
+
+/** verifyLedger one entry at a time: a ledger of any size streams through it in constant memory (bar 32 bytes a leaf). */
+export type LedgerVerifier = { add(entry: Uint8Array): void; finish(checkpointNotes: readonly string[], vkey: string): LedgerReport };
+
+export function ledgerVerifier(trustRoot: string): LedgerVerifier {
   const log = new MerkleLog();
   let admission = emptyAdmission(trustRoot);
   let lastSeq = 0;
   let problem: LedgerProblem | null = null;
   const fail = (index: number, reason: string) => (problem ??= { index, reason });
-  entries.forEach((bytes, position) => {
+  const add = (bytes: Uint8Array): void => {
+    const position = log.size;
     log.append(bytes);
     if (problem !== null) return;
     let entry: LedgerEntry;
     try {
       entry = decodeEntry(bytes);
     } catch (err) {
-      return fail(position, `not a ledger entry: ${(err as Error).message}`);
+      return void fail(position, `not a ledger entry: ${(err as Error).message}`);
     }
-    if (entry.index !== position) return fail(position, `entry says index ${entry.index} at position ${position} (dropped, inserted or reordered)`);
-    if (entry.seq <= lastSeq) return fail(position, `stream sequence ${entry.seq} after ${lastSeq} (reordered or duplicated)`);
+    if (entry.index !== position) return void fail(position, `entry says index ${entry.index} at position ${position} (dropped, inserted or reordered)`);
+    if (entry.seq <= lastSeq) return void fail(position, `stream sequence ${entry.seq} after ${lastSeq} (reordered or duplicated)`);
     lastSeq = entry.seq;
     const verdict = judge(admission, entry.seq, entry.subject, entry.data);
-    if (verdict.refused !== undefined) return fail(position, verdict.refused);
+    if (verdict.refused !== undefined) return void fail(position, verdict.refused);
     admission = verdict.admission;
-  });
+  };
+  return { add, finish: (checkpointNotes, vkey) => checkCheckpoints(log, checkpointNotes, vkey, problem) };
+}
+
+function checkCheckpoints(log: MerkleLog, checkpointNotes: readonly string[], vkey: string, entryProblem: LedgerProblem | null): LedgerReport {
+  let problem = entryProblem;
+  const fail = (index: number, reason: string) => (problem ??= { index, reason });
   let previous: Checkpoint | null = null;
   checkpointNotes.forEach((note, i) => {
     let checkpoint: Checkpoint;

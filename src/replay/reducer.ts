@@ -92,11 +92,12 @@ const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
 
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
 
-export function apply(state: ReplayState, message: StreamMessage): ReplayState {
+/** `signatureValid`: a verdict already reached for exactly these bytes (one read folded twice); absent, apply verifies. */
+export function apply(state: ReplayState, message: StreamMessage, signatureValid?: boolean): ReplayState {
   const digest = chain(state.digest, message);
   const counted = { ...state, events: state.events + 1, lastSeq: message.seq, digest };
   try {
-    const { event, author, subject } = admit(message);
+    const { event, author, subject } = admit(message, signatureValid);
     if (isGovernanceEvent(event)) return { ...counted, admission: applyGovernance(state.admission, event, author, message.seq) };
     const problem = signerProblem(state.admission, subject, author);
     if (problem !== undefined) reject(problem);
@@ -114,9 +115,9 @@ export function apply(state: ReplayState, message: StreamMessage): ReplayState {
  * Verifies the signature, decodes, and checks that the subject agrees with the event it
  * carries. Governance events travel on catopt.<tenant>.gov.<kind> with problem "gov".
  */
-function admit(message: StreamMessage): { event: AnyEvent; author: string; subject: ParsedSubject } {
+function admit(message: StreamMessage, signatureValid?: boolean): { event: AnyEvent; author: string; subject: ParsedSubject } {
   const subject = parseSubject(message.subject) ?? reject(`subject ${message.subject} is not a catopt event subject`);
-  const { event, author } = verifyMessage(message.data);
+  const { event, author } = verifyMessage(message.data, signatureValid);
   if (SUBJECT_OF[event.schema] !== subject.kind) reject(`a ${event.schema} event does not belong on a ${subject.kind} subject`);
   const problem = subject.kind === "gov" ? GOVERNANCE_PROBLEM : subject.problem;
   if (event.tenant !== subject.tenant || event.problem !== problem || (subject.kind === "gov" && `${subject.problem}/1` !== event.schema)) {

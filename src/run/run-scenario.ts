@@ -1,8 +1,7 @@
 import { runAgent, type AgentOutcome } from "../agent/agent-runner.ts";
 import { openBus, type BusSession } from "../bus/session.ts";
 import { startGovernance, type GovernanceConsumer } from "../governance/governance-consumer.ts";
-import { verifyLedger } from "../governance/ledger.ts";
-import { ledgerFromStream } from "../governance/ledger-source.ts";
+import { verifyLedgerStream } from "../governance/ledger-source.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
@@ -194,8 +193,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string): Promise<LedgerOutcome> {
   await governance.caughtUp((await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq);
   const summary = await governance.stop();
-  const ledger = await ledgerFromStream(bus.js);
-  const report = verifyLedger(ledger.entries, ledger.checkpoints, trustRoot, summary.vkey);
+  const report = await verifyLedgerStream(bus.js, trustRoot, summary.vkey);
   const problem = report.problem === null ? null : `entry ${report.problem.index}: ${report.problem.reason}`;
   return { size: report.size, root: report.root, checkpoints: report.checkpoints, quarantined: summary.quarantined, checkpoint: summary.lastCheckpoint, vkey: summary.vkey, verified: problem === null && report.root === summary.root, problem };
 }
