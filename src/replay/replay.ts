@@ -42,15 +42,15 @@ export async function readToEnd(
 
 /**
  * Folds a stream, read to its current end, once per filter, in one read and without holding
- * its messages (a cluster run's stream can be large); `keep` receives each message that
- * belongs to any filter, e.g. for a recording.
+ * its messages (a cluster run's stream can be large); `onMessage` receives each message that
+ * belongs to any filter, after it is folded (to record it, to count progress).
  */
 export async function replayStream(
   js: JetStreamClient,
   stream: string,
   trustRoot: string | null,
   filters: readonly ProblemFilter[],
-  keep?: (message: StreamMessage) => void,
+  onMessage?: (message: StreamMessage) => void,
 ): Promise<ReplayState[]> {
   const states = filters.map(() => emptyReplayState(trustRoot));
   for await (const message of await readStream(js, stream, { untilEnd: true })) {
@@ -59,7 +59,7 @@ export async function replayStream(
     // Ed25519 verification is most of a fold's cost: once per message, however many folds read it.
     const verdict = folds.length > 1 ? signatureVerdict(message.data) : undefined;
     for (const i of folds) states[i] = apply(states[i], message, verdict);
-    keep?.(message);
+    onMessage?.(message);
   }
   return states;
 }

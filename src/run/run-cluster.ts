@@ -130,12 +130,16 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     const failedAgent = agentOutcomes.find((a) => a.status === "failed");
     if (failedAgent !== undefined) throw catoptError("RUN_FAILED", `node agent ${failedAgent.agent} failed: ${failedAgent.error ?? "unknown reason"}`);
 
-    const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did);
+    const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did, note);
     note("replaying the stream to check the live state");
     const kept: StreamMessage[] = [];
     // Two folds in one read: the platform tenant's messages (what the live coordinator folded: the
     // hashes must agree), and those with every tenant's plans, which must all be accepted.
-    const [replay, withTenantPlans] = await replayStream(bus.js, EVENTS_STREAM, ids.governance.did, [{ tenant, problem }, { tenant, problem, planTenants: tenants }], options.record === undefined ? undefined : (m) => kept.push(m));
+    let read = 0;
+    const [replay, withTenantPlans] = await replayStream(bus.js, EVENTS_STREAM, ids.governance.did, [{ tenant, problem }, { tenant, problem, planTenants: tenants }], (m) => {
+      if (options.record !== undefined) kept.push(m);
+      if (++read % 10_000 === 0) note(`replay: ${read} events`);
+    });
     if (options.record !== undefined) {
       await writeRecording(options.record, {
         header: { format: RECORDING_FORMAT, stream: EVENTS_STREAM, tenant, problem, scenario: scenario.name, referenceObjective: reference.objective, governance: ids.governance.did, checkpoint: ledger?.checkpoint ?? null, vkey: ledger?.vkey ?? null, messages: kept.length },

@@ -143,7 +143,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const failedAgent = agentOutcomes.find((a) => a.status === "failed");
     if (failedAgent !== undefined) throw catoptError("RUN_FAILED", `agent ${failedAgent.agent} failed: ${failedAgent.error ?? "unknown reason"}`);
 
-    const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did);
+    const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did, note);
     const own = (await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) })).filter((m) => belongsTo(m, tenant, problem));
     const replayHash = stateHash(replayMessages(own, ids.governance.did));
     if (options.record !== undefined) {
@@ -190,8 +190,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 }
 
 /** Waits for the governance consumer to judge every event, stops it, and verifies the ledger it wrote. */
-export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string): Promise<LedgerOutcome> {
-  await governance.caughtUp((await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq);
+export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string, note: (line: string) => void = () => {}): Promise<LedgerOutcome> {
+  const last = (await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
+  // The consumer may trail a large run by a while (it verifies every signature): say so, and how far it is.
+  const progress = setInterval(() => note(`ledger: ${governance.summary().processedSeq} of ${last} events judged`), 5000);
+  await governance.caughtUp(last).finally(() => clearInterval(progress));
   const summary = await governance.stop();
   const report = await verifyLedgerStream(bus.js, trustRoot, summary.vkey);
   const problem = report.problem === null ? null : `entry ${report.problem.index}: ${report.problem.reason}`;
