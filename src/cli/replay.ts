@@ -6,7 +6,8 @@ import { parseSubject } from "../core/subjects.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { didKeyProblem } from "../governance/did-key.ts";
 import { readRecording } from "../replay/recording.ts";
-import { problemKey, type StreamMessage } from "../replay/reducer.ts";
+import { clusterTenants, type ClusterState } from "../allocation/cluster-fold.ts";
+import { isClusterState, problemKey, type StreamMessage } from "../replay/reducer.ts";
 import { readToEnd, replayMessages, type ProblemFilter } from "../replay/replay.ts";
 import { summarize } from "../replay/summary.ts";
 import { JSON_OPTION, NATS_OPTION, stringOption, type Command } from "./command.ts";
@@ -59,12 +60,26 @@ export const replayCommand: Command = {
     const replay = replayMessages(messages, trustRoot, filter);
     const problem = replay.problems[problemKey(filter.tenant, filter.problem)];
     const summary = summarize(replay, problem, { scenario: header.scenario, ...filter, referenceObjective: header.referenceObjective });
-    if (json) io.out(`${JSON.stringify(summary)}\n`);
-    else io.out(`${[...convergenceChart(problem?.history ?? []), "", ...outcomeLines(summary)].join("\n")}\n`);
+    const tenantPlans = isClusterState(problem) ? checkTenantPlans(messages, trustRoot, filter, problem) : undefined;
+    if (json) io.out(`${JSON.stringify({ ...summary, ...(tenantPlans === undefined ? {} : { tenant_plans: tenantPlans }) })}\n`);
+    else {
+      const tenantLine = tenantPlans === undefined ? [] : [`  tenant plans         ${tenantPlans.tenants} tenants, final plan of ${tenantPlans.final} accepted, ${tenantPlans.refused} refused${tenantPlans.first_refusal === null ? "" : ` (first: ${tenantPlans.first_refusal})`}`];
+      io.out(`${[...convergenceChart(problem?.history ?? []), "", ...outcomeLines(summary), ...tenantLine].join("\n")}\n`);
+    }
     for (const r of replay.rejected.slice(0, 10)) io.err(`rejected seq ${r.seq} (${r.subject}): ${r.reason}\n`);
     return problem === undefined ? 1 : 0;
   },
 };
+
+/** A cluster problem's tenant plans, folded with it: each must say what the replayed state implies. */
+function checkTenantPlans(messages: readonly StreamMessage[], trustRoot: string | null, filter: ProblemFilter, platform: ClusterState) {
+  const tenants = clusterTenants(platform);
+  const replay = replayMessages(messages, trustRoot, { ...filter, planTenants: tenants });
+  const checked = replay.problems[problemKey(filter.tenant, filter.problem)];
+  const seen = isClusterState(checked) ? checked.tenantPlans : {};
+  const refused = replay.rejected.filter((r) => parseSubject(r.subject)?.kind === "plan" && parseSubject(r.subject)?.tenant !== filter.tenant);
+  return { tenants: tenants.length, final: tenants.filter((t) => seen[t] === platform.round).length, refused: refused.length, first_refusal: refused[0]?.reason ?? null };
+}
 
 /**
  * The trust root: the one asked for, else the recording's, else the signer of the tenant's
@@ -92,10 +107,11 @@ function chooseProblem(messages: readonly StreamMessage[], asked: string | undef
     return { tenant, problem };
   }
   if (recorded !== undefined) return recorded;
+  // Every problem opens on its round subject (a cluster's tenant plans live elsewhere, under the job tenants).
   const found = new Set<string>();
   for (const m of messages) {
     const s = parseSubject(m.subject);
-    if (s !== undefined && s.kind !== "gov" && s.kind !== "quarantine") found.add(`${s.tenant}/${s.problem}`);
+    if (s?.kind === "round") found.add(`${s.tenant}/${s.problem}`);
   }
   if (found.size !== 1) {
     throw catoptError("USAGE", found.size === 0 ? "the stream holds no problem's events" : `the stream holds ${found.size} problems (${[...found].join(", ")}): pick one with --problem`);

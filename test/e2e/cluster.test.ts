@@ -18,6 +18,7 @@ import { readRecording } from "../../src/replay/recording.ts";
 import { replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
 import { runCluster, type ClusterRunReport } from "../../src/run/run-cluster.ts";
+import { lastJson, runCli } from "../helpers/cli.ts";
 
 // gavel-small under max total throughput (61 rounds) over a real nats-server: node agents, the
 // coordinator, governance and ledger as separate connections; then the recorded stream, tampered
@@ -26,6 +27,7 @@ const cluster = suite("a cluster problem over a real nats-server");
 let scenario: ClusterScenario;
 let report: ClusterRunReport;
 let messages: readonly StreamMessage[];
+let recordingFile: string;
 const ids: Record<string, Identity> = {};
 
 const eventOf = (m: StreamMessage): AnyEvent => decodeEvent(decodeEnvelope(m.data).event);
@@ -51,8 +53,9 @@ cluster.before(async () => {
   }
   // No URL: runCluster starts its own nats-server (free port, temporary store) with the
   // governance consumer and ledger, and stops it.
-  report = await runCluster(scenario, { keys, record: path.join(dir, "run.catrec") });
-  messages = (await readRecording(path.join(dir, "run.catrec"))).messages;
+  recordingFile = path.join(dir, "run.catrec");
+  report = await runCluster(scenario, { keys, record: recordingFile });
+  messages = (await readRecording(recordingFile)).messages;
 });
 
 cluster("node agents over NATS reach the in-process plan, within 1e-3 of HiGHS, feasible, replayed to the live hash", () => {
@@ -112,6 +115,15 @@ cluster("a node delta signed by another admitted node is refused on the victim's
   assert.is(state.rejected[0].reason, `signer ${ids["k80-0"].did} is not admitted as agent v100-0`);
   assert.match(state.rejected[1].reason, "round 1 took platform/gavel-small/delta/1/v100-0, which the stream has not delivered");
   assert.is(platformOf(state).round, 0, "nothing after the forged delta is applied");
+});
+
+cluster("catopt replay rebuilds the cluster problem from the recording, tenant plans included", async () => {
+  const result = await runCli(["replay", recordingFile, "--json"]);
+  assert.is(result.code, 0, result.stderr);
+  const replayed = lastJson<{ state_hash: string; rounds: number; tenant_plans: { tenants: number; final: number; refused: number } }>(result);
+  assert.is(replayed.state_hash, report.state_hash);
+  assert.is(replayed.rounds, report.rounds);
+  assert.equal(replayed.tenant_plans, { tenants: 3, final: 3, refused: 0, first_refusal: null });
 });
 
 cluster.run();
