@@ -2,6 +2,7 @@ import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { PlanStatus } from "../core/schemas.ts";
 import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../core/schemas.ts";
 import { refuse as reject } from "../core/refusal.ts";
+import { takenDeltas } from "../replay/taken-deltas.ts";
 import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../solver/admm.ts";
 import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
@@ -116,17 +117,13 @@ export function closeClusterRound(p: ClusterState, event: CatoptEvent<"round/1">
     return { ...started, plan: derivePlan(started, agentSignal(p.admm).map(() => 0)) };
   }
   const y = [...p.y];
-  const taken = new Set<string>();
-  for (const id of event.body.took) {
-    const d = p.pending[id] ?? reject(`round ${event.round} took ${id}, which the stream has not delivered`);
-    if (d.round !== event.round) reject(`round ${event.round} took ${id}, a delta for round ${d.round}`);
-    if (d.base !== p.round) reject(`round ${event.round} took ${id}, relative to round ${d.base} instead of ${p.round}`);
-    if (taken.has(d.agent)) reject(`round ${event.round} took two deltas from ${d.agent}`);
-    taken.add(d.agent);
+  const taken = takenDeltas(p.pending, event, p.round);
+  for (const d of taken) {
     const n = p.agents.indexOf(d.agent);
     y[n] = applySparse(p.y[n], d.update);
   }
-  const missing = p.agents.find((a) => !taken.has(a));
+  const from = new Set(taken.map((d) => d.agent));
+  const missing = p.agents.find((a) => !from.has(a));
   if (missing !== undefined) reject(`round ${event.round} took nothing from node ${missing}`);
 
   const { decomposition, update } = derivedOf(p.open);

@@ -1,10 +1,10 @@
 import { describeObjective } from "../allocation/policy.ts";
 import { allocationPicture } from "../allocation/render.ts";
 import type { ClusterScenario } from "../allocation/cluster-scenario.ts";
-import { chosenNatsUrl } from "../bus/connection.ts";
 import { runCluster, type ClusterRunReport } from "../run/run-cluster.ts";
-import { positiveIntegerOption, stringOption, type Io, type ParsedArgs } from "./command.ts";
-import { convergenceChart, outcomeLines, progressLine, sci } from "./render.ts";
+import type { Io, ParsedArgs } from "./command.ts";
+import { convergenceChart, outcomeLines, progressLine } from "./render.ts";
+import { runOptionsOf } from "./run-options.ts";
 
 /** `catopt run <cluster scenario>`: node agents and the coordinator over NATS, then the plan per tenant. */
 export async function executeClusterRun(scenario: ClusterScenario, args: ParsedArgs, io: Io): Promise<number> {
@@ -15,12 +15,7 @@ export async function executeClusterRun(scenario: ClusterScenario, args: ParsedA
   const tenants = new Set(cluster.jobs.map((j) => j.tenant));
   say(`cluster ${scenario.name}: ${cluster.nodes.length} node agents, ${cluster.jobs.length} jobs of ${tenants.size} tenants (${[...tenants].join(", ")}), policy ${cluster.policy}`);
   const report = await runCluster(scenario, {
-    url: chosenNatsUrl(stringOption(args, "nats")),
-    problemId: stringOption(args, "problem-id"),
-    record: stringOption(args, "record"),
-    replicas: positiveIntegerOption(args, "replicas"),
-    keys: stringOption(args, "keys"),
-    onNote: say,
+    ...runOptionsOf(args, say),
     onRound: (state) => {
       if (live) io.out(`\r${progressLine(state)}`);
       else if (state.round % 100 === 0 || state.phase !== "running") say(progressLine(state)); // a pipe gets every 100th round

@@ -1,10 +1,10 @@
-import { chosenNatsUrl } from "../bus/connection.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { catoptError } from "../core/errors.ts";
 import { CLUSTER_FORMAT, parseClusterScenario } from "../allocation/cluster-scenario.ts";
 import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
-import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
+import { JSON_OPTION, NATS_OPTION, type Command, type Io, type ParsedArgs } from "./command.ts";
+import { runOptionsOf } from "./run-options.ts";
 import { executeClusterRun } from "./run-cluster.ts";
 import { convergenceChart, outcomeLines, planTable, progressLine, worthPrinting } from "./render.ts";
 
@@ -53,12 +53,7 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   const scenario = parseScenario(parsed, file);
   say(`scenario ${scenario.name}: ${scenario.assets.length} agents (${scenario.assets.map((a) => a.agent).join(", ")}), ${scenario.spec.resources.length} resources, ${scenario.spec.constraints.length} global constraints`);
   const report = await runScenario(scenario, {
-    url: chosenNatsUrl(stringOption(args, "nats")),
-    problemId: stringOption(args, "problem-id"),
-    record: stringOption(args, "record"),
-    replicas: positiveIntegerOption(args, "replicas"),
-    keys: stringOption(args, "keys"),
-    onNote: say,
+    ...runOptionsOf(args, say),
     onRound: (problem) => {
       if (live) io.out(`\r${progressLine(problem)}`);
       else if (worthPrinting(problem.round) || problem.phase !== "running") say(progressLine(problem));

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import { isCatoptError } from "../core/errors.ts";
-import { decodeEvent, eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
+import { eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
 import type { ProblemSpec } from "../core/problem-spec.ts";
 import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
 import { Refusal, refuse as reject } from "../core/refusal.ts";
 import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
+import { takenDeltas } from "./taken-deltas.ts";
 import { checkClusterPlan, checkTenantPlan, closeClusterRound, joinNode, nodeDelta, openCluster, type ClusterState } from "../allocation/cluster-fold.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
 
@@ -227,13 +228,7 @@ function start(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
 function step(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
   const x: Record<string, Readonly<Record<string, number>>> = { ...p.x };
   const objectives: Record<string, number> = { ...p.objectives };
-  const taken = new Set<string>();
-  for (const id of event.body.took) {
-    const d = p.pending[id] ?? reject(`round ${event.round} took ${id}, which the stream has not delivered`);
-    if (d.round !== event.round) reject(`round ${event.round} took ${id}, a delta for round ${d.round}`);
-    if (d.base !== p.round) reject(`round ${event.round} took ${id}, relative to round ${d.base} instead of ${p.round}`);
-    if (taken.has(d.agent)) reject(`round ${event.round} took two deltas from ${d.agent}`);
-    taken.add(d.agent);
+  for (const d of takenDeltas(p.pending, event, p.round)) {
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
   }

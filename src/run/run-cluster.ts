@@ -25,7 +25,7 @@ import { RECORDING_FORMAT, writeRecording } from "../replay/recording.ts";
 import { replayStream } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
 import { summarize, type Outcome } from "../replay/summary.ts";
-import { closeLedger, LEDGER_ORIGIN, type LedgerOutcome, type RunOptions } from "./run-scenario.ts";
+import { closeLedger, requireNoFailure, LEDGER_ORIGIN, type LedgerOutcome, type RunOptions } from "./run-scenario.ts";
 
 /**
  * One whole run of a cluster scenario over NATS: HiGHS's central solve of the same LP, a bus,
@@ -126,9 +126,7 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
     const agentOutcomes = await agents;
     const wall = clock() - started;
-    if (coordinator.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${tenant}/${problem} failed: ${coordinator.error ?? "unknown reason"}`);
-    const failedAgent = agentOutcomes.find((a) => a.status === "failed");
-    if (failedAgent !== undefined) throw catoptError("RUN_FAILED", `node agent ${failedAgent.agent} failed: ${failedAgent.error ?? "unknown reason"}`);
+    requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`, "node agent");
 
     const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did, note);
     note("replaying the stream to check the live state");

@@ -12,7 +12,7 @@ import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
 import { openEvent } from "../coordinator/coordinator-events.ts";
-import { runCoordinator } from "../coordinator/coordinator-runner.ts";
+import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
 import { belongsTo } from "../replay/filter.ts";
 import { isClusterState, type AnyProblemState, type ProblemState } from "../replay/reducer.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
@@ -137,11 +137,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
     const agentOutcomes = await agents;
     const wall = clock() - started;
-    if (coordinator.status === "failed") {
-      throw catoptError("RUN_FAILED", `coordinator of ${tenant}/${problem} failed: ${coordinator.error ?? "unknown reason"}`);
-    }
-    const failedAgent = agentOutcomes.find((a) => a.status === "failed");
-    if (failedAgent !== undefined) throw catoptError("RUN_FAILED", `agent ${failedAgent.agent} failed: ${failedAgent.error ?? "unknown reason"}`);
+    requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`, "agent");
 
     const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did, note);
     const own = (await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) })).filter((m) => belongsTo(m, tenant, problem));
@@ -190,6 +186,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 }
 
 /** Waits for the governance consumer to judge every event, stops it, and verifies the ledger it wrote. */
+/** A run whose coordinator or any agent failed ends here, with the first failure's reason. */
+export function requireNoFailure(coordinator: CoordinatorOutcome, agents: readonly AgentOutcome[], problem: string, agentKind: string): void {
+  if (coordinator.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${problem} failed: ${coordinator.error ?? "unknown reason"}`);
+  const failed = agents.find((a) => a.status === "failed");
+  if (failed !== undefined) throw catoptError("RUN_FAILED", `${agentKind} ${failed.agent} failed: ${failed.error ?? "unknown reason"}`);
+}
+
 export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string, note: (line: string) => void = () => {}): Promise<LedgerOutcome> {
   const last = (await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
   // The consumer may trail a large run by a while (it verifies every signature): say so, and how far it is.
