@@ -13,12 +13,15 @@ export type ReadOptions = {
   readonly untilEnd?: boolean;
   /** Only messages stored from now on (a live subscription), instead of from the start. */
   readonly onlyNew?: boolean;
+  /** From this stream sequence on (a reader that already folded what came before). */
+  readonly fromSeq?: number;
 };
 
 export async function readStream(js: JetStreamClient, stream: string, options: ReadOptions = {}): Promise<StreamReader> {
   const consumer = await js.consumers.get(stream, {
     ...(options.filter === undefined ? {} : { filter_subjects: options.filter }),
     ...(options.onlyNew === true ? { deliver_policy: DeliverPolicy.New } : {}),
+    ...(options.fromSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.fromSeq }),
   });
   const empty = options.untilEnd === true && (await consumer.info()).num_pending === 0;
   const messages = empty ? undefined : await consumer.consume();

@@ -3,11 +3,11 @@ import { openBus } from "../bus/session.ts";
 import { catoptError } from "../core/errors.ts";
 import { allocationPicture } from "../allocation/render.ts";
 import { CLUSTER_FORMAT, parseClusterScenario } from "../allocation/cluster-scenario.ts";
-import { formatOf, parseScenario, readScenarioJson, type Scenario } from "../core/scenario.ts";
+import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { clusterOpenEvent } from "../run/run-cluster.ts";
-import { openEvent } from "../coordinator/coordinator-events.ts";
+import { openEvent, type OpenEvent } from "../coordinator/coordinator-events.ts";
 import { runCoordinator } from "../coordinator/coordinator-runner.ts";
-import { summarize } from "../replay/summary.ts";
+import { summarize, type Outcome } from "../replay/summary.ts";
 import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "./command.ts";
 import { outcomeLines, planTable, progressLine, worthPrinting } from "./render.ts";
 import { requireNatsUrl } from "./require-nats.ts";
@@ -18,7 +18,8 @@ export const coordinatorCommand: Command = {
   name: "coordinator",
   synopsis: "--scenario <scenario> [options]",
   summary: "run the coordinator of a scenario's problem against a running NATS deployment",
-  description: "Run the coordinator of a scenario's problem against a running NATS deployment: open the problem, close rounds, publish plans until converged.",
+  description:
+    "Run the coordinator of a scenario's problem against a running NATS deployment: open the problem, close rounds, publish plans until converged. Started again on a problem the stream already holds (after a crash), it replays the stream and resumes where it stopped.",
   options: {
     scenario: { type: "string", value: "<scenario>", description: "the scenario whose global constraints and ADMM settings to use" },
     nats: NATS_OPTION,
@@ -37,39 +38,68 @@ export const coordinatorCommand: Command = {
     const url = requireNatsUrl(args, "coordinator");
     const reference = stringOption(args, "scenario");
     if (reference === undefined) throw catoptError("USAGE", "coordinator needs --scenario");
-    const { file, json: parsed } = await readScenarioJson(reference, PROJECT_ROOT);
-    const cluster = formatOf(parsed) === CLUSTER_FORMAT ? parseClusterScenario(parsed, file) : undefined;
-    const scenario = cluster === undefined ? parseScenario(parsed, file) : undefined;
-    const tenant = cluster?.tenant ?? (scenario as Scenario).tenant;
-    const problem = stringOption(args, "problem-id") ?? cluster?.problem ?? (scenario as Scenario).problem;
+    const target = await targetOf(reference);
+    const tenant = target.tenant;
+    const problem = stringOption(args, "problem-id") ?? target.problem;
     const json = args.values.json === true;
     const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "coordinator");
     const trustRoot = await trustRootOf(args);
     const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
-    const agents = cluster?.cluster.nodes.map((n) => n.name) ?? (scenario as Scenario).spec.agents;
     const bus = await openBus({ url, replicas: positiveIntegerOption(args, "replicas"), name: "catopt-coordinator" });
     try {
-      say(`coordinator of ${tenant}/${problem} at ${url}: waiting for ${agents.join(", ")}`);
+      say(`coordinator of ${tenant}/${problem} at ${url}: waiting for ${target.agents.join(", ")}`);
       const outcome = await runCoordinator({
         nc: bus.nc,
         tenant,
         problem,
-        open: cluster === undefined ? openEvent(tenant, problem, (scenario as Scenario).spec) : clusterOpenEvent(tenant, problem, cluster),
-        roundTimeoutMs: cluster?.roundTimeoutMs ?? (scenario as Scenario).roundTimeoutMs,
-        onRound: (p) => (cluster === undefined ? worthPrinting(p.round) : p.round % 100 === 0 || p.phase !== "running") && say(`${progressLine(p)}`),
+        open: target.open(problem),
+        roundTimeoutMs: target.roundTimeoutMs,
+        onResume: (p) => say(`the stream already holds ${tenant}/${problem}: resuming after round ${p.round} (${p.phase})`),
+        onRound: (p) => target.worthPrinting(p.round, p.phase) && say(`${progressLine(p)}`),
         signer,
         trustRoot,
       });
       if (outcome.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${tenant}/${problem} failed: ${outcome.error}`);
-      const summary = summarize(outcome.replay, outcome.problem, { scenario: cluster?.name ?? (scenario as Scenario).name, tenant, problem, referenceObjective: null });
+      const summary = summarize(outcome.replay, outcome.problem, { scenario: target.name, tenant, problem, referenceObjective: null });
       if (json) io.out(`${JSON.stringify(summary)}\n`);
-      else {
-        const plan = cluster === undefined ? planTable((scenario as Scenario).spec, summary.allocations, (scenario as Scenario).units) : allocationPicture(cluster.cluster, summary.allocations);
-        io.out(`${["", ...plan, "", ...outcomeLines(summary)].join("\n")}\n`);
-      }
+      else io.out(`${["", ...target.picture(summary.allocations), "", ...outcomeLines(summary)].join("\n")}\n`);
       return summary.converged ? 0 : 1;
     } finally {
       await bus.close();
     }
   },
 };
+
+/** What the coordinator needs of either kind of scenario. */
+type Target = {
+  readonly name: string;
+  readonly tenant: string;
+  readonly problem: string;
+  readonly agents: readonly string[];
+  readonly roundTimeoutMs: number;
+  open(problem: string): OpenEvent;
+  worthPrinting(round: number, phase: string): boolean;
+  picture(allocations: Outcome["allocations"]): string[];
+};
+
+async function targetOf(reference: string): Promise<Target> {
+  const { file, json } = await readScenarioJson(reference, PROJECT_ROOT);
+  if (formatOf(json) === CLUSTER_FORMAT) {
+    const cluster = parseClusterScenario(json, file);
+    return {
+      ...cluster,
+      agents: cluster.cluster.nodes.map((n) => n.name),
+      open: (problem) => clusterOpenEvent(cluster.tenant, problem, cluster),
+      worthPrinting: (round, phase) => round % 100 === 0 || phase !== "running",
+      picture: (allocations) => allocationPicture(cluster.cluster, allocations),
+    };
+  }
+  const scenario = parseScenario(json, file);
+  return {
+    ...scenario,
+    agents: scenario.spec.agents,
+    open: (problem) => openEvent(scenario.tenant, problem, scenario.spec),
+    worthPrinting: (round) => worthPrinting(round),
+    picture: (allocations) => planTable(scenario.spec, allocations, scenario.units),
+  };
+}

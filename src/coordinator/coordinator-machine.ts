@@ -11,6 +11,10 @@ import { agentsOf, apply, emptyReplayState, problemKey, type AnyProblemState, ty
  * It closes a round when every agent's delta for it is in (round 0: every join), publishes
  * which events it took, then the plan the reducer derives, until the plan is final. Time
  * arrives only as `now` on events; the round deadline is checked on ticks.
+ *
+ * A coordinator restarted on a problem the stream already holds starts from that fold
+ * (`replay`): it does not open the problem again, and resumes where the stream left off:
+ * publishing the plan of a round that has none yet, else collecting the next round.
  */
 export type CoordinatorInput = {
   readonly tenant: string;
@@ -19,9 +23,11 @@ export type CoordinatorInput = {
   /** The governance DID whose admissions decide whose events count (see governance/admission.ts). */
   readonly trustRoot: string;
   readonly now: number;
+  /** The fold of what the stream already holds, for a coordinator that resumes a problem. */
+  readonly replay?: ReplayState;
 };
 
-export type CoordinatorContext = CoordinatorInput & {
+export type CoordinatorContext = Omit<CoordinatorInput, "replay"> & {
   readonly replay: ReplayState;
   readonly roundOpenedAt: number;
   readonly error: string | null;
@@ -106,14 +112,24 @@ export const coordinatorMachine = setup({
   },
 }).createMachine({
   id: "coordinator",
-  context: ({ input }) => ({ ...input, replay: emptyReplayState(input.trustRoot), roundOpenedAt: input.now, error: null }),
-  initial: "opening",
+  context: ({ input }) => ({ ...input, replay: input.replay ?? emptyReplayState(input.trustRoot), roundOpenedAt: input.now, error: null }),
+  initial: "starting",
   on: {
     message: { actions: "fold" },
     publishFailed: { target: ".failed", actions: "recordFailure" },
     stop: { target: ".failed", actions: "recordFailure" },
   },
   states: {
+    starting: {
+      always: [{ guard: "isOpen", target: "resuming" }, { target: "opening" }],
+    },
+    resuming: {
+      always: [
+        { guard: and(["planFolded", "isFinished"]), target: "done" },
+        { guard: "roundFolded", target: "planning" },
+        { target: "collecting" },
+      ],
+    },
     opening: {
       entry: "publishOpen",
       always: { guard: "isOpen", target: "collecting" },

@@ -1,4 +1,4 @@
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor, type SnapshotFrom } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
@@ -12,7 +12,7 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
 import { belongsTo } from "../replay/filter.ts";
 import { expectedClusterPlanEvent, expectedTenantPlanEvent, clusterTenants, tenantPlansDue } from "../allocation/cluster-fold.ts";
-import { expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import { apply, emptyReplayState, expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import { roundEvent, type OpenEvent } from "./coordinator-events.ts";
 import { coordinatorMachine, problemOf } from "./coordinator-machine.ts";
 
@@ -26,6 +26,10 @@ export type CoordinatorOptions = {
   readonly clock?: Clock;
   /** Called once per closed round, with the folded state of the problem. */
   readonly onRound?: (problem: AnyProblemState) => void;
+  /** Called once, before anything else, when the stream already holds the problem: the state resumed from. */
+  readonly onResume?: (problem: AnyProblemState) => void;
+  /** Aborting it stops the coordinator (status failed, with the reason). */
+  readonly signal?: AbortSignal;
   /** Signs the coordinator's events: an identity admitted as coordinator in the tenant. */
   readonly signer: Identity;
   /** The governance DID whose admissions decide whose events count. */
@@ -59,12 +63,18 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       },
     },
   });
-  const actor = createActor(machine, { input: { tenant, problem, roundTimeoutMs: options.roundTimeoutMs, trustRoot: options.trustRoot, now: clock() } });
+  // What the stream already holds of the problem: nothing for a new one; for a coordinator
+  // restarted mid-run, everything its predecessor folded, from which it resumes.
+  const held = await foldHeld(js, tenant, problem, options.trustRoot);
+  const resumed = problemOf({ replay: held.replay, tenant, problem });
+  if (resumed !== undefined) options.onResume?.(resumed);
+  const actor = createActor(machine, { input: { tenant, problem, roundTimeoutMs: options.roundTimeoutMs, trustRoot: options.trustRoot, now: clock(), replay: held.replay } });
 
-  const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
+  const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant), fromSeq: held.nextSeq });
   let lastRound = -1;
   await drive<SnapshotFrom<typeof machine>>(actor, reader, {
     clock,
+    signal: options.signal,
     route: (message) => belongsTo(message, tenant, problem) && actor.send({ type: "message", message, now: clock() }),
     onSnapshot: (snapshot) => {
       const state = problemOf(snapshot.context);
@@ -78,4 +88,15 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const state = problemOf(context);
   const status = context.error !== null || state === undefined ? "failed" : state.phase === "max-rounds" ? "max-rounds" : "converged";
   return { status, error: context.error, replay: context.replay, problem: state };
+}
+
+/** Folds the problem's messages the stream holds now; the live read goes on from `nextSeq`. */
+async function foldHeld(js: JetStreamClient, tenant: string, problem: string, trustRoot: string): Promise<{ replay: ReplayState; nextSeq: number }> {
+  let replay = emptyReplayState(trustRoot);
+  let last = 0;
+  for await (const message of await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant), untilEnd: true })) {
+    last = message.seq;
+    if (belongsTo(message, tenant, problem)) replay = apply(replay, message);
+  }
+  return { replay, nextSeq: last + 1 };
 }

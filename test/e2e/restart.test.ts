@@ -1,0 +1,92 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { runAgent } from "../../src/agent/agent-runner.ts";
+import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { publishEvent } from "../../src/bus/publish.ts";
+import { openBus, type BusSession } from "../../src/bus/session.ts";
+import { EVENTS_STREAM } from "../../src/bus/streams.ts";
+import { openEvent } from "../../src/coordinator/coordinator-events.ts";
+import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
+import { loadScenario, type Scenario } from "../../src/core/scenario.ts";
+import { governanceSubject, tenantSubjects } from "../../src/core/subjects.ts";
+import { admitEvent } from "../../src/governance/governance-events.ts";
+import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
+import { problemKey, type ProblemState } from "../../src/replay/reducer.ts";
+import { readToEnd, replayMessages } from "../../src/replay/replay.ts";
+import { stateHash } from "../../src/replay/state-hash.ts";
+
+// A coordinator killed mid-run (its connection dropped at round 20) and started again: the new
+// one rebuilds the problem by replaying the stream, resumes where it stopped, and ends with the
+// plan of an uninterrupted run; the agents never notice more than a pause.
+const restart = suite("a coordinator restarted mid-run over a real nats-server");
+let server: EmbeddedServer;
+let bus: BusSession;
+let scenario: Scenario;
+const ids: Record<string, Identity> = {};
+
+restart.before(async () => {
+  server = await startEmbeddedServer();
+  bus = await openBus({ url: server.url });
+  scenario = await loadScenario("cosmos-3asset", PROJECT_ROOT);
+  for (const name of ["governance", "coordinator", ...scenario.spec.agents]) ids[name] = generateIdentity(name);
+  const admissions = [admitEvent("cosmos", ids.coordinator.did, "coordinator", "coordinator"), ...scenario.spec.agents.map((a) => admitEvent("cosmos", ids[a].did, "agent", a))];
+  for (const e of admissions) await publishEvent(bus.js, governanceSubject("cosmos", "admit"), e, ids.governance);
+});
+restart.after(async () => {
+  await bus?.close();
+  await server?.stop();
+});
+
+/** One run of the problem: its agents, and coordinators one after another (each stops at its round, if given). */
+async function run(problem: string, stopAt: readonly number[]) {
+  const agents = Promise.all(
+    scenario.assets.map(async (asset) =>
+      runAgent({ nc: await bus.connect(`agent-${asset.agent}`), tenant: "cosmos", problem, local: asset.problem, planTimeoutMs: 30_000, signer: ids[asset.agent], coordinator: ids.coordinator.did }),
+    ),
+  );
+  const coordinators = [];
+  const resumedAt: number[] = [];
+  for (let i = 0; i <= stopAt.length; i++) {
+    const nc = await bus.connect(`coordinator-${i}`);
+    const crash = new AbortController();
+    const outcome = await runCoordinator({
+      nc,
+      tenant: "cosmos",
+      problem,
+      open: openEvent("cosmos", problem, scenario.spec),
+      roundTimeoutMs: 10_000,
+      signer: ids.coordinator,
+      trustRoot: ids.governance.did,
+      signal: crash.signal,
+      onResume: (state) => resumedAt.push(state.round),
+      onRound: (state) => {
+        if (state.round === stopAt[i]) {
+          crash.abort("killed");
+          void nc.close(); // as a crash would: whatever it was publishing may or may not land
+        }
+      },
+    });
+    coordinators.push(outcome);
+  }
+  return { coordinators, resumedAt, agents: await agents };
+}
+
+restart("the restarted coordinator resumes from the stream and ends with the uninterrupted run's plan", async () => {
+  const straight = await run("sol-straight", []);
+  const restarted = await run("sol-restarted", [20, 45]);
+  assert.equal(restarted.coordinators.map((c) => c.status), ["failed", "failed", "converged"]);
+  assert.ok(restarted.resumedAt.length === 2 && restarted.resumedAt[0] >= 20 && restarted.resumedAt[1] >= 45, `resumed at ${restarted.resumedAt}`);
+  assert.ok(restarted.agents.every((a) => a.status === "converged"), JSON.stringify(restarted.agents.map((a) => a.error)));
+
+  const [a, b] = [straight.coordinators[0].problem as ProblemState, restarted.coordinators[2].problem as ProblemState];
+  assert.is(b.round, a.round, "same rounds");
+  assert.equal(b.x, a.x, "the same allocations, bit for bit");
+  assert.is(b.plan?.objective, a.plan?.objective);
+
+  const live = await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects("cosmos") });
+  const replayed = replayMessages(live, ids.governance.did, { tenant: "cosmos", problem: "sol-restarted" });
+  assert.is(stateHash(replayed), stateHash(restarted.coordinators[2].replay), "replay of the stream reaches the resumed coordinator's state");
+  assert.equal((replayed.problems[problemKey("cosmos", "sol-restarted")] as ProblemState).x, b.x);
+});
+
+restart.run();
