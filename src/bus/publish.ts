@@ -1,7 +1,8 @@
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
 import { encodeEnvelope } from "../core/envelope.ts";
 import { encodeEvent, type CatoptEvent } from "../core/event.ts";
 import { signBytes, type Identity } from "../governance/identity.ts";
+import { retrying } from "./retry.ts";
 
 /**
  * Publishes an event in its envelope, signed by its author over exactly the event's bytes, with
@@ -14,5 +15,10 @@ export function envelopeBytes(event: CatoptEvent, signer: Identity): Uint8Array 
 }
 
 export function publishEvent(js: JetStreamClient, subject: string, event: CatoptEvent, signer: Identity): Promise<PubAck> {
-  return js.publish(subject, envelopeBytes(event, signer), { msgID: event.id });
+  return publishDurably(js, subject, envelopeBytes(event, signer), { msgID: event.id });
+}
+
+/** js.publish through server failures (retry.ts): safe because the msgID makes the server drop a repeated copy. */
+export function publishDurably(js: JetStreamClient, subject: string, data: Uint8Array, options: Partial<JetStreamPublishOptions> & { msgID: string }): Promise<PubAck> {
+  return retrying(() => js.publish(subject, data, options));
 }

@@ -1,10 +1,13 @@
-import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type OrderedConsumerOptions } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { StreamMessage } from "../replay/reducer.ts";
+import { isPermanent } from "./retry.ts";
 
 /**
  * Reads a stream in order through an ordered consumer (one filter subject at most: nats-server
  * 2.9 takes no more). `untilEnd` stops at the last message present when the read started,
- * for replay; without it the read follows the stream live until `stop()`.
+ * for replay; without it the read follows the stream live until `stop()`, through server
+ * failures: a read that breaks off starts again after the last message it delivered.
  */
 export type StreamReader = AsyncIterable<StreamMessage> & { stop(): void };
 
@@ -17,23 +20,78 @@ export type ReadOptions = {
   readonly fromSeq?: number;
 };
 
+/** How long a read keeps trying to get going again before it gives up (the caller then stops with the reason). */
+export const READ_PATIENCE_MS = 60_000;
+
 export async function readStream(js: JetStreamClient, stream: string, options: ReadOptions = {}): Promise<StreamReader> {
-  const consumer = await js.consumers.get(stream, {
+  const consumerOptions = (after: number): Partial<OrderedConsumerOptions> => ({
     ...(options.filter === undefined ? {} : { filter_subjects: options.filter }),
-    ...(options.onlyNew === true ? { deliver_policy: DeliverPolicy.New } : {}),
-    ...(options.fromSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.fromSeq }),
+    ...(after > 0
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }
+      : options.fromSeq !== undefined
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.fromSeq }
+        : options.onlyNew === true
+          ? { deliver_policy: DeliverPolicy.New }
+          : {}),
   });
-  const empty = options.untilEnd === true && (await consumer.info()).num_pending === 0;
-  const messages = empty ? undefined : await consumer.consume();
+  const untilEnd = options.untilEnd === true;
+  let stopped = false;
+  let current: ConsumerMessages | undefined;
   return {
-    stop: () => void messages?.stop(),
+    stop: () => {
+      stopped = true;
+      current?.stop();
+    },
     async *[Symbol.asyncIterator]() {
-      if (messages === undefined) return;
-      for await (const m of messages) {
-        yield { subject: m.subject, seq: m.seq, data: m.data };
-        if (options.untilEnd === true && m.info.pending === 0) break;
+      let last = 0;
+      let lastProgress = Date.now();
+      while (!stopped) {
+        try {
+          const consumer = await js.consumers.get(stream, consumerOptions(last));
+          if (untilEnd && (await consumer.info()).num_pending === 0) return;
+          current = await consumer.consume({ expires: PULL_EXPIRES_MS });
+          watchServer(current, () => lastProgress);
+          for await (const m of current) {
+            last = m.seq;
+            lastProgress = Date.now();
+            yield { subject: m.subject, seq: m.seq, data: m.data };
+            if (untilEnd && m.info.pending === 0) {
+              current.stop();
+              return;
+            }
+          }
+        } catch (err) {
+          if (!(err instanceof Error) || isPermanent(err) || Date.now() - lastProgress > READ_PATIENCE_MS) throw err;
+        }
+        if (!stopped) await sleep(250); // broke off: go on after the last message delivered
       }
-      messages.stop();
     },
   };
 }
+
+// Pull requests that expire every 5 s (heartbeats every 2.5 s) notice a dead server within
+// seconds instead of the 30 s default.
+const PULL_EXPIRES_MS = 5000;
+
+/**
+ * Ends a read whose server has gone quiet, so that it starts again elsewhere: nothing from the
+ * server (a message, an idle heartbeat, a pull's expiry) for QUIET_MS. The client's own
+ * missed-heartbeat notice does not always come when the server that held the consumer died.
+ */
+function watchServer(messages: ConsumerMessages, lastMessageAt: () => number): void {
+  let lastSign = Date.now();
+  const timer = setInterval(() => {
+    if (Date.now() - Math.max(lastSign, lastMessageAt()) > QUIET_MS) messages.stop();
+  }, 1000);
+  void (async () => {
+    for await (const status of messages.status()) {
+      if (status.type === "heartbeat" || status.type === "debug" || status.type === "flow_control") lastSign = Date.now();
+      if (status.type === "heartbeats_missed" && status.count >= 2) messages.stop();
+    }
+  })()
+    .catch(() => undefined)
+    .finally(() => clearInterval(timer));
+  void messages.closed().finally(() => clearInterval(timer));
+}
+
+const QUIET_MS = 2 * PULL_EXPIRES_MS + 1000;

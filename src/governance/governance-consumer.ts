@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENTS_STREAM } from "../bus/streams.ts";
-import { envelopeBytes } from "../bus/publish.ts";
+import { envelopeBytes, publishDurably } from "../bus/publish.ts";
 import { readToEnd } from "../replay/replay.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { eventId } from "../core/event.ts";
@@ -103,7 +103,7 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   const checkpoint = async (): Promise<void> => {
     if (log.size === checkpointed) return;
     const note = signCheckpoint({ origin, size: log.size, root: log.root() }, origin, signer);
-    await js.publish(LEDGER_CHECKPOINT_SUBJECT, new TextEncoder().encode(note), { msgID: `checkpoint-${log.size}` });
+    await publishDurably(js, LEDGER_CHECKPOINT_SUBJECT, new TextEncoder().encode(note), { msgID: `checkpoint-${log.size}` });
     [checkpointed, lastCheckpoint, lastCheckpointAt] = [log.size, note, clock()];
     checkpoints++;
     options.onCheckpoint?.(note, log.size);
@@ -148,10 +148,10 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
       const tenant = subject.split(".")[1] ?? "unknown";
       const reason = quarantineReason(verdict.refused);
       const notice = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq, subject, reason: verdict.refused, data } } as const;
-      notices.push(() => js.publish(`catopt.${tenant}.quarantine.${reason}`, envelopeBytes(notice, signer), { msgID: notice.id }));
+      notices.push(() => publishDurably(js, `catopt.${tenant}.quarantine.${reason}`, envelopeBytes(notice, signer), { msgID: notice.id }));
     }
     for (const group of splitBatch(entries)) {
-      await js.publish(LEDGER_ENTRY_SUBJECT, encodeBatch(group), { msgID: `entries-${log.size}` });
+      await publishDurably(js, LEDGER_ENTRY_SUBJECT, encodeBatch(group), { msgID: `entries-${log.size}` });
       for (const e of group) log.append(e);
     }
     for (const publish of notices) await publish();

@@ -2,6 +2,7 @@ import { runAgent, type AgentOutcome } from "../agent/agent-runner.ts";
 import { openBus, type BusSession } from "../bus/session.ts";
 import { startGovernance, type GovernanceConsumer } from "../governance/governance-consumer.ts";
 import { verifyLedgerStream } from "../governance/ledger-source.ts";
+import { retrying } from "../bus/retry.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
@@ -194,7 +195,7 @@ export function requireNoFailure(coordinator: CoordinatorOutcome, agents: readon
 }
 
 export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string, note: (line: string) => void = () => {}): Promise<LedgerOutcome> {
-  const last = (await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
+  const last = (await retrying(() => bus.jsm.streams.info(EVENTS_STREAM))).state.last_seq;
   // The consumer may trail a large run by a while (it verifies every signature): say so, and how far it is.
   const progress = setInterval(() => note(`ledger: ${governance.summary().processedSeq} of ${last} events judged`), 5000);
   await governance.caughtUp(last).finally(() => clearInterval(progress));
