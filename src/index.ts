@@ -41,7 +41,7 @@ export { agentMachine, type AgentInput, type AgentContext, type AgentEvent, type
 export { qpSolver, qpDelta } from "./agent/qp-solver.ts";
 export { joinEvent, deltaEvent } from "./agent/agent-events.ts";
 export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
-export { coordinatorMachine, roundQuorum, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";
+export { coordinatorMachine, roundCandidates, readyToClose, roundTakes, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";
 export { openEvent, roundEvent } from "./coordinator/coordinator-events.ts";
 export { runCoordinator, type CoordinatorOptions, type CoordinatorOutcome } from "./coordinator/coordinator-runner.ts";
 

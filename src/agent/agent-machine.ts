@@ -121,6 +121,8 @@ export const agentMachine = setup({
         announcing: {
           entry: "publishJoin",
           on: {
+            // A problem already under way (an agent restarted, or joining late) has plans out.
+            plan: { guard: "isNewPlan", actions: "queuePlan" },
             published: { target: "#agent.awaitingPlan", actions: "waitFromNow" },
             publishFailed: { target: "#agent.failed", actions: "recordFailure" },
           },

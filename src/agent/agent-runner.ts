@@ -8,11 +8,12 @@ import type { PlanBody } from "../core/schemas.ts";
 import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
 import { publishEvent } from "../bus/publish.ts";
 import { drive } from "../bus/drive.ts";
-import { readStream } from "../bus/read.ts";
+import { readStream, type StreamReader } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { verifyMessage } from "../governance/admission.ts";
 import type { Identity } from "../governance/identity.ts";
+import type { StreamMessage } from "../replay/reducer.ts";
 import { deltaEvent, joinEvent } from "./agent-events.ts";
 import { agentMachine, type AgentContext, type AgentPlan, type LocalSolver } from "./agent-machine.ts";
 import { qpSolver } from "./qp-solver.ts";
@@ -82,27 +83,43 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
     },
   });
   const actor = createActor(machine, { input: { agent, solver: behaviour.solver, planTimeoutMs: options.planTimeoutMs, now: clock() } });
+  /** The coordinator's event a stream message carries, if it is one for this problem: only signed events, and only the coordinator's, steer the agent. */
+  const steering = (message: StreamMessage): AnyEvent | undefined => {
+    const { event, author } = verifyMessage(message.data);
+    if (event.tenant !== tenant || event.problem !== problem) return undefined;
+    if (behaviour.opened(event) !== undefined) coordinator ??= author;
+    if (author !== coordinator) throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${coordinator ?? "(none yet)"}`);
+    return event;
+  };
+  const route = (message: StreamMessage): void => {
+    try {
+      const event = steering(message);
+      if (event === undefined) return;
+      const opening = behaviour.opened(event);
+      if (opening !== undefined) actor.send("stop" in opening ? { type: "stop", reason: opening.stop, now: clock() } : { type: "opened", agents: opening.agents, now: clock() });
+      const plan = behaviour.plan(event);
+      if (plan !== undefined) actor.send({ type: "plan", round: event.round, body: plan, now: clock() });
+    } catch (err) {
+      options.onUnreadable?.(message.seq, (err as Error).message);
+    }
+  };
   // Open, round and plan events: the subjects catopt.<tenant>.*.<problem> (deltas have a fifth token).
-  const reader = await readStream(js, EVENTS_STREAM, { filter: problemAnnouncements(tenant, problem) });
-  await drive(actor, reader, {
-    clock,
-    signal: options.signal,
-    route: (message) => {
-      try {
-        // Only signed events, and only the coordinator's, steer the agent.
-        const { event, author } = verifyMessage(message.data);
-        if (event.tenant !== tenant || event.problem !== problem) return;
-        const opening = behaviour.opened(event);
-        if (opening !== undefined) coordinator ??= author;
-        if (author !== coordinator) throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${coordinator ?? "(none yet)"}`);
-        if (opening !== undefined) actor.send("stop" in opening ? { type: "stop", reason: opening.stop, now: clock() } : { type: "opened", agents: opening.agents, now: clock() });
-        const plan = behaviour.plan(event);
-        if (plan !== undefined) actor.send({ type: "plan", round: event.round, body: plan, now: clock() });
-      } catch (err) {
-        options.onUnreadable?.(message.seq, (err as Error).message);
-      }
-    },
-  });
+  const filter = problemAnnouncements(tenant, problem);
+  // An agent that (re)starts on a problem under way acts on its opening and its latest plan
+  // only (DESIGN principle 3): answering each older plan would only send deltas too stale to count.
+  let [opening, latest, nextSeq]: [StreamMessage | undefined, StreamMessage | undefined, number] = [undefined, undefined, 1];
+  for await (const message of await readStream(js, EVENTS_STREAM, { filter, untilEnd: true })) {
+    nextSeq = message.seq + 1;
+    try {
+      const event = steering(message);
+      if (event !== undefined && behaviour.opened(event) !== undefined) opening ??= message;
+      if (event !== undefined && behaviour.plan(event) !== undefined) latest = message;
+    } catch (err) {
+      options.onUnreadable?.(message.seq, (err as Error).message);
+    }
+  }
+  const live = await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, connection: nc });
+  await drive(actor, prepend([opening, latest], live), { clock, signal: options.signal, route });
   const snapshot = actor.getSnapshot();
   return {
     agent,
@@ -110,5 +127,16 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
     error: snapshot.context.error,
     rounds: snapshot.context.planRound,
     plan: snapshot.context.plan,
+  };
+}
+
+/** A reader that yields `first` (the defined ones), then what `reader` yields. */
+function prepend(first: readonly (StreamMessage | undefined)[], reader: StreamReader): StreamReader {
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (const message of first) if (message !== undefined) yield message;
+      yield* reader;
+    },
+    stop: () => reader.stop(),
   };
 }

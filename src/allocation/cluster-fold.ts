@@ -2,7 +2,7 @@ import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { PlanStatus } from "../core/schemas.ts";
 import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../core/schemas.ts";
 import { refuse as reject } from "../core/refusal.ts";
-import { takenDeltas } from "../replay/taken-deltas.ts";
+import { takenDeltas, type RoundEvent } from "../replay/taken-deltas.ts";
 import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../solver/admm.ts";
 import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
@@ -15,7 +15,8 @@ import { planFromNodes } from "./repair.ts";
 /**
  * The stream's fold for a cluster problem (the accelerator allocation): the part of
  * replay/reducer.ts that knows cluster-open, node-join, node-delta, cluster-plan and
- * tenant-plan events. Rounds are synchronous: round k takes exactly one node-delta per node,
+ * tenant-plan events. Rounds are synchronous (a node agent takes its own proposal as
+ * committed: node-solver.ts): round k takes exactly one node-delta per node,
  * relative to round k-1, then the coordinator's prox step (sharingStep with couplingUpdate),
  * the very steps solveAllocationInProcess takes. Pure; refuses bad input with a reason.
  */
@@ -107,7 +108,7 @@ export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, a
   return { ...p, pending: { ...p.pending, [event.id]: { agent, round: event.round, base: event.base, update: event.body } } };
 }
 
-export function closeClusterRound(p: ClusterState, event: CatoptEvent<"round/1">): ClusterState {
+export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
   if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
   if (event.round === 0) {
@@ -117,7 +118,8 @@ export function closeClusterRound(p: ClusterState, event: CatoptEvent<"round/1">
     return { ...started, plan: derivePlan(started, agentSignal(p.admm).map(() => 0)) };
   }
   const y = [...p.y];
-  const taken = takenDeltas(p.pending, event, p.round);
+  // Cluster rounds stay synchronous (every node, every round), so each node's values changed in the last round.
+  const taken = takenDeltas(p.pending, event, p.round, () => p.round, 0);
   for (const d of taken) {
     const n = p.agents.indexOf(d.agent);
     y[n] = applySparse(p.y[n], d.update);

@@ -8,7 +8,9 @@ import { catoptError } from "../core/errors.ts";
 export async function connectTo(url: string, name = "catopt"): Promise<NatsConnection> {
   const servers = url.split(",").map((s) => s.trim()).filter(Boolean);
   try {
-    return await connect({ servers, name, noAsyncTraces: true, timeout: 5000, maxReconnectAttempts: 10 });
+    // Reconnects every half second (the client's default is 2 s): a link back after a cut or a
+    // server's restart is used at once, while rounds go on without the client.
+    return await connect({ servers, name, noAsyncTraces: true, timeout: 5000, maxReconnectAttempts: 40, reconnectTimeWait: 500 });
   } catch (err) {
     const reason = (err as Error).message || String(err);
     throw catoptError("NATS_UNREACHABLE", `cannot reach NATS at ${url}: ${reason}`, err);

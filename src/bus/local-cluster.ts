@@ -18,6 +18,8 @@ export type LocalCluster = {
   /** Every server's client URL, comma-separated: what --nats takes. */
   readonly url: string;
   readonly urls: readonly string[];
+  /** Each server's server_name (catopt-n1, ...): what stream info names as a leader. */
+  readonly names: readonly string[];
   /** Kills server i at once (SIGKILL), as a crash would. */
   kill(i: number): Promise<void>;
   stop(): Promise<void>;
@@ -64,7 +66,7 @@ export async function startLocalCluster(size = 3, readyTimeoutMs = 30_000): Prom
       const nc = await connectTo(urls.join(","), "catopt-cluster-probe");
       try {
         await (await jetstreamManager(nc)).getAccountInfo();
-        return { url: urls.join(","), urls, kill, stop };
+        return { url: urls.join(","), urls, names: urls.map((_, i) => `catopt-n${i + 1}`), kill, stop };
       } finally {
         await nc.close();
       }

@@ -1,3 +1,4 @@
+import type { NatsConnection } from "@nats-io/transport-node";
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type OrderedConsumerOptions } from "@nats-io/jetstream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { StreamMessage } from "../replay/reducer.ts";
@@ -18,6 +19,11 @@ export type ReadOptions = {
   readonly onlyNew?: boolean;
   /** From this stream sequence on (a reader that already folded what came before). */
   readonly fromSeq?: number;
+  /**
+   * The reader's connection: when it reconnects (a link back after a cut), the read starts again
+   * at once from where it was, instead of when its lost pull request would have expired.
+   */
+  readonly connection?: NatsConnection;
 };
 
 /** How long a read keeps trying to get going again before it gives up (the caller then stops with the reason). */
@@ -37,6 +43,11 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
   const untilEnd = options.untilEnd === true;
   let stopped = false;
   let current: ConsumerMessages | undefined;
+  if (options.connection !== undefined) {
+    void (async () => {
+      for await (const status of (options.connection as NatsConnection).status()) if (status.type === "reconnect" && !stopped) current?.stop();
+    })().catch(() => undefined);
+  }
   return {
     stop: () => {
       stopped = true;

@@ -18,8 +18,8 @@ export type BusSession = {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly streams: readonly StreamAction[];
-  /** A further connection to the same server (agents get their own, as on separate machines). */
-  connect(name: string): Promise<NatsConnection>;
+  /** A further connection to the same server (agents get their own, as on separate machines), or through `via` (a Link's URL). */
+  connect(name: string, via?: string): Promise<NatsConnection>;
   close(): Promise<void>;
 };
 
@@ -61,8 +61,8 @@ export async function openBus(options: BusOptions = {}): Promise<BusSession> {
       js: jetstream(nc),
       jsm,
       streams,
-      connect: async (name) => {
-        const c = await connectTo(url, name);
+      connect: async (name, via) => {
+        const c = await connectTo(via ?? url, name);
         extra.push(c);
         return c;
       },

@@ -3,6 +3,7 @@ import { catoptError } from "../core/errors.ts";
 import { CLUSTER_FORMAT, parseClusterScenario } from "../allocation/cluster-scenario.ts";
 import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
+import { recoveryLines } from "../run/recovery.ts";
 import { JSON_OPTION, NATS_OPTION, type Command, type Io, type ParsedArgs } from "./command.ts";
 import { runOptionsOf } from "./run-options.ts";
 import { executeClusterRun } from "./run-cluster.ts";
@@ -63,7 +64,8 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   if (json) {
     io.out(`${JSON.stringify(jsonReport(report))}\n`);
   } else {
-    io.out(`\n${[...convergenceChart(report.history), "", ...planTable(scenario.spec, report.allocations, scenario.units), "", ...outcomeLines(report)].join("\n")}\n`);
+    const recovery = scenario.faults.length > 0 || scenario.rounds.quorum !== undefined || scenario.rounds.deadlineMs !== undefined ? recoveryLines(report.recovery) : [];
+    io.out(`\n${[...convergenceChart(report.history), "", ...planTable(scenario.spec, report.allocations, scenario.units), "", ...outcomeLines(report), ...recovery].join("\n")}\n`);
   }
   if (report.ledger !== null && !report.ledger.verified) {
     io.err(`catopt: the run's ledger does not verify: ${report.ledger.problem}\n`);

@@ -18,6 +18,7 @@ export const CATALOG: readonly SchemaDescriptor[] = [
   schema("join", 1, [req("resources", "array:string")]),
   schema("delta", 1, [req("entries", "map:number"), req("objective", "number")]),
   schema("round", 1, [req("took", "array:string")]),
+  schema("round", 2, [req("took", "array:string"), opt("closedBy", "string", "all")]),
   schema("plan", 1, [
     req("status", "string"), req("rho", "number"), req("signal", "map:number"), req("allocations", "map:object"),
     req("objective", "number"), req("primal", "number"), req("dual", "number"), req("epsPrimal", "number"), req("epsDual", "number"),

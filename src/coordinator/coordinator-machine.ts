@@ -1,5 +1,7 @@
 import { and, assign, setup } from "xstate";
-import { agentsOf, apply, emptyReplayState, problemKey, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
+import type { ClosedBy } from "../core/schemas.ts";
+import { agentsOf, apply, emptyReplayState, isClusterState, problemKey, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
+import { staleReason } from "../replay/taken-deltas.ts";
 
 /**
  * The coordinator. Its only state is the fold of the stream (`replay`, through the same
@@ -8,9 +10,11 @@ import { agentsOf, apply, emptyReplayState, problemKey, type AnyProblemState, ty
  *
  * opening -> collecting -> closing -> planning -> collecting ... -> done | failed
  *
- * It closes a round when every agent's delta for it is in (round 0: every join), publishes
- * which events it took, then the plan the reducer derives, until the plan is final. Time
- * arrives only as `now` on events; the round deadline is checked on ticks.
+ * It closes a round when every agent's delta is in (round 0: every join), or as soon as
+ * `quorum` agents' are, or at `deadlineMs` with whatever is in (asynchronous rounds; a delta
+ * that misses its round counts in a later one, within the problem's maxStaleness). It
+ * publishes which events it took and why it closed, then the plan the reducer derives, until
+ * the plan is final. Time arrives only as `now` on events; deadlines are checked on ticks.
  *
  * A coordinator restarted on a problem the stream already holds starts from that fold
  * (`replay`): it does not open the problem again, and resumes where the stream left off:
@@ -19,7 +23,12 @@ import { agentsOf, apply, emptyReplayState, problemKey, type AnyProblemState, ty
 export type CoordinatorInput = {
   readonly tenant: string;
   readonly problem: string;
+  /** A round with nothing to take for this long fails the run. */
   readonly roundTimeoutMs: number;
+  /** How many agents' deltas close a round before all are in (default: all of them: synchronous rounds). */
+  readonly quorum?: number;
+  /** A round closes this long after it opened with whatever is in (default: never). */
+  readonly deadlineMs?: number;
   /** The governance DID whose admissions decide whose events count (see governance/admission.ts). */
   readonly trustRoot: string;
   readonly now: number;
@@ -30,6 +39,8 @@ export type CoordinatorInput = {
 export type CoordinatorContext = Omit<CoordinatorInput, "replay"> & {
   readonly replay: ReplayState;
   readonly roundOpenedAt: number;
+  /** Why the round being closed closes. */
+  readonly closedBy: ClosedBy;
   readonly error: string | null;
 };
 
@@ -44,28 +55,56 @@ export function problemOf(context: Pick<CoordinatorContext, "replay" | "tenant" 
   return context.replay.problems[problemKey(context.tenant, context.problem)];
 }
 
-/** The events that close the next round, once every agent has sent its part; else undefined. */
-export function roundQuorum(problem: AnyProblemState): string[] | undefined {
-  const agents = agentsOf(problem);
+/**
+ * What the next round can take now: round 0, the joins delivered; later, per agent, its
+ * freshest delta that is not stale (taken-deltas.ts).
+ */
+export function roundCandidates(problem: AnyProblemState): Map<string, string> {
+  const picks = new Map<string, string>();
   if (problem.phase === "joining") {
-    const joins = agents.map((a) => problem.joined[a]?.id);
-    return joins.every((id) => id !== undefined) ? (joins as string[]) : undefined;
+    for (const [agent, join] of Object.entries(problem.joined)) picks.set(agent, join.id);
+    return picks;
   }
-  if (problem.phase !== "running") return undefined;
-  const next = problem.round + 1;
+  if (problem.phase !== "running") return picks;
+  const staleness = isClusterState(problem) ? 0 : problem.spec.admm.maxStaleness;
+  const committedAt = (agent: string): number => (isClusterState(problem) ? problem.round : (problem.committedAt[agent] ?? problem.round));
+  const best = new Map<string, number>();
   const pending: Readonly<Record<string, { readonly agent: string; readonly round: number; readonly base: number }>> = problem.pending;
-  const took = agents.map((a) => Object.entries(pending).find(([, d]) => d.agent === a && d.round === next && d.base === problem.round)?.[0]);
-  return took.every((id) => id !== undefined) ? (took as string[]) : undefined;
+  for (const [id, d] of Object.entries(pending)) {
+    if (staleReason(d, problem.round, committedAt(d.agent), staleness) !== undefined) continue;
+    if ((best.get(d.agent) ?? -Infinity) >= d.base) continue;
+    best.set(d.agent, d.base);
+    picks.set(d.agent, id);
+  }
+  return picks;
+}
+
+/**
+ * Whether the next round can close without waiting longer, and why: every agent's part is in,
+ * or a quorum and no agent left out would fall beyond the staleness bound (such a laggard is
+ * waited for, up to the deadline: the bounded delay that asynchronous ADMM needs to converge).
+ */
+export function readyToClose(problem: AnyProblemState, quorum: number | undefined): ClosedBy | undefined {
+  const picks = roundCandidates(problem);
+  if (picks.size === agentsOf(problem).length) return "all";
+  if (quorum === undefined || picks.size < quorum) return undefined;
+  if (problem.phase !== "running" || isClusterState(problem)) return "quorum";
+  const next = problem.round + 1;
+  const { committedAt } = problem;
+  const laggard = Object.keys(committedAt).some((a) => !picks.has(a) && next - (committedAt[a] ?? next) > problem.spec.admm.maxStaleness);
+  return laggard ? undefined : "quorum";
+}
+
+/** The events the next round takes, in the problem's agent order. */
+export function roundTakes(problem: AnyProblemState): string[] {
+  const picks = roundCandidates(problem);
+  return agentsOf(problem).flatMap((a) => picks.get(a) ?? []);
 }
 
 /** Agents whose part of the next round is still missing, for the timeout message. */
 export function missingAgents(problem: AnyProblemState): string[] {
-  const next = problem.round + 1;
-  return agentsOf(problem).filter((a) =>
-    problem.phase === "joining"
-      ? problem.joined[a] === undefined
-      : !Object.values<{ readonly agent: string; readonly round: number }>(problem.pending).some((d) => d.agent === a && d.round === next),
-  );
+  const picks = roundCandidates(problem);
+  return agentsOf(problem).filter((a) => !picks.has(a));
 }
 
 export const coordinatorMachine = setup({
@@ -77,6 +116,8 @@ export const coordinatorMachine = setup({
     publishPlan: () => {},
     fold: assign({ replay: ({ context, event }) => (event.type === "message" ? apply(context.replay, event.message) : context.replay) }),
     openRound: assign({ roundOpenedAt: ({ event }) => event.now }),
+    closeAtQuorum: assign({ closedBy: ({ context }) => readyToClose(problemOf(context) as AnyProblemState, context.quorum) ?? "all" }),
+    closeAtDeadline: assign({ closedBy: "deadline" as const }),
     recordFailure: assign({
       error: ({ event }) => (event.type === "publishFailed" ? `publish failed: ${event.reason}` : event.type === "stop" ? `stopped: ${event.reason}` : null),
     }),
@@ -93,7 +134,12 @@ export const coordinatorMachine = setup({
     isOpen: ({ context }) => problemOf(context) !== undefined,
     hasQuorum: ({ context }) => {
       const problem = problemOf(context);
-      return problem !== undefined && roundQuorum(problem) !== undefined;
+      return problem !== undefined && readyToClose(problem, context.quorum) !== undefined;
+    },
+    /** Past the round's deadline, with something to take. */
+    deadlinePassed: ({ context, event }) => {
+      const problem = problemOf(context);
+      return context.deadlineMs !== undefined && event.now - context.roundOpenedAt >= context.deadlineMs && problem !== undefined && roundCandidates(problem).size > 0;
     },
     /** The round we published has come back through the stream (its plan is derived). */
     roundFolded: ({ context }) => {
@@ -112,7 +158,7 @@ export const coordinatorMachine = setup({
   },
 }).createMachine({
   id: "coordinator",
-  context: ({ input }) => ({ ...input, replay: input.replay ?? emptyReplayState(input.trustRoot), roundOpenedAt: input.now, error: null }),
+  context: ({ input }) => ({ ...input, replay: input.replay ?? emptyReplayState(input.trustRoot), roundOpenedAt: input.now, closedBy: "all", error: null }),
   initial: "starting",
   on: {
     message: { actions: "fold" },
@@ -136,8 +182,13 @@ export const coordinatorMachine = setup({
     },
     collecting: {
       entry: "openRound",
-      always: { guard: "hasQuorum", target: "closing" },
-      on: { tick: { guard: "overdue", target: "failed", actions: "recordTimeout" } },
+      always: { guard: "hasQuorum", target: "closing", actions: "closeAtQuorum" },
+      on: {
+        tick: [
+          { guard: "deadlinePassed", target: "closing", actions: "closeAtDeadline" },
+          { guard: "overdue", target: "failed", actions: "recordTimeout" },
+        ],
+      },
     },
     closing: {
       entry: "publishRound",

@@ -23,6 +23,9 @@ export type CoordinatorOptions = {
   /** The problem's open event: open/1 (a quadratic program) or cluster-open/1 (an allocation). */
   readonly open: OpenEvent;
   readonly roundTimeoutMs: number;
+  /** Asynchronous rounds (coordinator-machine.ts): close at this many agents' deltas, or at the deadline. */
+  readonly quorum?: number;
+  readonly deadlineMs?: number;
   readonly clock?: Clock;
   /** Called once per closed round, with the folded state of the problem. */
   readonly onRound?: (problem: AnyProblemState) => void;
@@ -53,7 +56,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const machine = coordinatorMachine.provide({
     actions: {
       publishOpen: () => publish(roundSubject(tenant, problem), options.open),
-      publishRound: ({ context }) => publish(roundSubject(tenant, problem), roundEvent(problemOf(context) as AnyProblemState)),
+      publishRound: ({ context }) => publish(roundSubject(tenant, problem), roundEvent(problemOf(context) as AnyProblemState, context.closedBy)),
       publishPlan: ({ context }) => {
         const state = problemOf(context) as AnyProblemState;
         if (!isClusterState(state)) return publish(planSubject(tenant, problem), expectedPlanEvent(state));
@@ -68,13 +71,16 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const held = await foldHeld(js, tenant, problem, options.trustRoot);
   const resumed = problemOf({ replay: held.replay, tenant, problem });
   if (resumed !== undefined) options.onResume?.(resumed);
-  const actor = createActor(machine, { input: { tenant, problem, roundTimeoutMs: options.roundTimeoutMs, trustRoot: options.trustRoot, now: clock(), replay: held.replay } });
+  const { quorum, deadlineMs } = options;
+  const input = { tenant, problem, roundTimeoutMs: options.roundTimeoutMs, quorum, deadlineMs, trustRoot: options.trustRoot, now: clock(), replay: held.replay };
+  const actor = createActor(machine, { input });
 
   const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant), fromSeq: held.nextSeq });
   let lastRound = -1;
   await drive<SnapshotFrom<typeof machine>>(actor, reader, {
     clock,
     signal: options.signal,
+    ...(deadlineMs === undefined ? {} : { tickMs: Math.max(5, Math.min(200, deadlineMs / 4)) }),
     route: (message) => belongsTo(message, tenant, problem) && actor.send({ type: "message", message, now: clock() }),
     onSnapshot: (snapshot) => {
       const state = problemOf(snapshot.context);

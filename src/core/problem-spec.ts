@@ -32,6 +32,11 @@ export type AdmmSettings = {
   readonly balanceRounds: number;
   /** The run stops with status "max-rounds" when it has not converged by then. */
   readonly maxRounds: number;
+  /**
+   * Bounded staleness of asynchronous rounds: round k may take an agent's delta that answers
+   * any plan from round k-1-maxStaleness on (0: only the last plan, the synchronous rounds).
+   */
+  readonly maxStaleness: number;
 };
 
 export type ProblemSpec = {
@@ -50,4 +55,5 @@ export const DEFAULT_ADMM: AdmmSettings = {
   tau: 2,
   balanceRounds: 100,
   maxRounds: 5000,
+  maxStaleness: 0,
 };

@@ -5,6 +5,7 @@ import { catoptError } from "./errors.ts";
 import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
 import { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./problem-spec.ts";
 import { isToken } from "./subjects.ts";
+import { needsAsyncRounds, parseFaults, type Fault } from "./faults.ts";
 import * as v from "./validate.ts";
 
 /**
@@ -29,9 +30,16 @@ export type Scenario = {
   readonly assets: readonly ScenarioAsset[];
   /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
   readonly roundTimeoutMs: number;
+  /** When the coordinator closes a round before every agent's delta is in (absent: synchronous rounds). */
+  readonly rounds: RoundPolicy;
+  /** Faults `catopt run` performs during the run (core/faults.ts). */
+  readonly faults: readonly Fault[];
   /** Where it was read from, for messages. */
   readonly source: string;
 };
+
+/** Asynchronous rounds: close at `quorum` agents' deltas, or `deadlineMs` after the round opened. */
+export type RoundPolicy = { readonly quorum?: number; readonly deadlineMs?: number };
 
 export const SCENARIO_FORMAT = "catopt-scenario/1";
 const DEFAULT_ROUND_TIMEOUT_MS = 10_000;
@@ -134,6 +142,12 @@ function parse(json: unknown, source: string): Scenario {
   });
 
   const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);
+  const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
+  const faults = parseFaults(s.faults, "scenario.faults", agents);
+  const blocking = faults.findIndex(needsAsyncRounds);
+  if (blocking >= 0 && rounds.quorum === undefined && rounds.deadlineMs === undefined) {
+    throw new v.ValidationError(`scenario.faults[${blocking}]`, "leaves an agent out of rounds: set scenario.rounds.quorum or scenario.rounds.deadlineMs, or every round waits for it");
+  }
 
   return {
     name: v.string(s.name, "scenario.name"),
@@ -144,8 +158,19 @@ function parse(json: unknown, source: string): Scenario {
     spec: { resources, constraints, agents, admm },
     assets,
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
+    rounds,
+    faults,
     source,
   };
+}
+
+function parseRounds(value: unknown, at: string, agents: number): RoundPolicy {
+  if (value === undefined) return {};
+  const r = v.record(value, at);
+  const quorum = r.quorum === undefined ? undefined : v.integer(r.quorum, `${at}.quorum`, 1);
+  if (quorum !== undefined && quorum > agents) throw new v.ValidationError(`${at}.quorum`, `${quorum} is more than the scenario's ${agents} agents`);
+  const deadlineMs = r.deadlineMs === undefined ? undefined : v.positive(r.deadlineMs, `${at}.deadlineMs`);
+  return { ...(quorum === undefined ? {} : { quorum }), ...(deadlineMs === undefined ? {} : { deadlineMs }) };
 }
 
 export const roundTimeoutOf = (value: unknown): number => (value === undefined ? DEFAULT_ROUND_TIMEOUT_MS : v.positive(value, "scenario.roundTimeoutMs"));
@@ -162,6 +187,7 @@ export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): A
     tau: setting("tau", v.positive),
     balanceRounds: setting("balanceRounds", (x, where) => v.integer(x, where)),
     maxRounds: setting("maxRounds", (x, where) => v.integer(x, where, 1)),
+    maxStaleness: setting("maxStaleness", (x, where) => v.integer(x, where)),
   };
   if (admm.tau <= 1) throw new v.ValidationError(`${at}.tau`, "must be > 1");
   if (admm.mu <= 1) throw new v.ValidationError(`${at}.mu`, "must be > 1");

@@ -24,6 +24,13 @@ export type DeltaBody = { readonly entries: Readonly<Record<string, number>>; re
 /** The coordinator's decision to close a round: exactly which events it took. */
 export type RoundBody = { readonly took: readonly string[] };
 
+/**
+ * Why a round closed: every agent's answer to the last plan was in ("all"), enough of them
+ * ("quorum"), or its deadline passed ("deadline"). Timing decides it, so it is recorded.
+ */
+export type ClosedBy = "all" | "quorum" | "deadline";
+export type RoundBodyV2 = RoundBody & { readonly closedBy: ClosedBy };
+
 export type PlanStatus = "running" | "converged" | "max-rounds";
 
 export type PlanBody = {
@@ -98,6 +105,7 @@ export type BodyOf = {
   "join/1": JoinBody;
   "delta/1": DeltaBody;
   "round/1": RoundBody;
+  "round/2": RoundBodyV2;
   "plan/1": PlanBody;
   "cluster-open/1": ClusterOpenBody;
   "node-join/1": NodeJoinBody;
@@ -126,6 +134,8 @@ function admmSettings(value: unknown, path: string): AdmmSettings {
     tau: v.positive(admm.tau, `${path}.tau`),
     balanceRounds: v.integer(admm.balanceRounds, `${path}.balanceRounds`),
     maxRounds: v.integer(admm.maxRounds, `${path}.maxRounds`, 1),
+    // Absent in streams written before asynchronous rounds: those rounds were synchronous.
+    maxStaleness: admm.maxStaleness === undefined ? 0 : v.integer(admm.maxStaleness, `${path}.maxStaleness`),
   };
 }
 
@@ -143,6 +153,7 @@ function allocationMap(value: unknown, path: string): TypeAllocation {
 }
 
 const STATUSES = ["running", "converged", "max-rounds"] as const;
+const CLOSED_BY = ["all", "quorum", "deadline"] as const;
 
 const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
   "open/1": (body, path) => {
@@ -198,6 +209,10 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
     return { entries: v.numberMap(b.entries, `${path}.entries`), objective: v.finite(b.objective, `${path}.objective`) };
   },
   "round/1": (body, path) => ({ took: v.stringList(v.record(body, path).took, `${path}.took`) }),
+  "round/2": (body, path) => {
+    const b = v.record(body, path);
+    return { took: v.stringList(b.took, `${path}.took`), closedBy: b.closedBy === undefined ? "all" : v.oneOf(b.closedBy, CLOSED_BY, `${path}.closedBy`) };
+  },
   "admit/1": (body, path) => {
     const b = v.record(body, path);
     return { did: v.string(b.did, `${path}.did`), role: v.oneOf(b.role, ["agent", "coordinator"] as const, `${path}.role`), name: v.string(b.name, `${path}.name`) };

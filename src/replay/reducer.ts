@@ -6,7 +6,7 @@ import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
 import { Refusal, refuse as reject } from "../core/refusal.ts";
 import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
-import { takenDeltas } from "./taken-deltas.ts";
+import { staleReason, stillPending, takenDeltas, type RoundEvent } from "./taken-deltas.ts";
 import { checkClusterPlan, checkTenantPlan, closeClusterRound, joinNode, nodeDelta, openCluster, type ClusterState } from "../allocation/cluster-fold.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
 
@@ -31,6 +31,8 @@ export type ProblemState = {
   readonly pending: Readonly<Record<string, PendingDelta>>;
   /** Each agent's committed x_i, by resource. */
   readonly x: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** The round that last changed each agent's x_i (took its delta, or its join): a delta answering an older plan is stale. */
+  readonly committedAt: Readonly<Record<string, number>>;
   readonly objectives: Readonly<Record<string, number>>;
   /** The last closed round; -1 before round 0. */
   readonly round: number;
@@ -75,6 +77,7 @@ export const problemKey = (tenant: string, problem: string): string => `${tenant
 const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
   "open/1": "round",
   "round/1": "round",
+  "round/2": "round",
   "plan/1": "plan",
   "join/1": "delta",
   "delta/1": "delta",
@@ -146,6 +149,7 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
     case "quarantine/1":
       return reject("quarantine notices are not part of a problem");
     case "round/1":
+    case "round/2":
       return isClusterState(p) ? closeClusterRound(p, event) : closeRound(p, event);
     case "join/1":
     case "delta/1":
@@ -178,6 +182,7 @@ function open(event: CatoptEvent<"open/1">): ProblemState {
     joined: {},
     pending: {},
     x: {},
+    committedAt: {},
     objectives: {},
     round: -1,
     admm: initialAdmmState(spec.resources.length, spec.admm),
@@ -188,19 +193,31 @@ function open(event: CatoptEvent<"open/1">): ProblemState {
   };
 }
 
+/**
+ * An agent may join before round 0 (which takes the joins in) or, when the coordinator started
+ * at a quorum, later: it then counts from the next round on, with x_i = 0 until a round takes
+ * its first delta.
+ */
 function join(p: ProblemState, event: CatoptEvent<"join/1">, agent: string): ProblemState {
   if (!p.spec.agents.includes(agent)) reject(`agent ${agent} is not part of problem ${p.problem}`);
   if (p.joined[agent] !== undefined) reject(`agent ${agent} already joined`);
-  if (p.phase !== "joining") reject(`agent ${agent} joined after the problem started`);
+  if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} joined after the problem ended (${p.phase})`);
   const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
   if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
-  return { ...p, joined: { ...p.joined, [agent]: { id: event.id, resources: event.body.resources } } };
+  const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources } };
+  if (p.phase === "joining") return { ...p, joined };
+  const x = { ...p.x, [agent]: zeros(event.body.resources) };
+  return { ...p, joined, x, committedAt: { ...p.committedAt, [agent]: p.round }, objectives: { ...p.objectives, [agent]: 0 } };
 }
+
+const zeros = (resources: readonly string[]): Record<string, number> => Object.fromEntries(resources.map((r) => [r, 0]));
 
 function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): ProblemState {
   const joined = p.joined[agent] ?? reject(`agent ${agent} sent a delta without joining`);
   if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
-  if (event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
+  if (event.round !== event.base + 1) reject(`delta from ${agent} for round ${event.round} answers plan ${event.base}, not plan ${event.round - 1}`);
+  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, p.committedAt[agent] ?? p.round, p.spec.admm.maxStaleness);
+  if (stale !== undefined) reject(`delta from ${agent} comes too late: ${stale}`);
   if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
   const foreign = Object.keys(event.body.entries).find((r) => !joined.resources.includes(r));
   if (foreign !== undefined) reject(`delta from ${agent} sets resource ${foreign}, which it did not join with`);
@@ -208,29 +225,39 @@ function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): P
   return { ...p, pending: { ...p.pending, [event.id]: pending } };
 }
 
-function closeRound(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
+function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
   if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
   return event.round === 0 ? start(p, event) : step(p, event);
 }
 
-/** Round 0 takes every agent's join and publishes the first plan: x = 0, signal = 0. */
-function start(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
-  const expected = p.spec.agents.map((a) => p.joined[a]?.id ?? reject(`round 0 closed before agent ${a} joined`));
-  if (!sameSet(expected, event.body.took)) reject("round 0 must take exactly the agents' joins");
-  const x = Object.fromEntries(p.spec.agents.map((a) => [a, Object.fromEntries((p.joined[a]?.resources ?? []).map((r) => [r, 0]))]));
-  const objectives = Object.fromEntries(p.spec.agents.map((a) => [a, 0]));
-  const started: ProblemState = { ...p, phase: "running", round: 0, x, objectives };
+/**
+ * Round 0 takes the agents' joins (all of them, or a quorum) and publishes the first plan:
+ * x = 0, signal = 0. A join that reached the stream after the coordinator decided, but before
+ * its round event, starts at x = 0 all the same (a join carries no values).
+ */
+function start(p: ProblemState, event: RoundEvent): ProblemState {
+  const joins = new Map(Object.entries(p.joined).map(([agent, j]) => [j.id, agent]));
+  const took = event.body.took.map((id) => joins.get(id) ?? reject(`round 0 took ${id}, which is no agent's join`));
+  if (took.length === 0 || new Set(took).size !== took.length) reject("round 0 must take at least one join, each once");
+  const agents = [...joins.values()];
+  const x = Object.fromEntries(agents.map((a) => [a, zeros(p.joined[a]?.resources ?? [])]));
+  const objectives = Object.fromEntries(agents.map((a) => [a, 0]));
+  const committedAt = Object.fromEntries(agents.map((a) => [a, 0]));
+  const started: ProblemState = { ...p, phase: "running", round: 0, x, committedAt, objectives };
   return { ...started, plan: derivePlan(started) };
 }
 
 /** Round k >= 1: commit the deltas taken, then the coordinator's ADMM step. */
-function step(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
+function step(p: ProblemState, event: RoundEvent): ProblemState {
   const x: Record<string, Readonly<Record<string, number>>> = { ...p.x };
   const objectives: Record<string, number> = { ...p.objectives };
-  for (const d of takenDeltas(p.pending, event, p.round)) {
+  const committedAt: Record<string, number> = { ...p.committedAt };
+  const taken = takenDeltas(p.pending, event, p.round, (a) => p.committedAt[a] ?? p.round, p.spec.admm.maxStaleness);
+  for (const d of taken) {
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
+    committedAt[d.agent] = event.round;
   }
   const embed = (agent: string, source: Readonly<Record<string, Readonly<Record<string, number>>>>): number[] =>
     p.spec.resources.map((r) => source[agent]?.[r] ?? 0);
@@ -241,13 +268,17 @@ function step(p: ProblemState, event: CatoptEvent<"round/1">): ProblemState {
   );
   const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
-  const phase: ProblemState["phase"] = result.converged ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
-  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round));
+  // Small residuals say nothing of an agent whose values are older than the staleness bound
+  // (or that has not joined): only a round where every agent's part is that recent may end the run.
+  const everyone = p.spec.agents.every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness);
+  const phase: ProblemState["phase"] = result.converged && everyone ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
+  const pending = stillPending(p.pending, event.round, (a) => committedAt[a] ?? event.round, p.spec.admm.maxStaleness);
   const stepped: ProblemState = {
     ...p,
     phase,
     round: event.round,
     x,
+    committedAt,
     objectives,
     pending,
     admm: result.state,
@@ -300,9 +331,6 @@ function sameRecord<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string
   return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
 }
 
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && new Set(b).size === b.length && a.every((x) => b.includes(x));
-}
 
 function chain(previous: string, message: StreamMessage): string {
   const seq = Buffer.alloc(8);

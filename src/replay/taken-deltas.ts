@@ -1,22 +1,48 @@
 import type { CatoptEvent } from "../core/event.ts";
 import { refuse as reject } from "../core/refusal.ts";
 
-/** What both folds keep of a delta until a round takes it. */
+/** What both folds keep of a delta until a round takes it: `base` is the round of the plan it answers. */
 export type Pending = { readonly agent: string; readonly round: number; readonly base: number };
 
+export type RoundEvent = CatoptEvent<"round/1"> | CatoptEvent<"round/2">;
+
 /**
- * The deltas a round/1 event takes, in its order, each checked: delivered, for this round,
- * relative to the last closed round, at most one per agent. Refuses otherwise. Shared by the
- * QP problem's fold and the cluster fold, so both read `took` alike.
+ * Whether round `lastRound + 1` may still take a delta, and why not. A delta's entries are
+ * relative to its agent's values as plan `base` committed them, so it is good only while those
+ * values stand (no round since `base` took another delta of the agent: `committedAt` is the
+ * round that last did), and only within the bounded staleness of asynchronous rounds.
  */
-export function takenDeltas<D extends Pending>(pending: Readonly<Record<string, D>>, event: CatoptEvent<"round/1">, lastRound: number): D[] {
+export function staleReason(d: Pending, lastRound: number, committedAt: number, maxStaleness: number): string | undefined {
+  if (d.base > lastRound) return `it answers plan ${d.base}, which is not out (last closed round: ${lastRound})`;
+  if (d.base < committedAt) return `it answers plan ${d.base}, but round ${committedAt} changed ${d.agent}'s values since`;
+  if (d.base < lastRound - maxStaleness) return `it answers plan ${d.base}, older than the ${maxStaleness} round(s) of staleness allowed after round ${lastRound}`;
+  return undefined;
+}
+
+/**
+ * The deltas a round event takes, in its order, each checked: delivered, not stale (above), at
+ * most one per agent. Refuses otherwise. Shared by the QP problem's fold and the cluster fold,
+ * so both read `took` alike.
+ */
+export function takenDeltas<D extends Pending>(
+  pending: Readonly<Record<string, D>>,
+  event: RoundEvent,
+  lastRound: number,
+  committedAt: (agent: string) => number,
+  maxStaleness: number,
+): D[] {
   const taken = new Set<string>();
   return event.body.took.map((id) => {
     const d = pending[id] ?? reject(`round ${event.round} took ${id}, which the stream has not delivered`);
-    if (d.round !== event.round) reject(`round ${event.round} took ${id}, a delta for round ${d.round}`);
-    if (d.base !== lastRound) reject(`round ${event.round} took ${id}, relative to round ${d.base} instead of ${lastRound}`);
+    const stale = staleReason(d, lastRound, committedAt(d.agent), maxStaleness);
+    if (stale !== undefined) reject(`round ${event.round} took ${id}, but ${stale}`);
     if (taken.has(d.agent)) reject(`round ${event.round} took two deltas from ${d.agent}`);
     taken.add(d.agent);
     return d;
   });
+}
+
+/** The deltas a round may still take after round `lastRound` closed: the others are dropped from pending. */
+export function stillPending<D extends Pending>(pending: Readonly<Record<string, D>>, lastRound: number, committedAt: (agent: string) => number, maxStaleness: number): Record<string, D> {
+  return Object.fromEntries(Object.entries(pending).filter(([, d]) => d.base >= lastRound - maxStaleness && d.base >= committedAt(d.agent)));
 }

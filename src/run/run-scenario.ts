@@ -22,6 +22,9 @@ import { stateHash } from "../replay/state-hash.ts";
 import { summarize, type Outcome } from "../replay/summary.ts";
 import { solveReference } from "../solver/reference.ts";
 import { boundViolation, type Allocations } from "../solver/violation.ts";
+import { startLocalCluster, type LocalCluster } from "../bus/local-cluster.ts";
+import { startFaultScript, type FaultActions } from "./fault-script.ts";
+import { recoveryOf, type Recovery } from "./recovery.ts";
 
 /**
  * One whole run of a scenario: the centralized HiGHS reference, a bus (the embedded server or
@@ -57,6 +60,8 @@ export type RunReport = Outcome & {
   readonly governance: string;
   /** The ledger the run's own governance consumer wrote (embedded server only), verified afterwards. */
   readonly ledger: LedgerOutcome | null;
+  /** How rounds closed, and how the run recovered from the scenario's faults. */
+  readonly recovery: Recovery;
 };
 
 export type LedgerOutcome = {
@@ -86,7 +91,17 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   }
 
   const ids = await runIdentities(scenario.spec.agents, options.keys);
-  const bus = await openBus({ url: options.url, replicas: options.replicas, name: "catopt-run" });
+  // Killing a server needs servers of our own: a local 3-server cluster instead of the embedded one.
+  const killsServer = scenario.faults.some((f) => f.kind === "kill-server");
+  if (killsServer && options.url !== undefined) {
+    throw catoptError("SCENARIO_INVALID", `${scenario.source}: a kill-server fault runs on a cluster catopt starts itself: run it without --nats`);
+  }
+  const cluster: LocalCluster | undefined = killsServer ? await startLocalCluster(3) : undefined;
+  if (cluster !== undefined) note(`local 3-server JetStream cluster at ${cluster.url} (temporary stores, streams with 3 replicas)`);
+  const bus = await openBus({ url: cluster?.url ?? options.url, replicas: cluster === undefined ? options.replicas : 3, name: "catopt-run" }).catch(async (err: unknown) => {
+    await cluster?.stop();
+    throw err;
+  });
   try {
     note(bus.embedded ? `embedded nats-server at ${bus.url} (temporary store)` : `NATS at ${bus.url}`);
     for (const s of bus.streams) note(`stream ${s.name}: ${s.action}`);
@@ -96,7 +111,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
     // On our own server we are the deployment, so we run its governance consumer (the ledger's
     // single writer); on a real deployment that is the governance service's job.
-    const governance = bus.embedded ? await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: LEDGER_ORIGIN }) : undefined;
+    const ownDeployment = bus.embedded || cluster !== undefined;
+    const governance = ownDeployment ? await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: LEDGER_ORIGIN }) : undefined;
 
     // The governance identity admits the coordinator and every agent before anyone speaks.
     note(`governance ${ids.governance.did}${ids.ephemeral ? " (keys made for this run)" : ""}`);
@@ -109,40 +125,77 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const started = clock();
     const planTimeoutMs = scenario.roundTimeoutMs * 3;
     const stopAgents = new AbortController();
-    const agents = Promise.all(
-      scenario.assets.map(async (asset) =>
-        runAgent({
-          nc: await bus.connect(`agent-${asset.agent}`),
-          tenant,
-          problem,
-          local: asset.problem,
-          planTimeoutMs,
-          clock,
-          signal: stopAgents.signal,
-          signer: ids.agents.get(asset.agent) as Identity,
-          coordinator: ids.coordinator.did,
-        }),
-      ),
-    );
-    const coordinator = await runCoordinator({
-      nc: await bus.connect("coordinator"),
-      tenant,
-      problem,
-      open: openEvent(tenant, problem, scenario.spec),
-      roundTimeoutMs: scenario.roundTimeoutMs,
-      clock,
-      onRound: options.onRound,
-      signer: ids.coordinator,
-      trustRoot: ids.governance.did,
-    });
-    if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
-    const agentOutcomes = await agents;
+    const closedAtMs = new Map<number, number>();
+    // Each agent and the coordinator may be stopped by a fault and started afresh; a fresh one resumes from the stream.
+    const agentRuns = new Map<string, { stop: AbortController; outcome: Promise<AgentOutcome> }>();
+    let stopCoordinator = new AbortController();
+    const actions: FaultActions = {
+      stopAgent: (agent) => agentRuns.get(agent)?.stop.abort("stopped by a drop-agent fault"),
+      restartAgent: (agent) => startAgent(agent),
+      stopCoordinator: () => stopCoordinator.abort("stopped by a restart-coordinator fault"),
+      killServer: async () => {
+        const live = cluster as LocalCluster;
+        const leader = (await retrying(() => bus.jsm.streams.info(EVENTS_STREAM))).cluster?.leader ?? "";
+        const victim = live.names.indexOf(leader);
+        await live.kill(victim >= 0 ? victim : 0);
+        return `${live.names[victim >= 0 ? victim : 0]} (leader of ${EVENTS_STREAM})`;
+      },
+    };
+    const faults = await startFaultScript(scenario.faults, bus.url, actions, clock, note);
+    const startAgent = (agent: string): void => {
+      const asset = scenario.assets.find((a) => a.agent === agent) as Scenario["assets"][number];
+      const stop = new AbortController();
+      const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
+      // A stopped agent's connection goes with it, as when its process dies.
+      const outcome = bus.connect(`agent-${agent}`, faults.urlFor(agent)).then((nc) =>
+        runAgent({ nc, tenant, problem, local: asset.problem, planTimeoutMs, clock, signal, signer: ids.agents.get(agent) as Identity, coordinator: ids.coordinator.did }).finally(
+          () => stop.signal.aborted && nc.close(),
+        ),
+      );
+      agentRuns.set(agent, { stop, outcome });
+    };
+    for (const a of scenario.spec.agents) startAgent(a);
+    const onRound = (p: AnyProblemState): void => {
+      closedAtMs.set(p.round, clock() - started);
+      options.onRound?.(p);
+      faults.onRound(p.round);
+    };
+    let coordinator: CoordinatorOutcome;
+    for (;;) {
+      coordinator = await runCoordinator({
+        nc: await bus.connect("coordinator"),
+        tenant,
+        problem,
+        open: openEvent(tenant, problem, scenario.spec),
+        roundTimeoutMs: scenario.roundTimeoutMs,
+        ...scenario.rounds,
+        clock,
+        onRound,
+        onResume: (p) => note(`coordinator: resuming after round ${p.round}`),
+        signal: stopCoordinator.signal,
+        signer: ids.coordinator,
+        trustRoot: ids.governance.did,
+      });
+      if (!stopCoordinator.signal.aborted || coordinator.status !== "failed") break;
+      stopCoordinator = new AbortController();
+    }
+    // An agent stopped by a fault and started again ends with its last run; wait until none is replaced any more.
+    let agentOutcomes: AgentOutcome[] = [];
+    for (let runs = [...agentRuns.values()]; ; runs = [...agentRuns.values()]) {
+      if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
+      agentOutcomes = await Promise.all(runs.map((r) => r.outcome));
+      if (runs.every((r, i) => r === [...agentRuns.values()][i])) break;
+    }
+    await faults.close();
     const wall = clock() - started;
     requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`, "agent");
 
     const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did, note);
     const own = (await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) })).filter((m) => belongsTo(m, tenant, problem));
-    const replayHash = stateHash(replayMessages(own, ids.governance.did));
+    // The live state is the fold up to the coordinator's last message; what agents cut off or
+    // slowed down still sent after the final plan is in the stream and the ledger, not in that state.
+    const replayed = replayMessages(own.filter((m) => m.seq <= coordinator.replay.lastSeq), ids.governance.did);
+    const replayHash = stateHash(replayed);
     if (options.record !== undefined) {
       await writeRecording(options.record, {
         header: {
@@ -180,9 +233,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       recording: options.record ?? null,
       governance: ids.governance.did,
       ledger,
+      recovery: recoveryOf(own, replayed.rejected, faults.timeline, closedAtMs),
     };
   } finally {
     await bus.close();
+    await cluster?.stop();
   }
 }
 

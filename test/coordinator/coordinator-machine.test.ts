@@ -47,7 +47,7 @@ test("the coordinator opens, waits for every join, closes round 0 and publishes 
   assert.is(s.value, "closing");
   assert.equal(published, ["publishRound"]);
 
-  const round0 = roundEvent(problemOf(s.context) as ProblemState);
+  const round0 = roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy);
   assert.equal(round0.body.took, ["t/p/join/0/a", "t/p/join/0/b"]);
   [s, published] = feed(s, messageOf(++seq, round0, coordinator));
   assert.is(s.value, "planning", "acts on its round only once it is back from the stream");

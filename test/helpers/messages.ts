@@ -11,7 +11,7 @@ export function messageOf(seq: number, event: CatoptEvent, signer: Identity, age
   const subject =
     event.schema === "plan/1"
       ? planSubject(event.tenant, event.problem)
-      : event.schema === "open/1" || event.schema === "round/1"
+      : event.schema === "open/1" || event.schema === "round/1" || event.schema === "round/2"
         ? roundSubject(event.tenant, event.problem)
         : event.schema === "admit/1" || event.schema === "revoke/1"
           ? governanceSubject(event.tenant, event.schema.slice(0, -2))

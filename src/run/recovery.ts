@@ -1,0 +1,97 @@
+import { decodeEnvelope } from "../core/envelope.ts";
+import { decodeEvent, type AnyEvent } from "../core/event.ts";
+import { describeFault } from "../core/faults.ts";
+import type { ClosedBy } from "../core/schemas.ts";
+import type { Rejection, StreamMessage } from "../replay/reducer.ts";
+import type { FaultTimeline } from "./fault-script.ts";
+
+/**
+ * How a run lived through its rounds and its faults, read from the stream (what rounds took,
+ * why they closed, which deltas came late) beside the fault timeline: the recovery part of
+ * `catopt run`'s report. Pure.
+ */
+export type RoundsSummary = {
+  /** Rounds closed because every agent's delta was in, at a quorum, at the deadline. */
+  readonly closedBy: Readonly<Record<ClosedBy, number>>;
+  /** Deltas a round took that answered an older plan than the last one (bounded staleness). */
+  readonly lateTaken: number;
+  /** Deltas refused because they came too late to count. */
+  readonly staleRefused: number;
+};
+
+export type FaultRecovery = {
+  readonly fault: string;
+  readonly struckAfter: number | null;
+  readonly endedAfter: number | null;
+  /** For a fault on an agent: rounds closed without it from the fault on, and the first round that took it again. */
+  readonly roundsWithout: number | null;
+  readonly backInRound: number | null;
+  /** For the coordinator and servers: ms from the fault to the next round closed. */
+  readonly nextRoundAfterMs: number | null;
+  readonly detail: string;
+};
+
+export type Recovery = { readonly rounds: RoundsSummary; readonly faults: readonly FaultRecovery[] };
+
+type RoundRecord = { readonly round: number; readonly agents: ReadonlySet<string>; readonly closedBy: ClosedBy; readonly atMs: number };
+
+/** `closedAtMs`: when each round closed, in ms since the run started (the coordinator's onRound). */
+export function recoveryOf(messages: readonly StreamMessage[], rejected: readonly Rejection[], timeline: readonly FaultTimeline[], closedAtMs: ReadonlyMap<number, number>): Recovery {
+  const deltas = new Map<string, { agent: string; base: number }>();
+  const rounds: RoundRecord[] = [];
+  const closedBy: Record<ClosedBy, number> = { all: 0, quorum: 0, deadline: 0 };
+  let lateTaken = 0;
+  for (const message of messages) {
+    const event = eventOf(message);
+    const agent = message.subject.split(".")[4];
+    if (event === undefined) continue;
+    if ((event.schema === "delta/1" || event.schema === "node-delta/1") && agent !== undefined) deltas.set(event.id, { agent, base: event.base });
+    if (event.schema !== "round/1" && event.schema !== "round/2") continue;
+    const by = event.schema === "round/2" ? event.body.closedBy : "all";
+    const took = event.body.took.map((id) => deltas.get(id)).filter((d) => d !== undefined);
+    if (event.round >= 1) closedBy[by]++;
+    lateTaken += took.filter((d) => d.base < event.round - 1).length;
+    rounds.push({ round: event.round, agents: new Set(took.map((d) => d.agent)), closedBy: by, atMs: closedAtMs.get(event.round) ?? NaN });
+  }
+  const staleRefused = rejected.filter((r) => r.reason.includes("comes too late")).length;
+  return { rounds: { closedBy, lateTaken, staleRefused }, faults: timeline.map((t) => faultRecovery(t, rounds)) };
+}
+
+function faultRecovery(t: FaultTimeline, rounds: readonly RoundRecord[]): FaultRecovery {
+  const f = t.fault;
+  const base = { fault: describeFault(f), struckAfter: t.struckAfter, endedAfter: t.endedAfter, detail: t.detail };
+  if (t.struckAfter === null) return { ...base, roundsWithout: null, backInRound: null, nextRoundAfterMs: null, detail: "the run ended before it struck" };
+  const after = rounds.filter((r) => r.round > (t.struckAfter as number));
+  if (f.kind === "restart-coordinator" || f.kind === "kill-server") {
+    const next = after.find((r) => Number.isFinite(r.atMs));
+    const waited = next === undefined || t.struckAtMs === null ? null : Math.max(0, Math.round(next.atMs - t.struckAtMs));
+    return { ...base, roundsWithout: null, backInRound: null, nextRoundAfterMs: waited };
+  }
+  const back = after.find((r) => r.agents.has(f.agent) && r.round > (t.endedAfter ?? Infinity));
+  const without = after.filter((r) => !r.agents.has(f.agent) && (back === undefined || r.round < back.round)).length;
+  return { ...base, roundsWithout: without, backInRound: back?.round ?? null, nextRoundAfterMs: null };
+}
+
+function eventOf(message: StreamMessage): AnyEvent | undefined {
+  try {
+    return decodeEvent(decodeEnvelope(message.data).event);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The report's lines on recovery. */
+export function recoveryLines(r: Recovery): string[] {
+  const { closedBy, lateTaken, staleRefused } = r.rounds;
+  const lines = [`  rounds closed        ${closedBy.all} with every agent, ${closedBy.quorum} at quorum, ${closedBy.deadline} at the deadline; ${lateTaken} late deltas counted, ${staleRefused} too stale`];
+  for (const f of r.faults) {
+    const how =
+      f.struckAfter === null
+        ? f.detail
+        : f.roundsWithout !== null
+          ? `${f.roundsWithout} rounds closed without it; ${f.backInRound === null ? "never taken again" : `its deltas count again from round ${f.backInRound}`}`
+          : `${f.detail ? `${f.detail}; ` : ""}${f.nextRoundAfterMs === null ? "no round closed after it" : `next round closed ${f.nextRoundAfterMs} ms later`}`;
+    lines.push(`  fault                ${f.fault}: ${how}`);
+  }
+  return lines;
+}
