@@ -1,0 +1,111 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { initialTransition, transition, type SnapshotFrom } from "xstate";
+import { joinEvent } from "../../src/agent/agent-events.ts";
+import { openEvent, roundEvent } from "../../src/coordinator/coordinator-events.ts";
+import { coordinatorMachine, problemOf } from "../../src/coordinator/coordinator-machine.ts";
+import { eventId, type CatoptEvent } from "../../src/core/event.ts";
+import { DEFAULT_ADMM, type ProblemSpec } from "../../src/core/problem-spec.ts";
+import { expectedPlanEvent, type ProblemState, type StreamMessage } from "../../src/replay/reducer.ts";
+import { replayMessages } from "../../src/replay/replay.ts";
+import { stateHash } from "../../src/replay/state-hash.ts";
+import { generateIdentity } from "../../src/governance/identity.ts";
+import { admitEvent } from "../../src/governance/governance-events.ts";
+import { messageOf } from "../helpers/messages.ts";
+
+// Asynchronous rounds, stepped purely: three agents, a quorum of two, one round of staleness,
+// a 100 ms deadline. Every message the machine folds is kept, so a replay can be held to it.
+const spec: ProblemSpec = { resources: ["r"], constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 5 }], agents: ["a", "b", "c"], admm: { ...DEFAULT_ADMM, maxStaleness: 1 } };
+const governance = generateIdentity("governance");
+const coordinator = generateIdentity("coordinator");
+const agents = { a: generateIdentity("a"), b: generateIdentity("b"), c: generateIdentity("c") };
+const input = { tenant: "t", problem: "p", roundTimeoutMs: 1000, quorum: 2, deadlineMs: 100, trustRoot: governance.did, now: 0 };
+const local = (owner: string) => ({ owner, constant: 0, variables: [{ resource: "r", lower: 0, upper: 10, quadratic: 1, linear: -5 }] });
+type Snapshot = SnapshotFrom<typeof coordinatorMachine>;
+
+function harness() {
+  const folded: StreamMessage[] = [];
+  let [s] = initialTransition(coordinatorMachine, input);
+  const feed = (event: CatoptEvent, signer: (typeof agents)["a"], now = 1): Snapshot => {
+    const message = messageOf(folded.length + 1, event, signer);
+    folded.push(message);
+    [s] = transition(coordinatorMachine, s, { type: "message", message, now });
+    return s;
+  };
+  const problem = () => problemOf(s.context) as ProblemState;
+  /** Publishes what the machine decided (its round, then its plan), as the runner would, and returns the round event. */
+  const close = (): CatoptEvent<"round/2"> => {
+    assert.is(s.value, "closing");
+    const round = roundEvent(problem(), s.context.closedBy);
+    feed(round, coordinator);
+    feed(expectedPlanEvent(problem()), coordinator);
+    return round;
+  };
+  const delta = (agent: keyof typeof agents, base: number, value: number): void =>
+    void feed({ schema: "delta/1", id: eventId("t", "p", "delta", base + 1, agent), tenant: "t", problem: "p", round: base + 1, base, body: { entries: { r: value }, objective: 0 } }, agents[agent]);
+  const tick = (now: number): Snapshot => ([s] = transition(coordinatorMachine, s, { type: "tick", now }))[0];
+  feed(admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance);
+  for (const [name, id] of Object.entries(agents)) feed(admitEvent("t", id.did, "agent", name), governance);
+  feed(openEvent("t", "p", spec), coordinator);
+  return { feed, close, delta, tick, problem, folded, snapshot: () => s };
+}
+
+test("a quorum closes a round, a late delta counts in the next one, a too late one is refused, a laggard is waited for up to the deadline", () => {
+  const h = harness();
+  h.feed(joinEvent("t", "p", local("a")), agents.a);
+  assert.is(h.snapshot().value, "collecting", "one join is not a quorum");
+  h.feed(joinEvent("t", "p", local("b")), agents.b);
+  const round0 = h.close();
+  assert.equal([round0.body.took.length, round0.body.closedBy], [2, "quorum"]);
+  h.feed(joinEvent("t", "p", local("c")), agents.c);
+  assert.equal(h.problem().x.c, { r: 0 }, "c joins the running problem at x = 0");
+
+  h.delta("a", 0, 1);
+  h.delta("b", 0, 2);
+  const round1 = h.close();
+  assert.equal([round1.body.took, round1.body.closedBy], [["t/p/delta/1/a", "t/p/delta/1/b"], "quorum"]);
+
+  h.delta("a", 1, 1.5);
+  h.delta("b", 1, 2.5);
+  assert.is(h.snapshot().value, "collecting", "c's values would be 2 rounds old, beyond the staleness bound of 1: wait for it");
+  h.tick(50);
+  assert.is(h.snapshot().value, "collecting");
+  h.tick(101);
+  const round2 = h.close();
+  assert.equal([round2.body.took.length, round2.body.closedBy], [2, "deadline"]);
+
+  h.delta("c", 1, 3); // answers plan 1, after round 2 closed: within one round of staleness
+  h.delta("a", 2, 1.6);
+  const round3 = h.close();
+  assert.equal([round3.body.took, round3.body.closedBy], [["t/p/delta/3/a", "t/p/delta/2/c"], "quorum"]);
+  assert.is(h.problem().x.c?.r, 3, "the late delta counted");
+  assert.is(h.problem().committedAt.c, 3);
+
+  h.delta("b", 1, 9); // answers plan 1, but round 3 is closed: two rounds old
+  const refused = h.problem().pending;
+  assert.not.ok(Object.keys(refused).includes("t/p/delta/2/b"));
+  assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "delta from b comes too late: it answers plan 1");
+
+  // Timing decided when each round closed; the stream says so, and a replay reaches the same state without a clock.
+  assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
+});
+
+test("a round that took a delta which is no longer good is refused by the fold", () => {
+  const h = harness();
+  for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
+  h.close();
+  h.delta("a", 0, 1);
+  h.delta("b", 0, 1);
+  h.delta("c", 0, 1);
+  h.close();
+  // A forged round 2 that takes nothing anyone sent, then one taking a delta twice.
+  const bad = (took: string[]): CatoptEvent<"round/2"> => ({ schema: "round/2", id: eventId("t", "p", "round", 2), tenant: "t", problem: "p", round: 2, base: 1, body: { took, closedBy: "quorum" } });
+  h.delta("a", 1, 2);
+  h.feed(bad(["t/p/delta/1/a"]), coordinator);
+  assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "has not delivered");
+  h.feed(bad(["t/p/delta/2/a", "t/p/delta/2/a"]), coordinator);
+  assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "two deltas from a");
+  assert.is(h.problem().round, 1);
+});
+
+test.run();
