@@ -2,7 +2,7 @@ import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { PlanStatus } from "../core/schemas.ts";
 import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../core/schemas.ts";
 import { refuse as reject } from "../core/refusal.ts";
-import { takenDeltas, type RoundEvent } from "../replay/taken-deltas.ts";
+import { synchronousRules, takenDeltas, type RoundEvent } from "../replay/taken-deltas.ts";
 import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../solver/admm.ts";
 import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
@@ -118,8 +118,7 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
     return { ...started, plan: derivePlan(started, agentSignal(p.admm).map(() => 0)) };
   }
   const y = [...p.y];
-  // Cluster rounds stay synchronous (every node, every round), so each node's values changed in the last round.
-  const taken = takenDeltas(p.pending, event, p.round, () => p.round, 0);
+  const taken = takenDeltas(p.pending, event, p.round, synchronousRules(p.round));
   for (const d of taken) {
     const n = p.agents.indexOf(d.agent);
     y[n] = applySparse(p.y[n], d.update);

@@ -1,6 +1,6 @@
 import { and, assign, setup } from "xstate";
 import type { ClosedBy } from "../core/schemas.ts";
-import { agentsOf, apply, emptyReplayState, isClusterState, problemKey, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
+import { agentsOf, apply, emptyReplayState, problemKey, roundRules, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
 import { staleReason } from "../replay/taken-deltas.ts";
 
 /**
@@ -66,12 +66,11 @@ export function roundCandidates(problem: AnyProblemState): Map<string, string> {
     return picks;
   }
   if (problem.phase !== "running") return picks;
-  const staleness = isClusterState(problem) ? 0 : problem.spec.admm.maxStaleness;
-  const committedAt = (agent: string): number => (isClusterState(problem) ? problem.round : (problem.committedAt[agent] ?? problem.round));
+  const rules = roundRules(problem);
   const best = new Map<string, number>();
   const pending: Readonly<Record<string, { readonly agent: string; readonly round: number; readonly base: number }>> = problem.pending;
   for (const [id, d] of Object.entries(pending)) {
-    if (staleReason(d, problem.round, committedAt(d.agent), staleness) !== undefined) continue;
+    if (staleReason(d, problem.round, rules) !== undefined) continue;
     if ((best.get(d.agent) ?? -Infinity) >= d.base) continue;
     best.set(d.agent, d.base);
     picks.set(d.agent, id);
@@ -88,10 +87,9 @@ export function readyToClose(problem: AnyProblemState, quorum: number | undefine
   const picks = roundCandidates(problem);
   if (picks.size === agentsOf(problem).length) return "all";
   if (quorum === undefined || picks.size < quorum) return undefined;
-  if (problem.phase !== "running" || isClusterState(problem)) return "quorum";
-  const next = problem.round + 1;
-  const { committedAt } = problem;
-  const laggard = Object.keys(committedAt).some((a) => !picks.has(a) && next - (committedAt[a] ?? next) > problem.spec.admm.maxStaleness);
+  if (problem.phase !== "running") return "quorum";
+  const { maxStaleness, committedAt } = roundRules(problem);
+  const laggard = agentsOf(problem).some((a) => !picks.has(a) && problem.round + 1 - (committedAt(a) ?? Infinity) > maxStaleness);
   return laggard ? undefined : "quorum";
 }
 

@@ -6,7 +6,7 @@ import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
 import { Refusal, refuse as reject } from "../core/refusal.ts";
 import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
-import { staleReason, stillPending, takenDeltas, type RoundEvent } from "./taken-deltas.ts";
+import { staleReason, stillPending, synchronousRules, takenDeltas, type RoundEvent, type RoundRules } from "./taken-deltas.ts";
 import { checkClusterPlan, checkTenantPlan, closeClusterRound, joinNode, nodeDelta, openCluster, type ClusterState } from "../allocation/cluster-fold.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
 
@@ -53,6 +53,10 @@ export const isClusterState = (p: AnyProblemState | undefined): p is ClusterStat
 
 /** The agents whose part every round needs. */
 export const agentsOf = (p: AnyProblemState): readonly string[] => (isClusterState(p) ? p.agents : p.spec.agents);
+
+/** Which deltas the next round may take (taken-deltas.ts): cluster rounds are synchronous, QP rounds may be asynchronous. */
+export const roundRules = (p: AnyProblemState): RoundRules =>
+  isClusterState(p) ? synchronousRules(p.round) : { maxStaleness: p.spec.admm.maxStaleness, committedAt: (agent) => p.committedAt[agent] };
 
 export type Rejection = { readonly seq: number; readonly subject: string; readonly reason: string };
 
@@ -216,7 +220,7 @@ function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): P
   const joined = p.joined[agent] ?? reject(`agent ${agent} sent a delta without joining`);
   if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
   if (event.round !== event.base + 1) reject(`delta from ${agent} for round ${event.round} answers plan ${event.base}, not plan ${event.round - 1}`);
-  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, p.committedAt[agent] ?? p.round, p.spec.admm.maxStaleness);
+  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, roundRules(p));
   if (stale !== undefined) reject(`delta from ${agent} comes too late: ${stale}`);
   if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
   const foreign = Object.keys(event.body.entries).find((r) => !joined.resources.includes(r));
@@ -253,7 +257,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const x: Record<string, Readonly<Record<string, number>>> = { ...p.x };
   const objectives: Record<string, number> = { ...p.objectives };
   const committedAt: Record<string, number> = { ...p.committedAt };
-  const taken = takenDeltas(p.pending, event, p.round, (a) => p.committedAt[a] ?? p.round, p.spec.admm.maxStaleness);
+  const taken = takenDeltas(p.pending, event, p.round, roundRules(p));
   for (const d of taken) {
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
@@ -272,7 +276,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   // (or that has not joined): only a round where every agent's part is that recent may end the run.
   const everyone = p.spec.agents.every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness);
   const phase: ProblemState["phase"] = result.converged && everyone ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
-  const pending = stillPending(p.pending, event.round, (a) => committedAt[a] ?? event.round, p.spec.admm.maxStaleness);
+  const pending = stillPending(p.pending, event.round, { maxStaleness: p.spec.admm.maxStaleness, committedAt: (a) => committedAt[a] });
   const stepped: ProblemState = {
     ...p,
     phase,

@@ -7,12 +7,23 @@ export type Pending = { readonly agent: string; readonly round: number; readonly
 export type RoundEvent = CatoptEvent<"round/1"> | CatoptEvent<"round/2">;
 
 /**
+ * What decides whether a delta is still good: how many plans back it may answer, and the round
+ * that last changed each agent's values (undefined: the agent takes no part yet).
+ */
+export type RoundRules = { readonly maxStaleness: number; readonly committedAt: (agent: string) => number | undefined };
+
+/** Synchronous rounds (cluster problems): every round takes every agent, so each one's values changed in the last round. */
+export const synchronousRules = (lastRound: number): RoundRules => ({ maxStaleness: 0, committedAt: () => lastRound });
+
+/**
  * Whether round `lastRound + 1` may still take a delta, and why not. A delta's entries are
  * relative to its agent's values as plan `base` committed them, so it is good only while those
  * values stand (no round since `base` took another delta of the agent: `committedAt` is the
  * round that last did), and only within the bounded staleness of asynchronous rounds.
  */
-export function staleReason(d: Pending, lastRound: number, committedAt: number, maxStaleness: number): string | undefined {
+export function staleReason(d: Pending, lastRound: number, rules: RoundRules): string | undefined {
+  const { maxStaleness } = rules;
+  const committedAt = rules.committedAt(d.agent) ?? lastRound;
   if (d.base > lastRound) return `it answers plan ${d.base}, which is not out (last closed round: ${lastRound})`;
   if (d.base < committedAt) return `it answers plan ${d.base}, but round ${committedAt} changed ${d.agent}'s values since`;
   if (d.base < lastRound - maxStaleness) return `it answers plan ${d.base}, older than the ${maxStaleness} round(s) of staleness allowed after round ${lastRound}`;
@@ -28,13 +39,12 @@ export function takenDeltas<D extends Pending>(
   pending: Readonly<Record<string, D>>,
   event: RoundEvent,
   lastRound: number,
-  committedAt: (agent: string) => number,
-  maxStaleness: number,
+  rules: RoundRules,
 ): D[] {
   const taken = new Set<string>();
   return event.body.took.map((id) => {
     const d = pending[id] ?? reject(`round ${event.round} took ${id}, which the stream has not delivered`);
-    const stale = staleReason(d, lastRound, committedAt(d.agent), maxStaleness);
+    const stale = staleReason(d, lastRound, rules);
     if (stale !== undefined) reject(`round ${event.round} took ${id}, but ${stale}`);
     if (taken.has(d.agent)) reject(`round ${event.round} took two deltas from ${d.agent}`);
     taken.add(d.agent);
@@ -43,6 +53,6 @@ export function takenDeltas<D extends Pending>(
 }
 
 /** The deltas a round may still take after round `lastRound` closed: the others are dropped from pending. */
-export function stillPending<D extends Pending>(pending: Readonly<Record<string, D>>, lastRound: number, committedAt: (agent: string) => number, maxStaleness: number): Record<string, D> {
-  return Object.fromEntries(Object.entries(pending).filter(([, d]) => d.base >= lastRound - maxStaleness && d.base >= committedAt(d.agent)));
+export function stillPending<D extends Pending>(pending: Readonly<Record<string, D>>, lastRound: number, rules: RoundRules): Record<string, D> {
+  return Object.fromEntries(Object.entries(pending).filter(([, d]) => staleReason(d, lastRound, rules) === undefined));
 }
