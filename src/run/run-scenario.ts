@@ -179,12 +179,14 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       if (!stopCoordinator.signal.aborted || coordinator.status !== "failed") break;
       stopCoordinator = new AbortController();
     }
-    // An agent stopped by a fault and started again ends with its last run; wait until none is replaced any more.
-    let agentOutcomes: AgentOutcome[] = [];
-    for (let runs = [...agentRuns.values()]; ; runs = [...agentRuns.values()]) {
-      if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
+    if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
+    // An agent stopped by a fault and started again ends with its last run: wait until no run is replaced any more.
+    const currentRuns = () => [...agentRuns.values()];
+    let runs = currentRuns();
+    let agentOutcomes = await Promise.all(runs.map((r) => r.outcome));
+    while (currentRuns().some((r, i) => r !== runs[i])) {
+      runs = currentRuns();
       agentOutcomes = await Promise.all(runs.map((r) => r.outcome));
-      if (runs.every((r, i) => r === [...agentRuns.values()][i])) break;
     }
     await faults.close();
     const wall = clock() - started;
