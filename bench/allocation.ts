@@ -26,7 +26,7 @@ const rows: Record<string, unknown>[] = [];
 for (const jobs of sizes) {
   const perType = Math.max(1, Math.round(jobs / 128)); // 2,048 jobs: 16 nodes per type, 64 nodes of 8
   // Past about 1,000 jobs the default epsAbs stops max-min plans short of 1e-3 (see AGENTS.md).
-  const admm = jobs > 1000 ? { ...ALLOCATION_ADMM, epsAbs: 5e-7 } : ALLOCATION_ADMM;
+  const admm = jobs > 1000 ? { ...ALLOCATION_ADMM, epsAbs: 5e-7, censor: 5e-7 } : ALLOCATION_ADMM;
   for (const policy of policies) {
     const problem = syntheticCluster({ seed: 42, jobs, tenants: 8, nodes: { V100: perType, P100: perType, K80: perType, A100: perType }, perNode: 8, policy });
     const exact = await solveAllocationReference(problem, policyForm(problem));

@@ -40,7 +40,7 @@ export async function runNodeAgent(options: NodeAgentOptions): Promise<AgentOutc
         const solving = solvingThroughputs(event.body.cluster);
         const decomposition = decompose(solving, policyForm(solving), node.name);
         local = decomposition.nodes[0];
-        solver = nodeSolver(local);
+        solver = nodeSolver(local, event.body.admm.censor);
         signal = new Float64Array(decomposition.coupling.resources);
       }
       return { agents: event.body.cluster.nodes.map((n) => n.name) };
@@ -49,7 +49,7 @@ export async function runNodeAgent(options: NodeAgentOptions): Promise<AgentOutc
       if (event.schema !== "cluster-plan/1") return undefined;
       applyUpdate(signal, event.body.signal);
       // A copy: the machine may hold this plan while the next one is folded.
-      return { status: event.body.status, rho: event.body.rho, signal: Float64Array.from(signal) } satisfies NodePlan;
+      return { status: event.body.status, round: event.round, rho: event.body.rho, signal: Float64Array.from(signal) } satisfies NodePlan;
     },
   });
   return { ...outcome, plan: null };

@@ -5,21 +5,44 @@ import { nodeStep, nodeWorkspace } from "./node-step.ts";
 
 /**
  * A node agent's LocalSolver: its y (accelerator-time per column) and the exact knapsack step
- * of node-step.ts. Rounds are synchronous (every round takes every node's delta), so what a
- * plan commits for us is what we proposed for it; the plan carries only the shared signal.
+ * of node-step.ts, censored (censorStep). Rounds are synchronous (every round takes every
+ * node's delta), so what a plan commits for us is what we proposed for it; the plan carries
+ * only the shared signal.
  */
 export type NodePlan = AgentPlan & {
+  /** The round this plan closed; our answer is for the next. */
+  readonly round: number;
   readonly rho: number;
   /** The full signal (xbar - zbar + u), folded from the cluster plans' sparse updates. */
   readonly signal: ArrayLike<number>;
 };
 
-export function nodeSolver(problem: NodeProblem): LocalSolver<NodePlan, Float64Array> {
+export function nodeSolver(problem: NodeProblem, censor: number): LocalSolver<NodePlan, Float64Array> {
   const workspace = nodeWorkspace(problem);
   return {
     commit: (_plan, proposed) => proposed ?? new Float64Array(problem.columns.length),
-    step: (plan, committed) => nodeStep(problem, committed, plan.signal, plan.rho, workspace),
+    step: (plan, committed) => censorStep(nodeStep(problem, committed, plan.signal, plan.rho, workspace), committed, censorThreshold(censor, plan.round + 1), problem.capacity),
   };
+}
+
+/** AdmmSettings.censor's threshold in a round: it halves every 1000 rounds. */
+export const censorThreshold = (censor: number, round: number): number => censor * 2 ** (-round / 1000);
+
+/**
+ * Keeps the committed value wherever the step moved it by at most `threshold` (in place): the
+ * result is what the node sends and commits, so the coordinator's fold, which applies the
+ * delta, holds exactly the node's values. Threshold 0 keeps only entries that did not move.
+ *
+ * Old and new values mixed could overbook the node (the step keeps sum y <= capacity only for
+ * its own values, and plans rely on that: repair.ts). If they would, every decrease is sent:
+ * then each kept value is at most the step's, and so is the sum.
+ */
+export function censorStep(next: Float64Array, committed: ArrayLike<number>, threshold: number, capacity: number): Float64Array {
+  if (threshold === 0) return next;
+  const kept = Float64Array.from(next, (y, k) => (Math.abs(y - committed[k]) <= threshold ? committed[k] : y));
+  if (kept.reduce((sum, y) => sum + y, 0) <= capacity) return kept;
+  for (let k = 0; k < next.length; k++) if (committed[k] < next[k] && next[k] - committed[k] <= threshold) next[k] = committed[k];
+  return next;
 }
 
 /** The entries of `next` that differ from `previous`: what a node-delta carries. */

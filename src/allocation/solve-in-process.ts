@@ -4,6 +4,7 @@ import { solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
 import { clusterAggregate, nodeStep, nodeWorkspace } from "./node-step.ts";
+import { censorStep, censorThreshold } from "./node-solver.ts";
 import { policyForm, policyObjective } from "./policy.ts";
 import { planFromNodes } from "./repair.ts";
 
@@ -23,7 +24,7 @@ export type AllocationRun = {
   readonly history: readonly (readonly [number, number, number, number])[];
 };
 
-export const ALLOCATION_ADMM: AdmmSettings = { ...DEFAULT_ADMM, epsAbs: 1e-6, epsRel: 1e-5, maxRounds: 20_000 };
+export const ALLOCATION_ADMM: AdmmSettings = { ...DEFAULT_ADMM, epsAbs: 1e-6, epsRel: 1e-5, maxRounds: 20_000, censor: 1e-6 };
 
 export function solveAllocationInProcess(problem: ClusterProblem, settings: AdmmSettings = ALLOCATION_ADMM, onRound?: (round: number, residuals: Residuals) => void): AllocationRun {
   const solving = solvingThroughputs(problem);
@@ -42,7 +43,8 @@ function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onR
   const history: [number, number, number, number][] = [];
   for (let round = 1; round <= settings.maxRounds; round++) {
     const signal = agentSignal(state);
-    const next = nodes.map((node, n) => nodeStep(node, y[n], signal, state.rho, workspaces[n]));
+    const threshold = censorThreshold(settings.censor, round);
+    const next = nodes.map((node, n) => censorStep(nodeStep(node, y[n], signal, state.rho, workspaces[n]), y[n], threshold, node.capacity));
     const result = sharingStep(state, clusterAggregate(round, nodes, y, next, coupling.resources), update, settings);
     history.push([round, result.residuals.primal, result.residuals.dual, state.rho]);
     [state, y, residuals] = [result.state, next, result.residuals];

@@ -37,6 +37,15 @@ export type AdmmSettings = {
    * any plan from round k-1-maxStaleness on (0: only the last plan, the synchronous rounds).
    */
   readonly maxStaleness: number;
+  /**
+   * Censored deltas (cluster problems): a node agent leaves out a change of at most
+   * censor * 2^(-round/1000) and keeps the old value as committed, so it and the coordinator
+   * still agree exactly (COCA, Liu et al. 2019). Changes that small do not move the plan past
+   * the stopping tolerance; as the plan settles, fewer entries cross it and deltas shrink. The
+   * threshold halves every 1000 rounds, so a run it holds back still ends as exact ADMM would.
+   * 0: every change is sent.
+   */
+  readonly censor: number;
 };
 
 export type ProblemSpec = {
@@ -56,4 +65,5 @@ export const DEFAULT_ADMM: AdmmSettings = {
   balanceRounds: 100,
   maxRounds: 5000,
   maxStaleness: 0,
+  censor: 0,
 };

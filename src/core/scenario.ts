@@ -142,6 +142,7 @@ function parse(json: unknown, source: string): Scenario {
   });
 
   const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);
+  if (admm.censor > 0) throw new v.ValidationError("scenario.admm.censor", "censored deltas are for cluster scenarios (node agents' sparse deltas); a QP agent's delta carries all its resources");
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
   const faults = parseFaults(s.faults, "scenario.faults", agents);
   const blocking = faults.findIndex(needsAsyncRounds);
@@ -188,6 +189,7 @@ export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): A
     balanceRounds: setting("balanceRounds", (x, where) => v.integer(x, where)),
     maxRounds: setting("maxRounds", (x, where) => v.integer(x, where, 1)),
     maxStaleness: setting("maxStaleness", (x, where) => v.integer(x, where)),
+    censor: setting("censor", v.nonNegative),
   };
   if (admm.tau <= 1) throw new v.ValidationError(`${at}.tau`, "must be > 1");
   if (admm.mu <= 1) throw new v.ValidationError(`${at}.mu`, "must be > 1");

@@ -136,6 +136,8 @@ function admmSettings(value: unknown, path: string): AdmmSettings {
     maxRounds: v.integer(admm.maxRounds, `${path}.maxRounds`, 1),
     // Absent in streams written before asynchronous rounds: those rounds were synchronous.
     maxStaleness: admm.maxStaleness === undefined ? 0 : v.integer(admm.maxStaleness, `${path}.maxStaleness`),
+    // Absent in streams written before censored deltas: every change was sent.
+    censor: admm.censor === undefined ? 0 : v.nonNegative(admm.censor, `${path}.censor`),
   };
 }
 

@@ -50,6 +50,12 @@ export function positive(value: unknown, path: string): number {
   return n;
 }
 
+export function nonNegative(value: unknown, path: string): number {
+  const n = finite(value, path);
+  if (n < 0) throw new ValidationError(path, `expected a number >= 0, got ${n}`);
+  return n;
+}
+
 export function bytes(value: unknown, path: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new ValidationError(path, `expected bytes, got ${describe(value)}`);
   return value;
