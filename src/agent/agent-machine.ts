@@ -48,7 +48,11 @@ export type AgentEvent =
   | { readonly type: "publishFailed"; readonly reason: string; readonly now: number }
   | { readonly type: "plan"; readonly round: number; readonly body: AgentPlan; readonly now: number }
   | { readonly type: "tick"; readonly now: number }
-  | { readonly type: "stop"; readonly reason: string; readonly now: number };
+  | { readonly type: "stop"; readonly reason: string; readonly now: number }
+  /** Leave the problem for good: publish a leave event, then end as "left". */
+  | { readonly type: "leave"; readonly reason: string; readonly now: number }
+  /** The leave event is on the stream. */
+  | { readonly type: "leaveRecorded"; readonly now: number };
 
 /** The plan this event brings (or the one queued earlier), if it is newer than the last one taken. */
 function newPlan(context: AgentContext, event: AgentEvent): { round: number; body: AgentPlan } | undefined {
@@ -62,6 +66,7 @@ export const agentMachine = setup({
     // Effects: the runner provides these (machine.provide); here they do nothing.
     publishJoin: () => {},
     publishDelta: () => {},
+    publishLeave: () => {},
     waitFromNow: assign({ waitingSince: ({ event }) => event.now }),
     takePlan: assign(({ context, event }) => {
       const next = newPlan(context, event);
@@ -107,13 +112,17 @@ export const agentMachine = setup({
     error: null,
   }),
   initial: "joining",
-  on: { stop: { target: ".failed", actions: "recordFailure" } },
+  on: {
+    stop: { target: ".failed", actions: "recordFailure" },
+    leave: { target: ".leaving" },
+  },
   states: {
     joining: {
       initial: "awaitingOpen",
       states: {
         awaitingOpen: {
           on: {
+            leave: "#agent.left", // not joined yet: nothing to announce
             opened: [{ guard: "isMember", target: "announcing" }, { target: "#agent.failed", actions: "recordFailure" }],
             tick: { guard: "timedOut", target: "#agent.failed", actions: "recordTimeout" },
           },
@@ -154,6 +163,18 @@ export const agentMachine = setup({
         publishFailed: { target: "failed", actions: "recordFailure" },
       },
     },
+    leaving: {
+      entry: "publishLeave",
+      on: {
+        // A delta acknowledged now (it was in flight) changes nothing: only the leave's own record ends this.
+        leaveRecorded: "left",
+        publishFailed: { target: "failed", actions: "recordFailure" },
+        leave: {},
+        plan: {},
+        tick: {},
+      },
+    },
+    left: { type: "final" },
     converged: { type: "final" },
     failed: { type: "final" },
   },

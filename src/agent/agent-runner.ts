@@ -14,7 +14,7 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { verifyMessage } from "../governance/admission.ts";
 import type { Identity } from "../governance/identity.ts";
 import type { StreamMessage } from "../replay/reducer.ts";
-import { deltaEvent, joinEvent } from "./agent-events.ts";
+import { deltaEvent, joinEvent, leaveEvent } from "./agent-events.ts";
 import { agentMachine, type AgentContext, type AgentPlan, type LocalSolver } from "./agent-machine.ts";
 import { qpSolver } from "./qp-solver.ts";
 
@@ -29,6 +29,8 @@ export type AgentOptions = {
   readonly onUnreadable?: (seq: number, reason: string) => void;
   /** Stops the agent (it ends as failed with the reason), e.g. when its coordinator failed. */
   readonly signal?: AbortSignal;
+  /** Makes the agent leave the problem for good (a leave event; it ends as "left"), e.g. on Ctrl-C. */
+  readonly leave?: AbortSignal;
   /** Signs the agent's events: the identity admitted as this agent. */
   readonly signer: Identity;
   /** The coordinator's DID; without it, the signer of the problem's open event is trusted from then on. */
@@ -37,7 +39,7 @@ export type AgentOptions = {
 
 export type AgentOutcome = {
   readonly agent: string;
-  readonly status: "converged" | "failed";
+  readonly status: "converged" | "left" | "failed";
   readonly error: string | null;
   readonly rounds: number;
   readonly plan: PlanBody | null;
@@ -47,7 +49,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const { tenant, problem, local } = options;
   const outcome = await driveAgent(options, local.owner, {
     solver: qpSolver(local),
-    joinEvent: () => joinEvent(tenant, problem, local),
+    joinEvent: (round) => joinEvent(tenant, problem, local, round),
     deltaEvent: (context) => deltaEvent(tenant, problem, local, context),
     opened: (event) => (event.schema === "open/1" ? { agents: event.body.agents } : undefined),
     plan: (event) => (event.schema === "plan/1" ? event.body : undefined),
@@ -58,7 +60,8 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
 /** What differs between kinds of agents; the reading, signing and driving are shared (driveAgent). */
 export type AgentBehaviour = {
   readonly solver: LocalSolver<AgentPlan, unknown>;
-  joinEvent(): CatoptEvent;
+  /** `round`: the last plan out when the agent started (0 on a fresh problem), so that joining again gets a new event id. */
+  joinEvent(round: number): CatoptEvent;
   deltaEvent(context: AgentContext): CatoptEvent;
   /** If this event of the coordinator opens the problem: its agents, or why this agent must stop. */
   opened(event: AnyEvent): { readonly agents: readonly string[] } | { readonly stop: string } | undefined;
@@ -78,8 +81,10 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
 
   const machine = agentMachine.provide({
     actions: {
-      publishJoin: () => reportPublish(publishEvent(js, subject, behaviour.joinEvent(), signer), (e) => actor.send(e), clock),
+      publishJoin: () => reportPublish(publishEvent(js, subject, behaviour.joinEvent(joinRound), signer), (e) => actor.send(e), clock),
       publishDelta: ({ context }) => reportPublish(publishEvent(js, subject, behaviour.deltaEvent(context), signer), (e) => actor.send(e), clock),
+      publishLeave: ({ event, context }) =>
+        reportPublish(publishEvent(js, subject, leaveEvent(tenant, problem, agent, context.planRound, event.type === "leave" ? event.reason : "leaving"), signer), (e) => actor.send(e.type === "published" ? { type: "leaveRecorded", now: e.now } : e), clock),
     },
   });
   const actor = createActor(machine, { input: { agent, solver: behaviour.solver, planTimeoutMs: options.planTimeoutMs, now: clock() } });
@@ -108,22 +113,31 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   // An agent that (re)starts on a problem under way acts on its opening and its latest plan
   // only (DESIGN principle 3): answering each older plan would only send deltas too stale to count.
   let [opening, latest, nextSeq]: [StreamMessage | undefined, StreamMessage | undefined, number] = [undefined, undefined, 1];
+  let joinRound = 0;
   for await (const message of await readStream(js, EVENTS_STREAM, { filter, untilEnd: true })) {
     nextSeq = message.seq + 1;
     try {
       const event = steering(message);
       if (event !== undefined && behaviour.opened(event) !== undefined) opening ??= message;
-      if (event !== undefined && behaviour.plan(event) !== undefined) latest = message;
+      if (event !== undefined && behaviour.plan(event) !== undefined) [latest, joinRound] = [message, event.round];
     } catch (err) {
       options.onUnreadable?.(message.seq, (err as Error).message);
     }
   }
   const live = await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, connection: nc });
-  await drive(actor, prepend([opening, latest], live), { clock, signal: options.signal, route });
+  const leaving = () => actor.send({ type: "leave", reason: String(options.leave?.reason ?? "leaving"), now: clock() });
+  options.leave?.addEventListener("abort", leaving, { once: true });
+  try {
+    const driving = drive(actor, prepend([opening, latest], live), { clock, signal: options.signal, route });
+    if (options.leave?.aborted) leaving(); // drive has started the actor by now
+    await driving;
+  } finally {
+    options.leave?.removeEventListener("abort", leaving);
+  }
   const snapshot = actor.getSnapshot();
   return {
     agent,
-    status: snapshot.value === "converged" ? "converged" : "failed",
+    status: snapshot.value === "converged" || snapshot.value === "left" ? snapshot.value : "failed",
     error: snapshot.context.error,
     rounds: snapshot.context.planRound,
     plan: snapshot.context.plan,

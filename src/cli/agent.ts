@@ -40,6 +40,7 @@ export const agentCommand: Command = {
     "  catopt agent --node tpu-a --adapter tpu-node --input tpu.json --scenario my-cluster --nats nats://10.0.0.5:4222",
     "Each agent signs with the key named after it (a node agent: the node's name) in the key directory; the governance identity must have admitted it (catopt governance admit).",
     "Start `catopt coordinator` with the same scenario and NATS URL; agents and coordinator may start in any order.",
+    "Ctrl-C or SIGTERM makes a scenario's agents leave the problem (a leave event): rounds go on without them. Started again, an agent joins the running problem anew.",
   ],
   run: async (args, io) => {
     const url = requireNatsUrl(args, "agent");
@@ -58,8 +59,13 @@ export const agentCommand: Command = {
     const problem = stringOption(args, "problem-id") ?? scenario.problem;
     const signers = await Promise.all(assets.map((a) => loadIdentity(keyDirOf(args), a.agent)));
     const bus = await openBus({ url, name: `catopt-node-${node}` });
+    // Ctrl-C (or a service manager's stop) takes the node's agents out of the problem with a
+    // leave event, so the coordinator stops waiting for them; a crash does not, and rounds wait.
+    const leave = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => leave.abort(`stopped by its operator (${signal})`);
+    process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
     try {
-      io.out(`node ${node}: starting ${assets.map((a) => a.agent).join(", ")} on ${scenario.tenant}/${problem} at ${url}\n`);
+      io.out(`node ${node}: starting ${assets.map((a) => a.agent).join(", ")} on ${scenario.tenant}/${problem} at ${url} (Ctrl-C: leave the problem)\n`);
       const outcomes = await Promise.all(
         assets.map(async (asset, i) =>
           runAgent({
@@ -70,12 +76,14 @@ export const agentCommand: Command = {
             planTimeoutMs: scenario.roundTimeoutMs * 3,
             signer: signers[i],
             coordinator: stringOption(args, "coordinator"),
+            leave: leave.signal,
           }),
         ),
       );
       for (const o of outcomes) io.out(`  ${o.agent}: ${o.status} after ${o.rounds} rounds${o.error ? ` (${o.error})` : ""}\n`);
-      return outcomes.every((o) => o.status === "converged") ? 0 : 1;
+      return outcomes.every((o) => o.status !== "failed") ? 0 : 1;
     } finally {
+      process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
       await bus.close();
     }
   },

@@ -62,7 +62,8 @@ export function problemOf(context: Pick<CoordinatorContext, "replay" | "tenant" 
 export function roundCandidates(problem: AnyProblemState): Map<string, string> {
   const picks = new Map<string, string>();
   if (problem.phase === "joining") {
-    for (const [agent, join] of Object.entries(problem.joined)) picks.set(agent, join.id);
+    const expected = agentsOf(problem);
+    for (const [agent, join] of Object.entries(problem.joined)) if (expected.includes(agent)) picks.set(agent, join.id);
     return picks;
   }
   if (problem.phase !== "running") return picks;

@@ -13,13 +13,15 @@ export type Fault =
   | { readonly kind: "delay"; readonly round: number; readonly agent: string; readonly ms: number; readonly rounds: number }
   /** The agent's process stops; a fresh one starts `rounds` rounds later and resumes from the stream. */
   | { readonly kind: "drop-agent"; readonly round: number; readonly agent: string; readonly rounds: number }
+  /** The agent leaves the problem for good (a leave event, then it stops): the rest go on to their own optimum. */
+  | { readonly kind: "leave"; readonly round: number; readonly agent: string }
   /** The coordinator's process stops; a fresh one starts at once and resumes from the stream. */
   | { readonly kind: "restart-coordinator"; readonly round: number }
   /** The server that leads the event stream is killed (the run then uses a 3-server cluster). */
   | { readonly kind: "kill-server"; readonly round: number };
 
 export type FaultKind = Fault["kind"];
-export const FAULT_KINDS: readonly FaultKind[] = ["cut-link", "delay", "drop-agent", "restart-coordinator", "kill-server"];
+export const FAULT_KINDS: readonly FaultKind[] = ["cut-link", "delay", "drop-agent", "leave", "restart-coordinator", "kill-server"];
 
 /** Faults that leave an agent out of rounds, which only asynchronous rounds can close without it. */
 export const needsAsyncRounds = (f: Fault): boolean => f.kind === "cut-link" || f.kind === "drop-agent";
@@ -33,6 +35,7 @@ export function parseFaults(value: unknown, at: string, agents: readonly string[
     const round = v.integer(f.round, `${path}.round`, 1);
     if (kind === "restart-coordinator" || kind === "kill-server") return { kind, round };
     const agent = v.oneOf(f.agent, agents, `${path}.agent`);
+    if (kind === "leave") return { kind, round, agent };
     const rounds = v.integer(f.rounds, `${path}.rounds`, 1);
     if (kind === "delay") return { kind, round, agent, rounds, ms: v.positive(f.ms, `${path}.ms`) };
     return { kind, round, agent, rounds };
@@ -48,6 +51,8 @@ export function describeFault(f: Fault): string {
       return `delay ${f.agent}'s messages by ${f.ms} ms for ${f.rounds} rounds after round ${f.round}`;
     case "drop-agent":
       return `stop ${f.agent} after round ${f.round}, start a fresh one ${f.rounds} rounds later`;
+    case "leave":
+      return `${f.agent} leaves the problem after round ${f.round}`;
     case "restart-coordinator":
       return `restart the coordinator after round ${f.round}`;
     case "kill-server":

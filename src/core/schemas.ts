@@ -17,6 +17,8 @@ export type OpenBody = {
 
 /** An agent announces itself and the resources it uses. */
 export type JoinBody = { readonly resources: readonly string[] };
+/** An agent leaves a running problem for good (it may join again later, as a newcomer): its values stop counting. */
+export type LeaveBody = { readonly reason: string };
 
 /** An agent's new values, only those that changed since `base`, and its local objective. */
 export type DeltaBody = { readonly entries: Readonly<Record<string, number>>; readonly objective: number };
@@ -103,6 +105,7 @@ export type QuarantineBody = { readonly seq: number; readonly subject: string; r
 export type BodyOf = {
   "open/1": OpenBody;
   "join/1": JoinBody;
+  "leave/1": LeaveBody;
   "delta/1": DeltaBody;
   "round/1": RoundBody;
   "round/2": RoundBodyV2;
@@ -206,6 +209,7 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
     };
   },
   "join/1": (body, path) => ({ resources: v.stringList(v.record(body, path).resources, `${path}.resources`) }),
+  "leave/1": (body, path) => ({ reason: v.string(v.record(body, path).reason, `${path}.reason`) }),
   "delta/1": (body, path) => {
     const b = v.record(body, path);
     return { entries: v.numberMap(b.entries, `${path}.entries`), objective: v.finite(b.objective, `${path}.objective`) };

@@ -25,8 +25,8 @@ export type ProblemState = {
   readonly problem: string;
   readonly spec: ProblemSpec;
   readonly phase: "joining" | PlanStatus;
-  /** Resources each joined agent uses, and the id of its join event. */
-  readonly joined: Readonly<Record<string, { readonly id: string; readonly resources: readonly string[] }>>;
+  /** Resources each joined agent uses, the id of its join event, and the round after which it left, if it did. */
+  readonly joined: Readonly<Record<string, { readonly id: string; readonly resources: readonly string[]; readonly left?: number }>>;
   /** Deltas received and not yet taken by a round, by event id. */
   readonly pending: Readonly<Record<string, PendingDelta>>;
   /** Each agent's committed x_i, by resource. */
@@ -51,8 +51,8 @@ export type AnyProblemState = ProblemState | ClusterState;
 
 export const isClusterState = (p: AnyProblemState | undefined): p is ClusterState => p !== undefined && "kind" in p && p.kind === "cluster";
 
-/** The agents whose part every round needs. */
-export const agentsOf = (p: AnyProblemState): readonly string[] => (isClusterState(p) ? p.agents : p.spec.agents);
+/** The agents whose part every round needs: the problem's, less those that left. */
+export const agentsOf = (p: AnyProblemState): readonly string[] => (isClusterState(p) ? p.agents : p.spec.agents.filter((a) => p.joined[a]?.left === undefined));
 
 /** Which deltas the next round may take (taken-deltas.ts): cluster rounds are synchronous, QP rounds may be asynchronous. */
 export const roundRules = (p: AnyProblemState): RoundRules =>
@@ -84,6 +84,7 @@ const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
   "round/2": "round",
   "plan/1": "plan",
   "join/1": "delta",
+  "leave/1": "delta",
   "delta/1": "delta",
   "admit/1": "gov",
   "revoke/1": "gov",
@@ -156,11 +157,13 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
     case "round/2":
       return isClusterState(p) ? closeClusterRound(p, event) : closeRound(p, event);
     case "join/1":
+    case "leave/1":
     case "delta/1":
     case "plan/1": {
       if (isClusterState(p)) return reject(`a ${event.schema} event does not belong to cluster problem ${p.problem}`);
       if (event.schema === "plan/1") return checkPlan(p, event);
-      const from = agent ?? reject(`a ${event.schema === "join/1" ? "join" : "delta"} must arrive on its agent's delta subject`);
+      const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
+      if (event.schema === "leave/1") return leave(p, from);
       return event.schema === "join/1" ? join(p, event, from) : delta(p, event, from);
     }
     case "node-join/1":
@@ -200,11 +203,11 @@ function open(event: CatoptEvent<"open/1">): ProblemState {
 /**
  * An agent may join before round 0 (which takes the joins in) or, when the coordinator started
  * at a quorum, later: it then counts from the next round on, with x_i = 0 until a round takes
- * its first delta.
+ * its first delta. An agent that left may join again the same way.
  */
 function join(p: ProblemState, event: CatoptEvent<"join/1">, agent: string): ProblemState {
   if (!p.spec.agents.includes(agent)) reject(`agent ${agent} is not part of problem ${p.problem}`);
-  if (p.joined[agent] !== undefined) reject(`agent ${agent} already joined`);
+  if (p.joined[agent] !== undefined && p.joined[agent].left === undefined) reject(`agent ${agent} already joined`);
   if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} joined after the problem ended (${p.phase})`);
   const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
   if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
@@ -214,10 +217,28 @@ function join(p: ProblemState, event: CatoptEvent<"join/1">, agent: string): Pro
   return { ...p, joined, x, committedAt: { ...p.committedAt, [agent]: p.round }, objectives: { ...p.objectives, [agent]: 0 } };
 }
 
+/**
+ * An agent leaves: from now on no round waits for it or takes its deltas, its values are out
+ * of the sum (x_i = 0, as before it joined) and its objective out of the plan's, and
+ * convergence no longer needs it. The ADMM state carries on: the remaining agents' problem
+ * differs only by x_i fixed at 0, so the run goes on to that problem's optimum from where it is.
+ */
+function leave(p: ProblemState, agent: string): ProblemState {
+  const joined = p.joined[agent] ?? reject(`agent ${agent} left without joining`);
+  if (joined.left !== undefined) reject(`agent ${agent} already left after round ${joined.left}`);
+  if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} left after the problem ended (${p.phase})`);
+  const { [agent]: _x, ...x } = p.x;
+  const { [agent]: _objective, ...objectives } = p.objectives;
+  const { [agent]: _committed, ...committedAt } = p.committedAt;
+  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
+  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, pending };
+}
+
 const zeros = (resources: readonly string[]): Record<string, number> => Object.fromEntries(resources.map((r) => [r, 0]));
 
 function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): ProblemState {
   const joined = p.joined[agent] ?? reject(`agent ${agent} sent a delta without joining`);
+  if (joined.left !== undefined) reject(`delta from ${agent}, which left after round ${joined.left}`);
   if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
   if (event.round !== event.base + 1) reject(`delta from ${agent} for round ${event.round} answers plan ${event.base}, not plan ${event.round - 1}`);
   const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, roundRules(p));
@@ -241,7 +262,7 @@ function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
  * its round event, starts at x = 0 all the same (a join carries no values).
  */
 function start(p: ProblemState, event: RoundEvent): ProblemState {
-  const joins = new Map(Object.entries(p.joined).map(([agent, j]) => [j.id, agent]));
+  const joins = new Map(Object.entries(p.joined).flatMap(([agent, j]) => (j.left === undefined ? [[j.id, agent] as const] : [])));
   const took = event.body.took.map((id) => joins.get(id) ?? reject(`round 0 took ${id}, which is no agent's join`));
   if (took.length === 0 || new Set(took).size !== took.length) reject("round 0 must take at least one join, each once");
   const agents = [...joins.values()];
@@ -274,7 +295,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
   // Small residuals say nothing of an agent whose values are older than the staleness bound
   // (or that has not joined): only a round where every agent's part is that recent may end the run.
-  const everyone = p.spec.agents.every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness);
+  const everyone = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness);
   const phase: ProblemState["phase"] = result.converged && everyone ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
   const pending = stillPending(p.pending, event.round, { maxStaleness: p.spec.admm.maxStaleness, committedAt: (a) => committedAt[a] });
   const stepped: ProblemState = {

@@ -4,7 +4,7 @@ import { openLink, type Link } from "../bus/link.ts";
 
 /**
  * Performs a scenario's faults (core/faults.ts) as the coordinator's rounds close: cuts or
- * slows an agent's link, stops an agent and starts a fresh one later, stops the coordinator
+ * slows an agent's link, stops an agent and starts a fresh one later, makes an agent leave, stops the coordinator
  * (the run starts a fresh one), kills a server. It only acts; the run recovers on its own, and
  * the timeline it keeps says when each fault struck and ended.
  */
@@ -12,6 +12,8 @@ export type FaultActions = {
   /** Stops the agent's process now (it ends as failed); `restart` starts a fresh one. */
   stopAgent(agent: string): void;
   restartAgent(agent: string): void;
+  /** Makes the agent leave the problem (it publishes a leave event and stops). */
+  leaveAgent(agent: string): void;
   stopCoordinator(): void;
   killServer(): Promise<string>;
 };
@@ -49,6 +51,7 @@ export async function startFaultScript(faults: readonly Fault[], serverUrl: stri
     if (f.kind === "cut-link") links.get(f.agent)?.cut();
     if (f.kind === "delay") links.get(f.agent)?.delay(f.ms);
     if (f.kind === "drop-agent") actions.stopAgent(f.agent);
+    if (f.kind === "leave") actions.leaveAgent(f.agent);
     if (f.kind === "restart-coordinator") {
       actions.stopCoordinator();
       end(t, round);

@@ -1,6 +1,6 @@
 import { decodeEnvelope } from "../core/envelope.ts";
 import { decodeEvent, type AnyEvent } from "../core/event.ts";
-import { describeFault } from "../core/faults.ts";
+import { describeFault, type FaultKind } from "../core/faults.ts";
 import type { ClosedBy } from "../core/schemas.ts";
 import type { Rejection, StreamMessage } from "../replay/reducer.ts";
 import type { FaultTimeline } from "./fault-script.ts";
@@ -20,6 +20,7 @@ export type RoundsSummary = {
 };
 
 export type FaultRecovery = {
+  readonly kind: FaultKind;
   readonly fault: string;
   readonly struckAfter: number | null;
   readonly endedAfter: number | null;
@@ -59,9 +60,14 @@ export function recoveryOf(messages: readonly StreamMessage[], rejected: readonl
 
 function faultRecovery(t: FaultTimeline, rounds: readonly RoundRecord[]): FaultRecovery {
   const f = t.fault;
-  const base = { fault: describeFault(f), struckAfter: t.struckAfter, endedAfter: t.endedAfter, detail: t.detail };
+  const base = { kind: f.kind, fault: describeFault(f), struckAfter: t.struckAfter, endedAfter: t.endedAfter, detail: t.detail };
   if (t.struckAfter === null) return { ...base, roundsWithout: null, backInRound: null, nextRoundAfterMs: null, detail: "the run ended before it struck" };
   const after = rounds.filter((r) => r.round > (t.struckAfter as number));
+  if (f.kind === "leave") {
+    const next = after.find((r) => Number.isFinite(r.atMs));
+    const waited = next === undefined || t.struckAtMs === null ? null : Math.max(0, Math.round(next.atMs - t.struckAtMs));
+    return { ...base, roundsWithout: after.filter((r) => !r.agents.has(f.agent)).length, backInRound: null, nextRoundAfterMs: waited };
+  }
   if (f.kind === "restart-coordinator" || f.kind === "kill-server") {
     const next = after.find((r) => Number.isFinite(r.atMs));
     const waited = next === undefined || t.struckAtMs === null ? null : Math.max(0, Math.round(next.atMs - t.struckAtMs));
@@ -88,7 +94,9 @@ export function recoveryLines(r: Recovery): string[] {
     const how =
       f.struckAfter === null
         ? f.detail
-        : f.roundsWithout !== null
+        : f.kind === "leave"
+          ? `${f.roundsWithout} rounds closed without it, the first ${f.nextRoundAfterMs ?? "?"} ms after it left${f.detail ? `; ${f.detail}` : ""}`
+          : f.roundsWithout !== null
           ? `${f.roundsWithout} rounds closed without it; ${f.backInRound === null ? "never taken again" : `its deltas count again from round ${f.backInRound}`}`
           : `${f.detail ? `${f.detail}; ` : ""}${f.nextRoundAfterMs === null ? "no round closed after it" : `next round closed ${f.nextRoundAfterMs} ms later`}`;
     lines.push(`  fault                ${f.fault}: ${how}`);

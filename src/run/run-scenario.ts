@@ -127,11 +127,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const stopAgents = new AbortController();
     const closedAtMs = new Map<number, number>();
     // Each agent and the coordinator may be stopped by a fault and started afresh; a fresh one resumes from the stream.
-    const agentRuns = new Map<string, { stop: AbortController; outcome: Promise<AgentOutcome> }>();
+    const agentRuns = new Map<string, { stop: AbortController; leave: AbortController; outcome: Promise<AgentOutcome> }>();
     let stopCoordinator = new AbortController();
     const actions: FaultActions = {
       stopAgent: (agent) => agentRuns.get(agent)?.stop.abort("stopped by a drop-agent fault"),
       restartAgent: (agent) => startAgent(agent),
+      leaveAgent: (agent) => agentRuns.get(agent)?.leave.abort("a leave fault"),
       stopCoordinator: () => stopCoordinator.abort("stopped by a restart-coordinator fault"),
       killServer: async () => {
         const live = cluster as LocalCluster;
@@ -144,15 +145,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const faults = await startFaultScript(scenario.faults, bus.url, actions, clock, note);
     const startAgent = (agent: string): void => {
       const asset = scenario.assets.find((a) => a.agent === agent) as Scenario["assets"][number];
-      const stop = new AbortController();
+      const [stop, leave] = [new AbortController(), new AbortController()];
       const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
       // A stopped agent's connection goes with it, as when its process dies.
       const outcome = bus.connect(`agent-${agent}`, faults.urlFor(agent)).then((nc) =>
-        runAgent({ nc, tenant, problem, local: asset.problem, planTimeoutMs, clock, signal, signer: ids.agents.get(agent) as Identity, coordinator: ids.coordinator.did }).finally(
-          () => stop.signal.aborted && nc.close(),
+        runAgent({ nc, tenant, problem, local: asset.problem, planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(agent) as Identity, coordinator: ids.coordinator.did }).finally(
+          () => (stop.signal.aborted || leave.signal.aborted) && nc.close(),
         ),
       );
-      agentRuns.set(agent, { stop, outcome });
+      agentRuns.set(agent, { stop, leave, outcome });
     };
     for (const a of scenario.spec.agents) startAgent(a);
     const onRound = (p: AnyProblemState): void => {
@@ -216,12 +217,18 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       });
       note(`recorded ${own.length} messages to ${options.record}`);
     }
+    // Agents that left are out of the problem: the run's optimum is the one without them.
+    const final = isClusterState(coordinator.problem) ? undefined : coordinator.problem;
+    const stayed = scenario.assets.filter((a) => final?.joined[a.agent]?.left === undefined).map((a) => a.problem);
+    const target = stayed.length === problems.length ? reference : await solveReference(stayed, scenario.spec.constraints);
+    if (target.status !== "optimal") throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: without the agents that left, the problem is ${target.status}: ${target.detail}`);
+    if (target !== reference) note(`reference: solved again without ${scenario.spec.agents.filter((a) => final?.joined[a]?.left !== undefined).join(", ")}, which left`);
     const outcome = summarize(coordinator.replay, coordinator.problem, {
       scenario: scenario.name,
       tenant,
       problem,
-      referenceObjective: reference.objective,
-      extraViolation: boundViolation(problems, isClusterState(coordinator.problem) ? {} : (coordinator.problem?.x ?? {})),
+      referenceObjective: target.objective,
+      extraViolation: boundViolation(stayed, final?.x ?? {}),
     });
     return {
       ...outcome,
@@ -229,7 +236,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       nats_url: bus.url,
       embedded_server: bus.embedded,
       replay_state_hash: replayHash,
-      reference_allocations: reference.allocations,
+      reference_allocations: target.allocations,
       history: coordinator.problem?.history ?? [],
       agents: agentOutcomes,
       recording: options.record ?? null,

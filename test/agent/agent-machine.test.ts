@@ -94,4 +94,20 @@ test("a final plan ends the agent as converged; silence past the timeout fails i
   assert.match(late.context.error ?? "", "within 1000 ms");
 });
 
+test("leaving publishes a leave event and ends as left once it is on the stream; before the problem opened there is nothing to leave", () => {
+  const [asked] = transition(agentMachine, joined(), { type: "leave", reason: "grounded", now: 3 });
+  assert.is(asked.value, "leaving");
+  const [stillLeaving, later] = transition(agentMachine, asked, { type: "published", now: 4 }); // a delta that was in flight
+  assert.is(stillLeaving.value, "leaving");
+  assert.equal(effects(later), []);
+  const [left] = transition(agentMachine, stillLeaving, { type: "leaveRecorded", now: 5 });
+  assert.is(left.value, "left");
+  assert.is(left.status, "done");
+  const [fresh] = initialTransition(agentMachine, input);
+  const [gone, actions] = transition(agentMachine, fresh, { type: "leave", reason: "grounded", now: 1 });
+  assert.equal([gone.value, effects(actions)], ["left", []]);
+  const [leaving, leaveActions] = transition(agentMachine, joined(), { type: "leave", reason: "x", now: 3 });
+  assert.equal([leaving.value, effects(leaveActions)], ["leaving", ["publishLeave"]]);
+});
+
 test.run();

@@ -108,4 +108,40 @@ test("a round that took a delta which is no longer good is refused by the fold",
   assert.is(h.problem().round, 1);
 });
 
+test("an agent leaves: rounds stop waiting for it, its values and deltas stop counting, and it may join again", () => {
+  const h = harness();
+  for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
+  h.close();
+  h.delta("a", 0, 1);
+  h.delta("b", 0, 2);
+  h.delta("c", 0, 3);
+  h.close();
+  h.delta("c", 1, 3.5); // pending when c leaves: dropped with it
+  const leave = (round: number): CatoptEvent<"leave/1"> => ({ schema: "leave/1", id: eventId("t", "p", "leave", round, "c"), tenant: "t", problem: "p", round, base: round - 1, body: { reason: "grounded" } });
+  h.feed(leave(1), agents.c);
+  assert.equal(h.problem().joined.c?.left, 1);
+  assert.not.ok("c" in h.problem().x, "c's values are out of the sum");
+  assert.not.ok(Object.values(h.problem().pending).some((d) => d.agent === "c"));
+  h.delta("a", 1, 1.5);
+  h.delta("b", 1, 2.5);
+  const round2 = h.close();
+  assert.equal([round2.body.took, round2.body.closedBy], [["t/p/delta/2/a", "t/p/delta/2/b"], "all"], "a and b are every agent now");
+  h.delta("c", 2, 4);
+  assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "delta from c, which left after round 1");
+  h.feed(leave(2), agents.c);
+  assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "c already left after round 1");
+
+  h.feed(joinEvent("t", "p", local("c"), 2), agents.c);
+  assert.equal([h.problem().x.c, h.problem().joined.c?.left], [{ r: 0 }, undefined], "c joins again as a newcomer, at x = 0");
+  h.delta("a", 2, 1.6);
+  h.delta("b", 2, 2.6);
+  assert.equal(h.close().body.closedBy, "quorum", "c's zeros are one round old: within the bound");
+  h.delta("a", 3, 1.7);
+  h.delta("b", 3, 2.7);
+  assert.is(h.snapshot().value, "collecting", "c is an agent again: now the round waits for it");
+  h.delta("c", 3, 3);
+  assert.equal(h.close().body.closedBy, "all");
+  assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
+});
+
 test.run();

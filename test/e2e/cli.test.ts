@@ -211,6 +211,33 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   assert.is(lastJson<Outcome>(unpinned).state_hash, outcome.state_hash);
 });
 
+deployment("Ctrl-C makes an agent leave with a leave event: the coordinator stops waiting for it and the others converge", async () => {
+  const common = ["--scenario", "cosmos-3asset", "--problem-id", "sol-leave", "--keys", path.join(dir, "deployment-keys"), "--nats", server.url];
+  const drone = startCli(["agent", "--node", "drone-1", ...common]);
+  const coordinator = runCli(["coordinator", "--json", ...common]);
+  // The drone joins as soon as the problem opens; round 0 waits for the others, who are not up yet.
+  const bus = await openBus({ url: server.url });
+  try {
+    while ((await readToEnd(bus.js, EVENTS_STREAM, { filter: "catopt.cosmos.delta.sol-leave.drone" })).length === 0) await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    await bus.close();
+  }
+  drone.signal("SIGINT");
+  const left = await drone.done;
+  assert.is(left.code, 0, left.stderr);
+  assert.match(left.stdout, "drone: left after");
+  const others = await Promise.all(["rover-1", "habitat-1"].map((node) => runCli(["agent", "--node", node, ...common])));
+  for (const agent of others) {
+    assert.is(agent.code, 0, agent.stderr);
+    assert.match(agent.stdout, "converged after");
+  }
+  const done = await coordinator;
+  assert.is(done.code, 0, done.stderr);
+  const outcome = lastJson<Outcome & { allocations: Record<string, unknown> }>(done);
+  assert.ok(outcome.converged, JSON.stringify(outcome));
+  assert.equal(Object.keys(outcome.allocations).sort(), ["habitat", "rover"]);
+});
+
 deployment("an agent without its key, and a malformed DID, each get one clear line", async () => {
   const noKey = await runCli(["agent", "--scenario", "cosmos-3asset", "--node", "rover-1", "--keys", path.join(dir, "empty-keys"), "--nats", server.url]);
   assert.is(noKey.code, 1);

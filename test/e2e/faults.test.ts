@@ -18,6 +18,13 @@ const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>) 
     agentCameBack(r);
     assert.ok(r.agents.every((a) => a.status === "converged"), "the fresh rover saw the final plan");
   },
+  "cosmos-leave": (r) => {
+    const [fault] = r.recovery.faults;
+    assert.ok((fault.roundsWithout ?? 0) >= 1 && fault.nextRoundAfterMs !== null, `rounds went on without the drone: ${JSON.stringify(fault)}`);
+    assert.is(r.agents.find((a) => a.agent === "drone")?.status, "left");
+    assert.not.ok("drone" in r.reference_allocations, "the reference is the problem without the drone");
+    assert.not.ok("drone" in (r.allocations ?? {}), "the plan holds nothing for the drone");
+  },
   "cosmos-restart-coordinator": (r) => assert.ok(r.recovery.faults[0].nextRoundAfterMs !== null, "a round closed after the restart"),
   "cosmos-kill-server": (r) => {
     assert.match(r.recovery.faults[0].detail, /killed catopt-n\d/);
