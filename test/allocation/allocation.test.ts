@@ -15,6 +15,7 @@ import { checkSlos } from "../../src/allocation/slo-check.ts";
 import { solveAllocationInProcess } from "../../src/allocation/solve-in-process.ts";
 import { syntheticCluster } from "../../src/allocation/synthetic.ts";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+import { censorStep, censorThreshold } from "../../src/allocation/node-solver.ts";
 import { isOneLineError, lastJson, runCli } from "../helpers/cli.ts";
 import { seeded } from "../helpers/random.ts";
 
@@ -51,6 +52,33 @@ test("the knapsack step meets its KKT conditions exactly", () => {
     assert.ok(Math.abs(warmLambda - lambda) <= 1e-12 * (1 + lambda), `warm start moves lambda ${lambda} -> ${warmLambda} (trial ${trial})`);
     warm.forEach((yj, j) => assert.ok(Math.abs(yj - y[j]) < 1e-12, `warm start moves y (trial ${trial})`));
   }
+});
+
+test("a censored step sends only changes above the threshold, keeps the rest as committed, and never overbooks the node", () => {
+  const random = seeded(5);
+  for (let trial = 0; trial < 500; trial++) {
+    const n = 1 + Math.floor(random() * 20);
+    const capacity = 1 + random() * 4;
+    // Two feasible points of the node (within [0, 1] and summing to at most the capacity): what the last round committed and the new step.
+    const feasible = () => {
+      const y = Float64Array.from({ length: n }, () => random());
+      const sum = y.reduce((a, b) => a + b, 0);
+      return sum > capacity ? y.map((v) => (v * capacity) / sum) : y;
+    };
+    const committed = feasible();
+    const near = Float64Array.from(feasible(), (v, k) => (random() < 0.5 ? committed[k] + (v - committed[k]) * 1e-3 : v));
+    const total = near.reduce((a, b) => a + b, 0);
+    const step = total > capacity ? near.map((v) => (v * capacity) / total) : near;
+    const threshold = 0.02 * random();
+    const sent = censorStep(Float64Array.from(step), committed, threshold, capacity);
+    for (let k = 0; k < n; k++) {
+      assert.ok(sent[k] === step[k] || sent[k] === committed[k], "each value is the step's or the committed one");
+      if (Math.abs(step[k] - committed[k]) > threshold) assert.is(sent[k], step[k], "a change above the threshold is sent");
+    }
+    assert.ok(sent.reduce((a, b) => a + b, 0) <= capacity + 1e-12, "the node is not overbooked");
+  }
+  assert.equal([...censorStep(Float64Array.of(1, 2), [1, 3], 0, 10)], [1, 2], "threshold 0 sends every change");
+  assert.is(censorThreshold(1e-6, 1000), 5e-7, "the threshold halves every 1000 rounds");
 });
 
 test("the max-min water level minimizes the coordinator's prox (against a fine scan)", () => {
