@@ -39,9 +39,14 @@ export const censorThreshold = (censor: number, round: number): number => censor
  */
 export function censorStep(next: Float64Array, committed: ArrayLike<number>, threshold: number, capacity: number): Float64Array {
   if (threshold === 0) return next;
-  const kept = Float64Array.from(next, (y, k) => (Math.abs(y - committed[k]) <= threshold ? committed[k] : y));
-  if (kept.reduce((sum, y) => sum + y, 0) <= capacity) return kept;
-  for (let k = 0; k < next.length; k++) if (committed[k] < next[k] && next[k] - committed[k] <= threshold) next[k] = committed[k];
+  // Plain loops, no allocation: this runs over every column of every node each round.
+  let sum = 0;
+  for (let k = 0; k < next.length; k++) sum += Math.abs(next[k] - committed[k]) <= threshold ? committed[k] : next[k];
+  const overbooks = sum > capacity;
+  for (let k = 0; k < next.length; k++) {
+    const change = next[k] - committed[k];
+    if (Math.abs(change) <= threshold && !(overbooks && change < 0)) next[k] = committed[k];
+  }
   return next;
 }
 
