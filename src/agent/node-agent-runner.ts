@@ -40,7 +40,7 @@ export async function runNodeAgent(options: NodeAgentOptions): Promise<AgentOutc
         const solving = solvingThroughputs(event.body.cluster);
         const decomposition = decompose(solving, policyForm(solving), node.name);
         local = decomposition.nodes[0];
-        solver = nodeSolver(local, event.body.admm.censor);
+        solver = nodeSolver(local, event.body.admm.censor ?? 0);
         signal = new Float64Array(decomposition.coupling.resources);
       }
       return { agents: event.body.cluster.nodes.map((n) => n.name) };

@@ -43,7 +43,7 @@ function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onR
   const history: [number, number, number, number][] = [];
   for (let round = 1; round <= settings.maxRounds; round++) {
     const signal = agentSignal(state);
-    const threshold = censorThreshold(settings.censor, round);
+    const threshold = censorThreshold(settings.censor ?? 0, round);
     const next = nodes.map((node, n) => censorStep(nodeStep(node, y[n], signal, state.rho, workspaces[n]), y[n], threshold, node.capacity));
     const result = sharingStep(state, clusterAggregate(round, nodes, y, next, coupling.resources), update, settings);
     history.push([round, result.residuals.primal, result.residuals.dual, state.rho]);

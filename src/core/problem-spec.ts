@@ -43,9 +43,9 @@ export type AdmmSettings = {
    * still agree exactly (COCA, Liu et al. 2019). Changes that small do not move the plan past
    * the stopping tolerance; as the plan settles, fewer entries cross it and deltas shrink. The
    * threshold halves every 1000 rounds, so a run it holds back still ends as exact ADMM would.
-   * 0: every change is sent.
+   * 0 or absent (as in QP problems, and streams written before it): every change is sent.
    */
-  readonly censor: number;
+  readonly censor?: number;
 };
 
 export type ProblemSpec = {
@@ -65,5 +65,4 @@ export const DEFAULT_ADMM: AdmmSettings = {
   balanceRounds: 100,
   maxRounds: 5000,
   maxStaleness: 0,
-  censor: 0,
 };

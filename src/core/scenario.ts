@@ -142,7 +142,7 @@ function parse(json: unknown, source: string): Scenario {
   });
 
   const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);
-  if (admm.censor > 0) throw new v.ValidationError("scenario.admm.censor", "censored deltas are for cluster scenarios (node agents' sparse deltas); a QP agent's delta carries all its resources");
+  if (admm.censor !== undefined) throw new v.ValidationError("scenario.admm.censor", "censored deltas are for cluster scenarios (node agents' sparse deltas); a QP agent's delta carries all its resources");
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
   const faults = parseFaults(s.faults, "scenario.faults", agents);
   const blocking = faults.findIndex(needsAsyncRounds);
@@ -179,7 +179,9 @@ export const roundTimeoutOf = (value: unknown): number => (value === undefined ?
 /** A scenario's "admm" object: each setting it names overrides the default. */
 export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): AdmmSettings {
   const input = v.record(value ?? {}, at);
-  const setting = (key: keyof AdmmSettings, read: (x: unknown, at: string) => number): number => (input[key] === undefined ? defaults[key] : read(input[key], `${at}.${key}`));
+  const setting = (key: Exclude<keyof AdmmSettings, "censor">, read: (x: unknown, at: string) => number): number => (input[key] === undefined ? defaults[key] : read(input[key], `${at}.${key}`));
+  // Only cluster problems censor: absent unless the defaults or the scenario name it.
+  const censor = input.censor === undefined ? defaults.censor : v.nonNegative(input.censor, `${at}.censor`);
   const admm: AdmmSettings = {
     rho: setting("rho", v.positive),
     epsAbs: setting("epsAbs", v.positive),
@@ -189,7 +191,7 @@ export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): A
     balanceRounds: setting("balanceRounds", (x, where) => v.integer(x, where)),
     maxRounds: setting("maxRounds", (x, where) => v.integer(x, where, 1)),
     maxStaleness: setting("maxStaleness", (x, where) => v.integer(x, where)),
-    censor: setting("censor", v.nonNegative),
+    ...(censor === undefined ? {} : { censor }),
   };
   if (admm.tau <= 1) throw new v.ValidationError(`${at}.tau`, "must be > 1");
   if (admm.mu <= 1) throw new v.ValidationError(`${at}.mu`, "must be > 1");

@@ -139,8 +139,9 @@ function admmSettings(value: unknown, path: string): AdmmSettings {
     maxRounds: v.integer(admm.maxRounds, `${path}.maxRounds`, 1),
     // Absent in streams written before asynchronous rounds: those rounds were synchronous.
     maxStaleness: admm.maxStaleness === undefined ? 0 : v.integer(admm.maxStaleness, `${path}.maxStaleness`),
-    // Absent in streams written before censored deltas: every change was sent.
-    censor: admm.censor === undefined ? 0 : v.nonNegative(admm.censor, `${path}.censor`),
+    // Absent in QP problems and in streams written before censored deltas; kept absent, so that
+    // those streams' folds (and state hashes) stay what they were.
+    ...(admm.censor === undefined ? {} : { censor: v.nonNegative(admm.censor, `${path}.censor`) }),
   };
 }
 
