@@ -90,14 +90,20 @@ test("a quorum closes a round, a late delta counts in the next one, a too late o
   assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
 });
 
-test("a round that took a delta which is no longer good is refused by the fold", () => {
+/** Every agent joined and round 1 closed with a delta from each (a = 1, b = 2, c = 3). */
+function pastRoundOne() {
   const h = harness();
   for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
   h.close();
   h.delta("a", 0, 1);
-  h.delta("b", 0, 1);
-  h.delta("c", 0, 1);
+  h.delta("b", 0, 2);
+  h.delta("c", 0, 3);
   h.close();
+  return h;
+}
+
+test("a round that took a delta which is no longer good is refused by the fold", () => {
+  const h = pastRoundOne();
   // A forged round 2 that takes nothing anyone sent, then one taking a delta twice.
   const bad = (took: string[]): CatoptEvent<"round/2"> => ({ schema: "round/2", id: eventId("t", "p", "round", 2), tenant: "t", problem: "p", round: 2, base: 1, body: { took, closedBy: "quorum" } });
   h.delta("a", 1, 2);
@@ -109,13 +115,7 @@ test("a round that took a delta which is no longer good is refused by the fold",
 });
 
 test("an agent leaves: rounds stop waiting for it, its values and deltas stop counting, and it may join again", () => {
-  const h = harness();
-  for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
-  h.close();
-  h.delta("a", 0, 1);
-  h.delta("b", 0, 2);
-  h.delta("c", 0, 3);
-  h.close();
+  const h = pastRoundOne();
   h.delta("c", 1, 3.5); // pending when c leaves: dropped with it
   const leave = (round: number): CatoptEvent<"leave/1"> => ({ schema: "leave/1", id: eventId("t", "p", "leave", round, "c"), tenant: "t", problem: "p", round, base: round - 1, body: { reason: "grounded" } });
   h.feed(leave(1), agents.c);
