@@ -169,9 +169,7 @@ export const agentMachine = setup({
         // A delta acknowledged now (it was in flight) changes nothing: only the leave's own record ends this.
         leaveRecorded: "left",
         publishFailed: { target: "failed", actions: "recordFailure" },
-        leave: {},
-        plan: {},
-        tick: {},
+        leave: {}, // already on its way: not a second leave event
       },
     },
     left: { type: "final" },

@@ -297,7 +297,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   // (or that has not joined): only a round where every agent's part is that recent may end the run.
   const everyone = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness);
   const phase: ProblemState["phase"] = result.converged && everyone ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
-  const pending = stillPending(p.pending, event.round, { maxStaleness: p.spec.admm.maxStaleness, committedAt: (a) => committedAt[a] });
+  const pending = stillPending(p.pending, event.round, roundRules({ ...p, committedAt }));
   const stepped: ProblemState = {
     ...p,
     phase,

@@ -63,16 +63,10 @@ function faultRecovery(t: FaultTimeline, rounds: readonly RoundRecord[]): FaultR
   const base = { kind: f.kind, fault: describeFault(f), struckAfter: t.struckAfter, endedAfter: t.endedAfter, detail: t.detail };
   if (t.struckAfter === null) return { ...base, roundsWithout: null, backInRound: null, nextRoundAfterMs: null, detail: "the run ended before it struck" };
   const after = rounds.filter((r) => r.round > (t.struckAfter as number));
-  if (f.kind === "leave") {
-    const next = after.find((r) => Number.isFinite(r.atMs));
-    const waited = next === undefined || t.struckAtMs === null ? null : Math.max(0, Math.round(next.atMs - t.struckAtMs));
-    return { ...base, roundsWithout: after.filter((r) => !r.agents.has(f.agent)).length, backInRound: null, nextRoundAfterMs: waited };
-  }
-  if (f.kind === "restart-coordinator" || f.kind === "kill-server") {
-    const next = after.find((r) => Number.isFinite(r.atMs));
-    const waited = next === undefined || t.struckAtMs === null ? null : Math.max(0, Math.round(next.atMs - t.struckAtMs));
-    return { ...base, roundsWithout: null, backInRound: null, nextRoundAfterMs: waited };
-  }
+  const next = after.find((r) => Number.isFinite(r.atMs));
+  const nextRoundAfterMs = next === undefined || t.struckAtMs === null ? null : Math.max(0, Math.round(next.atMs - t.struckAtMs));
+  if (f.kind === "leave") return { ...base, roundsWithout: after.filter((r) => !r.agents.has(f.agent)).length, backInRound: null, nextRoundAfterMs };
+  if (f.kind === "restart-coordinator" || f.kind === "kill-server") return { ...base, roundsWithout: null, backInRound: null, nextRoundAfterMs };
   const back = after.find((r) => r.agents.has(f.agent) && r.round > (t.endedAfter ?? Infinity));
   const without = after.filter((r) => !r.agents.has(f.agent) && (back === undefined || r.round < back.round)).length;
   return { ...base, roundsWithout: without, backInRound: back?.round ?? null, nextRoundAfterMs: null };
@@ -90,16 +84,13 @@ function eventOf(message: StreamMessage): AnyEvent | undefined {
 export function recoveryLines(r: Recovery): string[] {
   const { closedBy, lateTaken, staleRefused } = r.rounds;
   const lines = [`  rounds closed        ${closedBy.all} with every agent, ${closedBy.quorum} at quorum, ${closedBy.deadline} at the deadline; ${lateTaken} late deltas counted, ${staleRefused} too stale`];
-  for (const f of r.faults) {
-    const how =
-      f.struckAfter === null
-        ? f.detail
-        : f.kind === "leave"
-          ? `${f.roundsWithout} rounds closed without it, the first ${f.nextRoundAfterMs ?? "?"} ms after it left${f.detail ? `; ${f.detail}` : ""}`
-          : f.roundsWithout !== null
-          ? `${f.roundsWithout} rounds closed without it; ${f.backInRound === null ? "never taken again" : `its deltas count again from round ${f.backInRound}`}`
-          : `${f.detail ? `${f.detail}; ` : ""}${f.nextRoundAfterMs === null ? "no round closed after it" : `next round closed ${f.nextRoundAfterMs} ms later`}`;
-    lines.push(`  fault                ${f.fault}: ${how}`);
-  }
+  for (const f of r.faults) lines.push(`  fault                ${f.fault}: ${howItRecovered(f)}`);
   return lines;
+}
+
+function howItRecovered(f: FaultRecovery): string {
+  if (f.struckAfter === null) return f.detail;
+  if (f.kind === "leave") return `${f.roundsWithout} rounds closed without it, the first ${f.nextRoundAfterMs ?? "?"} ms after it left`;
+  if (f.roundsWithout !== null) return `${f.roundsWithout} rounds closed without it; ${f.backInRound === null ? "never taken again" : `its deltas count again from round ${f.backInRound}`}`;
+  return `${f.detail ? `${f.detail}; ` : ""}${f.nextRoundAfterMs === null ? "no round closed after it" : `next round closed ${f.nextRoundAfterMs} ms later`}`;
 }

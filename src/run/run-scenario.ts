@@ -219,10 +219,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     }
     // Agents that left are out of the problem: the run's optimum is the one without them.
     const final = isClusterState(coordinator.problem) ? undefined : coordinator.problem;
-    const stayed = scenario.assets.filter((a) => final?.joined[a.agent]?.left === undefined).map((a) => a.problem);
-    const target = stayed.length === problems.length ? reference : await solveReference(stayed, scenario.spec.constraints);
+    const left = scenario.spec.agents.filter((a) => final?.joined[a]?.left !== undefined);
+    const stayed = scenario.assets.filter((a) => !left.includes(a.agent)).map((a) => a.problem);
+    const target = left.length === 0 ? reference : await solveReference(stayed, scenario.spec.constraints);
     if (target.status !== "optimal") throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: without the agents that left, the problem is ${target.status}: ${target.detail}`);
-    if (target !== reference) note(`reference: solved again without ${scenario.spec.agents.filter((a) => final?.joined[a]?.left !== undefined).join(", ")}, which left`);
+    if (left.length > 0) note(`reference: solved again without ${left.join(", ")}, which left`);
     const outcome = summarize(coordinator.replay, coordinator.problem, {
       scenario: scenario.name,
       tenant,
