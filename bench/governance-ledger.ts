@@ -63,7 +63,7 @@ try {
 
   // Ours: the governance consumer from an empty ledger to the end of the stream.
   const ourStart = performance.now();
-  const consumer = await startGovernance({ nc: bus.nc, signer: governance, origin: "bench/ledger", durable: "bench-governance" });
+  const consumer = await startGovernance({ nc: bus.nc, signer: governance, origin: "bench/ledger" });
   await consumer.caughtUp(last);
   const summary = await consumer.stop();
   const ourRate = summary.size / ((performance.now() - ourStart) / 1000);

@@ -53,7 +53,7 @@ export { verifyMessage, applyGovernance, signerProblem, emptyAdmission, isGovern
 export { admitEvent, revokeEvent, schemaEvent, approveEvent, policyEvent } from "./governance/governance-events.ts";
 export { MerkleLog, leafHash, nodeHash, verifyInclusion, verifyConsistency, EMPTY_ROOT, toHex, fromHex, type Hash } from "./governance/merkle.ts";
 export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint, signNote, openNote, verifierKey, parseVerifierKey, noteKeyId, type Checkpoint } from "./governance/checkpoint.ts";
-export { judge, verifyLedger, encodeEntry, decodeEntry, LEDGER_STREAM, type LedgerEntry, type LedgerReport } from "./governance/ledger.ts";
+export { ledgerJudge, verifyLedger, encodeEntry, decodeEntry, isAccepted, LEDGER_STREAM, type LedgerEntry, type LedgerRefusal, type LedgerLeaf, type LedgerJudge, type LedgerReport } from "./governance/ledger.ts";
 export { ledgerFromStream, ledgerFromFile, writeLedgerFile, type LedgerSource } from "./governance/ledger-source.ts";
 export { startGovernance, type GovernanceConsumer, type GovernanceOptions, type GovernanceSummary } from "./governance/governance-consumer.ts";
 

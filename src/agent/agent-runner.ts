@@ -145,7 +145,7 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
 }
 
 /** A reader that yields `first` (the defined ones), then what `reader` yields. */
-function prepend(first: readonly (StreamMessage | undefined)[], reader: StreamReader): StreamReader {
+function prepend(first: readonly (StreamMessage | undefined)[], reader: StreamReader): StreamReader<StreamMessage> {
   return {
     async *[Symbol.asyncIterator]() {
       for (const message of first) if (message !== undefined) yield message;

@@ -29,7 +29,7 @@ const TICK_MS = 200;
  */
 export async function drive<Snapshot extends { status: string }>(
   actor: DrivenActor<Snapshot>,
-  reader: StreamReader,
+  reader: StreamReader<StreamMessage>,
   options: DriveOptions<Snapshot>,
 ): Promise<void> {
   const { clock } = options;

@@ -1,5 +1,7 @@
-import type { JetStreamClient, JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
+import { createHash } from "node:crypto";
+import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
 import { encodeEnvelope } from "../core/envelope.ts";
+import { catoptError } from "../core/errors.ts";
 import { encodeEvent, type CatoptEvent } from "../core/event.ts";
 import { signBytes, type Identity } from "../governance/identity.ts";
 import { retrying } from "./retry.ts";
@@ -18,7 +20,31 @@ export function publishEvent(js: JetStreamClient, subject: string, event: Catopt
   return publishDurably(js, subject, envelopeBytes(event, signer), { msgID: event.id });
 }
 
-/** js.publish through server failures (retry.ts): safe because the msgID makes the server drop a repeated copy. */
-export function publishDurably(js: JetStreamClient, subject: string, data: Uint8Array, options: Partial<JetStreamPublishOptions> & { msgID: string }): Promise<PubAck> {
-  return retrying(() => js.publish(subject, data, options));
+/**
+ * js.publish through server failures (retry.ts): safe because the msgID makes the server drop a
+ * repeated copy. A duplicate ack is believed only when the stream holds exactly these bytes on
+ * this subject: anyone may publish first under an id we will use (ids are derived from what an
+ * event is, so they can be guessed), and such a squatter must not make our message vanish. A
+ * squatted id is published again under `<id>~<digest of the bytes>`: nobody can squat that
+ * without knowing the signed bytes beforehand, and a restarted publisher of the same bytes
+ * reaches the same id, so it is still de-duplicated. The readers never look at the msgID: the
+ * squatter's copy is refused by its signature like any other forgery.
+ */
+export async function publishDurably(js: JetStreamClient, subject: string, data: Uint8Array, options: Partial<JetStreamPublishOptions> & { msgID: string }): Promise<PubAck> {
+  const first = await retrying(() => js.publish(subject, data, options));
+  if (!first.duplicate || (await storedAs(js, first, subject, data))) return first;
+  const msgID = `${options.msgID}~${createHash("sha256").update(data).digest("hex").slice(0, 32)}`;
+  const second = await retrying(() => js.publish(subject, data, { ...options, msgID }));
+  if (!second.duplicate || (await storedAs(js, second, subject, data))) return second;
+  throw catoptError("PUBLISH_SQUATTED", `${subject}: the stream holds other bytes under message id ${msgID}`);
+}
+
+const managers = new WeakMap<JetStreamClient, Promise<JetStreamManager>>();
+
+/** Is the message a duplicate ack points to the one we meant to publish? */
+async function storedAs(js: JetStreamClient, ack: PubAck, subject: string, data: Uint8Array): Promise<boolean> {
+  let jsm = managers.get(js);
+  if (jsm === undefined) managers.set(js, (jsm = js.jetstreamManager(false)));
+  const stored = await retrying(async () => (await jsm).streams.getMessage(ack.stream, { seq: ack.seq }));
+  return stored !== null && stored.subject === subject && Buffer.compare(stored.data, data) === 0;
 }

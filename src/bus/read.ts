@@ -10,7 +10,10 @@ import { isPermanent } from "./retry.ts";
  * for replay; without it the read follows the stream live until `stop()`, through server
  * failures: a read that breaks off starts again after the last message it delivered.
  */
-export type StreamReader = AsyncIterable<StreamMessage> & { stop(): void };
+export type StreamReader<M extends StreamMessage = ReadMessage> = AsyncIterable<M> & { stop(): void };
+
+/** A message as read, with how many more the stream held for this read when it came. */
+export type ReadMessage = StreamMessage & { readonly pending: number };
 
 export type ReadOptions = {
   readonly filter?: string;
@@ -61,11 +64,12 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
           const consumer = await js.consumers.get(stream, consumerOptions(last));
           if (untilEnd && (await consumer.info()).num_pending === 0) return;
           current = await consumer.consume({ expires: PULL_EXPIRES_MS });
+          if (stopped) current.stop(); // stop() came while the consumer was being made: it had nothing to stop yet
           watchServer(current, () => lastProgress);
           for await (const m of current) {
             last = m.seq;
             lastProgress = Date.now();
-            yield { subject: m.subject, seq: m.seq, data: m.data };
+            yield { subject: m.subject, seq: m.seq, data: m.data, pending: m.info.pending };
             if (untilEnd && m.info.pending === 0) {
               current.stop();
               return;

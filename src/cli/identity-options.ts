@@ -1,4 +1,4 @@
-import { catoptError } from "../core/errors.ts";
+import { catoptError, isCatoptError } from "../core/errors.ts";
 import { didKeyProblem } from "../governance/did-key.ts";
 import { defaultKeyDir, loadIdentity } from "../governance/keystore.ts";
 import { stringOption, type OptionSpec, type ParsedArgs } from "./command.ts";
@@ -14,9 +14,24 @@ export const GOVERNANCE_OPTION: OptionSpec = {
 export const keyDirOf = (args: ParsedArgs): string => stringOption(args, "keys") ?? defaultKeyDir();
 
 export async function trustRootOf(args: ParsedArgs): Promise<string> {
-  const given = stringOption(args, "governance") ?? (process.env.CATOPT_GOVERNANCE || undefined);
-  if (given === undefined) return (await loadIdentity(keyDirOf(args), "governance")).did;
+  return (await pinnedTrustRoot(args)).did;
+}
+
+/** The trust root the user pinned, and where it came from (for a verifier to say); refused when none is. */
+export async function pinnedTrustRoot(args: ParsedArgs): Promise<{ did: string; from: string }> {
+  const flag = stringOption(args, "governance");
+  const env = process.env.CATOPT_GOVERNANCE || undefined;
+  const given = flag ?? env;
+  if (given === undefined) {
+    const dir = keyDirOf(args);
+    try {
+      return { did: (await loadIdentity(dir, "governance")).did, from: `the governance key in ${dir}` };
+    } catch (err) {
+      if (!isCatoptError(err, "KEY_MISSING")) throw err;
+      throw catoptError("KEY_MISSING", `no trust root pinned: pass --governance <did>, set CATOPT_GOVERNANCE, or keep a "governance" key in ${dir}`, err);
+    }
+  }
   const problem = didKeyProblem(given);
-  if (problem !== undefined) throw catoptError("DID_INVALID", `--governance: ${problem}`);
-  return given;
+  if (problem !== undefined) throw catoptError("DID_INVALID", `${flag !== undefined ? "--governance" : "CATOPT_GOVERNANCE"}: ${problem}`);
+  return { did: given, from: flag !== undefined ? "--governance" : "CATOPT_GOVERNANCE" };
 }

@@ -5,7 +5,9 @@ import { catoptError } from "../core/errors.ts";
 import { parseSubject } from "../core/subjects.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { didKeyProblem } from "../governance/did-key.ts";
-import { readRecording } from "../replay/recording.ts";
+import { readRecording, type Recording } from "../replay/recording.ts";
+import { verifyLedger } from "../governance/ledger.ts";
+import { ledgerFromRecording, pinnedVkey } from "../governance/ledger-source.ts";
 import { clusterTenants, type ClusterState } from "../allocation/cluster-fold.ts";
 import { isClusterState, problemKey, type StreamMessage } from "../replay/reducer.ts";
 import { readToEnd, replayMessages, type ProblemFilter } from "../replay/replay.ts";
@@ -36,8 +38,9 @@ export const replayCommand: Command = {
       referenceObjective: null,
       governance: null,
     };
+    let recording: Recording | undefined;
     if (file !== undefined) {
-      const recording = await readRecording(file);
+      recording = await readRecording(file);
       messages = recording.messages;
       header = { ...recording.header, filter: { tenant: recording.header.tenant, problem: recording.header.problem } };
       say(`recording ${file}: ${messages.length} messages of ${recording.header.tenant}/${recording.header.problem}`);
@@ -67,9 +70,42 @@ export const replayCommand: Command = {
       io.out(`${[...convergenceChart(problem?.history ?? []), "", ...outcomeLines(summary), ...tenantLine].join("\n")}\n`);
     }
     for (const r of replay.rejected.slice(0, 10)) io.err(`rejected seq ${r.seq} (${r.subject}): ${r.reason}\n`);
+    if (replay.rejected.length > 10) io.err(`... and ${replay.rejected.length - 10} more rejected\n`);
+    const ledgerProblem = recording === undefined || trustRoot === null ? undefined : checkRecordedLedger(recording, trustRoot, say);
+    if (ledgerProblem !== undefined) {
+      io.err(`catopt replay: ${file}: the messages do not reproduce the ledger checkpoint the recording carries: ${ledgerProblem}\n`);
+      return 1;
+    }
     return problem === undefined ? 1 : 0;
   },
 };
+
+/**
+ * Whether a recording's messages rebuild the ledger whose signed checkpoint it carries: the
+ * first message whose leaf differs from the recorded leaf hashes, or whatever else fails to
+ * verify; undefined when it holds (or there is no checkpoint to hold it to).
+ */
+function checkRecordedLedger(recording: Recording, trustRoot: string, say: (line: string) => void): string | undefined {
+  if (recording.header.checkpoint === null) return undefined;
+  const ledger = ledgerFromRecording(recording, trustRoot);
+  if (ledger.firstDifference !== undefined) return ledger.firstDifference.reason;
+  if (recording.header.leafHashes === null) {
+    say("ledger: the recording carries no leaf hashes, so its checkpoint is not checked");
+    return undefined;
+  }
+  const size = recording.header.leafHashes.length / 32;
+  let vkey: string;
+  try {
+    vkey = pinnedVkey(ledger, trustRoot);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const report = verifyLedger(ledger.entries.slice(0, size), ledger.checkpoints, trustRoot, vkey);
+  if (report.problem !== null) return `${report.problem.seq === undefined ? "" : `message seq ${report.problem.seq}: `}${report.problem.reason}`;
+  if (report.lastCheckpoint?.size !== size) return `the checkpoint covers ${report.lastCheckpoint?.size ?? 0} entries, the recorded leaf hashes ${size}`;
+  say(`ledger: the messages reproduce the signed checkpoint of ${size} entries (root ${report.root.slice(0, 16)}...)`);
+  return undefined;
+}
 
 /** A cluster problem's tenant plans, folded with it: each must say what the replayed state implies. */
 function checkTenantPlans(messages: readonly StreamMessage[], trustRoot: string | null, filter: ProblemFilter, platform: ClusterState) {
@@ -91,7 +127,10 @@ function chooseTrustRoot(asked: string | undefined, recorded: string | null, mes
     if (problem !== undefined) throw catoptError("DID_INVALID", `--governance: ${problem}`);
     return asked;
   }
-  if (recorded !== null) return recorded;
+  if (recorded !== null) {
+    say(`trusting governance ${recorded}, as the recording names it (pin it with --governance)`);
+    return recorded;
+  }
   const first = messages.find((m) => parseSubject(m.subject)?.kind === "gov" && parseSubject(m.subject)?.tenant === tenant);
   if (first === undefined) return null;
   const author = decodeEnvelope(first.data).author;

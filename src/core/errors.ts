@@ -15,6 +15,8 @@ export type ErrorCode =
   | "RECORDING_INVALID"
   | "EVENT_INVALID"
   | "RUN_FAILED"
+  | "PUBLISH_SQUATTED"
+  | "LEDGER_INVALID"
   | "KEY_MISSING"
   | "KEY_INVALID"
   | "KEY_EXISTS"

@@ -1,32 +1,35 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { envelopeBytes, publishDurably } from "../bus/publish.ts";
-import { readToEnd } from "../replay/replay.ts";
+import { readStream } from "../bus/read.ts";
+import { retrying } from "../bus/retry.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
-import { eventId } from "../core/event.ts";
-import { parseSubject } from "../core/subjects.ts";
+import { decodeEvent, eventId } from "../core/event.ts";
+import { isToken } from "../core/subjects.ts";
 import { availableParallelism } from "node:os";
 import { decodeEnvelope } from "../core/envelope.ts";
-import { emptyAdmission, type AdmissionState } from "./admission.ts";
 import { publicKeyFromDid } from "./did-key.ts";
 import { startVerifyPool, type VerifyItem } from "./verify-pool.ts";
 import { signCheckpoint, verifierKey } from "./checkpoint.ts";
 import type { Identity } from "./identity.ts";
-import { decodeBatch, decodeEntry, encodeBatch, encodeEntry, judge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, quarantineReason, splitBatch } from "./ledger.ts";
+import { leavesOf } from "./ledger-source.ts";
+import { decodeEntry, encodeBatch, encodeEntry, isAccepted, ledgerJudge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, quarantineReason, splitBatch, type RefusedLedgerMessage } from "./ledger.ts";
 import { MerkleLog, toHex } from "./merkle.ts";
 
 /**
- * The governance consumer: the ledger's single writer. A durable consumer reads the event
- * stream in order; each event that is validly signed by an admitted signer becomes the next
- * ledger entry, each other one a quarantine notice (catopt.<tenant>.quarantine.<reason>) with
- * its reason. It works in batches: everything delivered until the consumer has nothing
- * pending (at most `batch` events) is judged, its entries published as one message (or a few,
- * under the stream's message size), its
- * notices after, and only then is the batch acknowledged (AckPolicy.All: the last ack covers it). Every `every` entries or `everyMs` ms it
+ * The governance consumer: the ledger's single writer. It reads the event stream in order and
+ * gives every message a leaf (ledger.ts): an accepted event, or a refusal with its reason, for
+ * which it also publishes a quarantine notice (catopt.<tenant>.quarantine.<reason>). It works
+ * in batches: everything delivered until the read has nothing pending (at most `batch`
+ * messages) is judged and its leaves published as one signed message (or a few, under the
+ * stream's message size), its notices after. Every `every` entries or `everyMs` ms it
  * publishes a C2SP checkpoint signed by the governance identity (also the trust root).
- * On start it rebuilds the log from the ledger stream and skips events already in it, so a
- * restart neither loses nor duplicates an entry, whatever the server's duplicate window.
+ *
+ * Exactly once across crashes: the ledger is its own cursor. On start the consumer rebuilds
+ * the log from the ledger stream, reads on from the message after its last leaf (an ordered
+ * read: no acknowledgements, no redeliveries out of order), and publishes the notices that a
+ * crash between a batch and its notices left owed (those the stream does not hold yet).
  */
 export type GovernanceOptions = {
   readonly nc: NatsConnection;
@@ -36,12 +39,13 @@ export type GovernanceOptions = {
   readonly every?: number;
   readonly everyMs?: number;
   readonly clock?: Clock;
-  readonly durable?: string;
   /** At most this many events per batch (one ledger message); default 256. */
   readonly batch?: number;
   /** Worker threads that verify signatures; default: one per core (0: verify on the main thread). */
   readonly verifiers?: number;
   readonly onCheckpoint?: (note: string, size: number) => void;
+  /** Called for each message of the ledger stream passed over while rebuilding (not ours, not a batch). */
+  readonly onRefusedLedgerMessage?: (refused: RefusedLedgerMessage) => void;
 };
 
 export type GovernanceSummary = {
@@ -52,6 +56,10 @@ export type GovernanceSummary = {
   readonly lastCheckpoint: string | null;
   readonly vkey: string;
   readonly processedSeq: number;
+  /** Ledger stream messages passed over on start. */
+  readonly refusedLedgerMessages: readonly RefusedLedgerMessage[];
+  /** Notices a crash had left owed, published on start. */
+  readonly owedNotices: number;
 };
 
 export type GovernanceConsumer = {
@@ -60,9 +68,11 @@ export type GovernanceConsumer = {
   /** Publishes a checkpoint of everything so far (if anything is new) and stops. */
   stop(): Promise<GovernanceSummary>;
   summary(): GovernanceSummary;
+  /** The hash of every leaf so far, 32 bytes each, in order (what a recording carries to name a changed message). */
+  leafHashes(): Uint8Array;
 };
 
-export const GOVERNANCE_DURABLE = "catopt-governance";
+type Notice = { readonly seq: number; readonly subject: string; readonly reason: string };
 
 export async function startGovernance(options: GovernanceOptions): Promise<GovernanceConsumer> {
   const { nc, signer, origin } = options;
@@ -72,18 +82,23 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   const js = jetstream(nc);
   const vkey = verifierKey(origin, signer.publicKey);
 
-  // Rebuild from the ledger itself: the stream is the source of truth.
+  // Rebuild from the ledger itself: the stream is the source of truth, and the ledger the cursor.
   const log = new MerkleLog();
-  let admission: AdmissionState = emptyAdmission(signer.did);
+  const judge = ledgerJudge(signer.did);
+  const refusedLedgerMessages: RefusedLedgerMessage[] = [];
+  const owed = new Map<number, Notice>();
   let lastSeq = 0;
-  for (const m of await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT })) {
-    for (const bytes of decodeBatch(m.data)) {
-      const entry = decodeEntry(bytes);
-      log.append(bytes);
-      admission = judge(admission, entry.seq, entry.subject, entry.data).admission;
-      lastSeq = entry.seq;
-    }
+  for await (const bytes of leavesOf(js, signer.did, refusedLedgerMessages)) {
+    const leaf = decodeEntry(bytes);
+    log.append(bytes);
+    lastSeq = leaf.seq;
+    if (!isAccepted(leaf)) owed.set(leaf.seq, { seq: leaf.seq, subject: leaf.subject, reason: leaf.refused });
+    else if (judge.judge(leaf.seq, leaf.subject, leaf.data) === undefined) settleNotice(owed, leaf.data, signer.did);
   }
+  for (const r of refusedLedgerMessages) options.onRefusedLedgerMessage?.(r);
+  // Notices published after the last batch, before a crash, are in the event stream already.
+  for await (const m of await readStream(js, EVENTS_STREAM, { filter: "catopt.*.quarantine.>", fromSeq: lastSeq + 1, untilEnd: true })) settleNotice(owed, m.data, signer.did);
+
   let processedSeq = lastSeq;
   let checkpointed = log.size;
   let checkpoints = 0;
@@ -91,6 +106,22 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   let lastCheckpoint: string | null = null;
   let lastCheckpointAt = clock();
   const waiters: { seq: number; resolve: () => void }[] = [];
+
+  const jsm = await jetstreamManager(nc);
+  const publishNotice = async (notice: Notice, data: Uint8Array): Promise<void> => {
+    const tenantToken = notice.subject.split(".")[1] ?? "";
+    const tenant = isToken(tenantToken) ? tenantToken : "unknown";
+    const reason = quarantineReason(notice.reason);
+    const event = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, notice.seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq: notice.seq, subject: notice.subject, reason: notice.reason, data } } as const;
+    await publishDurably(js, `catopt.${tenant}.quarantine.${reason}`, envelopeBytes(event, signer), { msgID: event.id });
+    quarantined++;
+  };
+  for (const notice of owed.values()) {
+    const stored = await retrying(() => jsm.streams.getMessage(EVENTS_STREAM, { seq: notice.seq }));
+    await publishNotice(notice, stored?.data ?? new Uint8Array(0));
+  }
+  const owedNotices = owed.size;
+  owed.clear();
 
   // One queue for every publish: entries, notices and checkpoints never interleave.
   let serial: Promise<unknown> = Promise.resolve();
@@ -131,32 +162,24 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
     return at.map((i) => (i < 0 ? undefined : results[i]));
   };
 
-  /** Judges a batch, publishes its entries (one message) and notices, then checkpoints if due. */
+  /** Judges a batch, publishes its leaves (one signed message, or a few) and then its notices, then checkpoints if due. */
   const flush = async (batch: readonly Delivered[], verdicts: Promise<(boolean | undefined)[]>): Promise<void> => {
-    const entries: Uint8Array[] = [];
-    const notices: (() => Promise<unknown>)[] = [];
+    const leaves: Uint8Array[] = [];
+    const notices: { notice: Notice; data: Uint8Array }[] = [];
     const signatures = await verdicts;
     for (const [i, { seq, subject, data }] of batch.entries()) {
-      if (seq <= lastSeq || parseSubject(subject)?.kind === "quarantine") continue; // already in the ledger, or our own notice
-      const verdict = judge(admission, seq, subject, data, signatures[i]);
-      admission = verdict.admission;
+      if (seq <= lastSeq) continue; // a read that started again delivers nothing twice, but the ledger is the judge
+      const leaf = judge.leaf(log.size + leaves.length, seq, subject, data, signatures[i]);
       lastSeq = seq;
-      if (verdict.refused === undefined) {
-        entries.push(encodeEntry({ index: log.size + entries.length, seq, subject, data }));
-        continue;
-      }
-      const tenant = subject.split(".")[1] ?? "unknown";
-      const reason = quarantineReason(verdict.refused);
-      const notice = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq, subject, reason: verdict.refused, data } } as const;
-      notices.push(() => publishDurably(js, `catopt.${tenant}.quarantine.${reason}`, envelopeBytes(notice, signer), { msgID: notice.id }));
+      leaves.push(encodeEntry(leaf));
+      if (!isAccepted(leaf)) notices.push({ notice: { seq, subject, reason: leaf.refused }, data });
     }
-    for (const group of splitBatch(entries)) {
-      await publishDurably(js, LEDGER_ENTRY_SUBJECT, encodeBatch(group), { msgID: `entries-${log.size}` });
+    for (const group of splitBatch(leaves)) {
+      await publishDurably(js, LEDGER_ENTRY_SUBJECT, encodeBatch(group, signer), { msgID: `leaves-${log.size}` });
       for (const e of group) log.append(e);
     }
-    for (const publish of notices) await publish();
-    quarantined += notices.length;
-    processedSeq = Math.max(processedSeq, batch[batch.length - 1]?.seq ?? 0);
+    for (const { notice, data } of notices) await publishNotice(notice, data);
+    processedSeq = Math.max(processedSeq, lastSeq);
     if (log.size - checkpointed >= every || clock() - lastCheckpointAt >= everyMs) await checkpoint();
     for (const w of waiters.filter((w) => w.seq <= processedSeq)) {
       waiters.splice(waiters.indexOf(w), 1);
@@ -164,9 +187,8 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
     }
   };
 
-  const consumer = await durableConsumer(nc, options.durable ?? GOVERNANCE_DURABLE);
   const batchLimit = options.batch ?? 256;
-  const messages = await consumer.consume({ max_messages: Math.max(256, batchLimit) });
+  const messages = await readStream(js, EVENTS_STREAM, { fromSeq: lastSeq + 1, connection: nc });
   // Batches are pipelined: the next batches' signatures are verified on the pool while the
   // current one is judged and published, so the workers never wait for the main thread.
   const pipelineDepth = 4;
@@ -175,12 +197,12 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
     const inFlight: Promise<void>[] = [];
     for await (const m of messages) {
       batch.push({ seq: m.seq, subject: m.subject, data: m.data });
-      if (batch.length < batchLimit && m.info.pending > 0) continue;
+      if (batch.length < batchLimit && m.pending > 0) continue;
       const done = batch;
       batch = [];
       const verdicts = preverify(done);
       verdicts.catch(() => undefined); // awaited by flush, which reports a failure
-      const flushed = inOrder(() => flush(done, verdicts)).then(() => m.ack()); // AckPolicy.All: acknowledges the whole batch
+      const flushed = inOrder(() => flush(done, verdicts));
       flushed.catch(() => undefined); // its failure surfaces where it is awaited, not as an unhandled rejection
       inFlight.push(flushed);
       if (inFlight.length >= pipelineDepth) await inFlight.shift();
@@ -191,9 +213,10 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
     if (clock() - lastCheckpointAt >= everyMs) void inOrder(checkpoint);
   }, Math.min(1000, everyMs));
 
-  const summary = (): GovernanceSummary => ({ size: log.size, root: toHex(log.root()), checkpoints, quarantined, lastCheckpoint, vkey, processedSeq });
+  const summary = (): GovernanceSummary => ({ size: log.size, root: toHex(log.root()), checkpoints, quarantined, lastCheckpoint, vkey, processedSeq, refusedLedgerMessages, owedNotices });
   return {
     summary,
+    leafHashes: () => Buffer.concat(Array.from({ length: log.size }, (_, i) => log.leaf(i))),
     caughtUp: (seq) => (seq <= processedSeq ? Promise.resolve() : new Promise((resolve) => waiters.push({ seq, resolve }))),
     stop: async () => {
       clearInterval(ticker);
@@ -206,18 +229,14 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   };
 }
 
-async function durableConsumer(nc: NatsConnection, durable: string) {
-  const jsm = await jetstreamManager(nc);
-  const exists = await jsm.consumers.info(EVENTS_STREAM, durable).then(
-    () => true,
-    (err: unknown) => {
-      if (err instanceof JetStreamApiError && err.code === 10014) return false; // consumer not found
-      throw err;
-    },
-  );
-  if (!exists) {
-    await jsm.consumers.add(EVENTS_STREAM, { durable_name: durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, max_ack_pending: 4096 });
+/** A notice of ours in the stream pays what a refusal leaf owed. */
+function settleNotice(owed: Map<number, Notice>, data: Uint8Array, governance: string): void {
+  try {
+    const envelope = decodeEnvelope(data);
+    if (envelope.author !== governance) return;
+    const event = decodeEvent(envelope.event);
+    if (event.schema === "quarantine/1") owed.delete(event.body.seq);
+  } catch {
+    // not a notice of ours: the ledger judges it like any other message
   }
-  return jetstream(nc).consumers.get(EVENTS_STREAM, durable);
 }
-

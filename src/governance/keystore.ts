@@ -21,6 +21,7 @@ export const keyFile = (dir: string, name: string): string => path.join(dir, `${
 export async function saveIdentity(dir: string, identity: Identity): Promise<string> {
   checkName(identity.name);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await checkDirectory(dir);
   const file = keyFile(dir, identity.name);
   const body = { format: KEY_FORMAT, name: identity.name, did: identity.did, seed_hex: Buffer.from(seedOf(identity)).toString("hex") };
   try {
@@ -37,6 +38,7 @@ export async function saveIdentity(dir: string, identity: Identity): Promise<str
 
 export async function loadIdentity(dir: string, name: string): Promise<Identity> {
   checkName(name);
+  await checkDirectory(dir);
   const file = keyFile(dir, name);
   const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") throw catoptError("KEY_MISSING", `no key named "${name}" in ${dir}: create one with catopt id new --name ${name}`, err);
@@ -57,6 +59,22 @@ export async function loadIdentity(dir: string, name: string): Promise<Identity>
   const identity = identityFromSeed(name, Buffer.from(parsed.seed_hex, "hex"));
   if (parsed.did !== identity.did) throw catoptError("KEY_INVALID", `${file}: its did does not match its seed`);
   return identity;
+}
+
+/**
+ * A directory that others may write to lets them swap a key file for their own (or plant one
+ * where none was), whatever the file's own mode: refused, as ssh refuses such a ~/.ssh.
+ */
+async function checkDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined; // loadIdentity says which key is missing
+    throw catoptError("KEY_INVALID", `cannot read the key directory ${dir}: ${err.code ?? err.message}`, err);
+  });
+  if (info === undefined) return;
+  if (!info.isDirectory()) throw catoptError("KEY_INVALID", `${dir} is not a directory`);
+  if ((info.mode & 0o022) !== 0) {
+    throw catoptError("KEY_INVALID", `the key directory ${dir} is writable by others (mode ${(info.mode & 0o777).toString(8)}): chmod 700 ${dir}`);
+  }
 }
 
 function checkName(name: string): void {

@@ -2,49 +2,123 @@ import { readFile, writeFile } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { decodeSequence, encode, SequenceError } from "../core/codec.ts";
 import { catoptError } from "../core/errors.ts";
+import { Refusal } from "../core/refusal.ts";
 import * as v from "../core/validate.ts";
-import { decodeRecording } from "../replay/recording.ts";
+import { decodeRecording, type Recording } from "../replay/recording.ts";
 import { readStream } from "../bus/read.ts";
-import { readToEnd } from "../replay/replay.ts";
-import { emptyAdmission } from "./admission.ts";
-import { parseCheckpointText, parseVerifierKey, verifierKey } from "./checkpoint.ts";
+import { EVENTS_STREAM } from "../bus/streams.ts";
+import { parseCheckpointText, verifierKey } from "./checkpoint.ts";
 import { publicKeyFromDid } from "./did-key.ts";
-import { decodeBatch, encodeEntry, judge, ledgerVerifier, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, LEDGER_STREAM, type LedgerReport } from "./ledger.ts";
+import {
+  encodeEntry,
+  isAccepted,
+  ledgerJudge,
+  ledgerVerifier,
+  messageDigest,
+  openBatch,
+  LEDGER_CHECKPOINT_SUBJECT,
+  LEDGER_ENTRY_SUBJECT,
+  LEDGER_STREAM,
+  type CheckpointNote,
+  type LedgerReport,
+  type RefusedLedgerMessage,
+} from "./ledger.ts";
+import { leafHash } from "./merkle.ts";
 
 /**
  * A ledger to verify or prove from, wherever it lives: the live ledger stream, a ledger export
- * file ("catopt-ledger/1": a header, then { entry } maps, then { checkpoint } maps, plain
- * msgpack), or a recorded scenario stream, whose accepted events are re-judged into entries.
+ * file ("catopt-ledger/2": a header, then { entry } maps, then { checkpoint } maps, plain
+ * msgpack), or a recorded scenario stream, whose messages are judged again into leaves. What a
+ * file says about its own keys (`claimedGovernance`, `claimedVkey`) is only reported: every
+ * check runs against the trust root the user pinned.
  */
 export type LedgerSource = {
   readonly entries: readonly Uint8Array[];
-  readonly checkpoints: readonly string[];
-  /** The governance DID it was written under, and the checkpoints' verifier key, where known. */
-  readonly governance: string | null;
-  readonly vkey: string | null;
+  readonly checkpoints: readonly CheckpointNote[];
+  /** Ledger messages passed over (not signed by the pinned writer, not a batch). */
+  readonly refused: readonly RefusedLedgerMessage[];
+  readonly claimedGovernance: string | null;
+  readonly claimedVkey: string | null;
   readonly origin: string | null;
+  /** A recording's rebuilt leaves against the leaf hashes it carries: the first message whose leaf differs. */
+  readonly firstDifference?: { readonly seq: number; readonly reason: string };
 };
 
-export const LEDGER_FILE_FORMAT = "catopt-ledger/1";
+export const LEDGER_FILE_FORMAT = "catopt-ledger/2";
 
-/** Verifies the live ledger stream as it reads it, holding one batch at a time rather than every entry. */
-export async function verifyLedgerStream(js: JetStreamClient, trustRoot: string, vkey: string): Promise<LedgerReport> {
-  const verifier = ledgerVerifier(trustRoot);
+/** Reads the ledger stream's batches, passing over (and naming) every message not signed by `writer`. */
+export async function* leavesOf(js: JetStreamClient, writer: string, refused: RefusedLedgerMessage[]): AsyncGenerator<Uint8Array> {
   for await (const m of await readStream(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT, untilEnd: true })) {
-    for (const entry of decodeBatch(m.data)) verifier.add(entry);
+    let leaves: Uint8Array[];
+    try {
+      leaves = openBatch(m.data, writer);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      refused.push({ what: `ledger stream seq ${m.seq}`, reason: err.message });
+      continue;
+    }
+    yield* leaves;
   }
-  const checkpoints = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_CHECKPOINT_SUBJECT })).map((m) => new TextDecoder().decode(m.data));
-  return verifier.finish(checkpoints, vkey);
 }
 
-export async function ledgerFromStream(js: JetStreamClient): Promise<LedgerSource> {
-  const entries = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_ENTRY_SUBJECT })).flatMap((m) => decodeBatch(m.data));
-  const checkpoints = (await readToEnd(js, LEDGER_STREAM, { filter: LEDGER_CHECKPOINT_SUBJECT })).map((m) => new TextDecoder().decode(m.data));
-  const origin = checkpoints.length > 0 ? parseCheckpointText(checkpoints[0].slice(0, checkpoints[0].lastIndexOf("\n\n") + 1)).origin : null;
-  return { entries, checkpoints, governance: null, vkey: null, origin };
+async function checkpointsOf(js: JetStreamClient): Promise<CheckpointNote[]> {
+  const notes: CheckpointNote[] = [];
+  for await (const m of await readStream(js, LEDGER_STREAM, { filter: LEDGER_CHECKPOINT_SUBJECT, untilEnd: true })) {
+    notes.push({ note: new TextDecoder().decode(m.data), where: `checkpoint at ledger stream seq ${m.seq}` });
+  }
+  return notes;
 }
 
-export async function ledgerFromFile(file: string): Promise<LedgerSource> {
+/**
+ * Verifies the live ledger as it reads it, holding a digest per leaf rather than every entry,
+ * then reads the event stream and checks that each of its messages up to the ledger's last
+ * leaf is the one its leaf accounts for: a message in no leaf, or another than its leaf says,
+ * is named by its sequence. Messages after the last leaf are not judged yet (`pending`).
+ */
+export async function verifyLedgerStream(js: JetStreamClient, trustRoot: string, vkey: string): Promise<LedgerReport & { pending: number }> {
+  const verifier = ledgerVerifier(trustRoot);
+  const refused: RefusedLedgerMessage[] = [];
+  const digests: Uint8Array[] = [];
+  for await (const entry of leavesOf(js, trustRoot, refused)) {
+    const leaf = verifier.add(entry);
+    if (leaf !== undefined) digests.push(isAccepted(leaf) ? messageDigest(leaf.data) : leaf.digest);
+  }
+  for (const r of refused) verifier.refuse(r);
+  let pending = 0;
+  let expected = 1;
+  for await (const m of await readStream(js, EVENTS_STREAM, { untilEnd: true })) {
+    if (m.seq > digests.length) {
+      pending++;
+      continue;
+    }
+    if (m.seq !== expected) verifier.fail({ index: expected - 1, seq: expected, reason: `the ledger has an entry for stream message ${expected}, which the stream does not hold` });
+    expected = m.seq + 1;
+    if (Buffer.compare(messageDigest(m.data), digests[m.seq - 1]) !== 0) verifier.fail({ index: m.seq - 1, seq: m.seq, reason: `stream message ${m.seq} (${m.subject}) is not the message its ledger entry accounts for` });
+  }
+  if (expected <= digests.length) verifier.fail({ index: expected - 1, seq: expected, reason: `the ledger has entries up to stream message ${digests.length}; the stream ends at ${expected - 1}` });
+  return { ...verifier.finish(await checkpointsOf(js), vkey), pending };
+}
+
+export async function ledgerFromStream(js: JetStreamClient, writer: string): Promise<LedgerSource> {
+  const refused: RefusedLedgerMessage[] = [];
+  const entries: Uint8Array[] = [];
+  for await (const entry of leavesOf(js, writer, refused)) entries.push(entry);
+  const checkpoints = await checkpointsOf(js);
+  return { entries, checkpoints, refused, claimedGovernance: null, claimedVkey: null, origin: originOf(checkpoints) };
+}
+
+function originOf(checkpoints: readonly CheckpointNote[]): string | null {
+  for (const { note } of checkpoints) {
+    try {
+      return parseCheckpointText(note.slice(0, note.lastIndexOf("\n\n") + 1)).origin;
+    } catch {
+      // a note that is not a checkpoint: the verifier names it
+    }
+  }
+  return null;
+}
+
+export async function ledgerFromFile(file: string, trustRoot: string): Promise<LedgerSource> {
   const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => {
     throw catoptError("RECORDING_INVALID", `${file}: cannot read (${err.code ?? err.message})`, err);
   });
@@ -56,38 +130,51 @@ export async function ledgerFromFile(file: string): Promise<LedgerSource> {
   }
   const format = (values[0] as { format?: unknown } | undefined)?.format;
   if (format === LEDGER_FILE_FORMAT) return parseLedgerFile(values, file);
-  return ledgerFromRecording(bytes, file);
+  return ledgerFromRecording(decodeRecording(bytes, file), trustRoot);
 }
 
-/** The ledger a governance consumer writes for a recorded run: its accepted events, in order. */
-function ledgerFromRecording(bytes: Uint8Array, file: string): LedgerSource {
-  const { header, messages } = decodeRecording(bytes, file);
-  const entries: Uint8Array[] = [];
-  let admission = emptyAdmission(header.governance);
-  for (const m of messages) {
-    const verdict = judge(admission, m.seq, m.subject, m.data);
-    admission = verdict.admission;
-    if (verdict.refused === undefined) entries.push(encodeEntry({ index: entries.length, seq: m.seq, subject: m.subject, data: m.data }));
+/**
+ * The ledger a governance consumer writes for a recorded run: a leaf for each of its messages,
+ * judged under the pinned trust root. Where the recording carries the ledger's leaf hashes, the
+ * first message whose rebuilt leaf differs is named.
+ */
+export function ledgerFromRecording({ header, messages }: Recording, trustRoot: string): LedgerSource {
+  const judge = ledgerJudge(trustRoot);
+  const leaves = messages.map((m, i) => judge.leaf(i, m.seq, m.subject, m.data));
+  const entries = leaves.map(encodeEntry);
+  let firstDifference: LedgerSource["firstDifference"];
+  const recorded = header.leafHashes;
+  if (recorded !== null) {
+    const size = recorded.length / 32;
+    const at = entries.findIndex((e, i) => i < size && Buffer.compare(leafHash(e), recorded.subarray(i * 32, i * 32 + 32)) !== 0);
+    if (at >= 0) {
+      const leaf = leaves[at];
+      const now = isAccepted(leaf) ? "is accepted" : `is refused (${leaf.refused})`;
+      firstDifference = { seq: leaf.seq, reason: `message seq ${leaf.seq} (${leaf.subject}) is not the one the ledger recorded: it ${now} now` };
+    } else if (entries.length < size) {
+      firstDifference = { seq: messages.length + 1, reason: `the recording ends at message ${messages.length}; its ledger holds ${size}` };
+    }
   }
-  const origin = header.vkey === null ? null : parseVerifierKey(header.vkey).name;
-  return { entries, checkpoints: header.checkpoint === null ? [] : [header.checkpoint], governance: header.governance, vkey: header.vkey, origin };
+  const checkpoints = header.checkpoint === null ? [] : [{ note: header.checkpoint, where: "the recording's checkpoint" }];
+  return { entries, checkpoints, refused: [], claimedGovernance: header.governance, claimedVkey: header.vkey, origin: originOf(checkpoints), firstDifference };
 }
 
 function parseLedgerFile(values: unknown[], file: string): LedgerSource {
   try {
     const h = v.record(values[0], "header");
     const entries: Uint8Array[] = [];
-    const checkpoints: string[] = [];
+    const checkpoints: CheckpointNote[] = [];
     values.slice(1).forEach((value, i) => {
       const item = v.record(value, `item[${i}]`);
       if (item.entry !== undefined) entries.push(v.bytes(item.entry, `item[${i}].entry`));
-      else checkpoints.push(v.string(item.checkpoint, `item[${i}].checkpoint`));
+      else checkpoints.push({ note: v.string(item.checkpoint, `item[${i}].checkpoint`), where: `checkpoint ${checkpoints.length} of ${file}` });
     });
     return {
       entries,
       checkpoints,
-      governance: v.string(h.governance, "header.governance"),
-      vkey: v.string(h.vkey, "header.vkey"),
+      refused: [],
+      claimedGovernance: v.string(h.governance, "header.governance"),
+      claimedVkey: v.string(h.vkey, "header.vkey"),
       origin: v.string(h.origin, "header.origin"),
     };
   } catch (err) {
@@ -96,18 +183,17 @@ function parseLedgerFile(values: unknown[], file: string): LedgerSource {
   }
 }
 
-export async function writeLedgerFile(file: string, source: LedgerSource & { governance: string; vkey: string; origin: string }): Promise<void> {
+export async function writeLedgerFile(file: string, source: LedgerSource, governance: string, vkey: string, origin: string): Promise<void> {
   const parts = [
-    encode({ format: LEDGER_FILE_FORMAT, origin: source.origin, governance: source.governance, vkey: source.vkey, entries: source.entries.length, checkpoints: source.checkpoints.length }),
+    encode({ format: LEDGER_FILE_FORMAT, origin, governance, vkey, entries: source.entries.length, checkpoints: source.checkpoints.length }),
     ...source.entries.map((entry) => encode({ entry })),
-    ...source.checkpoints.map((checkpoint) => encode({ checkpoint })),
+    ...source.checkpoints.map(({ note }) => encode({ checkpoint: note })),
   ];
   await writeFile(file, Buffer.concat(parts));
 }
 
-/** The verifier key of a ledger's checkpoints: recorded with it, or made from the governance DID and the origin. */
-export function vkeyOf(source: LedgerSource, governance: string): string {
-  if (source.vkey !== null) return source.vkey;
-  if (source.origin === null) throw catoptError("USAGE", "the ledger has no checkpoint yet, so there is nothing signed to verify against");
+/** The verifier key of a ledger's checkpoints, made from the pinned governance DID and the ledger's origin: never the file's own. */
+export function pinnedVkey(source: LedgerSource, governance: string): string {
+  if (source.origin === null) throw catoptError("LEDGER_INVALID", "the ledger has no checkpoint yet, so there is nothing signed to verify against");
   return verifierKey(source.origin, publicKeyFromDid(governance));
 }

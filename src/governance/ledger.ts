@@ -1,31 +1,84 @@
-import { decode, encode } from "../core/codec.ts";
+import { createHash } from "node:crypto";
+import { decode, encode, type Wire } from "../core/codec.ts";
+import { decodeEnvelope, encodeEnvelope } from "../core/envelope.ts";
 import { Refusal } from "../core/refusal.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { parseSubject } from "../core/subjects.ts";
 import * as v from "../core/validate.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
 import { verifyCheckpoint, type Checkpoint } from "./checkpoint.ts";
+import { signBytes, verifyBytes, type Identity } from "./identity.ts";
 import { MerkleLog, toHex, verifyConsistency } from "./merkle.ts";
 
 /**
- * The ledger: every accepted event of the event stream, in stream order, as entries of an
- * RFC 6962 Merkle log, with C2SP signed checkpoints. An entry is the msgpack map
- * { index, seq, subject, data } (data: the message bytes, i.e. the signed envelope); its leaf
- * is SHA-256(0x00 || entry bytes). On catopt.ledger.entry each message is a batch: a msgpack
- * array of consecutive entries' bytes, published atomically by the single writer.
+ * The ledger accounts for every message of the event stream, in stream order, as the leaves of
+ * an RFC 6962 Merkle log with C2SP signed checkpoints: leaf k is stream message k + 1. A leaf is
+ * the msgpack map { index, seq, subject, data } for an accepted event (data: the message bytes,
+ * i.e. the signed envelope) or { index, seq, subject, refused, digest } for a refused one
+ * (refused: the reason; digest: SHA-256 of the message bytes, whose copy the quarantine notice
+ * carries). The governance identity's own quarantine notices are accepted events like any other.
+ * So a verifier that holds the stream can check that nothing the stream holds is missing, and
+ * one that holds only the ledger can check that no sequence was skipped.
+ *
+ * On catopt.ledger.entry each message is a batch of consecutive leaves, signed by the governance
+ * identity (the writer): anyone else's message there is refused by its sequence and reason, and
+ * readers carry on past it.
  */
 export const LEDGER_STREAM = "CATOPT_LEDGER";
 export const LEDGER_ENTRY_SUBJECT = "catopt.ledger.entry";
 export const LEDGER_CHECKPOINT_SUBJECT = "catopt.ledger.checkpoint";
 
 export type LedgerEntry = { readonly index: number; readonly seq: number; readonly subject: string; readonly data: Uint8Array };
+export type LedgerRefusal = { readonly index: number; readonly seq: number; readonly subject: string; readonly refused: string; readonly digest: Uint8Array };
+export type LedgerLeaf = LedgerEntry | LedgerRefusal;
 
-export const encodeBatch = (entries: readonly Uint8Array[]): Uint8Array => encode(entries);
+export const isAccepted = (leaf: LedgerLeaf): leaf is LedgerEntry => "data" in leaf;
+
+/** The SHA-256 of a message's bytes: what a refusal leaf keeps of it, and what a verifier compares with the stream. */
+export const messageDigest = (data: Uint8Array): Uint8Array => createHash("sha256").update(data).digest();
+
+/** Bounds a verifier holds a ledger message to before it reads one. */
+const MAX_REASON = 1024;
+
+export function encodeEntry(leaf: LedgerLeaf): Uint8Array {
+  return isAccepted(leaf)
+    ? encode({ index: leaf.index, seq: leaf.seq, subject: leaf.subject, data: leaf.data })
+    : encode({ index: leaf.index, seq: leaf.seq, subject: leaf.subject, refused: leaf.refused.slice(0, MAX_REASON), digest: leaf.digest });
+}
+
+export function decodeEntry(bytes: Uint8Array): LedgerLeaf {
+  const e = v.record(decode(bytes), "entry");
+  const head = { index: v.integer(e.index, "entry.index"), seq: v.integer(e.seq, "entry.seq", 1), subject: v.string(e.subject, "entry.subject") };
+  if (e.data !== undefined) return { ...head, data: v.bytes(e.data, "entry.data") };
+  const digest = v.bytes(e.digest, "entry.digest");
+  if (digest.length !== 32) throw new v.ValidationError("entry.digest", `expected 32 bytes, got ${digest.length}`);
+  return { ...head, refused: v.string(e.refused, "entry.refused"), digest };
+}
+
+/** A batch of leaves, signed by the writer: the envelope of the event stream, around { leaves }. */
+export function encodeBatch(leaves: readonly Uint8Array[], writer: Identity): Uint8Array {
+  const body = encode(new Map<string, Wire>([["leaves", leaves]]));
+  return encodeEnvelope({ event: body, author: writer.did, sig: signBytes(writer, body) });
+}
+
+/** The leaves of a batch signed by `writer` (a DID); a Refusal with the reason for anything else. */
+export function openBatch(bytes: Uint8Array, writer: string): Uint8Array[] {
+  try {
+    const envelope = decodeEnvelope(bytes);
+    if (envelope.author !== writer) throw new Refusal(`signed by ${envelope.author.slice(0, 80)}, not by the governance identity`);
+    if (!verifyBytes(writer, envelope.event, envelope.sig)) throw new Refusal("its signature does not verify");
+    const body = v.record(decode(envelope.event), "batch");
+    return v.array(body.leaves, "batch.leaves").map((e, i) => v.bytes(e, `batch.leaves[${i}]`));
+  } catch (err) {
+    if (err instanceof Refusal) throw err;
+    throw new Refusal(`not a ledger batch: ${(err as Error).message}`);
+  }
+}
 
 /**
- * Entries grouped so that each group, encoded, stays within `budget` bytes: a batch of large
- * events (a cluster's deltas, its open event) would otherwise exceed the ledger stream's
- * max_msg_size (1 MiB). An entry larger than the budget goes alone.
+ * Leaves grouped so that each batch, encoded and signed, stays within `budget` bytes: a batch of
+ * large events (a cluster's deltas, its open event) would otherwise exceed the ledger stream's
+ * max_msg_size (1 MiB). A leaf larger than the budget goes alone.
  */
 export function splitBatch(entries: readonly Uint8Array[], budget = LEDGER_BATCH_BYTES): Uint8Array[][] {
   const groups: Uint8Array[][] = [];
@@ -44,40 +97,62 @@ export function splitBatch(entries: readonly Uint8Array[], budget = LEDGER_BATCH
 
 export const LEDGER_BATCH_BYTES = 768 * 1024;
 
-export function decodeBatch(bytes: Uint8Array): Uint8Array[] {
-  return v.array(decode(bytes), "batch").map((e, i) => v.bytes(e, `batch[${i}]`));
-}
-
-export const encodeEntry = (e: LedgerEntry): Uint8Array => encode({ index: e.index, seq: e.seq, subject: e.subject, data: e.data });
-
-export function decodeEntry(bytes: Uint8Array): LedgerEntry {
-  const e = v.record(decode(bytes), "entry");
-  return { index: v.integer(e.index, "entry.index"), seq: v.integer(e.seq, "entry.seq", 1), subject: v.string(e.subject, "entry.subject"), data: v.bytes(e.data, "entry.data") };
-}
-
 /**
- * What the governance consumer decides for one event: why it is refused, or undefined to accept
- * it. `signatureValid`: a verdict on the signature already reached for these bytes, if any.
+ * Decides, message by message in stream order, what the ledger makes of each: accepted, or
+ * refused with the reason. It folds the governance events (whose events count) and remembers
+ * every accepted event id, so a copy of an event republished under another Nats-Msg-Id is
+ * refused as a duplicate rather than counted twice. `signatureValid`: a verdict on the
+ * signature already reached for these bytes, if any.
  */
-export function judge(admission: AdmissionState, seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): { admission: AdmissionState; refused?: string } {
-  try {
-    const parsed = parseSubject(subject);
-    if (parsed === undefined) return { admission, refused: `subject ${subject} is not a catopt event subject` };
-    const { event, author } = verifyMessage(data, signatureValid);
-    if (event.tenant !== parsed.tenant) return { admission, refused: `event of tenant ${event.tenant} on ${subject}` };
-    if (isGovernanceEvent(event)) return { admission: applyGovernance(admission, event, author, seq) };
-    if (event.schema === "quarantine/1") return { admission, refused: "a quarantine notice is not an event to append" };
-    const problem = signerProblem(admission, parsed, author);
-    return problem === undefined ? { admission } : { admission, refused: problem };
-  } catch (err) {
-    if (err instanceof Refusal || isCatoptError(err, "EVENT_INVALID")) return { admission, refused: err.message };
-    throw err;
-  }
+export type LedgerJudge = {
+  judge(seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): string | undefined;
+  /** The leaf for this message at `index`, judged. */
+  leaf(index: number, seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): LedgerLeaf;
+  /** Whose events count so far. */
+  readonly admission: AdmissionState;
+};
+
+export function ledgerJudge(trustRoot: string | null): LedgerJudge {
+  let admission = emptyAdmission(trustRoot);
+  const seen = new Map<string, number>();
+  const judge = (seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): string | undefined => {
+    try {
+      const parsed = parseSubject(subject);
+      if (parsed === undefined) return `subject ${subject.slice(0, 200)} is not a catopt event subject`;
+      const { event, author } = verifyMessage(data, signatureValid);
+      if (event.tenant !== parsed.tenant) return `event of tenant ${event.tenant} on ${subject}`;
+      const first = seen.get(event.id);
+      if (first !== undefined) return `duplicate of event ${event.id} (accepted at seq ${first})`;
+      if (isGovernanceEvent(event)) admission = applyGovernance(admission, event, author, seq);
+      else if (event.schema === "quarantine/1") {
+        if (author !== trustRoot) return "a quarantine notice not by the governance identity";
+      } else {
+        const problem = signerProblem(admission, parsed, author);
+        if (problem !== undefined) return problem;
+      }
+      seen.set(event.id, seq);
+      return undefined;
+    } catch (err) {
+      if (err instanceof Refusal || isCatoptError(err, "EVENT_INVALID")) return err.message;
+      throw err;
+    }
+  };
+  return {
+    judge,
+    leaf: (index, seq, subject, data, signatureValid) => {
+      const refused = judge(seq, subject, data, signatureValid);
+      return refused === undefined ? { index, seq, subject, data } : { index, seq, subject, refused, digest: messageDigest(data) };
+    },
+    get admission() {
+      return admission;
+    },
+  };
 }
 
 /** A stable subject token for a refusal reason: catopt.<tenant>.quarantine.<reason>. */
 export function quarantineReason(reason: string): string {
   if (reason.startsWith("unsigned")) return "unsigned";
+  if (reason.startsWith("duplicate of event")) return "duplicate";
   if (reason.startsWith("bad signature") || reason.startsWith("author is not")) return "bad-signature";
   if (reason.includes("was revoked")) return "revoked-signer";
   if (reason.startsWith("unknown signer") || reason.includes("not by the governance identity")) return "unknown-signer";
@@ -87,7 +162,14 @@ export function quarantineReason(reason: string): string {
   return "malformed";
 }
 
-export type LedgerProblem = { readonly index: number; readonly reason: string };
+/** Where the ledger goes wrong: the leaf's index, the event stream sequence it stands for, and why. */
+export type LedgerProblem = { readonly index: number; readonly seq?: number; readonly reason: string };
+
+/**
+ * A message of the ledger that no reader takes (not signed by the writer, or not a ledger
+ * message at all): `what` says where it is ("ledger stream seq 12", "checkpoint 3").
+ */
+export type RefusedLedgerMessage = { readonly what: string; readonly reason: string };
 
 export type LedgerReport = {
   readonly size: number;
@@ -96,60 +178,88 @@ export type LedgerReport = {
   readonly lastCheckpoint: Checkpoint | null;
   /** The first thing wrong, by entry index (or the checkpoint that does not match), or null when all holds. */
   readonly problem: LedgerProblem | null;
+  /** Ledger messages passed over, with their sequence and reason. */
+  readonly refused: readonly RefusedLedgerMessage[];
 };
 
 /**
- * Verifies a whole ledger: entries numbered 0, 1, 2, ... with strictly increasing stream
- * sequences; every entry a validly signed event by an admitted signer (admissions folded from
- * the ledger itself, under `trustRoot`); every checkpoint signed by `vkey`, matching the root
- * rebuilt at its size, and consistent with the previous one.
+ * Verifies a whole ledger: leaves numbered 0, 1, 2, ... for stream sequences 1, 2, 3, ...
+ * (nothing skipped, nothing twice); every accepted leaf a validly signed event by an admitted
+ * signer (admissions folded from the ledger itself, under `trustRoot`) that the judge accepts
+ * again; at least one checkpoint signed by `vkey`, each matching the root rebuilt at its size
+ * and consistent with the previous one.
  */
-export function verifyLedger(entries: readonly Uint8Array[], checkpointNotes: readonly string[], trustRoot: string, vkey: string): LedgerReport {
+export function verifyLedger(entries: readonly Uint8Array[], checkpointNotes: readonly CheckpointNote[], trustRoot: string, vkey: string): LedgerReport {
   const verifier = ledgerVerifier(trustRoot);
   for (const entry of entries) verifier.add(entry);
   return verifier.finish(checkpointNotes, vkey);
 }
 
-/** verifyLedger one entry at a time: a ledger of any size streams through it in constant memory (bar 32 bytes a leaf). */
-export type LedgerVerifier = { add(entry: Uint8Array): void; finish(checkpointNotes: readonly string[], vkey: string): LedgerReport };
+/** verifyLedger one leaf at a time: a ledger of any size streams through it in constant memory (bar 32 bytes a leaf). */
+export type LedgerVerifier = {
+  /** The leaf, decoded, or undefined once anything is wrong. */
+  add(entry: Uint8Array): LedgerLeaf | undefined;
+  /** Records a ledger message passed over. */
+  refuse(message: RefusedLedgerMessage): void;
+  /** Records a problem found outside the leaves (the stream does not match them). */
+  fail(problem: LedgerProblem): void;
+  finish(checkpointNotes: readonly CheckpointNote[], vkey: string): LedgerReport;
+};
+
+/** A signed checkpoint note, and where it was found (for a refusal to name). */
+export type CheckpointNote = { readonly note: string; readonly where: string };
 
 export function ledgerVerifier(trustRoot: string): LedgerVerifier {
   const log = new MerkleLog();
-  let admission = emptyAdmission(trustRoot);
+  const judge = ledgerJudge(trustRoot);
+  const refused: RefusedLedgerMessage[] = [];
   let lastSeq = 0;
   let problem: LedgerProblem | null = null;
-  const fail = (index: number, reason: string) => (problem ??= { index, reason });
-  const add = (bytes: Uint8Array): void => {
+  const fail = (p: LedgerProblem) => (problem ??= p);
+  const add = (bytes: Uint8Array): LedgerLeaf | undefined => {
     const position = log.size;
     log.append(bytes);
-    if (problem !== null) return;
-    let entry: LedgerEntry;
+    if (problem !== null) return undefined;
+    let leaf: LedgerLeaf;
     try {
-      entry = decodeEntry(bytes);
+      leaf = decodeEntry(bytes);
     } catch (err) {
-      return void fail(position, `not a ledger entry: ${(err as Error).message}`);
+      return void fail({ index: position, reason: `not a ledger entry: ${(err as Error).message}` });
     }
-    if (entry.index !== position) return void fail(position, `entry says index ${entry.index} at position ${position} (dropped, inserted or reordered)`);
-    if (entry.seq <= lastSeq) return void fail(position, `stream sequence ${entry.seq} after ${lastSeq} (reordered or duplicated)`);
-    lastSeq = entry.seq;
-    const verdict = judge(admission, entry.seq, entry.subject, entry.data);
-    if (verdict.refused !== undefined) return void fail(position, verdict.refused);
-    admission = verdict.admission;
+    if (leaf.index !== position) return void fail({ index: position, seq: leaf.seq, reason: `entry says index ${leaf.index} at position ${position} (dropped, inserted or reordered)` });
+    if (leaf.seq !== lastSeq + 1) {
+      const reason = leaf.seq <= lastSeq ? `stream sequence ${leaf.seq} after ${lastSeq} (reordered or duplicated)` : `stream messages ${lastSeq + 1}..${leaf.seq - 1} are in no entry`;
+      return void fail({ index: position, seq: leaf.seq <= lastSeq ? leaf.seq : lastSeq + 1, reason });
+    }
+    lastSeq = leaf.seq;
+    if (isAccepted(leaf)) {
+      const why = judge.judge(leaf.seq, leaf.subject, leaf.data);
+      if (why !== undefined) return void fail({ index: position, seq: leaf.seq, reason: why });
+    }
+    return leaf;
   };
-  return { add, finish: (checkpointNotes, vkey) => checkCheckpoints(log, checkpointNotes, vkey, problem) };
+  return {
+    add,
+    refuse: (message) => void refused.push(message),
+    fail,
+    finish: (checkpointNotes, vkey) => ({ ...checkCheckpoints(log, checkpointNotes, vkey, problem, refused), refused }),
+  };
 }
 
-function checkCheckpoints(log: MerkleLog, checkpointNotes: readonly string[], vkey: string, entryProblem: LedgerProblem | null): LedgerReport {
+function checkCheckpoints(log: MerkleLog, checkpointNotes: readonly CheckpointNote[], vkey: string, entryProblem: LedgerProblem | null, refused: RefusedLedgerMessage[]): Omit<LedgerReport, "refused"> {
   let problem = entryProblem;
   const fail = (index: number, reason: string) => (problem ??= { index, reason });
   let previous: Checkpoint | null = null;
-  checkpointNotes.forEach((note, i) => {
+  let signed = 0;
+  checkpointNotes.forEach(({ note, where }, i) => {
     let checkpoint: Checkpoint;
     try {
       checkpoint = verifyCheckpoint(note, vkey);
     } catch (err) {
-      return fail(-1, `checkpoint ${i}: ${(err as Error).message}`);
+      // Not signed by the pinned key: a stranger's note proves nothing, and must not block the ledger.
+      return void refused.push({ what: where, reason: (err as Error).message });
     }
+    signed++;
     if (checkpoint.size > log.size) return fail(log.size, `checkpoint ${i} covers ${checkpoint.size} entries; the ledger holds ${log.size}`);
     if (toHex(log.root(checkpoint.size)) !== toHex(checkpoint.root)) return fail(Math.max(0, (previous?.size ?? 0)), `checkpoint ${i} (size ${checkpoint.size}) does not match the entries: one of ${previous?.size ?? 0}..${checkpoint.size - 1} was changed`);
     if (previous !== null && previous.size > 0 && !verifyConsistency(previous.size, checkpoint.size, log.consistencyProof(previous.size, checkpoint.size), previous.root, checkpoint.root)) {
@@ -157,5 +267,6 @@ function checkCheckpoints(log: MerkleLog, checkpointNotes: readonly string[], vk
     }
     previous = checkpoint;
   });
-  return { size: log.size, root: toHex(log.root()), checkpoints: checkpointNotes.length, lastCheckpoint: previous, problem };
+  if (signed === 0 && log.size > 0) fail(0, "no checkpoint is signed by the pinned governance key");
+  return { size: log.size, root: toHex(log.root()), checkpoints: signed, lastCheckpoint: previous, problem };
 }

@@ -24,6 +24,11 @@ export type RecordingHeader = {
   /** The run's last ledger checkpoint (a C2SP signed note) and its verifier key, where it wrote a ledger. */
   readonly checkpoint: string | null;
   readonly vkey: string | null;
+  /**
+   * The ledger's leaf hashes (32 bytes each, in order) up to that checkpoint, which its root
+   * authenticates: a replay names the first message whose leaf is not the recorded one.
+   */
+  readonly leafHashes: Uint8Array | null;
   readonly messages: number;
 };
 
@@ -61,6 +66,7 @@ export function decodeRecording(bytes: Uint8Array, source: string): Recording {
       governance: optionalString(h.governance, "header.governance"),
       checkpoint: optionalString(h.checkpoint, "header.checkpoint"),
       vkey: optionalString(h.vkey, "header.vkey"),
+      leafHashes: leafHashesOf(h.leafHashes),
       messages: v.integer(h.messages, "header.messages"),
     };
     const messages = values.slice(1).map((value, i): StreamMessage => {
@@ -76,6 +82,13 @@ export function decodeRecording(bytes: Uint8Array, source: string): Recording {
     if (err instanceof v.ValidationError) return fail(err.message, err);
     throw err;
   }
+}
+
+function leafHashesOf(value: unknown): Uint8Array | null {
+  if (value === null || value === undefined) return null;
+  const hashes = v.bytes(value, "header.leafHashes");
+  if (hashes.length % 32 !== 0) throw new v.ValidationError("header.leafHashes", `expected 32 bytes a leaf, got ${hashes.length} bytes`);
+  return hashes;
 }
 
 const optionalString = (value: unknown, path: string): string | null => (value === null || value === undefined ? null : v.string(value, path));

@@ -140,7 +140,7 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     });
     if (options.record !== undefined) {
       await writeRecording(options.record, {
-        header: { format: RECORDING_FORMAT, stream: EVENTS_STREAM, tenant, problem, scenario: scenario.name, referenceObjective: reference.objective, governance: ids.governance.did, checkpoint: ledger?.checkpoint ?? null, vkey: ledger?.vkey ?? null, messages: kept.length },
+        header: { format: RECORDING_FORMAT, stream: EVENTS_STREAM, tenant, problem, scenario: scenario.name, referenceObjective: reference.objective, governance: ids.governance.did, checkpoint: ledger?.checkpoint ?? null, vkey: ledger?.vkey ?? null, leafHashes: null, messages: kept.length },
         messages: kept,
       });
       note(`recorded ${kept.length} messages to ${options.record}`);

@@ -73,6 +73,8 @@ export type LedgerOutcome = {
   readonly vkey: string;
   readonly verified: boolean;
   readonly problem: string | null;
+  /** Every leaf's hash, in order, up to the last checkpoint: a recording carries them. */
+  readonly leafHashes: Uint8Array;
 };
 
 /** The origin line (and checkpoint key name) of a run's ledger. */
@@ -200,6 +202,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const replayed = replayMessages(own.filter((m) => m.seq <= coordinator.replay.lastSeq), ids.governance.did);
     const replayHash = stateHash(replayed);
     if (options.record !== undefined) {
+      // With a ledger, the whole stream: every message has a leaf, so the recording reproduces the signed checkpoint.
+      const recorded = ledger === null ? own : await readToEnd(bus.js, EVENTS_STREAM);
       await writeRecording(options.record, {
         header: {
           format: RECORDING_FORMAT,
@@ -211,11 +215,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           governance: ids.governance.did,
           checkpoint: ledger?.checkpoint ?? null,
           vkey: ledger?.vkey ?? null,
-          messages: own.length,
+          leafHashes: ledger?.leafHashes ?? null,
+          messages: recorded.length,
         },
-        messages: own,
+        messages: recorded,
       });
-      note(`recorded ${own.length} messages to ${options.record}`);
+      note(`recorded ${recorded.length} messages to ${options.record}`);
     }
     // Agents that left are out of the problem: the run's optimum is the one without them.
     const final = isClusterState(coordinator.problem) ? undefined : coordinator.problem;
@@ -266,6 +271,16 @@ export async function closeLedger(bus: BusSession, governance: GovernanceConsume
   await governance.caughtUp(last).finally(() => clearInterval(progress));
   const summary = await governance.stop();
   const report = await verifyLedgerStream(bus.js, trustRoot, summary.vkey);
-  const problem = report.problem === null ? null : `entry ${report.problem.index}: ${report.problem.reason}`;
-  return { size: report.size, root: report.root, checkpoints: report.checkpoints, quarantined: summary.quarantined, checkpoint: summary.lastCheckpoint, vkey: summary.vkey, verified: problem === null && report.root === summary.root, problem };
+  const problem = report.problem === null ? null : `${report.problem.seq === undefined ? "" : `stream message ${report.problem.seq}, `}entry ${report.problem.index}: ${report.problem.reason}`;
+  return {
+    size: report.size,
+    root: report.root,
+    checkpoints: report.checkpoints,
+    quarantined: summary.quarantined,
+    checkpoint: summary.lastCheckpoint,
+    vkey: summary.vkey,
+    verified: problem === null && report.root === summary.root,
+    problem,
+    leafHashes: governance.leafHashes(),
+  };
 }

@@ -8,7 +8,7 @@ import { openBus } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { readToEnd } from "../../src/replay/replay.ts";
 import { decodeSequence, encode } from "../../src/core/codec.ts";
-import { decodeEntry, encodeEntry } from "../../src/governance/ledger.ts";
+import { decodeEntry, encodeEntry, isAccepted } from "../../src/governance/ledger.ts";
 import { isOneLineError, lastJson, runCli, startCli } from "../helpers/cli.ts";
 
 type Outcome = { converged: boolean; rounds: number; gap: number | null; max_violation: number; state_hash: string; events: number; rejected: number; scenario: string | null };
@@ -37,32 +37,104 @@ cli("demo --json runs the embedded default and prints the outcome last; replay o
   assert.is(replayed.gap, outcome.gap);
 });
 
-cli("the ledger of a recorded run verifies, proves and checks; a changed entry in an export is named by its index", async () => {
+cli("the ledger of a recorded run verifies, proves and checks against the pinned trust root; a changed entry in an export is named by its index", async () => {
   const record = path.join(dir, "ledger-run.catrec");
-  assert.is((await runCli(["demo", "--record", record])).code, 0);
-  const verified = await runCli(["ledger", "verify", "--file", record, "--json"]);
+  const demo = await runCli(["demo", "--record", record, "--json"]);
+  assert.is(demo.code, 0, demo.stderr);
+  const pin = ["--governance", lastJson<{ governance: string }>(demo).governance];
+  const verified = await runCli(["ledger", "verify", "--file", record, "--json", ...pin]);
   assert.is(verified.code, 0, verified.stderr);
   const report = lastJson<{ verified: boolean; tree_size: number; checkpoint_size: number }>(verified);
   assert.equal([report.verified, report.tree_size, report.checkpoint_size], [true, 300, 300]);
 
   const proof = path.join(dir, "proof.json");
-  const proved = await runCli(["ledger", "prove", "cosmos/sol-energy/plan/12", "--file", record, "--json"]);
+  const proved = await runCli(["ledger", "prove", "cosmos/sol-energy/plan/12", "--file", record, "--json", ...pin]);
   assert.is(proved.code, 0, proved.stderr);
   await writeFile(proof, proved.stdout);
-  const checked = await runCli(["ledger", "check", proof]);
-  assert.match(checked.stdout, "in the signed tree of 300 entries: verified");
+  const checked = await runCli(["ledger", "check", proof, ...pin]);
+  assert.match(checked.stdout, "in the tree of 300 entries signed by");
 
   const exported = path.join(dir, "ledger.catledger");
-  assert.is((await runCli(["ledger", "export", exported, "--file", record])).code, 0);
+  assert.is((await runCli(["ledger", "export", exported, "--file", record, ...pin])).code, 0);
   const items = decodeSequence(await readFile(exported)) as { entry?: Uint8Array }[];
   const entry = decodeEntry(items[1 + 42].entry as Uint8Array);
+  assert.ok(isAccepted(entry), "entry 42 is an accepted event");
   const data = Uint8Array.from(entry.data);
   data[30] ^= 1;
   items[1 + 42] = { entry: encodeEntry({ ...entry, data }) };
   await writeFile(exported, Buffer.concat(items.map((item) => encode(item as never))));
-  const tampered = await runCli(["ledger", "verify", exported]);
+  const tampered = await runCli(["ledger", "verify", exported, ...pin]);
   assert.is(tampered.code, 1);
-  assert.match(tampered.stderr, "does not verify at entry 42");
+  assert.match(tampered.stderr, "does not verify at stream message 43, entry 42");
+});
+
+cli("a verifier trusts only the pinned governance key: forged exports, self-signed and renamed proofs, no pin at all", async () => {
+  const record = path.join(dir, "forgery.catrec");
+  const demo = await runCli(["demo", "--record", record, "--json"]);
+  assert.is(demo.code, 0, demo.stderr);
+  const pin = ["--governance", lastJson<{ governance: string }>(demo).governance];
+  const keys = path.join(dir, "forger-keys");
+  const forger = await runCli(["id", "new", "--keys", keys, "--name", "governance", "--json"]);
+  assert.is(forger.code, 0, forger.stderr);
+
+  // Without a pin (an empty key directory, no flag, no environment) a verifier refuses to say anything.
+  const unpinned = await runCli(["ledger", "verify", "--file", record, "--keys", path.join(dir, "no-keys")], { env: { CATOPT_GOVERNANCE: "" } });
+  assert.is(unpinned.code, 1);
+  assert.match(unpinned.stderr, "no trust root pinned");
+  assert.ok(isOneLineError(unpinned.stderr), unpinned.stderr);
+
+  // An export with an entry dropped and every checkpoint re-signed by the forger's key: refused under the real pin.
+  const exported = path.join(dir, "real.catledger");
+  assert.is((await runCli(["ledger", "export", exported, "--file", record, ...pin])).code, 0);
+  const items = decodeSequence(await readFile(exported)) as Record<string, unknown>[];
+  const forgedKey = await (await import("../../src/governance/keystore.ts")).loadIdentity(keys, "governance");
+  const { signCheckpoint, verifierKey } = await import("../../src/governance/checkpoint.ts");
+  const { MerkleLog } = await import("../../src/governance/merkle.ts");
+  const kept = items.slice(1).filter((item) => item.entry !== undefined).filter((_, i) => i !== 100).map((item, i) => encodeEntry({ ...decodeEntry(item.entry as Uint8Array), index: i, ...(i >= 100 ? { seq: i + 1 } : {}) }));
+  const log = new MerkleLog();
+  kept.forEach((e) => log.append(e));
+  const note = signCheckpoint({ origin: "catopt-flow/ledger", size: log.size, root: log.root() }, "catopt-flow/ledger", forgedKey);
+  const header = { ...items[0], governance: forgedKey.did, vkey: verifierKey("catopt-flow/ledger", forgedKey.publicKey), entries: kept.length, checkpoints: 1 };
+  const forgedFile = path.join(dir, "forged.catledger");
+  await writeFile(forgedFile, Buffer.concat([encode(header as never), ...kept.map((e) => encode({ entry: e })), encode({ checkpoint: note })]));
+  const forged = await runCli(["ledger", "verify", "--file", forgedFile, ...pin]);
+  assert.is(forged.code, 1, forged.stdout);
+  assert.match(forged.stderr, "no checkpoint is signed by the pinned governance key");
+  assert.match(forged.stderr, "the file names governance");
+
+  // A proof whose checkpoint the forger signed, and one whose event id was renamed.
+  const proved = await runCli(["ledger", "prove", "cosmos/sol-energy/plan/12", "--file", record, "--json", ...pin]);
+  const proof = JSON.parse(proved.stdout) as Record<string, unknown>;
+  const selfSigned = path.join(dir, "self-signed.json");
+  const renamed = path.join(dir, "renamed.json");
+  const checkpointText = String(proof.checkpoint).slice(0, String(proof.checkpoint).lastIndexOf("\n\n") + 1);
+  const { parseCheckpointText } = await import("../../src/governance/checkpoint.ts");
+  await writeFile(selfSigned, JSON.stringify({ ...proof, checkpoint: signCheckpoint(parseCheckpointText(checkpointText), "catopt-flow/ledger", forgedKey), vkey: verifierKey("catopt-flow/ledger", forgedKey.publicKey) }));
+  await writeFile(renamed, JSON.stringify({ ...proof, event_id: "cosmos/sol-energy/plan/13" }));
+  const self = await runCli(["ledger", "check", selfSigned, ...pin]);
+  assert.is(self.code, 1);
+  assert.match(self.stderr, "its checkpoint is not signed by the pinned governance");
+  const rename = await runCli(["ledger", "check", renamed, ...pin]);
+  assert.is(rename.code, 1);
+  assert.match(rename.stderr, "the entry is event cosmos/sol-energy/plan/12, not cosmos/sol-energy/plan/13");
+});
+
+cli("replay of a recording whose messages do not reproduce its signed ledger checkpoint fails, naming the first message that differs", async () => {
+  const record = path.join(dir, "flipped.catrec");
+  assert.is((await runCli(["demo", "--record", record])).code, 0);
+  const values = decodeSequence(await readFile(record)) as Record<string, unknown>[];
+  const message = values[1 + 120] as { seq: number; subject: string; data: Uint8Array };
+  const data = Uint8Array.from(message.data);
+  data[40] ^= 0x10;
+  values[1 + 120] = { ...message, data };
+  const flipped = path.join(dir, "flipped-bit.catrec");
+  await writeFile(flipped, Buffer.concat(values.map((value) => encode(value as never))));
+  const replayed = await runCli(["replay", flipped]);
+  assert.is(replayed.code, 1, replayed.stdout);
+  assert.match(replayed.stderr, `message seq ${message.seq} (${message.subject}) is not the one the ledger recorded`);
+  const verified = await runCli(["ledger", "verify", "--file", flipped, "--governance", String((values[0] as { governance: string }).governance)]);
+  assert.is(verified.code, 1);
+  assert.match(verified.stderr, `stream message ${message.seq}`);
 });
 
 cli("the human output shows the convergence picture, the plan per asset and the constraints", async () => {
@@ -193,9 +265,9 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   const ledger = await runCli(["ledger", "verify", "--json", "--governance", dids.governance, ...nats]);
   assert.is(ledger.code, 0, ledger.stderr);
   const ledgerReport = lastJson<{ verified: boolean; tree_size: number; checkpoint_size: number }>(ledger);
-  // The coordinator folds the tenant's governance events too, refused ones counted as rejected:
-  // the ledger holds exactly what the fold accepted.
-  assert.ok(ledgerReport.verified && ledgerReport.tree_size === outcome.events - outcome.rejected, JSON.stringify({ ledgerReport, outcome }));
+  // The coordinator folds the tenant's governance events too, refused ones counted as rejected.
+  // Every stream message has a leaf: the problem's events (the refused one as a refusal) and the quarantine notice.
+  assert.ok(ledgerReport.verified && ledgerReport.tree_size === outcome.events + 1, JSON.stringify({ ledgerReport, outcome }));
   assert.is(outcome.rejected, 1, "the breaking schema registration");
   assert.is(ledgerReport.checkpoint_size, ledgerReport.tree_size, "the final checkpoint covers everything");
   const quarantine = await openBus({ url: server.url });

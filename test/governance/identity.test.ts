@@ -77,6 +77,12 @@ test("the key store writes 0600 files, reads them back, and refuses missing, exp
   await expectCode(() => loadIdentity(dir, "rover"), "KEY_INVALID", "readable by others (mode 644): chmod 600");
   await writeFile(keyFile(dir, "broken"), "{", { mode: 0o600 });
   await expectCode(() => loadIdentity(dir, "broken"), "KEY_INVALID", "not a key file");
+  await chmod(file, 0o600);
+  await chmod(dir, 0o777); // anyone could swap rover.key for their own, whatever its mode
+  await expectCode(() => loadIdentity(dir, "rover"), "KEY_INVALID", `the key directory ${dir} is writable by others (mode 777): chmod 700`);
+  await expectCode(() => saveIdentity(dir, generateIdentity("drone")), "KEY_INVALID", "writable by others");
+  await chmod(dir, 0o700);
+  assert.is((await loadIdentity(dir, "rover")).did, rover.did);
 });
 
 test.run();

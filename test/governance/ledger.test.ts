@@ -1,11 +1,14 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { signCheckpoint, verifierKey } from "../../src/governance/checkpoint.ts";
-import { decodeBatch, decodeEntry, encodeBatch, encodeEntry, judge, splitBatch, verifyLedger } from "../../src/governance/ledger.ts";
-import { emptyAdmission } from "../../src/governance/admission.ts";
+import { decodeEntry, encodeBatch, encodeEntry, isAccepted, ledgerJudge, openBatch, splitBatch, verifyLedger, type LedgerEntry } from "../../src/governance/ledger.ts";
 import { MerkleLog } from "../../src/governance/merkle.ts";
+import { decodeEnvelope } from "../../src/core/envelope.ts";
+import { decodeEvent } from "../../src/core/event.ts";
+import { Refusal } from "../../src/core/refusal.ts";
 import { readRecording } from "../../src/replay/recording.ts";
 import { fixtureIdentities } from "../helpers/messages.ts";
 
@@ -16,17 +19,17 @@ const expected = JSON.parse(await readFile(path.join(import.meta.dirname, "..", 
 const origin = "catopt.test/ledger";
 const vkey = verifierKey(origin, keys.governance.publicKey);
 
-const entries: Uint8Array[] = [];
-let admission = emptyAdmission(expected.governance);
-for (const m of recording.messages) {
-  const verdict = judge(admission, m.seq, m.subject, m.data);
-  admission = verdict.admission;
-  if (verdict.refused === undefined) entries.push(encodeEntry({ index: entries.length, seq: m.seq, subject: m.subject, data: m.data }));
-}
-const checkpointsOf = (list: readonly Uint8Array[], sizes: number[]): string[] => {
+const judge = ledgerJudge(expected.governance);
+const entries = recording.messages.map((m, i) => encodeEntry(judge.leaf(i, m.seq, m.subject, m.data)));
+const accepted = (bytes: Uint8Array): LedgerEntry => {
+  const leaf = decodeEntry(bytes);
+  if (!isAccepted(leaf)) throw new Error(`leaf ${leaf.index} is a refusal`);
+  return leaf;
+};
+const checkpointsOf = (list: readonly Uint8Array[], sizes: number[]) => {
   const log = new MerkleLog();
   list.forEach((e) => log.append(e));
-  return sizes.map((size) => signCheckpoint({ origin, size, root: log.root(size) }, origin, keys.governance));
+  return sizes.map((size, i) => ({ note: signCheckpoint({ origin, size, root: log.root(size) }, origin, keys.governance), where: `checkpoint ${i}` }));
 };
 const sizes = [100, 200, entries.length];
 const notes = checkpointsOf(entries, sizes);
@@ -41,7 +44,7 @@ test("every recorded event is accepted, and the ledger with its checkpoints veri
 test("a changed, dropped, reordered or inserted entry is named by its first bad index", () => {
   const changed = entries.map((e, i) => {
     if (i !== 150) return e;
-    const entry = decodeEntry(e);
+    const entry = accepted(e);
     const data = Uint8Array.from(entry.data);
     data[30] ^= 1; // inside the signed event bytes (the envelope's second field)
     return encodeEntry({ ...entry, data });
@@ -65,11 +68,50 @@ test("a changed, dropped, reordered or inserted entry is named by its first bad 
 
 test("a re-numbered forgery still fails against the signed checkpoints; so does a checkpoint by another key", () => {
   // Re-index after dropping entry 120, so every entry looks in place: only the roots can tell.
-  const renumbered = entries.filter((_, i) => i !== 120).map((e, i) => encodeEntry({ ...decodeEntry(e), index: i }));
+  const renumbered = entries.filter((_, i) => i !== 120).map((e, i) => encodeEntry({ ...decodeEntry(e), index: i, ...(i >= 120 ? { seq: i + 1 } : {}) }));
   const report = verifyLedger(renumbered, notes, expected.governance, vkey);
   assert.match(report.problem?.reason ?? "", "checkpoint 1 (size 200) does not match the entries: one of 100..199 was changed");
   const stranger = verifyLedger(entries, notes, expected.governance, verifierKey(origin, keys.intruder.publicKey));
-  assert.match(stranger.problem?.reason ?? "", "carries no signature by");
+  assert.match(stranger.problem?.reason ?? "", "no checkpoint is signed by the pinned governance key");
+  assert.is(stranger.refused.length, 3, "each stranger's checkpoint is refused by name");
+});
+
+test("the ledger accounts for every stream sequence: a leaf dropped and the rest renumbered is named by the missing sequence", () => {
+  const renumbered = entries.filter((_, i) => i !== 120).map((e, i) => encodeEntry({ ...decodeEntry(e), index: i }));
+  const report = verifyLedger(renumbered, [], expected.governance, vkey);
+  assert.equal([report.problem?.index, report.problem?.seq], [120, recording.messages[120].seq]);
+  assert.match(report.problem?.reason ?? "", `stream messages ${recording.messages[120].seq}..${recording.messages[120].seq} are in no entry`);
+});
+
+test("a refused message is a refusal leaf, and a copy of an accepted event (same event id, any Nats-Msg-Id) is refused as a duplicate", () => {
+  const judge = ledgerJudge(expected.governance);
+  const [first, second] = recording.messages;
+  assert.is(judge.judge(first.seq, first.subject, first.data), undefined);
+  assert.is(judge.judge(second.seq, second.subject, second.data), undefined);
+  const copy = judge.leaf(2, 3, first.subject, first.data);
+  assert.ok(!isAccepted(copy));
+  assert.match(copy.refused, `duplicate of event ${decodeEvent(decodeEnvelope(first.data).event).id} (accepted at seq ${first.seq})`);
+  assert.is(Buffer.from(copy.digest).toString("hex"), createHash("sha256").update(first.data).digest("hex"));
+  assert.equal(decodeEntry(encodeEntry(copy)), copy, "a refusal leaf round-trips");
+});
+
+test("a ledger batch is opened only when signed by the writer: garbage and strangers' batches are refused with the reason", () => {
+  const batch = encodeBatch(entries.slice(0, 3), keys.governance);
+  assert.equal(openBatch(batch, keys.governance.did).length, 3);
+  const cases: [Uint8Array, string][] = [
+    [Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), "not a ledger batch"],
+    [encodeBatch(entries.slice(0, 3), keys.intruder), `signed by ${keys.intruder.did}, not by the governance identity`],
+    [Uint8Array.from(batch).fill(0, batch.length - 10), "its signature does not verify"],
+  ];
+  for (const [bytes, reason] of cases) {
+    try {
+      openBatch(bytes, keys.governance.did);
+      assert.unreachable(reason);
+    } catch (err) {
+      assert.instance(err, Refusal);
+      assert.match((err as Error).message, reason);
+    }
+  }
 });
 
 test("large entries are published in batches under the stream's message size, in order, none lost", () => {
@@ -78,9 +120,9 @@ test("large entries are published in batches under the stream's message size, in
   const groups = splitBatch(entries, 768 * 1024);
   assert.equal(groups.flat(), entries, "every entry once, in order");
   for (const group of groups) {
-    const bytes = encodeBatch(group);
-    assert.ok(bytes.length <= 768 * 1024 || group.length === 1, `a batch of ${group.length} is ${bytes.length} bytes`);
-    const decoded = decodeBatch(bytes);
+    const bytes = encodeBatch(group, keys.governance);
+    assert.ok(bytes.length <= 768 * 1024 + 256 || group.length === 1, `a batch of ${group.length} is ${bytes.length} bytes`);
+    const decoded = openBatch(bytes, keys.governance.did);
     assert.ok(decoded.length === group.length && decoded.every((d, i) => Buffer.from(d).equals(group[i])), "the batch decodes to its entries");
   }
   assert.is(groups.length, 5);

@@ -92,7 +92,7 @@ test("forged events are refused and counted, never applied: each with its reason
 });
 
 test("after the governance identity revokes an agent, its later events are refused; a stranger cannot revoke", () => {
-  const at = messages.findIndex((m) => eventOf(m).schema === "round/1" && eventOf(m).round === 30);
+  const at = messages.findIndex((m) => eventOf(m).schema.startsWith("round/") && eventOf(m).round === 30);
   const revokeDrone = messageOf(messages[at].seq, revokeEvent("cosmos", keys.drone.did, "key lost"), keys.governance);
   const byStranger = messageOf(messages[at].seq, revokeEvent("cosmos", keys.drone.did, "hostile"), keys.intruder);
   const revoked = replay([...messages.slice(0, at), revokeDrone, ...messages.slice(at)]);
@@ -101,6 +101,15 @@ test("after the governance identity revokes an agent, its later events are refus
   const refused = replay([...messages.slice(0, at), byStranger, ...messages.slice(at)]);
   assert.match(refused.rejected[0].reason, "not by the governance identity");
   assert.is(refused.problems[problemKey("cosmos", "sol-energy")].phase, "converged");
+});
+
+test("a stream recorded before round/2 and before ledger leaf hashes (round/1 events) still replays to its own hash", async () => {
+  const old = await readRecording(path.join(import.meta.dirname, "..", "fixtures", "cosmos-3asset-round1.catrec"));
+  assert.ok(old.messages.some((m) => eventOf(m).schema === "round/1") && old.header.leafHashes === null);
+  const state = replayMessages(old.messages, trustRoot);
+  const problem = state.problems[problemKey("cosmos", "sol-energy")] as ProblemState;
+  assert.equal([problem.phase, problem.round, state.rejected.length], ["converged", 58, 0]);
+  assert.is(stateHash(state), "565831372f9c01d02dcee09a5fb20c077cfad6841810b9c560213839b3da605f", "the hash that recording's live run printed");
 });
 
 test("without the right trust root nothing is admitted", () => {
