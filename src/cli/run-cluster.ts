@@ -47,7 +47,7 @@ function verdict(r: ClusterRunReport, io: Io): number {
     r.ledger !== null && !r.ledger.verified ? `the run's ledger does not verify: ${r.ledger.problem}` : null,
     r.replay_state_hash !== r.state_hash ? `replaying the stream gave state hash ${r.replay_state_hash}, the live run ${r.state_hash}` : null,
     r.tenant_plans.rejected > 0 ? `replay refused ${r.tenant_plans.rejected} tenant plan(s): ${r.tenant_plans.first_rejection}` : null,
-    !r.converged ? `${r.tenant}/${r.problem} did not converge within ${r.rounds} rounds` : null,
+    r.inaccuracy !== null ? `${r.tenant}/${r.problem} is not solved: ${r.inaccuracy}` : !r.converged ? `${r.tenant}/${r.problem} did not converge within ${r.rounds} rounds` : null,
   ].filter((p) => p !== null);
   for (const p of problems) io.err(`catopt: ${p}\n`);
   return problems.length === 0 ? 0 : 1;

@@ -75,7 +75,8 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
     io.err(`catopt: replaying the stream gave state hash ${report.replay_state_hash}, the live run ${report.state_hash}\n`);
     return 1;
   }
-  if (!report.converged) io.err(`catopt: ${report.tenant}/${report.problem} did not converge within ${scenario.spec.admm.maxRounds} rounds\n`);
+  if (report.inaccuracy !== null) io.err(`catopt: ${report.tenant}/${report.problem} is not solved: ${report.inaccuracy}\n`);
+  else if (!report.converged) io.err(`catopt: ${report.tenant}/${report.problem} did not converge within ${scenario.spec.admm.maxRounds} rounds\n`);
   return report.converged ? 0 : 1;
 }
 

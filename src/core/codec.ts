@@ -31,8 +31,71 @@ export function encode(value: Wire): Uint8Array {
   return writer.encode(value);
 }
 
+/** Decodes one value, after checking its shape (checkShape): hostile bytes cost a scan, not a build. */
 export function decode(bytes: Uint8Array): unknown {
+  checkShape(bytes);
   return unpackr.unpack(bytes);
+}
+
+/** Nesting deeper than any message of ours, and maps larger than any (a tenant plan's jobs), are refused before decoding. */
+export const MAX_DEPTH = 64;
+export const MAX_MAP_ENTRIES = 16_384;
+
+/**
+ * Walks msgpack bytes without building anything and throws (a TypeError with the byte offset)
+ * on what decoding would pay dearly for or what our wire never holds: nesting beyond
+ * MAX_DEPTH, a map beyond MAX_MAP_ENTRIES (objects with many keys are slow to build),
+ * extension types, a reserved byte, a length beyond the bytes, or bytes after the value.
+ */
+export function checkShape(bytes: Uint8Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const open: number[] = []; // items still to read in each open container
+  let at = 0;
+  const fail = (why: string): never => {
+    throw new TypeError(`${why} at byte ${at}`);
+  };
+  const need = (n: number): number => {
+    if (at + n > bytes.length) fail("truncated msgpack");
+    const from = at;
+    at += n;
+    return from;
+  };
+  /** Opens a container; false when it is empty, and so already a whole item. */
+  const container = (items: number, map: boolean): boolean => {
+    if (map && items > MAX_MAP_ENTRIES) fail(`a map of ${items} entries (more than ${MAX_MAP_ENTRIES})`);
+    if (open.length >= MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH}`);
+    if (items > 0) open.push(map ? items * 2 : items);
+    return items > 0;
+  };
+  do {
+    const b = bytes[need(1)];
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
+      // fixint, nil, booleans
+    } else if (b <= 0x9f) {
+      if (container(b & 0x0f, b <= 0x8f)) continue; // its items come next
+    } else if (b <= 0xbf) need(b & 0x1f);
+    else {
+      switch (b) {
+        case 0xc4: case 0xd9: need(view.getUint8(need(1))); break;
+        case 0xc5: case 0xda: need(view.getUint16(need(2))); break;
+        case 0xc6: case 0xdb: need(view.getUint32(need(4))); break;
+        case 0xca: need(4); break;
+        case 0xcb: need(8); break;
+        case 0xcc: case 0xd0: need(1); break;
+        case 0xcd: case 0xd1: need(2); break;
+        case 0xce: case 0xd2: need(4); break;
+        case 0xcf: case 0xd3: need(8); break;
+        case 0xdc: if (container(view.getUint16(need(2)), false)) continue; break;
+        case 0xdd: if (container(view.getUint32(need(4)), false)) continue; break;
+        case 0xde: if (container(view.getUint16(need(2)), true)) continue; break;
+        case 0xdf: if (container(view.getUint32(need(4)), true)) continue; break;
+        default: fail(`byte 0x${b.toString(16)} (an extension type or reserved) is not plain msgpack`);
+      }
+    }
+    // One item done: close every container it completes.
+    while (open.length > 0 && --open[open.length - 1] === 0) open.pop();
+  } while (open.length > 0);
+  if (at !== bytes.length) fail("bytes after the value");
 }
 
 const utf8 = new TextEncoder();

@@ -15,6 +15,9 @@ export type Envelope = {
 };
 
 export const ENVELOPE_VERSION = 1;
+/** The longest author an envelope may name: room for a did:key (56 characters for Ed25519), not for a payload. */
+export const MAX_AUTHOR = 64;
+const SIGNATURE_BYTES = 64;
 
 export function encodeEnvelope(envelope: Omit<Envelope, "v">): Uint8Array {
   return encode(
@@ -37,12 +40,11 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   try {
     const e = v.record(raw, "envelope");
     if (e.v !== ENVELOPE_VERSION) throw new v.ValidationError("envelope.v", `unsupported envelope version ${String(e.v)}`);
-    return {
-      v: ENVELOPE_VERSION,
-      event: v.bytes(e.event, "envelope.event"),
-      author: v.string(e.author, "envelope.author"),
-      sig: v.bytes(e.sig, "envelope.sig"),
-    };
+    // Bounded before anyone works on them: a did:key for Ed25519 has 56 characters, a signature 64 bytes.
+    const author = v.string(e.author, "envelope.author", MAX_AUTHOR);
+    const sig = v.bytes(e.sig, "envelope.sig");
+    if (sig.length !== 0 && sig.length !== SIGNATURE_BYTES) throw new v.ValidationError("envelope.sig", `${sig.length} bytes; an Ed25519 signature has ${SIGNATURE_BYTES}`);
+    return { v: ENVELOPE_VERSION, event: v.bytes(e.event, "envelope.event"), author, sig };
   } catch (err) {
     if (err instanceof v.ValidationError) throw catoptError("EVENT_INVALID", err.message, err);
     throw err;

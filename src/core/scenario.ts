@@ -91,6 +91,18 @@ export function scenarioParse<T>(source: string, parser: () => T): T {
   }
 }
 
+/**
+ * ADMM stops at tolerances near 1e-8 of the problem's own scale; a number past 1e9 next to
+ * values of order 1 leaves too few digits for that (a limit of 1e20 "converged" with a gap of
+ * 1.0). Such a scenario is refused with the field, rather than solved wrongly: rescale its units.
+ */
+export const SCENARIO_MAGNITUDE = 1e9;
+
+function safeScale(n: number, at: string): number {
+  if (Math.abs(n) > SCENARIO_MAGNITUDE) throw new v.ValidationError(at, `${n} is beyond ${SCENARIO_MAGNITUDE}: numbers this large leave too few digits for ADMM's tolerances; rescale the units`);
+  return n;
+}
+
 /** A name that becomes a NATS subject token. */
 export function tokenField(value: unknown, at: string): string {
   const t = v.string(value, at);
@@ -104,7 +116,7 @@ function parse(json: unknown, source: string): Scenario {
     throw new v.ValidationError("scenario.format", `expected "${SCENARIO_FORMAT}", got ${JSON.stringify(s.format)}`);
   }
   const token = tokenField;
-  const resources = v.stringList(s.resources, "scenario.resources");
+  const resources = v.array(s.resources, "scenario.resources").map((r, i) => token(r, `scenario.resources[${i}]`));
   if (resources.length === 0) throw new v.ValidationError("scenario.resources", "list at least one shared resource");
   const known = new Set(resources);
   if (known.size !== resources.length) throw new v.ValidationError("scenario.resources", "names must be unique");
@@ -119,6 +131,9 @@ function parse(json: unknown, source: string): Scenario {
       throw new v.ValidationError(`${at}.adapter`, `unknown adapter "${adapterName}" (known: ${[...ADAPTERS.keys()].join(", ")})`);
     }
     const problem = checkLocalProblem(adapter.toLocalProblem(agent, a.input, `${at}.input`), `${at}.input`);
+    for (const variable of problem.variables) {
+      for (const field of ["lower", "upper", "quadratic", "linear"] as const) safeScale(variable[field], `${at}.input (${variable.resource}).${field}`);
+    }
     problem.variables.forEach((variable) => {
       if (!known.has(variable.resource)) {
         throw new v.ValidationError(`${at}.input`, `resource "${variable.resource}" is not in scenario.resources`);
@@ -135,10 +150,11 @@ function parse(json: unknown, source: string): Scenario {
     const at = `scenario.constraints[${i}]`;
     const c = v.record(item, at);
     const coefficients = v.numberMap(c.coefficients, `${at}.coefficients`);
-    for (const resource of Object.keys(coefficients)) {
+    for (const [resource, coefficient] of Object.entries(coefficients)) {
       if (!known.has(resource)) throw new v.ValidationError(`${at}.coefficients.${resource}`, "not in scenario.resources");
+      safeScale(coefficient, `${at}.coefficients.${resource}`);
     }
-    return { name: v.string(c.name, `${at}.name`), coefficients, limit: v.finite(c.limit, `${at}.limit`) };
+    return { name: v.string(c.name, `${at}.name`, 200), coefficients, limit: safeScale(v.finite(c.limit, `${at}.limit`), `${at}.limit`) };
   });
 
   const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);

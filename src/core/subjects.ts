@@ -1,3 +1,5 @@
+import { isPrototypeKey } from "./validate.ts";
+
 /**
  * The subject space of DESIGN.md. Every token is checked, because a dot or a wildcard in a
  * tenant, problem or agent name would silently change which messages a filter matches.
@@ -15,8 +17,9 @@ export type ParsedSubject = {
 
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A subject token, and so a name that indexes state: never one of the prototype's keys (validate.ts). */
 export function isToken(value: string): boolean {
-  return TOKEN.test(value);
+  return TOKEN.test(value) && !isPrototypeKey(value);
 }
 
 export const deltaSubject = (tenant: string, problem: string, agent: string): string =>

@@ -26,15 +26,34 @@ export function array(value: unknown, path: string): readonly unknown[] {
   return value;
 }
 
-export function string(value: unknown, path: string): string {
+export function string(value: unknown, path: string, maxLength = MAX_STRING): string {
   if (typeof value !== "string") throw new ValidationError(path, `expected a string, got ${describe(value)}`);
+  if (value.length > maxLength) throw new ValidationError(path, `${value.length} characters, more than ${maxLength}`);
   return value;
 }
+
+/** No name, id, reason or description we read needs more: a longer string is refused before anyone works on it. */
+export const MAX_STRING = 4096;
+
+/**
+ * Names that index plain objects (resources, agents, tenants) must not be the prototype's own
+ * keys: `x["__proto__"]` or `x["constructor"]` would read the prototype, not a value.
+ */
+export const isPrototypeKey = (name: string): boolean => name in Object.prototype;
+
+/**
+ * The one rule for numbers from outside (events, scenarios, recordings): finite, and at most
+ * 1e15 in magnitude. Anything larger is no quantity our problems have (energy in Wh, seconds
+ * of accelerator time, a millisecond clock), and sums and squares of numbers up to 1e15 stay
+ * far inside the double range, so no fold or solver step can overflow on accepted input.
+ */
+export const MAX_MAGNITUDE = 1e15;
 
 export function finite(value: unknown, path: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
     throw new ValidationError(path, `expected a finite number, got ${describe(value)}`);
   }
+  if (Math.abs(value) > MAX_MAGNITUDE) throw new ValidationError(path, `${value} is beyond ${MAX_MAGNITUDE} in magnitude`);
   return value;
 }
 
@@ -73,7 +92,10 @@ export function oneOf<T extends string>(value: unknown, choices: readonly T[], p
 export function numberMap(value: unknown, path: string): Record<string, number> {
   const source = record(value, path);
   const out: Record<string, number> = {};
-  for (const key of Object.keys(source)) out[key] = finite(source[key], `${path}.${key}`);
+  for (const key of Object.keys(source)) {
+    if (isPrototypeKey(key)) throw new ValidationError(`${path}.${key}`, `"${key}" cannot be a name here`);
+    out[key] = finite(source[key], `${path}.${key}`);
+  }
   return out;
 }
 

@@ -23,7 +23,11 @@ export function didKeyProblem(did: string): string | undefined {
   }
 }
 
+/** An Ed25519 did:key has 56 characters; base58 decoding is quadratic, so nothing much longer is decoded. */
+const MAX_DID = 64;
+
 export function publicKeyFromDid(did: string): Uint8Array {
+  if (did.length > MAX_DID) throw new Error(`"${shorten(did)}" has ${did.length} characters; an Ed25519 did:key has 56`);
   if (!did.startsWith("did:key:")) throw new Error(`"${shorten(did)}" is not a did:key (it must start with "did:key:")`);
   if (!did.startsWith(PREFIX)) throw new Error(`"${shorten(did)}" is not base58btc multibase (expected "z" after "did:key:")`);
   let bytes: Uint8Array;

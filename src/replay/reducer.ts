@@ -310,7 +310,18 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
     residuals: result.residuals,
     history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
   };
-  return { ...stepped, plan: derivePlan(stepped) };
+  const plan = derivePlan(stepped);
+  // Accepted numbers are bounded (validate.ts), so this cannot happen on any input we know of:
+  // if it ever does, the round is refused, and the fold never holds a number it cannot publish.
+  if (!allFinite(plan) || !allFinite(result.state)) reject(`round ${event.round} would leave the finite range (a delta's values overflow the step)`);
+  return { ...stepped, plan };
+}
+
+function allFinite(value: unknown): boolean {
+  if (typeof value === "number") return Number.isFinite(value);
+  if (value === null || typeof value !== "object") return true;
+  if (ArrayBuffer.isView(value)) return (value as unknown as ArrayLike<number>).length === 0 || Array.prototype.every.call(value, Number.isFinite);
+  return Object.values(value).every(allFinite);
 }
 
 function derivePlan(p: ProblemState): PlanBody {

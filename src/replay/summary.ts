@@ -13,8 +13,11 @@ export type Outcome = {
   readonly scenario: string | null;
   readonly tenant: string;
   readonly problem: string;
-  readonly status: ProblemState["phase"] | "failed";
+  /** "inaccurate": the residuals met their tolerances, but the plan misses the reference or a constraint (see `inaccuracy`). */
+  readonly status: ProblemState["phase"] | "failed" | "inaccurate";
   readonly converged: boolean;
+  /** Why a plan whose residuals converged is not reported as converged, or null. */
+  readonly inaccuracy: string | null;
   readonly rounds: number;
   readonly objective: number | null;
   readonly reference_objective: number | null;
@@ -34,16 +37,19 @@ export function summarize(
   context: { scenario: string | null; tenant: string; problem: string; referenceObjective: number | null; extraViolation?: number },
 ): Outcome {
   const { objective, violation, allocations } = planFacts(problem, context.extraViolation ?? 0);
+  const gap = objective === null || context.referenceObjective === null ? null : relativeGap(objective, context.referenceObjective);
+  const inaccuracy = problem?.phase === "converged" ? inaccuracyOf(gap, violation, violationTolerance(problem)) : null;
   return {
     scenario: context.scenario,
     tenant: context.tenant,
     problem: context.problem,
-    status: problem?.phase ?? "failed",
-    converged: problem?.phase === "converged",
+    status: inaccuracy !== null ? "inaccurate" : (problem?.phase ?? "failed"),
+    converged: problem?.phase === "converged" && inaccuracy === null,
+    inaccuracy,
     rounds: Math.max(0, problem?.round ?? 0),
     objective,
     reference_objective: context.referenceObjective,
-    gap: objective === null || context.referenceObjective === null ? null : relativeGap(objective, context.referenceObjective),
+    gap,
     max_violation: violation,
     primal_residual: problem?.residuals.primal ?? null,
     dual_residual: problem?.residuals.dual ?? null,
@@ -52,6 +58,24 @@ export function summarize(
     rejected: replay.rejected.length,
     allocations,
   };
+}
+
+/** A converged plan's relative gap to the reference may be at most this. */
+export const GAP_TOLERANCE = 1e-3;
+
+/** A converged plan may overshoot a constraint by at most 1e-6 of the problem's largest limit (1e-6 at least). */
+function violationTolerance(problem: AnyProblemState): number {
+  if (isClusterState(problem)) return 1e-6;
+  return 1e-6 * Math.max(1, ...problem.spec.constraints.map((c) => Math.abs(c.limit)));
+}
+
+/** Residuals are ADMM's own test; a plan is only reported converged when it also holds against the reference and the constraints. */
+function inaccuracyOf(gap: number | null, violation: number | null, tolerance: number): string | null {
+  const problems = [
+    ...(gap !== null && !(gap <= GAP_TOLERANCE) ? [`relative gap ${gap.toExponential(2)} to HiGHS exceeds ${GAP_TOLERANCE}`] : []),
+    ...(violation !== null && !(violation <= tolerance) ? [`a constraint is violated by ${violation.toExponential(2)} (tolerance ${tolerance.toExponential(1)})`] : []),
+  ];
+  return problems.length === 0 ? null : `the residuals met their tolerances, but ${problems.join(", and ")}`;
 }
 
 /** The plan's objective, its worst constraint violation and its allocations, for either kind of problem. */

@@ -34,7 +34,7 @@ test("an event is written in the field order of DESIGN.md and reads back equal",
 
 test("events and envelopes are plain msgpack: an independent decoder without extensions reads them", () => {
   const event = encodeEvent(delta);
-  const envelope = encodeEnvelope({ event, author: "local:rover", sig: new Uint8Array([1, 2, 3]) });
+  const envelope = encodeEnvelope({ event, author: "local:rover", sig: new Uint8Array(64).fill(7) });
   const plain = decodePlain(envelope) as { v: number; event: Uint8Array; author: string; sig: Uint8Array };
   assert.equal(wireKeys(envelope), ["v", "event", "author", "sig"]);
   assert.equal(plain.v, 1);

@@ -46,6 +46,15 @@ test("each malformed or inconsistent scenario is refused with the path of the ba
     [(s) => (s.constraints[0].limit = "4"), 'scenario.constraints[0].limit: expected a finite number, got "4"'],
     [(s) => (s.admm = { tau: 1 }), "scenario.admm.tau: must be > 1"],
     [(s) => (s.assets = []), "scenario.assets: list at least one asset"],
+    // Names that would index the prototype, and numbers that leave no digits for ADMM's tolerances.
+    [(s) => (s.resources = ["a", "__proto__"]), 'scenario.resources[1]: "__proto__" must be 1-64 letters'],
+    [(s) => (s.resources = ["a", "constructor"]), 'scenario.resources[1]: "constructor" must be 1-64 letters'],
+    [(s) => (s.constraints[0].coefficients = JSON.parse('{"__proto__": 1}')), 'scenario.constraints[0].coefficients.__proto__: "__proto__" cannot be a name here'],
+    [(s) => (s.constraints[0].limit = 1e20), "scenario.constraints[0].limit: 100000000000000000000 is beyond 1000000000000000"],
+    [(s) => (s.constraints[0].limit = 1e12), "scenario.constraints[0].limit: 1000000000000 is beyond 1000000000: numbers this large leave too few digits"],
+    [(s) => (s.constraints[0].coefficients = { a: 1e308 }), "scenario.constraints[0].coefficients.a: 1e+308 is beyond"],
+    [(s) => (s.assets[0].input.slots.a.max = 1e10), "scenario.assets[0].input (a).upper: 10000000000 is beyond 1000000000"],
+    [(s) => (s.constraints[0].name = "x".repeat(300)), "scenario.constraints[0].name: 300 characters, more than 200"],
   ];
   for (const [mutate, reason] of cases) {
     const s = base();

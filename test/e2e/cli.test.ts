@@ -137,6 +137,18 @@ cli("replay of a recording whose messages do not reproduce its signed ledger che
   assert.match(verified.stderr, `stream message ${message.seq}`);
 });
 
+cli("a plan whose residuals met loose tolerances but misses HiGHS or a constraint is never reported as converged", async () => {
+  const scenario = JSON.parse(await readFile(path.join(import.meta.dirname, "..", "..", "scenarios", "cosmos-3asset", "scenario.json"), "utf8"));
+  const loose = path.join(dir, "loose.json");
+  await writeFile(loose, JSON.stringify({ ...scenario, admm: { ...scenario.admm, epsAbs: 5, epsRel: 0.05 } }));
+  const run = await runCli(["run", loose, "--json"]);
+  assert.is(run.code, 1);
+  const outcome = lastJson<Outcome & { status: string; inaccuracy: string }>(run);
+  assert.equal([outcome.converged, outcome.status], [false, "inaccurate"]);
+  assert.match(outcome.inaccuracy, "exceeds 0.001");
+  assert.match(run.stderr, "is not solved: the residuals met their tolerances, but relative gap");
+});
+
 cli("the human output shows the convergence picture, the plan per asset and the constraints", async () => {
   const demo = await runCli(["run", "cosmos-3asset"]);
   assert.is(demo.code, 0, demo.stderr);

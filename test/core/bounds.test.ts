@@ -1,0 +1,77 @@
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { envelopeBytes } from "../../src/bus/publish.ts";
+import { checkShape, encode } from "../../src/core/codec.ts";
+import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
+import { decodeEvent, encodeEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { isCatoptError } from "../../src/core/errors.ts";
+import { parseSubject } from "../../src/core/subjects.ts";
+import { verifyMessage } from "../../src/governance/admission.ts";
+import { didKeyProblem } from "../../src/governance/did-key.ts";
+import { problemKey, type ProblemState } from "../../src/replay/reducer.ts";
+import { readRecording } from "../../src/replay/recording.ts";
+import { replayMessages } from "../../src/replay/replay.ts";
+import { fixtureIdentities } from "../helpers/messages.ts";
+
+// Hostile numbers and fields, refused where every event is admitted (validate.ts, envelope.ts).
+const keys = await fixtureIdentities();
+const recording = await readRecording(path.join(import.meta.dirname, "..", "fixtures", "cosmos-3asset.catrec"));
+const eventOf = (data: Uint8Array) => decodeEvent(decodeEnvelope(data).event);
+
+const refusedWith = (run: () => unknown, reason: string): void => {
+  try {
+    run();
+    assert.unreachable(`accepted: ${reason}`);
+  } catch (err) {
+    assert.ok(isCatoptError(err, "EVENT_INVALID") || (err as Error).name === "Refusal", String(err));
+    assert.match((err as Error).message, reason);
+  }
+};
+
+test("an admitted agent's delta of 1e300 is refused at admission; the run's state never holds it and still converges", () => {
+  const at = recording.messages.findIndex((m) => eventOf(m.data).schema === "delta/1" && eventOf(m.data).round === 10 && parseSubject(m.subject)?.agent === "drone");
+  const real = eventOf(recording.messages[at].data) as CatoptEvent<"delta/1">;
+  const poisoned: CatoptEvent<"delta/1"> = { ...real, id: `${real.id}/again`, body: { ...real.body, entries: { ...real.body.entries, t12: 1e300 } } };
+  const inserted = { subject: recording.messages[at].subject, seq: recording.messages[at].seq, data: envelopeBytes(poisoned, keys.drone) };
+  const state = replayMessages([...recording.messages.slice(0, at), inserted, ...recording.messages.slice(at)], keys.governance.did);
+  assert.equal(state.rejected.map((r) => r.reason), ["event.body.entries.t12: 1e+300 is beyond 1000000000000000 in magnitude"]);
+  const problem = state.problems[problemKey("cosmos", "sol-energy")] as ProblemState;
+  assert.is(problem.phase, "converged");
+  assert.ok(Object.values(problem.x).every((x) => Object.values(x).every((n) => Math.abs(n) < 1e4)));
+});
+
+test("every field of an envelope is bounded before work is done on it: a huge author, a long did:key, a wrong-size signature", () => {
+  const event = encodeEvent({ schema: "leave/1", id: "t/p/leave/0/x", tenant: "t", problem: "p", round: 0, base: -1, body: { reason: "x" } });
+  const longDid = `did:key:z${"6Mk".repeat(200_000)}`;
+  refusedWith(() => decodeEnvelope(encodeEnvelope({ event, author: longDid, sig: new Uint8Array(64) })), "envelope.author: 600009 characters, more than 64");
+  refusedWith(() => decodeEnvelope(encodeEnvelope({ event, author: keys.rover.did, sig: new Uint8Array(65) })), "envelope.sig: 65 bytes; an Ed25519 signature has 64");
+  assert.match(didKeyProblem(longDid) ?? "", "has 600009 characters; an Ed25519 did:key has 56");
+  // A valid signature over the bytes, by a key, but with a body of hostile strings: refused by length.
+  const hostile = { schema: "leave/1", id: "t/p/leave/0/x", tenant: "t", problem: "p", round: 0, base: -1, body: { reason: "r".repeat(100_000) } } as const;
+  refusedWith(() => verifyMessage(envelopeBytes(hostile, keys.rover)), "event.body.reason: 100000 characters, more than 4096");
+});
+
+test("msgpack is checked for shape before it is decoded: deep nesting, huge maps, extension types, trailing bytes", () => {
+  const cases: [Uint8Array, string][] = [
+    [Uint8Array.from([...new Array(100_000).fill(0x91), 0xc0]), "nesting deeper than 64"],
+    [Uint8Array.from([0xdf, 0x00, 0x01, 0x86, 0xa0]), "a map of 100000 entries (more than 16384)"],
+    [Uint8Array.from([0xd4, 0x01, 0x00]), "byte 0xd4 (an extension type or reserved) is not plain msgpack"],
+    [Uint8Array.from([0xc1]), "byte 0xc1"],
+    [Uint8Array.from([0x92, 0x01]), "truncated msgpack"],
+    [Uint8Array.from([0x01, 0x02]), "bytes after the value at byte 1"],
+    [Uint8Array.from([0xdb, 0xff, 0xff, 0xff, 0xff]), "truncated msgpack"],
+  ];
+  for (const [bytes, reason] of cases) {
+    try {
+      checkShape(bytes);
+      assert.unreachable(reason);
+    } catch (err) {
+      assert.match((err as Error).message, reason);
+    }
+  }
+  for (const value of [[], {}, [[], {}, [1, [2, [3]]]], { a: { b: [1.5, -3, "x", null, true] } }, new Uint8Array(300)]) checkShape(encode(value as never));
+  checkShape(recording.messages[5].data);
+});
+
+test.run();
