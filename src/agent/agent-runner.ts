@@ -11,7 +11,9 @@ import { drive } from "../bus/drive.ts";
 import { readStream, type StreamReader } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
+import { decodeEnvelope } from "../core/envelope.ts";
 import { verifyMessage } from "../governance/admission.ts";
+import { tenantTrust } from "../governance/tenant-trust.ts";
 import type { Identity } from "../governance/identity.ts";
 import type { StreamMessage } from "../replay/reducer.ts";
 import { deltaEvent, joinEvent, leaveEvent } from "./agent-events.ts";
@@ -33,7 +35,9 @@ export type AgentOptions = {
   readonly leave?: AbortSignal;
   /** Signs the agent's events: the identity admitted as this agent. */
   readonly signer: Identity;
-  /** The coordinator's DID; without it, the signer of the problem's open event is trusted from then on. */
+  /** The governance DID, pinned: only coordinators it admitted in the tenant steer the agent. */
+  readonly trustRoot: string;
+  /** Pins one coordinator further: its DID (it must be admitted too). */
   readonly coordinator?: string;
 };
 
@@ -77,7 +81,7 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   const js = jetstream(nc);
   const subject = deltaSubject(tenant, problem, agent);
   const { signer } = options;
-  let coordinator = options.coordinator;
+  const trust = await tenantTrust(js, tenant, options.trustRoot);
 
   const machine = agentMachine.provide({
     actions: {
@@ -92,9 +96,19 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   const steering = (message: StreamMessage): AnyEvent | undefined => {
     const { event, author } = verifyMessage(message.data);
     if (event.tenant !== tenant || event.problem !== problem) return undefined;
-    if (behaviour.opened(event) !== undefined) coordinator ??= author;
-    if (author !== coordinator) throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${coordinator ?? "(none yet)"}`);
+    if (!trust.isCoordinator(author)) throw new Error(`${event.schema} signed by ${author}, which the governance identity has not admitted as a coordinator of ${tenant}`);
+    if (options.coordinator !== undefined && author !== options.coordinator) throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${options.coordinator}`);
     return event;
+  };
+  /** Before a message is routed: an unknown signer may have been admitted since the governance events were read. */
+  const vetted = async (message: StreamMessage): Promise<void> => {
+    let author: string;
+    try {
+      author = decodeEnvelope(message.data).author;
+    } catch {
+      return; // steering refuses it
+    }
+    if (!trust.isCoordinator(author)) await trust.refresh();
   };
   const route = (message: StreamMessage): void => {
     try {
@@ -116,6 +130,7 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   let joinRound = 0;
   for await (const message of await readStream(js, EVENTS_STREAM, { filter, untilEnd: true })) {
     nextSeq = message.seq + 1;
+    await vetted(message);
     try {
       const event = steering(message);
       if (event !== undefined && behaviour.opened(event) !== undefined) opening ??= message;
@@ -128,7 +143,7 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   const leaving = () => actor.send({ type: "leave", reason: String(options.leave?.reason ?? "leaving"), now: clock() });
   options.leave?.addEventListener("abort", leaving, { once: true });
   try {
-    const driving = drive(actor, prepend([opening, latest], live), { clock, signal: options.signal, route });
+    const driving = drive(actor, prepend([opening, latest], live, vetted), { clock, signal: options.signal, route });
     if (options.leave?.aborted) leaving(); // drive has started the actor by now
     await driving;
   } finally {
@@ -144,12 +159,15 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   };
 }
 
-/** A reader that yields `first` (the defined ones), then what `reader` yields. */
-function prepend(first: readonly (StreamMessage | undefined)[], reader: StreamReader): StreamReader<StreamMessage> {
+/** A reader that yields `first` (the defined ones), then what `reader` yields, each once `before` it is done. */
+function prepend(first: readonly (StreamMessage | undefined)[], reader: StreamReader, before: (message: StreamMessage) => Promise<void>): StreamReader<StreamMessage> {
   return {
     async *[Symbol.asyncIterator]() {
       for (const message of first) if (message !== undefined) yield message;
-      yield* reader;
+      for await (const message of reader) {
+        await before(message);
+        yield message;
+      }
     },
     stop: () => reader.stop(),
   };

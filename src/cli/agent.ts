@@ -12,7 +12,7 @@ import { CLUSTER_FORMAT, parseClusterScenario, type ClusterScenario } from "../a
 import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { loadIdentity } from "../governance/keystore.ts";
 import { NATS_OPTION, stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
-import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";
+import { GOVERNANCE_OPTION, KEYS_OPTION, keyDirOf, pinnedTrustRoot } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";
 
 export const agentCommand: Command = {
@@ -31,7 +31,8 @@ export const agentCommand: Command = {
     nats: NATS_OPTION,
     "problem-id": { type: "string", value: "<id>", description: "the problem id the coordinator runs under (default: the scenario's)" },
     keys: KEYS_OPTION,
-    coordinator: { type: "string", value: "<did>", description: "the coordinator's DID (default: trust the signer of the problem's open event)" },
+    governance: GOVERNANCE_OPTION,
+    coordinator: { type: "string", value: "<did>", description: "pin one coordinator's DID too (default: any coordinator the governance identity admitted in the tenant)" },
   },
   details: [
     "Examples:",
@@ -58,6 +59,7 @@ export const agentCommand: Command = {
     }
     const problem = stringOption(args, "problem-id") ?? scenario.problem;
     const signers = await Promise.all(assets.map((a) => loadIdentity(keyDirOf(args), a.agent)));
+    const trustRoot = (await pinnedTrustRoot(args)).did;
     const bus = await openBus({ url, name: `catopt-node-${node}` });
     // Ctrl-C (or a service manager's stop) takes the node's agents out of the problem with a
     // leave event, so the coordinator stops waiting for them; a crash does not, and rounds wait.
@@ -75,6 +77,7 @@ export const agentCommand: Command = {
             local: asset.problem,
             planTimeoutMs: scenario.roundTimeoutMs * 3,
             signer: signers[i],
+            trustRoot,
             coordinator: stringOption(args, "coordinator"),
             leave: leave.signal,
           }),
@@ -101,7 +104,7 @@ async function runNodeAgentCommand(url: string, name: string, cluster: ClusterSc
   const bus = await openBus({ url, name: `catopt-node-${name}` });
   try {
     io.out(`node ${name}: ${node.count} x ${node.type}; node agent of ${tenant}/${problem} at ${url}\n`);
-    const outcome = await runNodeAgent({ nc: bus.nc, tenant, problem, node, planTimeoutMs: (cluster?.roundTimeoutMs ?? 10_000) * 3, signer, coordinator: stringOption(args, "coordinator") });
+    const outcome = await runNodeAgent({ nc: bus.nc, tenant, problem, node, planTimeoutMs: (cluster?.roundTimeoutMs ?? 10_000) * 3, signer, trustRoot: (await pinnedTrustRoot(args)).did, coordinator: stringOption(args, "coordinator") });
     io.out(`  ${outcome.agent}: ${outcome.status} after ${outcome.rounds} rounds${outcome.error ? ` (${outcome.error})` : ""}\n`);
     return outcome.status === "converged" ? 0 : 1;
   } finally {
@@ -128,7 +131,7 @@ async function nodeOf(name: string, cluster: ClusterScenario | undefined, args: 
 
 async function readInput(file: string): Promise<string> {
   return readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
-    throw catoptError("USAGE", `--input ${file}: cannot read it (${err.code ?? err.message})`, err);
+    throw catoptError("INPUT_INVALID", `--input ${file}: cannot read it (${err.code ?? err.message})`, err);
   });
 }
 

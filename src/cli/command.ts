@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { didYouMean } from "../core/suggest.ts";
 import { catoptError } from "../core/errors.ts";
 
 /**
@@ -52,7 +53,10 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
     const { values, positionals } = parseArgs({ args: [...argv], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
     return { values, positionals, help: values.help === true };
   } catch (err) {
-    throw catoptError("USAGE", (err as Error).message.replace(/\. To specify a positional argument.*$/, ""), err);
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/, "");
+    const unknown = /^Unknown option '-{1,2}([^']+)'/.exec(message)?.[1];
+    const hint = unknown === undefined ? "" : didYouMean(unknown, [...Object.keys(command.options), "help"], (s) => `--${s}`);
+    throw catoptError("USAGE", `${message}${hint}`, err);
   }
 }
 

@@ -58,7 +58,7 @@ export async function readSchema(file: string): Promise<SchemaDescriptor> {
   try {
     return schemaFromJson(JSON.parse(await readFile(file, "utf8")));
   } catch (err) {
-    if (err instanceof v.ValidationError || err instanceof SyntaxError) throw catoptError("USAGE", `${file}: ${err.message}`, err);
-    throw catoptError("USAGE", `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
+    if (err instanceof v.ValidationError || err instanceof SyntaxError) throw catoptError("INPUT_INVALID", `${file}: ${err.message}`, err);
+    throw catoptError("INPUT_INVALID", `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
   }
 }

@@ -204,7 +204,7 @@ async function check(args: ParsedArgs, io: Io, file?: string): Promise<number> {
     p = v.record(JSON.parse(await readFile(file, "utf8")), "proof");
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-    throw catoptError("USAGE", `${file}: not a proof (${reason})`, err);
+    throw catoptError("INPUT_INVALID", `${file}: not a proof (${reason})`, err);
   }
   const fail = (reason: string): number => {
     io.err(`catopt ledger: ${file}: ${reason}\n`);

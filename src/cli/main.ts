@@ -2,6 +2,7 @@ import { isCatoptError } from "../core/errors.ts";
 import { agentCommand } from "./agent.ts";
 import { allocateCommand } from "./allocate.ts";
 import { parseCommandArgs, usage, type Command, type Io } from "./command.ts";
+import { didYouMean } from "../core/suggest.ts";
 import { contractsCommand } from "./contracts.ts";
 import { coordinatorCommand } from "./coordinator.ts";
 import { governanceCommand } from "./governance.ts";
@@ -38,8 +39,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
-    io.err(overview());
-    io.err(`catopt: unknown command "${name}"\n`);
+    io.err(`catopt: unknown command "${name}"${didYouMean(name, COMMANDS.map((c) => c.name))}: run catopt --help for the commands\n`);
     return 2;
   }
   try {
@@ -51,7 +51,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return await command.run(args, io);
   } catch (err) {
     if (!isCatoptError(err)) throw err;
-    if (err.code === "USAGE") io.err(usage(command));
+    // A usage error shows the command's synopsis; a runtime error is one line, never the help.
+    if (err.code === "USAGE") io.err(`Usage: catopt ${command.name} ${command.synopsis}   (catopt ${command.name} --help for its options)\n`);
     io.err(`catopt ${command.name}: ${err.message}\n`);
     return err.code === "USAGE" ? 2 : 1;
   }

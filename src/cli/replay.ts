@@ -51,7 +51,7 @@ export const replayCommand: Command = {
       const bus = await openBus({ url, name: "catopt-replay" });
       try {
         messages = await readToEnd(bus.js, stream, { onProgress: (n) => say(`read ${n} messages...`) }).catch((err: unknown) => {
-          throw catoptError("USAGE", `cannot read stream ${stream} at ${url}: ${(err as Error).message}`, err);
+          throw catoptError("INPUT_INVALID", `cannot read stream ${stream} at ${url}: ${(err as Error).message}`, err);
         });
       } finally {
         await bus.close();

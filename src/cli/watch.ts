@@ -4,7 +4,12 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { catoptError } from "../core/errors.ts";
 import { decodeEvent, type AnyEvent } from "../core/event.ts";
+import { parseSubject } from "../core/subjects.ts";
+import { verifyMessage } from "../governance/admission.ts";
+import { tenantTrust, type TenantTrust } from "../governance/tenant-trust.ts";
+import type { StreamMessage } from "../replay/reducer.ts";
 import { NATS_OPTION, type Command, type Io } from "./command.ts";
+import { GOVERNANCE_OPTION, KEYS_OPTION, pinnedTrustRoot } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";
 import { sci } from "./render.ts";
 
@@ -16,6 +21,8 @@ export const watchCommand: Command = {
     nats: NATS_OPTION,
     all: { type: "boolean", description: "start from the first stored message instead of new ones" },
     "until-final": { type: "boolean", description: "exit after the first plan whose status is not running" },
+    governance: GOVERNANCE_OPTION,
+    keys: KEYS_OPTION,
     json: { type: "boolean", description: "print one JSON object per event (NDJSON)" },
   },
   details: [
@@ -28,10 +35,23 @@ export const watchCommand: Command = {
     const url = requireNatsUrl(args, "watch");
     const subject = args.positionals[0];
     if (subject === undefined) throw catoptError("USAGE", "watch needs a subject, e.g. catopt.cosmos.plan.sol-energy");
+    checkWatchSubject(subject);
+    const trustRoot = (await pinnedTrustRoot(args)).did;
     const bus = await openBus({ url, name: "catopt-watch" });
+    // Only what an admitted signer published is printed as theirs (per tenant, folded as the coordinator folds it).
+    const trusts = new Map<string, Promise<TenantTrust>>();
+    const refusal = async (message: StreamMessage): Promise<string | undefined> => {
+      const parsed = parseSubject(message.subject);
+      if (parsed === undefined) return "not a catopt event subject";
+      const { author } = verifyMessage(message.data);
+      let trust = trusts.get(parsed.tenant);
+      if (trust === undefined) trusts.set(parsed.tenant, (trust = tenantTrust(bus.js, parsed.tenant, trustRoot)));
+      if ((await trust).problem(parsed, author) !== undefined) await (await trust).refresh();
+      return (await trust).problem(parsed, author);
+    };
     try {
       const reader = await readStream(bus.js, EVENTS_STREAM, { filter: subject, onlyNew: args.values.all !== true }).catch((err: unknown) => {
-        throw catoptError("USAGE", `cannot watch ${subject}: ${(err as Error).message} (subjects live under catopt.<tenant>.<kind>.>)`, err);
+        throw catoptError("INPUT_INVALID", `cannot watch ${subject}: ${(err as Error).message} (subjects live under catopt.<tenant>.<kind>.>)`, err);
       });
       const stop = (): void => reader.stop();
       process.once("SIGINT", stop);
@@ -39,9 +59,14 @@ export const watchCommand: Command = {
         for await (const message of reader) {
           let event: AnyEvent;
           try {
+            const refused = await refusal(message);
+            if (refused !== undefined) {
+              io.err(`seq ${message.seq} on ${message.subject}: refused, ${refused}\n`);
+              continue;
+            }
             event = decodeEvent(decodeEnvelope(message.data).event);
           } catch (err) {
-            io.err(`seq ${message.seq} on ${message.subject}: unreadable (${(err as Error).message})\n`);
+            io.err(`seq ${message.seq} on ${message.subject}: refused, ${(err as Error).message}\n`);
             continue;
           }
           printEvent(io, message.seq, event, args.values.json === true);
@@ -57,6 +82,18 @@ export const watchCommand: Command = {
     }
   },
 };
+
+/**
+ * The event stream holds catopt.<tenant>.<kind>.<problem>[.<agent>]: a subject that cannot
+ * match any of them (too few tokens, another root) is a typo, said before anything is read.
+ */
+function checkWatchSubject(subject: string): void {
+  const tokens = subject.split(".");
+  const fits = tokens[0] === "catopt" && tokens.every((t, i) => t.length > 0 && (t !== ">" || i === tokens.length - 1)) && (tokens.length >= 4 || tokens[tokens.length - 1] === ">") && tokens.length <= 5;
+  if (fits) return;
+  const hint = tokens[0] === "catopt" && tokens.length === 3 ? ` (did you mean ${subject}.>?)` : "";
+  throw catoptError("USAGE", `${subject} matches no event subject: they are catopt.<tenant>.<kind>.<problem>[.<agent>]${hint}`);
+}
 
 const isFinalPlan = (event: AnyEvent): boolean =>
   (event.schema === "plan/1" || event.schema === "cluster-plan/1" || event.schema === "tenant-plan/1") && event.body.status !== "running";

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "KEY_EXISTS"
   | "DID_INVALID"
   | "ADAPTER_INPUT"
+  | "INPUT_INVALID"
   | "USAGE";
 
 export class CatoptError extends Error {

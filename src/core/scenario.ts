@@ -1,10 +1,11 @@
-import { readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { ADAPTERS } from "../adapters/registry.ts";
 import { catoptError } from "./errors.ts";
 import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
 import { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./problem-spec.ts";
 import { isToken } from "./subjects.ts";
+import { didYouMean } from "./suggest.ts";
 import { needsAsyncRounds, parseFaults, type Fault } from "./faults.ts";
 import * as v from "./validate.ts";
 
@@ -55,7 +56,8 @@ export async function resolveScenarioPath(reference: string, root: string): Prom
       if ((await stat(inside).catch(() => undefined))?.isFile()) return inside;
     }
   }
-  throw catoptError("SCENARIO_NOT_FOUND", `scenario "${reference}" not found (looked for ${candidates.join(" and ")}, a file or a folder with scenario.json)`);
+  const known = await readdir(path.join(root, "scenarios")).catch(() => [] as string[]);
+  throw catoptError("SCENARIO_NOT_FOUND", `scenario "${reference}" not found${didYouMean(reference, known)} (looked for ${candidates.join(" and ")}, a file or a folder with scenario.json)`);
 }
 
 export async function loadScenario(reference: string, root: string): Promise<Scenario> {

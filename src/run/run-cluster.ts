@@ -108,6 +108,7 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
           clock,
           signal: stopAgents.signal,
           signer: ids.agents.get(node.name) as Identity,
+          trustRoot: ids.governance.did,
           coordinator: ids.coordinator.did,
         }),
       ),

@@ -151,7 +151,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
       // A stopped agent's connection goes with it, as when its process dies.
       const outcome = bus.connect(`agent-${agent}`, faults.urlFor(agent)).then((nc) =>
-        runAgent({ nc, tenant, problem, local: asset.problem, planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(agent) as Identity, coordinator: ids.coordinator.did }).finally(
+        runAgent({ nc, tenant, problem, local: asset.problem, planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(agent) as Identity, trustRoot: ids.governance.did, coordinator: ids.coordinator.did }).finally(
           () => (stop.signal.aborted || leave.signal.aborted) && nc.close(),
         ),
       );

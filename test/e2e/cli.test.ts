@@ -10,6 +10,10 @@ import { readToEnd } from "../../src/replay/replay.ts";
 import { decodeSequence, encode } from "../../src/core/codec.ts";
 import { decodeEntry, encodeEntry, isAccepted } from "../../src/governance/ledger.ts";
 import { isOneLineError, lastJson, runCli, startCli } from "../helpers/cli.ts";
+import { publishEvent } from "../../src/bus/publish.ts";
+import { eventId, type CatoptEvent } from "../../src/core/event.ts";
+import { planSubject } from "../../src/core/subjects.ts";
+import { generateIdentity } from "../../src/governance/identity.ts";
 
 type Outcome = { converged: boolean; rounds: number; gap: number | null; max_violation: number; state_hash: string; events: number; rejected: number; scenario: string | null };
 
@@ -176,6 +180,9 @@ cli("bad input ends with one clear line and a non-zero exit, never a stack trace
     [["run", "cosmos-3asset", "--nats", "nats://127.0.0.1:1"], "cannot reach NATS at nats://127.0.0.1:1"],
     [["replay", corrupt], `${corrupt}: corrupt or truncated msgpack at byte 0`],
     [["replay", path.join(dir, "absent.catrec")], "cannot read (ENOENT)"],
+    [["run", "cosmos-3aset"], 'scenario "cosmos-3aset" not found (did you mean "cosmos-3asset"?)'],
+    [["ledger", "check", path.join(dir, "absent-proof.json"), "--governance", "did:key:z6MkmrkXBppDgJtqjfUUvozMLnENv6XSq9J6gQeJA4wE2EBs"], "absent-proof.json: not a proof (no such file)"],
+    [["agent", "--node", "n", "--adapter", "nvidia-smi", "--tenant", "t", "--problem-id", "p", "--input", path.join(dir, "absent.csv"), "--nats", "nats://127.0.0.1:1"], "absent.csv: cannot read it (ENOENT)"],
   ];
   for (const [args, message] of cases) {
     const result = await runCli(args);
@@ -204,6 +211,17 @@ cli("usage errors print the usage and exit 2", async () => {
   const unknown = await runCli(["frobnicate"]);
   assert.is(unknown.code, 2);
   assert.match(unknown.stderr, 'unknown command "frobnicate"');
+  const typos: [string[], string][] = [
+    [["wach"], 'unknown command "wach" (did you mean "watch"?)'],
+    [["run", "cosmos-3asset", "--nat", "nats://127.0.0.1:1"], "Unknown option '--nat' (did you mean --nats?)"],
+    [["watch", "catopt.cosmos.plan", "--nats", "nats://127.0.0.1:1"], "catopt.cosmos.plan matches no event subject: they are catopt.<tenant>.<kind>.<problem>[.<agent>] (did you mean catopt.cosmos.plan.>?)"],
+  ];
+  for (const [args, message] of typos) {
+    const result = await runCli(args);
+    assert.is(result.code, 2, result.stderr);
+    assert.match(result.stderr, message);
+    assert.ok(!result.stderr.includes("Options:") && result.stderr.trim().split("\n").length <= 2, `no help dump:\n${result.stderr}`);
+  }
   const help = await runCli(["--help"]);
   assert.is(help.code, 0);
   for (const name of ["demo", "run", "agent", "coordinator", "watch", "replay", "streams", "id", "governance", "ledger", "contracts"]) assert.match(help.stdout, `  ${name} `);
@@ -251,9 +269,19 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   // The deployment's governance service writes the ledger while the run goes on.
   const governanceService = startCli(["governance", "run", "--every", "50", ...keys, ...nats]);
 
+  // A stranger publishes a "converged" plan first, under the id of the real plan of round 1:
+  // agents and the watcher act only on plans of an admitted coordinator, and the real plan still lands.
+  const stranger = await openBus({ url: server.url });
+  const forged: CatoptEvent<"plan/1"> = {
+    schema: "plan/1", id: eventId("cosmos", "sol-energy", "plan", 1), tenant: "cosmos", problem: "sol-energy", round: 1, base: 0,
+    body: { status: "converged", rho: 1, signal: { t08: 0 }, allocations: { rover: { t08: 999 } }, objective: 0, primal: 0, dual: 0, epsPrimal: 1, epsDual: 1 },
+  };
+  await publishEvent(stranger.js, planSubject("cosmos", "sol-energy"), forged, generateIdentity("stranger"));
+  await stranger.close();
+
   // Agents first: they wait for the coordinator to open the problem.
   const agents = ["rover-1", "drone-1", "habitat-1"].map((node) => runCli(["agent", "--scenario", "cosmos-3asset", "--node", node, ...keys, ...nats]));
-  const watch = runCli(["watch", "catopt.cosmos.plan.sol-energy", "--all", "--until-final", ...nats]);
+  const watch = runCli(["watch", "catopt.cosmos.plan.sol-energy", "--all", "--until-final", ...keys, ...nats]);
   const coordinator = await runCli(["coordinator", "--scenario", "cosmos-3asset", "--json", ...keys, ...nats]);
   assert.is(coordinator.code, 0, coordinator.stderr);
   const outcome = lastJson<Outcome>(coordinator);
@@ -265,6 +293,8 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   const watched = await watch;
   assert.is(watched.code, 0, watched.stderr);
   assert.match(watched.stdout, `round ${outcome.rounds} converged`);
+  assert.match(watched.stderr, "refused, unknown signer");
+  assert.not.match(watched.stdout, "999", "the forged plan is not printed as a plan");
   assert.match(watched.stdout, "habitat");
 
   const replay = await runCli(["replay", ...nats, "--stream", "CATOPT_EVENTS", "--json", "--governance", dids.governance]);
@@ -278,14 +308,14 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   assert.is(ledger.code, 0, ledger.stderr);
   const ledgerReport = lastJson<{ verified: boolean; tree_size: number; checkpoint_size: number }>(ledger);
   // The coordinator folds the tenant's governance events too, refused ones counted as rejected.
-  // Every stream message has a leaf: the problem's events (the refused one as a refusal) and the quarantine notice.
-  assert.ok(ledgerReport.verified && ledgerReport.tree_size === outcome.events + 1, JSON.stringify({ ledgerReport, outcome }));
-  assert.is(outcome.rejected, 1, "the breaking schema registration");
+  // Every stream message has a leaf: the problem's events (the refused ones as refusals) and the two quarantine notices.
+  assert.ok(ledgerReport.verified && ledgerReport.tree_size === outcome.events + 2, JSON.stringify({ ledgerReport, outcome }));
+  assert.is(outcome.rejected, 2, "the breaking schema registration and the stranger's plan");
   assert.is(ledgerReport.checkpoint_size, ledgerReport.tree_size, "the final checkpoint covers everything");
   const quarantine = await openBus({ url: server.url });
   try {
     const notices = await readToEnd(quarantine.js, EVENTS_STREAM, { filter: "catopt.cosmos.quarantine.>" });
-    assert.equal(notices.map((m) => m.subject), ["catopt.cosmos.quarantine.incompatible-schema"]);
+    assert.equal(notices.map((m) => m.subject).sort(), ["catopt.cosmos.quarantine.incompatible-schema", "catopt.cosmos.quarantine.unknown-signer"]);
   } finally {
     await quarantine.close();
   }

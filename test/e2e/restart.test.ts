@@ -8,7 +8,8 @@ import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { openEvent } from "../../src/coordinator/coordinator-events.ts";
 import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
 import { loadScenario, type Scenario } from "../../src/core/scenario.ts";
-import { governanceSubject, tenantSubjects } from "../../src/core/subjects.ts";
+import { governanceSubject, planSubject, roundSubject, tenantSubjects } from "../../src/core/subjects.ts";
+import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { admitEvent } from "../../src/governance/governance-events.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { problemKey, type ProblemState } from "../../src/replay/reducer.ts";
@@ -38,10 +39,19 @@ restart.after(async () => {
 });
 
 /** One run of the problem: its agents, and coordinators one after another (each stops at its round, if given). */
-async function run(problem: string, stopAt: readonly number[]) {
+async function run(problem: string, stopAt: readonly number[], pinCoordinator = true) {
   const agents = Promise.all(
     scenario.assets.map(async (asset) =>
-      runAgent({ nc: await bus.connect(`agent-${asset.agent}`), tenant: "cosmos", problem, local: asset.problem, planTimeoutMs: 30_000, signer: ids[asset.agent], coordinator: ids.coordinator.did }),
+      runAgent({
+        nc: await bus.connect(`agent-${asset.agent}`),
+        tenant: "cosmos",
+        problem,
+        local: asset.problem,
+        planTimeoutMs: 30_000,
+        signer: ids[asset.agent],
+        trustRoot: ids.governance.did,
+        ...(pinCoordinator ? { coordinator: ids.coordinator.did } : {}),
+      }),
     ),
   );
   const coordinators = [];
@@ -88,5 +98,31 @@ restart("the restarted coordinator resumes from the stream and ends with the uni
   assert.is(stateHash(replayed), stateHash(restarted.coordinators[2].replay), "replay of the stream reaches the resumed coordinator's state");
   assert.equal((replayed.problems[problemKey("cosmos", "sol-restarted")] as ProblemState).x, b.x);
 });
+
+restart("a forger's open (under the real open's id) and final plan steer no agent that pins only the trust root; the real run converges", async () => {
+  const problem = "sol-forged";
+  const forger = generateIdentity("forger");
+  const open = openEvent("cosmos", problem, scenario.spec);
+  await publishEvent(bus.js, roundSubject("cosmos", problem), open, forger);
+  const zero = Object.fromEntries(scenario.spec.resources.map((r) => [r, 0]));
+  const forgedPlan: CatoptEvent<"plan/1"> = {
+    schema: "plan/1",
+    id: eventId("cosmos", problem, "plan", 1),
+    tenant: "cosmos",
+    problem,
+    round: 1,
+    base: 0,
+    body: { status: "converged", rho: 1, signal: zero, allocations: { rover: { ...zero, t08: 999 } }, objective: 0, primal: 0, dual: 0, epsPrimal: 1, epsDual: 1 },
+  };
+  await publishEvent(bus.js, planSubject("cosmos", problem), forgedPlan, forger);
+  const forged = await run(problem, [], false);
+  assert.equal(forged.coordinators.map((c) => c.status), ["converged"]);
+  assert.ok(forged.agents.every((a) => a.status === "converged"), JSON.stringify(forged.agents.map((a) => a.error)));
+  const final = forged.coordinators[0].problem as ProblemState;
+  for (const agent of forged.agents) assert.equal(agent.plan?.allocations, final.x, `${agent.agent} acted on the real plan`);
+  assert.ok(agentsPlanRounds(forged.agents) > 10, "the agents took part in the real rounds");
+});
+
+const agentsPlanRounds = (agents: readonly { rounds: number }[]): number => Math.min(...agents.map((a) => a.rounds));
 
 restart.run();
