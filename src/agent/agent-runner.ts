@@ -43,7 +43,8 @@ export type AgentOptions = {
 
 export type AgentOutcome = {
   readonly agent: string;
-  readonly status: "converged" | "left" | "failed";
+  /** "finished": the problem had ended before the agent started; it took no part. */
+  readonly status: "converged" | "left" | "failed" | "finished";
   readonly error: string | null;
   readonly rounds: number;
   readonly plan: PlanBody | null;
@@ -128,16 +129,22 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   // only (DESIGN principle 3): answering each older plan would only send deltas too stale to count.
   let [opening, latest, nextSeq]: [StreamMessage | undefined, StreamMessage | undefined, number] = [undefined, undefined, 1];
   let joinRound = 0;
+  let finalPlan: AgentPlan | undefined;
   for await (const message of await readStream(js, EVENTS_STREAM, { filter, untilEnd: true })) {
     nextSeq = message.seq + 1;
     await vetted(message);
     try {
       const event = steering(message);
       if (event !== undefined && behaviour.opened(event) !== undefined) opening ??= message;
-      if (event !== undefined && behaviour.plan(event) !== undefined) [latest, joinRound] = [message, event.round];
+      const plan = event === undefined ? undefined : behaviour.plan(event);
+      if (event !== undefined && plan !== undefined) [latest, joinRound, finalPlan] = [message, event.round, plan.status === "running" ? undefined : plan];
     } catch (err) {
       options.onUnreadable?.(message.seq, (err as Error).message);
     }
+  }
+  // A problem that already ended has nothing for a newcomer to do: say so, rather than wait.
+  if (finalPlan !== undefined) {
+    return { agent, status: "finished", error: `${tenant}/${problem} already ended (${finalPlan.status} after round ${joinRound}): start another with --problem-id <new id>`, rounds: joinRound, plan: finalPlan };
   }
   const live = await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, connection: nc });
   const leaving = () => actor.send({ type: "leave", reason: String(options.leave?.reason ?? "leaving"), now: clock() });

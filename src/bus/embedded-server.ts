@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -44,7 +45,12 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   let running = true;
   void exited.then(() => (running = false));
 
+  const leftovers = () => {
+    if (running) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
   const stop = async (): Promise<void> => {
+    live.delete(leftovers);
     if (running) {
       child.kill("SIGTERM");
       const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
@@ -53,6 +59,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     }
     await rm(dir, { recursive: true, force: true });
   };
+  cleanUpOnExit(leftovers);
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
   while (Date.now() < deadline) {
@@ -67,6 +74,31 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   }
   await stop();
   throw catoptError("NATS_SERVER_FAILED", `nats-server (${binary}) did not report its port within ${options.startTimeoutMs ?? 15_000} ms`);
+}
+
+/** What a process must undo however it ends: each embedded server it started and not yet stopped. */
+const live = new Set<() => void>();
+
+/**
+ * A server is ours to stop even when the process ends another way: on exit its server is killed
+ * and its temporary store removed (synchronously: nothing else runs then), and Ctrl-C or
+ * SIGTERM end the process through exit, unless the program handles them itself (an agent
+ * leaving its problem first), in which case it ends through its own stop().
+ */
+function cleanUpOnExit(leftovers: () => void): void {
+  if (live.size === 0) {
+    process.once("exit", () => {
+      for (const undo of live) undo();
+    });
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => {
+        if (process.listenerCount(signal) > 0) return; // someone else handles it
+        process.stderr.write(`catopt: ${signal === "SIGINT" ? "interrupted" : "terminated"}; stopped the embedded nats-server\n`);
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      });
+    }
+  }
+  live.add(leftovers);
 }
 
 async function readClientUrl(dir: string): Promise<string | undefined> {

@@ -83,6 +83,8 @@ export const agentCommand: Command = {
           }),
         ),
       );
+      const finished = outcomes.find((o) => o.status === "finished");
+      if (finished !== undefined) throw catoptError("PROBLEM_FINISHED", finished.error ?? "the problem already ended");
       for (const o of outcomes) io.out(`  ${o.agent}: ${o.status} after ${o.rounds} rounds${o.error ? ` (${o.error})` : ""}\n`);
       return outcomes.every((o) => o.status !== "failed") ? 0 : 1;
     } finally {

@@ -60,6 +60,7 @@ export const coordinatorCommand: Command = {
         trustRoot,
       });
       if (outcome.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${tenant}/${problem} failed: ${outcome.error}`);
+      if (outcome.alreadyFinished) throw catoptError("PROBLEM_FINISHED", `${tenant}/${problem} already ended (${outcome.status} after round ${outcome.problem?.round ?? 0}): start another with --problem-id <new id>`);
       const summary = summarize(outcome.replay, outcome.problem, { scenario: target.name, tenant, problem, referenceObjective: null });
       if (json) io.out(`${JSON.stringify(summary)}\n`);
       else io.out(`${["", ...target.picture(summary.allocations), "", ...outcomeLines(summary)].join("\n")}\n`);

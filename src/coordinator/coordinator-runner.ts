@@ -45,6 +45,8 @@ export type CoordinatorOutcome = {
   /** The fold of every message of this problem: the live state whose hash replay must reproduce. */
   readonly replay: ReplayState;
   readonly problem: AnyProblemState | undefined;
+  /** The stream held the problem's end already: this coordinator did nothing. */
+  readonly alreadyFinished: boolean;
 };
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<CoordinatorOutcome> {
@@ -70,6 +72,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   // restarted mid-run, everything its predecessor folded, from which it resumes.
   const held = await foldHeld(js, tenant, problem, options.trustRoot);
   const resumed = problemOf({ replay: held.replay, tenant, problem });
+  if (resumed !== undefined && resumed.phase !== "joining" && resumed.phase !== "running") {
+    // Nothing to resume: a coordinator started on a problem that ended says so instead of waiting.
+    return { status: resumed.phase, error: null, replay: held.replay, problem: resumed, alreadyFinished: true };
+  }
   if (resumed !== undefined) options.onResume?.(resumed);
   const { quorum, deadlineMs } = options;
   const input = { tenant, problem, roundTimeoutMs: options.roundTimeoutMs, quorum, deadlineMs, trustRoot: options.trustRoot, now: clock(), replay: held.replay };
@@ -93,7 +99,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const context = actor.getSnapshot().context;
   const state = problemOf(context);
   const status = context.error !== null || state === undefined ? "failed" : state.phase === "max-rounds" ? "max-rounds" : "converged";
-  return { status, error: context.error, replay: context.replay, problem: state };
+  return { status, error: context.error, replay: context.replay, problem: state, alreadyFinished: false };
 }
 
 /** Folds the problem's messages the stream holds now; the live read goes on from `nextSeq`. */

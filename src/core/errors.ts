@@ -23,6 +23,7 @@ export type ErrorCode =
   | "DID_INVALID"
   | "ADAPTER_INPUT"
   | "INPUT_INVALID"
+  | "PROBLEM_FINISHED"
   | "USAGE";
 
 export class CatoptError extends Error {

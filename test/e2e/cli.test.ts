@@ -352,6 +352,41 @@ deployment("Ctrl-C makes an agent leave with a leave event: the coordinator stop
   assert.equal(Object.keys(outcome.allocations).sort(), ["habitat", "rover"]);
 });
 
+deployment("on a problem that already ended, coordinator and agent say so with the --problem-id hint and exit; an agent waiting for its problem ends on the first SIGTERM", async () => {
+  const common = ["--scenario", "cosmos-3asset", "--keys", path.join(dir, "deployment-keys"), "--nats", server.url];
+  const [coordinator, agent] = await Promise.all([runCli(["coordinator", ...common], { timeoutMs: 20_000 }), runCli(["agent", "--node", "rover-1", ...common], { timeoutMs: 20_000 })]);
+  for (const result of [coordinator, agent]) {
+    assert.is(result.code, 1, result.stderr);
+    assert.match(result.stderr, "cosmos/sol-energy already ended (converged after round");
+    assert.match(result.stderr, "start another with --problem-id <new id>");
+  }
+  const waiting = startCli(["agent", "--node", "rover-1", ...common, "--problem-id", "sol-never-opened"], { timeoutMs: 20_000 });
+  while (!waiting.stdout().includes("starting")) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  waiting.signal("SIGTERM");
+  const ended = await waiting.done;
+  assert.is.not(ended.code, null, "ended by itself, not killed at the time limit");
+  assert.match(ended.stdout, "rover: left");
+});
+
+deployment("Ctrl-C on run stops its embedded nats-server and removes its temporary store", async () => {
+  const run = startCli(["run", "gavel-256"], { timeoutMs: 60_000 });
+  let url: string | undefined;
+  while ((url = /embedded nats-server at (nats:\/\/[0-9.:]+)/.exec(run.stdout())?.[1]) === undefined) await new Promise((r) => setTimeout(r, 50));
+  while (!run.stdout().includes("keys made for this run")) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 1500)); // mid-run: 64 node agents at work
+  run.signal("SIGINT");
+  const ended = await run.done;
+  assert.is(ended.code, 130, ended.stderr);
+  assert.match(ended.stderr, "interrupted; stopped the embedded nats-server");
+  try {
+    await openBus({ url });
+    assert.unreachable("the embedded server still answers");
+  } catch (err) {
+    assert.match(String(err), "cannot reach NATS");
+  }
+});
+
 deployment("an agent without its key, and a malformed DID, each get one clear line", async () => {
   const noKey = await runCli(["agent", "--scenario", "cosmos-3asset", "--node", "rover-1", "--keys", path.join(dir, "empty-keys"), "--nats", server.url]);
   assert.is(noKey.code, 1);
