@@ -11,7 +11,6 @@ import { drive } from "../bus/drive.ts";
 import { readStream, type StreamReader } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
-import { decodeEnvelope } from "../core/envelope.ts";
 import { verifyMessage } from "../governance/admission.ts";
 import { tenantTrust } from "../governance/tenant-trust.ts";
 import type { Identity } from "../governance/identity.ts";
@@ -102,15 +101,7 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
     return event;
   };
   /** Before a message is routed: an unknown signer may have been admitted since the governance events were read. */
-  const vetted = async (message: StreamMessage): Promise<void> => {
-    let author: string;
-    try {
-      author = decodeEnvelope(message.data).author;
-    } catch {
-      return; // steering refuses it
-    }
-    if (!trust.isCoordinator(author)) await trust.refresh();
-  };
+  const vetted = (message: StreamMessage): Promise<void> => trust.catchUp(message);
   const route = (message: StreamMessage): void => {
     try {
       const event = steering(message);
@@ -144,6 +135,7 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
   }
   // A problem that already ended has nothing for a newcomer to do: say so, rather than wait.
   if (finalPlan !== undefined) {
+    trust.close();
     return { agent, status: "finished", error: `${tenant}/${problem} already ended (${finalPlan.status} after round ${joinRound}): start another with --problem-id <new id>`, rounds: joinRound, plan: finalPlan };
   }
   const live = await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, connection: nc });
@@ -155,6 +147,7 @@ export async function driveAgent(options: AgentRunOptions, agent: string, behavi
     await driving;
   } finally {
     options.leave?.removeEventListener("abort", leaving);
+    trust.close();
   }
   const snapshot = actor.getSnapshot();
   return {

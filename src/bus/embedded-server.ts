@@ -86,20 +86,23 @@ const live = new Set<() => void>();
  * leaving its problem first), in which case it ends through its own stop().
  */
 function cleanUpOnExit(leftovers: () => void): void {
-  if (live.size === 0) {
+  if (!hooked) {
+    hooked = true;
     process.once("exit", () => {
       for (const undo of live) undo();
     });
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       process.once(signal, () => {
         if (process.listenerCount(signal) > 0) return; // someone else handles it
-        process.stderr.write(`catopt: ${signal === "SIGINT" ? "interrupted" : "terminated"}; stopped the embedded nats-server\n`);
+        if (live.size > 0) process.stderr.write(`catopt: ${signal === "SIGINT" ? "interrupted" : "terminated"}; stopped the embedded nats-server\n`);
         process.exit(signal === "SIGINT" ? 130 : 143);
       });
     }
   }
   live.add(leftovers);
 }
+
+let hooked = false;
 
 async function readClientUrl(dir: string): Promise<string | undefined> {
   const file = (await readdir(dir)).find((name) => name.endsWith(".ports"));

@@ -106,6 +106,7 @@ async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<C
   const bus = await openBus({ url, name: "catopt-governance" });
   try {
     const consumer = await startGovernance({
+      onRefusedLedgerMessage: (r) => io.err(`catopt governance: passed over ${r.what}: ${r.reason}\n`),
       nc: bus.nc,
       signer,
       origin,
@@ -114,7 +115,8 @@ async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<C
       onCheckpoint: (_note, size) => io.out(`checkpoint: ${size} entries\n`),
     });
     io.out(`governance consumer for ${url}: ledger "${origin}", ${consumer.summary().size} entries so far; verifier key ${consumer.summary().vkey}\n`);
-    await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
+    const stopped = await Promise.race([new Promise<undefined>((resolve) => process.once("SIGINT", () => resolve(undefined)).once("SIGTERM", () => resolve(undefined))), consumer.failed]);
+    if (stopped !== undefined) throw catoptError("RUN_FAILED", `the governance consumer stopped: ${stopped.message} (started again, it resumes from the ledger)`, stopped);
     const summary = await consumer.stop();
     io.out(`stopped: ${summary.size} entries, root ${summary.root}, ${summary.quarantined} quarantined this session\n`);
     return 0;

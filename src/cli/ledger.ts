@@ -8,7 +8,7 @@ import * as v from "../core/validate.ts";
 import { openNote, parseCheckpointText, verifierKey, verifyCheckpoint, type Checkpoint } from "../governance/checkpoint.ts";
 import { publicKeyFromDid } from "../governance/did-key.ts";
 import { decodeEntry, isAccepted, verifyLedger, type LedgerReport } from "../governance/ledger.ts";
-import { ledgerFromFile, ledgerFromStream, pinnedVkey, verifyLedgerStream, writeLedgerFile, type LedgerSource } from "../governance/ledger-source.ts";
+import { ledgerFromFile, ledgerFromStream, pinnedVkey, streamOrigin, verifyLedgerStream, writeLedgerFile, type LedgerSource } from "../governance/ledger-source.ts";
 import { fromHex, leafHash, MerkleLog, toHex, verifyConsistency, verifyInclusion } from "../governance/merkle.ts";
 import { NATS_OPTION, stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
 import { GOVERNANCE_OPTION, KEYS_OPTION, pinnedTrustRoot } from "./identity-options.ts";
@@ -92,8 +92,8 @@ async function verify(args: ParsedArgs, io: Io, file?: string): Promise<number> 
     if (url === undefined) throw catoptError("USAGE", "ledger needs --file <file>, or --nats <url> (or CATOPT_NATS_URL)");
     const bus = await openBus({ url, name: "catopt-ledger" });
     try {
-      const source = await ledgerFromStream(bus.js, pinned.did);
-      report = await verifyLedgerStream(bus.js, pinned.did, pinnedVkey(source, pinned.did));
+      const origin = await streamOrigin(bus.js, pinned.did);
+      report = await verifyLedgerStream(bus.js, pinned.did, pinnedVkey({ origin }, pinned.did));
     } finally {
       await bus.close();
     }
@@ -153,6 +153,9 @@ function eventIdOf(entry: Uint8Array): string | undefined {
 
 async function prove(args: ParsedArgs, io: Io, eventId?: string): Promise<number> {
   const ledger = await load(args, io);
+  // A proof from a ledger that does not verify would prove nothing (and its entries may be anything).
+  const report = verifyLedger(ledger.entries, ledger.checkpoints, ledger.trustRoot, ledger.vkey);
+  if (report.problem !== null) throw catoptError("LEDGER_INVALID", `the ledger does not verify at entry ${report.problem.index}: ${report.problem.reason}; nothing to prove from it`);
   const { note, checkpoint } = latestCheckpoint(ledger);
   const log = new MerkleLog();
   ledger.entries.forEach((e) => log.append(e));

@@ -46,7 +46,7 @@ export const watchCommand: Command = {
       const { author } = verifyMessage(message.data);
       let trust = trusts.get(parsed.tenant);
       if (trust === undefined) trusts.set(parsed.tenant, (trust = tenantTrust(bus.js, parsed.tenant, trustRoot)));
-      if ((await trust).problem(parsed, author) !== undefined) await (await trust).refresh();
+      if ((await trust).problem(parsed, author) !== undefined) await (await trust).catchUp(message);
       return (await trust).problem(parsed, author);
     };
     try {
@@ -75,6 +75,7 @@ export const watchCommand: Command = {
       } finally {
         process.off("SIGINT", stop);
         reader.stop();
+        for (const trust of trusts.values()) void trust.then((t) => t.close(), () => undefined);
       }
       return 0;
     } finally {

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { envelopeBytes, publishDurably } from "../bus/publish.ts";
-import { readStream } from "../bus/read.ts";
+import { readStream, type StreamReader } from "../bus/read.ts";
 import { retrying } from "../bus/retry.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { decodeEvent, eventId } from "../core/event.ts";
@@ -12,9 +12,9 @@ import { decodeEnvelope } from "../core/envelope.ts";
 import { publicKeyFromDid } from "./did-key.ts";
 import { startVerifyPool, type VerifyItem } from "./verify-pool.ts";
 import { signCheckpoint, verifierKey } from "./checkpoint.ts";
-import type { Identity } from "./identity.ts";
+import { verifyBytes, type Identity } from "./identity.ts";
 import { leavesOf } from "./ledger-source.ts";
-import { decodeEntry, encodeBatch, encodeEntry, isAccepted, ledgerJudge, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, quarantineReason, splitBatch, type RefusedLedgerMessage } from "./ledger.ts";
+import { decodeEntry, encodeBatch, encodeEntry, isAccepted, ledgerJudge, MAX_LEDGER_MESSAGE, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, quarantineReason, splitBatch, type RefusedLedgerMessage } from "./ledger.ts";
 import { MerkleLog, toHex } from "./merkle.ts";
 
 /**
@@ -65,8 +65,10 @@ export type GovernanceSummary = {
 export type GovernanceConsumer = {
   /** Resolves once every event up to `seq` of the event stream has been judged. */
   caughtUp(seq: number): Promise<void>;
-  /** Publishes a checkpoint of everything so far (if anything is new) and stops. */
+  /** Publishes a checkpoint of everything so far (if anything is new) and stops; rejects with the failure if one stopped it. */
   stop(): Promise<GovernanceSummary>;
+  /** Resolves with the failure that stopped the consumer (a publish that failed past every retry), if one does. */
+  readonly failed: Promise<Error>;
   summary(): GovernanceSummary;
   /** The hash of every leaf so far, 32 bytes each, in order (what a recording carries to name a changed message). */
   leafHashes(): Uint8Array;
@@ -105,14 +107,18 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   let quarantined = 0;
   let lastCheckpoint: string | null = null;
   let lastCheckpointAt = clock();
-  const waiters: { seq: number; resolve: () => void }[] = [];
+  const waiters: { seq: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  let messages: StreamReader | undefined;
+  let ticker: ReturnType<typeof setInterval> | undefined;
 
   const jsm = await jetstreamManager(nc);
   const publishNotice = async (notice: Notice, data: Uint8Array): Promise<void> => {
     const tenantToken = notice.subject.split(".")[1] ?? "";
     const tenant = isToken(tenantToken) ? tenantToken : "unknown";
     const reason = quarantineReason(notice.reason);
-    const event = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, notice.seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq: notice.seq, subject: notice.subject, reason: notice.reason, data } } as const;
+    // The copy of the message is what a tenant inspects; one too large for the ledger is left in the stream (its leaf has the digest).
+    const copy = data.length <= MAX_LEDGER_MESSAGE ? data : new Uint8Array(0);
+    const event = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, notice.seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq: notice.seq, subject: notice.subject, reason: notice.reason, data: copy } } as const;
     await publishDurably(js, `catopt.${tenant}.quarantine.${reason}`, envelopeBytes(event, signer), { msgID: event.id });
     quarantined++;
   };
@@ -123,10 +129,28 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   const owedNotices = owed.size;
   owed.clear();
 
-  // One queue for every publish: entries, notices and checkpoints never interleave.
+  // One queue for every publish: entries, notices and checkpoints never interleave. The first
+  // failure (a server gone past every retry) stops it for good: a batch after a failed one would
+  // leave the failed one's messages in no leaf. A restarted consumer resumes from the ledger.
+  let failure: Error | undefined;
+  let onFailure: (err: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => (onFailure = resolve));
+  const fail = (err: unknown): void => {
+    if (failure !== undefined) return;
+    failure = err instanceof Error ? err : new Error(String(err));
+    messages?.stop();
+    clearInterval(ticker); // nothing more will be checkpointed: let the process end
+    void pool?.close();
+    for (const w of waiters.splice(0)) w.reject(failure);
+    onFailure(failure);
+  };
   let serial: Promise<unknown> = Promise.resolve();
   const inOrder = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = serial.then(work);
+    const next = serial.then(() => {
+      if (failure !== undefined) throw failure;
+      return work();
+    });
+    next.catch(fail);
     serial = next.catch(() => undefined);
     return next;
   };
@@ -172,7 +196,7 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
       const leaf = judge.leaf(log.size + leaves.length, seq, subject, data, signatures[i]);
       lastSeq = seq;
       leaves.push(encodeEntry(leaf));
-      if (!isAccepted(leaf)) notices.push({ notice: { seq, subject, reason: leaf.refused }, data });
+      if (!isAccepted(leaf)) notices.push({ notice: { seq, subject: leaf.subject, reason: leaf.refused }, data });
     }
     for (const group of splitBatch(leaves)) {
       await publishDurably(js, LEDGER_ENTRY_SUBJECT, encodeBatch(group, signer), { msgID: `leaves-${log.size}` });
@@ -188,14 +212,15 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   };
 
   const batchLimit = options.batch ?? 256;
-  const messages = await readStream(js, EVENTS_STREAM, { fromSeq: lastSeq + 1, connection: nc });
+  messages = await readStream(js, EVENTS_STREAM, { fromSeq: lastSeq + 1, connection: nc });
+  const reader = messages;
   // Batches are pipelined: the next batches' signatures are verified on the pool while the
   // current one is judged and published, so the workers never wait for the main thread.
   const pipelineDepth = 4;
   const loop = (async () => {
     let batch: Delivered[] = [];
     const inFlight: Promise<void>[] = [];
-    for await (const m of messages) {
+    for await (const m of reader) {
       batch.push({ seq: m.seq, subject: m.subject, data: m.data });
       if (batch.length < batchLimit && m.pending > 0) continue;
       const done = batch;
@@ -208,22 +233,27 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
       if (inFlight.length >= pipelineDepth) await inFlight.shift();
     }
     await Promise.all(inFlight);
-  })();
-  const ticker = setInterval(() => {
-    if (clock() - lastCheckpointAt >= everyMs) void inOrder(checkpoint);
+  })().catch(fail);
+  ticker = setInterval(() => {
+    if (clock() - lastCheckpointAt >= everyMs) inOrder(checkpoint).catch(() => undefined); // a failure is latched by inOrder
   }, Math.min(1000, everyMs));
 
   const summary = (): GovernanceSummary => ({ size: log.size, root: toHex(log.root()), checkpoints, quarantined, lastCheckpoint, vkey, processedSeq, refusedLedgerMessages, owedNotices });
   return {
     summary,
     leafHashes: () => Buffer.concat(Array.from({ length: log.size }, (_, i) => log.leaf(i))),
-    caughtUp: (seq) => (seq <= processedSeq ? Promise.resolve() : new Promise((resolve) => waiters.push({ seq, resolve }))),
+    caughtUp: (seq) =>
+      failure !== undefined ? Promise.reject(failure) : seq <= processedSeq ? Promise.resolve() : new Promise((resolve, reject) => waiters.push({ seq, resolve, reject })),
+    failed,
     stop: async () => {
       clearInterval(ticker);
-      messages.stop();
+      reader.stop();
       await loop;
-      await inOrder(checkpoint);
-      await pool?.close();
+      try {
+        await inOrder(checkpoint);
+      } finally {
+        await pool?.close();
+      }
       return summary();
     },
   };
@@ -233,7 +263,7 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
 function settleNotice(owed: Map<number, Notice>, data: Uint8Array, governance: string): void {
   try {
     const envelope = decodeEnvelope(data);
-    if (envelope.author !== governance) return;
+    if (envelope.author !== governance || !verifyBytes(governance, envelope.event, envelope.sig)) return; // a forged notice settles nothing
     const event = decodeEvent(envelope.event);
     if (event.schema === "quarantine/1") owed.delete(event.body.seq);
   } catch {

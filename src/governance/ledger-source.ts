@@ -7,7 +7,7 @@ import * as v from "../core/validate.ts";
 import { decodeRecording, type Recording } from "../replay/recording.ts";
 import { readStream } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
-import { parseCheckpointText, verifierKey } from "./checkpoint.ts";
+import { parseCheckpointText, verifierKey, verifyCheckpoint } from "./checkpoint.ts";
 import { publicKeyFromDid } from "./did-key.ts";
 import {
   encodeEntry,
@@ -76,6 +76,8 @@ async function checkpointsOf(js: JetStreamClient): Promise<CheckpointNote[]> {
  * is named by its sequence. Messages after the last leaf are not judged yet (`pending`).
  */
 export async function verifyLedgerStream(js: JetStreamClient, trustRoot: string, vkey: string): Promise<LedgerReport & { pending: number }> {
+  // Checkpoints first: one published while the leaves are read then covers no more than they hold.
+  const checkpoints = await checkpointsOf(js);
   const verifier = ledgerVerifier(trustRoot);
   const refused: RefusedLedgerMessage[] = [];
   const digests: Uint8Array[] = [];
@@ -96,23 +98,34 @@ export async function verifyLedgerStream(js: JetStreamClient, trustRoot: string,
     if (Buffer.compare(messageDigest(m.data), digests[m.seq - 1]) !== 0) verifier.fail({ index: m.seq - 1, seq: m.seq, reason: `stream message ${m.seq} (${m.subject}) is not the message its ledger entry accounts for` });
   }
   if (expected <= digests.length) verifier.fail({ index: expected - 1, seq: expected, reason: `the ledger has entries up to stream message ${digests.length}; the stream ends at ${expected - 1}` });
-  return { ...verifier.finish(await checkpointsOf(js), vkey), pending };
+  return { ...verifier.finish(checkpoints, vkey), pending };
+}
+
+/** The live ledger's origin, from its checkpoints alone (see originOf). */
+export async function streamOrigin(js: JetStreamClient, governance: string): Promise<string | null> {
+  return originOf(await checkpointsOf(js), governance);
 }
 
 export async function ledgerFromStream(js: JetStreamClient, writer: string): Promise<LedgerSource> {
+  const checkpoints = await checkpointsOf(js); // first: see verifyLedgerStream
   const refused: RefusedLedgerMessage[] = [];
   const entries: Uint8Array[] = [];
   for await (const entry of leavesOf(js, writer, refused)) entries.push(entry);
-  const checkpoints = await checkpointsOf(js);
-  return { entries, checkpoints, refused, claimedGovernance: null, claimedVkey: null, origin: originOf(checkpoints) };
+  return { entries, checkpoints, refused, claimedGovernance: null, claimedVkey: null, origin: originOf(checkpoints, writer) };
 }
 
-function originOf(checkpoints: readonly CheckpointNote[]): string | null {
+/**
+ * The ledger's origin (its checkpoints' key name): that of the first checkpoint that verifies
+ * under the pinned governance key. A stranger's note, with another origin, must not decide it.
+ */
+function originOf(checkpoints: readonly CheckpointNote[], governance: string): string | null {
   for (const { note } of checkpoints) {
     try {
-      return parseCheckpointText(note.slice(0, note.lastIndexOf("\n\n") + 1)).origin;
+      const origin = parseCheckpointText(note.slice(0, note.lastIndexOf("\n\n") + 1)).origin;
+      verifyCheckpoint(note, verifierKey(origin, publicKeyFromDid(governance)));
+      return origin;
     } catch {
-      // a note that is not a checkpoint: the verifier names it
+      // not a checkpoint signed by the pinned key: the verifier names it
     }
   }
   return null;
@@ -129,7 +142,7 @@ export async function ledgerFromFile(file: string, trustRoot: string): Promise<L
     throw catoptError("RECORDING_INVALID", `${file}: ${err instanceof SequenceError ? err.message : (err as Error).message}`, err);
   }
   const format = (values[0] as { format?: unknown } | undefined)?.format;
-  if (format === LEDGER_FILE_FORMAT) return parseLedgerFile(values, file);
+  if (format === LEDGER_FILE_FORMAT) return parseLedgerFile(values, file, trustRoot);
   return ledgerFromRecording(decodeRecording(bytes, file), trustRoot);
 }
 
@@ -156,10 +169,10 @@ export function ledgerFromRecording({ header, messages }: Recording, trustRoot: 
     }
   }
   const checkpoints = header.checkpoint === null ? [] : [{ note: header.checkpoint, where: "the recording's checkpoint" }];
-  return { entries, checkpoints, refused: [], claimedGovernance: header.governance, claimedVkey: header.vkey, origin: originOf(checkpoints), firstDifference };
+  return { entries, checkpoints, refused: [], claimedGovernance: header.governance, claimedVkey: header.vkey, origin: originOf(checkpoints, trustRoot), firstDifference };
 }
 
-function parseLedgerFile(values: unknown[], file: string): LedgerSource {
+function parseLedgerFile(values: unknown[], file: string, trustRoot: string): LedgerSource {
   try {
     const h = v.record(values[0], "header");
     const entries: Uint8Array[] = [];
@@ -175,7 +188,7 @@ function parseLedgerFile(values: unknown[], file: string): LedgerSource {
       refused: [],
       claimedGovernance: v.string(h.governance, "header.governance"),
       claimedVkey: v.string(h.vkey, "header.vkey"),
-      origin: v.string(h.origin, "header.origin"),
+      origin: originOf(checkpoints, trustRoot) ?? v.string(h.origin, "header.origin"),
     };
   } catch (err) {
     if (err instanceof v.ValidationError) throw catoptError("RECORDING_INVALID", `${file}: ${err.message}`, err);
@@ -193,7 +206,7 @@ export async function writeLedgerFile(file: string, source: LedgerSource, govern
 }
 
 /** The verifier key of a ledger's checkpoints, made from the pinned governance DID and the ledger's origin: never the file's own. */
-export function pinnedVkey(source: LedgerSource, governance: string): string {
-  if (source.origin === null) throw catoptError("LEDGER_INVALID", "the ledger has no checkpoint yet, so there is nothing signed to verify against");
+export function pinnedVkey(source: Pick<LedgerSource, "origin">, governance: string): string {
+  if (source.origin === null) throw catoptError("LEDGER_INVALID", `the ledger has no checkpoint signed by the pinned governance ${governance} yet, so there is nothing signed to verify against`);
   return verifierKey(source.origin, publicKeyFromDid(governance));
 }

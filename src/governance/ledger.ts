@@ -37,13 +37,23 @@ export const isAccepted = (leaf: LedgerLeaf): leaf is LedgerEntry => "data" in l
 /** The SHA-256 of a message's bytes: what a refusal leaf keeps of it, and what a verifier compares with the stream. */
 export const messageDigest = (data: Uint8Array): Uint8Array => createHash("sha256").update(data).digest();
 
-/** Bounds a verifier holds a ledger message to before it reads one. */
-const MAX_REASON = 1024;
+/** A refusal's reason as the leaf and the notice keep it (the same text in both). */
+export const MAX_REASON = 1024;
+
+/**
+ * The largest message the ledger takes as an entry: a leaf of it, in a signed batch, and its
+ * quarantine notice must each stay under the servers' 1 MiB max_payload. The event stream
+ * stores up to 1 MiB, so a message past this is refused as too large (its leaf keeps the digest).
+ */
+export const MAX_LEDGER_MESSAGE = 1024 * 1024 - 8 * 1024;
+
+/** A catopt subject has five tokens of at most 64 characters: a refusal keeps at most this much of a longer one. */
+const MAX_SUBJECT = 512;
 
 export function encodeEntry(leaf: LedgerLeaf): Uint8Array {
   return isAccepted(leaf)
     ? encode({ index: leaf.index, seq: leaf.seq, subject: leaf.subject, data: leaf.data })
-    : encode({ index: leaf.index, seq: leaf.seq, subject: leaf.subject, refused: leaf.refused.slice(0, MAX_REASON), digest: leaf.digest });
+    : encode({ index: leaf.index, seq: leaf.seq, subject: leaf.subject, refused: leaf.refused, digest: leaf.digest });
 }
 
 export function decodeEntry(bytes: Uint8Array): LedgerLeaf {
@@ -116,9 +126,15 @@ export function ledgerJudge(trustRoot: string | null): LedgerJudge {
   let admission = emptyAdmission(trustRoot);
   const seen = new Map<string, number>();
   const judge = (seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): string | undefined => {
+    const refused = judgeOne(seq, subject, data, signatureValid);
+    return refused === undefined ? undefined : refused.slice(0, MAX_REASON);
+  };
+  const judgeOne = (seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): string | undefined => {
+    if (data.length > MAX_LEDGER_MESSAGE) return `message of ${data.length} bytes is too large for the ledger (at most ${MAX_LEDGER_MESSAGE})`;
+    if (subject.length > MAX_SUBJECT) return `subject of ${subject.length} characters is not a catopt event subject`;
     try {
       const parsed = parseSubject(subject);
-      if (parsed === undefined) return `subject ${subject.slice(0, 200)} is not a catopt event subject`;
+      if (parsed === undefined) return `subject ${subject} is not a catopt event subject`;
       const { event, author } = verifyMessage(data, signatureValid);
       if (event.tenant !== parsed.tenant) return `event of tenant ${event.tenant} on ${subject}`;
       const first = seen.get(event.id);
@@ -141,7 +157,7 @@ export function ledgerJudge(trustRoot: string | null): LedgerJudge {
     judge,
     leaf: (index, seq, subject, data, signatureValid) => {
       const refused = judge(seq, subject, data, signatureValid);
-      return refused === undefined ? { index, seq, subject, data } : { index, seq, subject, refused, digest: messageDigest(data) };
+      return refused === undefined ? { index, seq, subject, data } : { index, seq, subject: subject.slice(0, MAX_SUBJECT), refused, digest: messageDigest(data) };
     },
     get admission() {
       return admission;

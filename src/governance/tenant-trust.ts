@@ -1,44 +1,73 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { readStream } from "../bus/read.ts";
+import { readStream, type StreamReader } from "../bus/read.ts";
+import { retrying } from "../bus/retry.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
-import { governanceSubject } from "../core/subjects.ts";
-import type { ParsedSubject } from "../core/subjects.ts";
+import { governanceSubject, type ParsedSubject } from "../core/subjects.ts";
+import type { StreamMessage } from "../replay/reducer.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
 
 /**
  * Who may say what in one tenant, for a reader that is not a fold (an agent deciding whose
  * plans steer it, `catopt watch` deciding what to print): the admissions of the pinned trust
  * root (the governance DID), folded from the tenant's governance events exactly as the
- * coordinator's fold and replay do. A signer it does not know makes its reader `refresh` (read
- * the governance events published since), so a signer admitted after the reader started counts,
- * and a revoked one stops counting, in stream order.
+ * coordinator's fold and replay do, and followed live, so a revocation counts as it lands.
+ * A message whose signer it does not know, from past what it has read, makes its reader
+ * `catchUp` first: the admission of a signer comes before the signer's message in the stream,
+ * so nothing is refused for arriving just after its admission, and a flood of strangers costs
+ * one read per delivery, not one per message.
  */
 export type TenantTrust = {
   isCoordinator(did: string): boolean;
   /** Why `author` may not publish on this subject, or undefined when it may (admission.ts). */
   problem(subject: ParsedSubject, author: string): string | undefined;
-  /** Folds the governance events published since the last read. */
-  refresh(): Promise<void>;
+  /** Before judging `message` by an unknown signer: reads the governance events up to it, if not read yet. */
+  catchUp(message: StreamMessage): Promise<void>;
+  close(): void;
 };
 
 export async function tenantTrust(js: JetStreamClient, tenant: string, trustRoot: string): Promise<TenantTrust> {
   let admission: AdmissionState = emptyAdmission(trustRoot);
-  let nextSeq = 1;
-  const refresh = async (): Promise<void> => {
-    for await (const m of await readStream(js, EVENTS_STREAM, { filter: governanceSubject(tenant, ">"), fromSeq: nextSeq, untilEnd: true })) {
-      nextSeq = m.seq + 1;
-      try {
-        const { event, author } = verifyMessage(m.data);
-        if (isGovernanceEvent(event) && event.tenant === tenant) admission = applyGovernance(admission, event, author, m.seq);
-      } catch {
-        // refused governance events change nothing: the ledger quarantines them
-      }
+  let nextSeq = 1; // the next governance message to fold
+  let coveredSeq = 0; // every governance message up to this stream sequence is folded
+  const filter = governanceSubject(tenant, ">");
+  const fold = (m: StreamMessage): void => {
+    if (m.seq < nextSeq) return; // the live read and a catch-up may both deliver it
+    nextSeq = m.seq + 1;
+    coveredSeq = Math.max(coveredSeq, m.seq);
+    try {
+      const { event, author } = verifyMessage(m.data);
+      if (isGovernanceEvent(event) && event.tenant === tenant) admission = applyGovernance(admission, event, author, m.seq);
+    } catch {
+      // refused governance events change nothing: the ledger quarantines them
     }
   };
-  await refresh();
+  const jsm = js.jetstreamManager(false);
+  const readUp = async (): Promise<void> => {
+    const end = (await retrying(async () => (await jsm).streams.info(EVENTS_STREAM))).state.last_seq;
+    for await (const m of await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, untilEnd: true })) fold(m);
+    coveredSeq = Math.max(coveredSeq, end);
+  };
+  await readUp();
+  let live: StreamReader | undefined = await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq });
+  void (async () => {
+    for await (const m of live ?? []) fold(m);
+  })().catch(() => undefined); // a live read that fails leaves catchUp to read on demand
+  const known = (did: string) => admission.admitted[tenant]?.[did] !== undefined;
   return {
     isCoordinator: (did) => admission.admitted[tenant]?.[did]?.role === "coordinator" && admission.revoked[tenant]?.[did] === undefined,
     problem: (subject, author) => signerProblem(admission, subject, author),
-    refresh,
+    catchUp: async (message) => {
+      let author: string;
+      try {
+        author = verifyMessage(message.data).author;
+      } catch {
+        return; // unsigned or unreadable: its reader refuses it
+      }
+      if (!known(author) && message.seq > coveredSeq) await readUp();
+    },
+    close: () => {
+      live?.stop();
+      live = undefined;
+    },
   };
 }

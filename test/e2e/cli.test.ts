@@ -70,6 +70,10 @@ cli("the ledger of a recorded run verifies, proves and checks against the pinned
   const tampered = await runCli(["ledger", "verify", exported, ...pin]);
   assert.is(tampered.code, 1);
   assert.match(tampered.stderr, "does not verify at stream message 43, entry 42");
+  const fromTampered = await runCli(["ledger", "prove", "cosmos/sol-energy/plan/12", "--file", exported, ...pin]);
+  assert.is(fromTampered.code, 1);
+  assert.match(fromTampered.stderr, "the ledger does not verify at entry 42");
+  assert.ok(isOneLineError(fromTampered.stderr), fromTampered.stderr);
 });
 
 cli("a verifier trusts only the pinned governance key: forged exports, self-signed and renamed proofs, no pin at all", async () => {

@@ -17,7 +17,7 @@ import { admitEvent, revokeEvent } from "../../src/governance/governance-events.
 import { verifierKey } from "../../src/governance/checkpoint.ts";
 import { generateIdentity } from "../../src/governance/identity.ts";
 import { saveIdentity } from "../../src/governance/keystore.ts";
-import { decodeEntry, isAccepted, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, verifyLedger, type LedgerLeaf } from "../../src/governance/ledger.ts";
+import { decodeEntry, encodeBatch, encodeEntry, isAccepted, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, messageDigest, verifyLedger, type LedgerLeaf } from "../../src/governance/ledger.ts";
 import { ledgerFromStream, verifyLedgerStream } from "../../src/governance/ledger-source.ts";
 import { readToEnd } from "../../src/replay/replay.ts";
 import { startCli } from "../helpers/cli.ts";
@@ -51,7 +51,8 @@ async function assertAccountedFor(): Promise<void> {
   const all = await leaves();
   assert.equal(all.map((l) => l.seq), stream.map((m) => m.seq), "one leaf per stream message, in order");
   const refused = all.filter((l) => !isAccepted(l)).map((l) => l.seq);
-  const noticed = (await noticesOf()).map(({ notice }) => notice.body.seq).sort((a, b) => a - b);
+  const genuine = (await noticesOf()).filter(({ m }) => isAccepted(all[m.seq - 1])); // a forged notice is itself refused
+  const noticed = genuine.map(({ notice }) => notice.body.seq).sort((a, b) => a - b);
   assert.equal(noticed, refused, "one notice per refused message, none twice");
   const report = await verifyLedgerStream(bus.js, gov.did, verifierKey("catopt.test/ledger", gov.publicKey));
   assert.is(report.problem, null, report.problem?.reason);
@@ -138,6 +139,62 @@ governance("a squatted Nats-Msg-Id does not make a real event vanish: the publis
   assert.equal([again.seq, again.duplicate], [ack.seq, true], "a retry of the real event is still de-duplicated");
 });
 
+governance("a message too large for the ledger, and one whose refusal reason is long, each get one refusal leaf and one accepted notice", async () => {
+  const huge = await bus.js.publish(deltaSubject("t", "huge", "rover"), new Uint8Array(1024 * 1024 - 4096).fill(7));
+  const longTenant = { ...joinEvent("t", "p30", local(30)), tenant: "x".repeat(4000) };
+  const long = await bus.js.publish(deltaSubject("t", "p30", "rover"), envelopeBytes(longTenant as never, rover));
+  const consumer = await startGovernance({ nc: bus.nc, signer: gov, origin: "catopt.test/ledger" });
+  await consumer.caughtUp(long.seq + 2);
+  await consumer.stop();
+  const all = await leaves();
+  const hugeLeaf = all.find((l) => l.seq === huge.seq);
+  assert.ok(hugeLeaf !== undefined && !isAccepted(hugeLeaf) && hugeLeaf.refused.includes("too large for the ledger"), JSON.stringify(hugeLeaf && "refused" in hugeLeaf ? hugeLeaf.refused : hugeLeaf));
+  const notices = (await noticesOf("t")).filter(({ notice }) => notice.body.seq === huge.seq || notice.body.seq === long.seq);
+  assert.is(notices.length, 2);
+  assert.is(notices.find(({ notice }) => notice.body.seq === huge.seq)?.notice.body.data.length, 0, "the notice leaves a message that large in the stream");
+  for (const { m } of notices) assert.ok(isAccepted(all.find((l) => l.seq === m.seq) as LedgerLeaf), "the notice itself is accepted");
+  await assertAccountedFor();
+});
+
+governance("a forged notice (the governance DID, a junk signature) does not settle a notice a crash left owed", async () => {
+  const bad = await bus.js.publish(deltaSubject("t", "owed", "rover"), Uint8Array.of(0xc1));
+  // As a consumer killed between its batch and its notice leaves it: the refusal leaf, no notice.
+  const before = await leaves();
+  assert.is(before[before.length - 1].seq, bad.seq - 1, "the ledger is caught up to just before it");
+  const leaf = encodeEntry({ index: before.length, seq: bad.seq, subject: deltaSubject("t", "owed", "rover"), refused: "event: not valid msgpack", digest: messageDigest(Uint8Array.of(0xc1)) });
+  await bus.js.publish(LEDGER_ENTRY_SUBJECT, encodeBatch([leaf], gov));
+  const forgedNotice = { schema: "quarantine/1", id: "t/quarantine/malformed/forged", tenant: "t", problem: "quarantine", round: 0, base: -1, body: { seq: bad.seq, subject: "x", reason: "x", data: new Uint8Array(0) } } as const;
+  await bus.js.publish("catopt.t.quarantine.malformed", encodeEnvelope({ event: encodeEvent(forgedNotice), author: gov.did, sig: new Uint8Array(64) }));
+  const consumer = await startGovernance({ nc: bus.nc, signer: gov, origin: "catopt.test/ledger" });
+  assert.is(consumer.summary().owedNotices, 1, "the real notice is still owed, and published");
+  await consumer.caughtUp((await lastSeq()) + 1);
+  await consumer.stop();
+  const real = (await noticesOf("t")).filter(({ m, notice }) => notice.body.seq === bad.seq && decodeEnvelope(m.data).author === gov.did);
+  assert.is(real.length, 2, "the forged one and the real one are on the subject");
+  await assertAccountedFor();
+});
+
+governance("a consumer whose connection dies mid-run stops for good (no batch after a failed one); a new one accounts for everything", async () => {
+  const nc = await bus.connect("doomed-governance");
+  const consumer = await startGovernance({ nc, signer: gov, origin: "catopt.test/ledger" });
+  for (let n = 40; n < 140; n++) void roverEvent(n);
+  await sleep(30);
+  await nc.close();
+  const failure = await consumer.failed;
+  assert.match(failure.message, /closed|CONNECTION/i);
+  try {
+    await consumer.caughtUp((await lastSeq()) + 1000);
+    assert.unreachable("caughtUp after a failure");
+  } catch (err) {
+    assert.is(err, failure);
+  }
+  await sleep(200); // every publish in flight has settled
+  const again = await startGovernance({ nc: bus.nc, signer: gov, origin: "catopt.test/ledger" });
+  await again.caughtUp(await lastSeq());
+  await again.stop();
+  await assertAccountedFor();
+});
+
 governance("kill -9 of `catopt governance run` several times mid-run: every message ends in exactly one leaf, every refusal in one notice", async () => {
   const keys = await mkdtemp(path.join(tmpdir(), "catopt-gov-keys-"));
   await saveIdentity(keys, gov);
@@ -180,3 +237,33 @@ governance("kill -9 of `catopt governance run` several times mid-run: every mess
 });
 
 governance.run();
+
+const origin = suite("a stranger's checkpoint note on a fresh ledger");
+let fresh: EmbeddedServer;
+origin.before(async () => {
+  fresh = await startEmbeddedServer();
+});
+origin.after(async () => {
+  await fresh?.stop();
+});
+
+origin("published before the first real checkpoint, with another origin, it does not decide what verifiers check", async () => {
+  const session = await openBus({ url: fresh.url });
+  try {
+    await session.js.publish(LEDGER_CHECKPOINT_SUBJECT, new TextEncoder().encode(`evil\n5\n${Buffer.alloc(32).toString("base64")}\n\n\u2014 evil AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n`));
+    await publishEvent(session.js, governanceSubject("t", "admit"), admitEvent("t", rover.did, "agent", "rover"), gov);
+    const consumer = await startGovernance({ nc: session.nc, signer: gov, origin: "catopt.test/ledger" });
+    await consumer.caughtUp(1); // the admission: the stranger's note is on the ledger stream
+    await consumer.stop();
+    const keys = await mkdtemp(path.join(tmpdir(), "catopt-origin-"));
+    const verified = await (await import("../helpers/cli.ts")).runCli(["ledger", "verify", "--nats", fresh.url, "--governance", gov.did, "--keys", keys]);
+    assert.is(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, "ledger verified against governance");
+    assert.match(verified.stderr, "refused checkpoint at ledger stream seq 1");
+    await rm(keys, { recursive: true, force: true });
+  } finally {
+    await session.close();
+  }
+});
+
+origin.run();
