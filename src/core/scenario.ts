@@ -100,6 +100,9 @@ export function scenarioParse<T>(source: string, parser: () => T): T {
  */
 export const SCENARIO_MAGNITUDE = 1e9;
 
+/** The most assets a scenario may hold: see the refusal's reason in parse(). */
+export const MAX_ASSETS = 1000;
+
 function safeScale(n: number, at: string): number {
   if (Math.abs(n) > SCENARIO_MAGNITUDE) throw new v.ValidationError(at, `${n} is beyond ${SCENARIO_MAGNITUDE}: numbers this large leave too few digits for ADMM's tolerances; rescale the units`);
   return n;
@@ -123,7 +126,11 @@ function parse(json: unknown, source: string): Scenario {
   const known = new Set(resources);
   if (known.size !== resources.length) throw new v.ValidationError("scenario.resources", "names must be unique");
 
-  const assets = v.array(s.assets, "scenario.assets").map((item, i): ScenarioAsset => {
+  const listed = v.array(s.assets, "scenario.assets");
+  if (listed.length > MAX_ASSETS) {
+    throw new v.ValidationError("scenario.assets", `${listed.length} assets, more than ${MAX_ASSETS}: the HiGHS reference every run is checked against grows faster than linearly (1,000 assets take about 3 s, 3,000 over a minute); split the fleet into problems of at most ${MAX_ASSETS}`);
+  }
+  const assets = listed.map((item, i): ScenarioAsset => {
     const at = `scenario.assets[${i}]`;
     const a = v.record(item, at);
     const agent = token(a.agent, `${at}.agent`);

@@ -87,6 +87,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const problem = options.problemId ?? scenario.problem;
   const problems = scenario.assets.map((a) => a.problem);
 
+  const variables = problems.reduce((n, p) => n + p.variables.length, 0);
+  if (variables > 1000) note(`solving the HiGHS reference: ${problems.length} assets, ${variables} variables...`);
   const reference = await solveReference(problems, scenario.spec.constraints);
   if (reference.status !== "optimal") {
     throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: the scenario's problem is ${reference.status}: ${reference.detail}`);

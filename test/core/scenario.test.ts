@@ -55,6 +55,7 @@ test("each malformed or inconsistent scenario is refused with the path of the ba
     [(s) => (s.constraints[0].coefficients = { a: 1e308 }), "scenario.constraints[0].coefficients.a: 1e+308 is beyond"],
     [(s) => (s.assets[0].input.slots.a.max = 1e10), "scenario.assets[0].input (a).upper: 10000000000 is beyond 1000000000"],
     [(s) => (s.constraints[0].name = "x".repeat(300)), "scenario.constraints[0].name: 300 characters, more than 200"],
+    [(s) => (s.assets = Array.from({ length: 1_000_000 }, (_, i) => ({ ...s.assets[0], agent: `a${i}` }))), "scenario.assets: 1000000 assets, more than 1000"],
   ];
   for (const [mutate, reason] of cases) {
     const s = base();
