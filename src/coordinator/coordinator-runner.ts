@@ -3,7 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor, type SnapshotFrom } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { CatoptEvent } from "../core/event.ts";
-import { planSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
+import { governanceSubject, planSubject, problemAnnouncements, roundSubject, tenantSubjects } from "../core/subjects.ts";
+import { retrying } from "../bus/retry.ts";
 import { publishEvent } from "../bus/publish.ts";
 import { drive } from "../bus/drive.ts";
 import { readStream } from "../bus/read.ts";
@@ -12,7 +13,7 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
 import { belongsTo } from "../replay/filter.ts";
 import { expectedClusterPlanEvent, expectedTenantPlanEvent, clusterTenants, tenantPlansDue } from "../allocation/cluster-fold.ts";
-import { apply, emptyReplayState, expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import { apply, emptyReplayState, expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
 import { roundEvent, type OpenEvent } from "./coordinator-events.ts";
 import { coordinatorMachine, problemOf } from "./coordinator-machine.ts";
 
@@ -47,6 +48,8 @@ export type CoordinatorOutcome = {
   readonly problem: AnyProblemState | undefined;
   /** The stream held the problem's end already: this coordinator did nothing. */
   readonly alreadyFinished: boolean;
+  /** How many stored messages it read before its first round (its problem's and the tenant's governance events). */
+  readonly heldRead: number;
 };
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<CoordinatorOutcome> {
@@ -74,7 +77,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const resumed = problemOf({ replay: held.replay, tenant, problem });
   if (resumed !== undefined && resumed.phase !== "joining" && resumed.phase !== "running") {
     // Nothing to resume: a coordinator started on a problem that ended says so instead of waiting.
-    return { status: resumed.phase, error: null, replay: held.replay, problem: resumed, alreadyFinished: true };
+    return { status: resumed.phase, error: null, replay: held.replay, problem: resumed, alreadyFinished: true, heldRead: held.read };
   }
   if (resumed !== undefined) options.onResume?.(resumed);
   const { quorum, deadlineMs } = options;
@@ -99,16 +102,23 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   const context = actor.getSnapshot().context;
   const state = problemOf(context);
   const status = context.error !== null || state === undefined ? "failed" : state.phase === "max-rounds" ? "max-rounds" : "converged";
-  return { status, error: context.error, replay: context.replay, problem: state, alreadyFinished: false };
+  return { status, error: context.error, replay: context.replay, problem: state, alreadyFinished: false, heldRead: held.read };
 }
 
-/** Folds the problem's messages the stream holds now; the live read goes on from `nextSeq`. */
-async function foldHeld(js: JetStreamClient, tenant: string, problem: string, trustRoot: string): Promise<{ replay: ReplayState; nextSeq: number }> {
-  let replay = emptyReplayState(trustRoot);
-  let last = 0;
-  for await (const message of await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant), untilEnd: true })) {
-    last = message.seq;
-    if (belongsTo(message, tenant, problem)) replay = apply(replay, message);
+/**
+ * Folds the problem's messages the stream holds now; the live read goes on from `nextSeq`. Only
+ * the problem's own subjects and the tenant's governance events are read, not the tenant's whole
+ * history: three reads (nats-server 2.9 takes one filter a consumer), each up to the stream's
+ * last sequence as of now, merged back into stream order.
+ */
+async function foldHeld(js: JetStreamClient, tenant: string, problem: string, trustRoot: string): Promise<{ replay: ReplayState; nextSeq: number; read: number }> {
+  const jsm = await js.jetstreamManager(false);
+  const end = (await retrying(() => jsm.streams.info(EVENTS_STREAM))).state.last_seq;
+  const held = new Map<number, StreamMessage>();
+  for (const filter of [governanceSubject(tenant, ">"), problemAnnouncements(tenant, problem), `catopt.${tenant}.delta.${problem}.*`]) {
+    for await (const m of await readStream(js, EVENTS_STREAM, { filter, untilEnd: true })) if (m.seq <= end) held.set(m.seq, m);
   }
-  return { replay, nextSeq: last + 1 };
+  let replay = emptyReplayState(trustRoot);
+  for (const message of [...held.values()].sort((a, b) => a.seq - b.seq)) if (belongsTo(message, tenant, problem)) replay = apply(replay, message);
+  return { replay, nextSeq: end + 1, read: held.size };
 }

@@ -123,6 +123,14 @@ restart("a forger's open (under the real open's id) and final plan steer no agen
   assert.ok(agentsPlanRounds(forged.agents) > 10, "the agents took part in the real rounds");
 });
 
+restart("a coordinator reads only its problem's messages and the tenant's governance events before its first round, not the tenant's history", async () => {
+  const before = (await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
+  assert.ok(before > 500, `the tenant already holds ${before} messages of other problems`);
+  const fresh = await run("sol-fresh", []);
+  assert.is(fresh.coordinators[0].status, "converged");
+  assert.is(fresh.coordinators[0].heldRead, 4, "the four admissions, and nothing of sol-straight, sol-restarted or sol-forged");
+});
+
 const agentsPlanRounds = (agents: readonly { rounds: number }[]): number => Math.min(...agents.map((a) => a.rounds));
 
 restart.run();
