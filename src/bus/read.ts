@@ -109,4 +109,4 @@ function watchServer(messages: ConsumerMessages, lastMessageAt: () => number): v
   void messages.closed().finally(() => clearInterval(timer));
 }
 
-const QUIET_MS = 2 * PULL_EXPIRES_MS + 1000;
+export const QUIET_MS = 2 * PULL_EXPIRES_MS + 1000;

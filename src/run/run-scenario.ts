@@ -2,7 +2,7 @@ import { runAgent, type AgentOutcome } from "../agent/agent-runner.ts";
 import { openBus, type BusSession } from "../bus/session.ts";
 import { startGovernance, type GovernanceConsumer } from "../governance/governance-consumer.ts";
 import { verifyLedgerStream } from "../governance/ledger-source.ts";
-import { retrying } from "../bus/retry.ts";
+import { retrying, RETRY_PATIENCE_MS } from "../bus/retry.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
@@ -21,6 +21,7 @@ import { readToEnd, replayMessages } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
 import { summarize, type Outcome } from "../replay/summary.ts";
 import { solveReference } from "../solver/reference.ts";
+import { QUIET_MS } from "../bus/read.ts";
 import { boundViolation, type Allocations } from "../solver/violation.ts";
 import { startLocalCluster, type LocalCluster } from "../bus/local-cluster.ts";
 import { startFaultScript, type FaultActions } from "./fault-script.ts";
@@ -77,6 +78,15 @@ export type LedgerOutcome = {
   readonly leafHashes: Uint8Array;
 };
 
+/**
+ * What a server's loss costs a round on a cluster, said before the run: a read whose server went
+ * quiet starts again elsewhere after QUIET_MS, and a publish retries through the election for
+ * RETRY_PATIENCE_MS, so the next round may close that much later (10 kill-server runs here: 17 ms
+ * to 21 s).
+ */
+export const serverLossWait = (): string =>
+  `after a server loss a round may wait up to ${(QUIET_MS + RETRY_PATIENCE_MS) / 1000} s: a read restarts elsewhere after ${QUIET_MS / 1000} s without a sign of its server, a publish retries through the election for ${RETRY_PATIENCE_MS / 1000} s`;
+
 /** The origin line (and checkpoint key name) of a run's ledger. */
 export const LEDGER_ORIGIN = "catopt-flow/ledger";
 
@@ -102,6 +112,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   }
   const cluster: LocalCluster | undefined = killsServer ? await startLocalCluster(3) : undefined;
   if (cluster !== undefined) note(`local 3-server JetStream cluster at ${cluster.url} (temporary stores, streams with 3 replicas)`);
+  if (cluster !== undefined || (options.url ?? "").includes(",")) note(serverLossWait());
   const bus = await openBus({ url: cluster?.url ?? options.url, replicas: cluster === undefined ? options.replicas : 3, name: "catopt-run" }).catch(async (err: unknown) => {
     await cluster?.stop();
     throw err;

@@ -2,7 +2,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { loadScenario, parseScenario } from "../../src/core/scenario.ts";
-import { runScenario } from "../../src/run/run-scenario.ts";
+import { runScenario, serverLossWait } from "../../src/run/run-scenario.ts";
+import { QUIET_MS } from "../../src/bus/read.ts";
+import { RETRY_PATIENCE_MS } from "../../src/bus/retry.ts";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -10,7 +12,7 @@ import path from "node:path";
 // and governance consumer on a real nats-server (a local 3-server cluster for kill-server), the
 // fault performed on the real processes and connections. Each must still reach HiGHS's optimum,
 // replay to the live state hash, verify its ledger, and say how it recovered.
-const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>) => void> = {
+const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>, notes: readonly string[]) => void> = {
   "cosmos-async": (r) => assert.ok(r.recovery.rounds.closedBy.quorum > 0, "rounds closed at quorum"),
   "cosmos-cut-link": (r) => agentCameBack(r),
   "cosmos-delay": (r) => agentCameBack(r),
@@ -26,9 +28,11 @@ const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>) 
     assert.not.ok("drone" in (r.allocations ?? {}), "the plan holds nothing for the drone");
   },
   "cosmos-restart-coordinator": (r) => assert.ok(r.recovery.faults[0].nextRoundAfterMs !== null, "a round closed after the restart"),
-  "cosmos-kill-server": (r) => {
+  "cosmos-kill-server": (r, notes) => {
     assert.match(r.recovery.faults[0].detail, /killed catopt-n\d/);
-    assert.ok(r.recovery.faults[0].nextRoundAfterMs !== null, "a round closed after the kill");
+    const after = r.recovery.faults[0].nextRoundAfterMs;
+    assert.ok(after !== null && after <= QUIET_MS + RETRY_PATIENCE_MS, `a round closed after the kill, within the wait the run announced: ${after} ms`);
+    assert.ok(notes.includes(serverLossWait()), "the run says how long a round may wait after a server loss");
   },
 };
 
@@ -41,13 +45,14 @@ function agentCameBack(r: Awaited<ReturnType<typeof runScenario>>): void {
 
 for (const [name, expect] of Object.entries(expectations)) {
   test(`${name}: converges to HiGHS's optimum, replays, verifies, and recovers`, async () => {
-    const report = await runScenario(await loadScenario(name, PROJECT_ROOT));
+    const notes: string[] = [];
+    const report = await runScenario(await loadScenario(name, PROJECT_ROOT), { onNote: (line) => notes.push(line) });
     assert.ok(report.converged, `${name} converged (${report.status} after ${report.rounds} rounds)`);
     assert.ok((report.gap ?? 1) < 1e-6, `gap to HiGHS ${report.gap}`);
     assert.ok((report.max_violation ?? 1) < 1e-5, `violation ${report.max_violation}`);
     assert.is(report.replay_state_hash, report.state_hash);
     assert.ok(report.ledger?.verified, `ledger verified: ${report.ledger?.problem}`);
-    expect(report);
+    expect(report, notes);
   });
 }
 
