@@ -9,6 +9,18 @@ const io = {
   err: (text) => process.stderr.write(text),
   isTTY: process.stdout.isTTY === true,
 };
+// A connection that dies under a command (its server killed, the network gone) can surface in a
+// publish or read nobody awaits any more: that is the deployment failing, not a bug, so it gets
+// one line. Anything else unhandled is a bug and keeps its stack.
+const CONNECTION_LOST = new Set(["ClosedConnectionError", "DrainingConnectionError", "ConnectionError", "RequestError", "TimeoutError", "NoRespondersError"]);
+process.on("unhandledRejection", (err) => {
+  if (err instanceof Error && CONNECTION_LOST.has(err.name)) {
+    process.stderr.write(`catopt: lost the connection to NATS (${err.message})\n`);
+    process.exit(1);
+  }
+  console.error(err);
+  process.exit(70);
+});
 try {
   process.exitCode = await main(process.argv.slice(2), io);
 } catch (err) {

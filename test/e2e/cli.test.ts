@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -389,6 +390,18 @@ deployment("Ctrl-C on run stops its embedded nats-server and removes its tempora
   } catch (err) {
     assert.match(String(err), "cannot reach NATS");
   }
+});
+
+deployment("a run whose embedded nats-server is killed mid-run ends with one clear line, never a stack trace", async () => {
+  const run = startCli(["run", "gavel-256"], { timeoutMs: 90_000 });
+  while (!run.stdout().includes("keys made for this run")) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 1500));
+  const server = execFileSync("pgrep", ["-P", String(run.pid()), "nats-server"], { encoding: "utf8" }).trim();
+  process.kill(Number(server), "SIGKILL");
+  const ended = await run.done;
+  assert.is(ended.code, 1, ended.stderr);
+  assert.ok(!/\n\s+at /.test(ended.stderr), `no stack trace:\n${ended.stderr}`);
+  assert.ok(ended.stderr.trim().split("\n").filter((l) => l.startsWith("catopt")).length === 1, ended.stderr);
 });
 
 deployment("an agent without its key, and a malformed DID, each get one clear line", async () => {

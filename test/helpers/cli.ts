@@ -10,16 +10,16 @@ export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessE
 }
 
 /** Starts `catopt` in the background: for services (the governance consumer) stopped with a signal. */
-export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { done: Promise<CliResult>; signal(name: NodeJS.Signals): void; stdout(): string } {
+export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { done: Promise<CliResult>; signal(name: NodeJS.Signals): void; stdout(): string; stderr(): string; pid(): number } {
   let child!: ReturnType<typeof spawn>;
   let stdout = "";
+  let stderr = "";
   const done = new Promise<CliResult>((resolve) => {
     child = spawn(process.execPath, [path.join(PROJECT_ROOT, "bin", "catopt.mjs"), ...args], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, CATOPT_NATS_URL: "", ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let stderr = "";
     child.stdout?.setEncoding("utf8").on("data", (c: string) => (stdout += c));
     child.stderr?.setEncoding("utf8").on("data", (c: string) => (stderr += c));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
@@ -28,7 +28,7 @@ export function startCli(args: readonly string[], options: { env?: NodeJS.Proces
       resolve({ code, stdout, stderr });
     });
   });
-  return { done, signal: (name) => child.kill(name), stdout: () => stdout };
+  return { done, signal: (name) => child.kill(name), stdout: () => stdout, stderr: () => stderr, pid: () => child.pid ?? 0 };
 }
 
 /** The last line of stdout as JSON (the --json contract). */
