@@ -4,7 +4,7 @@
  */
 
 // Contracts and the wire
-export { encode, decode, decodeSequence, SequenceError, type Wire } from "./core/codec.ts";
+export { encode, decode, decodeSequence, checkShape, SequenceError, type Wire } from "./core/codec.ts";
 export { CatoptError, catoptError, isCatoptError, type ErrorCode } from "./core/errors.ts";
 export { encodeEvent, decodeEvent, eventId, type CatoptEvent, type AnyEvent } from "./core/event.ts";
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./core/envelope.ts";
@@ -54,7 +54,8 @@ export { admitEvent, revokeEvent, schemaEvent, approveEvent, policyEvent } from 
 export { MerkleLog, leafHash, nodeHash, verifyInclusion, verifyConsistency, EMPTY_ROOT, toHex, fromHex, type Hash } from "./governance/merkle.ts";
 export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint, signNote, openNote, verifierKey, parseVerifierKey, noteKeyId, type Checkpoint } from "./governance/checkpoint.ts";
 export { ledgerJudge, verifyLedger, encodeEntry, decodeEntry, isAccepted, LEDGER_STREAM, type LedgerEntry, type LedgerRefusal, type LedgerLeaf, type LedgerJudge, type LedgerReport } from "./governance/ledger.ts";
-export { ledgerFromStream, ledgerFromFile, writeLedgerFile, type LedgerSource } from "./governance/ledger-source.ts";
+export { ledgerFromStream, ledgerFromFile, ledgerFromRecording, verifyLedgerStream, pinnedVkey, writeLedgerFile, type LedgerSource } from "./governance/ledger-source.ts";
+export { tenantTrust, type TenantTrust } from "./governance/tenant-trust.ts";
 export { startGovernance, type GovernanceConsumer, type GovernanceOptions, type GovernanceSummary } from "./governance/governance-consumer.ts";
 
 // Contracts

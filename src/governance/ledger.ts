@@ -5,7 +5,7 @@ import { Refusal } from "../core/refusal.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { parseSubject } from "../core/subjects.ts";
 import * as v from "../core/validate.ts";
-import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
+import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage } from "./admission.ts";
 import { verifyCheckpoint, type Checkpoint } from "./checkpoint.ts";
 import { signBytes, verifyBytes, type Identity } from "./identity.ts";
 import { MerkleLog, toHex, verifyConsistency } from "./merkle.ts";
@@ -118,8 +118,6 @@ export type LedgerJudge = {
   judge(seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): string | undefined;
   /** The leaf for this message at `index`, judged. */
   leaf(index: number, seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): LedgerLeaf;
-  /** Whose events count so far. */
-  readonly admission: AdmissionState;
 };
 
 export function ledgerJudge(trustRoot: string | null): LedgerJudge {
@@ -158,9 +156,6 @@ export function ledgerJudge(trustRoot: string | null): LedgerJudge {
     leaf: (index, seq, subject, data, signatureValid) => {
       const refused = judge(seq, subject, data, signatureValid);
       return refused === undefined ? { index, seq, subject, data } : { index, seq, subject: subject.slice(0, MAX_SUBJECT), refused, digest: messageDigest(data) };
-    },
-    get admission() {
-      return admission;
     },
   };
 }
