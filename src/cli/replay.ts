@@ -24,7 +24,7 @@ export const replayCommand: Command = {
     nats: NATS_OPTION,
     stream: { type: "string", value: "<name>", description: `the stream to replay with --nats (default ${EVENTS_STREAM})` },
     problem: { type: "string", value: "<tenant/problem>", description: "which problem to rebuild when the stream holds several" },
-    governance: { type: "string", value: "<did>", description: "the trust root (default: the recording's; for a stream, the signer of its first governance event)" },
+    governance: { type: "string", value: "<did>", description: "the trust root (default $CATOPT_GOVERNANCE, else the recording's, said aloud; for a stream, the signer of its first governance event)" },
     json: JSON_OPTION,
   },
   details: ["Examples:", "  catopt replay run.catrec", "  catopt replay --nats nats://127.0.0.1:4222 --stream CATOPT_EVENTS --problem cosmos/sol-energy"],
@@ -59,7 +59,7 @@ export const replayCommand: Command = {
       say(`stream ${stream} at ${url}: ${messages.length} messages`);
     }
     const filter = chooseProblem(messages, stringOption(args, "problem"), header.filter);
-    const trustRoot = chooseTrustRoot(stringOption(args, "governance"), header.governance, messages, filter.tenant, say);
+    const trustRoot = chooseTrustRoot(stringOption(args, "governance") ?? (process.env.CATOPT_GOVERNANCE || undefined), header.governance, messages, filter.tenant, say);
     const replay = replayMessages(messages, trustRoot, filter);
     const problem = replay.problems[problemKey(filter.tenant, filter.problem)];
     const summary = summarize(replay, problem, { scenario: header.scenario, ...filter, referenceObjective: header.referenceObjective });
