@@ -295,13 +295,8 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
   // Small residuals say nothing of an agent whose values are older than the staleness bound
   // (or that has not joined): only a round where every agent's part is that recent may end the run.
-  // Nor do they certify a fixed point when a value answers an older plan than the last (a late
-  // delta taken in a quorum round): residuals of mixed plans can be small by accident (a delayed
-  // run once stopped at round 17 with a gap of 0.4). The run ends in a round that took every
-  // agent's answer to the plan before it, as a synchronous round does.
   const everyone = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness);
-  const allFresh = agentsOf(p).every((a) => taken.some((d) => d.agent === a && d.round === event.round));
-  const phase: ProblemState["phase"] = result.converged && everyone && allFresh ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
+  const phase: ProblemState["phase"] = result.converged && everyone ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
   const pending = stillPending(p.pending, event.round, roundRules({ ...p, committedAt }));
   const stepped: ProblemState = {
     ...p,

@@ -23,7 +23,7 @@ const input = { tenant: "t", problem: "p", roundTimeoutMs: 1000, quorum: 2, dead
 const local = (owner: string) => ({ owner, constant: 0, variables: [{ resource: "r", lower: 0, upper: 10, quadratic: 1, linear: -5 }] });
 type Snapshot = SnapshotFrom<typeof coordinatorMachine>;
 
-function harness(problemSpec: ProblemSpec = spec) {
+function harness() {
   const folded: StreamMessage[] = [];
   let [s] = initialTransition(coordinatorMachine, input);
   const feed = (event: CatoptEvent, signer: (typeof agents)["a"], now = 1): Snapshot => {
@@ -46,7 +46,7 @@ function harness(problemSpec: ProblemSpec = spec) {
   const tick = (now: number): Snapshot => ([s] = transition(coordinatorMachine, s, { type: "tick", now }))[0];
   feed(admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance);
   for (const [name, id] of Object.entries(agents)) feed(admitEvent("t", id.did, "agent", name), governance);
-  feed(openEvent("t", "p", problemSpec), coordinator);
+  feed(openEvent("t", "p", spec), coordinator);
   return { feed, close, delta, tick, problem, folded, snapshot: () => s };
 }
 
@@ -142,25 +142,6 @@ test("an agent leaves: rounds stop waiting for it, its values and deltas stop co
   h.delta("c", 3, 3);
   assert.equal(h.close().body.closedBy, "all");
   assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
-});
-
-test("residuals that look converged end the run only in a round that took every agent's answer to the plan before it", () => {
-  // Tolerances so loose that every round's residuals pass: only the rule can hold the run open.
-  const h = harness({ ...spec, admm: { ...spec.admm, epsAbs: 1e6, epsRel: 1 } });
-  h.feed(joinEvent("t", "p", local("a")), agents.a);
-  h.feed(joinEvent("t", "p", local("b")), agents.b);
-  h.close();
-  h.feed(joinEvent("t", "p", local("c")), agents.c); // joins the running problem: no answer to plan 0
-  h.delta("a", 0, 4);
-  h.delta("b", 0, 4);
-  if (h.snapshot().value !== "closing") h.tick(1000); // c is waited for up to the deadline
-  h.close();
-  assert.equal([h.problem().round, h.problem().phase], [1, "running"], "c answered no plan: round 1 cannot end the run");
-  for (const agent of ["a", "b", "c"] as const) h.delta(agent, 1, 3);
-  const round2 = h.close();
-  assert.equal(round2.body.took.length, 3);
-  assert.equal([h.problem().round, h.problem().phase], [2, "converged"]);
-  assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay), "replay reaches the same state");
 });
 
 test.run();
