@@ -3,6 +3,7 @@ import { readStream, type StreamReader } from "../bus/read.ts";
 import { retrying } from "../bus/retry.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { governanceSubject, type ParsedSubject } from "../core/subjects.ts";
+import { decodeEnvelope } from "../core/envelope.ts";
 import type { StreamMessage } from "../replay/reducer.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
 
@@ -57,11 +58,12 @@ export async function tenantTrust(js: JetStreamClient, tenant: string, trustRoot
     isCoordinator: (did) => admission.admitted[tenant]?.[did]?.role === "coordinator" && admission.revoked[tenant]?.[did] === undefined,
     problem: (subject, author) => signerProblem(admission, subject, author),
     catchUp: async (message) => {
+      // Only the author it claims: its reader verifies the signature (once) when it judges it.
       let author: string;
       try {
-        author = verifyMessage(message.data).author;
+        author = decodeEnvelope(message.data).author;
       } catch {
-        return; // unsigned or unreadable: its reader refuses it
+        return; // unreadable: its reader refuses it
       }
       if (!known(author) && message.seq > coveredSeq) await readUp();
     },
