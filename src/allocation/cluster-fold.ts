@@ -104,7 +104,14 @@ export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, a
   const columns = p.y[p.agents.indexOf(agent)].length;
   const bad = event.body.index.find((k) => k >= columns);
   if (bad !== undefined) reject(`delta from ${agent} sets column ${bad}, but the node has ${columns}`);
-  if (event.body.value.some((y) => y < 0)) reject(`delta from ${agent} sets a negative accelerator-time`);
+  // A column's upper bound (the job's gang, or the node's accelerators) is public problem data:
+  // the node's own step clamps to it exactly, so anything above it is refused, as is anything below 0.
+  const { columns: bounds } = derivedOf(p.open).decomposition.nodes[p.agents.indexOf(agent)];
+  const outside = event.body.index.findIndex((k, i) => !(event.body.value[i] >= 0 && event.body.value[i] <= bounds[k].upper));
+  if (outside !== -1) {
+    const k = event.body.index[outside];
+    reject(`delta from ${agent} sets column ${k} to ${event.body.value[outside]}, outside [0, ${bounds[k].upper}]`);
+  }
   return { ...p, pending: { ...p.pending, [event.id]: { agent, round: event.round, base: event.base, update: event.body } } };
 }
 

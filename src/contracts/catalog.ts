@@ -16,6 +16,7 @@ export const CATALOG: readonly SchemaDescriptor[] = [
   // Wire events (bodies; the event and envelope around them are fixed by DESIGN.md).
   schema("open", 1, [req("resources", "array:string"), req("constraints", "array:object"), req("agents", "array:string"), req("admm", "object")]),
   schema("join", 1, [req("resources", "array:string")]),
+  schema("join", 2, [req("resources", "array:string"), opt("lower", "map:number"), opt("upper", "map:number")]),
   schema("leave", 1, [req("reason", "string")]),
   schema("delta", 1, [req("entries", "map:number"), req("objective", "number")]),
   schema("round", 1, [req("took", "array:string")]),

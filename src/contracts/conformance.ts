@@ -69,6 +69,7 @@ function sampleOf(descriptor: SchemaDescriptor): Record<string, unknown> {
   const SAMPLES: Record<string, Record<string, unknown>> = {
     open: { resources: ["r"], constraints: [{ name: "c", coefficients: { r: 1 }, limit: 1 }], agents: ["a"], admm: { rho: 1, epsAbs: 1e-6, epsRel: 1e-6, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 10 } },
     plan: { status: "running", rho: 1, signal: { r: 0 }, allocations: { a: { r: 1 } }, objective: 0, primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 },
+    join: { resources: ["r"], lower: { r: 0 }, upper: { r: 1 } },
     admit: { did: "did:key:z6Mk", role: "agent", name: "a" },
     round: { took: ["a"], closedBy: "quorum" },
     "cluster-open": {

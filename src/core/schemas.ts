@@ -17,6 +17,13 @@ export type OpenBody = {
 
 /** An agent announces itself and the resources it uses. */
 export type JoinBody = { readonly resources: readonly string[] };
+/**
+ * join/2 adds the box the agent declares for its values, per resource: the fold refuses a
+ * delta outside it. Any box that holds the agent's true bounds will do, so an agent need not
+ * reveal them (catopt's agents declare them rounded outward to powers of two). A resource
+ * left out of `lower` or `upper` is unbounded on that side, as every resource of a join/1.
+ */
+export type JoinBodyV2 = JoinBody & { readonly lower: Readonly<Record<string, number>>; readonly upper: Readonly<Record<string, number>> };
 /** An agent leaves a running problem for good (it may join again later, as a newcomer): its values stop counting. */
 export type LeaveBody = { readonly reason: string };
 
@@ -105,6 +112,7 @@ export type QuarantineBody = { readonly seq: number; readonly subject: string; r
 export type BodyOf = {
   "open/1": OpenBody;
   "join/1": JoinBody;
+  "join/2": JoinBodyV2;
   "leave/1": LeaveBody;
   "delta/1": DeltaBody;
   "round/1": RoundBody;
@@ -210,6 +218,21 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
     };
   },
   "join/1": (body, path) => ({ resources: v.stringList(v.record(body, path).resources, `${path}.resources`) }),
+  "join/2": (body, path) => {
+    const b = v.record(body, path);
+    const resources = v.stringList(b.resources, `${path}.resources`);
+    const side = (name: "lower" | "upper"): Record<string, number> => {
+      const values = b[name] === undefined ? {} : v.numberMap(b[name], `${path}.${name}`);
+      const foreign = Object.keys(values).find((r) => !resources.includes(r));
+      if (foreign !== undefined) throw new v.ValidationError(`${path}.${name}.${foreign}`, "is not among the resources it joins with");
+      return values;
+    };
+    const lower = side("lower");
+    const upper = side("upper");
+    const crossed = resources.find((r) => lower[r] !== undefined && upper[r] !== undefined && lower[r] > upper[r]);
+    if (crossed !== undefined) throw new v.ValidationError(`${path}.lower.${crossed}`, `${lower[crossed]} is above its upper bound ${upper[crossed]}`);
+    return { resources, lower, upper };
+  },
   "leave/1": (body, path) => ({ reason: v.string(v.record(body, path).reason, `${path}.reason`) }),
   "delta/1": (body, path) => {
     const b = v.record(body, path);

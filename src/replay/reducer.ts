@@ -18,6 +18,14 @@ import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAd
  */
 export type StreamMessage = { readonly subject: string; readonly seq: number; readonly data: Uint8Array };
 
+type JoinedAgent = {
+  readonly id: string;
+  readonly resources: readonly string[];
+  readonly lower?: Readonly<Record<string, number>>;
+  readonly upper?: Readonly<Record<string, number>>;
+  readonly left?: number;
+};
+
 type PendingDelta = { readonly agent: string; readonly round: number; readonly base: number; readonly entries: Readonly<Record<string, number>>; readonly objective: number };
 
 export type ProblemState = {
@@ -25,14 +33,25 @@ export type ProblemState = {
   readonly problem: string;
   readonly spec: ProblemSpec;
   readonly phase: "joining" | PlanStatus;
-  /** Resources each joined agent uses, the id of its join event, and the round after which it left, if it did. */
-  readonly joined: Readonly<Record<string, { readonly id: string; readonly resources: readonly string[]; readonly left?: number }>>;
+  /** Resources each joined agent uses, the id of its join event, the box it declared (join/2), and the round after which it left, if it did. */
+  readonly joined: Readonly<Record<string, JoinedAgent>>;
   /** Deltas received and not yet taken by a round, by event id. */
   readonly pending: Readonly<Record<string, PendingDelta>>;
   /** Each agent's committed x_i, by resource. */
   readonly x: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** The round that last changed each agent's x_i (took its delta, or its join): a delta answering an older plan is stale. */
   readonly committedAt: Readonly<Record<string, number>>;
+  /**
+   * The plan an agent's x_i answers, where that is older than the plan before the round that
+   * took it (a late delta of asynchronous rounds); absent for every other agent, and absent
+   * altogether when there is none, as in every synchronous run (so their state hashes stay).
+   */
+  readonly lateAnswers?: Readonly<Record<string, number>>;
+  /**
+   * The first of the rounds, up to the last one, whose residuals all met their tolerances while
+   * the run went on (some agent's values answered a plan from before them); absent otherwise.
+   */
+  readonly steadySince?: number;
   readonly objectives: Readonly<Record<string, number>>;
   /** The last closed round; -1 before round 0. */
   readonly round: number;
@@ -84,6 +103,7 @@ const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
   "round/2": "round",
   "plan/1": "plan",
   "join/1": "delta",
+  "join/2": "delta",
   "leave/1": "delta",
   "delta/1": "delta",
   "admit/1": "gov",
@@ -157,6 +177,7 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
     case "round/2":
       return isClusterState(p) ? closeClusterRound(p, event) : closeRound(p, event);
     case "join/1":
+    case "join/2":
     case "leave/1":
     case "delta/1":
     case "plan/1": {
@@ -164,7 +185,7 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
       if (event.schema === "plan/1") return checkPlan(p, event);
       const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
       if (event.schema === "leave/1") return leave(p, from);
-      return event.schema === "join/1" ? join(p, event, from) : delta(p, event, from);
+      return event.schema === "join/1" || event.schema === "join/2" ? join(p, event, from) : delta(p, event, from);
     }
     case "node-join/1":
     case "node-delta/1":
@@ -205,16 +226,18 @@ function open(event: CatoptEvent<"open/1">): ProblemState {
  * at a quorum, later: it then counts from the next round on, with x_i = 0 until a round takes
  * its first delta. An agent that left may join again the same way.
  */
-function join(p: ProblemState, event: CatoptEvent<"join/1">, agent: string): ProblemState {
+function join(p: ProblemState, event: CatoptEvent<"join/1"> | CatoptEvent<"join/2">, agent: string): ProblemState {
   if (!p.spec.agents.includes(agent)) reject(`agent ${agent} is not part of problem ${p.problem}`);
   if (p.joined[agent] !== undefined && p.joined[agent].left === undefined) reject(`agent ${agent} already joined`);
   if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} joined after the problem ended (${p.phase})`);
   const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
   if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
-  const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources } };
+  // A join/1 declares no box: its values are held only to the bound on every number (validate.finite).
+  const box = event.schema === "join/2" ? { lower: event.body.lower, upper: event.body.upper } : {};
+  const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box } };
   if (p.phase === "joining") return { ...p, joined };
   const x = { ...p.x, [agent]: zeros(event.body.resources) };
-  return { ...p, joined, x, committedAt: { ...p.committedAt, [agent]: p.round }, objectives: { ...p.objectives, [agent]: 0 } };
+  return { ...p, joined, x, committedAt: { ...p.committedAt, [agent]: p.round }, lateAnswers: without(p.lateAnswers, agent), objectives: { ...p.objectives, [agent]: 0 } };
 }
 
 /**
@@ -231,7 +254,14 @@ function leave(p: ProblemState, agent: string): ProblemState {
   const { [agent]: _objective, ...objectives } = p.objectives;
   const { [agent]: _committed, ...committedAt } = p.committedAt;
   const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
-  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, pending };
+  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, lateAnswers: without(p.lateAnswers, agent), pending };
+}
+
+/** `record` less `key`; undefined rather than an empty record, so that a state without late answers encodes as before they existed. */
+function without(record: Readonly<Record<string, number>> | undefined, key: string): Readonly<Record<string, number>> | undefined {
+  if (record === undefined || !Object.hasOwn(record, key)) return record;
+  const { [key]: _dropped, ...rest } = record;
+  return Object.keys(rest).length === 0 ? undefined : rest;
 }
 
 const zeros = (resources: readonly string[]): Record<string, number> => Object.fromEntries(resources.map((r) => [r, 0]));
@@ -246,6 +276,11 @@ function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): P
   if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
   const foreign = Object.keys(event.body.entries).find((r) => !joined.resources.includes(r));
   if (foreign !== undefined) reject(`delta from ${agent} sets resource ${foreign}, which it did not join with`);
+  for (const [r, value] of Object.entries(event.body.entries)) {
+    const lower = joined.lower?.[r] ?? -Infinity;
+    const upper = joined.upper?.[r] ?? Infinity;
+    if (value < lower || value > upper) reject(`delta from ${agent} sets ${r} to ${value}, outside the box [${lower}, ${upper}] it joined with`);
+  }
   const pending: PendingDelta = { agent, round: event.round, base: event.base, entries: event.body.entries, objective: event.body.objective };
   return { ...p, pending: { ...p.pending, [event.id]: pending } };
 }
@@ -278,11 +313,13 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const x: Record<string, Readonly<Record<string, number>>> = { ...p.x };
   const objectives: Record<string, number> = { ...p.objectives };
   const committedAt: Record<string, number> = { ...p.committedAt };
+  let lateAnswers = p.lateAnswers;
   const taken = takenDeltas(p.pending, event, p.round, roundRules(p));
   for (const d of taken) {
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
     committedAt[d.agent] = event.round;
+    lateAnswers = d.base < event.round - 1 ? { ...lateAnswers, [d.agent]: d.base } : without(lateAnswers, d.agent);
   }
   const embed = (agent: string, source: Readonly<Record<string, Readonly<Record<string, number>>>>): number[] =>
     p.spec.resources.map((r) => source[agent]?.[r] ?? 0);
@@ -294,9 +331,15 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
   // Small residuals say nothing of an agent whose values are older than the staleness bound
-  // (or that has not joined): only a round where every agent's part is that recent may end the run.
-  const everyone = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness);
-  const phase: ProblemState["phase"] = result.converged && everyone ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
+  // (or that has not joined), nor of values that answer a plan the rounds since have moved:
+  // a late value mixed into a quorum round can make one round's residuals look converged while
+  // the plan is far off. So the run ends only when every agent's part is recent and answers a
+  // plan from which every round since has met the tolerances. In synchronous rounds every
+  // value answers the plan just before, so this is the residual rule alone.
+  const steadySince = result.converged ? (p.steadySince ?? event.round) : undefined;
+  const answered = (a: string): number => lateAnswers?.[a] ?? (committedAt[a] ?? -Infinity) - 1;
+  const settled = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness && answered(a) >= (steadySince ?? event.round) - 1);
+  const phase: ProblemState["phase"] = result.converged && settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
   const pending = stillPending(p.pending, event.round, roundRules({ ...p, committedAt }));
   const stepped: ProblemState = {
     ...p,
@@ -304,6 +347,8 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
     round: event.round,
     x,
     committedAt,
+    lateAnswers,
+    steadySince: phase === "running" ? steadySince : undefined,
     objectives,
     pending,
     admm: result.state,

@@ -23,7 +23,7 @@ const input = { tenant: "t", problem: "p", roundTimeoutMs: 1000, quorum: 2, dead
 const local = (owner: string) => ({ owner, constant: 0, variables: [{ resource: "r", lower: 0, upper: 10, quadratic: 1, linear: -5 }] });
 type Snapshot = SnapshotFrom<typeof coordinatorMachine>;
 
-function harness() {
+function harness(problemSpec: ProblemSpec = spec) {
   const folded: StreamMessage[] = [];
   let [s] = initialTransition(coordinatorMachine, input);
   const feed = (event: CatoptEvent, signer: (typeof agents)["a"], now = 1): Snapshot => {
@@ -46,7 +46,7 @@ function harness() {
   const tick = (now: number): Snapshot => ([s] = transition(coordinatorMachine, s, { type: "tick", now }))[0];
   feed(admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance);
   for (const [name, id] of Object.entries(agents)) feed(admitEvent("t", id.did, "agent", name), governance);
-  feed(openEvent("t", "p", spec), coordinator);
+  feed(openEvent("t", "p", problemSpec), coordinator);
   return { feed, close, delta, tick, problem, folded, snapshot: () => s };
 }
 
@@ -141,6 +141,35 @@ test("an agent leaves: rounds stop waiting for it, its values and deltas stop co
   assert.is(h.snapshot().value, "collecting", "c is an agent again: now the round waits for it");
   h.delta("c", 3, 3);
   assert.equal(h.close().body.closedBy, "all");
+  assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
+});
+
+test("residuals that look converged in a round mixing a late value end nothing until every value answers a plan the rounds since left in place", () => {
+  // Loose tolerances and a budget that never binds: a round whose taken values do not move has
+  // residuals of 0, whatever plan they answer.
+  const h = harness({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...spec.admm, epsAbs: 0.01, epsRel: 1e-6 } });
+  for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
+  h.close();
+  h.delta("a", 0, 1);
+  h.delta("b", 0, 2);
+  h.delta("c", 0, 3);
+  h.close();
+  h.delta("a", 1, 4); // round 2 moves the plan a lot, without c
+  h.delta("b", 1, 5);
+  assert.equal(h.close().body.closedBy, "quorum");
+  h.delta("c", 1, 3); // c's late answer to plan 1, from before that move
+  h.delta("a", 2, 4);
+  const round3 = h.close();
+  assert.equal(round3.body.took, ["t/p/delta/3/a", "t/p/delta/2/c"]);
+  const p3 = h.problem();
+  assert.ok(p3.residuals.primal <= p3.residuals.epsPrimal && p3.residuals.dual <= p3.residuals.epsDual, "round 3's residuals alone look converged");
+  assert.is(p3.phase, "running", "c's value answers plan 1, and round 2 moved the plan since: not converged");
+  assert.equal([p3.lateAnswers, p3.steadySince], [{ c: 1 }, 3]);
+
+  for (const [a, value] of [["a", 4], ["b", 5], ["c", 3]] as const) h.delta(a, 3, value);
+  h.close();
+  assert.is(h.problem().phase, "converged", "every value answers plan 3, and round 4 left it in place");
+  assert.equal([h.problem().lateAnswers, h.problem().steadySince], [undefined, undefined]);
   assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
 });
 

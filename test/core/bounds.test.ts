@@ -9,7 +9,8 @@ import { isCatoptError } from "../../src/core/errors.ts";
 import { parseSubject } from "../../src/core/subjects.ts";
 import { verifyMessage } from "../../src/governance/admission.ts";
 import { didKeyProblem } from "../../src/governance/did-key.ts";
-import { problemKey, type ProblemState } from "../../src/replay/reducer.ts";
+import { problemKey, type ProblemState, type StreamMessage } from "../../src/replay/reducer.ts";
+import { coarseBound, joinEvent } from "../../src/agent/agent-events.ts";
 import { readRecording } from "../../src/replay/recording.ts";
 import { replayMessages } from "../../src/replay/replay.ts";
 import { fixtureIdentities } from "../helpers/messages.ts";
@@ -39,6 +40,33 @@ test("an admitted agent's delta of 1e300 is refused at admission; the run's stat
   const problem = state.problems[problemKey("cosmos", "sol-energy")] as ProblemState;
   assert.is(problem.phase, "converged");
   assert.ok(Object.values(problem.x).every((x) => Object.values(x).every((n) => Math.abs(n) < 1e4)));
+});
+
+test("a delta outside the box its agent joined with (join/2) is refused at admission, and the run still converges", () => {
+  const joinAt = recording.messages.findIndex((m) => eventOf(m.data).schema === "join/1" && parseSubject(m.subject)?.agent === "drone");
+  const join1 = eventOf(recording.messages[joinAt].data) as CatoptEvent<"join/1">;
+  const box = (value: number) => Object.fromEntries(join1.body.resources.map((r) => [r, value]));
+  const join2: CatoptEvent<"join/2"> = { ...join1, schema: "join/2", body: { resources: join1.body.resources, lower: box(0), upper: box(512) } };
+  const messages = recording.messages.map((m, i) => (i === joinAt ? { ...m, data: envelopeBytes(join2, keys.drone) } : m));
+  const at = messages.findIndex((m) => eventOf(m.data).schema === "delta/1" && eventOf(m.data).round === 10 && parseSubject(m.subject)?.agent === "drone");
+  const real = eventOf(messages[at].data) as CatoptEvent<"delta/1">;
+  const outside = (id: string, t12: number): StreamMessage => ({ subject: messages[at].subject, seq: messages[at].seq, data: envelopeBytes({ ...real, id: `${real.id}/${id}`, body: { ...real.body, entries: { ...real.body.entries, t12 } } }, keys.drone) });
+  const state = replayMessages([...messages.slice(0, at), outside("high", 1e6), outside("low", -1), ...messages.slice(at)], keys.governance.did);
+  assert.equal(state.rejected.map((r) => r.reason), [
+    "delta from drone sets t12 to 1000000, outside the box [0, 512] it joined with",
+    "delta from drone sets t12 to -1, outside the box [0, 512] it joined with",
+  ]);
+  assert.is((state.problems[problemKey("cosmos", "sol-energy")] as ProblemState).phase, "converged");
+  // A box must be a box over the join's own resources.
+  refusedWith(() => verifyMessage(envelopeBytes({ ...join2, body: { ...join2.body, lower: { t12: 600 } } }, keys.drone)), "event.body.lower.t12: 600 is above its upper bound 512");
+  refusedWith(() => verifyMessage(envelopeBytes({ ...join2, body: { ...join2.body, upper: { t99: 1 } } }, keys.drone)), "event.body.upper.t99: is not among the resources it joins with");
+});
+
+test("an agent declares its box rounded outward to powers of two: its values fit, its limits stay its own", () => {
+  const local = { owner: "rover", constant: 0, variables: [{ resource: "a", lower: 20, upper: 400, quadratic: 1, linear: 0 }, { resource: "b", lower: -3, upper: -0.5, quadratic: 1, linear: 0 }, { resource: "c", lower: -1e15, upper: 1e15, quadratic: 1, linear: 0 }] };
+  const { body } = joinEvent("t", "p", local);
+  assert.equal([body.lower, body.upper], [{ a: 0, b: -4, c: -1e15 }, { a: 512, b: 0, c: 1e15 }]);
+  assert.equal([coarseBound(1), coarseBound(0.3), coarseBound(1024), coarseBound(1025)], [1, 0.5, 1024, 2048]);
 });
 
 test("every field of an envelope is bounded before work is done on it: a huge author, a long did:key, a wrong-size signature", () => {

@@ -117,6 +117,17 @@ cluster("a node delta signed by another admitted node is refused on the victim's
   assert.is(platformOf(state).round, 0, "nothing after the forged delta is applied");
 });
 
+cluster("a node delta above its column's public upper bound, or below 0, is refused at admission", () => {
+  const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".v100-0"));
+  const delta = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
+  const [k] = delta.body.index;
+  for (const [value, reason] of [[1e12, `outside [0, `], [-0.5, "outside [0, "]] as const) {
+    const state = replayAll(withReplaced(index, { ...delta, body: { index: [k], value: [value] } }, ids["v100-0"]));
+    assert.match(state.rejected[0].reason, `delta from v100-0 sets column ${k} to ${value}, ${reason}`);
+    assert.is(platformOf(state).round, 0, "nothing after the refused delta is applied");
+  }
+});
+
 cluster("catopt replay rebuilds the cluster problem from the recording, tenant plans included", async () => {
   const result = await runCli(["replay", recordingFile, "--json"]);
   assert.is(result.code, 0, result.stderr);

@@ -10,7 +10,9 @@ import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
 import { loadScenario, type Scenario } from "../../src/core/scenario.ts";
 import { governanceSubject, planSubject, roundSubject, tenantSubjects } from "../../src/core/subjects.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
-import { admitEvent } from "../../src/governance/governance-events.ts";
+import { admitEvent, revokeEvent } from "../../src/governance/governance-events.ts";
+import { tenantTrust } from "../../src/governance/tenant-trust.ts";
+import { parseSubject, type ParsedSubject } from "../../src/core/subjects.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { problemKey, type ProblemState } from "../../src/replay/reducer.ts";
 import { readToEnd, replayMessages } from "../../src/replay/replay.ts";
@@ -129,6 +131,25 @@ restart("a coordinator reads only its problem's messages and the tenant's govern
   const fresh = await run("sol-fresh", []);
   assert.is(fresh.coordinators[0].status, "converged");
   assert.is(fresh.coordinators[0].heldRead, 4, "the four admissions, and nothing of sol-straight, sol-restarted or sol-forged");
+});
+
+restart("a revocation published while a reader follows the tenant counts at once: the revoked coordinator steers nobody from then on", async () => {
+  const tenant = "revoking";
+  const governance = generateIdentity("governance");
+  const coordinator = generateIdentity("coordinator");
+  await publishEvent(bus.js, governanceSubject(tenant, "admit"), admitEvent(tenant, coordinator.did, "coordinator", "coordinator"), governance);
+  const trust = await tenantTrust(bus.js, tenant, governance.did);
+  try {
+    assert.ok(trust.isCoordinator(coordinator.did), "admitted before the reader started");
+    await publishEvent(bus.js, governanceSubject(tenant, "revoke"), revokeEvent(tenant, coordinator.did, "key lost"), governance);
+    const until = Date.now() + 5_000;
+    while (trust.isCoordinator(coordinator.did) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.not.ok(trust.isCoordinator(coordinator.did), "the live read folded the revocation without a catch-up");
+    const plan = { subject: planSubject(tenant, "p"), seq: 1, data: new Uint8Array() };
+    assert.match(trust.problem(parseSubject(plan.subject) as ParsedSubject, coordinator.did) ?? "", "revoked");
+  } finally {
+    trust.close();
+  }
 });
 
 const agentsPlanRounds = (agents: readonly { rounds: number }[]): number => Math.min(...agents.map((a) => a.rounds));
