@@ -214,6 +214,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     // slowed down still sent after the final plan is in the stream and the ledger, not in that state.
     const replayed = replayMessages(own.filter((m) => m.seq <= coordinator.replay.lastSeq), ids.governance.did);
     const replayHash = stateHash(replayed);
+    // Agents that left are out of the problem: the run's optimum (and the recording's reference) is the one without them.
+    const final = isClusterState(coordinator.problem) ? undefined : coordinator.problem;
+    const left = scenario.spec.agents.filter((a) => final?.joined[a]?.left !== undefined);
+    const stayed = scenario.assets.filter((a) => !left.includes(a.agent)).map((a) => a.problem);
+    const target = left.length === 0 ? reference : await solveReference(stayed, scenario.spec.constraints);
+    if (target.status !== "optimal") throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: without the agents that left, the problem is ${target.status}: ${target.detail}`);
+    if (left.length > 0) note(`reference: solved again without ${left.join(", ")}, which left`);
     if (options.record !== undefined) {
       // With a ledger, the whole stream: every message has a leaf, so the recording reproduces the signed checkpoint.
       const recorded = ledger === null ? own : await readToEnd(bus.js, EVENTS_STREAM);
@@ -224,7 +231,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           tenant,
           problem,
           scenario: scenario.name,
-          referenceObjective: reference.objective,
+          referenceObjective: target.objective,
           governance: ids.governance.did,
           checkpoint: ledger?.checkpoint ?? null,
           vkey: ledger?.vkey ?? null,
@@ -235,13 +242,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       });
       note(`recorded ${recorded.length} messages to ${options.record}`);
     }
-    // Agents that left are out of the problem: the run's optimum is the one without them.
-    const final = isClusterState(coordinator.problem) ? undefined : coordinator.problem;
-    const left = scenario.spec.agents.filter((a) => final?.joined[a]?.left !== undefined);
-    const stayed = scenario.assets.filter((a) => !left.includes(a.agent)).map((a) => a.problem);
-    const target = left.length === 0 ? reference : await solveReference(stayed, scenario.spec.constraints);
-    if (target.status !== "optimal") throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: without the agents that left, the problem is ${target.status}: ${target.detail}`);
-    if (left.length > 0) note(`reference: solved again without ${left.join(", ")}, which left`);
     const outcome = summarize(coordinator.replay, coordinator.problem, {
       scenario: scenario.name,
       tenant,

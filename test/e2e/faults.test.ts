@@ -5,7 +5,9 @@ import { loadScenario, parseScenario } from "../../src/core/scenario.ts";
 import { runScenario, serverLossWait } from "../../src/run/run-scenario.ts";
 import { QUIET_MS } from "../../src/bus/read.ts";
 import { RETRY_PATIENCE_MS } from "../../src/bus/retry.ts";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { readRecording } from "../../src/replay/recording.ts";
 import path from "node:path";
 
 // Each fault scenario under scenarios/, run as `catopt run` runs it: real agents, coordinator
@@ -46,7 +48,11 @@ function agentCameBack(r: Awaited<ReturnType<typeof runScenario>>): void {
 for (const [name, expect] of Object.entries(expectations)) {
   test(`${name}: converges to HiGHS's optimum, replays, verifies, and recovers`, async () => {
     const notes: string[] = [];
-    const report = await runScenario(await loadScenario(name, PROJECT_ROOT), { onNote: (line) => notes.push(line) });
+    const record = path.join(await mkdtemp(path.join(tmpdir(), "catopt-faults-")), `${name}.catrec`);
+    const report = await runScenario(await loadScenario(name, PROJECT_ROOT), { onNote: (line) => notes.push(line), record });
+    // A replay of the recording judges the plan by the same reference as the run (for a leave: without the agent that left).
+    assert.is((await readRecording(record)).header.referenceObjective, report.reference_objective);
+    await rm(path.dirname(record), { recursive: true });
     assert.ok(report.converged, `${name} converged (${report.status} after ${report.rounds} rounds)`);
     assert.ok((report.gap ?? 1) < 1e-6, `gap to HiGHS ${report.gap}`);
     assert.ok((report.max_violation ?? 1) < 1e-5, `violation ${report.max_violation}`);
