@@ -30,7 +30,9 @@ export function joinEvent(tenant: string, problem: string, local: LocalProblem, 
  */
 export function coarseBound(bound: number): number {
   if (bound <= 0) return 0;
-  return Math.min(2 ** Math.ceil(Math.log2(bound)), MAX_MAGNITUDE);
+  // log2 rounds: a bound a few ulps above a power of two can come out at that power, inside it.
+  const power = 2 ** Math.ceil(Math.log2(bound));
+  return Math.min(power < bound ? power * 2 : power, MAX_MAGNITUDE);
 }
 
 export function deltaEvent(tenant: string, problem: string, local: LocalProblem, context: AgentContext): CatoptEvent<"delta/1"> {

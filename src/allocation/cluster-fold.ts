@@ -112,8 +112,15 @@ export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, a
     const k = event.body.index[outside];
     reject(`delta from ${agent} sets column ${k} to ${event.body.value[outside]}, outside [0, ${bounds[k].upper}]`);
   }
+  // Nor may the node book more than its accelerators (its step never does; rounding aside).
+  const booked = applySparse(p.y[p.agents.indexOf(agent)], event.body).reduce((sum, y) => sum + y, 0);
+  const { capacity } = derivedOf(p.open).decomposition.nodes[p.agents.indexOf(agent)];
+  if (booked > capacity * (1 + CAPACITY_ROUNDING)) reject(`delta from ${agent} books ${booked} accelerator-time on a node of ${capacity}`);
   return { ...p, pending: { ...p.pending, [event.id]: { agent, round: event.round, base: event.base, update: event.body } } };
 }
+
+/** How far a node's booked time may pass its capacity by rounding in its own step (sums of up to thousands of columns). */
+const CAPACITY_ROUNDING = 1e-9;
 
 export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);

@@ -16,7 +16,9 @@ export const CATALOG: readonly SchemaDescriptor[] = [
   // Wire events (bodies; the event and envelope around them are fixed by DESIGN.md).
   schema("open", 1, [req("resources", "array:string"), req("constraints", "array:object"), req("agents", "array:string"), req("admm", "object")]),
   schema("join", 1, [req("resources", "array:string")]),
-  schema("join", 2, [req("resources", "array:string"), opt("lower", "map:number"), opt("upper", "map:number")]),
+  // A join/1 reads as a join/2 with no box (every value allowed, up to the bound on every number);
+  // a join/2 itself must bound every resource (core/schemas.ts).
+  schema("join", 2, [req("resources", "array:string"), opt("lower", "map:number", {}), opt("upper", "map:number", {})]),
   schema("leave", 1, [req("reason", "string")]),
   schema("delta", 1, [req("entries", "map:number"), req("objective", "number")]),
   schema("round", 1, [req("took", "array:string")]),

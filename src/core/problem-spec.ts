@@ -46,6 +46,14 @@ export type AdmmSettings = {
    * 0 or absent (as in QP problems, and streams written before it): every change is sent.
    */
   readonly censor?: number;
+  /**
+   * How a run of asynchronous rounds may end. "steady": only when every agent's values answer a
+   * plan that every round since left in place (a late value in a quorum round can make one
+   * round's residuals look converged while the plan is far off). Absent, as in synchronous
+   * problems (where the two rules agree) and in streams written before it: when every agent's
+   * values are recent, the rule those streams ran under, kept so that they replay as they ran.
+   */
+  readonly stop?: "steady";
 };
 
 export type ProblemSpec = {

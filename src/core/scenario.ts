@@ -204,7 +204,7 @@ export const roundTimeoutOf = (value: unknown): number => (value === undefined ?
 /** A scenario's "admm" object: each setting it names overrides the default. */
 export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): AdmmSettings {
   const input = v.record(value ?? {}, at);
-  const setting = (key: Exclude<keyof AdmmSettings, "censor">, read: (x: unknown, at: string) => number): number => (input[key] === undefined ? defaults[key] : read(input[key], `${at}.${key}`));
+  const setting = (key: Exclude<keyof AdmmSettings, "censor" | "stop">, read: (x: unknown, at: string) => number): number => (input[key] === undefined ? defaults[key] : read(input[key], `${at}.${key}`));
   // Only cluster problems censor: absent unless the defaults or the scenario name it.
   const censor = input.censor === undefined ? defaults.censor : v.nonNegative(input.censor, `${at}.censor`);
   const admm: AdmmSettings = {
@@ -220,5 +220,6 @@ export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): A
   };
   if (admm.tau <= 1) throw new v.ValidationError(`${at}.tau`, "must be > 1");
   if (admm.mu <= 1) throw new v.ValidationError(`${at}.mu`, "must be > 1");
-  return admm;
+  // Asynchronous rounds end by the steady rule (problem-spec.ts); synchronous ones keep their open's bytes.
+  return admm.maxStaleness > 0 ? { ...admm, stop: "steady" } : admm;
 }

@@ -18,10 +18,13 @@ export type OpenBody = {
 /** An agent announces itself and the resources it uses. */
 export type JoinBody = { readonly resources: readonly string[] };
 /**
- * join/2 adds the box the agent declares for its values, per resource: the fold refuses a
- * delta outside it. Any box that holds the agent's true bounds will do, so an agent need not
- * reveal them (catopt's agents declare them rounded outward to powers of two). A resource
- * left out of `lower` or `upper` is unbounded on that side, as every resource of a join/1.
+ * join/2 adds the box the agent declares for its values, for every resource it joins with: the
+ * fold refuses a delta outside it. Any box that holds the agent's true bounds will do, so an
+ * agent need not reveal them (catopt's agents declare them rounded outward to powers of two).
+ * The box holds 0, where an agent's values start. It guards against an agent's own faults; it
+ * is no limit on a hostile admitted agent, which declares what it likes (or joins with join/1,
+ * still read for old streams): that one is bounded by the rule on every number, and answers
+ * to governance, which admitted it.
  */
 export type JoinBodyV2 = JoinBody & { readonly lower: Readonly<Record<string, number>>; readonly upper: Readonly<Record<string, number>> };
 /** An agent leaves a running problem for good (it may join again later, as a newcomer): its values stop counting. */
@@ -150,6 +153,8 @@ function admmSettings(value: unknown, path: string): AdmmSettings {
     // Absent in QP problems and in streams written before censored deltas; kept absent, so that
     // those streams' folds (and state hashes) stay what they were.
     ...(admm.censor === undefined ? {} : { censor: v.nonNegative(admm.censor, `${path}.censor`) }),
+    // Absent in synchronous problems and in streams written before it (problem-spec.ts).
+    ...(admm.stop === undefined ? {} : { stop: v.oneOf(admm.stop, ["steady"] as const, `${path}.stop`) }),
   };
 }
 
@@ -221,17 +226,17 @@ const parsers: { readonly [S in SchemaId]: Parser<BodyOf[S]> } = {
   "join/2": (body, path) => {
     const b = v.record(body, path);
     const resources = v.stringList(b.resources, `${path}.resources`);
-    const side = (name: "lower" | "upper"): Record<string, number> => {
-      const values = b[name] === undefined ? {} : v.numberMap(b[name], `${path}.${name}`);
+    const side = (name: "lower" | "upper", holdsZero: (bound: number) => boolean): Record<string, number> => {
+      const values = v.numberMap(b[name], `${path}.${name}`);
       const foreign = Object.keys(values).find((r) => !resources.includes(r));
       if (foreign !== undefined) throw new v.ValidationError(`${path}.${name}.${foreign}`, "is not among the resources it joins with");
+      const missing = resources.find((r) => !Object.hasOwn(values, r));
+      if (missing !== undefined) throw new v.ValidationError(`${path}.${name}.${missing}`, "missing: a join/2 bounds every resource it joins with");
+      const off = resources.find((r) => !holdsZero(values[r]));
+      if (off !== undefined) throw new v.ValidationError(`${path}.${name}.${off}`, `${values[off]} leaves 0, where the agent's values start, outside its box`);
       return values;
     };
-    const lower = side("lower");
-    const upper = side("upper");
-    const crossed = resources.find((r) => lower[r] !== undefined && upper[r] !== undefined && lower[r] > upper[r]);
-    if (crossed !== undefined) throw new v.ValidationError(`${path}.lower.${crossed}`, `${lower[crossed]} is above its upper bound ${upper[crossed]}`);
-    return { resources, lower, upper };
+    return { resources, lower: side("lower", (bound) => bound <= 0), upper: side("upper", (bound) => bound >= 0) };
   },
   "leave/1": (body, path) => ({ reason: v.string(v.record(body, path).reason, `${path}.reason`) }),
   "delta/1": (body, path) => {

@@ -237,7 +237,9 @@ function join(p: ProblemState, event: CatoptEvent<"join/1"> | CatoptEvent<"join/
   const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box } };
   if (p.phase === "joining") return { ...p, joined };
   const x = { ...p.x, [agent]: zeros(event.body.resources) };
-  return { ...p, joined, x, committedAt: { ...p.committedAt, [agent]: p.round }, lateAnswers: without(p.lateAnswers, agent), objectives: { ...p.objectives, [agent]: 0 } };
+  // Its zeros answer no plan (-1): the steady rule waits for its first delta.
+  const lateAnswers = p.spec.admm.stop === "steady" ? { ...p.lateAnswers, [agent]: -1 } : without(p.lateAnswers, agent);
+  return { ...p, joined, x, committedAt: { ...p.committedAt, [agent]: p.round }, lateAnswers, objectives: { ...p.objectives, [agent]: 0 } };
 }
 
 /**
@@ -319,7 +321,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
     committedAt[d.agent] = event.round;
-    lateAnswers = d.base < event.round - 1 ? { ...lateAnswers, [d.agent]: d.base } : without(lateAnswers, d.agent);
+    lateAnswers = d.base < event.round - 1 && p.spec.admm.stop === "steady" ? { ...lateAnswers, [d.agent]: d.base } : without(lateAnswers, d.agent);
   }
   const embed = (agent: string, source: Readonly<Record<string, Readonly<Record<string, number>>>>): number[] =>
     p.spec.resources.map((r) => source[agent]?.[r] ?? 0);
@@ -331,14 +333,16 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
   // Small residuals say nothing of an agent whose values are older than the staleness bound
-  // (or that has not joined), nor of values that answer a plan the rounds since have moved:
-  // a late value mixed into a quorum round can make one round's residuals look converged while
-  // the plan is far off. So the run ends only when every agent's part is recent and answers a
-  // plan from which every round since has met the tolerances. In synchronous rounds every
-  // value answers the plan just before, so this is the residual rule alone.
-  const steadySince = result.converged ? (p.steadySince ?? event.round) : undefined;
+  // (or that has not joined), nor, under the steady rule (problem-spec.ts), of values that
+  // answer a plan the rounds since have moved: a late value mixed into a quorum round can make
+  // one round's residuals look converged while the plan is far off. So the run ends only when
+  // every agent's part is recent and answers a plan from which every round since has met the
+  // tolerances. In synchronous rounds every value answers the plan just before, so this is the
+  // residual rule alone.
+  const steady = p.spec.admm.stop === "steady";
+  const steadySince = result.converged && steady ? (p.steadySince ?? event.round) : undefined;
   const answered = (a: string): number => lateAnswers?.[a] ?? (committedAt[a] ?? -Infinity) - 1;
-  const settled = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness && answered(a) >= (steadySince ?? event.round) - 1);
+  const settled = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness && (!steady || answered(a) >= (steadySince ?? event.round) - 1));
   const phase: ProblemState["phase"] = result.converged && settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
   const pending = stillPending(p.pending, event.round, roundRules({ ...p, committedAt }));
   const stepped: ProblemState = {

@@ -15,7 +15,7 @@ import { messageOf } from "../helpers/messages.ts";
 
 // Asynchronous rounds, stepped purely: three agents, a quorum of two, one round of staleness,
 // a 100 ms deadline. Every message the machine folds is kept, so a replay can be held to it.
-const spec: ProblemSpec = { resources: ["r"], constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 5 }], agents: ["a", "b", "c"], admm: { ...DEFAULT_ADMM, maxStaleness: 1 } };
+const spec: ProblemSpec = { resources: ["r"], constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 5 }], agents: ["a", "b", "c"], admm: { ...DEFAULT_ADMM, maxStaleness: 1, stop: "steady" } };
 const governance = generateIdentity("governance");
 const coordinator = generateIdentity("coordinator");
 const agents = { a: generateIdentity("a"), b: generateIdentity("b"), c: generateIdentity("c") };
@@ -171,6 +171,48 @@ test("residuals that look converged in a round mixing a late value end nothing u
   assert.is(h.problem().phase, "converged", "every value answers plan 3, and round 4 left it in place");
   assert.equal([h.problem().lateAnswers, h.problem().steadySince], [undefined, undefined]);
   assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
+});
+
+test("an agent that joined a running problem ends nothing before its first delta counts: its zeros answer no plan", () => {
+  const h = harness({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...spec.admm, maxStaleness: 2, epsAbs: 0.01, epsRel: 1e-6 } });
+  h.feed(joinEvent("t", "p", local("a")), agents.a);
+  h.feed(joinEvent("t", "p", local("b")), agents.b);
+  h.close();
+  for (const base of [0, 1]) {
+    h.delta("a", base, 4);
+    h.delta("b", base, 5);
+    h.close();
+  }
+  h.feed(joinEvent("t", "p", local("c"), 2), agents.c);
+  assert.equal(h.problem().lateAnswers, { c: -1 });
+  h.delta("a", 2, 4);
+  h.delta("b", 2, 5);
+  h.close();
+  const p3 = h.problem();
+  assert.ok(p3.residuals.dual <= p3.residuals.epsDual && p3.residuals.primal <= p3.residuals.epsPrimal, "a and b stood still: the residuals look converged");
+  assert.is(p3.phase, "running", "c has sent nothing: its zeros are no answer");
+  h.delta("c", 3, 3);
+  h.delta("a", 3, 4);
+  h.close();
+  assert.equal([h.problem().phase, h.problem().lateAnswers], ["running", undefined], "c's value moved the plan");
+});
+
+test("a stream opened without the steady rule (an earlier release's) ends by the rule it ran under", () => {
+  const { stop: _stop, ...before } = spec.admm;
+  const h = harness({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...before, epsAbs: 0.01, epsRel: 1e-6 } });
+  for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
+  h.close();
+  h.delta("a", 0, 1);
+  h.delta("b", 0, 2);
+  h.delta("c", 0, 3);
+  h.close();
+  h.delta("a", 1, 4);
+  h.delta("b", 1, 5);
+  h.close();
+  h.delta("c", 1, 3);
+  h.delta("a", 2, 4);
+  h.close();
+  assert.equal([h.problem().phase, h.problem().lateAnswers, h.problem().steadySince], ["converged", undefined, undefined]);
 });
 
 test.run();

@@ -58,8 +58,12 @@ test("a delta outside the box its agent joined with (join/2) is refused at admis
   ]);
   assert.is((state.problems[problemKey("cosmos", "sol-energy")] as ProblemState).phase, "converged");
   // A box must be a box over the join's own resources.
-  refusedWith(() => verifyMessage(envelopeBytes({ ...join2, body: { ...join2.body, lower: { t12: 600 } } }, keys.drone)), "event.body.lower.t12: 600 is above its upper bound 512");
-  refusedWith(() => verifyMessage(envelopeBytes({ ...join2, body: { ...join2.body, upper: { t99: 1 } } }, keys.drone)), "event.body.upper.t99: is not among the resources it joins with");
+  // A box bounds every resource the join names, on both sides, and holds 0, where values start.
+  const joinWith = (lower: Record<string, number>, upper: Record<string, number>) => envelopeBytes({ ...join2, body: { ...join2.body, lower, upper } }, keys.drone);
+  refusedWith(() => verifyMessage(joinWith({ ...box(0), t12: 5 }, box(512))), "event.body.lower.t12: 5 leaves 0, where the agent's values start, outside its box");
+  refusedWith(() => verifyMessage(joinWith(box(0), { ...box(512), t99: 1 })), "event.body.upper.t99: is not among the resources it joins with");
+  const { t12: _t12, ...open } = box(512);
+  refusedWith(() => verifyMessage(joinWith(box(0), open)), "event.body.upper.t12: missing: a join/2 bounds every resource it joins with");
 });
 
 test("an agent declares its box rounded outward to powers of two: its values fit, its limits stay its own", () => {
@@ -67,6 +71,13 @@ test("an agent declares its box rounded outward to powers of two: its values fit
   const { body } = joinEvent("t", "p", local);
   assert.equal([body.lower, body.upper], [{ a: 0, b: -4, c: -1e15 }, { a: 512, b: 0, c: 1e15 }]);
   assert.equal([coarseBound(1), coarseBound(0.3), coarseBound(1024), coarseBound(1025)], [1, 0.5, 1024, 2048]);
+  // log2 rounds to the power itself for bounds a few ulps above it: the box must still hold them.
+  for (let k = -1074; k <= 49; k++) {
+    for (const bound of [2 ** k * (1 + 2 ** -52), 2 ** k * (1 + 2 ** -50), 2 ** k, 2 ** k * 1.5, Math.sqrt(2) ** 2 * 2 ** k]) {
+      if (bound <= 0 || bound > 1e15) continue; // beyond the bound on every number: no local problem has it
+      assert.ok(coarseBound(bound) >= bound && coarseBound(bound) <= 2 * bound, `coarseBound(${bound}) = ${coarseBound(bound)}`);
+    }
+  }
 });
 
 test("every field of an envelope is bounded before work is done on it: a huge author, a long did:key, a wrong-size signature", () => {

@@ -4,7 +4,8 @@ import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { loadClusterScenario, type ClusterScenario } from "../../src/allocation/cluster-scenario.ts";
-import type { ClusterState } from "../../src/allocation/cluster-fold.ts";
+import { derivedOf, type ClusterState } from "../../src/allocation/cluster-fold.ts";
+import type { NodeProblem } from "../../src/allocation/decompose.ts";
 import { solveAllocationInProcess } from "../../src/allocation/solve-in-process.ts";
 import { planViolation } from "../../src/allocation/repair.ts";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
@@ -126,6 +127,17 @@ cluster("a node delta above its column's public upper bound, or below 0, is refu
     assert.match(state.rejected[0].reason, `delta from v100-0 sets column ${k} to ${value}, ${reason}`);
     assert.is(platformOf(state).round, 0, "nothing after the refused delta is applied");
   }
+});
+
+cluster("a node delta that books more than the node's accelerators, each column within its bound, is refused", () => {
+  const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".v100-0"));
+  const delta = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
+  const { columns, capacity } = derivedOf(platformOf(replayAll(messages)).open).decomposition.nodes.find((n) => n.node === "v100-0") as NodeProblem;
+  const full = { index: columns.map((_, k) => k), value: columns.map((c) => c.upper) };
+  assert.ok(full.value.reduce((a, b) => a + b, 0) > capacity, "the columns' bounds add up to more than the node");
+  const state = replayAll(withReplaced(index, { ...delta, body: full }, ids["v100-0"]));
+  assert.match(state.rejected[0].reason, `delta from v100-0 books ${full.value.reduce((a, b) => a + b, 0)} accelerator-time on a node of ${capacity}`);
+  assert.is(platformOf(state).round, 0);
 });
 
 cluster("catopt replay rebuilds the cluster problem from the recording, tenant plans included", async () => {
