@@ -108,11 +108,17 @@ test("our writer gives exactly msgpackr's bytes for the same canonical value", (
   const same = (value: unknown, what: string): void => {
     const ours = Buffer.from(encode(value as never));
     const theirs = Buffer.from(packr.pack(value));
-    if (!ours.equals(theirs)) assert.is(ours.toString("hex"), theirs.toString("hex"), what);
+    if (ours.equals(theirs)) return;
+    // Only the bytes around the first difference: uvu's diff of two long hex strings never ends.
+    let at = 0;
+    while (ours[at] === theirs[at]) at++;
+    const around = (b: Buffer) => b.subarray(Math.max(0, at - 8), at + 8).toString("hex");
+    assert.is(around(ours), around(theirs), `${what}: first difference at byte ${at} of ${ours.length} (ours) and ${theirs.length}`);
   };
   for (let i = 0; i < 2000; i++) same(random(0), `value ${i}`);
   same(Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${String(i).padStart(6, "0")}`, i])), "map32 and growth");
-  same({ str32: text(70_000), bin32: new Uint8Array(70_000).fill(7), array32: Array.from({ length: 70_000 }, (_, i) => i - 35_000) }, "str32, bin32, array32");
+  // Keys in sorted order, as our writer writes them and msgpackr keeps them.
+  same({ array32: Array.from({ length: 70_000 }, (_, i) => i - 35_000), bin32: new Uint8Array(70_000).fill(7), str32: text(70_000) }, "str32, bin32, array32");
   same([text(16_000), text(20_000), new Uint8Array(65_535), new Uint8Array(65_536)], "str16 and bin16 at their ends");
 });
 
