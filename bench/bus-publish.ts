@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { openBus } from "../src/bus/session.ts";
-import { envelopeBytes, publishEvent } from "../src/bus/publish.ts";
+import { envelopeBytes, publishEvent } from "../src/governance/signed-publish.ts";
 import { eventId, type CatoptEvent } from "../src/core/event.ts";
 import { deltaSubject } from "../src/core/subjects.ts";
 import { generateIdentity } from "../src/governance/identity.ts";

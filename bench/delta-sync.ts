@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { PROJECT_ROOT } from "../src/bus/embedded-server.ts";
-import { envelopeBytes } from "../src/bus/publish.ts";
+import { envelopeBytes } from "../src/governance/signed-publish.ts";
 import { loadClusterScenario, type ClusterScenario } from "../src/allocation/cluster-scenario.ts";
 import { applyUpdate } from "../src/allocation/node-solver.ts";
 import { derivedOf } from "../src/allocation/cluster-fold.ts";

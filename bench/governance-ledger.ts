@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { joinEvent } from "../src/agent/agent-events.ts";
-import { envelopeBytes } from "../src/bus/publish.ts";
+import { envelopeBytes } from "../src/governance/signed-publish.ts";
 import { openBus } from "../src/bus/session.ts";
 import { EVENTS_STREAM } from "../src/bus/streams.ts";
 import { deltaSubject, governanceSubject } from "../src/core/subjects.ts";

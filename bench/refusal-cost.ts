@@ -7,7 +7,7 @@
  *   npm run bench:refusal -- [--messages 2000]
  */
 import { parseArgs } from "node:util";
-import { envelopeBytes } from "../src/bus/publish.ts";
+import { envelopeBytes } from "../src/governance/signed-publish.ts";
 import { encode } from "../src/core/codec.ts";
 import { encodeEnvelope } from "../src/core/envelope.ts";
 import { encodeEvent, type CatoptEvent } from "../src/core/event.ts";

@@ -33,7 +33,7 @@ export { findNatsServer, ensureNatsServer } from "./bus/nats-server-binary.ts";
 export { connectTo, chosenNatsUrl } from "./bus/connection.ts";
 export { openBus, type BusSession, type BusOptions } from "./bus/session.ts";
 export { applyStreams, loadStreamConfigs, EVENTS_STREAM, STREAMS_DIR, type StreamAction } from "./bus/streams.ts";
-export { publishEvent, envelopeBytes } from "./bus/publish.ts";
+export { publishEvent, envelopeBytes } from "./governance/signed-publish.ts";
 export { readStream, type StreamReader, type ReadOptions } from "./bus/read.ts";
 
 // Agents and the coordinator: pure machines, their events, and the runners that do the effects
@@ -65,7 +65,8 @@ export { conformance, schemaFromJson, type SchemaDescriptor, type Field, type Fi
 export { checkAdapters, checkWireSchemas, type CheckResult } from "./contracts/conformance.ts";
 
 // Replay and the run
-export { apply, emptyReplayState, expectedPlanEvent, problemKey, type ReplayState, type ProblemState, type StreamMessage, type Rejection } from "./replay/reducer.ts";
+export { apply, emptyReplayState, expectedPlanEvent, problemKey, type ReplayState, type ProblemState, type Rejection } from "./replay/reducer.ts";
+export type { StreamMessage } from "./core/stream-message.ts";
 export { stateHash } from "./replay/state-hash.ts";
 export { replayMessages, readToEnd, type ProblemFilter } from "./replay/replay.ts";
 export { readRecording, writeRecording, encodeRecording, decodeRecording, RECORDING_FORMAT, type Recording, type RecordingHeader } from "./replay/recording.ts";

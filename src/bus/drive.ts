@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.ts";
-import type { StreamMessage } from "../replay/reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 import type { StreamReader } from "./read.ts";
 
 /** What drive() needs of an xstate actor whose machine takes `tick` and `stop` events. */

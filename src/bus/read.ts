@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type OrderedConsumerOptions } from "@nats-io/jetstream";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { StreamMessage } from "../replay/reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 import { isPermanent } from "./retry.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { openBus } from "../bus/session.ts";
-import { publishEvent } from "../bus/publish.ts";
+import { publishEvent } from "../governance/signed-publish.ts";
 import { catoptError } from "../core/errors.ts";
 import type { Role } from "../core/schemas.ts";
 import { governanceSubject, isToken } from "../core/subjects.ts";

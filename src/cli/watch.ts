@@ -7,7 +7,7 @@ import { decodeEvent, type AnyEvent } from "../core/event.ts";
 import { parseSubject } from "../core/subjects.ts";
 import { verifyMessage } from "../governance/admission.ts";
 import { tenantTrust, type TenantTrust } from "../governance/tenant-trust.ts";
-import type { StreamMessage } from "../replay/reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 import { NATS_OPTION, type Command, type Io } from "./command.ts";
 import { GOVERNANCE_OPTION, KEYS_OPTION, pinnedTrustRoot } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";

@@ -1,6 +1,7 @@
 import { and, assign, setup } from "xstate";
 import type { ClosedBy } from "../core/schemas.ts";
-import { agentsOf, apply, emptyReplayState, problemKey, roundRules, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
+import { agentsOf, apply, emptyReplayState, problemKey, roundRules, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 import { staleReason } from "../replay/taken-deltas.ts";
 
 /**

@@ -5,7 +5,7 @@ import { systemClock, type Clock } from "../core/clock.ts";
 import type { CatoptEvent } from "../core/event.ts";
 import { governanceSubject, planSubject, problemAnnouncements, roundSubject, tenantSubjects } from "../core/subjects.ts";
 import { retrying } from "../bus/retry.ts";
-import { publishEvent } from "../bus/publish.ts";
+import { publishEvent } from "../governance/signed-publish.ts";
 import { drive } from "../bus/drive.ts";
 import { readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
@@ -13,7 +13,8 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
 import { belongsTo } from "../replay/filter.ts";
 import { expectedClusterPlanEvent, expectedTenantPlanEvent, clusterTenants, tenantPlansDue } from "../allocation/cluster-fold.ts";
-import { apply, emptyReplayState, expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState, type StreamMessage } from "../replay/reducer.ts";
+import { apply, emptyReplayState, expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 import { roundEvent, type OpenEvent } from "./coordinator-events.ts";
 import { coordinatorMachine, problemOf } from "./coordinator-machine.ts";
 

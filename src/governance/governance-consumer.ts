@@ -1,7 +1,8 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENTS_STREAM } from "../bus/streams.ts";
-import { envelopeBytes, publishDurably } from "../bus/publish.ts";
+import { publishDurably } from "../bus/publish.ts";
+import { envelopeBytes } from "./signed-publish.ts";
 import { readStream, type StreamReader } from "../bus/read.ts";
 import { retrying } from "../bus/retry.ts";
 import { systemClock, type Clock } from "../core/clock.ts";

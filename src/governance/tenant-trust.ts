@@ -4,7 +4,7 @@ import { retrying } from "../bus/retry.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { governanceSubject, type ParsedSubject } from "../core/subjects.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
-import type { StreamMessage } from "../replay/reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
 
 /**

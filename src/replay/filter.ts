@@ -1,5 +1,5 @@
 import { parseSubject } from "../core/subjects.ts";
-import type { StreamMessage } from "./reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 
 /**
  * Whether a message belongs to a problem's fold: its own events (delta, round and plan

@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { decodeSequence, encode, SequenceError } from "../core/codec.ts";
 import { catoptError } from "../core/errors.ts";
 import * as v from "../core/validate.ts";
-import type { StreamMessage } from "./reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 
 /**
  * A recorded scenario stream: concatenated plain msgpack values, readable by any msgpack

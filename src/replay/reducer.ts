@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { StreamMessage } from "../core/stream-message.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
 import type { ProblemSpec } from "../core/problem-spec.ts";
@@ -16,7 +17,6 @@ import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAd
  * or a stream through it, so both reach the same state and the same hash (DESIGN principle 2).
  * It never throws on bad input: a message it cannot accept is recorded in `rejected`.
  */
-export type StreamMessage = { readonly subject: string; readonly seq: number; readonly data: Uint8Array };
 
 type JoinedAgent = {
   readonly id: string;

@@ -2,7 +2,8 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { readStream } from "../bus/read.ts";
 import { signatureVerdict } from "../governance/admission.ts";
 import { belongsTo } from "./filter.ts";
-import { apply, emptyReplayState, type ReplayState, type StreamMessage } from "./reducer.ts";
+import { apply, emptyReplayState, type ReplayState } from "./reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 
 /**
  * Rebuilds state offline by folding messages through the reducer: from a recording, or from a

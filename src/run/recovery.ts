@@ -2,7 +2,8 @@ import { decodeEnvelope } from "../core/envelope.ts";
 import { decodeEvent, type AnyEvent } from "../core/event.ts";
 import { describeFault, type FaultKind } from "../core/faults.ts";
 import type { ClosedBy } from "../core/schemas.ts";
-import type { Rejection, StreamMessage } from "../replay/reducer.ts";
+import type { Rejection } from "../replay/reducer.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
 import type { FaultTimeline } from "./fault-script.ts";
 
 /**

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
 import type { Scenario } from "../core/scenario.ts";
 import { governanceSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
-import { publishEvent } from "../bus/publish.ts";
+import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { envelopeBytes } from "../../src/bus/publish.ts";
+import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { checkShape, encode } from "../../src/core/codec.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import { decodeEvent, encodeEvent, type CatoptEvent } from "../../src/core/event.ts";
@@ -9,7 +9,8 @@ import { isCatoptError } from "../../src/core/errors.ts";
 import { parseSubject } from "../../src/core/subjects.ts";
 import { verifyMessage } from "../../src/governance/admission.ts";
 import { didKeyProblem } from "../../src/governance/did-key.ts";
-import { problemKey, type ProblemState, type StreamMessage } from "../../src/replay/reducer.ts";
+import { problemKey, type ProblemState } from "../../src/replay/reducer.ts";
+import type { StreamMessage } from "../../src/core/stream-message.ts";
 import { coarseBound, joinEvent } from "../../src/agent/agent-events.ts";
 import { readRecording } from "../../src/replay/recording.ts";
 import { replayMessages } from "../../src/replay/replay.ts";

@@ -11,7 +11,7 @@ import { readToEnd } from "../../src/replay/replay.ts";
 import { decodeSequence, encode } from "../../src/core/codec.ts";
 import { decodeEntry, encodeEntry, isAccepted } from "../../src/governance/ledger.ts";
 import { isOneLineError, lastJson, runCli, startCli } from "../helpers/cli.ts";
-import { publishEvent } from "../../src/bus/publish.ts";
+import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { planSubject } from "../../src/core/subjects.ts";
 import { generateIdentity } from "../../src/governance/identity.ts";

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { joinEvent } from "../../src/agent/agent-events.ts";
-import { envelopeBytes, publishEvent } from "../../src/bus/publish.ts";
+import { envelopeBytes, publishEvent } from "../../src/governance/signed-publish.ts";
 import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";

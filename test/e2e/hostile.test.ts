@@ -5,7 +5,7 @@ import { pack } from "msgpackr";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
-import { envelopeBytes } from "../../src/bus/publish.ts";
+import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";

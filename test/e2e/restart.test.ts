@@ -2,7 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runAgent } from "../../src/agent/agent-runner.ts";
 import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
-import { publishEvent } from "../../src/bus/publish.ts";
+import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { openEvent } from "../../src/coordinator/coordinator-events.ts";

@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { CatoptEvent } from "../../src/core/event.ts";
-import { envelopeBytes } from "../../src/bus/publish.ts";
+import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { deltaSubject, governanceSubject, planSubject, roundSubject } from "../../src/core/subjects.ts";
 import { identityFromSeed, type Identity } from "../../src/governance/identity.ts";
-import type { StreamMessage } from "../../src/replay/reducer.ts";
+import type { StreamMessage } from "../../src/core/stream-message.ts";
 
 /** A stream message carrying an event, signed by `signer`, on the subject its schema belongs to, as the runners publish it. */
 export function messageOf(seq: number, event: CatoptEvent, signer: Identity, agent?: string): StreamMessage {

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// The layer check `npm test` runs first: every relative import under src/ (type-only ones too)
+// must go where the table below allows. Our own small tool rather than dependency-cruiser,
+// which parses TypeScript through the compiler API that TypeScript 7 no longer has.
+//
+// Layers, bottom up: core (the wire and the contracts) <- solver (pure math) <- families/<name>
+// (one problem family each; never another family, never the engine) <- families/registry.ts
+// (the only door from the engine to a family) <- bus <- governance, contracts, replay <- agent,
+// coordinator <- run <- cli. Prints one line per broken rule and exits 1, or says how many
+// imports it checked.
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const src = path.join(root, "src");
+
+/** What each layer may import besides itself (a family: only its own folder, core and solver). */
+const ALLOWED = {
+  core: [],
+  solver: ["core"],
+  family: ["core", "solver"],
+  registry: ["core", "solver", "family"],
+  bus: ["core"],
+  governance: ["core", "solver", "registry", "bus", "contracts", "replay"],
+  contracts: ["core", "registry"],
+  replay: ["core", "solver", "registry", "bus", "governance"],
+  agent: ["core", "solver", "registry", "bus", "governance", "replay"],
+  coordinator: ["core", "solver", "registry", "bus", "governance", "replay"],
+  run: ["core", "solver", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator"],
+  cli: ["core", "solver", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator", "run"],
+  index: ["core", "solver", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator", "run"],
+};
+
+/** The layer of a file under src/, and for a family its name. */
+function layerOf(file) {
+  const [top, second] = path.relative(src, file).split(path.sep);
+  if (top === "index.ts") return { layer: "index" };
+  if (top === "families") return second === "registry.ts" ? { layer: "registry" } : { layer: "family", family: second };
+  return { layer: top };
+}
+
+async function sourceFiles(dir) {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const nested = await Promise.all(entries.map((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : [path.join(dir, e.name)])));
+  return nested.flat().filter((f) => /\.(ts|mts|mjs)$/.test(f));
+}
+
+/** Relative specifiers of static and dynamic imports and re-exports, with their line numbers. */
+function importsOf(text) {
+  const found = [];
+  const pattern = /(?:\bfrom\s*|\bimport\s*\(?\s*)["'](\.{1,2}\/[^"']+)["']/g;
+  for (const match of text.matchAll(pattern)) found.push({ spec: match[1], line: text.slice(0, match.index).split("\n").length });
+  return found;
+}
+
+export async function checkLayers(dir = src) {
+  const problems = [];
+  let checked = 0;
+  for (const file of await sourceFiles(dir)) {
+    const from = layerOf(file);
+    if (!(from.layer in ALLOWED)) {
+      problems.push(`${path.relative(root, file)}: folder src/${from.layer} is in no layer (add it to scripts/check-layers.mjs)`);
+      continue;
+    }
+    for (const { spec, line } of importsOf(await readFile(file, "utf8"))) {
+      checked++;
+      const target = path.resolve(path.dirname(file), spec);
+      if (!target.startsWith(src + path.sep)) continue;
+      const to = layerOf(target);
+      const sameFamily = from.layer === "family" && to.layer === "family" && from.family === to.family;
+      const ok = to.layer === from.layer ? from.layer !== "family" || sameFamily : ALLOWED[from.layer].includes(to.layer);
+      if (!ok) {
+        const what = to.layer === "family" ? `family ${to.family}` : to.layer;
+        const why = from.layer === "family" && to.layer === "family" ? "a family never imports another" : to.layer === "family" ? "the engine reaches a family only through src/families/registry.ts" : `${from.layer} may not import ${what}`;
+        problems.push(`${path.relative(root, file)}:${line}: imports ${spec} (${what}): ${why}`);
+      }
+    }
+  }
+  return { problems, checked };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { problems, checked } = await checkLayers(process.argv[2] ? path.resolve(process.argv[2]) : src);
+  for (const p of problems) console.error(`layers: ${p}`);
+  if (problems.length > 0) process.exit(1);
+  console.log(`layers: ${checked} imports, every one within its layer's rules`);
+}
