@@ -6,13 +6,13 @@
 // Prints rounds, wall time, events/s, the relative objective gap, the worst job's share of its
 // exact effective throughput, the violation, HiGHS's time and ours / HiGHS's as a ratio.
 // Usage: npm run bench:allocation [-- sizes=256,1024 policies=max-throughput modes=in-process,nats]
-import { effectiveThroughput, type ClusterProblem, type PolicyName, type TypeAllocation } from "../src/allocation/cluster.ts";
-import type { ClusterScenario } from "../src/allocation/cluster-scenario.ts";
-import { policyForm } from "../src/allocation/policy.ts";
-import { solveAllocationReference } from "../src/allocation/reference-lp.ts";
-import { planViolation } from "../src/allocation/repair.ts";
-import { ALLOCATION_ADMM, solveAllocationInProcess } from "../src/allocation/solve-in-process.ts";
-import { syntheticCluster } from "../src/allocation/synthetic.ts";
+import { effectiveThroughput, type ClusterProblem, type PolicyName, type TypeAllocation } from "../src/families/accelerator-allocation/cluster.ts";
+import type { ClusterScenario } from "../src/families/accelerator-allocation/cluster-scenario.ts";
+import { policyForm } from "../src/families/accelerator-allocation/policy.ts";
+import { solveAllocationReference } from "../src/families/accelerator-allocation/reference-lp.ts";
+import { planViolation } from "../src/families/accelerator-allocation/repair.ts";
+import { ALLOCATION_ADMM, solveAllocationInProcess } from "../src/families/accelerator-allocation/solve-in-process.ts";
+import { syntheticCluster } from "../src/families/accelerator-allocation/synthetic.ts";
 import { runCluster } from "../src/run/run-cluster.ts";
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split("=") as [string, string]));

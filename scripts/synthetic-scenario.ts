@@ -4,8 +4,8 @@
 // (epsAbs 5e-7: with the default 1e-6 the max-min plan of 2,000 jobs stops 1.04e-3 short of HiGHS.)
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { POLICIES, type PolicyName } from "../src/allocation/cluster.ts";
-import { syntheticCluster } from "../src/allocation/synthetic.ts";
+import { POLICIES, type PolicyName } from "../src/families/accelerator-allocation/cluster.ts";
+import { syntheticCluster } from "../src/families/accelerator-allocation/synthetic.ts";
 import { PROJECT_ROOT } from "../src/bus/embedded-server.ts";
 
 const [name, seed, jobs, tenants, policy, tenantPlanEvery, epsAbs] = process.argv.slice(2);

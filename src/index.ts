@@ -10,22 +10,22 @@ export { encodeEvent, decodeEvent, eventId, type CatoptEvent, type AnyEvent } fr
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./core/envelope.ts";
 export { parseBody, isSchemaId, type SchemaId, type BodyOf, type OpenBody, type JoinBody, type DeltaBody, type RoundBody, type PlanBody, type PlanStatus } from "./core/schemas.ts";
 export { deltaSubject, planSubject, roundSubject, tenantSubjects, problemAnnouncements, parseSubject, isToken, type ParsedSubject, type SubjectKind } from "./core/subjects.ts";
-export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./core/local-problem.ts";
+export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./families/energy-qp/local-problem.ts";
 export { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./core/problem-spec.ts";
 export { loadScenario, parseScenario, resolveScenarioPath, SCENARIO_FORMAT, type Scenario, type ScenarioAsset } from "./core/scenario.ts";
 export { systemClock, type Clock } from "./core/clock.ts";
 
 // Adapters (functors)
-export { ADAPTERS } from "./adapters/registry.ts";
-export type { Adapter } from "./adapters/adapter.ts";
+export { ADAPTERS } from "./families/energy-qp/adapters/registry.ts";
+export type { Adapter } from "./families/energy-qp/adapters/adapter.ts";
 
 // Pure math
-export { localStep } from "./solver/local-step.ts";
+export { localStep } from "./families/energy-qp/local-step.ts";
 export { projectOntoPolyhedron, type Rows } from "./solver/projection.ts";
 export { coordinatorStep, aggregateRound, agentSignal, constraintRows, initialAdmmState, type AdmmState, type RoundAggregate, type Residuals, type StepResult } from "./solver/admm.ts";
-export { solveSharing, type SharingResult } from "./solver/sharing.ts";
-export { solveReference, type ReferenceResult } from "./solver/reference.ts";
-export { globalViolation, boundViolation, relativeGap, type Allocations } from "./solver/violation.ts";
+export { solveSharing, type SharingResult } from "./families/energy-qp/sharing.ts";
+export { solveReference, type ReferenceResult } from "./families/energy-qp/reference.ts";
+export { globalViolation, boundViolation, relativeGap, type Allocations } from "./families/energy-qp/violation.ts";
 
 // The bus
 export { startEmbeddedServer, DEFAULT_SERVER_CONFIG, type EmbeddedServer, type EmbeddedServerOptions } from "./bus/embedded-server.ts";
@@ -38,7 +38,7 @@ export { readStream, type StreamReader, type ReadOptions } from "./bus/read.ts";
 
 // Agents and the coordinator: pure machines, their events, and the runners that do the effects
 export { agentMachine, type AgentInput, type AgentContext, type AgentEvent, type AgentPlan, type LocalSolver } from "./agent/agent-machine.ts";
-export { qpSolver, qpDelta } from "./agent/qp-solver.ts";
+export { qpSolver, qpDelta } from "./families/energy-qp/qp-solver.ts";
 export { joinEvent, deltaEvent } from "./agent/agent-events.ts";
 export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
 export { coordinatorMachine, roundCandidates, readyToClose, roundTakes, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";

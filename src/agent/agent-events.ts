@@ -1,8 +1,8 @@
 import { eventId, type CatoptEvent } from "../core/event.ts";
-import type { LocalProblem } from "../core/local-problem.ts";
+import type { LocalProblem } from "../families/energy-qp/local-problem.ts";
 import { MAX_MAGNITUDE } from "../core/validate.ts";
 import type { AgentContext } from "./agent-machine.ts";
-import { qpDelta } from "./qp-solver.ts";
+import { qpDelta } from "../families/energy-qp/qp-solver.ts";
 
 /** The agent's own events, as pure functions of its problem and machine context. */
 export function joinEvent(tenant: string, problem: string, local: LocalProblem, round = 0): CatoptEvent<"join/2"> {

@@ -2,7 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
-import type { LocalProblem } from "../core/local-problem.ts";
+import type { LocalProblem } from "../families/energy-qp/local-problem.ts";
 import type { AnyEvent, CatoptEvent } from "../core/event.ts";
 import type { PlanBody } from "../core/schemas.ts";
 import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
@@ -17,7 +17,7 @@ import type { Identity } from "../governance/identity.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { deltaEvent, joinEvent, leaveEvent } from "./agent-events.ts";
 import { agentMachine, type AgentContext, type AgentPlan, type LocalSolver } from "./agent-machine.ts";
-import { qpSolver } from "./qp-solver.ts";
+import { qpSolver } from "../families/energy-qp/qp-solver.ts";
 
 export type AgentOptions = {
   readonly nc: NatsConnection;

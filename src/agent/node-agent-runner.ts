@@ -1,7 +1,7 @@
-import { solvingThroughputs, type ClusterNode } from "../allocation/cluster.ts";
-import { decompose, type NodeProblem } from "../allocation/decompose.ts";
-import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "../allocation/node-solver.ts";
-import { policyForm } from "../allocation/policy.ts";
+import { solvingThroughputs, type ClusterNode } from "../families/accelerator-allocation/cluster.ts";
+import { decompose, type NodeProblem } from "../families/accelerator-allocation/decompose.ts";
+import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "../families/accelerator-allocation/node-solver.ts";
+import { policyForm } from "../families/accelerator-allocation/policy.ts";
 import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { LocalSolver } from "./agent-machine.ts";
 import { driveAgent, type AgentOutcome, type AgentRunOptions } from "./agent-runner.ts";

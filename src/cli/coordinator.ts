@@ -1,8 +1,8 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { openBus } from "../bus/session.ts";
 import { catoptError } from "../core/errors.ts";
-import { allocationPicture } from "../allocation/render.ts";
-import { CLUSTER_FORMAT, parseClusterScenario } from "../allocation/cluster-scenario.ts";
+import { allocationPicture } from "../families/accelerator-allocation/render.ts";
+import { CLUSTER_FORMAT, parseClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
 import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { clusterOpenEvent } from "../run/run-cluster.ts";
 import { openEvent, type OpenEvent } from "../coordinator/coordinator-events.ts";

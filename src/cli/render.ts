@@ -1,7 +1,7 @@
 import type { ProblemSpec } from "../core/problem-spec.ts";
 import type { AnyProblemState, ProblemState } from "../replay/reducer.ts";
 import type { Outcome } from "../replay/summary.ts";
-import { constraintUse, type Allocations } from "../solver/violation.ts";
+import { constraintUse, type Allocations } from "../families/energy-qp/violation.ts";
 import type { LedgerOutcome } from "../run/run-scenario.ts";
 
 /** Text pictures for people: progress per round, the convergence of residuals, the plan. */

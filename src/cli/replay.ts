@@ -8,7 +8,7 @@ import { didKeyProblem } from "../governance/did-key.ts";
 import { readRecording, type Recording } from "../replay/recording.ts";
 import { verifyLedger } from "../governance/ledger.ts";
 import { ledgerFromRecording, pinnedVkey } from "../governance/ledger-source.ts";
-import { clusterTenants, type ClusterState } from "../allocation/cluster-fold.ts";
+import { clusterTenants, type ClusterState } from "../families/accelerator-allocation/cluster-fold.ts";
 import { isClusterState, problemKey } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { readToEnd, replayMessages, type ProblemFilter } from "../replay/replay.ts";

@@ -1,6 +1,6 @@
-import { describeObjective } from "../allocation/policy.ts";
-import { allocationPicture } from "../allocation/render.ts";
-import type { ClusterScenario } from "../allocation/cluster-scenario.ts";
+import { describeObjective } from "../families/accelerator-allocation/policy.ts";
+import { allocationPicture } from "../families/accelerator-allocation/render.ts";
+import type { ClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
 import { runCluster, type ClusterRunReport } from "../run/run-cluster.ts";
 import type { Io, ParsedArgs } from "./command.ts";
 import { convergenceChart, outcomeLines, progressLine } from "./render.ts";

@@ -1,6 +1,6 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { catoptError } from "../core/errors.ts";
-import { CLUSTER_FORMAT, parseClusterScenario } from "../allocation/cluster-scenario.ts";
+import { CLUSTER_FORMAT, parseClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
 import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
 import { recoveryLines } from "../run/recovery.ts";

@@ -1,5 +1,5 @@
-import { ADAPTERS } from "../adapters/registry.ts";
-import { checkLocalProblem } from "../core/local-problem.ts";
+import { ADAPTERS } from "../families/energy-qp/adapters/registry.ts";
+import { checkLocalProblem } from "../families/energy-qp/local-problem.ts";
 import { isSchemaId, parseBody } from "../core/schemas.ts";
 import { latest } from "./catalog.ts";
 import type { Registry } from "./compatibility.ts";

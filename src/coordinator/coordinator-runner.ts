@@ -12,7 +12,7 @@ import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
 import { belongsTo } from "../replay/filter.ts";
-import { expectedClusterPlanEvent, expectedTenantPlanEvent, clusterTenants, tenantPlansDue } from "../allocation/cluster-fold.ts";
+import { expectedClusterPlanEvent, expectedTenantPlanEvent, clusterTenants, tenantPlansDue } from "../families/accelerator-allocation/cluster-fold.ts";
 import { apply, emptyReplayState, expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { roundEvent, type OpenEvent } from "./coordinator-events.ts";

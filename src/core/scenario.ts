@@ -1,8 +1,8 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { ADAPTERS } from "../adapters/registry.ts";
+import { ADAPTERS } from "../families/energy-qp/adapters/registry.ts";
 import { catoptError } from "./errors.ts";
-import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
+import { checkLocalProblem, type LocalProblem } from "../families/energy-qp/local-problem.ts";
 import { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./problem-spec.ts";
 import { isToken } from "./subjects.ts";
 import { didYouMean } from "./suggest.ts";

@@ -1,5 +1,5 @@
-import type { ClusterProblem, TypeAllocation } from "../allocation/cluster.ts";
-import { parseCluster } from "../allocation/cluster-parse.ts";
+import type { ClusterProblem, TypeAllocation } from "../families/accelerator-allocation/cluster.ts";
+import { parseCluster } from "../families/accelerator-allocation/cluster-parse.ts";
 import type { AdmmSettings, GlobalConstraint } from "./problem-spec.ts";
 import * as v from "./validate.ts";
 

@@ -8,7 +8,7 @@ import { Refusal, refuse as reject } from "../core/refusal.ts";
 import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
 import { staleReason, stillPending, synchronousRules, takenDeltas, type RoundEvent, type RoundRules } from "./taken-deltas.ts";
-import { checkClusterPlan, checkTenantPlan, closeClusterRound, joinNode, nodeDelta, openCluster, type ClusterState } from "../allocation/cluster-fold.ts";
+import { checkClusterPlan, checkTenantPlan, closeClusterRound, joinNode, nodeDelta, openCluster, type ClusterState } from "../families/accelerator-allocation/cluster-fold.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
 
 /**

@@ -1,7 +1,7 @@
-import { clusterAllocation } from "../allocation/cluster-fold.ts";
-import { policyForm, policyObjective } from "../allocation/policy.ts";
-import { planViolation } from "../allocation/repair.ts";
-import { globalViolation, relativeGap } from "../solver/violation.ts";
+import { clusterAllocation } from "../families/accelerator-allocation/cluster-fold.ts";
+import { policyForm, policyObjective } from "../families/accelerator-allocation/policy.ts";
+import { planViolation } from "../families/accelerator-allocation/repair.ts";
+import { globalViolation, relativeGap } from "../families/energy-qp/violation.ts";
 import { isClusterState, type AnyProblemState, type ProblemState, type ReplayState } from "./reducer.ts";
 import { stateHash } from "./state-hash.ts";
 

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { AcceleratorAdapter } from "../../src/adapters/accelerator-node.ts";
-import { ACCELERATOR_ADAPTERS } from "../../src/adapters/accelerator-registry.ts";
+import type { AcceleratorAdapter } from "../../src/families/accelerator-allocation/adapters/accelerator-node.ts";
+import { ACCELERATOR_ADAPTERS } from "../../src/families/accelerator-allocation/adapters/registry.ts";
 import { isCatoptError } from "../../src/core/errors.ts";
 import { isOneLineError, runCli } from "../helpers/cli.ts";
 

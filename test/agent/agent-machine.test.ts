@@ -3,10 +3,10 @@ import * as assert from "uvu/assert";
 import { initialTransition, transition } from "xstate";
 import { deltaEvent } from "../../src/agent/agent-events.ts";
 import { agentMachine } from "../../src/agent/agent-machine.ts";
-import { qpSolver } from "../../src/agent/qp-solver.ts";
-import type { LocalProblem } from "../../src/core/local-problem.ts";
+import { qpSolver } from "../../src/families/energy-qp/qp-solver.ts";
+import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
 import type { PlanBody } from "../../src/core/schemas.ts";
-import { localStep } from "../../src/solver/local-step.ts";
+import { localStep } from "../../src/families/energy-qp/local-step.ts";
 
 // The machine stepped purely: transition() returns the next snapshot and the effects to run.
 const local: LocalProblem = {

@@ -1,4 +1,4 @@
-import type { LocalProblem } from "../../src/core/local-problem.ts";
+import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
 import { DEFAULT_ADMM, type ProblemSpec } from "../../src/core/problem-spec.ts";
 
 /** mulberry32: a small seeded PRNG, so every "random" test is the same on every run. */

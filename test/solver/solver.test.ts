@@ -1,12 +1,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { localObjective, type LocalProblem } from "../../src/core/local-problem.ts";
+import { localObjective, type LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
 import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
-import { localStep } from "../../src/solver/local-step.ts";
+import { localStep } from "../../src/families/energy-qp/local-step.ts";
 import { dot, projectOntoPolyhedron } from "../../src/solver/projection.ts";
-import { solveReference } from "../../src/solver/reference.ts";
-import { solveSharing } from "../../src/solver/sharing.ts";
-import { boundViolation, globalViolation, relativeGap } from "../../src/solver/violation.ts";
+import { solveReference } from "../../src/families/energy-qp/reference.ts";
+import { solveSharing } from "../../src/families/energy-qp/sharing.ts";
+import { boundViolation, globalViolation, relativeGap } from "../../src/families/energy-qp/violation.ts";
 import { randomInstance, seeded } from "../helpers/random.ts";
 
 test("the agent step meets its optimality conditions: stationary inside the box, pushing outward at a bound", () => {

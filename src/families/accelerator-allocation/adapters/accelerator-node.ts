@@ -1,5 +1,5 @@
-import type { ClusterNode } from "../allocation/cluster.ts";
-import { catoptError } from "../core/errors.ts";
+import type { ClusterNode } from "../cluster.ts";
+import { catoptError } from "../../../core/errors.ts";
 
 /**
  * Functors for accelerator nodes: a vendor tool's own output on a node (nvidia-smi's CSV,

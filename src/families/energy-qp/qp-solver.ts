@@ -1,7 +1,7 @@
-import { localObjective, type LocalProblem } from "../core/local-problem.ts";
-import type { PlanBody } from "../core/schemas.ts";
-import { localStep } from "../solver/local-step.ts";
-import type { AgentContext, LocalSolver } from "./agent-machine.ts";
+import { localObjective, type LocalProblem } from "./local-problem.ts";
+import type { PlanBody } from "../../core/schemas.ts";
+import { localStep } from "./local-step.ts";
+import type { AgentContext, LocalSolver } from "../../agent/agent-machine.ts";
 
 /** An owner's quadratic program as an agent's LocalSolver: the plan carries every agent's committed x. */
 export type QpValues = Readonly<Record<string, number>>;

@@ -1,6 +1,6 @@
-import type { AdmmSettings } from "../core/problem-spec.ts";
-import { parseAdmm, readScenarioJson, roundTimeoutOf, scenarioParse, tokenField } from "../core/scenario.ts";
-import * as v from "../core/validate.ts";
+import type { AdmmSettings } from "../../core/problem-spec.ts";
+import { parseAdmm, readScenarioJson, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario.ts";
+import * as v from "../../core/validate.ts";
 import type { ClusterProblem } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
 import { ALLOCATION_ADMM } from "./solve-in-process.ts";

@@ -1,6 +1,6 @@
-import { loadHighs } from "./highs.ts";
-import type { LocalProblem } from "../core/local-problem.ts";
-import type { GlobalConstraint } from "../core/problem-spec.ts";
+import { loadHighs } from "../../solver/highs.ts";
+import type { LocalProblem } from "./local-problem.ts";
+import type { GlobalConstraint } from "../../core/problem-spec.ts";
 
 /**
  * The centralized reference: every local problem and the global constraints as one convex QP,

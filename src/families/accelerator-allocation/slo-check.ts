@@ -1,4 +1,4 @@
-import { DEFAULT_ADMM } from "../core/problem-spec.ts";
+import { DEFAULT_ADMM } from "../../core/problem-spec.ts";
 import type { ClusterProblem } from "./cluster.ts";
 import { solveAllocationInProcess } from "./solve-in-process.ts";
 

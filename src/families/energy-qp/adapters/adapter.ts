@@ -1,4 +1,4 @@
-import type { LocalProblem } from "../core/local-problem.ts";
+import type { LocalProblem } from "../local-problem.ts";
 
 /**
  * A Functor of DESIGN.md: device- or domain-specific input -> vendor-agnostic LocalProblem.

@@ -1,4 +1,4 @@
-import type { LocalProblem } from "../core/local-problem.ts";
+import type { LocalProblem } from "./local-problem.ts";
 
 /**
  * The agent's x-update of sharing ADMM (Boyd et al. 2011, section 7.3):

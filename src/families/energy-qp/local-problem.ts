@@ -1,4 +1,4 @@
-import { ValidationError } from "./validate.ts";
+import { ValidationError } from "../../core/validate.ts";
 
 /**
  * The Object of DESIGN.md: one owner's private problem, as an adapter (functor) produces it.

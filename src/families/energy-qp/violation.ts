@@ -1,5 +1,5 @@
-import type { LocalProblem } from "../core/local-problem.ts";
-import type { GlobalConstraint } from "../core/problem-spec.ts";
+import type { LocalProblem } from "./local-problem.ts";
+import type { GlobalConstraint } from "../../core/problem-spec.ts";
 
 export type Allocations = Readonly<Record<string, Readonly<Record<string, number>>>>;
 

@@ -1,5 +1,5 @@
-import { tokenField } from "../core/scenario.ts";
-import * as v from "../core/validate.ts";
+import { tokenField } from "../../core/scenario.ts";
+import * as v from "../../core/validate.ts";
 import { POLICIES, typeCounts, type ClusterJob, type ClusterNode, type ClusterProblem } from "./cluster.ts";
 
 /**

@@ -1,4 +1,4 @@
-import type { FleetTotalUpdate } from "../solver/admm.ts";
+import type { FleetTotalUpdate } from "../../solver/admm.ts";
 import type { Coupling } from "./decompose.ts";
 import { solveKnapsack } from "./knapsack.ts";
 

@@ -1,5 +1,5 @@
-import type { LocalProblem } from "../core/local-problem.ts";
-import * as v from "../core/validate.ts";
+import type { LocalProblem } from "../local-problem.ts";
+import * as v from "../../../core/validate.ts";
 import type { Adapter } from "./adapter.ts";
 
 /**

@@ -1,6 +1,6 @@
-import type { LocalProblem } from "../core/local-problem.ts";
-import type { ProblemSpec } from "../core/problem-spec.ts";
-import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type Residuals } from "./admm.ts";
+import type { LocalProblem } from "./local-problem.ts";
+import type { ProblemSpec } from "../../core/problem-spec.ts";
+import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type Residuals } from "../../solver/admm.ts";
 import { localStep } from "./local-step.ts";
 
 /**

@@ -1,4 +1,4 @@
-import type { RoundAggregate } from "../solver/admm.ts";
+import type { RoundAggregate } from "../../solver/admm.ts";
 import { solveKnapsack } from "./knapsack.ts";
 import type { NodeColumn, NodeProblem } from "./decompose.ts";
 

@@ -1,5 +1,5 @@
-import { DEFAULT_ADMM, type AdmmSettings } from "../core/problem-spec.ts";
-import { agentSignal, initialAdmmState, sharingStep, type Residuals } from "../solver/admm.ts";
+import { DEFAULT_ADMM, type AdmmSettings } from "../../core/problem-spec.ts";
+import { agentSignal, initialAdmmState, sharingStep, type Residuals } from "../../solver/admm.ts";
 import { solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";

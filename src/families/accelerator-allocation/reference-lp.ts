@@ -1,4 +1,4 @@
-import { loadHighs } from "../solver/highs.ts";
+import { loadHighs } from "../../solver/highs.ts";
 import { throughputOn, typeCounts, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import type { PolicyForm } from "./policy.ts";
 

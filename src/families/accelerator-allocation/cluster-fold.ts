@@ -1,9 +1,9 @@
-import { eventId, type CatoptEvent } from "../core/event.ts";
-import type { PlanStatus } from "../core/schemas.ts";
-import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../core/schemas.ts";
-import { refuse as reject } from "../core/refusal.ts";
-import { synchronousRules, takenDeltas, type RoundEvent } from "../replay/taken-deltas.ts";
-import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../solver/admm.ts";
+import { eventId, type CatoptEvent } from "../../core/event.ts";
+import type { PlanStatus } from "../../core/schemas.ts";
+import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../../core/schemas.ts";
+import { refuse as reject } from "../../core/refusal.ts";
+import { synchronousRules, takenDeltas, type RoundEvent } from "../../replay/taken-deltas.ts";
+import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../../solver/admm.ts";
 import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
