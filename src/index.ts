@@ -25,7 +25,8 @@ export { projectOntoPolyhedron, type Rows } from "./solver/projection.ts";
 export { coordinatorStep, aggregateRound, agentSignal, constraintRows, initialAdmmState, type AdmmState, type RoundAggregate, type Residuals, type StepResult } from "./solver/admm.ts";
 export { solveSharing, type SharingResult } from "./families/energy-qp/sharing.ts";
 export { solveReference, type ReferenceResult } from "./families/energy-qp/reference.ts";
-export { globalViolation, boundViolation, relativeGap, type Allocations } from "./families/energy-qp/violation.ts";
+export { globalViolation, boundViolation, type Allocations } from "./families/energy-qp/violation.ts";
+export { relativeGap } from "./solver/gap.ts";
 
 // The bus
 export { startEmbeddedServer, DEFAULT_SERVER_CONFIG, type EmbeddedServer, type EmbeddedServerOptions } from "./bus/embedded-server.ts";
@@ -65,7 +66,8 @@ export { conformance, schemaFromJson, type SchemaDescriptor, type Field, type Fi
 export { checkAdapters, checkWireSchemas, type CheckResult } from "./contracts/conformance.ts";
 
 // Replay and the run
-export { apply, emptyReplayState, expectedPlanEvent, problemKey, type ReplayState, type ProblemState, type Rejection } from "./replay/reducer.ts";
+export { apply, emptyReplayState, problemKey, type ReplayState, type AnyProblemState, type Rejection } from "./replay/reducer.ts";
+export { expectedPlanEvent, type ProblemState } from "./families/energy-qp/fold.ts";
 export type { StreamMessage } from "./core/stream-message.ts";
 export { stateHash } from "./replay/state-hash.ts";
 export { replayMessages, readToEnd, type ProblemFilter } from "./replay/replay.ts";

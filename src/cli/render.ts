@@ -1,5 +1,5 @@
 import type { ProblemSpec } from "../core/problem-spec.ts";
-import type { AnyProblemState, ProblemState } from "../replay/reducer.ts";
+import type { AnyProblemState } from "../replay/reducer.ts";
 import type { Outcome } from "../replay/summary.ts";
 import { constraintUse, type Allocations } from "../families/energy-qp/violation.ts";
 import type { LedgerOutcome } from "../run/run-scenario.ts";
@@ -20,7 +20,7 @@ export const worthPrinting = (round: number): boolean => round <= 3 || round % 1
  * Primal (p) and dual (d) residuals per round on a log scale: one column per group of rounds,
  * '*' where both fall in the same cell.
  */
-export function convergenceChart(history: ProblemState["history"], width = 60, height = 12): string[] {
+export function convergenceChart(history: AnyProblemState["history"], width = 60, height = 12): string[] {
   const points = history.flatMap(([round, primal, dual]) => [
     { round, value: primal, mark: "p" },
     { round, value: dual, mark: "d" },

@@ -2,7 +2,7 @@ import { and, assign, setup } from "xstate";
 import type { ClosedBy } from "../core/schemas.ts";
 import { agentsOf, apply, emptyReplayState, problemKey, roundRules, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
-import { staleReason } from "../replay/taken-deltas.ts";
+import { staleReason } from "../core/round-rules.ts";
 
 /**
  * The coordinator. Its only state is the fold of the stream (`replay`, through the same

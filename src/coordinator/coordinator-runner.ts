@@ -12,8 +12,8 @@ import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
 import { belongsTo } from "../replay/filter.ts";
-import { expectedClusterPlanEvent, expectedTenantPlanEvent, clusterTenants, tenantPlansDue } from "../families/accelerator-allocation/cluster-fold.ts";
-import { apply, emptyReplayState, expectedPlanEvent, isClusterState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import { familyOf } from "../families/registry.ts";
+import { apply, emptyReplayState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { roundEvent, type OpenEvent } from "./coordinator-events.ts";
 import { coordinatorMachine, problemOf } from "./coordinator-machine.ts";
@@ -65,10 +65,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       publishRound: ({ context }) => publish(roundSubject(tenant, problem), roundEvent(problemOf(context) as AnyProblemState, context.closedBy)),
       publishPlan: ({ context }) => {
         const state = problemOf(context) as AnyProblemState;
-        if (!isClusterState(state)) return publish(planSubject(tenant, problem), expectedPlanEvent(state));
-        publish(planSubject(tenant, problem), expectedClusterPlanEvent(state));
-        // Each tenant sees its own jobs only, on its own subject; published before the next round, so in order.
-        if (tenantPlansDue(state)) for (const t of clusterTenants(state)) publish(planSubject(t, problem), expectedTenantPlanEvent(state, t));
+        for (const plan of familyOf(state).planEvents(state)) publish(planSubject(plan.tenant, problem), plan.event);
       },
     },
   });

@@ -1,15 +1,14 @@
 import { createHash } from "node:crypto";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { isCatoptError } from "../core/errors.ts";
-import { eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
-import type { ProblemSpec } from "../core/problem-spec.ts";
-import type { PlanBody, PlanStatus, SchemaId } from "../core/schemas.ts";
+import type { AnyEvent } from "../core/event.ts";
+import type { FamilyProblem } from "../core/family.ts";
+import type { SchemaId } from "../core/schemas.ts";
 import { Refusal, refuse as reject } from "../core/refusal.ts";
+import type { RoundRules } from "../core/round-rules.ts";
 import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
-import { staleReason, stillPending, synchronousRules, takenDeltas, type RoundEvent, type RoundRules } from "./taken-deltas.ts";
-import { checkClusterPlan, checkTenantPlan, closeClusterRound, joinNode, nodeDelta, openCluster, type ClusterState } from "../families/accelerator-allocation/cluster-fold.ts";
-import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../solver/admm.ts";
+import { familyOf, familyOfSchema, familyOpenedBy, familySubjectOf, problemTenantOf } from "../families/registry.ts";
 
 /**
  * The pure fold of the stream: apply(state, message) -> state. The live coordinator folds the
@@ -18,64 +17,14 @@ import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAd
  * It never throws on bad input: a message it cannot accept is recorded in `rejected`.
  */
 
-type JoinedAgent = {
-  readonly id: string;
-  readonly resources: readonly string[];
-  readonly lower?: Readonly<Record<string, number>>;
-  readonly upper?: Readonly<Record<string, number>>;
-  readonly left?: number;
-};
+/** A problem's fold, as its family keeps it (src/families/<name>, core/family.ts). */
+export type AnyProblemState = FamilyProblem;
 
-type PendingDelta = { readonly agent: string; readonly round: number; readonly base: number; readonly entries: Readonly<Record<string, number>>; readonly objective: number };
+/** The agents whose part every round needs now. */
+export const agentsOf = (p: AnyProblemState): readonly string[] => familyOf(p).agentsOf(p);
 
-export type ProblemState = {
-  readonly tenant: string;
-  readonly problem: string;
-  readonly spec: ProblemSpec;
-  readonly phase: "joining" | PlanStatus;
-  /** Resources each joined agent uses, the id of its join event, the box it declared (join/2), and the round after which it left, if it did. */
-  readonly joined: Readonly<Record<string, JoinedAgent>>;
-  /** Deltas received and not yet taken by a round, by event id. */
-  readonly pending: Readonly<Record<string, PendingDelta>>;
-  /** Each agent's committed x_i, by resource. */
-  readonly x: Readonly<Record<string, Readonly<Record<string, number>>>>;
-  /** The round that last changed each agent's x_i (took its delta, or its join): a delta answering an older plan is stale. */
-  readonly committedAt: Readonly<Record<string, number>>;
-  /**
-   * The plan an agent's x_i answers, where that is older than the plan before the round that
-   * took it (a late delta of asynchronous rounds); absent for every other agent, and absent
-   * altogether when there is none, as in every synchronous run (so their state hashes stay).
-   */
-  readonly lateAnswers?: Readonly<Record<string, number>>;
-  /**
-   * The first of the rounds, up to the last one, whose residuals all met their tolerances while
-   * the run went on (some agent's values answered a plan from before them); absent otherwise.
-   */
-  readonly steadySince?: number;
-  readonly objectives: Readonly<Record<string, number>>;
-  /** The last closed round; -1 before round 0. */
-  readonly round: number;
-  readonly admm: AdmmState;
-  readonly residuals: Residuals;
-  /** The plan that the last closed round implies; the coordinator publishes exactly this. */
-  readonly plan: PlanBody | null;
-  /** The round of the last plan event seen that matched `plan`. */
-  readonly planRound: number;
-  /** [round, primal, dual, rho] per closed round, for the convergence picture. */
-  readonly history: readonly (readonly [number, number, number, number])[];
-};
-
-/** A problem's fold: the quadratic program of the walking skeleton, or a cluster allocation (allocation/cluster-fold.ts). */
-export type AnyProblemState = ProblemState | ClusterState;
-
-export const isClusterState = (p: AnyProblemState | undefined): p is ClusterState => p !== undefined && "kind" in p && p.kind === "cluster";
-
-/** The agents whose part every round needs: the problem's, less those that left. */
-export const agentsOf = (p: AnyProblemState): readonly string[] => (isClusterState(p) ? p.agents : p.spec.agents.filter((a) => p.joined[a]?.left === undefined));
-
-/** Which deltas the next round may take (taken-deltas.ts): cluster rounds are synchronous, QP rounds may be asynchronous. */
-export const roundRules = (p: AnyProblemState): RoundRules =>
-  isClusterState(p) ? synchronousRules(p.round) : { maxStaleness: p.spec.admm.maxStaleness, committedAt: (agent) => p.committedAt[agent] };
+/** Which deltas the next round may take (core/round-rules.ts), as the problem's family says. */
+export const roundRules = (p: AnyProblemState): RoundRules => familyOf(p).roundRules(p);
 
 export type Rejection = { readonly seq: number; readonly subject: string; readonly reason: string };
 
@@ -96,30 +45,19 @@ export const emptyReplayState = (trustRoot: string | null): ReplayState => ({ ad
 
 export const problemKey = (tenant: string, problem: string): string => `${tenant}/${problem}`;
 
-/** Which subject kind each schema travels on. */
-const SUBJECT_OF: { readonly [S in SchemaId]: SubjectKind } = {
-  "open/1": "round",
+/** Which subject kind each of the engine's own schemas travels on; the families say it of theirs. */
+const ENGINE_SUBJECTS: Readonly<Partial<Record<SchemaId, SubjectKind>>> = {
   "round/1": "round",
   "round/2": "round",
-  "plan/1": "plan",
-  "join/1": "delta",
-  "join/2": "delta",
-  "leave/1": "delta",
-  "delta/1": "delta",
   "admit/1": "gov",
   "revoke/1": "gov",
   "quarantine/1": "quarantine",
   "schema/1": "gov",
   "approve/1": "gov",
   "policy/1": "gov",
-  "cluster-open/1": "round",
-  "node-join/1": "delta",
-  "node-delta/1": "delta",
-  "cluster-plan/1": "plan",
-  "tenant-plan/1": "plan",
 };
 
-const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
+const subjectKindOf = (schema: SchemaId): SubjectKind | undefined => ENGINE_SUBJECTS[schema] ?? familySubjectOf(schema);
 
 /** `signatureValid`: a verdict already reached for exactly these bytes (one read folded twice); absent, apply verifies. */
 export function apply(state: ReplayState, message: StreamMessage, signatureValid?: boolean): ReplayState {
@@ -130,8 +68,7 @@ export function apply(state: ReplayState, message: StreamMessage, signatureValid
     if (isGovernanceEvent(event)) return { ...counted, admission: applyGovernance(state.admission, event, author, message.seq) };
     const problem = signerProblem(state.admission, subject, author);
     if (problem !== undefined) reject(problem);
-    // A tenant plan lives in the job tenant's subjects but belongs to the platform tenant's problem.
-    const key = problemKey(event.schema === "tenant-plan/1" ? event.body.platform : event.tenant, event.problem);
+    const key = problemKey(problemTenantOf(event), event.problem);
     const next = applyEvent(state.problems[key], event, subject.agent);
     return { ...counted, problems: { ...state.problems, [key]: next } };
   } catch (err) {
@@ -147,7 +84,7 @@ export function apply(state: ReplayState, message: StreamMessage, signatureValid
 function admit(message: StreamMessage, signatureValid?: boolean): { event: AnyEvent; author: string; subject: ParsedSubject } {
   const subject = parseSubject(message.subject) ?? reject(`subject ${message.subject} is not a catopt event subject`);
   const { event, author } = verifyMessage(message.data, signatureValid);
-  if (SUBJECT_OF[event.schema] !== subject.kind) reject(`a ${event.schema} event does not belong on a ${subject.kind} subject`);
+  if (subjectKindOf(event.schema) !== subject.kind) reject(`a ${event.schema} event does not belong on a ${subject.kind} subject`);
   const problem = subject.kind === "gov" ? GOVERNANCE_PROBLEM : subject.problem;
   if (event.tenant !== subject.tenant || event.problem !== problem || (subject.kind === "gov" && `${subject.problem}/1` !== event.schema)) {
     reject(`event ${event.schema} of ${event.tenant}/${event.problem} arrived on ${message.subject}`);
@@ -158,264 +95,19 @@ function admit(message: StreamMessage, signatureValid?: boolean): { event: AnyEv
 /** The `problem` field of governance events, which belong to a tenant rather than a problem. */
 export const GOVERNANCE_PROBLEM = "gov";
 
+/** Opens a problem, closes a round, or hands one of its family's events to the family (core/family.ts). */
 function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent: string | undefined): AnyProblemState {
-  if (event.schema === "open/1" || event.schema === "cluster-open/1") {
+  const opens = familyOpenedBy(event.schema);
+  if (opens !== undefined) {
     if (problem !== undefined) reject(`problem ${event.tenant}/${event.problem} is already open`);
-    return event.schema === "open/1" ? open(event) : openCluster(event);
+    return opens.open(event);
   }
   const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
-  switch (event.schema) {
-    case "admit/1":
-    case "revoke/1":
-    case "schema/1":
-    case "approve/1":
-    case "policy/1":
-      return reject("governance events are applied to the admission state");
-    case "quarantine/1":
-      return reject("quarantine notices are not part of a problem");
-    case "round/1":
-    case "round/2":
-      return isClusterState(p) ? closeClusterRound(p, event) : closeRound(p, event);
-    case "join/1":
-    case "join/2":
-    case "leave/1":
-    case "delta/1":
-    case "plan/1": {
-      if (isClusterState(p)) return reject(`a ${event.schema} event does not belong to cluster problem ${p.problem}`);
-      if (event.schema === "plan/1") return checkPlan(p, event);
-      const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
-      if (event.schema === "leave/1") return leave(p, from);
-      return event.schema === "join/1" || event.schema === "join/2" ? join(p, event, from) : delta(p, event, from);
-    }
-    case "node-join/1":
-    case "node-delta/1":
-    case "cluster-plan/1":
-    case "tenant-plan/1": {
-      if (!isClusterState(p)) return reject(`a ${event.schema} event belongs to a cluster problem, and ${p.problem} is not one`);
-      if (event.schema === "cluster-plan/1") return checkClusterPlan(p, event);
-      if (event.schema === "tenant-plan/1") return checkTenantPlan(p, event);
-      const node = agent ?? reject(`a ${event.schema} event must arrive on its node's delta subject`);
-      return event.schema === "node-join/1" ? joinNode(p, event, node) : nodeDelta(p, event, node);
-    }
-  }
+  const family = familyOf(p);
+  if (event.schema === "round/1" || event.schema === "round/2") return family.closeRound(p, event);
+  if (familyOfSchema(event.schema) !== family) reject(`a ${event.schema} event does not belong to ${family.name} problem ${p.problem}`);
+  return family.apply(p, event, agent);
 }
-
-function open(event: CatoptEvent<"open/1">): ProblemState {
-  const spec = event.body;
-  return {
-    tenant: event.tenant,
-    problem: event.problem,
-    spec,
-    phase: "joining",
-    joined: {},
-    pending: {},
-    x: {},
-    committedAt: {},
-    objectives: {},
-    round: -1,
-    admm: initialAdmmState(spec.resources.length, spec.admm),
-    residuals: NO_RESIDUALS,
-    plan: null,
-    planRound: -1,
-    history: [],
-  };
-}
-
-/**
- * An agent may join before round 0 (which takes the joins in) or, when the coordinator started
- * at a quorum, later: it then counts from the next round on, with x_i = 0 until a round takes
- * its first delta. An agent that left may join again the same way.
- */
-function join(p: ProblemState, event: CatoptEvent<"join/1"> | CatoptEvent<"join/2">, agent: string): ProblemState {
-  if (!p.spec.agents.includes(agent)) reject(`agent ${agent} is not part of problem ${p.problem}`);
-  if (p.joined[agent] !== undefined && p.joined[agent].left === undefined) reject(`agent ${agent} already joined`);
-  if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} joined after the problem ended (${p.phase})`);
-  const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
-  if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
-  // A join/1 declares no box: its values are held only to the bound on every number (validate.finite).
-  const box = event.schema === "join/2" ? { lower: event.body.lower, upper: event.body.upper } : {};
-  const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box } };
-  if (p.phase === "joining") return { ...p, joined };
-  const x = { ...p.x, [agent]: zeros(event.body.resources) };
-  // Its zeros answer no plan (-1): the steady rule waits for its first delta.
-  const lateAnswers = p.spec.admm.stop === "steady" ? { ...p.lateAnswers, [agent]: -1 } : without(p.lateAnswers, agent);
-  return { ...p, joined, x, committedAt: { ...p.committedAt, [agent]: p.round }, lateAnswers, objectives: { ...p.objectives, [agent]: 0 } };
-}
-
-/**
- * An agent leaves: from now on no round waits for it or takes its deltas, its values are out
- * of the sum (x_i = 0, as before it joined) and its objective out of the plan's, and
- * convergence no longer needs it. The ADMM state carries on: the remaining agents' problem
- * differs only by x_i fixed at 0, so the run goes on to that problem's optimum from where it is.
- */
-function leave(p: ProblemState, agent: string): ProblemState {
-  const joined = p.joined[agent] ?? reject(`agent ${agent} left without joining`);
-  if (joined.left !== undefined) reject(`agent ${agent} already left after round ${joined.left}`);
-  if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} left after the problem ended (${p.phase})`);
-  const { [agent]: _x, ...x } = p.x;
-  const { [agent]: _objective, ...objectives } = p.objectives;
-  const { [agent]: _committed, ...committedAt } = p.committedAt;
-  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
-  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, lateAnswers: without(p.lateAnswers, agent), pending };
-}
-
-/** `record` less `key`; undefined rather than an empty record, so that a state without late answers encodes as before they existed. */
-function without(record: Readonly<Record<string, number>> | undefined, key: string): Readonly<Record<string, number>> | undefined {
-  if (record === undefined || !Object.hasOwn(record, key)) return record;
-  const { [key]: _dropped, ...rest } = record;
-  return Object.keys(rest).length === 0 ? undefined : rest;
-}
-
-const zeros = (resources: readonly string[]): Record<string, number> => Object.fromEntries(resources.map((r) => [r, 0]));
-
-function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): ProblemState {
-  const joined = p.joined[agent] ?? reject(`agent ${agent} sent a delta without joining`);
-  if (joined.left !== undefined) reject(`delta from ${agent}, which left after round ${joined.left}`);
-  if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
-  if (event.round !== event.base + 1) reject(`delta from ${agent} for round ${event.round} answers plan ${event.base}, not plan ${event.round - 1}`);
-  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, roundRules(p));
-  if (stale !== undefined) reject(`delta from ${agent} comes too late: ${stale}`);
-  if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
-  const foreign = Object.keys(event.body.entries).find((r) => !joined.resources.includes(r));
-  if (foreign !== undefined) reject(`delta from ${agent} sets resource ${foreign}, which it did not join with`);
-  for (const [r, value] of Object.entries(event.body.entries)) {
-    const lower = joined.lower?.[r] ?? -Infinity;
-    const upper = joined.upper?.[r] ?? Infinity;
-    if (value < lower || value > upper) reject(`delta from ${agent} sets ${r} to ${value}, outside the box [${lower}, ${upper}] it joined with`);
-  }
-  const pending: PendingDelta = { agent, round: event.round, base: event.base, entries: event.body.entries, objective: event.body.objective };
-  return { ...p, pending: { ...p.pending, [event.id]: pending } };
-}
-
-function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
-  if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
-  if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
-  return event.round === 0 ? start(p, event) : step(p, event);
-}
-
-/**
- * Round 0 takes the agents' joins (all of them, or a quorum) and publishes the first plan:
- * x = 0, signal = 0. A join that reached the stream after the coordinator decided, but before
- * its round event, starts at x = 0 all the same (a join carries no values).
- */
-function start(p: ProblemState, event: RoundEvent): ProblemState {
-  const joins = new Map(Object.entries(p.joined).flatMap(([agent, j]) => (j.left === undefined ? [[j.id, agent] as const] : [])));
-  const took = event.body.took.map((id) => joins.get(id) ?? reject(`round 0 took ${id}, which is no agent's join`));
-  if (took.length === 0 || new Set(took).size !== took.length) reject("round 0 must take at least one join, each once");
-  const agents = [...joins.values()];
-  const x = Object.fromEntries(agents.map((a) => [a, zeros(p.joined[a]?.resources ?? [])]));
-  const objectives = Object.fromEntries(agents.map((a) => [a, 0]));
-  const committedAt = Object.fromEntries(agents.map((a) => [a, 0]));
-  const started: ProblemState = { ...p, phase: "running", round: 0, x, committedAt, objectives };
-  return { ...started, plan: derivePlan(started) };
-}
-
-/** Round k >= 1: commit the deltas taken, then the coordinator's ADMM step. */
-function step(p: ProblemState, event: RoundEvent): ProblemState {
-  const x: Record<string, Readonly<Record<string, number>>> = { ...p.x };
-  const objectives: Record<string, number> = { ...p.objectives };
-  const committedAt: Record<string, number> = { ...p.committedAt };
-  let lateAnswers = p.lateAnswers;
-  const taken = takenDeltas(p.pending, event, p.round, roundRules(p));
-  for (const d of taken) {
-    x[d.agent] = { ...x[d.agent], ...d.entries };
-    objectives[d.agent] = d.objective;
-    committedAt[d.agent] = event.round;
-    lateAnswers = d.base < event.round - 1 && p.spec.admm.stop === "steady" ? { ...lateAnswers, [d.agent]: d.base } : without(lateAnswers, d.agent);
-  }
-  const embed = (agent: string, source: Readonly<Record<string, Readonly<Record<string, number>>>>): number[] =>
-    p.spec.resources.map((r) => source[agent]?.[r] ?? 0);
-  const aggregate = aggregateRound(
-    event.round,
-    p.spec.agents.map((a) => embed(a, p.x)),
-    p.spec.agents.map((a) => embed(a, x)),
-  );
-  const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
-  const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
-  // Small residuals say nothing of an agent whose values are older than the staleness bound
-  // (or that has not joined), nor, under the steady rule (problem-spec.ts), of values that
-  // answer a plan the rounds since have moved: a late value mixed into a quorum round can make
-  // one round's residuals look converged while the plan is far off. So the run ends only when
-  // every agent's part is recent and answers a plan from which every round since has met the
-  // tolerances. In synchronous rounds every value answers the plan just before, so this is the
-  // residual rule alone.
-  const steady = p.spec.admm.stop === "steady";
-  const steadySince = result.converged && steady ? (p.steadySince ?? event.round) : undefined;
-  const answered = (a: string): number => lateAnswers?.[a] ?? (committedAt[a] ?? -Infinity) - 1;
-  const settled = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness && (!steady || answered(a) >= (steadySince ?? event.round) - 1));
-  const phase: ProblemState["phase"] = result.converged && settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
-  const pending = stillPending(p.pending, event.round, roundRules({ ...p, committedAt }));
-  const stepped: ProblemState = {
-    ...p,
-    phase,
-    round: event.round,
-    x,
-    committedAt,
-    lateAnswers,
-    steadySince: phase === "running" ? steadySince : undefined,
-    objectives,
-    pending,
-    admm: result.state,
-    residuals: result.residuals,
-    history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
-  };
-  const plan = derivePlan(stepped);
-  // Accepted numbers are bounded (validate.ts), so this cannot happen on any input we know of:
-  // if it ever does, the round is refused, and the fold never holds a number it cannot publish.
-  if (!allFinite(plan) || !allFinite(result.state)) reject(`round ${event.round} would leave the finite range (a delta's values overflow the step)`);
-  return { ...stepped, plan };
-}
-
-function allFinite(value: unknown): boolean {
-  if (typeof value === "number") return Number.isFinite(value);
-  if (value === null || typeof value !== "object") return true;
-  if (ArrayBuffer.isView(value)) return (value as unknown as ArrayLike<number>).length === 0 || Array.prototype.every.call(value, Number.isFinite);
-  return Object.values(value).every(allFinite);
-}
-
-function derivePlan(p: ProblemState): PlanBody {
-  const signal = agentSignal(p.admm);
-  return {
-    status: p.phase === "joining" ? "running" : p.phase,
-    rho: p.admm.rho,
-    signal: Object.fromEntries(p.spec.resources.map((r, j) => [r, signal[j]])),
-    allocations: p.x,
-    objective: p.spec.agents.reduce((sum, a) => sum + (p.objectives[a] ?? 0), 0),
-    ...p.residuals,
-  };
-}
-
-/** A plan event must say exactly what the replayed state implies (-0 and 0 alike: the wire writes 0). */
-function checkPlan(p: ProblemState, event: CatoptEvent<"plan/1">): ProblemState {
-  if (event.round !== p.round || p.plan === null) reject(`plan for round ${event.round}, but the last closed round is ${p.round}`);
-  if (event.round <= p.planRound) reject(`plan for round ${event.round} published twice`);
-  if (!samePlan(event.body, p.plan as PlanBody)) reject(`plan for round ${event.round} does not match the replayed state`);
-  return { ...p, planRound: event.round };
-}
-
-export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/1"> {
-  return {
-    schema: "plan/1",
-    id: eventId(p.tenant, p.problem, "plan", p.round),
-    tenant: p.tenant,
-    problem: p.problem,
-    round: p.round,
-    base: p.round - 1,
-    body: p.plan ?? reject("no plan before round 0 closes"),
-  };
-}
-
-function samePlan(a: PlanBody, b: PlanBody): boolean {
-  const { allocations: aa, signal: as, ...ra } = a;
-  const { allocations: ba, signal: bs, ...rb } = b;
-  return sameRecord(ra, rb) && sameRecord(as, bs) && sameRecord(aa, ba, (x, y) => sameRecord(x, y));
-}
-
-function sameRecord<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>, same: (x: T, y: T) => boolean = (x, y) => x === y): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
-}
-
 
 function chain(previous: string, message: StreamMessage): string {
   const seq = Buffer.alloc(8);

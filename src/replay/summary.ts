@@ -1,8 +1,7 @@
-import { clusterAllocation } from "../families/accelerator-allocation/cluster-fold.ts";
-import { policyForm, policyObjective } from "../families/accelerator-allocation/policy.ts";
-import { planViolation } from "../families/accelerator-allocation/repair.ts";
-import { globalViolation, relativeGap } from "../families/energy-qp/violation.ts";
-import { isClusterState, type AnyProblemState, type ProblemState, type ReplayState } from "./reducer.ts";
+import type { PlanFacts } from "../core/family.ts";
+import { familyOf } from "../families/registry.ts";
+import { relativeGap } from "../solver/gap.ts";
+import type { AnyProblemState, ReplayState } from "./reducer.ts";
 import { stateHash } from "./state-hash.ts";
 
 /**
@@ -14,7 +13,7 @@ export type Outcome = {
   readonly tenant: string;
   readonly problem: string;
   /** "inaccurate": the residuals met their tolerances, but the plan misses the reference or a constraint (see `inaccuracy`). */
-  readonly status: ProblemState["phase"] | "failed" | "inaccurate";
+  readonly status: AnyProblemState["phase"] | "failed" | "inaccurate";
   readonly converged: boolean;
   /** Why a plan whose residuals converged is not reported as converged, or null. */
   readonly inaccuracy: string | null;
@@ -28,7 +27,7 @@ export type Outcome = {
   readonly state_hash: string;
   readonly events: number;
   readonly rejected: number;
-  readonly allocations: ProblemState["x"];
+  readonly allocations: PlanFacts["allocations"];
 };
 
 export function summarize(
@@ -36,9 +35,9 @@ export function summarize(
   problem: AnyProblemState | undefined,
   context: { scenario: string | null; tenant: string; problem: string; referenceObjective: number | null; extraViolation?: number },
 ): Outcome {
-  const { objective, violation, allocations } = planFacts(problem, context.extraViolation ?? 0);
+  const { objective, violation, allocations, violationTolerance } = problem === undefined ? NO_PLAN : familyOf(problem).facts(problem, context.extraViolation ?? 0);
   const gap = objective === null || context.referenceObjective === null ? null : relativeGap(objective, context.referenceObjective);
-  const inaccuracy = problem?.phase === "converged" ? inaccuracyOf(gap, violation, violationTolerance(problem)) : null;
+  const inaccuracy = problem?.phase === "converged" ? inaccuracyOf(gap, violation, violationTolerance) : null;
   return {
     scenario: context.scenario,
     tenant: context.tenant,
@@ -63,12 +62,6 @@ export function summarize(
 /** A converged plan's relative gap to the reference may be at most this. */
 export const GAP_TOLERANCE = 1e-3;
 
-/** A converged plan may overshoot a constraint by at most 1e-6 of the problem's largest limit (1e-6 at least). */
-function violationTolerance(problem: AnyProblemState): number {
-  if (isClusterState(problem)) return 1e-6;
-  return 1e-6 * Math.max(1, ...problem.spec.constraints.map((c) => Math.abs(c.limit)));
-}
-
 /** Residuals are ADMM's own test; a plan is only reported converged when it also holds against the reference and the constraints. */
 function inaccuracyOf(gap: number | null, violation: number | null, tolerance: number): string | null {
   const problems = [
@@ -78,14 +71,4 @@ function inaccuracyOf(gap: number | null, violation: number | null, tolerance: n
   return problems.length === 0 ? null : `the residuals met their tolerances, but ${problems.join(", and ")}`;
 }
 
-/** The plan's objective, its worst constraint violation and its allocations, for either kind of problem. */
-function planFacts(problem: AnyProblemState | undefined, extraViolation: number): { objective: number | null; violation: number | null; allocations: Outcome["allocations"] } {
-  if (problem === undefined) return { objective: null, violation: null, allocations: {} };
-  if (isClusterState(problem)) {
-    // The repaired plan, valued under the true throughputs, in the policy's units.
-    const { cluster } = problem.open;
-    const x = clusterAllocation(problem);
-    return { objective: problem.round < 1 ? null : policyObjective(cluster, policyForm(cluster), x), violation: planViolation(cluster, x), allocations: x };
-  }
-  return { objective: problem.plan?.objective ?? null, violation: Math.max(globalViolation(problem.spec.constraints, problem.x), extraViolation), allocations: problem.x };
-}
+const NO_PLAN: PlanFacts = { objective: null, violation: null, allocations: {}, violationTolerance: 0 };

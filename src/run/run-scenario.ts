@@ -15,7 +15,8 @@ import { runIdentities } from "../governance/run-identities.ts";
 import { openEvent } from "../coordinator/coordinator-events.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
 import { belongsTo } from "../replay/filter.ts";
-import { isClusterState, type AnyProblemState, type ProblemState } from "../replay/reducer.ts";
+import type { AnyProblemState } from "../replay/reducer.ts";
+import { energyQp, type ProblemState } from "../families/energy-qp/fold.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
 import { readToEnd, replayMessages } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
@@ -215,7 +216,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const replayed = replayMessages(own.filter((m) => m.seq <= coordinator.replay.lastSeq), ids.governance.did);
     const replayHash = stateHash(replayed);
     // Agents that left are out of the problem: the run's optimum (and the recording's reference) is the one without them.
-    const final = isClusterState(coordinator.problem) ? undefined : coordinator.problem;
+    const final = coordinator.problem !== undefined && energyQp.owns(coordinator.problem) ? coordinator.problem : undefined;
     const left = scenario.spec.agents.filter((a) => final?.joined[a]?.left !== undefined);
     const stayed = scenario.assets.filter((a) => !left.includes(a.agent)).map((a) => a.problem);
     const target = left.length === 0 ? reference : await solveReference(stayed, scenario.spec.constraints);

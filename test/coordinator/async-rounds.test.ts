@@ -6,7 +6,7 @@ import { openEvent, roundEvent } from "../../src/coordinator/coordinator-events.
 import { coordinatorMachine, problemOf } from "../../src/coordinator/coordinator-machine.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { DEFAULT_ADMM, type ProblemSpec } from "../../src/core/problem-spec.ts";
-import { expectedPlanEvent, type ProblemState } from "../../src/replay/reducer.ts";
+import { expectedPlanEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
 import type { StreamMessage } from "../../src/core/stream-message.ts";
 import { replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";

@@ -5,7 +5,7 @@ import { joinEvent } from "../../src/agent/agent-events.ts";
 import { openEvent, roundEvent } from "../../src/coordinator/coordinator-events.ts";
 import { coordinatorMachine, problemOf } from "../../src/coordinator/coordinator-machine.ts";
 import { DEFAULT_ADMM, type ProblemSpec } from "../../src/core/problem-spec.ts";
-import { expectedPlanEvent, type ProblemState } from "../../src/replay/reducer.ts";
+import { expectedPlanEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
 import type { StreamMessage } from "../../src/core/stream-message.ts";
 import { generateIdentity } from "../../src/governance/identity.ts";
 import { admitEvent } from "../../src/governance/governance-events.ts";

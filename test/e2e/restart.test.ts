@@ -14,7 +14,8 @@ import { admitEvent, revokeEvent } from "../../src/governance/governance-events.
 import { tenantTrust } from "../../src/governance/tenant-trust.ts";
 import { parseSubject, type ParsedSubject } from "../../src/core/subjects.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
-import { problemKey, type ProblemState } from "../../src/replay/reducer.ts";
+import { problemKey } from "../../src/replay/reducer.ts";
+import type { ProblemState } from "../../src/families/energy-qp/fold.ts";
 import { readToEnd, replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
 

@@ -6,7 +6,8 @@ import { localStep } from "../../src/families/energy-qp/local-step.ts";
 import { dot, projectOntoPolyhedron } from "../../src/solver/projection.ts";
 import { solveReference } from "../../src/families/energy-qp/reference.ts";
 import { solveSharing } from "../../src/families/energy-qp/sharing.ts";
-import { boundViolation, globalViolation, relativeGap } from "../../src/families/energy-qp/violation.ts";
+import { boundViolation, globalViolation } from "../../src/families/energy-qp/violation.ts";
+import { relativeGap } from "../../src/solver/gap.ts";
 import { randomInstance, seeded } from "../helpers/random.ts";
 
 test("the agent step meets its optimality conditions: stationary inside the box, pushing outward at a bound", () => {

@@ -1,16 +1,17 @@
 import { eventId, type CatoptEvent } from "../../core/event.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
 import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../../core/schemas.ts";
+import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import { refuse as reject } from "../../core/refusal.ts";
-import { synchronousRules, takenDeltas, type RoundEvent } from "../../replay/taken-deltas.ts";
+import { synchronousRules, takenDeltas, type RoundEvent } from "../../core/round-rules.ts";
 import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../../solver/admm.ts";
 import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
 import { clusterAggregate } from "./node-step.ts";
-import { policyForm } from "./policy.ts";
-import { planFromNodes } from "./repair.ts";
+import { policyForm, policyObjective } from "./policy.ts";
+import { planFromNodes, planViolation } from "./repair.ts";
 
 /**
  * The stream's fold for a cluster problem (the accelerator allocation): the part of
@@ -238,3 +239,39 @@ function sameValue(a: unknown, b: unknown): boolean {
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && new Set(b).size === b.length && a.every((x) => b.includes(x));
 }
+
+export const isClusterState = (p: FamilyProblem | undefined): p is ClusterState => p !== undefined && "kind" in p && p.kind === "cluster";
+
+/** The accelerator allocation as a problem family (core/family.ts). */
+export const acceleratorAllocation: ProblemFamily<ClusterState> = {
+  name: "accelerator-allocation",
+  openSchema: "cluster-open/1",
+  subjects: { "cluster-open/1": "round", "node-join/1": "delta", "node-delta/1": "delta", "cluster-plan/1": "plan", "tenant-plan/1": "plan" },
+  owns: isClusterState,
+  open: (event) => (event.schema === "cluster-open/1" ? openCluster(event) : reject(`${event.schema} does not open a cluster problem`)),
+  apply: (p, event, agent) => {
+    if (event.schema === "cluster-plan/1") return checkClusterPlan(p, event);
+    if (event.schema === "tenant-plan/1") return checkTenantPlan(p, event);
+    const node = agent ?? reject(`a ${event.schema} event must arrive on its node's delta subject`);
+    if (event.schema === "node-join/1") return joinNode(p, event, node);
+    if (event.schema === "node-delta/1") return nodeDelta(p, event, node);
+    return reject(`a ${event.schema} event does not belong to cluster problem ${p.problem}`);
+  },
+  // A tenant plan lives in the job tenant's subjects but belongs to the platform tenant's problem.
+  problemTenant: (event) => (event.schema === "tenant-plan/1" ? event.body.platform : undefined),
+  closeRound: closeClusterRound,
+  agentsOf: (p) => p.agents,
+  // Cluster rounds are synchronous: every round takes every node.
+  roundRules: (p) => synchronousRules(p.round),
+  planEvents: (p) => [
+    { tenant: p.tenant, event: expectedClusterPlanEvent(p) },
+    // Each tenant sees its own jobs only, on its own subject; published before the next round, so in order.
+    ...(tenantPlansDue(p) ? clusterTenants(p).map((t) => ({ tenant: t, event: expectedTenantPlanEvent(p, t) })) : []),
+  ],
+  facts: (p) => {
+    // The repaired plan, valued under the true throughputs, in the policy's units.
+    const { cluster } = p.open;
+    const x = clusterAllocation(p);
+    return { objective: p.round < 1 ? null : policyObjective(cluster, policyForm(cluster), x), violation: planViolation(cluster, x), allocations: x, violationTolerance: 1e-6 };
+  },
+};

@@ -29,6 +29,3 @@ export function constraintUse(constraint: GlobalConstraint, totals: Readonly<Rec
 }
 
 /** |value - reference| / max(1, |reference|): relative, yet defined when the optimum is near 0. */
-export function relativeGap(value: number, reference: number): number {
-  return Math.abs(value - reference) / Math.max(1, Math.abs(reference));
-}

@@ -1,5 +1,5 @@
-import type { CatoptEvent } from "../core/event.ts";
-import { refuse as reject } from "../core/refusal.ts";
+import type { CatoptEvent } from "./event.ts";
+import { refuse as reject } from "./refusal.ts";
 
 /** What both folds keep of a delta until a round takes it: `base` is the round of the plan it answers. */
 export type Pending = { readonly agent: string; readonly round: number; readonly base: number };

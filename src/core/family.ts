@@ -1,0 +1,78 @@
+import type { AnyEvent } from "./event.ts";
+import type { Pending, RoundEvent, RoundRules } from "./round-rules.ts";
+import type { PlanStatus, SchemaId } from "./schemas.ts";
+import type { SubjectKind } from "./subjects.ts";
+
+/**
+ * The contract between the engine and a problem family (the energy QP, the accelerator
+ * allocation, ...): everything the engine's fold, coordinator, agents, summaries and CLI need
+ * to know of a kind of problem, and nothing more. A family is a folder under src/families that
+ * exports one `ProblemFamily`; src/families/registry.ts lists them, and it is the only door
+ * from the engine to a family (scripts/check-layers.mjs holds the engine to that).
+ *
+ * Every function here is pure: the fold calls them on every message, live and in replay, so
+ * they must not read a clock, draw randomness or do I/O, and they refuse bad input by
+ * throwing a Refusal (core/refusal.ts) with the reason, never by returning garbage.
+ */
+
+/** What the engine reads of any family's problem state; a family's state holds more. */
+export type FamilyProblem = {
+  readonly tenant: string;
+  readonly problem: string;
+  readonly phase: "joining" | PlanStatus;
+  /** The last closed round; -1 before round 0. */
+  readonly round: number;
+  /** The round of the last plan event seen that matched the state. */
+  readonly planRound: number;
+  /** The ADMM penalty the next round's step uses. */
+  readonly admm: { readonly rho: number };
+  /** Each joined agent's join event id (round 0 takes them). */
+  readonly joined: Readonly<Record<string, { readonly id: string }>>;
+  /** Deltas received and not yet taken by a round, by event id. */
+  readonly pending: Readonly<Record<string, Pending>>;
+  readonly residuals: { readonly primal: number; readonly dual: number; readonly epsPrimal: number; readonly epsDual: number };
+  /** [round, primal, dual, rho] per closed round, for the convergence picture. */
+  readonly history: readonly (readonly [number, number, number, number])[];
+};
+
+/** A plan's worth, as a summary reports it. */
+export type PlanFacts = {
+  /** The plan's objective in the family's units (null before there is one). */
+  readonly objective: number | null;
+  /** Its worst violation of a constraint (null before there is a plan). */
+  readonly violation: number | null;
+  /** What it allocates, by owner and resource. */
+  readonly allocations: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** How far a converged plan may overshoot a constraint. */
+  readonly violationTolerance: number;
+};
+
+export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
+  /** Its name: a folder under src/families, and how scenarios and the CLI call it. */
+  readonly name: string;
+  /** The schema of the event that opens one of its problems. */
+  readonly openSchema: SchemaId;
+  /** Each schema of its own events (the open's too) and the kind of subject it travels on; the engine routes them to `apply`. */
+  readonly subjects: Readonly<Partial<Record<SchemaId, SubjectKind>>>;
+  /** Whether a problem state is one of this family's. */
+  owns(problem: FamilyProblem): problem is P;
+  /** The problem an open event (of `openSchema`) starts. */
+  open(event: AnyEvent): P;
+  /**
+   * One of its events (a join, delta, leave or plan; round events go to closeRound), from the
+   * agent whose delta subject it arrived on, if any. Returns the next state or refuses.
+   */
+  apply(problem: P, event: AnyEvent, agent: string | undefined): P;
+  /** Closes a round: commits the deltas it took, then the coordinator's step. */
+  closeRound(problem: P, event: RoundEvent): P;
+  /** Which problem (tenant/problem) an event belongs to, when not its own tenant's (a tenant plan). */
+  problemTenant?(event: AnyEvent): string | undefined;
+  /** The agents whose part every round needs now. */
+  agentsOf(problem: P): readonly string[];
+  /** Which deltas the next round may take. */
+  roundRules(problem: P): RoundRules;
+  /** The plan events the coordinator publishes after the last closed round, in order, each with its tenant (its subject's). */
+  planEvents(problem: P): readonly { readonly tenant: string; readonly event: AnyEvent }[];
+  /** The plan's objective, violation and allocations, for summaries. `extraViolation`: what the run measured beyond the fold (agents' bounds). */
+  facts(problem: P, extraViolation: number): PlanFacts;
+};
