@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import { joinEvent } from "../src/agent/agent-events.ts";
+import { joinEvent } from "../src/families/energy-qp/agent.ts";
 import { envelopeBytes } from "../src/governance/signed-publish.ts";
 import { openBus } from "../src/bus/session.ts";
 import { EVENTS_STREAM } from "../src/bus/streams.ts";

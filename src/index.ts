@@ -38,9 +38,10 @@ export { publishEvent, envelopeBytes } from "./governance/signed-publish.ts";
 export { readStream, type StreamReader, type ReadOptions } from "./bus/read.ts";
 
 // Agents and the coordinator: pure machines, their events, and the runners that do the effects
-export { agentMachine, type AgentInput, type AgentContext, type AgentEvent, type AgentPlan, type LocalSolver } from "./agent/agent-machine.ts";
+export { agentMachine, type AgentInput, type AgentContext, type AgentEvent } from "./agent/agent-machine.ts";
+export type { AgentPlan, AgentView, FamilyAgent, FamilyProblem, LocalSolver, PlanFacts, ProblemFamily } from "./core/family.ts";
 export { qpSolver, qpDelta } from "./families/energy-qp/qp-solver.ts";
-export { joinEvent, deltaEvent } from "./agent/agent-events.ts";
+export { joinEvent, deltaEvent, qpAgent } from "./families/energy-qp/agent.ts";
 export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
 export { coordinatorMachine, roundCandidates, readyToClose, roundTakes, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";
 export { openEvent, roundEvent } from "./coordinator/coordinator-events.ts";

@@ -1,5 +1,5 @@
 import { assign, setup } from "xstate";
-import type { PlanStatus } from "../core/schemas.ts";
+import type { AgentPlan, LocalSolver } from "../core/family.ts";
 
 /**
  * One agent: waits until its problem is opened (agents may start before the coordinator),
@@ -8,19 +8,8 @@ import type { PlanStatus } from "../core/schemas.ts";
  * effects (the `publishJoin` and `publishDelta` actions) and feeds back what happened. Time
  * arrives only as `now` on events, so `transition()` steps it purely in tests and replays.
  *
- * What an agent solves comes in as its LocalSolver: an owner's quadratic program
- * (agent/qp-solver.ts) or a node's share of the accelerators (allocation/node-solver.ts).
+ * What an agent solves comes in as its LocalSolver (core/family.ts), from its problem's family.
  */
-export type AgentPlan = { readonly status: PlanStatus };
-
-/** The pure part that differs between kinds of agents. */
-export type LocalSolver<Plan extends AgentPlan, Values> = {
-  /** Our values as this plan commits them, given what we proposed for it (null: nothing yet). */
-  commit(plan: Plan, proposed: Values | null): Values;
-  /** The local step: our next values, from the plan and our committed values. */
-  step(plan: Plan, committed: Values): Values;
-};
-
 export type AgentInput = {
   readonly agent: string;
   readonly solver: LocalSolver<AgentPlan, unknown>;

@@ -2,9 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
-import type { LocalProblem } from "../families/energy-qp/local-problem.ts";
-import type { AnyEvent, CatoptEvent } from "../core/event.ts";
-import type { PlanBody } from "../core/schemas.ts";
+import type { AnyEvent } from "../core/event.ts";
 import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { drive } from "../bus/drive.ts";
@@ -15,15 +13,16 @@ import { verifyMessage } from "../governance/admission.ts";
 import { tenantTrust } from "../governance/tenant-trust.ts";
 import type { Identity } from "../governance/identity.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
-import { deltaEvent, joinEvent, leaveEvent } from "./agent-events.ts";
-import { agentMachine, type AgentContext, type AgentPlan, type LocalSolver } from "./agent-machine.ts";
-import { qpSolver } from "../families/energy-qp/qp-solver.ts";
+import type { AgentPlan, FamilyAgent } from "../core/family.ts";
+import { leaveEvent } from "./agent-events.ts";
+import { agentMachine } from "./agent-machine.ts";
 
 export type AgentOptions = {
   readonly nc: NatsConnection;
   readonly tenant: string;
   readonly problem: string;
-  readonly local: LocalProblem;
+  /** The agent: its family's local step and events (qpAgent, nodeAgent, ...). */
+  readonly agent: FamilyAgent;
   readonly planTimeoutMs: number;
   readonly clock?: Clock;
   /** Told about plan messages that could not be read (they are skipped, not acted on). */
@@ -46,37 +45,18 @@ export type AgentOutcome = {
   readonly status: "converged" | "left" | "failed" | "finished";
   readonly error: string | null;
   readonly rounds: number;
-  readonly plan: PlanBody | null;
+  /** The last plan acted on, as the agent's family reads it. */
+  readonly plan: AgentPlan | null;
 };
 
+/**
+ * Runs one agent of any family: reads its problem's announcements (only those of coordinators
+ * the pinned trust root admitted steer it), drives its machine, and signs and publishes what
+ * its family's agent says, until a final plan, a leave, or a failure.
+ */
 export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
-  const { tenant, problem, local } = options;
-  const outcome = await driveAgent(options, local.owner, {
-    solver: qpSolver(local),
-    joinEvent: (round) => joinEvent(tenant, problem, local, round),
-    deltaEvent: (context) => deltaEvent(tenant, problem, local, context),
-    opened: (event) => (event.schema === "open/1" ? { agents: event.body.agents } : undefined),
-    plan: (event) => (event.schema === "plan/1" ? event.body : undefined),
-  });
-  return { ...outcome, plan: outcome.plan as PlanBody | null };
-}
-
-/** What differs between kinds of agents; the reading, signing and driving are shared (driveAgent). */
-export type AgentBehaviour = {
-  readonly solver: LocalSolver<AgentPlan, unknown>;
-  /** `round`: the last plan out when the agent started (0 on a fresh problem), so that joining again gets a new event id. */
-  joinEvent(round: number): CatoptEvent;
-  deltaEvent(context: AgentContext): CatoptEvent;
-  /** If this event of the coordinator opens the problem: its agents, or why this agent must stop. */
-  opened(event: AnyEvent): { readonly agents: readonly string[] } | { readonly stop: string } | undefined;
-  /** If this event of the coordinator is a plan: the plan as the machine takes it. */
-  plan(event: AnyEvent): AgentPlan | undefined;
-};
-
-export type AgentRunOptions = Omit<AgentOptions, "local">;
-
-export async function driveAgent(options: AgentRunOptions, agent: string, behaviour: AgentBehaviour): Promise<Omit<AgentOutcome, "plan"> & { plan: AgentPlan | null }> {
-  const { nc, tenant, problem } = options;
+  const { nc, tenant, problem, agent: behaviour } = options;
+  const agent = behaviour.name;
   const clock = options.clock ?? systemClock;
   const js = jetstream(nc);
   const subject = deltaSubject(tenant, problem, agent);

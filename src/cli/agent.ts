@@ -6,7 +6,8 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { ACCELERATOR_ADAPTERS } from "../families/accelerator-allocation/adapters/registry.ts";
-import { runNodeAgent } from "../agent/node-agent-runner.ts";
+import { nodeAgent } from "../families/accelerator-allocation/node-agent.ts";
+import { qpAgent } from "../families/energy-qp/agent.ts";
 import type { ClusterNode } from "../families/accelerator-allocation/cluster.ts";
 import { CLUSTER_FORMAT, parseClusterScenario, type ClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
 import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
@@ -74,7 +75,7 @@ export const agentCommand: Command = {
             nc: await bus.connect(`agent-${asset.agent}`),
             tenant: scenario.tenant,
             problem,
-            local: asset.problem,
+            agent: qpAgent(scenario.tenant, problem, asset.problem),
             planTimeoutMs: scenario.roundTimeoutMs * 3,
             signer: signers[i],
             trustRoot,
@@ -106,7 +107,7 @@ async function runNodeAgentCommand(url: string, name: string, cluster: ClusterSc
   const bus = await openBus({ url, name: `catopt-node-${name}` });
   try {
     io.out(`node ${name}: ${node.count} x ${node.type}; node agent of ${tenant}/${problem} at ${url}\n`);
-    const outcome = await runNodeAgent({ nc: bus.nc, tenant, problem, node, planTimeoutMs: (cluster?.roundTimeoutMs ?? 10_000) * 3, signer, trustRoot: (await pinnedTrustRoot(args)).did, coordinator: stringOption(args, "coordinator") });
+    const outcome = await runAgent({ nc: bus.nc, tenant, problem, agent: nodeAgent(tenant, problem, node), planTimeoutMs: (cluster?.roundTimeoutMs ?? 10_000) * 3, signer, trustRoot: (await pinnedTrustRoot(args)).did, coordinator: stringOption(args, "coordinator") });
     io.out(`  ${outcome.agent}: ${outcome.status} after ${outcome.rounds} rounds${outcome.error ? ` (${outcome.error})` : ""}\n`);
     return outcome.status === "converged" ? 0 : 1;
   } finally {

@@ -35,6 +35,43 @@ export type FamilyProblem = {
   readonly history: readonly (readonly [number, number, number, number])[];
 };
 
+/** What an agent's machine reads of a plan: whether the run goes on. */
+export type AgentPlan = { readonly status: PlanStatus };
+
+/** The agent's local step, pure: what differs between kinds of agents' math. */
+export type LocalSolver<Plan extends AgentPlan, Values> = {
+  /** Our values as this plan commits them, given what we proposed for it (null: nothing yet). */
+  commit(plan: Plan, proposed: Values | null): Values;
+  /** The local step: our next values, from the plan and our committed values. */
+  step(plan: Plan, committed: Values): Values;
+};
+
+/** What a family's agent reads of its machine when it writes a delta. */
+export type AgentView = {
+  /** The last plan acted on (-1: none yet). */
+  readonly planRound: number;
+  /** Our values as the coordinator committed them, and the step we computed from them. */
+  readonly committed: unknown;
+  readonly proposed: unknown;
+};
+
+/**
+ * One agent of a family: its local step and its own events. The engine's runner
+ * (agent/agent-runner.ts: driveAgent) reads, verifies, signs, publishes and drives the machine.
+ */
+export type FamilyAgent = {
+  /** The agent's name in the problem: its delta subject's last token. */
+  readonly name: string;
+  readonly solver: LocalSolver<AgentPlan, unknown>;
+  /** `round`: the last plan out when the agent started (0 on a fresh problem), so that joining again gets a new event id. */
+  joinEvent(round: number): AnyEvent;
+  deltaEvent(view: AgentView): AnyEvent;
+  /** If this event of the coordinator opens the problem: its agents, or why this agent must stop. */
+  opened(event: AnyEvent): { readonly agents: readonly string[] } | { readonly stop: string } | undefined;
+  /** If this event of the coordinator is a plan: the plan as the machine takes it. */
+  plan(event: AnyEvent): AgentPlan | undefined;
+};
+
 /** A plan's worth, as a summary reports it. */
 export type PlanFacts = {
   /** The plan's objective in the family's units (null before there is one). */

@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
-import { runNodeAgent } from "../agent/node-agent-runner.ts";
+import { runAgent } from "../agent/agent-runner.ts";
+import { nodeAgent } from "../families/accelerator-allocation/node-agent.ts";
 import type { AgentOutcome } from "../agent/agent-runner.ts";
 import type { TypeAllocation } from "../families/accelerator-allocation/cluster.ts";
 import type { ClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
@@ -100,11 +101,11 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     setMaxListeners(cluster.nodes.length + 8, stopAgents.signal); // one listener per node agent, by design
     const agents = Promise.all(
       cluster.nodes.map(async (node) =>
-        runNodeAgent({
+        runAgent({
           nc: await bus.connect(`node-${node.name}`),
           tenant,
           problem,
-          node,
+          agent: nodeAgent(tenant, problem, node),
           planTimeoutMs: scenario.roundTimeoutMs * 3,
           clock,
           signal: stopAgents.signal,

@@ -17,6 +17,7 @@ import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordina
 import { belongsTo } from "../replay/filter.ts";
 import type { AnyProblemState } from "../replay/reducer.ts";
 import { energyQp, type ProblemState } from "../families/energy-qp/fold.ts";
+import { qpAgent } from "../families/energy-qp/agent.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
 import { readToEnd, replayMessages } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
@@ -165,7 +166,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
       // A stopped agent's connection goes with it, as when its process dies.
       const outcome = bus.connect(`agent-${agent}`, faults.urlFor(agent)).then((nc) =>
-        runAgent({ nc, tenant, problem, local: asset.problem, planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(agent) as Identity, trustRoot: ids.governance.did, coordinator: ids.coordinator.did }).finally(
+        runAgent({ nc, tenant, problem, agent: qpAgent(tenant, problem, asset.problem), planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(agent) as Identity, trustRoot: ids.governance.did, coordinator: ids.coordinator.did }).finally(
           () => (stop.signal.aborted || leave.signal.aborted) && nc.close(),
         ),
       );

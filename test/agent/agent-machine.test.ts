@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { initialTransition, transition } from "xstate";
-import { deltaEvent } from "../../src/agent/agent-events.ts";
+import { deltaEvent } from "../../src/families/energy-qp/agent.ts";
 import { agentMachine } from "../../src/agent/agent-machine.ts";
 import { qpSolver } from "../../src/families/energy-qp/qp-solver.ts";
 import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { initialTransition, transition, type SnapshotFrom } from "xstate";
-import { joinEvent } from "../../src/agent/agent-events.ts";
+import { joinEvent } from "../../src/families/energy-qp/agent.ts";
 import { openEvent, roundEvent } from "../../src/coordinator/coordinator-events.ts";
 import { coordinatorMachine, problemOf } from "../../src/coordinator/coordinator-machine.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";

@@ -12,7 +12,7 @@ import { didKeyProblem } from "../../src/governance/did-key.ts";
 import { problemKey } from "../../src/replay/reducer.ts";
 import type { ProblemState } from "../../src/families/energy-qp/fold.ts";
 import type { StreamMessage } from "../../src/core/stream-message.ts";
-import { coarseBound, joinEvent } from "../../src/agent/agent-events.ts";
+import { coarseBound, joinEvent } from "../../src/families/energy-qp/agent.ts";
 import { readRecording } from "../../src/replay/recording.ts";
 import { replayMessages } from "../../src/replay/replay.ts";
 import { fixtureIdentities } from "../helpers/messages.ts";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { joinEvent } from "../../src/agent/agent-events.ts";
+import { joinEvent } from "../../src/families/energy-qp/agent.ts";
 import { envelopeBytes, publishEvent } from "../../src/governance/signed-publish.ts";
 import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";

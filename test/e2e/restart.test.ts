@@ -1,6 +1,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runAgent } from "../../src/agent/agent-runner.ts";
+import { qpAgent } from "../../src/families/energy-qp/agent.ts";
+import type { PlanBody } from "../../src/core/schemas.ts";
 import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
 import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
@@ -49,7 +51,7 @@ async function run(problem: string, stopAt: readonly number[], pinCoordinator = 
         nc: await bus.connect(`agent-${asset.agent}`),
         tenant: "cosmos",
         problem,
-        local: asset.problem,
+        agent: qpAgent("cosmos", problem, asset.problem),
         planTimeoutMs: 30_000,
         signer: ids[asset.agent],
         trustRoot: ids.governance.did,
@@ -122,7 +124,7 @@ restart("a forger's open (under the real open's id) and final plan steer no agen
   assert.equal(forged.coordinators.map((c) => c.status), ["converged"]);
   assert.ok(forged.agents.every((a) => a.status === "converged"), JSON.stringify(forged.agents.map((a) => a.error)));
   const final = forged.coordinators[0].problem as ProblemState;
-  for (const agent of forged.agents) assert.equal(agent.plan?.allocations, final.x, `${agent.agent} acted on the real plan`);
+  for (const agent of forged.agents) assert.equal((agent.plan as PlanBody | null)?.allocations, final.x, `${agent.agent} acted on the real plan`);
   assert.ok(agentsPlanRounds(forged.agents) > 10, "the agents took part in the real rounds");
 });
 

@@ -1,4 +1,4 @@
-import type { AgentPlan, LocalSolver } from "../../agent/agent-machine.ts";
+import type { AgentPlan, LocalSolver } from "../../core/family.ts";
 import type { SparseUpdate } from "../../core/schemas.ts";
 import type { NodeProblem } from "./decompose.ts";
 import { nodeStep, nodeWorkspace } from "./node-step.ts";

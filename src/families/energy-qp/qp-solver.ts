@@ -1,7 +1,7 @@
 import { localObjective, type LocalProblem } from "./local-problem.ts";
 import type { PlanBody } from "../../core/schemas.ts";
 import { localStep } from "./local-step.ts";
-import type { AgentContext, LocalSolver } from "../../agent/agent-machine.ts";
+import type { AgentView, LocalSolver } from "../../core/family.ts";
 
 /** An owner's quadratic program as an agent's LocalSolver: the plan carries every agent's committed x. */
 export type QpValues = Readonly<Record<string, number>>;
@@ -14,7 +14,7 @@ export function qpSolver(local: LocalProblem): LocalSolver<PlanBody, QpValues> {
 }
 
 /** The delta to publish for the plan in context: only the entries that changed, and our objective. */
-export function qpDelta(local: LocalProblem, context: AgentContext): { round: number; base: number; entries: Record<string, number>; objective: number } {
+export function qpDelta(local: LocalProblem, context: AgentView): { round: number; base: number; entries: Record<string, number>; objective: number } {
   const committed = (context.committed ?? {}) as QpValues;
   const proposed = (context.proposed ?? {}) as QpValues;
   const entries = Object.fromEntries(Object.entries(proposed).filter(([resource, value]) => committed[resource] !== value));

@@ -1,10 +1,9 @@
-import { solvingThroughputs, type ClusterNode } from "../families/accelerator-allocation/cluster.ts";
-import { decompose, type NodeProblem } from "../families/accelerator-allocation/decompose.ts";
-import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "../families/accelerator-allocation/node-solver.ts";
-import { policyForm } from "../families/accelerator-allocation/policy.ts";
-import { eventId, type CatoptEvent } from "../core/event.ts";
-import type { LocalSolver } from "./agent-machine.ts";
-import { driveAgent, type AgentOutcome, type AgentRunOptions } from "./agent-runner.ts";
+import type { FamilyAgent, LocalSolver } from "../../core/family.ts";
+import { eventId, type CatoptEvent } from "../../core/event.ts";
+import { solvingThroughputs, type ClusterNode } from "./cluster.ts";
+import { decompose, type NodeProblem } from "./decompose.ts";
+import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "./node-solver.ts";
+import { policyForm } from "./policy.ts";
 
 /**
  * A node agent of a cluster problem: owns one node's accelerators, as its adapter found them
@@ -12,22 +11,20 @@ import { driveAgent, type AgentOutcome, type AgentRunOptions } from "./agent-run
  * coordinator's cluster-open event, from which it derives its own columns (decompose.ts), and
  * the shared signal comes as sparse updates in the cluster plans, which it folds in order.
  */
-export type NodeAgentOptions = AgentRunOptions & { readonly node: ClusterNode };
-
-export async function runNodeAgent(options: NodeAgentOptions): Promise<AgentOutcome> {
-  const { tenant, problem, node } = options;
+export function nodeAgent(tenant: string, problem: string, node: ClusterNode): FamilyAgent {
   let local: NodeProblem | undefined;
   let solver: LocalSolver<NodePlan, Float64Array> | undefined;
   let signal = new Float64Array(0);
   const ready = (): LocalSolver<NodePlan, Float64Array> => solver ?? (() => { throw new Error("a plan before the problem opened"); })();
 
-  const outcome = await driveAgent(options, node.name, {
+  return {
+    name: node.name,
     solver: { commit: (plan, proposed) => ready().commit(plan as NodePlan, proposed as Float64Array | null), step: (plan, committed) => ready().step(plan as NodePlan, committed as Float64Array) },
     joinEvent: (): CatoptEvent<"node-join/1"> => ({ schema: "node-join/1", id: eventId(tenant, problem, "join", 0, node.name), tenant, problem, round: 0, base: -1, body: { type: node.type, count: node.count } }),
-    deltaEvent: (context): CatoptEvent<"node-delta/1"> => {
-      const round = context.planRound + 1;
-      const body = changedEntries(context.committed as Float64Array, context.proposed as Float64Array);
-      return { schema: "node-delta/1", id: eventId(tenant, problem, "delta", round, node.name), tenant, problem, round, base: context.planRound, body };
+    deltaEvent: (view): CatoptEvent<"node-delta/1"> => {
+      const round = view.planRound + 1;
+      const body = changedEntries(view.committed as Float64Array, view.proposed as Float64Array);
+      return { schema: "node-delta/1", id: eventId(tenant, problem, "delta", round, node.name), tenant, problem, round, base: view.planRound, body };
     },
     opened: (event) => {
       if (event.schema !== "cluster-open/1") return undefined;
@@ -51,6 +48,5 @@ export async function runNodeAgent(options: NodeAgentOptions): Promise<AgentOutc
       // A copy: the machine may hold this plan while the next one is folded.
       return { status: event.body.status, round: event.round, rho: event.body.rho, signal: Float64Array.from(signal) } satisfies NodePlan;
     },
-  });
-  return { ...outcome, plan: null };
+  };
 }
