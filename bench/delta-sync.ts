@@ -24,8 +24,8 @@ import { loadClusterScenario, type ClusterScenario } from "../src/families/accel
 import { applyUpdate } from "../src/families/accelerator-allocation/node-solver.ts";
 import { derivedOf } from "../src/families/accelerator-allocation/cluster-fold.ts";
 import { decodeEnvelope } from "../src/core/envelope.ts";
-import { decodeEvent } from "../src/core/event.ts";
-import type { SparseUpdate } from "../src/core/schemas.ts";
+import { decodeEvent } from "../src/families/registry.ts";
+import type { SparseUpdate } from "../src/families/accelerator-allocation/schemas.ts";
 import { generateIdentity } from "../src/governance/identity.ts";
 import { readRecording } from "../src/replay/recording.ts";
 import { runCluster } from "../src/run/run-cluster.ts";

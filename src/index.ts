@@ -6,9 +6,11 @@
 // Contracts and the wire
 export { encode, decode, decodeSequence, checkShape, SequenceError, type Wire } from "./core/codec.ts";
 export { CatoptError, catoptError, isCatoptError, type ErrorCode } from "./core/errors.ts";
-export { encodeEvent, decodeEvent, eventId, type CatoptEvent, type AnyEvent } from "./core/event.ts";
+export { encodeEvent, eventId, type CatoptEvent, type AnyEvent } from "./core/event.ts";
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./core/envelope.ts";
-export { parseBody, isSchemaId, type SchemaId, type BodyOf, type OpenBody, type JoinBody, type DeltaBody, type RoundBody, type PlanBody, type PlanStatus } from "./core/schemas.ts";
+export type { SchemaId, BodyOf, RoundBody, PlanStatus, SchemaTable, SchemaEntry } from "./core/schemas.ts";
+export type { OpenBody, JoinBody, JoinBodyV2, DeltaBody, PlanBody } from "./families/energy-qp/schemas.ts";
+export { FAMILIES, familyOf, parseBody, isSchemaId, decodeEvent, SCHEMAS } from "./families/registry.ts";
 export { deltaSubject, planSubject, roundSubject, tenantSubjects, problemAnnouncements, parseSubject, isToken, type ParsedSubject, type SubjectKind } from "./core/subjects.ts";
 export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./families/energy-qp/local-problem.ts";
 export { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./core/problem-spec.ts";

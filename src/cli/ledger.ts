@@ -3,7 +3,7 @@ import { chosenNatsUrl } from "../bus/connection.ts";
 import { openBus } from "../bus/session.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { catoptError } from "../core/errors.ts";
-import { decodeEvent } from "../core/event.ts";
+import { decodeEvent } from "../families/registry.ts";
 import * as v from "../core/validate.ts";
 import { openNote, parseCheckpointText, verifierKey, verifyCheckpoint, type Checkpoint } from "../governance/checkpoint.ts";
 import { publicKeyFromDid } from "../governance/did-key.ts";

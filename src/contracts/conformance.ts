@@ -1,6 +1,6 @@
 import { ADAPTERS } from "../families/energy-qp/adapters/registry.ts";
 import { checkLocalProblem } from "../families/energy-qp/local-problem.ts";
-import { isSchemaId, parseBody } from "../core/schemas.ts";
+import { isSchemaId, parseBody } from "../families/registry.ts";
 import { latest } from "./catalog.ts";
 import type { Registry } from "./compatibility.ts";
 import { conformance, type SchemaDescriptor } from "./schema.ts";

@@ -1,6 +1,6 @@
 import { decode, encode, type Wire } from "./codec.ts";
 import { catoptError } from "./errors.ts";
-import { isSchemaId, parseBody, type BodyOf, type SchemaId } from "./schemas.ts";
+import type { BodyOf, SchemaId, SchemaTable } from "./schemas.ts";
 import * as v from "./validate.ts";
 
 /**
@@ -39,8 +39,11 @@ export function encodeEvent(event: CatoptEvent): Uint8Array {
   );
 }
 
-/** Decodes and validates; throws EVENT_INVALID with the reason (bad bytes, unknown schema, bad field). */
-export function decodeEvent(bytes: Uint8Array): AnyEvent {
+/**
+ * Decodes and validates against `schemas` (the registry's: src/families/registry.ts decodeEvent);
+ * throws EVENT_INVALID with the reason (bad bytes, unknown schema, bad field).
+ */
+export function decodeEventWith(bytes: Uint8Array, schemas: SchemaTable): AnyEvent {
   let raw: unknown;
   try {
     raw = decode(bytes);
@@ -50,7 +53,8 @@ export function decodeEvent(bytes: Uint8Array): AnyEvent {
   try {
     const e = v.record(raw, "event");
     const schema = v.string(e.schema, "event.schema");
-    if (!isSchemaId(schema)) throw new v.ValidationError("event.schema", `unknown schema "${schema}"`);
+    const entry = Object.hasOwn(schemas, schema) ? schemas[schema as SchemaId] : undefined;
+    if (entry === undefined) throw new v.ValidationError("event.schema", `unknown schema "${schema}"`);
     return {
       schema,
       id: v.string(e.id, "event.id"),
@@ -58,7 +62,7 @@ export function decodeEvent(bytes: Uint8Array): AnyEvent {
       problem: v.string(e.problem, "event.problem"),
       round: v.integer(e.round, "event.round"),
       base: v.integer(e.base, "event.base", -1),
-      body: parseBody(schema, e.body, "event.body"),
+      body: entry.parse(e.body, "event.body"),
     } as AnyEvent;
   } catch (err) {
     if (err instanceof v.ValidationError) throw catoptError("EVENT_INVALID", err.message, err);

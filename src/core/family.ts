@@ -1,7 +1,6 @@
 import type { AnyEvent } from "./event.ts";
 import type { Pending, RoundEvent, RoundRules } from "./round-rules.ts";
-import type { PlanStatus, SchemaId } from "./schemas.ts";
-import type { SubjectKind } from "./subjects.ts";
+import type { PlanStatus, SchemaId, SchemaTable } from "./schemas.ts";
 
 /**
  * The contract between the engine and a problem family (the energy QP, the accelerator
@@ -89,8 +88,8 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
   readonly name: string;
   /** The schema of the event that opens one of its problems. */
   readonly openSchema: SchemaId;
-  /** Each schema of its own events (the open's too) and the kind of subject it travels on; the engine routes them to `apply`. */
-  readonly subjects: Readonly<Partial<Record<SchemaId, SubjectKind>>>;
+  /** Its own events' schemas (the open's too): the subject kind each travels on and its parser (its folder's schemas.ts). The engine routes them to `apply`. */
+  readonly schemas: SchemaTable;
   /** Whether a problem state is one of this family's. */
   owns(problem: FamilyProblem): problem is P;
   /** The problem an open event (of `openSchema`) starts. */

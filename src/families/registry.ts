@@ -1,7 +1,8 @@
-import type { AnyEvent } from "../core/event.ts";
+import { decodeEventWith, type AnyEvent } from "../core/event.ts";
 import type { FamilyProblem, ProblemFamily } from "../core/family.ts";
-import type { SchemaId } from "../core/schemas.ts";
+import { ENGINE_SCHEMAS, type BodyOf, type SchemaEntry, type SchemaId, type SchemaTable } from "../core/schemas.ts";
 import type { SubjectKind } from "../core/subjects.ts";
+import { ValidationError } from "../core/validate.ts";
 import { acceleratorAllocation } from "./accelerator-allocation/cluster-fold.ts";
 import { energyQp } from "./energy-qp/fold.ts";
 
@@ -12,7 +13,7 @@ import { energyQp } from "./energy-qp/fold.ts";
  */
 export const FAMILIES: readonly ProblemFamily[] = [energyQp, acceleratorAllocation];
 
-const bySchema = new Map<SchemaId, ProblemFamily>(FAMILIES.flatMap((f) => Object.keys(f.subjects).map((s) => [s as SchemaId, f] as const)));
+const bySchema = new Map<SchemaId, ProblemFamily>(FAMILIES.flatMap((f) => Object.keys(f.schemas).map((s) => [s as SchemaId, f] as const)));
 
 /** The family whose event this schema is (open included), if any. */
 export const familyOfSchema = (schema: SchemaId): ProblemFamily | undefined => bySchema.get(schema);
@@ -27,8 +28,23 @@ export function familyOf(problem: FamilyProblem): ProblemFamily {
   return family;
 }
 
-/** The subject kind a family's event travels on. */
-export const familySubjectOf = (schema: SchemaId): SubjectKind | undefined => familyOfSchema(schema)?.subjects[schema];
 
 /** The tenant of the problem an event belongs to: its own, except where its family says otherwise (a tenant plan). */
 export const problemTenantOf = (event: AnyEvent): string => familyOfSchema(event.schema)?.problemTenant?.(event) ?? event.tenant;
+
+/** Every event schema: the engine's own and each family's, with its subject kind and parser. */
+export const SCHEMAS: SchemaTable = Object.assign({}, ENGINE_SCHEMAS, ...FAMILIES.map((f) => f.schemas));
+
+export const isSchemaId = (value: string): value is SchemaId => Object.hasOwn(SCHEMAS, value);
+
+/** Parses a body by its schema; throws a ValidationError naming the path of the first bad field. */
+export function parseBody<S extends SchemaId>(schema: S, body: unknown, path = "body"): BodyOf[S] {
+  const entry = (SCHEMAS[schema] as SchemaEntry<S> | undefined) ?? (() => { throw new ValidationError(path, `unknown schema "${schema}"`); })();
+  return entry.parse(body, path);
+}
+
+/** Decodes and validates an event of any schema the engine knows (core/event.ts); throws EVENT_INVALID with the reason. */
+export const decodeEvent = (bytes: Uint8Array): AnyEvent => decodeEventWith(bytes, SCHEMAS);
+
+/** The kind of subject an event of this schema travels on. */
+export const subjectKindOf = (schema: SchemaId): SubjectKind | undefined => SCHEMAS[schema]?.subject;

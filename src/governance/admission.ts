@@ -1,5 +1,6 @@
 import { decodeEnvelope } from "../core/envelope.ts";
-import { decodeEvent, type AnyEvent, type CatoptEvent } from "../core/event.ts";
+import { type AnyEvent, type CatoptEvent } from "../core/event.ts";
+import { decodeEvent } from "../families/registry.ts";
 import type { Role, SchemaBody } from "../core/schemas.ts";
 import { catalogRegistry } from "../contracts/catalog.ts";
 import { COMPATIBILITY_MODES, register, type CompatibilityMode } from "../contracts/compatibility.ts";

@@ -3,12 +3,11 @@ import type { StreamMessage } from "../core/stream-message.ts";
 import { isCatoptError } from "../core/errors.ts";
 import type { AnyEvent } from "../core/event.ts";
 import type { FamilyProblem } from "../core/family.ts";
-import type { SchemaId } from "../core/schemas.ts";
 import { Refusal, refuse as reject } from "../core/refusal.ts";
 import type { RoundRules } from "../core/round-rules.ts";
-import { parseSubject, type ParsedSubject, type SubjectKind } from "../core/subjects.ts";
+import { parseSubject, type ParsedSubject } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
-import { familyOf, familyOfSchema, familyOpenedBy, familySubjectOf, problemTenantOf } from "../families/registry.ts";
+import { familyOf, familyOfSchema, familyOpenedBy, problemTenantOf, subjectKindOf } from "../families/registry.ts";
 
 /**
  * The pure fold of the stream: apply(state, message) -> state. The live coordinator folds the
@@ -44,20 +43,6 @@ export type ReplayState = {
 export const emptyReplayState = (trustRoot: string | null): ReplayState => ({ admission: emptyAdmission(trustRoot), problems: {}, events: 0, lastSeq: 0, digest: "", rejected: [] });
 
 export const problemKey = (tenant: string, problem: string): string => `${tenant}/${problem}`;
-
-/** Which subject kind each of the engine's own schemas travels on; the families say it of theirs. */
-const ENGINE_SUBJECTS: Readonly<Partial<Record<SchemaId, SubjectKind>>> = {
-  "round/1": "round",
-  "round/2": "round",
-  "admit/1": "gov",
-  "revoke/1": "gov",
-  "quarantine/1": "quarantine",
-  "schema/1": "gov",
-  "approve/1": "gov",
-  "policy/1": "gov",
-};
-
-const subjectKindOf = (schema: SchemaId): SubjectKind | undefined => ENGINE_SUBJECTS[schema] ?? familySubjectOf(schema);
 
 /** `signatureValid`: a verdict already reached for exactly these bytes (one read folded twice); absent, apply verifies. */
 export function apply(state: ReplayState, message: StreamMessage, signatureValid?: boolean): ReplayState {

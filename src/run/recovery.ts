@@ -1,5 +1,6 @@
 import { decodeEnvelope } from "../core/envelope.ts";
-import { decodeEvent, type AnyEvent } from "../core/event.ts";
+import { type AnyEvent } from "../core/event.ts";
+import { decodeEvent } from "../families/registry.ts";
 import { describeFault, type FaultKind } from "../core/faults.ts";
 import type { ClosedBy } from "../core/schemas.ts";
 import type { Rejection } from "../replay/reducer.ts";

@@ -5,7 +5,7 @@ import { deltaEvent } from "../../src/families/energy-qp/agent.ts";
 import { agentMachine } from "../../src/agent/agent-machine.ts";
 import { qpSolver } from "../../src/families/energy-qp/qp-solver.ts";
 import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
-import type { PlanBody } from "../../src/core/schemas.ts";
+import type { PlanBody } from "../../src/families/energy-qp/schemas.ts";
 import { localStep } from "../../src/families/energy-qp/local-step.ts";
 
 // The machine stepped purely: transition() returns the next snapshot and the effects to run.

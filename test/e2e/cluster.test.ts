@@ -11,7 +11,8 @@ import { planViolation } from "../../src/families/accelerator-allocation/repair.
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { decodeEnvelope } from "../../src/core/envelope.ts";
-import { decodeEvent, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { decodeEvent } from "../../src/families/registry.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { saveIdentity } from "../../src/governance/keystore.ts";
 import { problemKey, type ReplayState } from "../../src/replay/reducer.ts";

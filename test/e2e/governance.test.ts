@@ -10,7 +10,8 @@ import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
-import { decodeEvent, encodeEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { encodeEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { decodeEvent } from "../../src/families/registry.ts";
 import { deltaSubject, governanceSubject, parseSubject } from "../../src/core/subjects.ts";
 import { startGovernance } from "../../src/governance/governance-consumer.ts";
 import { admitEvent, revokeEvent } from "../../src/governance/governance-events.ts";

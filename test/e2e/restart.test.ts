@@ -2,7 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runAgent } from "../../src/agent/agent-runner.ts";
 import { qpAgent } from "../../src/families/energy-qp/agent.ts";
-import type { PlanBody } from "../../src/core/schemas.ts";
+import type { PlanBody } from "../../src/families/energy-qp/schemas.ts";
 import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
 import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";

@@ -7,7 +7,7 @@ import { signCheckpoint, verifierKey } from "../../src/governance/checkpoint.ts"
 import { decodeEntry, encodeBatch, encodeEntry, isAccepted, ledgerJudge, openBatch, splitBatch, verifyLedger, type LedgerEntry } from "../../src/governance/ledger.ts";
 import { MerkleLog } from "../../src/governance/merkle.ts";
 import { decodeEnvelope } from "../../src/core/envelope.ts";
-import { decodeEvent } from "../../src/core/event.ts";
+import { decodeEvent } from "../../src/families/registry.ts";
 import { Refusal } from "../../src/core/refusal.ts";
 import { readRecording } from "../../src/replay/recording.ts";
 import { fixtureIdentities } from "../helpers/messages.ts";

@@ -1,6 +1,6 @@
 import { eventId, type CatoptEvent } from "../../core/event.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
-import type { ClusterOpenBody, ClusterPlanBody, SparseUpdate, TenantPlanBody } from "../../core/schemas.ts";
+import { ACCELERATOR_ALLOCATION_SCHEMAS, type ClusterOpenBody, type ClusterPlanBody, type SparseUpdate, type TenantPlanBody } from "./schemas.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import { refuse as reject } from "../../core/refusal.ts";
 import { synchronousRules, takenDeltas, type RoundEvent } from "../../core/round-rules.ts";
@@ -246,7 +246,7 @@ export const isClusterState = (p: FamilyProblem | undefined): p is ClusterState 
 export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   name: "accelerator-allocation",
   openSchema: "cluster-open/1",
-  subjects: { "cluster-open/1": "round", "node-join/1": "delta", "node-delta/1": "delta", "cluster-plan/1": "plan", "tenant-plan/1": "plan" },
+  schemas: ACCELERATOR_ALLOCATION_SCHEMAS,
   owns: isClusterState,
   open: (event) => (event.schema === "cluster-open/1" ? openCluster(event) : reject(`${event.schema} does not open a cluster problem`)),
   apply: (p, event, agent) => {

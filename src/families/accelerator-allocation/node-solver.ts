@@ -1,5 +1,5 @@
 import type { AgentPlan, LocalSolver } from "../../core/family.ts";
-import type { SparseUpdate } from "../../core/schemas.ts";
+import type { SparseUpdate } from "./schemas.ts";
 import type { NodeProblem } from "./decompose.ts";
 import { nodeStep, nodeWorkspace } from "./node-step.ts";
 

@@ -1,7 +1,8 @@
 import { eventId, type CatoptEvent } from "../../core/event.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import type { ProblemSpec } from "../../core/problem-spec.ts";
-import type { PlanBody, PlanStatus } from "../../core/schemas.ts";
+import type { PlanStatus } from "../../core/schemas.ts";
+import { ENERGY_QP_SCHEMAS, type PlanBody } from "./schemas.ts";
 import { refuse as reject } from "../../core/refusal.ts";
 import { staleReason, stillPending, takenDeltas, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
@@ -73,7 +74,7 @@ const roundRules = (p: ProblemState): RoundRules => ({ maxStaleness: p.spec.admm
 export const energyQp: ProblemFamily<ProblemState> = {
   name: "energy-qp",
   openSchema: "open/1",
-  subjects: { "open/1": "round", "join/1": "delta", "join/2": "delta", "leave/1": "delta", "delta/1": "delta", "plan/1": "plan" },
+  schemas: ENERGY_QP_SCHEMAS,
   // A cluster state says its kind; the QP's, older, carries no tag (so recorded state hashes stay).
   owns: (problem: FamilyProblem): problem is ProblemState => !("kind" in problem),
   open: (event) => (event.schema === "open/1" ? open(event) : reject(`${event.schema} does not open an energy QP`)),

@@ -1,5 +1,5 @@
 import { localObjective, type LocalProblem } from "./local-problem.ts";
-import type { PlanBody } from "../../core/schemas.ts";
+import type { PlanBody } from "./schemas.ts";
 import { localStep } from "./local-step.ts";
 import type { AgentView, LocalSolver } from "../../core/family.ts";
 
