@@ -14,7 +14,8 @@ export { FAMILIES, familyOf, parseBody, isSchemaId, decodeEvent, SCHEMAS } from 
 export { deltaSubject, planSubject, roundSubject, tenantSubjects, problemAnnouncements, parseSubject, isToken, type ParsedSubject, type SubjectKind } from "./core/subjects.ts";
 export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./families/energy-qp/local-problem.ts";
 export { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./core/problem-spec.ts";
-export { loadScenario, parseScenario, resolveScenarioPath, SCENARIO_FORMAT, type Scenario, type ScenarioAsset } from "./core/scenario.ts";
+export { loadScenario, resolveScenarioPath } from "./run/scenario-files.ts";
+export { parseScenario, SCENARIO_FORMAT, type Scenario, type ScenarioAsset } from "./families/energy-qp/scenario.ts";
 export { systemClock, type Clock } from "./core/clock.ts";
 
 // Adapters (functors)

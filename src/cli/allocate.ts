@@ -1,6 +1,6 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { POLICIES, type ClusterProblem, type PolicyName } from "../families/accelerator-allocation/cluster.ts";
-import { loadClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
+import { loadClusterScenario } from "../run/scenario-files.ts";
 import { describeObjective, policyForm } from "../families/accelerator-allocation/policy.ts";
 import { solveAllocationReference } from "../families/accelerator-allocation/reference-lp.ts";
 import { allocationPicture } from "../families/accelerator-allocation/render.ts";

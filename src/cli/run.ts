@@ -1,7 +1,9 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { catoptError } from "../core/errors.ts";
 import { CLUSTER_FORMAT, parseClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
-import { formatOf, parseScenario, readScenarioJson } from "../core/scenario.ts";
+import { formatOf } from "../core/scenario-fields.ts";
+import { parseScenario } from "../families/energy-qp/scenario.ts";
+import { readScenarioJson } from "../run/scenario-files.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
 import { recoveryLines } from "../run/recovery.ts";
 import { JSON_OPTION, NATS_OPTION, type Command, type Io, type ParsedArgs } from "./command.ts";

@@ -6,7 +6,7 @@ import { retrying, RETRY_PATIENCE_MS } from "../bus/retry.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
-import type { Scenario } from "../core/scenario.ts";
+import type { Scenario } from "../families/energy-qp/scenario.ts";
 import { governanceSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";

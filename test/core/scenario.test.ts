@@ -5,7 +5,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { isCatoptError } from "../../src/core/errors.ts";
-import { loadScenario, parseScenario } from "../../src/core/scenario.ts";
+import { loadScenario } from "../../src/run/scenario-files.ts";
+import { parseScenario } from "../../src/families/energy-qp/scenario.ts";
 
 const cosmos = await loadScenario("cosmos-3asset", PROJECT_ROOT);
 const base = () => JSON.parse(JSON.stringify({

@@ -8,7 +8,7 @@ import { startLocalCluster, type LocalCluster } from "../../src/bus/local-cluste
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { retrying } from "../../src/bus/retry.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
-import { loadScenario } from "../../src/core/scenario.ts";
+import { loadScenario } from "../../src/run/scenario-files.ts";
 import { startGovernance, type GovernanceConsumer } from "../../src/governance/governance-consumer.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { saveIdentity } from "../../src/governance/keystore.ts";

@@ -1,7 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
-import { loadScenario, parseScenario } from "../../src/core/scenario.ts";
+import { loadScenario } from "../../src/run/scenario-files.ts";
+import { parseScenario } from "../../src/families/energy-qp/scenario.ts";
 import { runScenario, serverLossWait } from "../../src/run/run-scenario.ts";
 import { QUIET_MS } from "../../src/bus/read.ts";
 import { RETRY_PATIENCE_MS } from "../../src/bus/retry.ts";

@@ -11,7 +11,7 @@ import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import { type CatoptEvent } from "../../src/core/event.ts";
 import { decodeEvent } from "../../src/families/registry.ts";
-import { loadScenario } from "../../src/core/scenario.ts";
+import { loadScenario } from "../../src/run/scenario-files.ts";
 import { parseSubject } from "../../src/core/subjects.ts";
 import { startGovernance, type GovernanceConsumer } from "../../src/governance/governance-consumer.ts";
 import { generateIdentity, signBytes, type Identity } from "../../src/governance/identity.ts";

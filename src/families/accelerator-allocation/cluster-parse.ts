@@ -1,4 +1,4 @@
-import { tokenField } from "../../core/scenario.ts";
+import { tokenField } from "../../core/scenario-fields.ts";
 import * as v from "../../core/validate.ts";
 import { POLICIES, typeCounts, type ClusterJob, type ClusterNode, type ClusterProblem } from "./cluster.ts";
 

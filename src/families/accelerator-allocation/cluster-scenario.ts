@@ -1,5 +1,5 @@
 import type { AdmmSettings } from "../../core/problem-spec.ts";
-import { parseAdmm, readScenarioJson, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario.ts";
+import { parseAdmm, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
@@ -26,11 +26,6 @@ export type ClusterScenario = {
 };
 
 export const CLUSTER_FORMAT = "catopt-cluster/1";
-
-export async function loadClusterScenario(reference: string, root: string): Promise<ClusterScenario> {
-  const { file, json } = await readScenarioJson(reference, root);
-  return parseClusterScenario(json, file);
-}
 
 export function parseClusterScenario(json: unknown, source: string): ClusterScenario {
   return scenarioParse(source, () => parse(json, source));

@@ -1,0 +1,121 @@
+import { DEFAULT_ADMM, type GlobalConstraint, type ProblemSpec } from "../../core/problem-spec.ts";
+import { needsAsyncRounds, parseFaults, type Fault } from "../../core/faults.ts";
+import { parseAdmm, parseRounds, roundTimeoutOf, scaleField, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
+import * as v from "../../core/validate.ts";
+import { ADAPTERS } from "./adapters/registry.ts";
+import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
+
+/**
+ * A scenario file: the topology (which agent runs on which node), each agent's input for its
+ * adapter, the shared resources, the global constraints and the ADMM settings.
+ * Format "catopt-scenario/1"; see scenarios/cosmos-3asset/scenario.json.
+ */
+export type ScenarioAsset = {
+  readonly agent: string;
+  readonly node: string;
+  readonly adapter: string;
+  readonly problem: LocalProblem;
+};
+
+export type Scenario = {
+  readonly name: string;
+  readonly description: string;
+  readonly tenant: string;
+  readonly problem: string;
+  readonly units: string;
+  readonly spec: ProblemSpec;
+  readonly assets: readonly ScenarioAsset[];
+  /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
+  readonly roundTimeoutMs: number;
+  /** When the coordinator closes a round before every agent's delta is in (absent: synchronous rounds). */
+  readonly rounds: RoundPolicy;
+  /** Faults `catopt run` performs during the run (core/faults.ts). */
+  readonly faults: readonly Fault[];
+  /** Where it was read from, for messages. */
+  readonly source: string;
+};
+
+export const SCENARIO_FORMAT = "catopt-scenario/1";
+
+export function parseScenario(json: unknown, source: string): Scenario {
+  return scenarioParse(source, () => parse(json, source));
+}
+
+/** The most assets a scenario may hold: see the refusal's reason in parse(). */
+export const MAX_ASSETS = 1000;
+
+function parse(json: unknown, source: string): Scenario {
+  const s = v.record(json, "scenario");
+  if (s.format !== SCENARIO_FORMAT) {
+    throw new v.ValidationError("scenario.format", `expected "${SCENARIO_FORMAT}", got ${JSON.stringify(s.format)}`);
+  }
+  const token = tokenField;
+  const resources = v.array(s.resources, "scenario.resources").map((r, i) => token(r, `scenario.resources[${i}]`));
+  if (resources.length === 0) throw new v.ValidationError("scenario.resources", "list at least one shared resource");
+  const known = new Set(resources);
+  if (known.size !== resources.length) throw new v.ValidationError("scenario.resources", "names must be unique");
+
+  const listed = v.array(s.assets, "scenario.assets");
+  if (listed.length > MAX_ASSETS) {
+    throw new v.ValidationError("scenario.assets", `${listed.length} assets, more than ${MAX_ASSETS}: the HiGHS reference every run is checked against grows faster than linearly (1,000 assets take about 3 s, 3,000 over a minute); split the fleet into problems of at most ${MAX_ASSETS}`);
+  }
+  const assets = listed.map((item, i): ScenarioAsset => {
+    const at = `scenario.assets[${i}]`;
+    const a = v.record(item, at);
+    const agent = token(a.agent, `${at}.agent`);
+    const adapterName = v.string(a.adapter, `${at}.adapter`);
+    const adapter = ADAPTERS.get(adapterName);
+    if (adapter === undefined) {
+      throw new v.ValidationError(`${at}.adapter`, `unknown adapter "${adapterName}" (known: ${[...ADAPTERS.keys()].join(", ")})`);
+    }
+    const problem = checkLocalProblem(adapter.toLocalProblem(agent, a.input, `${at}.input`), `${at}.input`);
+    for (const variable of problem.variables) {
+      for (const field of ["lower", "upper", "quadratic", "linear"] as const) scaleField(variable[field], `${at}.input (${variable.resource}).${field}`);
+    }
+    problem.variables.forEach((variable) => {
+      if (!known.has(variable.resource)) {
+        throw new v.ValidationError(`${at}.input`, `resource "${variable.resource}" is not in scenario.resources`);
+      }
+    });
+    return { agent, node: token(a.node ?? agent, `${at}.node`), adapter: adapterName, problem };
+  });
+  if (assets.length === 0) throw new v.ValidationError("scenario.assets", "list at least one asset");
+  const agents = assets.map((a) => a.agent);
+  const duplicate = agents.find((a, i) => agents.indexOf(a) !== i);
+  if (duplicate !== undefined) throw new v.ValidationError("scenario.assets", `agent "${duplicate}" appears twice`);
+
+  const constraints = v.array(s.constraints ?? [], "scenario.constraints").map((item, i): GlobalConstraint => {
+    const at = `scenario.constraints[${i}]`;
+    const c = v.record(item, at);
+    const coefficients = v.numberMap(c.coefficients, `${at}.coefficients`);
+    for (const [resource, coefficient] of Object.entries(coefficients)) {
+      if (!known.has(resource)) throw new v.ValidationError(`${at}.coefficients.${resource}`, "not in scenario.resources");
+      scaleField(coefficient, `${at}.coefficients.${resource}`);
+    }
+    return { name: v.string(c.name, `${at}.name`, 200), coefficients, limit: scaleField(v.finite(c.limit, `${at}.limit`), `${at}.limit`) };
+  });
+
+  const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);
+  if (admm.censor !== undefined) throw new v.ValidationError("scenario.admm.censor", "censored deltas are for cluster scenarios (node agents' sparse deltas); a QP agent's delta carries all its resources");
+  const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
+  const faults = parseFaults(s.faults, "scenario.faults", agents);
+  const blocking = faults.findIndex(needsAsyncRounds);
+  if (blocking >= 0 && rounds.quorum === undefined && rounds.deadlineMs === undefined) {
+    throw new v.ValidationError(`scenario.faults[${blocking}]`, "leaves an agent out of rounds: set scenario.rounds.quorum or scenario.rounds.deadlineMs, or every round waits for it");
+  }
+
+  return {
+    name: v.string(s.name, "scenario.name"),
+    description: s.description === undefined ? "" : v.string(s.description, "scenario.description"),
+    tenant: token(s.tenant, "scenario.tenant"),
+    problem: token(s.problem, "scenario.problem"),
+    units: s.units === undefined ? "" : v.string(s.units, "scenario.units"),
+    spec: { resources, constraints, agents, admm },
+    assets,
+    roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
+    rounds,
+    faults,
+    source,
+  };
+}
+
