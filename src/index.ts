@@ -47,7 +47,8 @@ export { qpSolver, qpDelta } from "./families/energy-qp/qp-solver.ts";
 export { joinEvent, deltaEvent, qpAgent } from "./families/energy-qp/agent.ts";
 export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
 export { coordinatorMachine, roundCandidates, readyToClose, roundTakes, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";
-export { openEvent, roundEvent } from "./coordinator/coordinator-events.ts";
+export { roundEvent } from "./coordinator/coordinator-events.ts";
+export { openEvent } from "./families/energy-qp/fold.ts";
 export { runCoordinator, type CoordinatorOptions, type CoordinatorOutcome } from "./coordinator/coordinator-runner.ts";
 
 // Identities, governance and the ledger

@@ -9,31 +9,48 @@ import { energyQp } from "./energy-qp/fold.ts";
 /**
  * Every problem family the engine knows, and the only door from the engine to them
  * (scripts/check-layers.mjs holds the engine to it). A new family is a folder beside this file
- * that exports a ProblemFamily (core/family.ts), and one line here.
+ * that exports a ProblemFamily (core/family.ts), and one line here. A family from elsewhere (a
+ * plugin, a test) joins with registerFamily before any of its events is read.
  */
-export const FAMILIES: readonly ProblemFamily[] = [energyQp, acceleratorAllocation];
+const families: ProblemFamily[] = [];
+const bySchema = new Map<SchemaId, ProblemFamily>();
 
-const bySchema = new Map<SchemaId, ProblemFamily>(FAMILIES.flatMap((f) => Object.keys(f.schemas).map((s) => [s as SchemaId, f] as const)));
+/** Every event schema: the engine's own and each family's, with its subject kind and parser. */
+export const SCHEMAS: SchemaTable = { ...ENGINE_SCHEMAS };
+
+/** The families known now, in the order they joined. */
+export const FAMILIES: readonly ProblemFamily[] = families;
+
+/** Adds a family; refused when its name or one of its schemas is taken already. */
+export function registerFamily(family: ProblemFamily): void {
+  if (families.some((f) => f.name === family.name)) throw new Error(`a problem family named ${family.name} is registered already`);
+  const ids = Object.keys(family.schemas) as SchemaId[];
+  const taken = ids.find((id) => Object.hasOwn(SCHEMAS, id));
+  if (taken !== undefined) throw new Error(`problem family ${family.name}: schema ${taken} belongs to ${bySchema.get(taken)?.name ?? "the engine"} already`);
+  if (!ids.includes(family.openSchema)) throw new Error(`problem family ${family.name}: its open schema ${family.openSchema} is not among its schemas`);
+  families.push(family);
+  Object.assign(SCHEMAS, family.schemas);
+  for (const id of ids) bySchema.set(id, family);
+}
+
+registerFamily(energyQp);
+registerFamily(acceleratorAllocation);
 
 /** The family whose event this schema is (open included), if any. */
 export const familyOfSchema = (schema: SchemaId): ProblemFamily | undefined => bySchema.get(schema);
 
 /** The family whose problems this schema opens, if any. */
-export const familyOpenedBy = (schema: SchemaId): ProblemFamily | undefined => FAMILIES.find((f) => f.openSchema === schema);
+export const familyOpenedBy = (schema: SchemaId): ProblemFamily | undefined => families.find((f) => f.openSchema === schema);
 
 /** The family a problem state belongs to. */
 export function familyOf(problem: FamilyProblem): ProblemFamily {
-  const family = FAMILIES.find((f) => f.owns(problem));
+  const family = families.find((f) => f.owns(problem));
   if (family === undefined) throw new Error(`no family owns problem ${problem.tenant}/${problem.problem}`);
   return family;
 }
 
-
 /** The tenant of the problem an event belongs to: its own, except where its family says otherwise (a tenant plan). */
 export const problemTenantOf = (event: AnyEvent): string => familyOfSchema(event.schema)?.problemTenant?.(event) ?? event.tenant;
-
-/** Every event schema: the engine's own and each family's, with its subject kind and parser. */
-export const SCHEMAS: SchemaTable = Object.assign({}, ENGINE_SCHEMAS, ...FAMILIES.map((f) => f.schemas));
 
 export const isSchemaId = (value: string): value is SchemaId => Object.hasOwn(SCHEMAS, value);
 

@@ -12,7 +12,7 @@ import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
-import { openEvent } from "../coordinator/coordinator-events.ts";
+import { openEvent } from "../families/energy-qp/fold.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
 import { belongsTo } from "../replay/filter.ts";
 import type { AnyProblemState } from "../replay/reducer.ts";

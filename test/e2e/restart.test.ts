@@ -7,7 +7,7 @@ import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../sr
 import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
-import { openEvent } from "../../src/coordinator/coordinator-events.ts";
+import { openEvent } from "../../src/families/energy-qp/fold.ts";
 import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
 import { loadScenario } from "../../src/run/scenario-files.ts";
 import { type Scenario } from "../../src/families/energy-qp/scenario.ts";

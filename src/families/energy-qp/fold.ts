@@ -292,6 +292,11 @@ function checkPlan(p: ProblemState, event: CatoptEvent<"plan/1">): ProblemState 
   return { ...p, planRound: event.round };
 }
 
+/** The open event of an energy QP: its public spec. */
+export function openEvent(tenant: string, problem: string, spec: ProblemSpec): CatoptEvent<"open/1"> {
+  return { schema: "open/1", id: eventId(tenant, problem, "open", 0), tenant, problem, round: 0, base: -1, body: spec };
+}
+
 export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/1"> {
   return {
     schema: "plan/1",
