@@ -4,6 +4,7 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("../src/cli/main.ts");
+const { isConnectionLoss } = await import("../src/bus/connection.ts");
 const io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
@@ -11,10 +12,10 @@ const io = {
 };
 // A connection that dies under a command (its server killed, the network gone) can surface in a
 // publish or read nobody awaits any more: that is the deployment failing, not a bug, so it gets
-// one line. Anything else unhandled is a bug and keeps its stack.
-const CONNECTION_LOST = new Set(["ClosedConnectionError", "DrainingConnectionError", "ConnectionError", "RequestError", "TimeoutError", "NoRespondersError"]);
+// one line (one awaited by the command gets its line in main.ts). Anything else unhandled is a
+// bug and keeps its stack.
 process.on("unhandledRejection", (err) => {
-  if (err instanceof Error && CONNECTION_LOST.has(err.name)) {
+  if (isConnectionLoss(err)) {
     process.stderr.write(`catopt: lost the connection to NATS (${err.message})\n`);
     process.exit(1);
   }

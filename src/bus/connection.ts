@@ -21,3 +21,11 @@ export async function connectTo(url: string, name = "catopt"): Promise<NatsConne
 export function chosenNatsUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   return flag ?? (env.CATOPT_NATS_URL || undefined);
 }
+
+/**
+ * nats.js errors that mean the connection died under a command (its server killed, the network
+ * gone): the deployment failing, not a bug, so the CLI says so in one line.
+ */
+const CONNECTION_LOST = new Set(["ClosedConnectionError", "DrainingConnectionError", "ConnectionError", "RequestError", "TimeoutError", "NoRespondersError"]);
+
+export const isConnectionLoss = (err: unknown): err is Error => err instanceof Error && CONNECTION_LOST.has(err.name);

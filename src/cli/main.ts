@@ -1,3 +1,4 @@
+import { isConnectionLoss } from "../bus/connection.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { agentCommand } from "./agent.ts";
 import { allocateCommand } from "./allocate.ts";
@@ -50,6 +51,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     }
     return await command.run(args, io);
   } catch (err) {
+    if (isConnectionLoss(err)) {
+      io.err(`catopt ${command.name}: lost the connection to NATS (${err.message})\n`);
+      return 1;
+    }
     if (!isCatoptError(err)) throw err;
     // A usage error shows the command's synopsis; a runtime error is one line, never the help.
     if (err.code === "USAGE") io.err(`Usage: catopt ${command.name} ${command.synopsis}   (catopt ${command.name} --help for its options)\n`);
