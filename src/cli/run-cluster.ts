@@ -35,6 +35,7 @@ function clusterLines(scenario: ClusterScenario, r: ClusterRunReport): string[] 
   const events = r.events / Math.max(r.wall_ms / 1000, 1e-9);
   return [
     `  policy               ${r.objective === null ? "n/a" : describeObjective(scenario.cluster, r.objective)}`,
+    ...(r.left.length === 0 ? [] : [`  left mid-run         ${r.left.join(", ")} (the HiGHS reference is the cluster without them)`]),
     `  HiGHS central solve  ${(r.reference_seconds * 1000).toFixed(0)} ms; this run ${(r.wall_ms / 1000).toFixed(2)} s = ${(r.wall_ms / 1000 / Math.max(r.reference_seconds, 1e-9)).toFixed(0)}x`,
     `  events/s             ${events.toFixed(0)}`,
     `  tenant plans         ${r.tenants.length} tenants, final plan of ${r.tenant_plans.final} seen by replay, ${r.tenant_plans.rejected} refused (catopt watch catopt.<tenant>.plan.${r.problem})`,

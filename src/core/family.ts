@@ -99,6 +99,11 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
    * agent whose delta subject it arrived on, if any. Returns the next state or refuses.
    */
   apply(problem: P, event: AnyEvent, agent: string | undefined): P;
+  /**
+   * An agent leaves for good (leave/1, an engine event): rounds stop waiting for it and its
+   * values stop counting. Absent: this family's agents cannot leave, and a leave is refused.
+   */
+  leave?(problem: P, agent: string): P;
   /** Closes a round: commits the deltas it took, then the coordinator's step. */
   closeRound(problem: P, event: RoundEvent): P;
   /** Which problem (tenant/problem) an event belongs to, when not its own tenant's (a tenant plan). */

@@ -39,10 +39,18 @@ export type PolicyBody = { readonly name: string; readonly value: string };
 /** A refused message, published by the governance consumer with the reason. */
 export type QuarantineBody = { readonly seq: number; readonly subject: string; readonly reason: string; readonly data: Uint8Array };
 
+/**
+ * An agent leaves a running problem for good (it may join again later, as a newcomer): its
+ * values stop counting, and rounds stop waiting for it. Every family's agents leave alike, on
+ * their delta subject; the family says what leaving does to its problem (ProblemFamily.leave).
+ */
+export type LeaveBody = { readonly reason: string };
+
 /** Each schema's body type, by schema id. An interface, so that a family's schemas.ts can add its own. */
 export interface BodyOf {
   "round/1": RoundBody;
   "round/2": RoundBodyV2;
+  "leave/1": LeaveBody;
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
   "quarantine/1": QuarantineBody;
@@ -87,6 +95,7 @@ const CLOSED_BY = ["all", "quorum", "deadline"] as const;
 
 /** The engine's own schemas and the subjects they travel on. */
 export const ENGINE_SCHEMAS: SchemaTable = {
+  "leave/1": { subject: "delta", parse: (body, path) => ({ reason: v.string(v.record(body, path).reason, `${path}.reason`) }) },
   "round/1": { subject: "round", parse: (body, path) => ({ took: v.stringList(v.record(body, path).took, `${path}.took`) }) },
   "round/2": { subject: "round", parse: (body, path) => {
     const b = v.record(body, path);

@@ -90,6 +90,10 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
   const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
   const family = familyOf(p);
   if (event.schema === "round/1" || event.schema === "round/2") return family.closeRound(p, event);
+  if (event.schema === "leave/1") {
+    const from = agent ?? reject("a leave must arrive on its agent's delta subject");
+    return family.leave?.(p, from) ?? reject(`agents of a ${family.name} problem cannot leave`);
+  }
   if (familyOfSchema(event.schema) !== family) reject(`a ${event.schema} event does not belong to ${family.name} problem ${p.problem}`);
   return family.apply(p, event, agent);
 }

@@ -16,6 +16,7 @@ import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
 import { eventId, type CatoptEvent } from "../core/event.ts";
 import { governanceSubject, roundSubject } from "../core/subjects.ts";
+import { describeFault } from "../core/faults.ts";
 import { runCoordinator } from "../coordinator/coordinator-runner.ts";
 import { startGovernance } from "../governance/governance-consumer.ts";
 import { admitEvent } from "../governance/governance-events.ts";
@@ -43,6 +44,8 @@ export type ClusterRunReport = Outcome & {
   /** The tenant plans as a replay checked them: refused ones, and tenants whose final plan was seen. */
   readonly tenant_plans: { readonly rejected: number; readonly final: number; readonly first_rejection: string | null };
   readonly reference_seconds: number;
+  /** Nodes that left mid-run: the reference is the cluster without them. */
+  readonly left: readonly string[];
   readonly history: ClusterState["history"];
   readonly agents: readonly AgentOutcome[];
   readonly tenants: readonly string[];
@@ -99,6 +102,9 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     const started = clock();
     const stopAgents = new AbortController();
     setMaxListeners(cluster.nodes.length + 8, stopAgents.signal); // one listener per node agent, by design
+    // A scripted leave (a node drained): its agent leaves with a leave event once its round has closed.
+    const leaving = new Map(scenario.faults.map((f) => [f.agent, { round: f.round, leave: new AbortController() }]));
+    for (const f of scenario.faults) note(describeFault(f));
     const agents = Promise.all(
       cluster.nodes.map(async (node) =>
         runAgent({
@@ -109,6 +115,7 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
           planTimeoutMs: scenario.roundTimeoutMs * 3,
           clock,
           signal: stopAgents.signal,
+          leave: leaving.get(node.name)?.leave.signal,
           signer: ids.agents.get(node.name) as Identity,
           trustRoot: ids.governance.did,
           coordinator: ids.coordinator.did,
@@ -122,7 +129,10 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
       open: clusterOpenEvent(tenant, problem, scenario),
       roundTimeoutMs: scenario.roundTimeoutMs,
       clock,
-      onRound: (state) => isClusterState(state) && options.onRound?.(state),
+      onRound: (state) => {
+        for (const l of leaving.values()) if (state.round >= l.round && !l.leave.signal.aborted) l.leave.abort(`drained after round ${l.round}`);
+        if (isClusterState(state)) options.onRound?.(state);
+      },
       signer: ids.coordinator,
       trustRoot: ids.governance.did,
     });
@@ -132,6 +142,12 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`, "node agent");
 
     const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did, note);
+    // Nodes that left took their accelerators with them: the run's optimum is the cluster's without them.
+    const state = coordinator.problem;
+    const left = Object.keys((isClusterState(state) ? state.left : undefined) ?? {});
+    const target = left.length === 0 ? reference : await solveAllocationReference({ ...cluster, nodes: cluster.nodes.filter((n) => !left.includes(n.name)) }, policyForm(cluster));
+    if (target.status !== "optimal") throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: without the nodes that left, the cluster's LP is ${target.status}`);
+    if (left.length > 0) note(`reference: solved again without ${left.join(", ")}, which left`);
     note("replaying the stream to check the live state");
     const kept: StreamMessage[] = [];
     // Two folds in one read: the platform tenant's messages (what the live coordinator folded: the
@@ -143,13 +159,12 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     });
     if (options.record !== undefined) {
       await writeRecording(options.record, {
-        header: { format: RECORDING_FORMAT, stream: EVENTS_STREAM, tenant, problem, scenario: scenario.name, referenceObjective: reference.objective, governance: ids.governance.did, checkpoint: ledger?.checkpoint ?? null, vkey: ledger?.vkey ?? null, leafHashes: null, messages: kept.length },
+        header: { format: RECORDING_FORMAT, stream: EVENTS_STREAM, tenant, problem, scenario: scenario.name, referenceObjective: target.objective, governance: ids.governance.did, checkpoint: ledger?.checkpoint ?? null, vkey: ledger?.vkey ?? null, leafHashes: null, messages: kept.length },
         messages: kept,
       });
       note(`recorded ${kept.length} messages to ${options.record}`);
     }
-    const state = coordinator.problem;
-    const outcome = summarize(coordinator.replay, state, { scenario: scenario.name, tenant, problem, referenceObjective: reference.objective });
+    const outcome = summarize(coordinator.replay, state, { scenario: scenario.name, tenant, problem, referenceObjective: target.objective });
     const checked = withTenantPlans.problems[problemKey(tenant, problem)];
     const tenantPlans = isClusterState(checked) ? checked.tenantPlans : {};
     return {
@@ -160,6 +175,7 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
       embedded_server: bus.embedded,
       replay_state_hash: stateHash(replay),
       reference_seconds: reference.seconds,
+      left,
       history: state?.history ?? [],
       agents: agentOutcomes,
       tenants,

@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { loadClusterScenario } from "../../src/run/scenario-files.ts";
 import { type ClusterScenario } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
 import { derivedOf, isClusterState, type ClusterState } from "../../src/families/accelerator-allocation/cluster-fold.ts";
+import { parseClusterScenario } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
 import type { NodeProblem } from "../../src/families/accelerator-allocation/decompose.ts";
 import { solveAllocationInProcess } from "../../src/families/accelerator-allocation/solve-in-process.ts";
 import { planViolation } from "../../src/families/accelerator-allocation/repair.ts";
@@ -150,6 +151,46 @@ cluster("catopt replay rebuilds the cluster problem from the recording, tenant p
   assert.is(replayed.state_hash, report.state_hash);
   assert.is(replayed.rounds, report.rounds);
   assert.equal(replayed.tenant_plans, { tenants: 3, final: 3, refused: 0, first_refusal: null });
+});
+
+cluster("a node that leaves mid-run (gavel-small-leave) takes its accelerators along: the run converges to HiGHS on the cluster without it, replays and verifies", async () => {
+  const leave = await loadClusterScenario("gavel-small-leave", PROJECT_ROOT);
+  const notes: string[] = [];
+  const left = await runCluster(leave, { onNote: (line) => notes.push(line) });
+  assert.ok(left.converged, `${left.status} after ${left.rounds} rounds`);
+  assert.equal(left.left, ["k80-0"]);
+  assert.ok(notes.includes("reference: solved again without k80-0, which left"), notes.join("\n"));
+  assert.ok((left.gap ?? 1) < 1e-3, `gap to HiGHS without the K80 node: ${left.gap}`);
+  assert.ok(Object.values(left.allocations).every((types) => (types.K80 ?? 0) === 0), "no job runs on the node that left");
+  assert.is(left.replay_state_hash, left.state_hash);
+  assert.ok(left.ledger?.verified, "the ledger verifies");
+  assert.is(left.agents.find((a) => a.agent === "k80-0")?.status, "left");
+  assert.ok(left.agents.filter((a) => a.agent !== "k80-0").every((a) => a.status === "converged"));
+});
+
+cluster("a cluster scenario takes leave faults only, each node's once, and never every node's", () => {
+  const json = { format: "catopt-cluster/1", name: "x", tenant: "platform", problem: "p", policy: "max-throughput", nodes: [{ name: "a", type: "V100", count: 1 }, { name: "b", type: "K80", count: 1 }], jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }] };
+  const refused = (faults: unknown[], reason: string) => assert.throws(() => parseClusterScenario({ ...json, faults }, "x.json"), (err: Error) => err.message.includes(reason));
+  refused([{ kind: "cut-link", round: 3, agent: "a", rounds: 2 }], 'scenario.faults[0].kind: "cut-link" needs asynchronous rounds');
+  refused([{ kind: "leave", round: 3, agent: "a" }, { kind: "leave", round: 5, agent: "a" }], "scenario.faults[1].agent: a leaves once");
+  refused([{ kind: "leave", round: 3, agent: "a" }, { kind: "leave", round: 5, agent: "b" }], "every node would leave");
+  refused([{ kind: "leave", round: 3, agent: "c" }], "scenario.faults[0].agent");
+});
+
+cluster("the fold refuses a leave before the cluster started, twice, or by its last node", () => {
+  const leave = (node: string, round: number, seq: number): StreamMessage => ({
+    subject: `catopt.platform.delta.gavel-small.${node}`,
+    seq,
+    data: envelopeBytes({ schema: "leave/1", id: `platform/gavel-small/leave/${round}/${node}`, tenant: "platform", problem: "gavel-small", round, base: round - 1, body: { reason: "drained" } }, ids[node]),
+  });
+  const firstRound = messages.findIndex((m) => eventOf(m).schema === "round/2");
+  const before = replayAll([...messages.slice(0, firstRound), leave("k80-0", 0, messages[firstRound].seq)]);
+  assert.match(before.rejected.at(-1)?.reason ?? "", "node k80-0 left while the problem is joining");
+  const running = messages.findIndex((m) => eventOf(m).schema === "node-delta/1");
+  const at = messages[running].seq;
+  const state = replayAll([...messages.slice(0, running), leave("k80-0", 1, at), leave("k80-0", 1, at), leave("p100-0", 1, at), leave("v100-0", 1, at)]);
+  assert.equal(state.rejected.map((r) => r.reason), ["node k80-0 already left after round 0", "node v100-0 is the last node of cluster problem gavel-small: it cannot leave"]);
+  assert.equal(platformOf(state).left, { "k80-0": 0, "p100-0": 0 });
 });
 
 cluster.run();

@@ -28,8 +28,14 @@ export type ClusterState = {
   readonly tenant: string;
   readonly problem: string;
   readonly open: ClusterOpenBody;
-  /** The node agents, one per node, in the cluster's order. */
+  /** The node agents, one per node, in the cluster's order (the order of `y`). */
   readonly agents: readonly string[];
+  /**
+   * Nodes that left (drained), with the round after which each did: their accelerators leave
+   * the problem (y fixed at 0) and no round waits for them. Absent when none has, as in every
+   * stream written before nodes could leave (so their state hashes stay).
+   */
+  readonly left?: Readonly<Record<string, number>>;
   readonly phase: "joining" | PlanStatus;
   readonly joined: Readonly<Record<string, { readonly id: string }>>;
   readonly pending: Readonly<Record<string, ClusterPendingDelta>>;
@@ -97,8 +103,29 @@ export function joinNode(p: ClusterState, event: CatoptEvent<"node-join/1">, age
   return { ...p, joined: { ...p.joined, [agent]: { id: event.id } } };
 }
 
+/** The nodes whose part every round needs: the cluster's, less those that left. */
+const activeNodes = (p: ClusterState): readonly string[] => (p.left === undefined ? p.agents : p.agents.filter((a) => p.left?.[a] === undefined));
+
+/**
+ * A node leaves (drained for maintenance): its accelerators leave the problem. Its y is fixed at
+ * 0, as if its capacity were 0, and rounds go on without it; the ADMM state carries on, since
+ * the remaining problem differs only by that node's variables fixed at 0. A node that left
+ * does not come back in this problem.
+ */
+function leaveNode(p: ClusterState, agent: string): ClusterState {
+  if (p.joined[agent] === undefined) reject(`node ${agent} left without joining`);
+  if (p.left?.[agent] !== undefined) reject(`node ${agent} already left after round ${p.left[agent]}`);
+  if (p.phase !== "running") reject(`node ${agent} left while the problem is ${p.phase}`);
+  if (activeNodes(p).length === 1) reject(`node ${agent} is the last node of cluster problem ${p.problem}: it cannot leave`);
+  const n = p.agents.indexOf(agent);
+  const y = p.y.map((column, i) => (i === n ? column.map(() => 0) : column));
+  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
+  return { ...p, y, pending, left: { ...p.left, [agent]: p.round } };
+}
+
 export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, agent: string): ClusterState {
   if (p.joined[agent] === undefined) reject(`node ${agent} sent a delta without joining`);
+  if (p.left?.[agent] !== undefined) reject(`delta from ${agent}, which left after round ${p.left[agent]}`);
   if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
   if (event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
   if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
@@ -139,7 +166,7 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
     y[n] = applySparse(p.y[n], d.update);
   }
   const from = new Set(taken.map((d) => d.agent));
-  const missing = p.agents.find((a) => !from.has(a));
+  const missing = activeNodes(p).find((a) => !from.has(a));
   if (missing !== undefined) reject(`round ${event.round} took nothing from node ${missing}`);
 
   const { decomposition, update } = derivedOf(p.open);
@@ -260,7 +287,8 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   // A tenant plan lives in the job tenant's subjects but belongs to the platform tenant's problem.
   problemTenant: (event) => (event.schema === "tenant-plan/1" ? event.body.platform : undefined),
   closeRound: closeClusterRound,
-  agentsOf: (p) => p.agents,
+  agentsOf: activeNodes,
+  leave: leaveNode,
   // Cluster rounds are synchronous: every round takes every node.
   roundRules: (p) => synchronousRules(p.round),
   planEvents: (p) => [

@@ -1,5 +1,6 @@
 import type { AdmmSettings } from "../../core/problem-spec.ts";
 import { parseAdmm, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
+import { parseFaults, type Fault } from "../../core/faults.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
@@ -22,6 +23,8 @@ export type ClusterScenario = {
   readonly tenantPlanEvery: number;
   /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
   readonly roundTimeoutMs: number;
+  /** Nodes that leave mid-run (drained): `catopt run` makes each leave after its round. */
+  readonly faults: readonly Extract<Fault, { kind: "leave" }>[];
   readonly source: string;
 };
 
@@ -57,6 +60,19 @@ function parse(json: unknown, source: string): ClusterScenario {
     admm: clusterAdmm(s.admm),
     tenantPlanEvery: s.tenantPlanEvery === undefined ? 1 : v.integer(s.tenantPlanEvery, "scenario.tenantPlanEvery", 1),
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
+    faults: nodeLeaves(s.faults, cluster),
     source,
   };
+}
+
+/** A cluster's rounds are synchronous, so of the scripted faults only a node's leave applies to it (each node's once, and never every node's). */
+function nodeLeaves(value: unknown, cluster: ClusterProblem): Extract<Fault, { kind: "leave" }>[] {
+  const leaves = parseFaults(value, "scenario.faults", cluster.nodes.map((n) => n.name)).map((f, i) => {
+    if (f.kind !== "leave") throw new v.ValidationError(`scenario.faults[${i}].kind`, `"${f.kind}" needs asynchronous rounds, which cluster problems do not have yet: a cluster scenario takes "leave" faults only`);
+    return f;
+  });
+  const twice = leaves.findIndex((f, i) => leaves.findIndex((g) => g.agent === f.agent) !== i);
+  if (twice !== -1) throw new v.ValidationError(`scenario.faults[${twice}].agent`, `${leaves[twice].agent} leaves once`);
+  if (leaves.length > 0 && leaves.length >= cluster.nodes.length) throw new v.ValidationError("scenario.faults", "every node would leave: at least one must stay");
+  return leaves;
 }

@@ -12,7 +12,7 @@ import { globalViolation } from "./violation.ts";
  * The energy QP's fold (the walking skeleton's problem): each owner's separable convex
  * quadratic with bounds, coupled by linear global constraints, solved by sharing ADMM.
  * open/1 opens it; agents join (join/2, or join/1 of older streams), send deltas (delta/1) and
- * may leave (leave/1); each round commits the deltas it took and takes the coordinator's
+ * may leave (the engine's leave/1); each round commits the deltas it took and takes the coordinator's
  * projection step; plan/1 must say exactly what the state implies. Pure; refuses bad input.
  */
 type JoinedAgent = {
@@ -81,11 +81,11 @@ export const energyQp: ProblemFamily<ProblemState> = {
   apply: (p, event, agent) => {
     if (event.schema === "plan/1") return checkPlan(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
-    if (event.schema === "leave/1") return leave(p, from);
     if (event.schema === "join/1" || event.schema === "join/2") return join(p, event, from);
     if (event.schema === "delta/1") return delta(p, event, from);
     return reject(`a ${event.schema} event does not belong to energy QP ${p.problem}`);
   },
+  leave,
   closeRound,
   agentsOf,
   roundRules,

@@ -23,8 +23,6 @@ export type JoinBody = { readonly resources: readonly string[] };
  * to governance, which admitted it.
  */
 export type JoinBodyV2 = JoinBody & { readonly lower: Readonly<Record<string, number>>; readonly upper: Readonly<Record<string, number>> };
-/** An agent leaves a running problem for good (it may join again later, as a newcomer): its values stop counting. */
-export type LeaveBody = { readonly reason: string };
 
 /** An agent's new values, only those that changed since `base`, and its local objective. */
 export type DeltaBody = { readonly entries: Readonly<Record<string, number>>; readonly objective: number };
@@ -47,7 +45,6 @@ declare module "../../core/schemas.ts" {
     "open/1": OpenBody;
     "join/1": JoinBody;
     "join/2": JoinBodyV2;
-    "leave/1": LeaveBody;
     "delta/1": DeltaBody;
     "plan/1": PlanBody;
   }
@@ -87,7 +84,6 @@ export const ENERGY_QP_SCHEMAS: SchemaTable = {
     };
     return { resources, lower: side("lower", (bound) => bound <= 0), upper: side("upper", (bound) => bound >= 0) };
   } },
-  "leave/1": { subject: "delta", parse: (body, path) => ({ reason: v.string(v.record(body, path).reason, `${path}.reason`) }) },
   "delta/1": { subject: "delta", parse: (body, path) => {
     const b = v.record(body, path);
     return { entries: v.numberMap(b.entries, `${path}.entries`), objective: v.finite(b.objective, `${path}.objective`) };
