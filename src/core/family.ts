@@ -90,7 +90,7 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
   readonly openSchema: SchemaId;
   /** Its own events' schemas (the open's too): the subject kind each travels on and its parser (its folder's schemas.ts). The engine routes them to `apply`. */
   readonly schemas: SchemaTable;
-  /** Whether a problem state is one of this family's. */
+  /** Whether a problem state is one of this family's (a new family's state carries a `kind` of its own, to tell it apart). */
   owns(problem: FamilyProblem): problem is P;
   /** The problem an open event (of `openSchema`) starts. */
   open(event: AnyEvent): P;

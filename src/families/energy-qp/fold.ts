@@ -75,8 +75,8 @@ export const energyQp: ProblemFamily<ProblemState> = {
   name: "energy-qp",
   openSchema: "open/1",
   schemas: ENERGY_QP_SCHEMAS,
-  // A cluster state says its kind; the QP's, older, carries no tag (so recorded state hashes stay).
-  owns: (problem: FamilyProblem): problem is ProblemState => !("kind" in problem),
+  // Other families' states say their kind; the QP's, older, carries no tag (so recorded state hashes stay): its spec tells it.
+  owns: (problem: FamilyProblem): problem is ProblemState => !("kind" in problem) && "spec" in problem,
   open: (event) => (event.schema === "open/1" ? open(event) : reject(`${event.schema} does not open an energy QP`)),
   apply: (p, event, agent) => {
     if (event.schema === "plan/1") return checkPlan(p, event);
