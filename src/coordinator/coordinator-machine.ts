@@ -69,10 +69,13 @@ export function roundCandidates(problem: AnyProblemState): Map<string, string> {
   }
   if (problem.phase !== "running") return picks;
   const rules = roundRules(problem);
+  // Only the agents rounds wait for: one that left keeps its pending deltas until the next round
+  // closes (a round decided before the leave may take one), but no round decided after does.
+  const active = new Set(agentsOf(problem));
   const best = new Map<string, number>();
   const pending: Readonly<Record<string, { readonly agent: string; readonly round: number; readonly base: number }>> = problem.pending;
   for (const [id, d] of Object.entries(pending)) {
-    if (staleReason(d, problem.round, rules) !== undefined) continue;
+    if (!active.has(d.agent) || staleReason(d, problem.round, rules) !== undefined) continue;
     if ((best.get(d.agent) ?? -Infinity) >= d.base) continue;
     best.set(d.agent, d.base);
     picks.set(d.agent, id);

@@ -28,6 +28,8 @@ export function registerFamily(family: ProblemFamily): void {
   const taken = ids.find((id) => Object.hasOwn(SCHEMAS, id));
   if (taken !== undefined) throw new Error(`problem family ${family.name}: schema ${taken} belongs to ${bySchema.get(taken)?.name ?? "the engine"} already`);
   if (!ids.includes(family.openSchema)) throw new Error(`problem family ${family.name}: its open schema ${family.openSchema} is not among its schemas`);
+  // Only the coordinator publishes on round subjects: an open anywhere else would let agents open problems.
+  if (family.schemas[family.openSchema]?.subject !== "round") throw new Error(`problem family ${family.name}: its open schema ${family.openSchema} must travel on the round subject`);
   families.push(family);
   Object.assign(SCHEMAS, family.schemas);
   for (const id of ids) bySchema.set(id, family);

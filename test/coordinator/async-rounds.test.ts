@@ -118,16 +118,16 @@ test("a round that took a delta which is no longer good is refused by the fold",
 
 test("an agent leaves: rounds stop waiting for it, its values and deltas stop counting, and it may join again", () => {
   const h = pastRoundOne();
-  h.delta("c", 1, 3.5); // pending when c leaves: dropped with it
+  h.delta("c", 1, 3.5); // pending when c leaves: no round decided after the leave takes it
   const leave = (round: number): CatoptEvent<"leave/1"> => ({ schema: "leave/1", id: eventId("t", "p", "leave", round, "c"), tenant: "t", problem: "p", round, base: round - 1, body: { reason: "grounded" } });
   h.feed(leave(1), agents.c);
   assert.equal(h.problem().joined.c?.left, 1);
   assert.not.ok("c" in h.problem().x, "c's values are out of the sum");
-  assert.not.ok(Object.values(h.problem().pending).some((d) => d.agent === "c"));
   h.delta("a", 1, 1.5);
   h.delta("b", 1, 2.5);
   const round2 = h.close();
   assert.equal([round2.body.took, round2.body.closedBy], [["t/p/delta/2/a", "t/p/delta/2/b"], "all"], "a and b are every agent now");
+  assert.not.ok(Object.values(h.problem().pending).some((d) => d.agent === "c"), "c's pending delta is dropped once a round closes");
   h.delta("c", 2, 4);
   assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "delta from c, which left after round 1");
   h.feed(leave(2), agents.c);
@@ -144,6 +144,23 @@ test("an agent leaves: rounds stop waiting for it, its values and deltas stop co
   h.delta("c", 3, 3);
   assert.equal(h.close().body.closedBy, "all");
   assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
+});
+
+test("a leave between a round's decision and its round event: the round still folds, and the leaver's delta counts for nothing", () => {
+  const h = pastRoundOne();
+  h.delta("a", 1, 1.5);
+  h.delta("b", 1, 2.5);
+  h.delta("c", 1, 9);
+  assert.is(h.snapshot().value, "closing", "the coordinator decided round 2, taking c's delta");
+  const round2 = roundEvent(h.problem(), h.snapshot().context.closedBy); // what it published on entering closing
+  assert.equal(round2.body.took, ["t/p/delta/2/a", "t/p/delta/2/b", "t/p/delta/2/c"]);
+  const leave: CatoptEvent<"leave/1"> = { schema: "leave/1", id: eventId("t", "p", "leave", 1, "c"), tenant: "t", problem: "p", round: 1, base: 0, body: { reason: "grounded" } };
+  h.feed(leave, agents.c); // reaches the stream before the round event
+  h.feed(round2, coordinator);
+  assert.is(h.problem().round, 2, "the round folded: the coordinator goes on");
+  h.feed(expectedPlanEvent(h.problem()), coordinator);
+  assert.equal([h.problem().x.a, h.problem().x.b, "c" in h.problem().x], [{ r: 1.5 }, { r: 2.5 }, false], "c's values no longer count");
+  assert.is(h.snapshot().value, "collecting");
 });
 
 test("residuals that look converged in a round mixing a late value end nothing until every value answers a plan the rounds since left in place", () => {

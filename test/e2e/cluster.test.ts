@@ -163,6 +163,8 @@ cluster("a node that leaves mid-run (gavel-small-leave) takes its accelerators a
   assert.ok((left.gap ?? 1) < 1e-3, `gap to HiGHS without the K80 node: ${left.gap}`);
   assert.ok(Object.values(left.allocations).every((types) => (types.K80 ?? 0) === 0), "no job runs on the node that left");
   assert.is(left.replay_state_hash, left.state_hash);
+  assert.equal(left.tenant_plans, { rejected: 0, final: 3, first_rejection: null }, "the leave lands between a round's plans; the node's values stand until the next round closes");
+  assert.is(left.rejected, 0);
   assert.ok(left.ledger?.verified, "the ledger verifies");
   assert.is(left.agents.find((a) => a.agent === "k80-0")?.status, "left");
   assert.ok(left.agents.filter((a) => a.agent !== "k80-0").every((a) => a.status === "converged"));
@@ -191,6 +193,15 @@ cluster("the fold refuses a leave before the cluster started, twice, or by its l
   const state = replayAll([...messages.slice(0, running), leave("k80-0", 1, at), leave("k80-0", 1, at), leave("p100-0", 1, at), leave("v100-0", 1, at)]);
   assert.equal(state.rejected.map((r) => r.reason), ["node k80-0 already left after round 0", "node v100-0 is the last node of cluster problem gavel-small: it cannot leave"]);
   assert.equal(platformOf(state).left, { "k80-0": 0, "p100-0": 0 });
+});
+
+cluster("a node delta for a plan not yet out is refused on arrival, so no node books against values it has not committed", () => {
+  const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".k80-0"));
+  const delta = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
+  const early: CatoptEvent<"node-delta/1"> = { ...delta, id: `${delta.id}/early`, round: delta.round + 1, base: delta.base + 1 };
+  const state = replayAll([...messages.slice(0, index), { ...messages[index], data: envelopeBytes(early, ids["k80-0"]) }, ...messages.slice(index)]);
+  assert.match(state.rejected[0]?.reason ?? "", `delta from k80-0 for round ${early.round} it answers plan ${early.base}, which is not out`);
+  assert.is(state.rejected.length, 1);
 });
 
 cluster.run();

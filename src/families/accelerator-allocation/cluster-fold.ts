@@ -3,7 +3,7 @@ import type { PlanStatus } from "../../core/schemas.ts";
 import { ACCELERATOR_ALLOCATION_SCHEMAS, type ClusterOpenBody, type ClusterPlanBody, type SparseUpdate, type TenantPlanBody } from "./schemas.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import { refuse as reject } from "../../core/refusal.ts";
-import { synchronousRules, takenDeltas, type RoundEvent } from "../../core/round-rules.ts";
+import { staleReason, synchronousRules, takenDeltas, type RoundEvent } from "../../core/round-rules.ts";
 import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../../solver/admm.ts";
 import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
@@ -107,20 +107,20 @@ export function joinNode(p: ClusterState, event: CatoptEvent<"node-join/1">, age
 const activeNodes = (p: ClusterState): readonly string[] => (p.left === undefined ? p.agents : p.agents.filter((a) => p.left?.[a] === undefined));
 
 /**
- * A node leaves (drained for maintenance): its accelerators leave the problem. Its y is fixed at
- * 0, as if its capacity were 0, and rounds go on without it; the ADMM state carries on, since
- * the remaining problem differs only by that node's variables fixed at 0. A node that left
- * does not come back in this problem.
+ * A node leaves (drained for maintenance): its accelerators leave the problem. No round waits
+ * for it from now on; when the next round closes its y is fixed at 0, as if its capacity were
+ * 0, and the ADMM state carries on, since the remaining problem differs only by that node's
+ * variables fixed at 0. Until then its values stand, so the round already out (its cluster and
+ * tenant plans) still folds as published, and a round the coordinator decided before the leave
+ * may still take its pending delta (which then counts for nothing). A node that left does not
+ * come back in this problem.
  */
 function leaveNode(p: ClusterState, agent: string): ClusterState {
   if (p.joined[agent] === undefined) reject(`node ${agent} left without joining`);
   if (p.left?.[agent] !== undefined) reject(`node ${agent} already left after round ${p.left[agent]}`);
   if (p.phase !== "running") reject(`node ${agent} left while the problem is ${p.phase}`);
   if (activeNodes(p).length === 1) reject(`node ${agent} is the last node of cluster problem ${p.problem}: it cannot leave`);
-  const n = p.agents.indexOf(agent);
-  const y = p.y.map((column, i) => (i === n ? column.map(() => 0) : column));
-  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
-  return { ...p, y, pending, left: { ...p.left, [agent]: p.round } };
+  return { ...p, left: { ...p.left, [agent]: p.round } };
 }
 
 export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, agent: string): ClusterState {
@@ -128,6 +128,10 @@ export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, a
   if (p.left?.[agent] !== undefined) reject(`delta from ${agent}, which left after round ${p.left[agent]}`);
   if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
   if (event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
+  // Rounds are synchronous: a delta answers the last plan out, relative to the values it committed
+  // (what the checks below hold it to), never a plan still to come.
+  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, synchronousRules(p.round));
+  if (stale !== undefined || event.round !== event.base + 1) reject(`delta from ${agent} for round ${event.round} ${stale ?? `answers plan ${event.base}, not plan ${event.round - 1}`}`);
   if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
   const columns = p.y[p.agents.indexOf(agent)].length;
   const bad = event.body.index.find((k) => k >= columns);
@@ -159,11 +163,11 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
     const started: ClusterState = { ...p, phase: "running", round: 0 };
     return { ...started, plan: derivePlan(started, agentSignal(p.admm).map(() => 0)) };
   }
-  const y = [...p.y];
   const taken = takenDeltas(p.pending, event, p.round, synchronousRules(p.round));
+  const y = p.y.map((values, n) => (p.left?.[p.agents[n]] !== undefined ? values.map(() => 0) : values));
   for (const d of taken) {
     const n = p.agents.indexOf(d.agent);
-    y[n] = applySparse(p.y[n], d.update);
+    if (p.left?.[d.agent] === undefined) y[n] = applySparse(p.y[n], d.update);
   }
   const from = new Set(taken.map((d) => d.agent));
   const missing = activeNodes(p).find((a) => !from.has(a));
@@ -178,7 +182,7 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
     phase,
     round: event.round,
     y,
-    pending: Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round)),
+    pending: Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round && p.left?.[d.agent] === undefined)),
     admm: result.state,
     residuals: result.residuals,
     history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],

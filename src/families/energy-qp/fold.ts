@@ -154,8 +154,9 @@ function leave(p: ProblemState, agent: string): ProblemState {
   const { [agent]: _x, ...x } = p.x;
   const { [agent]: _objective, ...objectives } = p.objectives;
   const { [agent]: _committed, ...committedAt } = p.committedAt;
-  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
-  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, lateAnswers: without(p.lateAnswers, agent), pending };
+  // Its pending deltas stay until the next round closes: the coordinator may have decided that
+  // round already, taking one of them, and its round event must still fold (the step skips it).
+  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, lateAnswers: without(p.lateAnswers, agent) };
 }
 
 /** `record` less `key`; undefined rather than an empty record, so that a state without late answers encodes as before they existed. */
@@ -217,6 +218,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   let lateAnswers = p.lateAnswers;
   const taken = takenDeltas(p.pending, event, p.round, roundRules(p));
   for (const d of taken) {
+    if (p.joined[d.agent]?.left !== undefined) continue; // it left after the round was decided: its values no longer count
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
     committedAt[d.agent] = event.round;
@@ -243,7 +245,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const answered = (a: string): number => lateAnswers?.[a] ?? (committedAt[a] ?? -Infinity) - 1;
   const settled = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness && (!steady || answered(a) >= (steadySince ?? event.round) - 1));
   const phase: ProblemState["phase"] = result.converged && settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
-  const pending = stillPending(p.pending, event.round, roundRules({ ...p, committedAt }));
+  const pending = Object.fromEntries(Object.entries(stillPending(p.pending, event.round, roundRules({ ...p, committedAt }))).filter(([, d]) => p.joined[d.agent]?.left === undefined));
   const stepped: ProblemState = {
     ...p,
     phase,
