@@ -92,9 +92,12 @@ test("a quorum closes a round, a late delta counts in the next one, a too late o
   assert.is(stateHash(replayMessages(h.folded, governance.did)), stateHash(h.snapshot().context.replay));
 });
 
+/** Loose tolerances and a budget that never binds: a round whose taken values do not move has residuals of 0, whatever plan they answer. */
+const loose = (admm: ProblemSpec["admm"]): ProblemSpec => ({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...admm, epsAbs: 0.01, epsRel: 1e-6 } });
+
 /** Every agent joined and round 1 closed with a delta from each (a = 1, b = 2, c = 3). */
-function pastRoundOne() {
-  const h = harness();
+function pastRoundOne(problemSpec: ProblemSpec = spec) {
+  const h = harness(problemSpec);
   for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
   h.close();
   h.delta("a", 0, 1);
@@ -164,15 +167,7 @@ test("a leave between a round's decision and its round event: the round still fo
 });
 
 test("residuals that look converged in a round mixing a late value end nothing until every value answers a plan the rounds since left in place", () => {
-  // Loose tolerances and a budget that never binds: a round whose taken values do not move has
-  // residuals of 0, whatever plan they answer.
-  const h = harness({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...spec.admm, epsAbs: 0.01, epsRel: 1e-6 } });
-  for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
-  h.close();
-  h.delta("a", 0, 1);
-  h.delta("b", 0, 2);
-  h.delta("c", 0, 3);
-  h.close();
+  const h = pastRoundOne(loose(spec.admm));
   h.delta("a", 1, 4); // round 2 moves the plan a lot, without c
   h.delta("b", 1, 5);
   assert.equal(h.close().body.closedBy, "quorum");
@@ -193,7 +188,7 @@ test("residuals that look converged in a round mixing a late value end nothing u
 });
 
 test("an agent that joined a running problem ends nothing before its first delta counts: its zeros answer no plan", () => {
-  const h = harness({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...spec.admm, maxStaleness: 2, epsAbs: 0.01, epsRel: 1e-6 } });
+  const h = harness(loose({ ...spec.admm, maxStaleness: 2 }));
   h.feed(joinEvent("t", "p", local("a")), agents.a);
   h.feed(joinEvent("t", "p", local("b")), agents.b);
   h.close();
@@ -218,13 +213,7 @@ test("an agent that joined a running problem ends nothing before its first delta
 
 test("a stream opened without the steady rule (an earlier release's) ends by the rule it ran under", () => {
   const { stop: _stop, ...before } = spec.admm;
-  const h = harness({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...before, epsAbs: 0.01, epsRel: 1e-6 } });
-  for (const a of ["a", "b", "c"] as const) h.feed(joinEvent("t", "p", local(a)), agents[a]);
-  h.close();
-  h.delta("a", 0, 1);
-  h.delta("b", 0, 2);
-  h.delta("c", 0, 3);
-  h.close();
+  const h = pastRoundOne(loose(before));
   h.delta("a", 1, 4);
   h.delta("b", 1, 5);
   h.close();
