@@ -1,5 +1,6 @@
 import { type AdmmSettings } from "./problem-spec.ts";
 import { catoptError } from "./errors.ts";
+import { checkAdmmSettings } from "./schemas.ts";
 import { isToken } from "./subjects.ts";
 import * as v from "./validate.ts";
 
@@ -75,8 +76,7 @@ export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): A
     maxStaleness: setting("maxStaleness", (x, where) => v.integer(x, where)),
     ...(censor === undefined ? {} : { censor }),
   };
-  if (admm.tau <= 1) throw new v.ValidationError(`${at}.tau`, "must be > 1");
-  if (admm.mu <= 1) throw new v.ValidationError(`${at}.mu`, "must be > 1");
+  checkAdmmSettings(admm, at);
   // Asynchronous rounds end by the steady rule (problem-spec.ts); synchronous ones keep their open's bytes.
   return admm.maxStaleness > 0 ? { ...admm, stop: "steady" } : admm;
 }

@@ -73,7 +73,7 @@ export type SchemaTable = { readonly [S in SchemaId]?: SchemaEntry<S> };
 /** The ADMM settings of an open event, as every family's open carries them. */
 export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
   const admm = v.record(value, path);
-  return {
+  return checkAdmmSettings({
     rho: v.positive(admm.rho, `${path}.rho`),
     epsAbs: v.positive(admm.epsAbs, `${path}.epsAbs`),
     epsRel: v.positive(admm.epsRel, `${path}.epsRel`),
@@ -88,7 +88,17 @@ export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
     ...(admm.censor === undefined ? {} : { censor: v.nonNegative(admm.censor, `${path}.censor`) }),
     // Absent in synchronous problems and in streams written before it (problem-spec.ts).
     ...(admm.stop === undefined ? {} : { stop: v.oneOf(admm.stop, ["steady"] as const, `${path}.stop`) }),
-  };
+  }, path);
+}
+
+/**
+ * The rules ADMM settings keep wherever they come from (a scenario or an open event), so the two
+ * cannot drift: residual balancing must scale rho (tau > 1) and only on a real imbalance (mu > 1).
+ */
+export function checkAdmmSettings(admm: AdmmSettings, path: string): AdmmSettings {
+  if (admm.tau <= 1) throw new v.ValidationError(`${path}.tau`, "must be > 1");
+  if (admm.mu <= 1) throw new v.ValidationError(`${path}.mu`, "must be > 1");
+  return admm;
 }
 
 const CLOSED_BY = ["all", "quorum", "deadline"] as const;

@@ -83,6 +83,14 @@ test("an agent declares its box rounded outward to powers of two: its values fit
   }
 });
 
+test("an open's ADMM settings keep the scenario's rules on the wire: tau and mu above 1", () => {
+  const open = recording.messages.map((m) => eventOf(m.data)).find((e) => e.schema === "open/1") as CatoptEvent<"open/1">;
+  for (const [field, value] of [["tau", 1], ["mu", 0.5]] as const) {
+    const bad: CatoptEvent<"open/1"> = { ...open, body: { ...open.body, admm: { ...open.body.admm, [field]: value } } };
+    refusedWith(() => verifyMessage(envelopeBytes(bad, keys.coordinator)), `event.body.admm.${field}: must be > 1`);
+  }
+});
+
 test("every field of an envelope is bounded before work is done on it: a huge author, a long did:key, a wrong-size signature", () => {
   const event = encodeEvent({ schema: "leave/1", id: "t/p/leave/0/x", tenant: "t", problem: "p", round: 0, base: -1, body: { reason: "x" } });
   const longDid = `did:key:z${"6Mk".repeat(200_000)}`;
