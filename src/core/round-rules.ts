@@ -56,3 +56,47 @@ export function takenDeltas<D extends Pending>(
 export function stillPending<D extends Pending>(pending: Readonly<Record<string, D>>, lastRound: number, rules: RoundRules): Record<string, D> {
   return Object.fromEntries(Object.entries(pending).filter(([, d]) => staleReason(d, lastRound, rules) === undefined));
 }
+
+/**
+ * The plan each agent's values answer, where that is older than the plan before the round that
+ * took them (a late delta); absent for every other agent, and absent altogether when there is
+ * none, so that a state without late answers encodes as before they existed.
+ */
+export type LateAnswers = Readonly<Record<string, number>> | undefined;
+
+/** `record` less `key`; undefined rather than an empty record (see LateAnswers). */
+export function without(record: LateAnswers, key: string): LateAnswers {
+  if (record === undefined || !Object.hasOwn(record, key)) return record;
+  const { [key]: _dropped, ...rest } = record;
+  return Object.keys(rest).length === 0 ? undefined : rest;
+}
+
+/** Round `round` took delta `d`: the plan the agent's values now answer, where it is late (and the steady rule counts it). */
+export const answered = (late: LateAnswers, d: Pending, round: number, steady: boolean): LateAnswers =>
+  d.base < round - 1 && steady ? { ...late, [d.agent]: d.base } : without(late, d.agent);
+
+/**
+ * Whether round `round`, whose residuals met their tolerances or not (`converged`), may end the
+ * run. Small residuals say nothing of an agent whose values are older than the staleness bound
+ * (or that has not joined), nor, under the steady rule (AdmmSettings.stop), of values that answer
+ * a plan the rounds since have moved: a late value mixed into a quorum round can make one round's
+ * residuals look converged while the plan is far off. So the run ends only when every agent's
+ * part is recent and answers a plan from which every round since has met the tolerances. In
+ * synchronous rounds every value answers the plan just before, so this is the residual rule
+ * alone. `steadySince`: where the unbroken run of such rounds began, kept while the run goes on.
+ */
+export function settledRound(o: {
+  readonly round: number;
+  readonly converged: boolean;
+  readonly agents: readonly string[];
+  readonly committedAt: Readonly<Record<string, number>>;
+  readonly late: LateAnswers;
+  readonly steadySince: number | undefined;
+  readonly maxStaleness: number;
+  readonly steady: boolean;
+}): { readonly settled: boolean; readonly steadySince: number | undefined } {
+  const steadySince = o.converged && o.steady ? (o.steadySince ?? o.round) : undefined;
+  const answeredPlan = (a: string): number => o.late?.[a] ?? (o.committedAt[a] ?? -Infinity) - 1;
+  const settled = o.converged && o.agents.every((a) => (o.committedAt[a] ?? -1) >= o.round - o.maxStaleness && (!o.steady || answeredPlan(a) >= (steadySince ?? o.round) - 1));
+  return { settled, steadySince };
+}

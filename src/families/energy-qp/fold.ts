@@ -4,7 +4,7 @@ import type { ProblemSpec } from "../../core/problem-spec.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
 import { ENERGY_QP_SCHEMAS, type PlanBody } from "./schemas.ts";
 import { refuse as reject } from "../../core/refusal.ts";
-import { staleReason, stillPending, takenDeltas, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
+import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
 
@@ -159,12 +159,6 @@ function leave(p: ProblemState, agent: string): ProblemState {
   return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, lateAnswers: without(p.lateAnswers, agent) };
 }
 
-/** `record` less `key`; undefined rather than an empty record, so that a state without late answers encodes as before they existed. */
-function without(record: Readonly<Record<string, number>> | undefined, key: string): Readonly<Record<string, number>> | undefined {
-  if (record === undefined || !Object.hasOwn(record, key)) return record;
-  const { [key]: _dropped, ...rest } = record;
-  return Object.keys(rest).length === 0 ? undefined : rest;
-}
 
 const zeros = (resources: readonly string[]): Record<string, number> => Object.fromEntries(resources.map((r) => [r, 0]));
 
@@ -222,7 +216,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
     committedAt[d.agent] = event.round;
-    lateAnswers = d.base < event.round - 1 && p.spec.admm.stop === "steady" ? { ...lateAnswers, [d.agent]: d.base } : without(lateAnswers, d.agent);
+    lateAnswers = answered(lateAnswers, d, event.round, p.spec.admm.stop === "steady");
   }
   const embed = (agent: string, source: Readonly<Record<string, Readonly<Record<string, number>>>>): number[] =>
     p.spec.resources.map((r) => source[agent]?.[r] ?? 0);
@@ -233,18 +227,8 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   );
   const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
-  // Small residuals say nothing of an agent whose values are older than the staleness bound
-  // (or that has not joined), nor, under the steady rule (problem-spec.ts), of values that
-  // answer a plan the rounds since have moved: a late value mixed into a quorum round can make
-  // one round's residuals look converged while the plan is far off. So the run ends only when
-  // every agent's part is recent and answers a plan from which every round since has met the
-  // tolerances. In synchronous rounds every value answers the plan just before, so this is the
-  // residual rule alone.
-  const steady = p.spec.admm.stop === "steady";
-  const steadySince = result.converged && steady ? (p.steadySince ?? event.round) : undefined;
-  const answered = (a: string): number => lateAnswers?.[a] ?? (committedAt[a] ?? -Infinity) - 1;
-  const settled = agentsOf(p).every((a) => (committedAt[a] ?? -1) >= event.round - p.spec.admm.maxStaleness && (!steady || answered(a) >= (steadySince ?? event.round) - 1));
-  const phase: ProblemState["phase"] = result.converged && settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
+  const { settled, steadySince } = settledRound({ round: event.round, converged: result.converged, agents: agentsOf(p), committedAt, late: lateAnswers, steadySince: p.steadySince, maxStaleness: p.spec.admm.maxStaleness, steady: p.spec.admm.stop === "steady" });
+  const phase: ProblemState["phase"] = settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
   const pending = Object.fromEntries(Object.entries(stillPending(p.pending, event.round, roundRules({ ...p, committedAt }))).filter(([, d]) => p.joined[d.agent]?.left === undefined));
   const stepped: ProblemState = {
     ...p,
