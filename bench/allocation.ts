@@ -60,7 +60,7 @@ for (const jobs of sizes) {
 console.log(JSON.stringify({ bench: "allocation", rows }));
 
 function benchScenario(cluster: ClusterProblem, name: string, admm: typeof ALLOCATION_ADMM): ClusterScenario {
-  return { name, description: "bench/allocation", tenant: "platform", problem: name, cluster, admm, tenantPlanEvery: 50, roundTimeoutMs: 60_000, faults: [], source: "bench/allocation" };
+  return { name, description: "bench/allocation", tenant: "platform", problem: name, cluster, admm, tenantPlanEvery: 50, roundTimeoutMs: 60_000, rounds: {}, faults: [], source: "bench/allocation" };
 }
 
 /** The smallest ratio, over jobs, of the job's effective throughput to what HiGHS's plan gives it. */

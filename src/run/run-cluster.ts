@@ -15,7 +15,7 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
 import { eventId, type CatoptEvent } from "../core/event.ts";
-import { governanceSubject, roundSubject } from "../core/subjects.ts";
+import { governanceSubject, parseSubject, roundSubject } from "../core/subjects.ts";
 import { describeFault } from "../core/faults.ts";
 import { runCoordinator } from "../coordinator/coordinator-runner.ts";
 import { startGovernance } from "../governance/governance-consumer.ts";
@@ -128,6 +128,7 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
       problem,
       open: clusterOpenEvent(tenant, problem, scenario),
       roundTimeoutMs: scenario.roundTimeoutMs,
+      ...scenario.rounds,
       clock,
       onRound: (state) => {
         for (const l of leaving.values()) if (state.round >= l.round && !l.leave.signal.aborted) l.leave.abort(`drained after round ${l.round}`);
@@ -166,10 +167,12 @@ export async function runCluster(scenario: ClusterScenario, options: ClusterRunO
     }
     const outcome = summarize(coordinator.replay, state, { scenario: scenario.name, tenant, problem, referenceObjective: target.objective });
     const checked = withTenantPlans.problems[problemKey(tenant, problem)];
+    // The tenant plans' own refusals: the rest (a late delta with asynchronous rounds) the platform's fold refused too.
+    const planRefusals = withTenantPlans.rejected.filter((r) => tenants.includes(parseSubject(r.subject)?.tenant ?? ""));
     const tenantPlans = isClusterState(checked) ? checked.tenantPlans : {};
     return {
       ...outcome,
-      tenant_plans: { rejected: withTenantPlans.rejected.length, final: tenants.filter((t) => tenantPlans[t] === state?.round).length, first_rejection: withTenantPlans.rejected[0]?.reason ?? null },
+      tenant_plans: { rejected: planRefusals.length, final: tenants.filter((t) => tenantPlans[t] === state?.round).length, first_rejection: planRefusals[0]?.reason ?? null },
       wall_ms: wall,
       nats_url: bus.url,
       embedded_server: bus.embedded,

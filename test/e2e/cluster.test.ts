@@ -170,6 +170,28 @@ cluster("a node that leaves mid-run (gavel-small-leave) takes its accelerators a
   assert.ok(left.agents.filter((a) => a.agent !== "k80-0").every((a) => a.status === "converged"));
 });
 
+cluster("asynchronous rounds on a cluster (gavel-small-async): rounds close at a quorum or a deadline, late deltas count, and the run reaches HiGHS, replays and verifies", async () => {
+  const scenarioAsync = await loadClusterScenario("gavel-small-async", PROJECT_ROOT);
+  const record = path.join(await mkdtemp(path.join(tmpdir(), "catopt-async-")), "run.catrec");
+  const run = await runCluster(scenarioAsync, { record });
+  assert.ok(run.converged, `${run.status} after ${run.rounds} rounds`);
+  assert.ok((run.gap ?? 1) < 1e-3, `gap to HiGHS ${run.gap}`);
+  assert.is(run.max_violation, 0);
+  assert.is(run.replay_state_hash, run.state_hash);
+  assert.equal(run.tenant_plans, { rejected: 0, final: 3, first_rejection: null });
+  assert.ok(run.ledger?.verified, "the ledger verifies");
+  const rounds = (await readRecording(record)).messages.map((m) => eventOf(m)).filter((e): e is CatoptEvent<"round/2"> => e.schema === "round/2");
+  const closedBy = new Set(rounds.map((e) => e.body.closedBy));
+  assert.ok(closedBy.has("quorum") || closedBy.has("deadline"), `rounds closed by ${[...closedBy].join(", ")}`);
+  assert.ok(rounds.some((e) => e.body.took.length < 3), "some rounds went on without a node");
+});
+
+cluster("a cluster scenario with rounds needs a staleness bound", () => {
+  const json = { format: "catopt-cluster/1", name: "x", tenant: "platform", problem: "p", policy: "max-throughput", nodes: [{ name: "a", type: "V100", count: 1 }, { name: "b", type: "K80", count: 1 }], jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }], rounds: { quorum: 1 } };
+  assert.throws(() => parseClusterScenario(json, "x.json"), (err: Error) => err.message.includes("scenario.admm.maxStaleness: asynchronous rounds (scenario.rounds) need a staleness bound of at least 1"));
+  assert.equal(parseClusterScenario({ ...json, admm: { maxStaleness: 1 } }, "x.json").admm.stop, "steady");
+});
+
 cluster("a cluster scenario takes leave faults only, each node's once, and never every node's", () => {
   const json = { format: "catopt-cluster/1", name: "x", tenant: "platform", problem: "p", policy: "max-throughput", nodes: [{ name: "a", type: "V100", count: 1 }, { name: "b", type: "K80", count: 1 }], jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }] };
   const refused = (faults: unknown[], reason: string) => assert.throws(() => parseClusterScenario({ ...json, faults }, "x.json"), (err: Error) => err.message.includes(reason));

@@ -3,7 +3,7 @@ import type { PlanStatus } from "../../core/schemas.ts";
 import { ACCELERATOR_ALLOCATION_SCHEMAS, type ClusterOpenBody, type ClusterPlanBody, type SparseUpdate, type TenantPlanBody } from "./schemas.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import { refuse as reject } from "../../core/refusal.ts";
-import { staleReason, synchronousRules, takenDeltas, type RoundEvent } from "../../core/round-rules.ts";
+import { answered, settledRound, staleReason, stillPending, synchronousRules, takenDeltas, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../../solver/admm.ts";
 import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
 import { couplingUpdate } from "./coupling.ts";
@@ -14,12 +14,13 @@ import { policyForm, policyObjective } from "./policy.ts";
 import { planFromNodes, planViolation } from "./repair.ts";
 
 /**
- * The stream's fold for a cluster problem (the accelerator allocation): the part of
- * replay/reducer.ts that knows cluster-open, node-join, node-delta, cluster-plan and
- * tenant-plan events. Rounds are synchronous (a node agent takes its own proposal as
- * committed: node-solver.ts): round k takes exactly one node-delta per node,
- * relative to round k-1, then the coordinator's prox step (sharingStep with couplingUpdate),
- * the very steps solveAllocationInProcess takes. Pure; refuses bad input with a reason.
+ * The stream's fold for a cluster problem (the accelerator allocation): cluster-open, node-join,
+ * node-delta, cluster-plan and tenant-plan events, and the engine's rounds and leaves. Round k
+ * takes node deltas relative to the values each node had committed, then the coordinator's prox
+ * step (sharingStep with couplingUpdate), the very steps solveAllocationInProcess takes. Rounds
+ * are synchronous (every node's delta, each round), or asynchronous when the open's
+ * admm.maxStaleness is at least 1 (a quorum or a deadline; late deltas within the bound; nodes
+ * joining late). Pure; refuses bad input with a reason.
  */
 export type ClusterPendingDelta = { readonly agent: string; readonly round: number; readonly base: number; readonly update: SparseUpdate };
 
@@ -36,6 +37,14 @@ export type ClusterState = {
    * stream written before nodes could leave (so their state hashes stay).
    */
   readonly left?: Readonly<Record<string, number>>;
+  /**
+   * Asynchronous rounds only (admm.maxStaleness > 0; absent otherwise, so synchronous streams
+   * hash as before): the round that last changed each node's y (took its delta or its join),
+   * the late answers and the start of the steady run of the stop rule (core/round-rules.ts).
+   */
+  readonly committedAt?: Readonly<Record<string, number>>;
+  readonly lateAnswers?: Readonly<Record<string, number>>;
+  readonly steadySince?: number;
   readonly phase: "joining" | PlanStatus;
   readonly joined: Readonly<Record<string, { readonly id: string }>>;
   readonly pending: Readonly<Record<string, ClusterPendingDelta>>;
@@ -93,14 +102,28 @@ export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState 
   };
 }
 
+/**
+ * Asynchronous rounds (admm.maxStaleness > 0): a round closes at a quorum or a deadline (the
+ * coordinator decides, the round event says which deltas it took), a node's delta counts in a
+ * later round within the staleness bound, and a node may join the running problem.
+ */
+const isAsync = (p: ClusterState): boolean => p.open.admm.maxStaleness > 0;
+
+/** Which deltas the next round may take: every node's of the last plan (synchronous), or within the staleness bound. */
+const clusterRules = (p: ClusterState): RoundRules =>
+  isAsync(p) ? { maxStaleness: p.open.admm.maxStaleness, committedAt: (node) => p.committedAt?.[node] } : synchronousRules(p.round);
+
 export function joinNode(p: ClusterState, event: CatoptEvent<"node-join/1">, agent: string): ClusterState {
   const node = p.open.cluster.nodes.find((n) => n.name === agent) ?? reject(`node ${agent} is not part of cluster problem ${p.problem}`);
   if (p.joined[agent] !== undefined) reject(`node ${agent} already joined`);
-  if (p.phase !== "joining") reject(`node ${agent} joined after the problem started`);
+  if (p.phase !== "joining" && !(isAsync(p) && p.phase === "running")) reject(`node ${agent} joined after the problem started`);
   if (event.body.type !== node.type || event.body.count !== node.count) {
     reject(`node ${agent} joined with ${event.body.count} x ${event.body.type}, but the problem has ${node.count} x ${node.type} there`);
   }
-  return { ...p, joined: { ...p.joined, [agent]: { id: event.id } } };
+  const joined = { ...p.joined, [agent]: { id: event.id } };
+  if (p.phase === "joining") return { ...p, joined };
+  // A late joiner starts at y = 0, which answers no plan (-1): the stop rule waits for its first delta.
+  return { ...p, joined, committedAt: { ...p.committedAt, [agent]: p.round }, lateAnswers: { ...p.lateAnswers, [agent]: -1 } };
 }
 
 /** The nodes whose part every round needs: the cluster's, less those that left. */
@@ -127,10 +150,10 @@ export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, a
   if (p.joined[agent] === undefined) reject(`node ${agent} sent a delta without joining`);
   if (p.left?.[agent] !== undefined) reject(`delta from ${agent}, which left after round ${p.left[agent]}`);
   if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
-  if (event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
-  // Rounds are synchronous: a delta answers the last plan out, relative to the values it committed
-  // (what the checks below hold it to), never a plan still to come.
-  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, synchronousRules(p.round));
+  if (!isAsync(p) && event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
+  // A delta answers a plan out (the last one, in synchronous rounds), relative to the values the
+  // node committed by then, which no round has changed since (what the checks below hold it to).
+  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, clusterRules(p));
   if (stale !== undefined || event.round !== event.base + 1) reject(`delta from ${agent} for round ${event.round} ${stale ?? `answers plan ${event.base}, not plan ${event.round - 1}`}`);
   if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
   const columns = p.y[p.agents.indexOf(agent)].length;
@@ -158,31 +181,52 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
   if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
   if (event.round === 0) {
-    const joins = p.agents.map((a) => p.joined[a]?.id ?? reject(`round 0 closed before node ${a} joined`));
-    if (!sameSet(joins, event.body.took)) reject("round 0 must take exactly the nodes' joins");
-    const started: ClusterState = { ...p, phase: "running", round: 0 };
+    if (isAsync(p)) {
+      // At a quorum of joins; a join in by the round event starts at y = 0 all the same (a join carries no values).
+      const joins = new Set(Object.values(p.joined).map((j) => j.id));
+      if (event.body.took.length === 0 || new Set(event.body.took).size !== event.body.took.length || event.body.took.some((id) => !joins.has(id))) reject("round 0 must take at least one node's join, each once");
+    } else {
+      const joins = p.agents.map((a) => p.joined[a]?.id ?? reject(`round 0 closed before node ${a} joined`));
+      if (!sameSet(joins, event.body.took)) reject("round 0 must take exactly the nodes' joins");
+    }
+    const committedAt = isAsync(p) ? { committedAt: Object.fromEntries(Object.keys(p.joined).map((a) => [a, 0])) } : {};
+    const started: ClusterState = { ...p, phase: "running", round: 0, ...committedAt };
     return { ...started, plan: derivePlan(started, agentSignal(p.admm).map(() => 0)) };
   }
-  const taken = takenDeltas(p.pending, event, p.round, synchronousRules(p.round));
+  const taken = takenDeltas(p.pending, event, p.round, clusterRules(p));
   const y = p.y.map((values, n) => (p.left?.[p.agents[n]] !== undefined ? values.map(() => 0) : values));
+  const committedAt: Record<string, number> = { ...p.committedAt };
+  let lateAnswers = p.lateAnswers;
   for (const d of taken) {
     const n = p.agents.indexOf(d.agent);
-    if (p.left?.[d.agent] === undefined) y[n] = applySparse(p.y[n], d.update);
+    if (p.left?.[d.agent] !== undefined) continue; // it left after the round was decided: its values no longer count
+    y[n] = applySparse(p.y[n], d.update);
+    committedAt[d.agent] = event.round;
+    lateAnswers = answered(lateAnswers, d, event.round, true);
   }
-  const from = new Set(taken.map((d) => d.agent));
-  const missing = activeNodes(p).find((a) => !from.has(a));
-  if (missing !== undefined) reject(`round ${event.round} took nothing from node ${missing}`);
+  if (!isAsync(p)) {
+    const from = new Set(taken.map((d) => d.agent));
+    const missing = activeNodes(p).find((a) => !from.has(a));
+    if (missing !== undefined) reject(`round ${event.round} took nothing from node ${missing}`);
+  }
 
   const { decomposition, update } = derivedOf(p.open);
   const aggregate = clusterAggregate(event.round, decomposition.nodes, p.y, y, decomposition.coupling.resources);
   const result = sharingStep(p.admm, aggregate, update, p.open.admm);
-  const phase: ClusterState["phase"] = result.converged ? "converged" : event.round >= p.open.admm.maxRounds ? "max-rounds" : "running";
+  // Asynchronous rounds end by the steady rule; a synchronous round's residuals are the whole test.
+  const stop = isAsync(p)
+    ? settledRound({ round: event.round, converged: result.converged, agents: activeNodes(p), committedAt, late: lateAnswers, steadySince: p.steadySince, maxStaleness: p.open.admm.maxStaleness, steady: true })
+    : { settled: result.converged, steadySince: undefined };
+  const phase: ClusterState["phase"] = stop.settled ? "converged" : event.round >= p.open.admm.maxRounds ? "max-rounds" : "running";
+  const waiting = isAsync(p) ? stillPending(p.pending, event.round, { ...clusterRules(p), committedAt: (node) => committedAt[node] }) : Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round));
+  const asyncState = isAsync(p) ? { committedAt, lateAnswers, steadySince: phase === "running" ? stop.steadySince : undefined } : {};
   const stepped: ClusterState = {
     ...p,
+    ...asyncState,
     phase,
     round: event.round,
     y,
-    pending: Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round && p.left?.[d.agent] === undefined)),
+    pending: Object.fromEntries(Object.entries(waiting).filter(([, d]) => p.left?.[d.agent] === undefined)),
     admm: result.state,
     residuals: result.residuals,
     history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
@@ -293,8 +337,7 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   closeRound: closeClusterRound,
   agentsOf: activeNodes,
   leave: leaveNode,
-  // Cluster rounds are synchronous: every round takes every node.
-  roundRules: (p) => synchronousRules(p.round),
+  roundRules: clusterRules,
   planEvents: (p) => [
     { tenant: p.tenant, event: expectedClusterPlanEvent(p) },
     // Each tenant sees its own jobs only, on its own subject; published before the next round, so in order.

@@ -1,5 +1,5 @@
 import type { AdmmSettings } from "../../core/problem-spec.ts";
-import { parseAdmm, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
+import { parseAdmm, parseRounds, roundTimeoutOf, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
 import { parseFaults, type Fault } from "../../core/faults.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem } from "./cluster.ts";
@@ -23,6 +23,8 @@ export type ClusterScenario = {
   readonly tenantPlanEvery: number;
   /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
   readonly roundTimeoutMs: number;
+  /** When the coordinator closes a round before every node's delta is in (absent: synchronous rounds; needs admm.maxStaleness >= 1). */
+  readonly rounds: RoundPolicy;
   /** Nodes that leave mid-run (drained): `catopt run` makes each leave after its round. */
   readonly faults: readonly Extract<Fault, { kind: "leave" }>[];
   readonly source: string;
@@ -51,13 +53,18 @@ function parse(json: unknown, source: string): ClusterScenario {
   const s = v.record(json, "scenario");
   if (s.format !== CLUSTER_FORMAT) throw new v.ValidationError("scenario.format", `expected "${CLUSTER_FORMAT}", got ${JSON.stringify(s.format)}`);
   const cluster = parseCluster(s, "scenario");
+  const admm = clusterAdmm(s.admm);
+  const rounds = parseRounds(s.rounds, "scenario.rounds", cluster.nodes.length);
+  // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
+  if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1) throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
   return {
     name: v.string(s.name, "scenario.name"),
     description: s.description === undefined ? "" : v.string(s.description, "scenario.description"),
     tenant: tokenField(s.tenant, "scenario.tenant"),
     problem: tokenField(s.problem, "scenario.problem"),
     cluster,
-    admm: clusterAdmm(s.admm),
+    admm,
+    rounds,
     tenantPlanEvery: s.tenantPlanEvery === undefined ? 1 : v.integer(s.tenantPlanEvery, "scenario.tenantPlanEvery", 1),
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
     faults: nodeLeaves(s.faults, cluster),

@@ -5,9 +5,9 @@ import { nodeStep, nodeWorkspace } from "./node-step.ts";
 
 /**
  * A node agent's LocalSolver: its y (accelerator-time per column) and the exact knapsack step
- * of node-step.ts, censored (censorStep). Rounds are synchronous (every round takes every
- * node's delta), so what a plan commits for us is what we proposed for it; the plan carries
- * only the shared signal.
+ * of node-step.ts, censored (censorStep). What a plan commits for us comes from the round events
+ * (node-agent.ts): in synchronous rounds it is what we proposed for it; with asynchronous rounds a
+ * round may not take our delta, or take it late. The plan carries only the shared signal.
  */
 export type NodePlan = AgentPlan & {
   /** The round this plan closed; our answer is for the next. */
@@ -15,12 +15,14 @@ export type NodePlan = AgentPlan & {
   readonly rho: number;
   /** The full signal (xbar - zbar + u), folded from the cluster plans' sparse updates. */
   readonly signal: ArrayLike<number>;
+  /** Our y as the rounds up to this plan committed it (from the round events: which of our deltas each took); absent: what we proposed. */
+  readonly committed?: Float64Array;
 };
 
 export function nodeSolver(problem: NodeProblem, censor: number): LocalSolver<NodePlan, Float64Array> {
   const workspace = nodeWorkspace(problem);
   return {
-    commit: (_plan, proposed) => proposed ?? new Float64Array(problem.columns.length),
+    commit: (plan, proposed) => plan.committed ?? proposed ?? new Float64Array(problem.columns.length),
     step: (plan, committed) => censorStep(nodeStep(problem, committed, plan.signal, plan.rho, workspace), committed, censorThreshold(censor, plan.round + 1), problem.capacity),
   };
 }
