@@ -94,6 +94,20 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       options.onUnreadable?.(message.seq, (err as Error).message);
     }
   };
+  // What it sent before, if it ran on this problem already (a restart): only what its own key
+  // signed counts, so nobody can make it believe it sent something.
+  if (behaviour.resume !== undefined) {
+    const own: AnyEvent[] = [];
+    for await (const message of await readStream(js, EVENTS_STREAM, { filter: subject, untilEnd: true })) {
+      try {
+        const { event, author } = verifyMessage(message.data);
+        if (author === signer.did && event.tenant === tenant && event.problem === problem) own.push(event);
+      } catch (err) {
+        options.onUnreadable?.(message.seq, (err as Error).message);
+      }
+    }
+    behaviour.resume(own);
+  }
   // Open, round and plan events: the subjects catopt.<tenant>.*.<problem> (deltas have a fifth token).
   const filter = problemAnnouncements(tenant, problem);
   // An agent that (re)starts on a problem under way acts on its opening and its latest plan

@@ -65,7 +65,12 @@ export type FamilyAgent = {
   /** `round`: the last plan out when the agent started (0 on a fresh problem), so that joining again gets a new event id. */
   joinEvent(round: number): AnyEvent;
   deltaEvent(view: AgentView): AnyEvent;
-  /** If this event of the coordinator opens the problem: its agents, or why this agent must stop. */
+  /**
+   * A (re)started agent's own events the stream holds for this problem, oldest first, signed with
+   * its key, before it reads the problem's announcements: what it needs to rebuild of what it sent.
+   */
+  resume?(own: readonly AnyEvent[]): void;
+  /** If this event of the coordinator opens the problem: its agents, or why this agent must stop. An agent may see the same open twice. */
   opened(event: AnyEvent): { readonly agents: readonly string[] } | { readonly stop: string } | undefined;
   /** If this event of the coordinator is a plan: the plan as the machine takes it. */
   plan(event: AnyEvent): AgentPlan | undefined;

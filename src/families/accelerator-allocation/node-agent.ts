@@ -1,8 +1,9 @@
 import type { FamilyAgent, LocalSolver } from "../../core/family.ts";
 import { eventId, type CatoptEvent } from "../../core/event.ts";
 import { solvingThroughputs, type ClusterNode } from "./cluster.ts";
-import { decompose, type NodeProblem } from "./decompose.ts";
+import { decompose } from "./decompose.ts";
 import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "./node-solver.ts";
+import type { SparseUpdate } from "./schemas.ts";
 import { policyForm } from "./policy.ts";
 
 /**
@@ -12,15 +13,16 @@ import { policyForm } from "./policy.ts";
  * the shared signal comes as sparse updates in the cluster plans, which it folds in order.
  */
 export function nodeAgent(tenant: string, problem: string, node: ClusterNode): FamilyAgent {
-  let local: NodeProblem | undefined;
+  let opened: { readonly id: string; readonly agents: readonly string[] } | undefined;
   let solver: LocalSolver<NodePlan, Float64Array> | undefined;
   let signal = new Float64Array(0);
-  // What we proposed for each round (by the round of its delta), and what the rounds took of it:
-  // with asynchronous rounds a round may take our delta late or not at all, so our committed y is
-  // what the round events say, as the fold has it.
-  const proposals = new Map<number, Float64Array>();
-  let committed: Float64Array | undefined;
-  let maxStaleness: number | undefined;
+  // What each of our deltas changed (by its round), and our y as the rounds took them: with
+  // asynchronous rounds a round may take our delta late or not at all, so our committed y is what
+  // the round events say, as the fold has it. A restarted agent rebuilds both from the stream
+  // (resume: its own deltas; then the round events, read in order).
+  const updates = new Map<number, SparseUpdate>();
+  let committed = new Float64Array(0);
+  let maxStaleness = 0;
   const ourDelta = new RegExp(`^${escape(`${tenant}/${problem}/delta/`)}(\\d+)${escape(`/${node.name}`)}$`);
   const ready = (): LocalSolver<NodePlan, Float64Array> => solver ?? (() => { throw new Error("a plan before the problem opened"); })();
 
@@ -30,42 +32,48 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
     joinEvent: (): CatoptEvent<"node-join/1"> => ({ schema: "node-join/1", id: eventId(tenant, problem, "join", 0, node.name), tenant, problem, round: 0, base: -1, body: { type: node.type, count: node.count } }),
     deltaEvent: (view): CatoptEvent<"node-delta/1"> => {
       const round = view.planRound + 1;
-      proposals.set(round, Float64Array.from(view.proposed as Float64Array));
       const body = changedEntries(view.committed as Float64Array, view.proposed as Float64Array);
+      updates.set(round, body);
       return { schema: "node-delta/1", id: eventId(tenant, problem, "delta", round, node.name), tenant, problem, round, base: view.planRound, body };
+    },
+    resume: (own) => {
+      for (const event of own) if (event.schema === "node-delta/1") updates.set(event.round, event.body);
     },
     opened: (event) => {
       if (event.schema !== "cluster-open/1") return undefined;
+      // The same open again (read once to catch up, then acted on): what was folded since stays.
+      if (opened?.id === event.id) return { agents: opened.agents };
       const at = event.body.cluster.nodes.findIndex((n) => n.name === node.name);
       const planned = event.body.cluster.nodes[at];
       if (planned !== undefined && (planned.type !== node.type || planned.count !== node.count)) {
         return { stop: `node ${node.name} has ${node.count} x ${node.type}, but cluster problem ${problem} expects ${planned.count} x ${planned.type} there` };
       }
+      const agents = event.body.cluster.nodes.map((n) => n.name);
       if (planned !== undefined) {
         const solving = solvingThroughputs(event.body.cluster);
         const decomposition = decompose(solving, policyForm(solving), node.name);
-        local = decomposition.nodes[0];
-        solver = nodeSolver(local, event.body.admm.censor ?? 0);
+        solver = nodeSolver(decomposition.nodes[0], event.body.admm.censor ?? 0);
         maxStaleness = event.body.admm.maxStaleness;
         signal = new Float64Array(decomposition.coupling.resources);
+        committed = new Float64Array(decomposition.nodes[0].columns.length);
+        opened = { id: event.id, agents };
       }
-      return { agents: event.body.cluster.nodes.map((n) => n.name) };
+      return { agents };
     },
     plan: (event) => {
       if (event.schema === "round/1" || event.schema === "round/2") {
         for (const id of event.body.took) {
-          const round = Number(ourDelta.exec(id)?.[1] ?? Number.NaN);
-          const taken = proposals.get(round);
-          if (taken !== undefined) committed = taken;
+          const update = updates.get(Number(ourDelta.exec(id)?.[1] ?? Number.NaN));
+          if (update !== undefined) applyUpdate(committed, update);
         }
-        // Proposals older than any round may still take are dropped.
-        for (const round of proposals.keys()) if (round <= event.round - 1 - (maxStaleness ?? 0)) proposals.delete(round);
+        // What no round may take any more is dropped: a delta for round r counts up to round r + maxStaleness.
+        for (const round of updates.keys()) if (round < event.round - maxStaleness) updates.delete(round);
         return undefined;
       }
       if (event.schema !== "cluster-plan/1") return undefined;
       applyUpdate(signal, event.body.signal);
-      // A copy: the machine may hold this plan while the next one is folded.
-      return { status: event.body.status, round: event.round, rho: event.body.rho, signal: Float64Array.from(signal), ...(committed === undefined ? {} : { committed: Float64Array.from(committed) }) } satisfies NodePlan;
+      // Copies: the machine may hold this plan while the next one is folded.
+      return { status: event.body.status, round: event.round, rho: event.body.rho, signal: Float64Array.from(signal), committed: Float64Array.from(committed) } satisfies NodePlan;
     },
   };
 }
