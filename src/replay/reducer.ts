@@ -74,7 +74,16 @@ function admit(message: StreamMessage, signatureValid?: boolean): { event: AnyEv
   if (event.tenant !== subject.tenant || event.problem !== problem || (subject.kind === "gov" && `${subject.problem}/1` !== event.schema)) {
     reject(`event ${event.schema} of ${event.tenant}/${event.problem} arrived on ${message.subject}`);
   }
+  // An agent's events carry ids of its own (eventId: <tenant>/<problem>/<kind>/<round>/<agent>): an
+  // admitted agent cannot take another's id, to have that one's event refused as a duplicate or
+  // to make it believe a round took its delta.
+  if (subject.kind === "delta" && !isOwnId(event, subject.agent)) reject(`event id ${event.id} is not one of ${subject.agent}'s for round ${event.round} (${event.tenant}/${event.problem}/<kind>/${event.round}/${subject.agent})`);
   return { event, author, subject };
+}
+
+function isOwnId(event: AnyEvent, agent: string | undefined): boolean {
+  const [tenant, problem, kind, round, owner, ...rest] = event.id.split("/");
+  return rest.length === 0 && tenant === event.tenant && problem === event.problem && kind !== undefined && kind !== "" && round === String(event.round) && owner === agent;
 }
 
 /** The `problem` field of governance events, which belong to a tenant rather than a problem. */

@@ -53,8 +53,9 @@ test("a delta outside the box its agent joined with (join/2) is refused at admis
   const messages = recording.messages.map((m, i) => (i === joinAt ? { ...m, data: envelopeBytes(join2, keys.drone) } : m));
   const at = messages.findIndex((m) => eventOf(m.data).schema === "delta/1" && eventOf(m.data).round === 10 && parseSubject(m.subject)?.agent === "drone");
   const real = eventOf(messages[at].data) as CatoptEvent<"delta/1">;
-  const outside = (id: string, t12: number): StreamMessage => ({ subject: messages[at].subject, seq: messages[at].seq, data: envelopeBytes({ ...real, id: `${real.id}/${id}`, body: { ...real.body, entries: { ...real.body.entries, t12 } } }, keys.drone) });
-  const state = replayMessages([...messages.slice(0, at), outside("high", 1e6), outside("low", -1), ...messages.slice(at)], keys.governance.did);
+  // Under the real delta's own id (an agent's ids are its own), before it: refused, so the real one still counts.
+  const outside = (t12: number): StreamMessage => ({ subject: messages[at].subject, seq: messages[at].seq, data: envelopeBytes({ ...real, body: { ...real.body, entries: { ...real.body.entries, t12 } } }, keys.drone) });
+  const state = replayMessages([...messages.slice(0, at), outside(1e6), outside(-1), ...messages.slice(at)], keys.governance.did);
   assert.equal(state.rejected.map((r) => r.reason), [
     "delta from drone sets t12 to 1000000, outside the box [0, 512] it joined with",
     "delta from drone sets t12 to -1, outside the box [0, 512] it joined with",

@@ -15,6 +15,7 @@ import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { decodeEnvelope } from "../../src/core/envelope.ts";
 import { type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
 import { decodeEvent } from "../../src/families/registry.ts";
+import { eventId } from "../../src/core/event.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { saveIdentity } from "../../src/governance/keystore.ts";
 import { problemKey, type ReplayState } from "../../src/replay/reducer.ts";
@@ -217,10 +218,19 @@ cluster("the fold refuses a leave before the cluster started, twice, or by its l
   assert.equal(platformOf(state).left, { "k80-0": 0, "p100-0": 0 });
 });
 
+cluster("a node cannot take another's event id: its delta under v100-0's id is refused, and v100-0's own still counts", () => {
+  const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".v100-0"));
+  const victim = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
+  const squat: StreamMessage = { subject: "catopt.platform.delta.gavel-small.k80-0", seq: messages[index].seq, data: envelopeBytes({ ...victim, body: { index: [0], value: [0] } }, ids["k80-0"]) };
+  const state = replayAll([...messages.slice(0, index), squat, ...messages.slice(index)]);
+  assert.equal(state.rejected.map((r) => r.reason), [`event id ${victim.id} is not one of k80-0's for round ${victim.round} (platform/gavel-small/<kind>/${victim.round}/k80-0)`]);
+  assert.is(platformOf(state).round, report.rounds, "every round still folds");
+});
+
 cluster("a node delta for a plan not yet out is refused on arrival, so no node books against values it has not committed", () => {
   const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".k80-0"));
   const delta = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
-  const early: CatoptEvent<"node-delta/1"> = { ...delta, id: `${delta.id}/early`, round: delta.round + 1, base: delta.base + 1 };
+  const early: CatoptEvent<"node-delta/1"> = { ...delta, id: eventId("platform", "gavel-small", "delta", delta.round + 1, "k80-0"), round: delta.round + 1, base: delta.base + 1 };
   const state = replayAll([...messages.slice(0, index), { ...messages[index], data: envelopeBytes(early, ids["k80-0"]) }, ...messages.slice(index)]);
   assert.match(state.rejected[0]?.reason ?? "", `delta from k80-0 for round ${early.round} it answers plan ${early.base}, which is not out`);
   assert.is(state.rejected.length, 1);

@@ -103,11 +103,12 @@ export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState 
 }
 
 /**
- * Asynchronous rounds (admm.maxStaleness > 0): a round closes at a quorum or a deadline (the
+ * Asynchronous rounds (admm.maxStaleness > 0, opened with the steady stop rule: a cluster stream
+ * opened before this release folds synchronously, whatever its maxStaleness said): a round closes at a quorum or a deadline (the
  * coordinator decides, the round event says which deltas it took), a node's delta counts in a
  * later round within the staleness bound, and a node may join the running problem.
  */
-const isAsync = (p: ClusterState): boolean => p.open.admm.maxStaleness > 0;
+const isAsync = (p: ClusterState): boolean => p.open.admm.maxStaleness > 0 && p.open.admm.stop === "steady";
 
 /** Which deltas the next round may take: every node's of the last plan (synchronous), or within the staleness bound. */
 const clusterRules = (p: ClusterState): RoundRules =>

@@ -21,7 +21,11 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
   // the round events say, as the fold has it. A restarted agent rebuilds both from the stream
   // (resume: its own deltas; then the round events, read in order).
   const updates = new Map<number, SparseUpdate>();
+  // Deltas this agent sent before a restart, by round: a round it answers again gets the very
+  // event it sent (a recomputed one could differ in its last bits, and only the first counts).
+  const sent = new Map<number, CatoptEvent<"node-delta/1">>();
   let committed = new Float64Array(0);
+  let lastRound = -1; // the last round event taken: each counts once, in order, as in the fold
   let maxStaleness = 0;
   const ourDelta = new RegExp(`^${escape(`${tenant}/${problem}/delta/`)}(\\d+)${escape(`/${node.name}`)}$`);
   const ready = (): LocalSolver<NodePlan, Float64Array> => solver ?? (() => { throw new Error("a plan before the problem opened"); })();
@@ -32,17 +36,24 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
     joinEvent: (): CatoptEvent<"node-join/1"> => ({ schema: "node-join/1", id: eventId(tenant, problem, "join", 0, node.name), tenant, problem, round: 0, base: -1, body: { type: node.type, count: node.count } }),
     deltaEvent: (view): CatoptEvent<"node-delta/1"> => {
       const round = view.planRound + 1;
+      const before = sent.get(round);
+      if (before !== undefined) return before;
       const body = changedEntries(view.committed as Float64Array, view.proposed as Float64Array);
       updates.set(round, body);
       return { schema: "node-delta/1", id: eventId(tenant, problem, "delta", round, node.name), tenant, problem, round, base: view.planRound, body };
     },
     resume: (own) => {
-      for (const event of own) if (event.schema === "node-delta/1") updates.set(event.round, event.body);
+      for (const event of own) {
+        if (event.schema !== "node-delta/1" || sent.has(event.round)) continue; // the first of a round is the one that counts
+        sent.set(event.round, event);
+        updates.set(event.round, event.body);
+      }
     },
     opened: (event) => {
       if (event.schema !== "cluster-open/1") return undefined;
       // The same open again (read once to catch up, then acted on): what was folded since stays.
-      if (opened?.id === event.id) return { agents: opened.agents };
+      // Another open of the problem is refused by the fold, and so ignored here.
+      if (opened !== undefined) return { agents: opened.agents };
       const at = event.body.cluster.nodes.findIndex((n) => n.name === node.name);
       const planned = event.body.cluster.nodes[at];
       if (planned !== undefined && (planned.type !== node.type || planned.count !== node.count)) {
@@ -62,12 +73,15 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
     },
     plan: (event) => {
       if (event.schema === "round/1" || event.schema === "round/2") {
+        if (event.round !== lastRound + 1) return undefined; // one the fold refuses as out of order
+        lastRound = event.round;
         for (const id of event.body.took) {
           const update = updates.get(Number(ourDelta.exec(id)?.[1] ?? Number.NaN));
           if (update !== undefined) applyUpdate(committed, update);
         }
         // What no round may take any more is dropped: a delta for round r counts up to round r + maxStaleness.
         for (const round of updates.keys()) if (round < event.round - maxStaleness) updates.delete(round);
+        for (const round of sent.keys()) if (round < event.round - maxStaleness) sent.delete(round);
         return undefined;
       }
       if (event.schema !== "cluster-plan/1") return undefined;
