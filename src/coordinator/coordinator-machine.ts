@@ -42,15 +42,26 @@ export type CoordinatorContext = Omit<CoordinatorInput, "replay"> & {
   readonly roundOpenedAt: number;
   /** Why the round being closed closes. */
   readonly closedBy: ClosedBy;
+  /** Where the stream stored the round event being closed, once its publish is acknowledged. */
+  readonly roundSeq: number | null;
   readonly error: string | null;
 };
 
 export type CoordinatorEvent =
   | { readonly type: "message"; readonly message: StreamMessage; readonly now: number }
-  | { readonly type: "published"; readonly now: number }
+  | { readonly type: "published"; readonly seq?: number; readonly now: number }
   | { readonly type: "publishFailed"; readonly reason: string; readonly now: number }
   | { readonly type: "tick"; readonly now: number }
   | { readonly type: "stop"; readonly reason: string; readonly now: number };
+
+/** The refusal of the round event this coordinator published, if the fold refused it. */
+function refusalOf(context: CoordinatorContext): { readonly reason: string } | undefined {
+  const seq = context.roundSeq;
+  const { rejected } = context.replay;
+  // Refusals are in stream order: look back only as far as our round event's sequence (a flood of hostile refusals before it costs nothing here).
+  for (let i = rejected.length - 1; seq !== null && i >= 0 && rejected[i].seq >= seq; i--) if (rejected[i].seq === seq) return rejected[i];
+  return undefined;
+}
 
 export function problemOf(context: Pick<CoordinatorContext, "replay" | "tenant" | "problem">): AnyProblemState | undefined {
   return context.replay.problems[problemKey(context.tenant, context.problem)];
@@ -121,6 +132,11 @@ export const coordinatorMachine = setup({
     openRound: assign({ roundOpenedAt: ({ event }) => event.now }),
     closeAtQuorum: assign({ closedBy: ({ context }) => readyToClose(problemOf(context) as AnyProblemState, context.quorum) ?? "all" }),
     closeAtDeadline: assign({ closedBy: "deadline" as const }),
+    rememberRoundSeq: assign({ roundSeq: ({ event }) => (event.type === "published" ? (event.seq ?? null) : null) }),
+    forgetRoundSeq: assign({ roundSeq: null }),
+    recordRoundRefused: assign({
+      error: ({ context }) => `the fold refused this coordinator's own round event (seq ${context.roundSeq}): ${refusalOf(context)?.reason ?? "no reason"}`,
+    }),
     recordFailure: assign({
       error: ({ event }) => (event.type === "publishFailed" ? `publish failed: ${event.reason}` : event.type === "stop" ? `stopped: ${event.reason}` : null),
     }),
@@ -149,6 +165,8 @@ export const coordinatorMachine = setup({
       const problem = problemOf(context);
       return problem !== undefined && problem.round > problem.planRound;
     },
+    /** The round event we published came back refused (a race the fold decided otherwise): waiting for it would be forever. */
+    roundRefused: ({ context }) => refusalOf(context) !== undefined,
     planFolded: ({ context }) => {
       const problem = problemOf(context);
       return problem !== undefined && problem.planRound === problem.round;
@@ -161,7 +179,7 @@ export const coordinatorMachine = setup({
   },
 }).createMachine({
   id: "coordinator",
-  context: ({ input }) => ({ ...input, replay: input.replay ?? emptyReplayState(input.trustRoot), roundOpenedAt: input.now, closedBy: "all", error: null }),
+  context: ({ input }) => ({ ...input, replay: input.replay ?? emptyReplayState(input.trustRoot), roundOpenedAt: input.now, closedBy: "all", roundSeq: null, error: null }),
   initial: "starting",
   on: {
     message: { actions: "fold" },
@@ -194,8 +212,12 @@ export const coordinatorMachine = setup({
       },
     },
     closing: {
-      entry: "publishRound",
-      always: { guard: "roundFolded", target: "planning" },
+      entry: ["forgetRoundSeq", "publishRound"],
+      always: [
+        { guard: "roundFolded", target: "planning" },
+        { guard: "roundRefused", target: "failed", actions: "recordRoundRefused" },
+      ],
+      on: { published: { actions: "rememberRoundSeq" } },
     },
     planning: {
       entry: "publishPlan",

@@ -4,7 +4,7 @@ import { initialTransition, transition, type SnapshotFrom } from "xstate";
 import { joinEvent } from "../../src/families/energy-qp/agent.ts";
 import { roundEvent } from "../../src/coordinator/coordinator-events.ts";
 import { openEvent } from "../../src/families/energy-qp/fold.ts";
-import { coordinatorMachine, problemOf } from "../../src/coordinator/coordinator-machine.ts";
+import { coordinatorMachine, problemOf, type CoordinatorEvent } from "../../src/coordinator/coordinator-machine.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { DEFAULT_ADMM, type ProblemSpec } from "../../src/core/problem-spec.ts";
 import { expectedPlanEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
@@ -46,10 +46,11 @@ function harness(problemSpec: ProblemSpec = spec) {
   const delta = (agent: keyof typeof agents, base: number, value: number): void =>
     void feed({ schema: "delta/1", id: eventId("t", "p", "delta", base + 1, agent), tenant: "t", problem: "p", round: base + 1, base, body: { entries: { r: value }, objective: 0 } }, agents[agent]);
   const tick = (now: number): Snapshot => ([s] = transition(coordinatorMachine, s, { type: "tick", now }))[0];
+  const send = (event: CoordinatorEvent): Snapshot => ([s] = transition(coordinatorMachine, s, event))[0];
   feed(admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance);
   for (const [name, id] of Object.entries(agents)) feed(admitEvent("t", id.did, "agent", name), governance);
   feed(openEvent("t", "p", problemSpec), coordinator);
-  return { feed, close, delta, tick, problem, folded, snapshot: () => s };
+  return { feed, close, delta, tick, send, problem, folded, snapshot: () => s };
 }
 
 test("a quorum closes a round, a late delta counts in the next one, a too late one is refused, a laggard is waited for up to the deadline", () => {
@@ -164,6 +165,20 @@ test("a leave between a round's decision and its round event: the round still fo
   h.feed(expectedPlanEvent(h.problem()), coordinator);
   assert.equal([h.problem().x.a, h.problem().x.b, "c" in h.problem().x], [{ r: 1.5 }, { r: 2.5 }, false], "c's values no longer count");
   assert.is(h.snapshot().value, "collecting");
+});
+
+test("a coordinator whose own round event comes back refused fails, naming the refusal, rather than wait for it forever", () => {
+  const h = pastRoundOne();
+  h.delta("a", 1, 1.5);
+  h.delta("b", 1, 2.5);
+  h.delta("c", 1, 3.5);
+  assert.is(h.snapshot().value, "closing");
+  const seq = h.folded.length + 1; // where the stream stores the round event it publishes next
+  h.send({ type: "published", seq, now: 2 });
+  // What reaches the stream under that sequence is a round the fold refuses (here: one that takes a delta nobody sent).
+  h.feed({ schema: "round/2", id: eventId("t", "p", "round", 2), tenant: "t", problem: "p", round: 2, base: 1, body: { took: ["t/p/delta/2/z"], closedBy: "all" } }, coordinator);
+  assert.is(h.snapshot().value, "failed");
+  assert.match(h.snapshot().context.error ?? "", `the fold refused this coordinator's own round event (seq ${seq}): round 2 took t/p/delta/2/z, which the stream has not delivered`);
 });
 
 test("residuals that look converged in a round mixing a late value end nothing until every value answers a plan the rounds since left in place", () => {
