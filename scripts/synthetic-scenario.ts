@@ -1,4 +1,4 @@
-// Writes a cluster scenario built by src/allocation/synthetic.ts (Gavel's measured throughputs,
+// Writes a cluster scenario built by src/families/accelerator-allocation/synthetic.ts (Gavel's measured throughputs,
 // the job mix of its Philly trace), deterministic for a seed. scenarios/gavel-2000 came from:
 //   node --import tsx scripts/synthetic-scenario.ts gavel-2000 2020 2000 8 max-min-fairness 50 5e-7
 // (epsAbs 5e-7: with the default 1e-6 the max-min plan of 2,000 jobs stops 1.04e-3 short of HiGHS.)

@@ -69,7 +69,7 @@ export function problemOf(context: Pick<CoordinatorContext, "replay" | "tenant" 
 
 /**
  * What the next round can take now: round 0, the joins delivered; later, per agent, its
- * freshest delta that is not stale (taken-deltas.ts).
+ * freshest delta that is not stale (core/round-rules.ts).
  */
 export function roundCandidates(problem: AnyProblemState): Map<string, string> {
   const picks = new Map<string, string>();

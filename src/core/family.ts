@@ -56,7 +56,7 @@ export type AgentView = {
 
 /**
  * One agent of a family: its local step and its own events. The engine's runner
- * (agent/agent-runner.ts: driveAgent) reads, verifies, signs, publishes and drives the machine.
+ * (agent/agent-runner.ts: runAgent) reads, verifies, signs, publishes and drives the machine.
  */
 export type FamilyAgent = {
   /** The agent's name in the problem: its delta subject's last token. */

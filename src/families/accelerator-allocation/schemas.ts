@@ -6,7 +6,7 @@ import { parseCluster } from "./cluster-parse.ts";
 
 
 /**
- * Accelerator allocation (src/allocation): the coordinator opens the cluster's LP as the
+ * Accelerator allocation (this family): the coordinator opens the cluster's LP as the
  * scenario states it; each node agent joins with what its adapter found on the node, then
  * sends only the entries of its accelerator-time vector y that changed.
  */
