@@ -13,7 +13,9 @@ import { solveAllocationReference } from "../src/families/accelerator-allocation
 import { planViolation } from "../src/families/accelerator-allocation/repair.ts";
 import { ALLOCATION_ADMM, solveAllocationInProcess } from "../src/families/accelerator-allocation/solve-in-process.ts";
 import { syntheticCluster } from "../src/families/accelerator-allocation/synthetic.ts";
-import { runCluster } from "../src/run/run-cluster.ts";
+import { runScenario } from "../src/run/run-scenario.ts";
+import { withFamily } from "../src/run/scenario-files.ts";
+import { clusterScenarios } from "../src/families/accelerator-allocation/scenario-format.ts";
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split("=") as [string, string]));
 const sizes = (args.sizes ?? "256,1024,2048").split(",").map(Number);
@@ -48,7 +50,7 @@ for (const jobs of sizes) {
       measure("in-process", run.rounds, performance.now() - started, run.objective, run.x, null, null);
     }
     if (modes.includes("nats")) {
-      const report = await runCluster(benchScenario(problem, `bench-${jobs}-${policy}`, admm), {
+      const report = await runScenario(withFamily(clusterScenarios, benchScenario(problem, `bench-${jobs}-${policy}`, admm)), {
         onRound: (state) => state.round % 100 === 0 && process.stderr.write(`\r  ${jobs} jobs ${policy} over NATS: round ${state.round}`),
       });
       process.stderr.write("\r\x1b[K");
@@ -60,7 +62,7 @@ for (const jobs of sizes) {
 console.log(JSON.stringify({ bench: "allocation", rows }));
 
 function benchScenario(cluster: ClusterProblem, name: string, admm: typeof ALLOCATION_ADMM): ClusterScenario {
-  return { name, description: "bench/allocation", tenant: "platform", problem: name, cluster, admm, tenantPlanEvery: 50, roundTimeoutMs: 60_000, rounds: {}, faults: [], source: "bench/allocation" };
+  return { name, description: "bench/allocation", tenant: "platform", problem: name, cluster, admm, tenantPlanEvery: 50, roundTimeoutMs: 60_000, rounds: {}, faults: [], maxRounds: admm.maxRounds, source: "bench/allocation" };
 }
 
 /** The smallest ratio, over jobs, of the job's effective throughput to what HiGHS's plan gives it. */

@@ -20,7 +20,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { PROJECT_ROOT } from "../src/bus/embedded-server.ts";
 import { envelopeBytes } from "../src/governance/signed-publish.ts";
-import { loadClusterScenario } from "../src/run/scenario-files.ts";
+import { loadScenarioOf, withFamily } from "../src/run/scenario-files.ts";
+import { clusterScenarios } from "../src/families/accelerator-allocation/scenario-format.ts";
 import { type ClusterScenario } from "../src/families/accelerator-allocation/cluster-scenario.ts";
 import { applyUpdate } from "../src/families/accelerator-allocation/node-solver.ts";
 import { derivedOf } from "../src/families/accelerator-allocation/cluster-fold.ts";
@@ -29,13 +30,13 @@ import { decodeEvent } from "../src/families/registry.ts";
 import type { SparseUpdate } from "../src/families/accelerator-allocation/schemas.ts";
 import { generateIdentity } from "../src/governance/identity.ts";
 import { readRecording } from "../src/replay/recording.ts";
-import { runCluster } from "../src/run/run-cluster.ts";
+import { runScenario } from "../src/run/run-scenario.ts";
 
 type RoundBytes = { readonly delta: number; readonly full: number };
 type Measured = { readonly label: string; readonly rounds: number; readonly gap: number | null; readonly perRound: ReadonlyMap<number, RoundBytes> };
 
 const { values } = parseArgs({ options: { scenario: { type: "string" }, nats: { type: "string" } } });
-const scenario = await loadClusterScenario(values.scenario ?? "gavel-256", PROJECT_ROOT);
+const scenario = await loadScenarioOf(clusterScenarios, values.scenario ?? "gavel-256", PROJECT_ROOT);
 if (scenario.admm.censor === 0) throw new Error(`${scenario.name} sets admm.censor to 0: there is no censored run to compare`);
 const dir = await mkdtemp(path.join(tmpdir(), "catopt-delta-sync-"));
 try {
@@ -65,7 +66,7 @@ try {
 
 /** One run over NATS, recorded, and the stored bytes per round beside full-vector messages. */
 async function measure(run: ClusterScenario, label: string, file: string): Promise<Measured> {
-  const report = await runCluster(run, {
+  const report = await runScenario(withFamily(clusterScenarios, run), {
     url: values.nats,
     record: file,
     onNote: (line) => console.error(line),

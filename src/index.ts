@@ -9,13 +9,18 @@ export { CatoptError, catoptError, isCatoptError, type ErrorCode } from "./core/
 export { encodeEvent, eventId, type CatoptEvent, type AnyEvent } from "./core/event.ts";
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./core/envelope.ts";
 export type { SchemaId, BodyOf, RoundBody, PlanStatus, SchemaTable, SchemaEntry } from "./core/schemas.ts";
-export type { OpenBody, JoinBody, JoinBodyV2, DeltaBody, PlanBody } from "./families/energy-qp/schemas.ts";
-export { FAMILIES, familyOf, parseBody, isSchemaId, decodeEvent, SCHEMAS } from "./families/registry.ts";
+export type { OpenBody, ProblemSpec, JoinBody, JoinBodyV2, DeltaBody, PlanBody } from "./families/energy-qp/schemas.ts";
+export { FAMILIES, familyOf, familyOfFormat, registerFamily, parseBody, isSchemaId, decodeEvent, SCHEMAS, type ScenarioFamily } from "./families/registry.ts";
 export { deltaSubject, planSubject, roundSubject, tenantSubjects, problemAnnouncements, parseSubject, isToken, type ParsedSubject, type SubjectKind } from "./core/subjects.ts";
 export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./families/energy-qp/local-problem.ts";
-export { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint, type ProblemSpec } from "./core/problem-spec.ts";
-export { loadScenario, resolveScenarioPath } from "./run/scenario-files.ts";
+export { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint } from "./core/problem-spec.ts";
+export { loadScenario, loadScenarioOf, withFamily, parseAnyScenario, resolveScenarioPath, type LoadedScenario } from "./run/scenario-files.ts";
+export type { ScenarioBase, ScenarioFormat, ReferenceSolution, NodeAdapter, ConformingAdapter } from "./core/scenario-format.ts";
+export type { Command, CommandContext, Io, ParsedArgs, OptionSpec } from "./core/command.ts";
 export { parseScenario, SCENARIO_FORMAT, type Scenario, type ScenarioAsset } from "./families/energy-qp/scenario.ts";
+export { energyQpScenarios } from "./families/energy-qp/scenario-format.ts";
+export { parseClusterScenario, CLUSTER_FORMAT, type ClusterScenario } from "./families/accelerator-allocation/cluster-scenario.ts";
+export { clusterScenarios } from "./families/accelerator-allocation/scenario-format.ts";
 export { systemClock, type Clock } from "./core/clock.ts";
 
 // Adapters (functors)
@@ -42,7 +47,7 @@ export { readStream, type StreamReader, type ReadOptions } from "./bus/read.ts";
 
 // Agents and the coordinator: pure machines, their events, and the runners that do the effects
 export { agentMachine, type AgentInput, type AgentContext, type AgentEvent } from "./agent/agent-machine.ts";
-export type { AgentPlan, AgentView, FamilyAgent, FamilyProblem, LocalSolver, PlanFacts, ProblemFamily } from "./core/family.ts";
+export type { AgentPlan, AgentView, FamilyAgent, FamilyProblem, LocalSolver, PlanFacts, PlanView, ProblemFamily } from "./core/family.ts";
 export { qpSolver, qpDelta } from "./families/energy-qp/qp-solver.ts";
 export { joinEvent, deltaEvent, qpAgent } from "./families/energy-qp/agent.ts";
 export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
@@ -78,4 +83,4 @@ export { stateHash } from "./replay/state-hash.ts";
 export { replayMessages, readToEnd, type ProblemFilter } from "./replay/replay.ts";
 export { readRecording, writeRecording, encodeRecording, decodeRecording, RECORDING_FORMAT, type Recording, type RecordingHeader } from "./replay/recording.ts";
 export { summarize, type Outcome } from "./replay/summary.ts";
-export { runScenario, type RunOptions, type RunReport } from "./run/run-scenario.ts";
+export { runScenario, type RunOptions, type RunReport, type TenantPlans } from "./run/run-scenario.ts";

@@ -1,49 +1,9 @@
 import { parseArgs } from "node:util";
 import { didYouMean } from "../core/suggest.ts";
 import { catoptError } from "../core/errors.ts";
+import type { Command, ParsedArgs } from "../core/command.ts";
 
-/**
- * A subcommand: its usage comes first (`--help`, and before any usage error), then `run`.
- * Options are Node's own util.parseArgs; every command file exports one of these.
- */
-export type OptionSpec = {
-  readonly type: "string" | "boolean";
-  readonly short?: string;
-  readonly value?: string;
-  readonly description: string;
-};
-
-export type Io = {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-  readonly isTTY: boolean;
-};
-
-export type ParsedArgs = {
-  readonly values: Readonly<Record<string, string | boolean | undefined>>;
-  readonly positionals: readonly string[];
-};
-
-export type Command = {
-  readonly name: string;
-  /** One line for the command list. */
-  readonly summary: string;
-  /** What the command does, for its --help; the summary when absent. */
-  readonly description?: string;
-  /** What follows the command name in the usage line, e.g. "<scenario> [options]". */
-  readonly synopsis: string;
-  readonly options: Readonly<Record<string, OptionSpec>>;
-  /** Extra lines after the options: examples, environment. */
-  readonly details?: readonly string[];
-  run(args: ParsedArgs, io: Io): Promise<number>;
-};
-
-export const NATS_OPTION: OptionSpec = {
-  type: "string",
-  value: "<url>",
-  description: "use this NATS server (default: $CATOPT_NATS_URL, else the embedded server)",
-};
-export const JSON_OPTION: OptionSpec = { type: "boolean", description: "print one JSON object last (progress goes to stderr)" };
+// Parsing a command's arguments and printing its usage; the Command contract is core/command.ts.
 
 export function parseCommandArgs(command: Command, argv: readonly string[]): ParsedArgs & { help: boolean } {
   const options = Object.fromEntries(
@@ -77,17 +37,4 @@ export function usage(command: Command): string {
     ...(command.details === undefined ? [] : ["", ...command.details]),
     "",
   ].join("\n");
-}
-
-export function stringOption(args: ParsedArgs, name: string): string | undefined {
-  const value = args.values[name];
-  return typeof value === "string" ? value : undefined;
-}
-
-export function positiveIntegerOption(args: ParsedArgs, name: string): number | undefined {
-  const raw = stringOption(args, name);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw catoptError("USAGE", `--${name} expects a whole number >= 1, got "${raw}"`);
-  return n;
 }

@@ -5,7 +5,7 @@ import { checkAdapters, checkWireSchemas } from "../contracts/conformance.ts";
 import { schemaFromJson, type SchemaDescriptor } from "../contracts/schema.ts";
 import { catoptError } from "../core/errors.ts";
 import * as v from "../core/validate.ts";
-import { stringOption, type Command } from "./command.ts";
+import { stringOption, type Command } from "../core/command.ts";
 
 export const contractsCommand: Command = {
   name: "contracts",

@@ -9,7 +9,7 @@ import type { CatoptEvent } from "../core/event.ts";
 import { COMPATIBILITY_MODES, DEFAULT_MODE, type CompatibilityMode } from "../contracts/compatibility.ts";
 import { readSchema } from "./contracts.ts";
 import { loadIdentity } from "../governance/keystore.ts";
-import { NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "./command.ts";
+import { NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "../core/command.ts";
 import { startGovernance } from "../governance/governance-consumer.ts";
 import { LEDGER_ORIGIN } from "../run/run-scenario.ts";
 import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";

@@ -2,7 +2,7 @@ import { catoptError } from "../core/errors.ts";
 import { publicKeyFromDid } from "../governance/did-key.ts";
 import { generateIdentity, identityFromSeed, type Identity } from "../governance/identity.ts";
 import { defaultKeyDir, keyFile, loadIdentity, saveIdentity } from "../governance/keystore.ts";
-import { stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
+import { stringOption, type Command, type Io, type ParsedArgs } from "../core/command.ts";
 import { KEYS_OPTION } from "./identity-options.ts";
 
 export const idCommand: Command = {

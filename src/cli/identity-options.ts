@@ -1,7 +1,7 @@
 import { catoptError, isCatoptError } from "../core/errors.ts";
 import { didKeyProblem } from "../governance/did-key.ts";
 import { defaultKeyDir, loadIdentity } from "../governance/keystore.ts";
-import { stringOption, type OptionSpec, type ParsedArgs } from "./command.ts";
+import { stringOption, type OptionSpec, type ParsedArgs } from "../core/command.ts";
 
 /** Options shared by the commands that sign or verify: where the keys are, and the trust root. */
 export const KEYS_OPTION: OptionSpec = { type: "string", value: "<dir>", description: "the key directory (default $CATOPT_KEYS, else ~/.catopt/keys)" };

@@ -10,7 +10,7 @@ import { publicKeyFromDid } from "../governance/did-key.ts";
 import { decodeEntry, isAccepted, verifyLedger, type LedgerReport } from "../governance/ledger.ts";
 import { ledgerFromFile, ledgerFromStream, pinnedVkey, streamOrigin, verifyLedgerStream, writeLedgerFile, type LedgerSource } from "../governance/ledger-source.ts";
 import { fromHex, leafHash, MerkleLog, toHex, verifyConsistency, verifyInclusion } from "../governance/merkle.ts";
-import { NATS_OPTION, stringOption, type Command, type Io, type ParsedArgs } from "./command.ts";
+import { NATS_OPTION, stringOption, type Command, type Io, type ParsedArgs } from "../core/command.ts";
 import { GOVERNANCE_OPTION, KEYS_OPTION, pinnedTrustRoot } from "./identity-options.ts";
 
 export const ledgerCommand: Command = {

@@ -1,8 +1,11 @@
 import { isConnectionLoss } from "../bus/connection.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { agentCommand } from "./agent.ts";
-import { allocateCommand } from "./allocate.ts";
-import { parseCommandArgs, usage, type Command, type Io } from "./command.ts";
+import { PROJECT_ROOT } from "../bus/embedded-server.ts";
+import type { Command, CommandContext, Io } from "../core/command.ts";
+import { FAMILIES } from "../families/registry.ts";
+import { readScenarioJson } from "../run/scenario-files.ts";
+import { parseCommandArgs, usage } from "./command.ts";
 import { didYouMean } from "../core/suggest.ts";
 import { contractsCommand } from "./contracts.ts";
 import { coordinatorCommand } from "./coordinator.ts";
@@ -15,7 +18,15 @@ import { streamsCommand } from "./streams.ts";
 import { watchCommand } from "./watch.ts";
 
 /** The `catopt` command: usage first, one line per user error, a stack trace only for bugs. */
-export const COMMANDS: readonly Command[] = [demoCommand, runCommand, allocateCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand, contractsCommand];
+/** The engine's commands, then each family's own (ProblemFamily.commands). */
+export const COMMANDS: readonly Command[] = [
+  ...[demoCommand, runCommand],
+  ...FAMILIES.flatMap((f) => f.commands ?? []),
+  ...[agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand, contractsCommand],
+];
+
+/** What a command may read besides its arguments: scenario files, by path or by name under the project's scenarios/. */
+const CONTEXT: CommandContext = { readScenario: (reference) => readScenarioJson(reference, PROJECT_ROOT) };
 
 export function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -49,7 +60,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.out(usage(command));
       return 0;
     }
-    return await command.run(args, io);
+    return await command.run(args, io, CONTEXT);
   } catch (err) {
     if (isConnectionLoss(err)) {
       io.err(`catopt ${command.name}: lost the connection to NATS (${err.message})\n`);

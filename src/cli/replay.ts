@@ -8,13 +8,14 @@ import { didKeyProblem } from "../governance/did-key.ts";
 import { readRecording, type Recording } from "../replay/recording.ts";
 import { verifyLedger } from "../governance/ledger.ts";
 import { ledgerFromRecording, pinnedVkey } from "../governance/ledger-source.ts";
-import { clusterTenants, type ClusterState, isClusterState } from "../families/accelerator-allocation/cluster-fold.ts";
-import { problemKey } from "../replay/reducer.ts";
+import { familyOf } from "../families/registry.ts";
+import { problemKey, type AnyProblemState } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { readToEnd, replayMessages, type ProblemFilter } from "../replay/replay.ts";
 import { summarize } from "../replay/summary.ts";
-import { JSON_OPTION, NATS_OPTION, stringOption, type Command } from "./command.ts";
-import { convergenceChart, outcomeLines } from "./render.ts";
+import { JSON_OPTION, NATS_OPTION, stringOption, type Command } from "../core/command.ts";
+import { convergenceChart } from "../core/text-charts.ts";
+import { outcomeLines } from "./render.ts";
 
 export const replayCommand: Command = {
   name: "replay",
@@ -64,7 +65,7 @@ export const replayCommand: Command = {
     const replay = replayMessages(messages, trustRoot, filter);
     const problem = replay.problems[problemKey(filter.tenant, filter.problem)];
     const summary = summarize(replay, problem, { scenario: header.scenario, ...filter, referenceObjective: header.referenceObjective });
-    const tenantPlans = isClusterState(problem) ? checkTenantPlans(messages, trustRoot, filter, problem) : undefined;
+    const tenantPlans = problem === undefined ? undefined : checkTenantPlans(messages, trustRoot, filter, problem);
     if (json) io.out(`${JSON.stringify({ ...summary, ...(tenantPlans === undefined ? {} : { tenant_plans: tenantPlans }) })}\n`);
     else {
       const tenantLine = tenantPlans === undefined ? [] : [`  tenant plans         ${tenantPlans.tenants} tenants, final plan of ${tenantPlans.final} accepted, ${tenantPlans.refused} refused${tenantPlans.first_refusal === null ? "" : ` (first: ${tenantPlans.first_refusal})`}`];
@@ -108,14 +109,16 @@ function checkRecordedLedger(recording: Recording, trustRoot: string, say: (line
   return undefined;
 }
 
-/** A cluster problem's tenant plans, folded with it: each must say what the replayed state implies. */
-function checkTenantPlans(messages: readonly StreamMessage[], trustRoot: string | null, filter: ProblemFilter, platform: ClusterState) {
-  const tenants = clusterTenants(platform);
+/** The plans a problem published in other tenants (a cluster's tenant plans), folded with it: each must say what the replayed state implies. Undefined when it publishes none. */
+function checkTenantPlans(messages: readonly StreamMessage[], trustRoot: string | null, filter: ProblemFilter, problem: AnyProblemState) {
+  const family = familyOf(problem);
+  const tenants = family.tenantPlans?.(problem).tenants ?? [];
+  if (tenants.length === 0) return undefined;
   const replay = replayMessages(messages, trustRoot, { ...filter, planTenants: tenants });
   const checked = replay.problems[problemKey(filter.tenant, filter.problem)];
-  const seen = isClusterState(checked) ? checked.tenantPlans : {};
+  const seen = checked === undefined ? {} : (family.tenantPlans?.(checked).lastAccepted ?? {});
   const refused = replay.rejected.filter((r) => parseSubject(r.subject)?.kind === "plan" && parseSubject(r.subject)?.tenant !== filter.tenant);
-  return { tenants: tenants.length, final: tenants.filter((t) => seen[t] === platform.round).length, refused: refused.length, first_refusal: refused[0]?.reason ?? null };
+  return { tenants: tenants.length, final: tenants.filter((t) => seen[t] === problem.round).length, refused: refused.length, first_refusal: refused[0]?.reason ?? null };
 }
 
 /**

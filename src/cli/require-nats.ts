@@ -1,6 +1,6 @@
 import { chosenNatsUrl } from "../bus/connection.ts";
 import { catoptError } from "../core/errors.ts";
-import { stringOption, type ParsedArgs } from "./command.ts";
+import { stringOption, type ParsedArgs } from "../core/command.ts";
 
 /** For commands that join a deployment rather than start one: a NATS URL is required. */
 export function requireNatsUrl(args: ParsedArgs, command: string): string {

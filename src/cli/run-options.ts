@@ -1,5 +1,5 @@
 import { chosenNatsUrl } from "../bus/connection.ts";
-import { positiveIntegerOption, stringOption, type ParsedArgs } from "./command.ts";
+import { positiveIntegerOption, stringOption, type ParsedArgs } from "../core/command.ts";
 
 /** What `catopt run` takes from its command line, for either kind of scenario. */
 export function runOptionsOf(args: ParsedArgs, say: (line: string) => void) {

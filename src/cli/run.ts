@@ -1,15 +1,13 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
+import { JSON_OPTION, NATS_OPTION, type Command, type Io, type ParsedArgs } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
-import { CLUSTER_FORMAT, parseClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
-import { formatOf } from "../core/scenario-fields.ts";
-import { parseScenario } from "../families/energy-qp/scenario.ts";
-import { readScenarioJson } from "../run/scenario-files.ts";
+import { convergenceChart } from "../core/text-charts.ts";
+import { FAMILIES } from "../families/registry.ts";
+import { loadScenario } from "../run/scenario-files.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
 import { recoveryLines } from "../run/recovery.ts";
-import { JSON_OPTION, NATS_OPTION, type Command, type Io, type ParsedArgs } from "./command.ts";
 import { runOptionsOf } from "./run-options.ts";
-import { executeClusterRun } from "./run-cluster.ts";
-import { convergenceChart, outcomeLines, planTable, progressLine, worthPrinting } from "./render.ts";
+import { outcomeLines, progressLine, worthPrinting } from "./render.ts";
 
 const RUN_OPTIONS = {
   nats: NATS_OPTION,
@@ -28,7 +26,7 @@ export const runCommand: Command = {
   options: RUN_OPTIONS,
   details: [
     "<scenario> is a name under scenarios/ (cosmos-3asset, gavel-small), a folder with scenario.json, or a file.",
-    "A cluster scenario (format catopt-cluster/1) runs one node agent per node and publishes each tenant's plan on catopt.<tenant>.plan.<problem>.",
+    `Its "format" says its problem family: ${FAMILIES.flatMap((f) => (f.scenarios === undefined ? [] : [`${f.scenarios.format} (${f.name})`])).join(", ")}.`,
     "Exit status: 0 when the plan converged, 1 otherwise or on error, 2 on a usage error.",
   ],
   run: async (args, io) => {
@@ -48,18 +46,18 @@ export const demoCommand: Command = {
 };
 
 async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<number> {
-  const { file, json: parsed } = await readScenarioJson(reference, PROJECT_ROOT);
-  if (formatOf(parsed) === CLUSTER_FORMAT) return executeClusterRun(parseClusterScenario(parsed, file), args, io);
+  const loaded = await loadScenario(reference, PROJECT_ROOT);
+  const { family, scenario } = loaded;
+  const format = family.scenarios;
   const json = args.values.json === true;
   const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
   const live = io.isTTY && !json;
-  const scenario = parseScenario(parsed, file);
-  say(`scenario ${scenario.name}: ${scenario.assets.length} agents (${scenario.assets.map((a) => a.agent).join(", ")}), ${scenario.spec.resources.length} resources, ${scenario.spec.constraints.length} global constraints`);
-  const report = await runScenario(scenario, {
+  say(format.describe(scenario));
+  const report = await runScenario(loaded, {
     ...runOptionsOf(args, say),
     onRound: (problem) => {
       if (live) io.out(`\r${progressLine(problem)}`);
-      else if (worthPrinting(problem.round) || problem.phase !== "running") say(progressLine(problem));
+      else if (worthPrinting(problem.round, format.progressEvery) || problem.phase !== "running") say(progressLine(problem));
     },
   });
   if (live) io.out("\n");
@@ -67,19 +65,32 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
     io.out(`${JSON.stringify(jsonReport(report))}\n`);
   } else {
     const recovery = scenario.faults.length > 0 || scenario.rounds.quorum !== undefined || scenario.rounds.deadlineMs !== undefined ? recoveryLines(report.recovery) : [];
-    io.out(`\n${[...convergenceChart(report.history), "", ...planTable(scenario.spec, report.allocations, scenario.units), "", ...outcomeLines(report), ...recovery].join("\n")}\n`);
+    const picture = format.picture(scenario, report.allocations);
+    io.out(`\n${[...convergenceChart(report.history), "", ...picture, "", ...outcomeLines(report), ...runLines(report, format.describeObjective?.bind(format, scenario)), ...recovery].join("\n")}\n`);
   }
-  if (report.ledger !== null && !report.ledger.verified) {
-    io.err(`catopt: the run's ledger does not verify: ${report.ledger.problem}\n`);
-    return 1;
-  }
-  if (report.replay_state_hash !== report.state_hash) {
-    io.err(`catopt: replaying the stream gave state hash ${report.replay_state_hash}, the live run ${report.state_hash}\n`);
-    return 1;
-  }
+  const problems = [
+    report.ledger !== null && !report.ledger.verified ? `the run's ledger does not verify: ${report.ledger.problem}` : null,
+    report.replay_state_hash !== report.state_hash ? `replaying the stream gave state hash ${report.replay_state_hash}, the live run ${report.state_hash}` : null,
+    report.tenant_plans !== null && report.tenant_plans.rejected > 0 ? `replay refused ${report.tenant_plans.rejected} tenant plan(s): ${report.tenant_plans.first_rejection}` : null,
+  ].filter((p) => p !== null);
+  for (const p of problems) io.err(`catopt: ${p}\n`);
+  if (problems.length > 0) return 1;
   if (report.inaccuracy !== null) io.err(`catopt: ${report.tenant}/${report.problem} is not solved: ${report.inaccuracy}\n`);
-  else if (!report.converged) io.err(`catopt: ${report.tenant}/${report.problem} did not converge within ${scenario.spec.admm.maxRounds} rounds\n`);
+  else if (!report.converged) io.err(`catopt: ${report.tenant}/${report.problem} did not converge within ${scenario.maxRounds} rounds\n`);
   return report.converged ? 0 : 1;
+}
+
+/** What a run adds to the outcome: the policy's reading of the objective, who left, HiGHS's time, throughput, other tenants' plans, memory. */
+function runLines(r: RunReport, describeObjective: ((objective: number) => string) | undefined): string[] {
+  const events = r.events / Math.max(r.wall_ms / 1000, 1e-9);
+  return [
+    ...(describeObjective === undefined || r.objective === null ? [] : [`  policy               ${describeObjective(r.objective)}`]),
+    ...(r.left.length === 0 ? [] : [`  left mid-run         ${r.left.join(", ")} (the HiGHS reference is the problem without them)`]),
+    `  HiGHS central solve  ${(r.reference_seconds * 1000).toFixed(0)} ms; this run ${(r.wall_ms / 1000).toFixed(2)} s = ${(r.wall_ms / 1000 / Math.max(r.reference_seconds, 1e-9)).toFixed(0)}x`,
+    `  events/s             ${events.toFixed(0)}`,
+    ...(r.tenant_plans === null ? [] : [`  tenant plans         ${r.tenants.length} tenants, final plan of ${r.tenant_plans.final} seen by replay, ${r.tenant_plans.rejected} refused (catopt watch catopt.<tenant>.plan.${r.problem})`]),
+    `  peak memory          ${r.peak_rss_mib.toFixed(0)} MiB (all agents, coordinator, consumers)${r.server_peak_rss_mib === null ? "" : ` + nats-server ${r.server_peak_rss_mib.toFixed(0)} MiB`}`,
+  ];
 }
 
 /** The --json object: the outcome and the run's facts; the residual history stays out (it is long). */

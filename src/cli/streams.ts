@@ -1,6 +1,6 @@
 import { openBus } from "../bus/session.ts";
 import { catoptError } from "../core/errors.ts";
-import { NATS_OPTION, positiveIntegerOption, type Command } from "./command.ts";
+import { NATS_OPTION, positiveIntegerOption, type Command } from "../core/command.ts";
 import { requireNatsUrl } from "./require-nats.ts";
 
 export const streamsCommand: Command = {

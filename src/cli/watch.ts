@@ -4,15 +4,15 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { catoptError } from "../core/errors.ts";
 import { type AnyEvent } from "../core/event.ts";
-import { decodeEvent } from "../families/registry.ts";
+import type { PlanView } from "../core/family.ts";
+import { decodeEvent, familyOfSchema } from "../families/registry.ts";
 import { parseSubject } from "../core/subjects.ts";
 import { verifyMessage } from "../governance/admission.ts";
 import { tenantTrust, type TenantTrust } from "../governance/tenant-trust.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
-import { NATS_OPTION, type Command, type Io } from "./command.ts";
+import { NATS_OPTION, type Command, type Io } from "../core/command.ts";
 import { GOVERNANCE_OPTION, KEYS_OPTION, pinnedTrustRoot } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";
-import { sci } from "./render.ts";
 
 export const watchCommand: Command = {
   name: "watch",
@@ -70,8 +70,8 @@ export const watchCommand: Command = {
             io.err(`seq ${message.seq} on ${message.subject}: refused, ${(err as Error).message}\n`);
             continue;
           }
-          printEvent(io, message.seq, event, args.values.json === true);
-          if (args.values["until-final"] === true && isFinalPlan(event)) break;
+          const plan = printEvent(io, message.seq, event, args.values.json === true);
+          if (args.values["until-final"] === true && plan?.final === true) break;
         }
       } finally {
         process.off("SIGINT", stop);
@@ -97,41 +97,13 @@ function checkWatchSubject(subject: string): void {
   throw catoptError("USAGE", `${subject} matches no event subject: they are catopt.<tenant>.<kind>.<problem>[.<agent>]${hint}`);
 }
 
-const isFinalPlan = (event: AnyEvent): boolean =>
-  (event.schema === "plan/1" || event.schema === "cluster-plan/1" || event.schema === "tenant-plan/1") && event.body.status !== "running";
-
-function printEvent(io: Io, seq: number, event: AnyEvent, json: boolean): void {
+function printEvent(io: Io, seq: number, event: AnyEvent, json: boolean): PlanView | undefined {
+  const plan = familyOfSchema(event.schema)?.describePlan?.(event);
   if (json) {
     io.out(`${JSON.stringify({ seq, ...event })}\n`);
-    return;
+    return plan;
   }
   const head = `[${seq}] ${event.tenant}/${event.problem} ${event.schema} round ${event.round}`;
-  switch (event.schema) {
-    case "plan/1": {
-      const plan = event.body;
-      io.out(`${head} ${plan.status}  objective ${plan.objective.toFixed(4)}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}\n`);
-      for (const [agent, x] of Object.entries(plan.allocations)) {
-        io.out(`  ${agent.padEnd(12)} ${Object.entries(x).map(([r, value]) => `${r}=${value.toFixed(2)}`).join("  ")}\n`);
-      }
-      return;
-    }
-    case "cluster-plan/1": {
-      const plan = event.body;
-      io.out(`${head} ${plan.status}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}  (${plan.signal.index.length} signal entries changed)\n`);
-      return;
-    }
-    case "tenant-plan/1": {
-      // One tenant's jobs: the share of time on each type, and the throughput that gives.
-      const plan = event.body;
-      io.out(`${head} ${plan.status}  (cluster ${plan.platform}/${event.problem})\n`);
-      const width = Math.max(4, ...Object.keys(plan.allocations).map((j) => j.length));
-      for (const [job, x] of Object.entries(plan.allocations)) {
-        const shares = Object.entries(x).filter(([, share]) => share > 5e-4).map(([type, share]) => `${type} ${(100 * share).toFixed(1)}%`);
-        io.out(`  ${job.padEnd(width)}  ${(plan.throughput[job] ?? 0).toFixed(3).padStart(10)} steps/s  ${shares.join("  ") || "(no time)"}\n`);
-      }
-      return;
-    }
-    default:
-      io.out(`${head}\n`);
-  }
+  io.out(`${[plan === undefined ? head : `${head} ${plan.summary}`, ...(plan?.lines ?? [])].join("\n")}\n`);
+  return plan;
 }

@@ -1,6 +1,4 @@
-import { ADAPTERS } from "../families/energy-qp/adapters/registry.ts";
-import { checkLocalProblem } from "../families/energy-qp/local-problem.ts";
-import { isSchemaId, parseBody } from "../families/registry.ts";
+import { FAMILIES, isSchemaId, parseBody } from "../families/registry.ts";
 import { latest } from "./catalog.ts";
 import type { Registry } from "./compatibility.ts";
 import { conformance, type SchemaDescriptor } from "./schema.ts";
@@ -14,7 +12,7 @@ import { conformance, type SchemaDescriptor } from "./schema.ts";
 export type CheckResult = { readonly subject: string; readonly problems: readonly string[] };
 
 export function checkAdapters(registry: Registry): CheckResult[] {
-  return [...ADAPTERS.values()].map((adapter) => {
+  return FAMILIES.flatMap((f) => f.scenarios?.adapters ?? []).map((adapter) => {
     const problems: string[] = [];
     const consumes = find(registry, adapter.consumes, problems);
     const produces = find(registry, adapter.produces, problems);
@@ -22,7 +20,7 @@ export function checkAdapters(registry: Registry): CheckResult[] {
     adapter.examples.forEach((input, i) => {
       if (consumes) problems.push(...conformance(consumes, input, `examples[${i}]`));
       try {
-        const output = checkLocalProblem(adapter.toLocalProblem(`example${i}`, input, `examples[${i}]`), `examples[${i}]`);
+        const output = adapter.convert(`example${i}`, input, `examples[${i}]`);
         if (produces) problems.push(...conformance(produces, output, `output[${i}]`));
       } catch (err) {
         problems.push(`examples[${i}]: refused: ${(err as Error).message}`);

@@ -1,5 +1,7 @@
+import type { Command } from "./command.ts";
 import type { AnyEvent } from "./event.ts";
 import type { Pending, RoundEvent, RoundRules } from "./round-rules.ts";
+import type { ScenarioBase, ScenarioFormat } from "./scenario-format.ts";
 import type { PlanStatus, SchemaId, SchemaTable } from "./schemas.ts";
 
 /**
@@ -76,6 +78,9 @@ export type FamilyAgent = {
   plan(event: AnyEvent): AgentPlan | undefined;
 };
 
+/** A plan event as `catopt watch` prints it: a summary after the event's head, lines below it, and whether the run ends with it. */
+export type PlanView = { readonly final: boolean; readonly summary: string; readonly lines: readonly string[] };
+
 /** A plan's worth, as a summary reports it. */
 export type PlanFacts = {
   /** The plan's objective in the family's units (null before there is one). */
@@ -109,6 +114,8 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
    * values stop counting. Absent: this family's agents cannot leave, and a leave is refused.
    */
   leave?(problem: P, agent: string): P;
+  /** The agents that have left for good: a run checks its plan against the optimum without them. */
+  leftAgents?(problem: P): readonly string[];
   /** Closes a round: commits the deltas it took, then the coordinator's step. */
   closeRound(problem: P, event: RoundEvent): P;
   /** Which problem (tenant/problem) an event belongs to, when not its own tenant's (a tenant plan). */
@@ -121,4 +128,16 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
   planEvents(problem: P): readonly { readonly tenant: string; readonly event: AnyEvent }[];
   /** The plan's objective, violation and allocations, for summaries. `extraViolation`: what the run measured beyond the fold (agents' bounds). */
   facts(problem: P, extraViolation: number): PlanFacts;
+  /**
+   * Tenants besides the problem's own whose plan subjects it publishes on (a cluster's job
+   * tenants), and the round of the last plan of each that the fold accepted: a replay that
+   * folds them too checks every tenant got the final plan.
+   */
+  tenantPlans?(problem: P): { readonly tenants: readonly string[]; readonly lastAccepted: Readonly<Record<string, number>> };
+  /** One of its plan events as a person watching the plan topics reads it; undefined for its other events. */
+  describePlan?(event: AnyEvent): PlanView | undefined;
+  /** Its scenario files (core/scenario-format.ts): how `catopt run`, `coordinator` and `agent` run its problems. */
+  readonly scenarios?: ScenarioFormat<ScenarioBase>;
+  /** Commands of its own, listed by `catopt --help` beside the engine's (the allocation's `catopt allocate`). */
+  readonly commands?: readonly Command[];
 };

@@ -1,6 +1,6 @@
 /**
- * The public half of a coordinated problem: what the coordinator knows and announces in the
- * problem's `open` event. Agents' objectives stay private (see LocalProblem).
+ * What every family's coordinated problem shares: its ADMM settings, and linear limits on
+ * shared quantities.
  *
  * Shared quantities are named *resources* (energy drawn in a time slot, accelerator-hours of a
  * type, ...). Every agent uses some of them; the global constraints (the limits layer) bound
@@ -56,14 +56,7 @@ export type AdmmSettings = {
   readonly stop?: "steady";
 };
 
-export type ProblemSpec = {
-  readonly resources: readonly string[];
-  readonly constraints: readonly GlobalConstraint[];
-  /** The agents whose deltas make a round. */
-  readonly agents: readonly string[];
-  readonly admm: AdmmSettings;
-};
-
+/** Every family's ADMM defaults, where its scenario names no setting. */
 export const DEFAULT_ADMM: AdmmSettings = {
   rho: 1,
   epsAbs: 1e-8,

@@ -1,5 +1,6 @@
 import { type AdmmSettings } from "./problem-spec.ts";
 import { catoptError } from "./errors.ts";
+import { needsAsyncRounds, parseFaults, type Fault } from "./faults.ts";
 import { checkAdmmSettings } from "./schemas.ts";
 import { isToken } from "./subjects.ts";
 import * as v from "./validate.ts";
@@ -7,12 +8,12 @@ import * as v from "./validate.ts";
 /**
  * What every family's scenario format shares, pure (reading files is src/run/scenario-files.ts):
  * the format a file declares, field errors as SCENARIO_INVALID, subject-token names, the scale
- * numbers may have, rounds, the round timeout and ADMM settings.
+ * numbers may have, rounds, faults, the round timeout and ADMM settings.
  */
 /** Asynchronous rounds: close at `quorum` agents' deltas, or `deadlineMs` after the round opened. */
 export type RoundPolicy = { readonly quorum?: number; readonly deadlineMs?: number };
 
-const DEFAULT_ROUND_TIMEOUT_MS = 10_000;
+export const DEFAULT_ROUND_TIMEOUT_MS = 10_000;
 
 /** The "format" a scenario file declares, or undefined. */
 export const formatOf = (json: unknown): unknown => (typeof json === "object" && json !== null ? (json as { format?: unknown }).format : undefined);
@@ -79,4 +80,23 @@ export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): A
   checkAdmmSettings(admm, at);
   // Asynchronous rounds end by the steady rule (problem-spec.ts); synchronous ones keep their open's bytes.
   return admm.maxStaleness > 0 ? { ...admm, stop: "steady" } : admm;
+}
+
+/**
+ * A scenario's "faults" (core/faults.ts), for its `agents`: each agent leaves at most once and
+ * one at least stays, and a fault that leaves an agent out of rounds needs asynchronous rounds,
+ * or every round would wait for it.
+ */
+export function parseScenarioFaults(value: unknown, at: string, agents: readonly string[], rounds: RoundPolicy): Fault[] {
+  const faults = parseFaults(value, at, agents);
+  const leaves = faults.flatMap((f, i) => (f.kind === "leave" ? [{ agent: f.agent, i }] : []));
+  const twice = leaves.find((l, k) => leaves.findIndex((m) => m.agent === l.agent) !== k);
+  if (twice !== undefined) throw new v.ValidationError(`${at}[${twice.i}].agent`, `${twice.agent} leaves once`);
+  if (leaves.length > 0 && leaves.length >= agents.length) throw new v.ValidationError(at, "every agent would leave: at least one must stay");
+  const blocking = faults.findIndex(needsAsyncRounds);
+  if (blocking >= 0 && rounds.quorum === undefined && rounds.deadlineMs === undefined) {
+    const roundsAt = at.replace(/\.faults$/, ".rounds");
+    throw new v.ValidationError(`${at}[${blocking}]`, `leaves an agent out of rounds: set ${roundsAt}.quorum or ${roundsAt}.deadlineMs, or every round waits for it`);
+  }
+  return faults;
 }

@@ -3,13 +3,15 @@ import type { FamilyProblem, ProblemFamily } from "../core/family.ts";
 import { ENGINE_SCHEMAS, type BodyOf, type SchemaEntry, type SchemaId, type SchemaTable } from "../core/schemas.ts";
 import type { SubjectKind } from "../core/subjects.ts";
 import { ValidationError } from "../core/validate.ts";
-import { acceleratorAllocation } from "./accelerator-allocation/cluster-fold.ts";
-import { energyQp } from "./energy-qp/fold.ts";
+import type { ScenarioBase, ScenarioFormat } from "../core/scenario-format.ts";
+import { didYouMean } from "../core/suggest.ts";
+import { acceleratorAllocationFamily } from "./accelerator-allocation/family.ts";
+import { energyQpFamily } from "./energy-qp/family.ts";
 
 /**
  * Every problem family the engine knows, and the only door from the engine to them
  * (scripts/check-layers.mjs holds the engine to it). A new family is a folder beside this file
- * that exports a ProblemFamily (core/family.ts), and one line here. A family from elsewhere (a
+ * whose family.ts exports a ProblemFamily (core/family.ts), and one line here. A family from elsewhere (a
  * plugin, a test) joins with registerFamily before any of its events is read.
  */
 const families: ProblemFamily[] = [];
@@ -30,13 +32,18 @@ export function registerFamily(family: ProblemFamily): void {
   if (!ids.includes(family.openSchema)) throw new Error(`problem family ${family.name}: its open schema ${family.openSchema} is not among its schemas`);
   // Only the coordinator publishes on round subjects: an open anywhere else would let agents open problems.
   if (family.schemas[family.openSchema]?.subject !== "round") throw new Error(`problem family ${family.name}: its open schema ${family.openSchema} must travel on the round subject`);
+  const format = family.scenarios?.format;
+  const formatOwner = format === undefined ? undefined : families.find((f) => f.scenarios?.format === format);
+  if (formatOwner !== undefined) throw new Error(`problem family ${family.name}: scenario format ${format} belongs to ${formatOwner.name} already`);
+  const command = family.commands?.find((c) => families.some((f) => f.commands?.some((d) => d.name === c.name)));
+  if (command !== undefined) throw new Error(`problem family ${family.name}: a command named ${command.name} is another family's already`);
   families.push(family);
   Object.assign(SCHEMAS, family.schemas);
   for (const id of ids) bySchema.set(id, family);
 }
 
-registerFamily(energyQp);
-registerFamily(acceleratorAllocation);
+registerFamily(energyQpFamily);
+registerFamily(acceleratorAllocationFamily);
 
 /** The family whose event this schema is (open included), if any. */
 export const familyOfSchema = (schema: SchemaId): ProblemFamily | undefined => bySchema.get(schema);
@@ -67,3 +74,18 @@ export const decodeEvent = (bytes: Uint8Array): AnyEvent => decodeEventWith(byte
 
 /** The kind of subject an event of this schema travels on. */
 export const subjectKindOf = (schema: SchemaId): SubjectKind | undefined => SCHEMAS[schema]?.subject;
+
+/** A family with scenario files, as a run reads them. */
+export type ScenarioFamily = ProblemFamily & { readonly scenarios: ScenarioFormat<ScenarioBase> };
+
+/**
+ * The family whose scenario files declare this "format"; an unknown one is a ValidationError at
+ * scenario.format naming the known formats (and the nearest one).
+ */
+export function familyOfFormat(format: unknown): ScenarioFamily {
+  const found = families.find((f) => f.scenarios !== undefined && f.scenarios.format === format);
+  if (found !== undefined) return found as ScenarioFamily;
+  const known = families.flatMap((f) => (f.scenarios === undefined ? [] : [f.scenarios.format]));
+  const hint = typeof format === "string" ? didYouMean(format, known) : "";
+  throw new ValidationError("scenario.format", `${format === undefined ? "missing" : `unknown format ${JSON.stringify(format)}`}${hint}; known: ${known.join(", ")}`);
+}

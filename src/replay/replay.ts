@@ -16,12 +16,16 @@ export type ProblemFilter = {
   readonly problem: string;
   /** A cluster problem's job tenants, whose tenant plans belong to it (see filter.ts). */
   readonly planTenants?: readonly string[];
+  /** Messages after this stream sequence do not count (a live fold that stopped there). */
+  readonly untilSeq?: number;
 };
+
+const counts = (f: ProblemFilter, message: StreamMessage): boolean => (f.untilSeq === undefined || message.seq <= f.untilSeq) && belongsTo(message, f.tenant, f.problem, f.planTenants);
 
 export function replayMessages(messages: Iterable<StreamMessage>, trustRoot: string | null, filter?: ProblemFilter): ReplayState {
   let state = emptyReplayState(trustRoot);
   for (const message of messages) {
-    if (filter === undefined || belongsTo(message, filter.tenant, filter.problem, filter.planTenants)) state = apply(state, message);
+    if (filter === undefined || counts(filter, message)) state = apply(state, message);
   }
   return state;
 }
@@ -55,7 +59,7 @@ export async function replayStream(
 ): Promise<ReplayState[]> {
   const states = filters.map(() => emptyReplayState(trustRoot));
   for await (const message of await readStream(js, stream, { untilEnd: true })) {
-    const folds = filters.flatMap((f, i) => (belongsTo(message, f.tenant, f.problem, f.planTenants) ? [i] : []));
+    const folds = filters.flatMap((f, i) => (counts(f, message) ? [i] : []));
     if (folds.length === 0) continue;
     // Ed25519 verification is most of a fold's cost: once per message, however many folds read it.
     const verdict = folds.length > 1 ? signatureVerdict(message.data) : undefined;

@@ -5,6 +5,7 @@ import { describeFault, type FaultKind } from "../core/faults.ts";
 import type { ClosedBy } from "../core/schemas.ts";
 import type { Rejection } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
+import { parseSubject } from "../core/subjects.ts";
 import type { FaultTimeline } from "./fault-script.ts";
 
 /**
@@ -38,26 +39,37 @@ export type Recovery = { readonly rounds: RoundsSummary; readonly faults: readon
 
 type RoundRecord = { readonly round: number; readonly agents: ReadonlySet<string>; readonly closedBy: ClosedBy; readonly atMs: number };
 
-/** `closedAtMs`: when each round closed, in ms since the run started (the coordinator's onRound). */
-export function recoveryOf(messages: readonly StreamMessage[], rejected: readonly Rejection[], timeline: readonly FaultTimeline[], closedAtMs: ReadonlyMap<number, number>): Recovery {
-  const deltas = new Map<string, { agent: string; base: number }>();
-  const rounds: RoundRecord[] = [];
+/**
+ * Reads the run's messages one at a time (a large run's stream is not held whole), then
+ * `finish` says how the run recovered. `closedAtMs`: when each round closed, in ms since the
+ * run started (the coordinator's onRound).
+ */
+export function recoveryReader(): { add(message: StreamMessage): void; finish(rejected: readonly Rejection[], timeline: readonly FaultTimeline[], closedAtMs: ReadonlyMap<number, number>): Recovery } {
+  // Anything an agent sent on its delta subject, by id: a round takes deltas by their ids (its joins and leaves it never takes).
+  const sent = new Map<string, { agent: string; base: number }>();
+  const rounds: Omit<RoundRecord, "atMs">[] = [];
   const closedBy: Record<ClosedBy, number> = { all: 0, quorum: 0, deadline: 0 };
   let lateTaken = 0;
-  for (const message of messages) {
-    const event = eventOf(message);
-    const agent = message.subject.split(".")[4];
-    if (event === undefined) continue;
-    if ((event.schema === "delta/1" || event.schema === "node-delta/1") && agent !== undefined) deltas.set(event.id, { agent, base: event.base });
-    if (event.schema !== "round/1" && event.schema !== "round/2") continue;
-    const by = event.schema === "round/2" ? event.body.closedBy : "all";
-    const took = event.body.took.map((id) => deltas.get(id)).filter((d) => d !== undefined);
-    if (event.round >= 1) closedBy[by]++;
-    lateTaken += took.filter((d) => d.base < event.round - 1).length;
-    rounds.push({ round: event.round, agents: new Set(took.map((d) => d.agent)), closedBy: by, atMs: closedAtMs.get(event.round) ?? NaN });
-  }
-  const staleRefused = rejected.filter((r) => r.reason.includes("comes too late")).length;
-  return { rounds: { closedBy, lateTaken, staleRefused }, faults: timeline.map((t) => faultRecovery(t, rounds)) };
+  return {
+    add(message) {
+      const subject = parseSubject(message.subject);
+      if (subject?.kind !== "delta" && subject?.kind !== "round") return;
+      const event = eventOf(message);
+      if (event === undefined) return;
+      if (subject.kind === "delta" && subject.agent !== undefined) sent.set(event.id, { agent: subject.agent, base: event.base });
+      if (event.schema !== "round/1" && event.schema !== "round/2") return;
+      const by = event.schema === "round/2" ? event.body.closedBy : "all";
+      const took = event.body.took.map((id) => sent.get(id)).filter((d) => d !== undefined);
+      if (event.round >= 1) closedBy[by]++;
+      lateTaken += took.filter((d) => d.base < event.round - 1).length;
+      rounds.push({ round: event.round, agents: new Set(took.map((d) => d.agent)), closedBy: by });
+    },
+    finish(rejected, timeline, closedAtMs) {
+      const timed = rounds.map((r) => ({ ...r, atMs: closedAtMs.get(r.round) ?? NaN }));
+      const staleRefused = rejected.filter((r) => r.reason.includes("comes too late")).length;
+      return { rounds: { closedBy, lateTaken, staleRefused }, faults: timeline.map((t) => faultRecovery(t, timed)) };
+    },
+  };
 }
 
 function faultRecovery(t: FaultTimeline, rounds: readonly RoundRecord[]): FaultRecovery {

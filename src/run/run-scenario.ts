@@ -1,3 +1,5 @@
+import { setMaxListeners } from "node:events";
+import { readFile } from "node:fs/promises";
 import { runAgent, type AgentOutcome } from "../agent/agent-runner.ts";
 import { openBus, type BusSession } from "../bus/session.ts";
 import { startGovernance, type GovernanceConsumer } from "../governance/governance-consumer.ts";
@@ -6,33 +8,33 @@ import { retrying, RETRY_PATIENCE_MS } from "../bus/retry.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
-import type { Scenario } from "../families/energy-qp/scenario.ts";
-import { governanceSubject, roundSubject, tenantSubjects } from "../core/subjects.ts";
+import type { FamilyProblem, PlanFacts, ProblemFamily } from "../core/family.ts";
+import type { ReferenceSolution } from "../core/scenario-format.ts";
+import type { StreamMessage } from "../core/stream-message.ts";
+import { governanceSubject, parseSubject, roundSubject } from "../core/subjects.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
-import { openEvent } from "../families/energy-qp/fold.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
-import { belongsTo } from "../replay/filter.ts";
-import type { AnyProblemState } from "../replay/reducer.ts";
-import { energyQp, type ProblemState } from "../families/energy-qp/fold.ts";
-import { qpAgent } from "../families/energy-qp/agent.ts";
+import { problemKey, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
-import { readToEnd, replayMessages } from "../replay/replay.ts";
+import { readToEnd, replayStream } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
 import { summarize, type Outcome } from "../replay/summary.ts";
-import { solveReference } from "../families/energy-qp/reference.ts";
 import { QUIET_MS } from "../bus/read.ts";
-import { boundViolation, type Allocations } from "../families/energy-qp/violation.ts";
 import { startLocalCluster, type LocalCluster } from "../bus/local-cluster.ts";
 import { startFaultScript, type FaultActions } from "./fault-script.ts";
-import { recoveryOf, type Recovery } from "./recovery.ts";
+import { recoveryReader, type Recovery } from "./recovery.ts";
+import type { LoadedScenario } from "./scenario-files.ts";
 
 /**
- * One whole run of a scenario: the centralized HiGHS reference, a bus (the embedded server or
- * --nats), one agent per asset (each on its own connection, as on its own node), the
- * coordinator, then a replay of the stream to check that it reproduces the live state hash.
+ * One whole run of a scenario of any family: the centralized HiGHS reference, a bus (the
+ * embedded server, --nats, or a local 3-server cluster when a fault kills a server), one agent
+ * per party of the scenario (each on its own connection, as on its own node), the coordinator,
+ * the scripted faults, the governance consumer's ledger, then a replay of the stream that must
+ * reproduce the live state hash. The family (core/scenario-format.ts) says what the agents,
+ * the open event and the reference are; this file knows no family.
  */
 export type RunOptions = {
   /** A NATS server to use; the embedded default server when absent. */
@@ -49,14 +51,25 @@ export type RunOptions = {
   readonly onNote?: (line: string) => void;
 };
 
+/** How the plans a problem published in other tenants (a cluster's tenant plans) fared in a replay. */
+export type TenantPlans = { readonly rejected: number; readonly final: number; readonly first_rejection: string | null };
+
 export type RunReport = Outcome & {
   readonly wall_ms: number;
   readonly nats_url: string;
   readonly embedded_server: boolean;
   /** The hash of a fresh replay of the stream after the run; equal to state_hash. */
   readonly replay_state_hash: string;
-  readonly reference_allocations: Allocations;
-  readonly history: ProblemState["history"];
+  /** The optimum the plan is judged against: without the agents that left, if any. */
+  readonly reference_allocations: PlanFacts["allocations"];
+  /** How long HiGHS took to solve the whole problem centrally. */
+  readonly reference_seconds: number;
+  /** Agents that left mid-run. */
+  readonly left: readonly string[];
+  /** The tenants the problem published plans in besides its own, and how those plans fared (null: none). */
+  readonly tenants: readonly string[];
+  readonly tenant_plans: TenantPlans | null;
+  readonly history: FamilyProblem["history"];
   readonly agents: readonly AgentOutcome[];
   readonly recording: string | null;
   /** The trust root: the DID whose admissions decided whose events count. */
@@ -65,6 +78,9 @@ export type RunReport = Outcome & {
   readonly ledger: LedgerOutcome | null;
   /** How rounds closed, and how the run recovered from the scenario's faults. */
   readonly recovery: Recovery;
+  /** Peak resident memory of this process (every agent, the coordinator and the consumers), and of the embedded server. */
+  readonly peak_rss_mib: number;
+  readonly server_peak_rss_mib: number | null;
 };
 
 export type LedgerOutcome = {
@@ -92,21 +108,18 @@ export const serverLossWait = (): string =>
 /** The origin line (and checkpoint key name) of a run's ledger. */
 export const LEDGER_ORIGIN = "catopt-flow/ledger";
 
-export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
+export async function runScenario(loaded: LoadedScenario, options: RunOptions = {}): Promise<RunReport> {
+  const { family, scenario } = loaded;
+  const format = family.scenarios;
   const clock = options.clock ?? systemClock;
   const note = options.onNote ?? (() => {});
   const tenant = scenario.tenant;
   const problem = options.problemId ?? scenario.problem;
-  const problems = scenario.assets.map((a) => a.problem);
+  const agents = format.agents(scenario);
+  const planTenants = format.planTenants(scenario);
 
-  const variables = problems.reduce((n, p) => n + p.variables.length, 0);
-  if (variables > 1000) note(`solving the HiGHS reference: ${problems.length} assets, ${variables} variables...`);
-  const reference = await solveReference(problems, scenario.spec.constraints);
-  if (reference.status !== "optimal") {
-    throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: the scenario's problem is ${reference.status}: ${reference.detail}`);
-  }
-
-  const ids = await runIdentities(scenario.spec.agents, options.keys);
+  const reference = await solveReference(loaded, [], note);
+  const ids = await runIdentities(agents, options.keys);
   // Killing a server needs servers of our own: a local 3-server cluster instead of the embedded one.
   const killsServer = scenario.faults.some((f) => f.kind === "kill-server");
   if (killsServer && options.url !== undefined) {
@@ -131,17 +144,18 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const ownDeployment = bus.embedded || cluster !== undefined;
     const governance = ownDeployment ? await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: LEDGER_ORIGIN }) : undefined;
 
-    // The governance identity admits the coordinator and every agent before anyone speaks.
+    // The governance identity admits the coordinator (in every tenant it publishes plans in) and every agent before anyone speaks.
     note(`governance ${ids.governance.did}${ids.ephemeral ? " (keys made for this run)" : ""}`);
     const admissions = [
-      admitEvent(tenant, ids.coordinator.did, "coordinator", "coordinator"),
-      ...scenario.spec.agents.map((a) => admitEvent(tenant, (ids.agents.get(a) as Identity).did, "agent", a)),
+      ...[tenant, ...planTenants].map((t) => [t, admitEvent(t, ids.coordinator.did, "coordinator", "coordinator")] as const),
+      ...agents.map((a) => [tenant, admitEvent(tenant, (ids.agents.get(a) as Identity).did, "agent", a)] as const),
     ];
-    await Promise.all(admissions.map((e) => publishEvent(bus.js, governanceSubject(tenant, "admit"), e, ids.governance)));
+    await Promise.all(admissions.map(([t, e]) => publishEvent(bus.js, governanceSubject(t, "admit"), e, ids.governance)));
 
     const started = clock();
     const planTimeoutMs = scenario.roundTimeoutMs * 3;
     const stopAgents = new AbortController();
+    setMaxListeners(agents.length + 8, stopAgents.signal); // one listener per agent, by design
     const closedAtMs = new Map<number, number>();
     // Each agent and the coordinator may be stopped by a fault and started afresh; a fresh one resumes from the stream.
     const agentRuns = new Map<string, { stop: AbortController; leave: AbortController; outcome: Promise<AgentOutcome> }>();
@@ -160,19 +174,18 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       },
     };
     const faults = await startFaultScript(scenario.faults, bus.url, actions, clock, note);
-    const startAgent = (agent: string): void => {
-      const asset = scenario.assets.find((a) => a.agent === agent) as Scenario["assets"][number];
+    const startAgent = (name: string): void => {
       const [stop, leave] = [new AbortController(), new AbortController()];
       const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
       // A stopped agent's connection goes with it, as when its process dies.
-      const outcome = bus.connect(`agent-${agent}`, faults.urlFor(agent)).then((nc) =>
-        runAgent({ nc, tenant, problem, agent: qpAgent(tenant, problem, asset.problem), planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(agent) as Identity, trustRoot: ids.governance.did, coordinator: ids.coordinator.did }).finally(
+      const outcome = bus.connect(`agent-${name}`, faults.urlFor(name)).then((nc) =>
+        runAgent({ nc, tenant, problem, agent: format.agent(scenario, tenant, problem, name), planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(name) as Identity, trustRoot: ids.governance.did, coordinator: ids.coordinator.did }).finally(
           () => (stop.signal.aborted || leave.signal.aborted) && nc.close(),
         ),
       );
-      agentRuns.set(agent, { stop, leave, outcome });
+      agentRuns.set(name, { stop, leave, outcome });
     };
-    for (const a of scenario.spec.agents) startAgent(a);
+    for (const a of agents) startAgent(a);
     const onRound = (p: AnyProblemState): void => {
       closedAtMs.set(p.round, clock() - started);
       options.onRound?.(p);
@@ -184,7 +197,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
         nc: await bus.connect("coordinator"),
         tenant,
         problem,
-        open: openEvent(tenant, problem, scenario.spec),
+        open: format.open(scenario, tenant, problem),
         roundTimeoutMs: scenario.roundTimeoutMs,
         ...scenario.rounds,
         clock,
@@ -208,24 +221,32 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     }
     await faults.close();
     const wall = clock() - started;
-    requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`, "agent");
+    requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`);
 
     const ledger = governance === undefined ? null : await closeLedger(bus, governance, ids.governance.did, note);
-    const own = (await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) })).filter((m) => belongsTo(m, tenant, problem));
-    // The live state is the fold up to the coordinator's last message; what agents cut off or
-    // slowed down still sent after the final plan is in the stream and the ledger, not in that state.
-    const replayed = replayMessages(own.filter((m) => m.seq <= coordinator.replay.lastSeq), ids.governance.did);
-    const replayHash = stateHash(replayed);
     // Agents that left are out of the problem: the run's optimum (and the recording's reference) is the one without them.
-    const final = coordinator.problem !== undefined && energyQp.owns(coordinator.problem) ? coordinator.problem : undefined;
-    const left = scenario.spec.agents.filter((a) => final?.joined[a]?.left !== undefined);
-    const stayed = scenario.assets.filter((a) => !left.includes(a.agent)).map((a) => a.problem);
-    const target = left.length === 0 ? reference : await solveReference(stayed, scenario.spec.constraints);
-    if (target.status !== "optimal") throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: without the agents that left, the problem is ${target.status}: ${target.detail}`);
+    const final = coordinator.problem;
+    const left = final === undefined ? [] : (family.leftAgents?.(final) ?? []);
+    const target = left.length === 0 ? reference : await solveReference(loaded, left, note);
     if (left.length > 0) note(`reference: solved again without ${left.join(", ")}, which left`);
+
+    note("replaying the stream to check the live state");
+    // Two folds in one read. The first stops at the coordinator's last message: the live state is
+    // the fold up to there (what agents cut off or slowed down still sent after the final plan is
+    // in the stream and the ledger, not in that state), so the hashes must agree. The second
+    // folds everything of the problem, the plans it published in other tenants too, which must
+    // all be accepted.
+    const kept: StreamMessage[] = [];
+    const recovery = recoveryReader();
+    let read = 0;
+    const [replayed, whole] = await replayStream(bus.js, EVENTS_STREAM, ids.governance.did, [{ tenant, problem, untilSeq: coordinator.replay.lastSeq }, { tenant, problem, planTenants }], (m) => {
+      if (options.record !== undefined && ledger === null) kept.push(m);
+      recovery.add(m);
+      if (++read % 10_000 === 0) note(`replay: ${read} events`);
+    });
     if (options.record !== undefined) {
       // With a ledger, the whole stream: every message has a leaf, so the recording reproduces the signed checkpoint.
-      const recorded = ledger === null ? own : await readToEnd(bus.js, EVENTS_STREAM);
+      const recorded = ledger === null ? kept : await readToEnd(bus.js, EVENTS_STREAM);
       await writeRecording(options.record, {
         header: {
           format: RECORDING_FORMAT,
@@ -244,26 +265,32 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       });
       note(`recorded ${recorded.length} messages to ${options.record}`);
     }
-    const outcome = summarize(coordinator.replay, coordinator.problem, {
+    const outcome = summarize(coordinator.replay, final, {
       scenario: scenario.name,
       tenant,
       problem,
       referenceObjective: target.objective,
-      extraViolation: boundViolation(stayed, final?.x ?? {}),
+      extraViolation: final === undefined ? 0 : (format.privateViolation?.(scenario, final, left) ?? 0),
     });
     return {
       ...outcome,
       wall_ms: wall,
       nats_url: bus.url,
       embedded_server: bus.embedded,
-      replay_state_hash: replayHash,
+      replay_state_hash: stateHash(replayed),
       reference_allocations: target.allocations,
-      history: coordinator.problem?.history ?? [],
+      reference_seconds: reference.seconds,
+      left,
+      tenants: planTenants,
+      tenant_plans: planTenants.length === 0 ? null : tenantPlansOf(family, whole, tenant, problem, planTenants, final?.round),
+      history: final?.history ?? [],
       agents: agentOutcomes,
       recording: options.record ?? null,
       governance: ids.governance.did,
       ledger,
-      recovery: recoveryOf(own, replayed.rejected, faults.timeline, closedAtMs),
+      recovery: recovery.finish(replayed.rejected, faults.timeline, closedAtMs),
+      peak_rss_mib: process.resourceUsage().maxRSS / 1024,
+      server_peak_rss_mib: bus.serverPid === undefined ? null : await peakRssMib(bus.serverPid),
     };
   } finally {
     await bus.close();
@@ -271,14 +298,41 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   }
 }
 
-/** Waits for the governance consumer to judge every event, stops it, and verifies the ledger it wrote. */
-/** A run whose coordinator or any agent failed ends here, with the first failure's reason. */
-export function requireNoFailure(coordinator: CoordinatorOutcome, agents: readonly AgentOutcome[], problem: string, agentKind: string): void {
-  if (coordinator.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${problem} failed: ${coordinator.error ?? "unknown reason"}`);
-  const failed = agents.find((a) => a.status === "failed");
-  if (failed !== undefined) throw catoptError("RUN_FAILED", `${agentKind} ${failed.agent} failed: ${failed.error ?? "unknown reason"}`);
+/** The scenario's centralized optimum without the agents in `without`; a problem no run could solve is refused. Says so when it takes a while. */
+async function solveReference({ family, scenario }: LoadedScenario, without: readonly string[], note: (line: string) => void): Promise<OptimalReference> {
+  const slow = setTimeout(() => note("solving the HiGHS reference..."), 1000);
+  const solved = await family.scenarios.reference(scenario, without).finally(() => clearTimeout(slow));
+  if (solved.status === "optimal") return solved;
+  const what = without.length === 0 ? "the scenario's problem" : `without ${without.join(", ")}, which left, the problem`;
+  throw catoptError("PROBLEM_INFEASIBLE", `${scenario.source}: ${what} is ${solved.status}: ${solved.detail}`);
 }
 
+type OptimalReference = Extract<ReferenceSolution, { status: "optimal" }>;
+
+/** The plans a problem published in other tenants, as the fold of everything checked them: refusals, and tenants whose final plan it accepted. */
+function tenantPlansOf(family: ProblemFamily, whole: ReplayState, tenant: string, problem: string, planTenants: readonly string[], finalRound: number | undefined): TenantPlans {
+  const checked = whole.problems[problemKey(tenant, problem)];
+  const accepted = checked === undefined ? {} : (family.tenantPlans?.(checked).lastAccepted ?? {});
+  // The plans' own refusals: the rest (a late delta with asynchronous rounds) the first fold refused too.
+  const refusals = whole.rejected.filter((r) => planTenants.includes(parseSubject(r.subject)?.tenant ?? ""));
+  return { rejected: refusals.length, final: planTenants.filter((t) => accepted[t] === finalRound).length, first_rejection: refusals[0]?.reason ?? null };
+}
+
+/** A process's peak resident set (VmHWM), where /proc has it. */
+async function peakRssMib(pid: number): Promise<number | null> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  return kb === undefined ? null : Number(kb) / 1024;
+}
+
+/** A run whose coordinator or any agent failed ends here, with the first failure's reason. */
+export function requireNoFailure(coordinator: CoordinatorOutcome, agents: readonly AgentOutcome[], problem: string): void {
+  if (coordinator.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${problem} failed: ${coordinator.error ?? "unknown reason"}`);
+  const failed = agents.find((a) => a.status === "failed");
+  if (failed !== undefined) throw catoptError("RUN_FAILED", `agent ${failed.agent} failed: ${failed.error ?? "unknown reason"}`);
+}
+
+/** Waits for the governance consumer to judge every event, stops it, and verifies the ledger it wrote. */
 export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string, note: (line: string) => void = () => {}): Promise<LedgerOutcome> {
   const last = (await retrying(() => bus.jsm.streams.info(EVENTS_STREAM))).state.last_seq;
   // The consumer may trail a large run by a while (it verifies every signature): say so, and how far it is.

@@ -2,10 +2,14 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { catoptError } from "../core/errors.ts";
 import { didYouMean } from "../core/suggest.ts";
-import { parseScenario, type Scenario } from "../families/energy-qp/scenario.ts";
-import { parseClusterScenario, type ClusterScenario } from "../families/accelerator-allocation/cluster-scenario.ts";
+import { formatOf, scenarioParse } from "../core/scenario-fields.ts";
+import type { ScenarioBase, ScenarioFormat } from "../core/scenario-format.ts";
+import { familyOfFormat, type ScenarioFamily } from "../families/registry.ts";
 
-// Scenario files: found by path or by name under scenarios/, read, and parsed by their family's format.
+// Scenario files: found by path or by name under scenarios/, read, and parsed by the format of the family they declare.
+
+/** A scenario read from its file, with the family whose format it declares. */
+export type LoadedScenario = { readonly family: ScenarioFamily; readonly scenario: ScenarioBase };
 
 /** Finds a scenario by path (a file or a folder holding scenario.json) or by name under scenarios/. */
 export async function resolveScenarioPath(reference: string, root: string): Promise<string> {
@@ -22,14 +26,16 @@ export async function resolveScenarioPath(reference: string, root: string): Prom
   throw catoptError("SCENARIO_NOT_FOUND", `scenario "${reference}" not found${didYouMean(reference, known)} (looked for ${candidates.join(" and ")}, a file or a folder with scenario.json)`);
 }
 
-export async function loadScenario(reference: string, root: string): Promise<Scenario> {
+/** Reads and parses a scenario of any family, by its "format". */
+export async function loadScenario(reference: string, root: string): Promise<LoadedScenario> {
   const { file, json } = await readScenarioJson(reference, root);
-  return parseScenario(json, file);
+  return parseAnyScenario(json, file);
 }
 
-export async function loadClusterScenario(reference: string, root: string): Promise<ClusterScenario> {
-  const { file, json } = await readScenarioJson(reference, root);
-  return parseClusterScenario(json, file);
+/** Parses a scenario's JSON by the format it declares (SCENARIO_INVALID naming the file and field). */
+export function parseAnyScenario(json: unknown, file: string): LoadedScenario {
+  const family = scenarioParse(file, () => familyOfFormat(formatOf(json)));
+  return { family, scenario: family.scenarios.parse(json, file) };
 }
 
 /** Finds a scenario file and parses its JSON (any format: the caller looks at its "format"). */
@@ -42,3 +48,12 @@ export async function readScenarioJson(reference: string, root: string): Promise
     throw catoptError("SCENARIO_INVALID", `${file}: not valid JSON (${(err as Error).message})`, err);
   }
 }
+
+/** Reads a scenario of the format given, as that family's own type (for tests and benchmarks that read its fields). */
+export async function loadScenarioOf<S extends ScenarioBase>(format: ScenarioFormat<S>, reference: string, root: string): Promise<S> {
+  const { file, json } = await readScenarioJson(reference, root);
+  return format.parse(json, file);
+}
+
+/** A family's scenario as a run takes it, with the family its format belongs to. */
+export const withFamily = <S extends ScenarioBase>(format: ScenarioFormat<S>, scenario: S): LoadedScenario => ({ family: familyOfFormat(format.format), scenario });

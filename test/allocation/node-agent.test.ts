@@ -1,3 +1,4 @@
+import { clusterScenarios } from "../../src/families/accelerator-allocation/scenario-format.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
@@ -5,12 +6,12 @@ import type { AgentView } from "../../src/core/family.ts";
 import { nodeAgent } from "../../src/families/accelerator-allocation/node-agent.ts";
 import type { NodePlan } from "../../src/families/accelerator-allocation/node-solver.ts";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
-import { clusterOpenEvent } from "../../src/run/run-cluster.ts";
-import { loadClusterScenario } from "../../src/run/scenario-files.ts";
+import { clusterOpenEvent } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
+import { loadScenarioOf } from "../../src/run/scenario-files.ts";
 
 // The node agent's own account of its committed values, stepped purely: from the round events
 // (which of its deltas each took), each round once and in order, and across a restart.
-const scenario = await loadClusterScenario("gavel-small-async", PROJECT_ROOT);
+const scenario = await loadScenarioOf(clusterScenarios, "gavel-small-async", PROJECT_ROOT);
 const [tenant, problem] = [scenario.tenant, scenario.problem];
 const node = scenario.cluster.nodes[0];
 const open = clusterOpenEvent(tenant, problem, scenario);

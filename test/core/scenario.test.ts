@@ -5,10 +5,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { isCatoptError } from "../../src/core/errors.ts";
-import { loadScenario } from "../../src/run/scenario-files.ts";
+import { loadScenario, loadScenarioOf } from "../../src/run/scenario-files.ts";
+import { energyQpScenarios } from "../../src/families/energy-qp/scenario-format.ts";
 import { parseScenario } from "../../src/families/energy-qp/scenario.ts";
 
-const cosmos = await loadScenario("cosmos-3asset", PROJECT_ROOT);
+const cosmos = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
 const base = () => JSON.parse(JSON.stringify({
   format: "catopt-scenario/1",
   name: "tiny",
@@ -29,7 +30,7 @@ test("the cosmos scenario loads: three assets on their nodes, two binding constr
 
 test("a scenario is found by name, by folder or by file", async () => {
   for (const reference of ["cosmos-3asset", path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset"), path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset", "scenario.json")]) {
-    assert.is((await loadScenario(reference, PROJECT_ROOT)).name, "cosmos-3asset");
+    assert.is((await loadScenario(reference, PROJECT_ROOT)).scenario.name, "cosmos-3asset");
   }
 });
 

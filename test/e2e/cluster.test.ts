@@ -1,9 +1,10 @@
+import { clusterScenarios } from "../../src/families/accelerator-allocation/scenario-format.ts";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { loadClusterScenario } from "../../src/run/scenario-files.ts";
+import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
 import { type ClusterScenario } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
 import { derivedOf, isClusterState, type ClusterState } from "../../src/families/accelerator-allocation/cluster-fold.ts";
 import { parseClusterScenario } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
@@ -23,7 +24,7 @@ import type { StreamMessage } from "../../src/core/stream-message.ts";
 import { readRecording } from "../../src/replay/recording.ts";
 import { replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
-import { runCluster, type ClusterRunReport } from "../../src/run/run-cluster.ts";
+import { runScenario, type RunReport } from "../../src/run/run-scenario.ts";
 import { lastJson, runCli } from "../helpers/cli.ts";
 
 // gavel-small under max total throughput (61 rounds) over a real nats-server: node agents, the
@@ -31,7 +32,7 @@ import { lastJson, runCli } from "../helpers/cli.ts";
 // with by parties holding valid keys, must be refused by the replay.
 const cluster = suite("a cluster problem over a real nats-server");
 let scenario: ClusterScenario;
-let report: ClusterRunReport;
+let report: RunReport;
 let messages: readonly StreamMessage[];
 let recordingFile: string;
 const ids: Record<string, Identity> = {};
@@ -49,7 +50,7 @@ function withReplaced(index: number, event: CatoptEvent, signer: Identity): Stre
 }
 
 cluster.before(async () => {
-  const loaded = await loadClusterScenario("gavel-small", PROJECT_ROOT);
+  const loaded = await loadScenarioOf(clusterScenarios, "gavel-small", PROJECT_ROOT);
   scenario = { ...loaded, cluster: { ...loaded.cluster, policy: "max-throughput" } };
   const dir = await mkdtemp(path.join(tmpdir(), "catopt-cluster-"));
   const keys = path.join(dir, "keys");
@@ -60,7 +61,7 @@ cluster.before(async () => {
   // No URL: runCluster starts its own nats-server (free port, temporary store) with the
   // governance consumer and ledger, and stops it.
   recordingFile = path.join(dir, "run.catrec");
-  report = await runCluster(scenario, { keys, record: recordingFile });
+  report = await runScenario(withFamily(clusterScenarios, scenario), { keys, record: recordingFile });
   messages = (await readRecording(recordingFile)).messages;
 });
 
@@ -155,9 +156,9 @@ cluster("catopt replay rebuilds the cluster problem from the recording, tenant p
 });
 
 cluster("a node that leaves mid-run (gavel-small-leave) takes its accelerators along: the run converges to HiGHS on the cluster without it, replays and verifies", async () => {
-  const leave = await loadClusterScenario("gavel-small-leave", PROJECT_ROOT);
+  const leave = await loadScenarioOf(clusterScenarios, "gavel-small-leave", PROJECT_ROOT);
   const notes: string[] = [];
-  const left = await runCluster(leave, { onNote: (line) => notes.push(line) });
+  const left = await runScenario(withFamily(clusterScenarios, leave), { onNote: (line) => notes.push(line) });
   assert.ok(left.converged, `${left.status} after ${left.rounds} rounds`);
   assert.equal(left.left, ["k80-0"]);
   assert.ok(notes.includes("reference: solved again without k80-0, which left"), notes.join("\n"));
@@ -172,9 +173,9 @@ cluster("a node that leaves mid-run (gavel-small-leave) takes its accelerators a
 });
 
 cluster("asynchronous rounds on a cluster (gavel-small-async): rounds close at a quorum or a deadline, late deltas count, and the run reaches HiGHS, replays and verifies", async () => {
-  const scenarioAsync = await loadClusterScenario("gavel-small-async", PROJECT_ROOT);
+  const scenarioAsync = await loadScenarioOf(clusterScenarios, "gavel-small-async", PROJECT_ROOT);
   const record = path.join(await mkdtemp(path.join(tmpdir(), "catopt-async-")), "run.catrec");
-  const run = await runCluster(scenarioAsync, { record });
+  const run = await runScenario(withFamily(clusterScenarios, scenarioAsync), { record });
   assert.ok(run.converged, `${run.status} after ${run.rounds} rounds`);
   assert.ok((run.gap ?? 1) < 1e-3, `gap to HiGHS ${run.gap}`);
   assert.is(run.max_violation, 0);
@@ -193,13 +194,16 @@ cluster("a cluster scenario with rounds needs a staleness bound", () => {
   assert.equal(parseClusterScenario({ ...json, admm: { maxStaleness: 1 } }, "x.json").admm.stop, "steady");
 });
 
-cluster("a cluster scenario takes leave faults only, each node's once, and never every node's", () => {
+cluster("a cluster scenario's faults: each node leaves once, never every node, and a fault that keeps a node out needs asynchronous rounds", () => {
   const json = { format: "catopt-cluster/1", name: "x", tenant: "platform", problem: "p", policy: "max-throughput", nodes: [{ name: "a", type: "V100", count: 1 }, { name: "b", type: "K80", count: 1 }], jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }] };
   const refused = (faults: unknown[], reason: string) => assert.throws(() => parseClusterScenario({ ...json, faults }, "x.json"), (err: Error) => err.message.includes(reason));
-  refused([{ kind: "cut-link", round: 3, agent: "a", rounds: 2 }], 'scenario.faults[0].kind: "cut-link" needs asynchronous rounds');
+  refused([{ kind: "cut-link", round: 3, agent: "a", rounds: 2 }], "scenario.faults[0]: leaves an agent out of rounds: set scenario.rounds.quorum or scenario.rounds.deadlineMs");
   refused([{ kind: "leave", round: 3, agent: "a" }, { kind: "leave", round: 5, agent: "a" }], "scenario.faults[1].agent: a leaves once");
-  refused([{ kind: "leave", round: 3, agent: "a" }, { kind: "leave", round: 5, agent: "b" }], "every node would leave");
+  refused([{ kind: "leave", round: 3, agent: "a" }, { kind: "leave", round: 5, agent: "b" }], "every agent would leave");
   refused([{ kind: "leave", round: 3, agent: "c" }], "scenario.faults[0].agent");
+  const async = { ...json, rounds: { quorum: 1, deadlineMs: 200 }, admm: { maxStaleness: 2 } };
+  const faults = [{ kind: "drop-agent", round: 3, agent: "a", rounds: 2 }, { kind: "restart-coordinator", round: 4 }, { kind: "delay", round: 2, agent: "b", ms: 50, rounds: 2 }];
+  assert.equal(parseClusterScenario({ ...async, faults }, "x.json").faults.map((f) => f.kind), ["drop-agent", "restart-coordinator", "delay"]);
 });
 
 cluster("the fold refuses a leave before the cluster started, twice, or by its last node", () => {

@@ -1,3 +1,4 @@
+import { energyQpScenarios } from "../../src/families/energy-qp/scenario-format.ts";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,7 +9,7 @@ import { startLocalCluster, type LocalCluster } from "../../src/bus/local-cluste
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { retrying } from "../../src/bus/retry.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
-import { loadScenario } from "../../src/run/scenario-files.ts";
+import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
 import { startGovernance, type GovernanceConsumer } from "../../src/governance/governance-consumer.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { saveIdentity } from "../../src/governance/keystore.ts";
@@ -49,10 +50,10 @@ failover("killing the event stream's leader at round 20: the run converges, cont
   if (leader === undefined) throw new Error("no stream leader");
   const victim = Number(/catopt-n(\d+)/.exec(leader)?.[1]) - 1;
   let killed: Promise<void> | undefined;
-  const loaded = await loadScenario("cosmos-3asset", PROJECT_ROOT);
+  const loaded = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
   // A round may wait out an election and the clients' move to a live server: seconds, not the 10 s default.
   const scenario = { ...loaded, roundTimeoutMs: 60_000 };
-  const report = await runScenario(scenario, { url: cluster.url, keys, onRound: (p) => void (p.round === 20 && (killed ??= cluster.kill(victim))) });
+  const report = await runScenario(withFamily(energyQpScenarios, scenario), { url: cluster.url, keys, onRound: (p) => void (p.round === 20 && (killed ??= cluster.kill(victim))) });
   await killed;
   assert.ok(killed !== undefined, "the leader was killed mid-run");
   assert.ok(report.converged, report.status);

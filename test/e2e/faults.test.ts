@@ -1,7 +1,8 @@
+import { energyQpScenarios } from "../../src/families/energy-qp/scenario-format.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
-import { loadScenario } from "../../src/run/scenario-files.ts";
+import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
 import { parseScenario } from "../../src/families/energy-qp/scenario.ts";
 import { runScenario, serverLossWait } from "../../src/run/run-scenario.ts";
 import { QUIET_MS } from "../../src/bus/read.ts";
@@ -50,7 +51,7 @@ for (const [name, expect] of Object.entries(expectations)) {
   test(`${name}: converges to HiGHS's optimum, replays, verifies, and recovers`, async () => {
     const notes: string[] = [];
     const record = path.join(await mkdtemp(path.join(tmpdir(), "catopt-faults-")), `${name}.catrec`);
-    const report = await runScenario(await loadScenario(name, PROJECT_ROOT), { onNote: (line) => notes.push(line), record });
+    const report = await runScenario(withFamily(energyQpScenarios, await loadScenarioOf(energyQpScenarios, name, PROJECT_ROOT)), { onNote: (line) => notes.push(line), record });
     // A replay of the recording judges the plan by the same reference as the run (for a leave: without the agent that left).
     assert.is((await readRecording(record)).header.referenceObjective, report.reference_objective);
     await rm(path.dirname(record), { recursive: true });

@@ -1,3 +1,4 @@
+import { energyQpScenarios } from "../../src/families/energy-qp/scenario-format.ts";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -11,7 +12,7 @@ import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import { type CatoptEvent } from "../../src/core/event.ts";
 import { decodeEvent } from "../../src/families/registry.ts";
-import { loadScenario } from "../../src/run/scenario-files.ts";
+import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
 import { parseSubject } from "../../src/core/subjects.ts";
 import { startGovernance, type GovernanceConsumer } from "../../src/governance/governance-consumer.ts";
 import { generateIdentity, signBytes, type Identity } from "../../src/governance/identity.ts";
@@ -85,7 +86,7 @@ function hostileMessage(random: () => number, seen: readonly { subject: string; 
 }
 
 hostile("10,000 hostile messages: the run converges, replays, and every stored message is an entry or a quarantine notice", async () => {
-  const scenario = await loadScenario("cosmos-3asset", PROJECT_ROOT);
+  const scenario = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
   const seen: { subject: string; data: Uint8Array }[] = [];
   // Real traffic to mutate: whatever decodes on the problem's subjects (our own hostile messages mostly do not).
   const tap = bus.nc.subscribe("catopt.cosmos.>", {
@@ -115,7 +116,7 @@ hostile("10,000 hostile messages: the run converges, replays, and every stored m
     assert.ok(replays.every(Boolean), "a re-published event is de-duplicated by its id");
     await bus.js.publish("catopt.cosmos.delta.sol-energy.rover", new Uint8Array(2 * 2 ** 20)).then(() => assert.unreachable("2 MiB accepted"), () => refusedByServer++);
   })();
-  const report = await runScenario(scenario, { url: server.url, keys });
+  const report = await runScenario(withFamily(energyQpScenarios, scenario), { url: server.url, keys });
   await attack;
   tap.unsubscribe();
 

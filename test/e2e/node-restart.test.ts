@@ -1,3 +1,4 @@
+import { clusterScenarios } from "../../src/families/accelerator-allocation/scenario-format.ts";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runAgent, type AgentOutcome } from "../../src/agent/agent-runner.ts";
@@ -16,8 +17,8 @@ import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { readToEnd, replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
 import { summarize } from "../../src/replay/summary.ts";
-import { clusterOpenEvent, clusterTenantsOf } from "../../src/run/run-cluster.ts";
-import { loadClusterScenario } from "../../src/run/scenario-files.ts";
+import { clusterOpenEvent, clusterTenantsOf } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
+import { loadScenarioOf } from "../../src/run/scenario-files.ts";
 
 // A node agent killed mid-run on gavel-small-async and started again with its key: it rebuilds
 // what it sent and what the rounds took of it from the stream, and answers the latest plan
@@ -35,7 +36,7 @@ restart.after(async () => {
 });
 
 restart("the restarted node agent resumes from the stream: its deltas count again and the run converges to HiGHS", async () => {
-  const loaded = await loadClusterScenario("gavel-small-async", PROJECT_ROOT);
+  const loaded = await loadScenarioOf(clusterScenarios, "gavel-small-async", PROJECT_ROOT);
   // Bounded, so that a node agent that lost track of its values ends the run as max-rounds instead of running on.
   const scenario = { ...loaded, admm: { ...loaded.admm, maxRounds: 2000 } };
   const { tenant, problem, cluster } = scenario;

@@ -1,3 +1,4 @@
+import { energyQpScenarios } from "../../src/families/energy-qp/scenario-format.ts";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runAgent } from "../../src/agent/agent-runner.ts";
@@ -9,7 +10,7 @@ import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { openEvent } from "../../src/families/energy-qp/fold.ts";
 import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
-import { loadScenario } from "../../src/run/scenario-files.ts";
+import { loadScenarioOf } from "../../src/run/scenario-files.ts";
 import { type Scenario } from "../../src/families/energy-qp/scenario.ts";
 import { governanceSubject, planSubject, roundSubject, tenantSubjects } from "../../src/core/subjects.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
@@ -34,7 +35,7 @@ const ids: Record<string, Identity> = {};
 restart.before(async () => {
   server = await startEmbeddedServer();
   bus = await openBus({ url: server.url });
-  scenario = await loadScenario("cosmos-3asset", PROJECT_ROOT);
+  scenario = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
   for (const name of ["governance", "coordinator", ...scenario.spec.agents]) ids[name] = generateIdentity(name);
   const admissions = [admitEvent("cosmos", ids.coordinator.did, "coordinator", "coordinator"), ...scenario.spec.agents.map((a) => admitEvent("cosmos", ids[a].did, "agent", a))];
   for (const e of admissions) await publishEvent(bus.js, governanceSubject("cosmos", "admit"), e, ids.governance);

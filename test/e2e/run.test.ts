@@ -9,7 +9,8 @@ import {
   connectTo,
   EVENTS_STREAM,
   isCatoptError,
-  loadScenario,
+  energyQpScenarios,
+  loadScenarioOf,
   readRecording,
   readToEnd,
   replayMessages,
@@ -17,6 +18,7 @@ import {
   startEmbeddedServer,
   stateHash,
   tenantSubjects,
+  withFamily,
   type EmbeddedServer,
   type Scenario,
 } from "../../src/index.ts";
@@ -31,7 +33,7 @@ let dir: string;
 
 run.before(async () => {
   server = await startEmbeddedServer();
-  scenario = await loadScenario("cosmos-3asset", PROJECT_ROOT);
+  scenario = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
   dir = await mkdtemp(path.join(tmpdir(), "catopt-run-"));
 });
 run.after(async () => {
@@ -41,7 +43,7 @@ run.after(async () => {
 run("the distributed plan matches HiGHS, meets every constraint, and replays to the live hash", async () => {
   const record = path.join(dir, "run.catrec");
   const rounds: number[] = [];
-  const report = await runScenario(scenario, { url: server.url, record, onRound: (p) => rounds.push(p.round) });
+  const report = await runScenario(withFamily(energyQpScenarios, scenario), { url: server.url, record, onRound: (p) => rounds.push(p.round) });
   assert.ok(report.converged, report.status);
   assert.ok((report.gap ?? 1) < 1e-4, `gap ${report.gap}`);
   assert.ok((report.max_violation ?? 1) < 1e-6, `violation ${report.max_violation}`);
@@ -66,13 +68,13 @@ run("the distributed plan matches HiGHS, meets every constraint, and replays to 
 
 run("a second run of the same problem id is refused; under a new id it runs beside the first", async () => {
   try {
-    await runScenario(scenario, { url: server.url });
+    await runScenario(withFamily(energyQpScenarios, scenario), { url: server.url });
     assert.unreachable("re-ran a problem id the stream already holds");
   } catch (err) {
     assert.ok(isCatoptError(err, "STREAM_CONFLICT"), String(err));
     assert.match((err as Error).message, "--problem-id");
   }
-  const second = await runScenario(scenario, { url: server.url, problemId: "sol-energy-2" });
+  const second = await runScenario(withFamily(energyQpScenarios, scenario), { url: server.url, problemId: "sol-energy-2" });
   assert.ok(second.converged);
   assert.is(second.replay_state_hash, second.state_hash);
 });
@@ -80,7 +82,7 @@ run("a second run of the same problem id is refused; under a new id it runs besi
 run("an infeasible scenario stops before touching NATS, naming the file", async () => {
   const tight = { ...scenario, spec: { ...scenario.spec, constraints: [{ name: "tiny", coefficients: { t08: 1 }, limit: 10 }] } };
   try {
-    await runScenario(tight, { url: "nats://127.0.0.1:1" });
+    await runScenario(withFamily(energyQpScenarios, tight), { url: "nats://127.0.0.1:1" });
     assert.unreachable("ran an infeasible problem");
   } catch (err) {
     assert.ok(isCatoptError(err, "PROBLEM_INFEASIBLE"), String(err));

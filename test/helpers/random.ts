@@ -1,5 +1,6 @@
 import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
-import { DEFAULT_ADMM, type ProblemSpec } from "../../src/core/problem-spec.ts";
+import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
+import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
 
 /** mulberry32: a small seeded PRNG, so every "random" test is the same on every run. */
 export function seeded(seed: number): () => number {

@@ -1,5 +1,6 @@
 import { eventId, type CatoptEvent } from "../../core/event.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
+import { sci } from "../../core/text-charts.ts";
 import { ACCELERATOR_ALLOCATION_SCHEMAS, type ClusterOpenBody, type ClusterPlanBody, type SparseUpdate, type TenantPlanBody } from "./schemas.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import { refuse as reject } from "../../core/refusal.ts";
@@ -338,12 +339,29 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   closeRound: closeClusterRound,
   agentsOf: activeNodes,
   leave: leaveNode,
+  leftAgents: (p) => Object.keys(p.left ?? {}),
+  describePlan: (event) => {
+    if (event.schema === "cluster-plan/1") {
+      const plan = event.body;
+      return { final: plan.status !== "running", summary: `${plan.status}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}  (${plan.signal.index.length} signal entries changed)`, lines: [] };
+    }
+    if (event.schema !== "tenant-plan/1") return undefined;
+    // One tenant's jobs: the share of time on each type, and the throughput that gives.
+    const plan = event.body;
+    const width = Math.max(4, ...Object.keys(plan.allocations).map((j) => j.length));
+    const lines = Object.entries(plan.allocations).map(([job, x]) => {
+      const shares = Object.entries(x).filter(([, share]) => share > 5e-4).map(([type, share]) => `${type} ${(100 * share).toFixed(1)}%`);
+      return `  ${job.padEnd(width)}  ${(plan.throughput[job] ?? 0).toFixed(3).padStart(10)} steps/s  ${shares.join("  ") || "(no time)"}`;
+    });
+    return { final: plan.status !== "running", summary: `${plan.status}  (cluster ${plan.platform}/${event.problem})`, lines };
+  },
   roundRules: clusterRules,
   planEvents: (p) => [
     { tenant: p.tenant, event: expectedClusterPlanEvent(p) },
     // Each tenant sees its own jobs only, on its own subject; published before the next round, so in order.
     ...(tenantPlansDue(p) ? clusterTenants(p).map((t) => ({ tenant: t, event: expectedTenantPlanEvent(p, t) })) : []),
   ],
+  tenantPlans: (p) => ({ tenants: clusterTenants(p), lastAccepted: p.tenantPlans }),
   facts: (p) => {
     // The repaired plan, valued under the true throughputs, in the policy's units.
     const { cluster } = p.open;

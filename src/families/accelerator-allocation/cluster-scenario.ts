@@ -1,6 +1,7 @@
 import type { AdmmSettings } from "../../core/problem-spec.ts";
-import { parseAdmm, parseRounds, roundTimeoutOf, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
-import { parseFaults, type Fault } from "../../core/faults.ts";
+import { eventId, type CatoptEvent } from "../../core/event.ts";
+import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
+import type { Fault } from "../../core/faults.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
@@ -25,8 +26,9 @@ export type ClusterScenario = {
   readonly roundTimeoutMs: number;
   /** When the coordinator closes a round before every node's delta is in (absent: synchronous rounds; needs admm.maxStaleness >= 1). */
   readonly rounds: RoundPolicy;
-  /** Nodes that leave mid-run (drained): `catopt run` makes each leave after its round. */
-  readonly faults: readonly Extract<Fault, { kind: "leave" }>[];
+  /** Faults `catopt run` performs (core/faults.ts): a node drained (leave), its link cut, its agent restarted, ... */
+  readonly faults: readonly Fault[];
+  readonly maxRounds: number;
   readonly source: string;
 };
 
@@ -57,29 +59,28 @@ function parse(json: unknown, source: string): ClusterScenario {
   const rounds = parseRounds(s.rounds, "scenario.rounds", cluster.nodes.length);
   // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
   if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1) throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
+  const tenant = tokenField(s.tenant, "scenario.tenant");
+  if (cluster.jobs.some((j) => j.tenant === tenant)) throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
   return {
     name: v.string(s.name, "scenario.name"),
     description: s.description === undefined ? "" : v.string(s.description, "scenario.description"),
-    tenant: tokenField(s.tenant, "scenario.tenant"),
+    tenant,
     problem: tokenField(s.problem, "scenario.problem"),
     cluster,
     admm,
     rounds,
     tenantPlanEvery: s.tenantPlanEvery === undefined ? 1 : v.integer(s.tenantPlanEvery, "scenario.tenantPlanEvery", 1),
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
-    faults: nodeLeaves(s.faults, cluster),
+    faults: parseScenarioFaults(s.faults, "scenario.faults", cluster.nodes.map((n) => n.name), rounds),
+    maxRounds: admm.maxRounds,
     source,
   };
 }
 
-/** A cluster's rounds are synchronous, so of the scripted faults only a node's leave applies to it (each node's once, and never every node's). */
-function nodeLeaves(value: unknown, cluster: ClusterProblem): Extract<Fault, { kind: "leave" }>[] {
-  const leaves = parseFaults(value, "scenario.faults", cluster.nodes.map((n) => n.name)).map((f, i) => {
-    if (f.kind !== "leave") throw new v.ValidationError(`scenario.faults[${i}].kind`, `"${f.kind}" needs asynchronous rounds, which cluster problems do not have yet: a cluster scenario takes "leave" faults only`);
-    return f;
-  });
-  const twice = leaves.findIndex((f, i) => leaves.findIndex((g) => g.agent === f.agent) !== i);
-  if (twice !== -1) throw new v.ValidationError(`scenario.faults[${twice}].agent`, `${leaves[twice].agent} leaves once`);
-  if (leaves.length > 0 && leaves.length >= cluster.nodes.length) throw new v.ValidationError("scenario.faults", "every node would leave: at least one must stay");
-  return leaves;
+/** The event that opens a cluster scenario's problem: the cluster, as every node and the coordinator see it. */
+export function clusterOpenEvent(tenant: string, problem: string, scenario: ClusterScenario): CatoptEvent<"cluster-open/1"> {
+  return { schema: "cluster-open/1", id: eventId(tenant, problem, "open", 0), tenant, problem, round: 0, base: -1, body: { cluster: scenario.cluster, admm: scenario.admm, tenantPlanEvery: scenario.tenantPlanEvery } };
 }
+
+/** The tenants whose jobs the cluster runs: each gets its own plan topic. */
+export const clusterTenantsOf = (scenario: ClusterScenario): string[] => [...new Set(scenario.cluster.jobs.map((j) => j.tenant))];

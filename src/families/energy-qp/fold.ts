@@ -1,6 +1,7 @@
 import { eventId, type CatoptEvent } from "../../core/event.ts";
+import { sci } from "../../core/text-charts.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
-import type { ProblemSpec } from "../../core/problem-spec.ts";
+import type { ProblemSpec } from "./schemas.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
 import { ENERGY_QP_SCHEMAS, type PlanBody } from "./schemas.ts";
 import { refuse as reject } from "../../core/refusal.ts";
@@ -86,6 +87,16 @@ export const energyQp: ProblemFamily<ProblemState> = {
     return reject(`a ${event.schema} event does not belong to energy QP ${p.problem}`);
   },
   leave,
+  describePlan: (event) => {
+    if (event.schema !== "plan/1") return undefined;
+    const plan = event.body;
+    return {
+      final: plan.status !== "running",
+      summary: `${plan.status}  objective ${plan.objective.toFixed(4)}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}`,
+      lines: Object.entries(plan.allocations).map(([agent, x]) => `  ${agent.padEnd(12)} ${Object.entries(x).map(([r, value]) => `${r}=${value.toFixed(2)}`).join("  ")}`),
+    };
+  },
+  leftAgents: (p) => p.spec.agents.filter((a) => p.joined[a]?.left !== undefined),
   closeRound,
   agentsOf,
   roundRules,

@@ -1,6 +1,7 @@
-import { DEFAULT_ADMM, type GlobalConstraint, type ProblemSpec } from "../../core/problem-spec.ts";
-import { needsAsyncRounds, parseFaults, type Fault } from "../../core/faults.ts";
-import { parseAdmm, parseRounds, roundTimeoutOf, scaleField, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
+import { DEFAULT_ADMM, type GlobalConstraint } from "../../core/problem-spec.ts";
+import type { ProblemSpec } from "./schemas.ts";
+import type { Fault } from "../../core/faults.ts";
+import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scaleField, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
 import * as v from "../../core/validate.ts";
 import { ADAPTERS } from "./adapters/registry.ts";
 import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
@@ -31,6 +32,7 @@ export type Scenario = {
   readonly rounds: RoundPolicy;
   /** Faults `catopt run` performs during the run (core/faults.ts). */
   readonly faults: readonly Fault[];
+  readonly maxRounds: number;
   /** Where it was read from, for messages. */
   readonly source: string;
 };
@@ -98,11 +100,7 @@ function parse(json: unknown, source: string): Scenario {
   const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);
   if (admm.censor !== undefined) throw new v.ValidationError("scenario.admm.censor", "censored deltas are for cluster scenarios (node agents' sparse deltas); a QP agent's delta carries all its resources");
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
-  const faults = parseFaults(s.faults, "scenario.faults", agents);
-  const blocking = faults.findIndex(needsAsyncRounds);
-  if (blocking >= 0 && rounds.quorum === undefined && rounds.deadlineMs === undefined) {
-    throw new v.ValidationError(`scenario.faults[${blocking}]`, "leaves an agent out of rounds: set scenario.rounds.quorum or scenario.rounds.deadlineMs, or every round waits for it");
-  }
+  const faults = parseScenarioFaults(s.faults, "scenario.faults", agents, rounds);
 
   return {
     name: v.string(s.name, "scenario.name"),
@@ -115,6 +113,7 @@ function parse(json: unknown, source: string): Scenario {
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
     rounds,
     faults,
+    maxRounds: admm.maxRounds,
     source,
   };
 }

@@ -1,15 +1,22 @@
-import type { GlobalConstraint } from "../../core/problem-spec.ts";
+import type { AdmmSettings, GlobalConstraint } from "../../core/problem-spec.ts";
 import { parseAdmmSettings, PLAN_STATUSES, type PlanStatus, type SchemaTable } from "../../core/schemas.ts";
-import type { AdmmSettings } from "../../core/problem-spec.ts";
 import * as v from "../../core/validate.ts";
 
 /** The energy QP's wire schemas: their bodies, added to the engine's BodyOf, and their parsers. */
+
+/**
+ * The public half of an energy QP: what the coordinator knows and announces in the problem's
+ * open event. Agents' objectives stay private (see LocalProblem).
+ */
 export type OpenBody = {
   readonly resources: readonly string[];
   readonly constraints: readonly GlobalConstraint[];
   readonly agents: readonly string[];
   readonly admm: AdmmSettings;
 };
+
+/** The open body by its older name: the problem's public specification. */
+export type ProblemSpec = OpenBody;
 
 /** An agent announces itself and the resources it uses. */
 export type JoinBody = { readonly resources: readonly string[] };

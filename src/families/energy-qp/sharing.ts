@@ -1,5 +1,5 @@
 import type { LocalProblem } from "./local-problem.ts";
-import type { ProblemSpec } from "../../core/problem-spec.ts";
+import type { ProblemSpec } from "./schemas.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type Residuals } from "../../solver/admm.ts";
 import { localStep } from "./local-step.ts";
 

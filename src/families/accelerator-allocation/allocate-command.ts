@@ -1,16 +1,16 @@
-import { PROJECT_ROOT } from "../bus/embedded-server.ts";
-import { POLICIES, type ClusterProblem, type PolicyName } from "../families/accelerator-allocation/cluster.ts";
-import { loadClusterScenario } from "../run/scenario-files.ts";
-import { describeObjective, policyForm } from "../families/accelerator-allocation/policy.ts";
-import { solveAllocationReference } from "../families/accelerator-allocation/reference-lp.ts";
-import { allocationPicture } from "../families/accelerator-allocation/render.ts";
-import { planViolation } from "../families/accelerator-allocation/repair.ts";
-import { checkSlos } from "../families/accelerator-allocation/slo-check.ts";
-import { solveAllocationInProcess } from "../families/accelerator-allocation/solve-in-process.ts";
-import { catoptError } from "../core/errors.ts";
-import { JSON_OPTION, stringOption, type Command } from "./command.ts";
-import { convergenceChart, sci } from "./render.ts";
+import { JSON_OPTION, stringOption, type Command } from "../../core/command.ts";
+import { catoptError } from "../../core/errors.ts";
+import { convergenceChart, sci } from "../../core/text-charts.ts";
+import { POLICIES, type ClusterProblem, type PolicyName } from "./cluster.ts";
+import { parseClusterScenario } from "./cluster-scenario.ts";
+import { describeObjective, policyForm } from "./policy.ts";
+import { solveAllocationReference } from "./reference-lp.ts";
+import { allocationPicture } from "./render.ts";
+import { planViolation } from "./repair.ts";
+import { checkSlos } from "./slo-check.ts";
+import { solveAllocationInProcess } from "./solve-in-process.ts";
 
+/** `catopt allocate`: the allocation's own command, its ADMM in one process without NATS (listed through the family's `commands`). */
 export const allocateCommand: Command = {
   name: "allocate",
   synopsis: "<cluster-scenario> [options]",
@@ -23,7 +23,7 @@ export const allocateCommand: Command = {
     json: JSON_OPTION,
   },
   details: ["<cluster-scenario> is a name under scenarios/ (gavel-small), a folder with scenario.json, or a file.", "Exit status: 0 when the plan converged, 1 otherwise or on error, 2 on a usage error."],
-  run: async (args, io) => {
+  run: async (args, io, context) => {
     const reference = args.positionals[0];
     if (reference === undefined) throw catoptError("USAGE", "allocate needs a cluster scenario, e.g. catopt allocate gavel-small");
     const policyName = stringOption(args, "policy");
@@ -31,8 +31,8 @@ export const allocateCommand: Command = {
     const json = args.values.json === true;
     const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
 
-    const scenario = await loadClusterScenario(reference, PROJECT_ROOT);
-    const file = scenario.source;
+    const { file, json: parsed } = await context.readScenario(reference);
+    const scenario = parseClusterScenario(parsed, file);
     const problem: ClusterProblem = { ...scenario.cluster, ...(policyName === undefined ? {} : { policy: policyName as PolicyName }), heterogeneityAgnostic: args.values.agnostic === true };
     const tenants = new Set(problem.jobs.map((j) => j.tenant)).size;
     say(`cluster ${scenario.name}: ${problem.nodes.length} node agents, ${problem.jobs.length} jobs of ${tenants} tenants, policy ${problem.policy}${problem.heterogeneityAgnostic ? " (heterogeneity-agnostic)" : ""}`);

@@ -1,0 +1,90 @@
+import type { AnyEvent } from "./event.ts";
+import type { FamilyAgent, FamilyProblem, PlanFacts } from "./family.ts";
+import type { Fault } from "./faults.ts";
+import type { RoundPolicy } from "./scenario-fields.ts";
+
+/**
+ * What a problem family brings to a whole run of one of its scenario files: `catopt run`,
+ * `coordinator` and `agent` (src/run/run-problem.ts and src/cli) read scenarios only through
+ * this, so a family with a scenario format runs end to end with no engine change. The family
+ * keeps its data in its own scenario type `S`; the engine reads the fields of ScenarioBase.
+ */
+export type ScenarioBase = {
+  readonly name: string;
+  readonly description: string;
+  /** The tenant whose subjects the problem's events travel on. */
+  readonly tenant: string;
+  readonly problem: string;
+  /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
+  readonly roundTimeoutMs: number;
+  /** When the coordinator closes a round before every agent's delta is in (empty: synchronous rounds). */
+  readonly rounds: RoundPolicy;
+  /** Faults `catopt run` performs during the run (core/faults.ts). */
+  readonly faults: readonly Fault[];
+  /** The round limit, for the message of a run that did not converge. */
+  readonly maxRounds: number;
+  /** Where it was read from, for messages. */
+  readonly source: string;
+};
+
+/** The centralized solve a run is checked against (HiGHS): it pools every owner's data, so it is for validation only. */
+export type ReferenceSolution =
+  | { readonly status: "optimal"; readonly objective: number; readonly seconds: number; readonly allocations: PlanFacts["allocations"] }
+  | { readonly status: "infeasible" | "unbounded" | "error"; readonly detail: string; readonly seconds: number };
+
+/** An agent made from what its node reads of itself (a vendor tool's output) rather than from a scenario: `catopt agent --adapter`. */
+export type NodeAdapter = {
+  readonly name: string;
+  readonly describe: string;
+  /** The command whose output it reads, run on the node when no input file is given (empty: it needs a file). */
+  readonly command: readonly string[];
+  /** Reads the node; `type` overrides a model the adapter does not know. Throws ADAPTER_INPUT naming the source. */
+  read(node: string, text: string, source: string, type: string | undefined): { readonly describe: string; agent(tenant: string, problem: string): FamilyAgent };
+};
+
+/**
+ * An adapter that turns an owner's input into what a scenario holds, with examples the
+ * conformance harness (`catopt contracts check`) holds to the contracts catalog.
+ */
+export type ConformingAdapter = {
+  readonly name: string;
+  /** The catalog schemas (name/version) of what it reads and what it makes. */
+  readonly consumes: string;
+  readonly produces: string;
+  readonly examples: readonly unknown[];
+  /** What it makes of an input (refusing it with a ValidationError naming the path). */
+  convert(owner: string, input: unknown, path: string): unknown;
+};
+
+export type ScenarioFormat<S extends ScenarioBase> = {
+  /** The "format" its files declare: a name and a version, unique among the families. */
+  readonly format: string;
+  /** Parses a file's JSON; a bad field is SCENARIO_INVALID naming the file and the field's path. */
+  parse(json: unknown, source: string): S;
+  /** One line: what the scenario holds, said before a run. */
+  describe(scenario: S): string;
+  /** Its agents, one per key of the same name. */
+  agents(scenario: S): readonly string[];
+  /** The node an agent runs on (`catopt agent --node`); an agent is its own node when absent. */
+  nodeOf?(scenario: S, agent: string): string;
+  /** Tenants besides the scenario's where the coordinator publishes plans (a cluster's job tenants): it is admitted there too. */
+  planTenants(scenario: S): readonly string[];
+  /** The event that opens the problem: the public part of the scenario only. */
+  open(scenario: S, tenant: string, problem: string): AnyEvent;
+  /** The agent of this name, with its private data. */
+  agent(scenario: S, tenant: string, problem: string, name: string): FamilyAgent;
+  /** The centralized optimum without the agents in `without` (those that left the run). Throws PROBLEM_INFEASIBLE for what no run could meet. */
+  reference(scenario: S, without: readonly string[]): Promise<ReferenceSolution>;
+  /** The worst violation of what the fold cannot see (agents' private bounds) by the final plan, agents in `without` left out. */
+  privateViolation?(scenario: S, problem: FamilyProblem, without: readonly string[]): number;
+  /** The plan as a person reads it (a table, bars per tenant). */
+  picture(scenario: S, allocations: PlanFacts["allocations"]): string[];
+  /** What an objective means in the family's terms, for the report (absent: the number says it). */
+  describeObjective?(scenario: S, objective: number): string;
+  /** Print every this many rounds when the output is not a terminal (the first few are always printed). */
+  readonly progressEvery: number;
+  /** Agents from what a node reads of itself (`catopt agent --adapter`), by name. */
+  readonly nodeAdapters?: ReadonlyMap<string, NodeAdapter>;
+  /** Adapters whose examples `catopt contracts check` holds to the catalog. */
+  readonly adapters?: readonly ConformingAdapter[];
+};
