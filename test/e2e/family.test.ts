@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runAgent } from "../../src/agent/agent-runner.ts";
@@ -13,6 +16,8 @@ import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { readToEnd, replayMessages } from "../../src/replay/replay.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
 import { summarize } from "../../src/replay/summary.ts";
+import { runScenario } from "../../src/run/run-scenario.ts";
+import { loadScenario, parseAnyScenario } from "../../src/run/scenario-files.ts";
 import { tallyAgent, tallyFamily, tallyOpen } from "../helpers/tally-family.ts";
 
 // A family defined only under test/ (helpers/tally-family.ts), run end to end by the engine on
@@ -58,6 +63,31 @@ family("the engine runs the tally: agents join, rounds close, plans converge to 
   const messages = await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
   const replayed = replayMessages(messages.filter((m) => m.seq <= outcome.replay.lastSeq), governance.did, { tenant, problem });
   assert.is(stateHash(replayed), stateHash(outcome.replay), "replay reaches the live state");
+});
+
+family("a tally scenario file runs through the one run orchestration: its agents, coordinator, ledger and replay, as any family's", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "catopt-tally-"));
+  try {
+    const file = path.join(dir, "tally.json");
+    await writeFile(file, JSON.stringify({ format: "tally-scenario/1", name: "census", tenant: "survey", problem: "census-run", targets: { north: 3, south: -1, east: 10.5 }, tolerance: 1e-9, maxRounds: 200 }));
+    const loaded = await loadScenario(file, dir);
+    assert.is(loaded.family, tallyFamily);
+    const notes: string[] = [];
+    const report = await runScenario(loaded, { onNote: (line) => notes.push(line) });
+    assert.ok(report.converged, `${report.status} after ${report.rounds} rounds`);
+    assert.ok((report.gap ?? 1) < 1e-8, `gap ${report.gap} to the mean of the targets`);
+    assert.is(report.replay_state_hash, report.state_hash);
+    assert.ok(report.ledger?.verified, report.ledger?.problem ?? "no ledger");
+    assert.equal(report.agents.map((a) => a.status), ["converged", "converged", "converged"]);
+    assert.ok(notes.some((n) => n.startsWith("embedded nats-server")), notes.join("\n"));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+family("a scenario file of a format no family knows is refused, naming the known formats and the nearest", () => {
+  assert.throws(() => parseAnyScenario({ format: "taly-scenario/1" }, "x.json"), (err: Error) => err.message.includes('x.json: scenario.format: unknown format "taly-scenario/1" (did you mean "tally-scenario/1"?); known: catopt-scenario/1, catopt-cluster/1, tally-scenario/1'));
+  assert.throws(() => parseAnyScenario({}, "x.json"), (err: Error) => err.message.includes("x.json: scenario.format: missing; known:"));
 });
 
 family("a family whose name or schemas are taken is refused", () => {

@@ -4,6 +4,8 @@ import { refuse as reject } from "../../src/core/refusal.ts";
 import { staleReason, synchronousRules, takenDeltas, type Pending } from "../../src/core/round-rules.ts";
 import { PLAN_STATUSES, type PlanStatus, type SchemaTable } from "../../src/core/schemas.ts";
 import * as v from "../../src/core/validate.ts";
+import type { ScenarioBase, ScenarioFormat } from "../../src/core/scenario-format.ts";
+import { scenarioParse, tokenField } from "../../src/core/scenario-fields.ts";
 
 // A problem family defined only here, to show that the engine runs any family through its
 // contract (core/family.ts) and registry, without a change to an engine file. Each agent holds
@@ -75,6 +77,44 @@ function closeRound(p: TallyState, event: CatoptEvent<"round/1"> | CatoptEvent<"
   };
 }
 
+/** A tally scenario file ("tally-scenario/1"): each agent's private target, the tolerance and the round limit. */
+type TallyScenario = ScenarioBase & { readonly targets: Readonly<Record<string, number>>; readonly tolerance: number };
+
+const tallyScenarios: ScenarioFormat<TallyScenario> = {
+  format: "tally-scenario/1",
+  parse: (json, source) =>
+    scenarioParse(source, () => {
+      const s = v.record(json, "scenario");
+      const targets = v.numberMap(s.targets, "scenario.targets");
+      for (const name of Object.keys(targets)) tokenField(name, `scenario.targets.${name}`);
+      return {
+        name: v.string(s.name, "scenario.name"),
+        description: "",
+        tenant: tokenField(s.tenant, "scenario.tenant"),
+        problem: tokenField(s.problem, "scenario.problem"),
+        roundTimeoutMs: 10_000,
+        rounds: {},
+        faults: [],
+        maxRounds: v.integer(s.maxRounds, "scenario.maxRounds", 1),
+        source,
+        targets,
+        tolerance: v.positive(s.tolerance, "scenario.tolerance"),
+      };
+    }),
+  describe: (s) => `tally ${s.name}: ${Object.keys(s.targets).length} agents`,
+  agents: (s) => Object.keys(s.targets),
+  planTenants: () => [],
+  open: (s, tenant, problem) => tallyOpen(tenant, problem, { agents: Object.keys(s.targets), tolerance: s.tolerance, maxRounds: s.maxRounds }),
+  agent: (s, tenant, problem, name) => tallyAgent(tenant, problem, name, s.targets[name]),
+  // Pooling every target, as only a reference may: their mean.
+  reference: async (s, without) => {
+    const kept = Object.entries(s.targets).filter(([name]) => !without.includes(name));
+    return { status: "optimal", objective: kept.reduce((sum, [, t]) => sum + t, 0) / kept.length, seconds: 0, allocations: {} };
+  },
+  picture: (_s, allocations) => Object.entries(allocations).map(([agent, x]) => `${agent}: ${x.value}`),
+  progressEvery: 10,
+};
+
 export const tallyFamily: ProblemFamily<TallyState> = {
   name: "tally",
   openSchema: "tally-open/1",
@@ -112,6 +152,7 @@ export const tallyFamily: ProblemFamily<TallyState> = {
     { tenant: p.tenant, event: { schema: "tally-plan/1", id: eventId(p.tenant, p.problem, "plan", p.round), tenant: p.tenant, problem: p.problem, round: p.round, base: p.round - 1, body: p.plan ?? reject("no plan yet") } },
   ],
   facts: (p) => ({ objective: p.plan?.mean ?? null, violation: 0, allocations: Object.fromEntries(Object.entries(p.values).map(([a, value]) => [a, { value }])), violationTolerance: 0 }),
+  scenarios: tallyScenarios,
 };
 
 export function tallyOpen(tenant: string, problem: string, open: TallyOpen): CatoptEvent<"tally-open/1"> {
