@@ -5,6 +5,12 @@ import { register } from "tsx/esm/api";
 register();
 const { main } = await import("../src/cli/main.ts");
 const { isConnectionLoss } = await import("../src/bus/connection.ts");
+// A reader that stops early (`catopt contracts list | head`) closes the pipe: that ends the
+// output the way a Unix tool's does, quietly, not as a bug.
+process.stdout.on("error", (err) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
 const io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),

@@ -9,7 +9,7 @@ export { CatoptError, catoptError, isCatoptError, type ErrorCode } from "./core/
 export { encodeEvent, eventId, type CatoptEvent, type AnyEvent } from "./core/event.ts";
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./core/envelope.ts";
 export type { SchemaId, BodyOf, RoundBody, PlanStatus, SchemaTable, SchemaEntry } from "./core/schemas.ts";
-export type { OpenBody, ProblemSpec, JoinBody, JoinBodyV2, DeltaBody, PlanBody } from "./families/energy-qp/schemas.ts";
+export type { OpenBody, ProblemSpec, JoinBody, DeltaBody, PlanBody } from "./families/energy-qp/schemas.ts";
 export { FAMILIES, familyOf, familyOfFormat, registerFamily, parseBody, isSchemaId, decodeEvent, SCHEMAS, type ScenarioFamily } from "./families/registry.ts";
 export { deltaSubject, planSubject, roundSubject, tenantSubjects, problemAnnouncements, parseSubject, isToken, type ParsedSubject, type SubjectKind } from "./core/subjects.ts";
 export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./families/energy-qp/local-problem.ts";
@@ -72,7 +72,8 @@ export { startGovernance, type GovernanceConsumer, type GovernanceOptions, type 
 // Contracts
 export { CATALOG, catalogRegistry } from "./contracts/catalog.ts";
 export { register, compatibilityProblems, readProblems, COMPATIBILITY_MODES, DEFAULT_MODE, type CompatibilityMode, type Registry } from "./contracts/compatibility.ts";
-export { conformance, schemaFromJson, type SchemaDescriptor, type Field, type FieldType } from "./contracts/schema.ts";
+export { conformance, schemaFromJson } from "./contracts/schema.ts";
+export { declareBody, field, defaulted, SUBJECT_OF, type SchemaDescriptor, type Field, type FieldType, type EventKind, type Declared, type FieldDecl, type BodyOfDeclared } from "./core/wire-schema.ts";
 export { checkAdapters, checkWireSchemas, type CheckResult } from "./contracts/conformance.ts";
 
 // Replay and the run

@@ -2,7 +2,9 @@ import { readFile } from "node:fs/promises";
 import { catalogRegistry } from "../contracts/catalog.ts";
 import { COMPATIBILITY_MODES, DEFAULT_MODE, register, type CompatibilityMode } from "../contracts/compatibility.ts";
 import { checkAdapters, checkWireSchemas } from "../contracts/conformance.ts";
-import { schemaFromJson, type SchemaDescriptor } from "../contracts/schema.ts";
+import { schemaFromJson } from "../contracts/schema.ts";
+import type { SchemaDescriptor } from "../core/wire-schema.ts";
+import { eventKindOf, familyOfSchema, isSchemaId } from "../families/registry.ts";
 import { catoptError } from "../core/errors.ts";
 import * as v from "../core/validate.ts";
 import { stringOption, type Command } from "../core/command.ts";
@@ -22,9 +24,14 @@ export const contractsCommand: Command = {
     const [action, file] = args.positionals;
     const registry = catalogRegistry();
     if (action === "list") {
-      const rows = [...registry.values()].flat().map((s) => ({ schema: `${s.name}/${s.version}`, fields: s.fields.map((f) => `${f.name}${f.required ? "" : "?"}: ${f.type}`) }));
+      // A wire schema says what kind of event it is and whose body: the engine's, or a family's.
+      const rows = [...registry.values()].flat().map((s) => {
+        const id = `${s.name}/${s.version}`;
+        const wire = isSchemaId(id) ? { event: eventKindOf(id), family: familyOfSchema(id)?.name ?? "engine" } : {};
+        return { schema: id, ...wire, fields: s.fields.map((f) => `${f.name}${f.required ? "" : "?"}: ${f.type}`) };
+      });
       if (args.values.json === true) io.out(`${JSON.stringify(rows)}\n`);
-      else for (const r of rows) io.out(`${r.schema.padEnd(24)} ${r.fields.join(", ")}\n`);
+      else for (const r of rows) io.out(`${r.schema.padEnd(22)} ${("event" in r ? `${r.event} (${r.family})` : "").padEnd(36)} ${r.fields.join(", ")}\n`);
       return 0;
     }
     if (action === "check") {

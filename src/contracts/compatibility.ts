@@ -1,4 +1,5 @@
-import { schemaId, type Field, type FieldType, type SchemaDescriptor } from "./schema.ts";
+import { schemaId } from "./schema.ts";
+import type { Field, FieldType, SchemaDescriptor } from "../core/wire-schema.ts";
 
 /**
  * Schema evolution rules, as schema registries define them:

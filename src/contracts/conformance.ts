@@ -1,13 +1,14 @@
-import { FAMILIES, isSchemaId, parseBody } from "../families/registry.ts";
+import { FAMILIES, isSchemaId, parseBody, SCHEMAS } from "../families/registry.ts";
 import { latest } from "./catalog.ts";
 import type { Registry } from "./compatibility.ts";
-import { conformance, type SchemaDescriptor } from "./schema.ts";
+import { conformance } from "./schema.ts";
+import type { SchemaDescriptor } from "../core/wire-schema.ts";
 
 /**
  * The conformance harness behind `catopt contracts check`: every adapter's examples must
  * conform to the schema it consumes, and what it makes of them to the schema it produces; every
- * wire schema's parser must accept a value built from its descriptor and refuse one that lacks
- * a required field, so descriptor and parser cannot drift apart.
+ * wire schema's parser must accept its declaration's sample (which must fit its descriptor) and
+ * refuse it without a required field.
  */
 export type CheckResult = { readonly subject: string; readonly problems: readonly string[] };
 
@@ -36,7 +37,9 @@ export function checkWireSchemas(registry: Registry): CheckResult[] {
     const id = `${name}/${descriptor.version}`;
     if (!isSchemaId(id)) return [];
     const problems: string[] = [];
-    const sample = sampleOf(descriptor);
+    // The sample is the declaration's own examples: each field's, as the catalog's descriptor lists them.
+    const sample = SCHEMAS[id]?.sample ?? {};
+    problems.push(...conformance(descriptor, sample, `sample of ${id}`));
     try {
       parseBody(id, sample);
     } catch (err) {
@@ -60,27 +63,4 @@ function find(registry: Registry, id: string, problems: string[]): SchemaDescrip
   const found = registry.get(name)?.find((s) => String(s.version) === version);
   if (found === undefined) problems.push(`declares ${id}, which the contracts catalog does not hold`);
   return found;
-}
-
-/** A value of every field's type, well-formed enough for the wire parsers. */
-function sampleOf(descriptor: SchemaDescriptor): Record<string, unknown> {
-  const SAMPLES: Record<string, Record<string, unknown>> = {
-    open: { resources: ["r"], constraints: [{ name: "c", coefficients: { r: 1 }, limit: 1 }], agents: ["a"], admm: { rho: 1, epsAbs: 1e-6, epsRel: 1e-6, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 10 } },
-    plan: { status: "running", rho: 1, signal: { r: 0 }, allocations: { a: { r: 1 } }, objective: 0, primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 },
-    join: { resources: ["r"], lower: { r: 0 }, upper: { r: 1 } },
-    admit: { did: "did:key:z6Mk", role: "agent", name: "a" },
-    round: { took: ["a"], closedBy: "quorum" },
-    "cluster-open": {
-      cluster: { nodes: [{ name: "n", type: "A100", count: 1 }], jobs: [{ name: "j", tenant: "t", throughput: { A100: 1 } }], policy: "max-throughput" },
-      admm: { rho: 1, epsAbs: 1e-6, epsRel: 1e-6, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 10 },
-      tenantPlanEvery: 1,
-    },
-    "cluster-plan": { status: "running", rho: 1, signal: { index: [0], value: [0.5] }, primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 },
-    "tenant-plan": { platform: "p", status: "running", allocations: { j: { A100: 1 } }, throughput: { j: 1 } },
-  };
-  if (SAMPLES[descriptor.name]) return SAMPLES[descriptor.name];
-  const byType: Record<string, unknown> = { string: "s", number: 1.5, integer: 1, boolean: true, bytes: new Uint8Array([1]), object: {} };
-  return Object.fromEntries(
-    descriptor.fields.map((f) => [f.name, f.type.startsWith("map:") ? { k: byType[f.type.slice(4)] } : f.type.startsWith("array:") ? [byType[f.type.slice(6)]] : byType[f.type]]),
-  );
 }

@@ -1,26 +1,7 @@
 import * as v from "../core/validate.ts";
+import type { FieldType, ScalarType, SchemaDescriptor } from "../core/wire-schema.ts";
 
-/**
- * A message schema as the contracts registry knows it: a name, a version and typed fields.
- * Field types are a small vocabulary that maps onto msgpack/JSON values; `map:<type>` is a map
- * from names to values of that type, `array:<type>` a list of them.
- */
-export type ScalarType = "string" | "number" | "integer" | "boolean" | "bytes" | "object";
-export type FieldType = ScalarType | `map:${ScalarType}` | `array:${ScalarType}`;
-
-export type Field = {
-  readonly name: string;
-  readonly type: FieldType;
-  readonly required: boolean;
-  /** A reader fills a missing field with its default, which is what keeps an added field compatible. */
-  readonly default?: unknown;
-};
-
-export type SchemaDescriptor = {
-  readonly name: string;
-  readonly version: number;
-  readonly fields: readonly Field[];
-};
+// Descriptors (name, version, typed fields) are declared beside the wire schemas (core/wire-schema.ts); here: reading one from JSON, and checking a value against one.
 
 export const schemaId = (s: Pick<SchemaDescriptor, "name" | "version">): string => `${s.name}/${s.version}`;
 

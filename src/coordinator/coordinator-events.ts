@@ -5,7 +5,7 @@ import { roundTakes } from "./coordinator-machine.ts";
 
 /** The coordinator's own events, as pure functions of what it knows (its plans are its family's: planEvents). */
 
-/** What a coordinator opens: an event of its family's `openSchema`. */
+/** What a coordinator opens: one of its family's open events. */
 export type OpenEvent = AnyEvent;
 
 /** Closes the next round: what it takes (every agent's freshest usable part) and why it closes now. */

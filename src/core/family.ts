@@ -2,7 +2,7 @@ import type { Command } from "./command.ts";
 import type { AnyEvent } from "./event.ts";
 import type { Pending, RoundEvent, RoundRules } from "./round-rules.ts";
 import type { ScenarioBase, ScenarioFormat } from "./scenario-format.ts";
-import type { PlanStatus, SchemaId, SchemaTable } from "./schemas.ts";
+import type { PlanStatus, SchemaTable } from "./schemas.ts";
 
 /**
  * The contract between the engine and a problem family (the energy QP, the accelerator
@@ -96,13 +96,11 @@ export type PlanFacts = {
 export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
   /** Its name: a folder under src/families, and how scenarios and the CLI call it. */
   readonly name: string;
-  /** The schema of the event that opens one of its problems. */
-  readonly openSchema: SchemaId;
-  /** Its own events' schemas (the open's too): the subject kind each travels on and its parser (its folder's schemas.ts). The engine routes them to `apply`. */
+  /** Its own events' schemas (its folder's schemas.ts): open, join, delta and plan bodies, each declared once with its kind (core/wire-schema.ts). The engine opens problems with its open events and routes the rest to `apply`. */
   readonly schemas: SchemaTable;
   /** Whether a problem state is one of this family's (a new family's state carries a `kind` of its own, to tell it apart). */
   owns(problem: FamilyProblem): problem is P;
-  /** The problem an open event (of `openSchema`) starts. */
+  /** The problem one of its open events starts. */
   open(event: AnyEvent): P;
   /**
    * One of its events (a join, delta, leave or plan; round events go to closeRound), from the

@@ -4,7 +4,8 @@ import { refuse as reject } from "./refusal.ts";
 /** What both folds keep of a delta until a round takes it: `base` is the round of the plan it answers. */
 export type Pending = { readonly agent: string; readonly round: number; readonly base: number };
 
-export type RoundEvent = CatoptEvent<"round/1"> | CatoptEvent<"round/2">;
+/** A round as every fold reads it (a round/1 reads as a round/2 closed by "all"). */
+export type RoundEvent = CatoptEvent<"round/2">;
 
 /**
  * What decides whether a delta is still good: how many plans back it may answer, and the round

@@ -2,6 +2,7 @@ import type { AnyEvent } from "./event.ts";
 import type { FamilyAgent, FamilyProblem, PlanFacts } from "./family.ts";
 import type { Fault } from "./faults.ts";
 import type { RoundPolicy } from "./scenario-fields.ts";
+import type { SchemaDescriptor } from "./wire-schema.ts";
 
 /**
  * What a problem family brings to a whole run of one of its scenario files: `catopt run`,
@@ -87,4 +88,6 @@ export type ScenarioFormat<S extends ScenarioBase> = {
   readonly nodeAdapters?: ReadonlyMap<string, NodeAdapter>;
   /** Adapters whose examples `catopt contracts check` holds to the catalog. */
   readonly adapters?: readonly ConformingAdapter[];
+  /** The catalog's descriptors of what its adapters read and make (ConformingAdapter.consumes and .produces). */
+  readonly adapterSchemas?: readonly SchemaDescriptor[];
 };

@@ -1,25 +1,24 @@
 import type { AdmmSettings } from "./problem-spec.ts";
-import type { SubjectKind } from "./subjects.ts";
 import * as v from "./validate.ts";
+import { declareBody, defaulted, field, type BodyOfDeclared, type Declared } from "./wire-schema.ts";
 
 /**
  * The registry of message schemas: the Morphisms of DESIGN.md. Every event names its schema
  * as "<name>/<version>"; a body is parsed by its schema before anything reads it, so a reducer
- * only ever sees well-typed values. This file holds the engine's own schemas (rounds,
- * governance, quarantine); each problem family declares its own in its folder
+ * only ever sees well-typed values, and an old version is upcast to today's at that same read
+ * boundary, so no fold reads two versions. Each schema is declared once (core/wire-schema.ts).
+ * This file holds the engine's own schemas (rounds, leaves, governance, quarantine); each
+ * problem family declares its open, join, delta and plan bodies in its folder
  * (src/families/<name>/schemas.ts), adding them to BodyOf by declaration merging, and
  * src/families/registry.ts puts the tables together.
  */
-
-/** The coordinator's decision to close a round: exactly which events it took. */
-export type RoundBody = { readonly took: readonly string[] };
 
 /**
  * Why a round closed: every agent's answer to the last plan was in ("all"), enough of them
  * ("quorum"), or its deadline passed ("deadline"). Timing decides it, so it is recorded.
  */
 export type ClosedBy = "all" | "quorum" | "deadline";
-export type RoundBodyV2 = RoundBody & { readonly closedBy: ClosedBy };
+const CLOSED_BY = ["all", "quorum", "deadline"] as const;
 
 export type PlanStatus = "running" | "converged" | "max-rounds";
 
@@ -28,28 +27,62 @@ export const PLAN_STATUSES = ["running", "converged", "max-rounds"] as const;
 
 /** Governance: the trust root admits a signer to a role in a tenant (an agent by name, or a coordinator). */
 export type Role = "agent" | "coordinator";
-export type AdmitBody = { readonly did: string; readonly role: Role; readonly name: string };
-export type RevokeBody = { readonly did: string; readonly reason: string };
 
-/** Governance: register a schema version (checked under `mode`), approve an adapter, set a policy. */
-export type SchemaBody = { readonly name: string; readonly version: number; readonly fields: readonly Readonly<Record<string, unknown>>[]; readonly mode: string };
-export type ApproveBody = { readonly adapter: string; readonly approved: boolean };
-export type PolicyBody = { readonly name: string; readonly value: string };
+const ids = (x: unknown, at: string) => v.stringList(x, at);
+const text = (x: unknown, at: string) => v.string(x, at);
 
-/** A refused message, published by the governance consumer with the reason. */
-export type QuarantineBody = { readonly seq: number; readonly subject: string; readonly reason: string; readonly data: Uint8Array };
+/** The coordinator's decision to close a round: exactly which events it took (round/1: every agent's, as all rounds then closed). */
+const ROUND_1 = declareBody("round", { took: field("array:string", ids, ["t/p/delta/1/a"]) });
+const ROUND_2 = declareBody("round", {
+  took: field("array:string", ids, ["t/p/delta/1/a"]),
+  closedBy: defaulted("string", (x, at) => v.oneOf(x, CLOSED_BY, at), "all", "quorum"),
+});
 
 /**
  * An agent leaves a running problem for good (it may join again later, as a newcomer): its
  * values stop counting, and rounds stop waiting for it. Every family's agents leave alike, on
  * their delta subject; the family says what leaving does to its problem (ProblemFamily.leave).
  */
-export type LeaveBody = { readonly reason: string };
+const LEAVE_1 = declareBody("leave", { reason: field("string", text, "drained") });
+
+const ADMIT_1 = declareBody("governance", {
+  did: field("string", text, "did:key:z6Mk"),
+  role: field("string", (x, at) => v.oneOf(x, ["agent", "coordinator"] as const, at), "agent"),
+  name: field("string", text, "a"),
+});
+const REVOKE_1 = declareBody("governance", { did: field("string", text, "did:key:z6Mk"), reason: field("string", text, "left the fleet") });
+
+/** A refused message, published by the governance consumer with the reason. */
+const QUARANTINE_1 = declareBody("quarantine", {
+  seq: field("integer", (x, at) => v.integer(x, at, 1), 1),
+  subject: field("string", text, "catopt.t.delta.p.a"),
+  reason: field("string", text, "bad signature"),
+  data: field("bytes", v.bytes, new Uint8Array([1])),
+});
+
+/** Governance: register a schema version (checked under `mode`), approve an adapter, set a policy. */
+const SCHEMA_1 = declareBody("governance", {
+  name: field("string", text, "telemetry"),
+  version: field("integer", (x, at) => v.integer(x, at, 1), 2),
+  fields: field("array:object", (x, at) => v.array(x, at).map((f, i) => v.record(f, `${at}[${i}]`)), [{ name: "source", type: "string", required: true }]),
+  mode: field("string", text, "backward"),
+});
+const APPROVE_1 = declareBody("governance", { adapter: field("string", text, "energy-asset"), approved: field("boolean", v.boolean, true) });
+const POLICY_1 = declareBody("governance", { name: field("string", text, "rounds"), value: field("string", text, "quorum") });
+
+export type RoundBody = BodyOfDeclared<typeof ROUND_2>;
+export type LeaveBody = BodyOfDeclared<typeof LEAVE_1>;
+export type AdmitBody = BodyOfDeclared<typeof ADMIT_1>;
+export type RevokeBody = BodyOfDeclared<typeof REVOKE_1>;
+export type QuarantineBody = BodyOfDeclared<typeof QUARANTINE_1>;
+export type SchemaBody = BodyOfDeclared<typeof SCHEMA_1>;
+export type ApproveBody = BodyOfDeclared<typeof APPROVE_1>;
+export type PolicyBody = BodyOfDeclared<typeof POLICY_1>;
 
 /** Each schema's body type, by schema id. An interface, so that a family's schemas.ts can add its own. */
 export interface BodyOf {
-  "round/1": RoundBody;
-  "round/2": RoundBodyV2;
+  "round/1": BodyOfDeclared<typeof ROUND_1>;
+  "round/2": RoundBody;
   "leave/1": LeaveBody;
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
@@ -64,8 +97,11 @@ export type SchemaId = keyof BodyOf;
 /** Parses a body from the wire, naming the path of the first bad field (a ValidationError). */
 export type Parser<B> = (body: unknown, path: string) => B;
 
-/** A schema's subject kind and parser. */
-export type SchemaEntry<S extends SchemaId> = { readonly subject: SubjectKind; readonly parse: Parser<BodyOf[S]> };
+/** How an old version reads as a newer one: the body it becomes, built from the old one's parsed fields. */
+export type Upcast<S extends SchemaId> = { [T in SchemaId]: { readonly to: T; readonly body: (old: BodyOf[S]) => BodyOf[T] } }[SchemaId];
+
+/** A schema's declaration (its kind, fields, parser and sample) and, for an old version, its upcast. */
+export type SchemaEntry<S extends SchemaId> = Declared<BodyOf[S]> & { readonly upcast?: Upcast<S> };
 
 /** Schemas by id: the engine's (below), a family's, or all of them (the registry's). */
 export type SchemaTable = { readonly [S in SchemaId]?: SchemaEntry<S> };
@@ -101,44 +137,15 @@ export function checkAdmmSettings(admm: AdmmSettings, path: string): AdmmSetting
   return admm;
 }
 
-const CLOSED_BY = ["all", "quorum", "deadline"] as const;
-
-/** The engine's own schemas and the subjects they travel on. */
+/** The engine's own schemas. */
 export const ENGINE_SCHEMAS: SchemaTable = {
-  "leave/1": { subject: "delta", parse: (body, path) => ({ reason: v.string(v.record(body, path).reason, `${path}.reason`) }) },
-  "round/1": { subject: "round", parse: (body, path) => ({ took: v.stringList(v.record(body, path).took, `${path}.took`) }) },
-  "round/2": { subject: "round", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { took: v.stringList(b.took, `${path}.took`), closedBy: b.closedBy === undefined ? "all" : v.oneOf(b.closedBy, CLOSED_BY, `${path}.closedBy`) };
-  } },
-  "admit/1": { subject: "gov", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { did: v.string(b.did, `${path}.did`), role: v.oneOf(b.role, ["agent", "coordinator"] as const, `${path}.role`), name: v.string(b.name, `${path}.name`) };
-  } },
-  "revoke/1": { subject: "gov", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { did: v.string(b.did, `${path}.did`), reason: v.string(b.reason, `${path}.reason`) };
-  } },
-  "quarantine/1": { subject: "quarantine", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { seq: v.integer(b.seq, `${path}.seq`, 1), subject: v.string(b.subject, `${path}.subject`), reason: v.string(b.reason, `${path}.reason`), data: v.bytes(b.data, `${path}.data`) };
-  } },
-  "schema/1": { subject: "gov", parse: (body, path) => {
-    const b = v.record(body, path);
-    return {
-      name: v.string(b.name, `${path}.name`),
-      version: v.integer(b.version, `${path}.version`, 1),
-      fields: v.array(b.fields, `${path}.fields`).map((f, i) => v.record(f, `${path}.fields[${i}]`)),
-      mode: v.string(b.mode, `${path}.mode`),
-    };
-  } },
-  "approve/1": { subject: "gov", parse: (body, path) => {
-    const b = v.record(body, path);
-    if (typeof b.approved !== "boolean") throw new v.ValidationError(`${path}.approved`, "expected true or false");
-    return { adapter: v.string(b.adapter, `${path}.adapter`), approved: b.approved };
-  } },
-  "policy/1": { subject: "gov", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { name: v.string(b.name, `${path}.name`), value: v.string(b.value, `${path}.value`) };
-  } },
+  "leave/1": LEAVE_1,
+  "round/1": { ...ROUND_1, upcast: { to: "round/2", body: (old) => ({ took: old.took, closedBy: "all" }) } },
+  "round/2": ROUND_2,
+  "admit/1": ADMIT_1,
+  "revoke/1": REVOKE_1,
+  "quarantine/1": QUARANTINE_1,
+  "schema/1": SCHEMA_1,
+  "approve/1": APPROVE_1,
+  "policy/1": POLICY_1,
 };

@@ -80,6 +80,11 @@ export function bytes(value: unknown, path: string): Uint8Array {
   return value;
 }
 
+export function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== "boolean") throw new ValidationError(path, "expected true or false");
+  return value;
+}
+
 export function oneOf<T extends string>(value: unknown, choices: readonly T[], path: string): T {
   const s = string(value, path);
   if (!(choices as readonly string[]).includes(s)) {

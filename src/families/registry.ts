@@ -3,6 +3,7 @@ import type { FamilyProblem, ProblemFamily } from "../core/family.ts";
 import { ENGINE_SCHEMAS, type BodyOf, type SchemaEntry, type SchemaId, type SchemaTable } from "../core/schemas.ts";
 import type { SubjectKind } from "../core/subjects.ts";
 import { ValidationError } from "../core/validate.ts";
+import { FAMILY_EVENT_KINDS, SUBJECT_OF, type EventKind } from "../core/wire-schema.ts";
 import type { ScenarioBase, ScenarioFormat } from "../core/scenario-format.ts";
 import { didYouMean } from "../core/suggest.ts";
 import { acceleratorAllocationFamily } from "./accelerator-allocation/family.ts";
@@ -29,9 +30,12 @@ export function registerFamily(family: ProblemFamily): void {
   const ids = Object.keys(family.schemas) as SchemaId[];
   const taken = ids.find((id) => Object.hasOwn(SCHEMAS, id));
   if (taken !== undefined) throw new Error(`problem family ${family.name}: schema ${taken} belongs to ${bySchema.get(taken)?.name ?? "the engine"} already`);
-  if (!ids.includes(family.openSchema)) throw new Error(`problem family ${family.name}: its open schema ${family.openSchema} is not among its schemas`);
-  // Only the coordinator publishes on round subjects: an open anywhere else would let agents open problems.
-  if (family.schemas[family.openSchema]?.subject !== "round") throw new Error(`problem family ${family.name}: its open schema ${family.openSchema} must travel on the round subject`);
+  // A family declares bodies of open, join, delta and plan events; rounds, leaves and governance are the engine's, whose rules a family cannot bend.
+  const engineKind = ids.find((id) => !FAMILY_EVENT_KINDS.includes(entryOf(family.schemas, id).kind));
+  if (engineKind !== undefined) throw new Error(`problem family ${family.name}: schema ${engineKind} is a ${entryOf(family.schemas, engineKind).kind} event, which only the engine declares (a family declares ${FAMILY_EVENT_KINDS.join(", ")} bodies)`);
+  if (!ids.some((id) => entryOf(family.schemas, id).kind === "open")) throw new Error(`problem family ${family.name}: none of its schemas is an open event`);
+  const strayUpcast = ids.find((id) => { const to = entryOf(family.schemas, id).upcast?.to; return to !== undefined && !ids.includes(to); });
+  if (strayUpcast !== undefined) throw new Error(`problem family ${family.name}: schema ${strayUpcast} upcasts to ${entryOf(family.schemas, strayUpcast).upcast?.to}, which is not one of its own`);
   const format = family.scenarios?.format;
   const formatOwner = format === undefined ? undefined : families.find((f) => f.scenarios?.format === format);
   if (formatOwner !== undefined) throw new Error(`problem family ${family.name}: scenario format ${format} belongs to ${formatOwner.name} already`);
@@ -48,8 +52,8 @@ registerFamily(acceleratorAllocationFamily);
 /** The family whose event this schema is (open included), if any. */
 export const familyOfSchema = (schema: SchemaId): ProblemFamily | undefined => bySchema.get(schema);
 
-/** The family whose problems this schema opens, if any. */
-export const familyOpenedBy = (schema: SchemaId): ProblemFamily | undefined => families.find((f) => f.openSchema === schema);
+/** What an event of this schema is to the engine (core/wire-schema.ts): it fixes the subject and the fold's route. */
+export const eventKindOf = (schema: SchemaId): EventKind | undefined => SCHEMAS[schema]?.kind;
 
 /** The family a problem state belongs to. */
 export function familyOf(problem: FamilyProblem): ProblemFamily {
@@ -73,7 +77,14 @@ export function parseBody<S extends SchemaId>(schema: S, body: unknown, path = "
 export const decodeEvent = (bytes: Uint8Array): AnyEvent => decodeEventWith(bytes, SCHEMAS);
 
 /** The kind of subject an event of this schema travels on. */
-export const subjectKindOf = (schema: SchemaId): SubjectKind | undefined => SCHEMAS[schema]?.subject;
+export const subjectKindOf = (schema: SchemaId): SubjectKind | undefined => {
+  const kind = eventKindOf(schema);
+  return kind === undefined ? undefined : SUBJECT_OF[kind];
+};
+
+function entryOf(table: SchemaTable, id: SchemaId): SchemaEntry<SchemaId> {
+  return table[id] as SchemaEntry<SchemaId>;
+}
 
 /** A family with scenario files, as a run reads them. */
 export type ScenarioFamily = ProblemFamily & { readonly scenarios: ScenarioFormat<ScenarioBase> };

@@ -1,7 +1,7 @@
 import { eventId, type CatoptEvent } from "../core/event.ts";
 import type { Role } from "../core/schemas.ts";
 import type { CompatibilityMode } from "../contracts/compatibility.ts";
-import type { SchemaDescriptor } from "../contracts/schema.ts";
+import type { SchemaDescriptor } from "../core/wire-schema.ts";
 import { GOVERNANCE_PROBLEM } from "../replay/reducer.ts";
 
 /** Governance events, signed by the governance identity and published on catopt.<tenant>.gov.<kind>. */

@@ -7,7 +7,7 @@ import { Refusal, refuse as reject } from "../core/refusal.ts";
 import type { RoundRules } from "../core/round-rules.ts";
 import { parseSubject, type ParsedSubject } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
-import { familyOf, familyOfSchema, familyOpenedBy, problemTenantOf, subjectKindOf } from "../families/registry.ts";
+import { eventKindOf, familyOf, familyOfSchema, problemTenantOf, subjectKindOf } from "../families/registry.ts";
 
 /**
  * The pure fold of the stream: apply(state, message) -> state. The live coordinator folds the
@@ -89,16 +89,16 @@ function isOwnId(event: AnyEvent, agent: string | undefined): boolean {
 /** The `problem` field of governance events, which belong to a tenant rather than a problem. */
 export const GOVERNANCE_PROBLEM = "gov";
 
-/** Opens a problem, closes a round, or hands one of its family's events to the family (core/family.ts). */
+/** Opens a problem, closes a round, takes a leave, or hands one of its family's events to the family (core/family.ts), by the event's kind. */
 function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent: string | undefined): AnyProblemState {
-  const opens = familyOpenedBy(event.schema);
-  if (opens !== undefined) {
+  const kind = eventKindOf(event.schema);
+  if (kind === "open") {
     if (problem !== undefined) reject(`problem ${event.tenant}/${event.problem} is already open`);
-    return opens.open(event);
+    return (familyOfSchema(event.schema) ?? reject(`no family opens ${event.schema}`)).open(event);
   }
   const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
   const family = familyOf(p);
-  if (event.schema === "round/1" || event.schema === "round/2") return family.closeRound(p, event);
+  if (event.schema === "round/2") return family.closeRound(p, event);
   if (event.schema === "leave/1") {
     const from = agent ?? reject("a leave must arrive on its agent's delta subject");
     return family.leave?.(p, from) ?? reject(`agents of a ${family.name} problem cannot leave`);

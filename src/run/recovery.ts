@@ -57,8 +57,8 @@ export function recoveryReader(): { add(message: StreamMessage): void; finish(re
       const event = eventOf(message);
       if (event === undefined) return;
       if (subject.kind === "delta" && subject.agent !== undefined) sent.set(event.id, { agent: subject.agent, base: event.base });
-      if (event.schema !== "round/1" && event.schema !== "round/2") return;
-      const by = event.schema === "round/2" ? event.body.closedBy : "all";
+      if (event.schema !== "round/2") return;
+      const by = event.body.closedBy;
       const took = event.body.took.map((id) => sent.get(id)).filter((d) => d !== undefined);
       if (event.round >= 1) closedBy[by]++;
       lateTaken += took.filter((d) => d.base < event.round - 1).length;

@@ -3,7 +3,8 @@ import * as assert from "uvu/assert";
 import { catalogRegistry, CATALOG } from "../../src/contracts/catalog.ts";
 import { compatibilityProblems, register, type CompatibilityMode } from "../../src/contracts/compatibility.ts";
 import { checkAdapters, checkWireSchemas } from "../../src/contracts/conformance.ts";
-import { conformance, type Field, type SchemaDescriptor } from "../../src/contracts/schema.ts";
+import { conformance } from "../../src/contracts/schema.ts";
+import type { Field, SchemaDescriptor } from "../../src/core/wire-schema.ts";
 
 const f = (name: string, type: Field["type"], required = true, defaultValue?: unknown): Field => ({ name, type, required, ...(defaultValue === undefined ? {} : { default: defaultValue }) });
 const s = (version: number, fields: Field[]): SchemaDescriptor => ({ name: "telemetry", version, fields });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
 import { openBus } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { readToEnd } from "../../src/replay/replay.ts";
@@ -40,6 +40,12 @@ cli("demo --json runs the embedded default and prints the outcome last; replay o
   const replayed = lastJson<Outcome>(replay);
   assert.equal([replayed.state_hash, replayed.rounds, replayed.events, replayed.scenario], [outcome.state_hash, outcome.rounds, outcome.events, "cosmos-3asset"]);
   assert.is(replayed.gap, outcome.gap);
+});
+
+cli("output into a pipe its reader already closed (catopt ... | head) ends quietly, without a stack trace", () => {
+  const bin = path.join(PROJECT_ROOT, "bin", "catopt.mjs");
+  const ended = execFileSync("bash", ["-c", `node '${bin}' contracts list 2>&1 | true; echo "exit \${PIPESTATUS[0]}"`], { encoding: "utf8" });
+  assert.is(ended.trim(), "exit 0");
 });
 
 cli("the ledger of a recorded run verifies, proves and checks against the pinned trust root; a changed entry in an export is named by its index", async () => {

@@ -4,7 +4,7 @@ import { applyGovernance, emptyAdmission } from "../../src/governance/admission.
 import { approveEvent, policyEvent, schemaEvent } from "../../src/governance/governance-events.ts";
 import { Refusal } from "../../src/core/refusal.ts";
 import { generateIdentity } from "../../src/governance/identity.ts";
-import type { SchemaDescriptor } from "../../src/contracts/schema.ts";
+import type { SchemaDescriptor } from "../../src/core/wire-schema.ts";
 
 const governance = generateIdentity("governance");
 const stranger = generateIdentity("stranger");

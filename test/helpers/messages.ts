@@ -1,5 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { decode } from "../../src/core/codec.ts";
+import { decodeEnvelope } from "../../src/core/envelope.ts";
 import type { CatoptEvent } from "../../src/core/event.ts";
 import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { deltaSubject, governanceSubject, planSubject, roundSubject } from "../../src/core/subjects.ts";
@@ -18,6 +20,9 @@ export function messageOf(seq: number, event: CatoptEvent, signer: Identity, age
           : deltaSubject(event.tenant, event.problem, agent ?? signer.name);
   return { subject, seq, data: envelopeBytes(event, signer) };
 }
+
+/** The schema an event was sent with, as the wire holds it (decodeEvent reads an old version as today's). */
+export const wireSchemaOf = (data: Uint8Array): string => (decode(decodeEnvelope(data).event) as { schema: string }).schema;
 
 /** The fixed test identities the replay fixture was signed with (test/fixtures/fixture-keys.json). */
 export async function fixtureIdentities(): Promise<Record<string, Identity>> {

@@ -1,8 +1,9 @@
 import { eventId, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
 import type { FamilyAgent, FamilyProblem, ProblemFamily } from "../../src/core/family.ts";
 import { refuse as reject } from "../../src/core/refusal.ts";
-import { staleReason, synchronousRules, takenDeltas, type Pending } from "../../src/core/round-rules.ts";
-import { PLAN_STATUSES, type PlanStatus, type SchemaTable } from "../../src/core/schemas.ts";
+import { staleReason, synchronousRules, takenDeltas, type Pending, type RoundEvent } from "../../src/core/round-rules.ts";
+import { PLAN_STATUSES, type SchemaTable } from "../../src/core/schemas.ts";
+import { declareBody, field, type BodyOfDeclared } from "../../src/core/wire-schema.ts";
 import * as v from "../../src/core/validate.ts";
 import type { ScenarioBase, ScenarioFormat } from "../../src/core/scenario-format.ts";
 import { scenarioParse, tokenField } from "../../src/core/scenario-fields.ts";
@@ -12,36 +13,28 @@ import { scenarioParse, tokenField } from "../../src/core/scenario-fields.ts";
 // a private target; it answers each plan with halfway between its target and the plan's mean,
 // so the values settle where the mean is the mean of the targets.
 
-type TallyOpen = { readonly agents: readonly string[]; readonly tolerance: number; readonly maxRounds: number };
-type TallyPlan = { readonly status: PlanStatus; readonly mean: number };
+const TALLY_OPEN = declareBody("open", {
+  agents: field("array:string", v.stringList, ["a"]),
+  tolerance: field("number", v.positive, 1e-9),
+  maxRounds: field("integer", (x, at) => v.integer(x, at, 1), 10),
+});
+const TALLY_JOIN = declareBody("join", {});
+const TALLY_VALUE = declareBody("delta", { value: field("number", v.finite, 1) });
+const TALLY_PLAN = declareBody("plan", { status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"), mean: field("number", v.finite, 0) });
+
+type TallyOpen = BodyOfDeclared<typeof TALLY_OPEN>;
+type TallyPlan = BodyOfDeclared<typeof TALLY_PLAN>;
 
 declare module "../../src/core/schemas.ts" {
   interface BodyOf {
     "tally-open/1": TallyOpen;
-    "tally-join/1": Readonly<Record<string, never>>;
-    "tally-value/1": { readonly value: number };
+    "tally-join/1": BodyOfDeclared<typeof TALLY_JOIN>;
+    "tally-value/1": BodyOfDeclared<typeof TALLY_VALUE>;
     "tally-plan/1": TallyPlan;
   }
 }
 
-const SCHEMAS: SchemaTable = {
-  "tally-open/1": {
-    subject: "round",
-    parse: (body, path) => {
-      const b = v.record(body, path);
-      return { agents: v.stringList(b.agents, `${path}.agents`), tolerance: v.positive(b.tolerance, `${path}.tolerance`), maxRounds: v.integer(b.maxRounds, `${path}.maxRounds`, 1) };
-    },
-  },
-  "tally-join/1": { subject: "delta", parse: (body, path) => (v.record(body, path), {}) },
-  "tally-value/1": { subject: "delta", parse: (body, path) => ({ value: v.finite(v.record(body, path).value, `${path}.value`) }) },
-  "tally-plan/1": {
-    subject: "plan",
-    parse: (body, path) => {
-      const b = v.record(body, path);
-      return { status: v.oneOf(b.status, PLAN_STATUSES, `${path}.status`), mean: v.finite(b.mean, `${path}.mean`) };
-    },
-  },
-};
+const SCHEMAS: SchemaTable = { "tally-open/1": TALLY_OPEN, "tally-join/1": TALLY_JOIN, "tally-value/1": TALLY_VALUE, "tally-plan/1": TALLY_PLAN };
 
 type TallyState = FamilyProblem & {
   readonly kind: "tally";
@@ -53,7 +46,7 @@ type TallyState = FamilyProblem & {
 
 const isTally = (p: FamilyProblem): p is TallyState => "kind" in p && p.kind === "tally";
 
-function closeRound(p: TallyState, event: CatoptEvent<"round/1"> | CatoptEvent<"round/2">): TallyState {
+function closeRound(p: TallyState, event: RoundEvent): TallyState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order`);
   if (event.round === 0) {
     if (event.body.took.length !== p.open.agents.length || p.open.agents.some((a) => !event.body.took.includes(p.joined[a]?.id ?? ""))) reject("round 0 takes every join");
@@ -117,7 +110,6 @@ const tallyScenarios: ScenarioFormat<TallyScenario> = {
 
 export const tallyFamily: ProblemFamily<TallyState> = {
   name: "tally",
-  openSchema: "tally-open/1",
   schemas: SCHEMAS,
   owns: isTally,
   open: (event) => {

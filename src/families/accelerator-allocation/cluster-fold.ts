@@ -322,7 +322,6 @@ export const isClusterState = (p: FamilyProblem | undefined): p is ClusterState 
 /** The accelerator allocation as a problem family (core/family.ts). */
 export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   name: "accelerator-allocation",
-  openSchema: "cluster-open/1",
   schemas: ACCELERATOR_ALLOCATION_SCHEMAS,
   owns: isClusterState,
   open: (event) => (event.schema === "cluster-open/1" ? openCluster(event) : reject(`${event.schema} does not open a cluster problem`)),

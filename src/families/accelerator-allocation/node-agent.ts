@@ -72,7 +72,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
       return { agents };
     },
     plan: (event) => {
-      if (event.schema === "round/1" || event.schema === "round/2") {
+      if (event.schema === "round/2") {
         if (event.round !== lastRound + 1) return undefined; // one the fold refuses as out of order
         lastRound = event.round;
         for (const id of event.body.took) {

@@ -1,5 +1,5 @@
-import { parseAdmmSettings, PLAN_STATUSES, type PlanStatus, type SchemaTable } from "../../core/schemas.ts";
-import type { AdmmSettings } from "../../core/problem-spec.ts";
+import { parseAdmmSettings, PLAN_STATUSES, type SchemaTable } from "../../core/schemas.ts";
+import { declareBody, field, type BodyOfDeclared } from "../../core/wire-schema.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem, TypeAllocation } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
@@ -8,54 +8,12 @@ import { parseCluster } from "./cluster-parse.ts";
 /**
  * Accelerator allocation (this family): the coordinator opens the cluster's LP as the
  * scenario states it; each node agent joins with what its adapter found on the node, then
- * sends only the entries of its accelerator-time vector y that changed.
+ * sends only the entries of its accelerator-time vector y that changed. Each schema is declared
+ * once (core/wire-schema.ts).
  */
-export type ClusterOpenBody = {
-  readonly cluster: ClusterProblem;
-  readonly admm: AdmmSettings;
-  /** Tenant plans go out every this many rounds, and with the final plan. */
-  readonly tenantPlanEvery: number;
-};
-
-export type NodeJoinBody = { readonly type: string; readonly count: number };
 
 /** Entries of a vector that changed since the event's `base`: positions and new values. */
 export type SparseUpdate = { readonly index: readonly number[]; readonly value: readonly number[] };
-
-export type NodeDeltaBody = SparseUpdate;
-
-export type ClusterPlanBody = {
-  readonly status: PlanStatus;
-  readonly rho: number;
-  /** The entries of the agents' signal (xbar - zbar + u) that changed since the previous plan. */
-  readonly signal: SparseUpdate;
-  readonly primal: number;
-  readonly dual: number;
-  readonly epsPrimal: number;
-  readonly epsDual: number;
-};
-
-/** One tenant's jobs in a cluster plan, on catopt.<tenant>.plan.<problem>: repaired, feasible. */
-export type TenantPlanBody = {
-  /** The tenant whose coordinator runs the cluster problem. */
-  readonly platform: string;
-  readonly status: PlanStatus;
-  /** X[job][type]: the fraction of time each job runs on each type. */
-  readonly allocations: TypeAllocation;
-  /** Each job's effective throughput under the plan, steps/s. */
-  readonly throughput: Readonly<Record<string, number>>;
-};
-
-
-declare module "../../core/schemas.ts" {
-  interface BodyOf {
-    "cluster-open/1": ClusterOpenBody;
-    "node-join/1": NodeJoinBody;
-    "node-delta/1": NodeDeltaBody;
-    "cluster-plan/1": ClusterPlanBody;
-    "tenant-plan/1": TenantPlanBody;
-  }
-}
 
 function sparseUpdate(value: unknown, path: string): SparseUpdate {
   const b = v.record(value, path);
@@ -70,35 +28,70 @@ function allocationMap(value: unknown, path: string): TypeAllocation {
   return Object.fromEntries(Object.keys(jobs).map((job) => [job, v.numberMap(jobs[job], `${path}.${job}`)]));
 }
 
+const status = field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running");
+
+const CLUSTER_OPEN_1 = declareBody("open", {
+  cluster: field("object", (x, at): ClusterProblem => parseCluster(v.record(x, at), at), {
+    nodes: [{ name: "n", type: "A100", count: 1 }],
+    jobs: [{ name: "j", tenant: "t", throughput: { A100: 1 } }],
+    policy: "max-throughput",
+  }),
+  admm: field("object", parseAdmmSettings, { rho: 1, epsAbs: 1e-6, epsRel: 1e-6, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 10 }),
+  /** Tenant plans go out every this many rounds, and with the final plan. */
+  tenantPlanEvery: field("integer", (x, at) => v.integer(x, at, 1), 1),
+});
+
+const NODE_JOIN_1 = declareBody("join", { type: field("string", (x, at) => v.string(x, at), "A100"), count: field("integer", (x, at) => v.integer(x, at, 1), 8) });
+
+const NODE_DELTA_1 = declareBody("delta", {
+  index: field("array:integer", (x, at): readonly number[] => v.array(x, at).map((i, k) => v.integer(i, `${at}[${k}]`)), [0]),
+  value: field("array:number", (x, at): readonly number[] => v.array(x, at).map((n, k) => v.finite(n, `${at}[${k}]`)), [0.5]),
+}, (b, path) => {
+  if (b.index.length !== b.value.length) throw new v.ValidationError(path, `${b.index.length} indices but ${b.value.length} values`);
+});
+
+const CLUSTER_PLAN_1 = declareBody("plan", {
+  status,
+  rho: field("number", v.positive, 1),
+  /** The entries of the agents' signal (xbar - zbar + u) that changed since the previous plan. */
+  signal: field("object", sparseUpdate, { index: [0], value: [0.5] }),
+  primal: field("number", v.finite, 0),
+  dual: field("number", v.finite, 0),
+  epsPrimal: field("number", v.finite, 0),
+  epsDual: field("number", v.finite, 0),
+});
+
+/** One tenant's jobs in a cluster plan, on catopt.<tenant>.plan.<problem>: repaired, feasible. */
+const TENANT_PLAN_1 = declareBody("plan", {
+  /** The tenant whose coordinator runs the cluster problem. */
+  platform: field("string", (x, at) => v.string(x, at), "platform"),
+  status,
+  /** X[job][type]: the fraction of time each job runs on each type. */
+  allocations: field("map:object", allocationMap, { j: { A100: 1 } }),
+  /** Each job's effective throughput under the plan, steps/s. */
+  throughput: field("map:number", v.numberMap, { j: 1 }),
+});
+
+export type ClusterOpenBody = BodyOfDeclared<typeof CLUSTER_OPEN_1>;
+export type NodeJoinBody = BodyOfDeclared<typeof NODE_JOIN_1>;
+export type NodeDeltaBody = BodyOfDeclared<typeof NODE_DELTA_1>;
+export type ClusterPlanBody = BodyOfDeclared<typeof CLUSTER_PLAN_1>;
+export type TenantPlanBody = BodyOfDeclared<typeof TENANT_PLAN_1>;
+
+declare module "../../core/schemas.ts" {
+  interface BodyOf {
+    "cluster-open/1": ClusterOpenBody;
+    "node-join/1": NodeJoinBody;
+    "node-delta/1": NodeDeltaBody;
+    "cluster-plan/1": ClusterPlanBody;
+    "tenant-plan/1": TenantPlanBody;
+  }
+}
+
 export const ACCELERATOR_ALLOCATION_SCHEMAS: SchemaTable = {
-  "cluster-open/1": { subject: "round", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { cluster: parseCluster(v.record(b.cluster, `${path}.cluster`), `${path}.cluster`), admm: parseAdmmSettings(b.admm, `${path}.admm`), tenantPlanEvery: v.integer(b.tenantPlanEvery, `${path}.tenantPlanEvery`, 1) };
-  } },
-  "node-join/1": { subject: "delta", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { type: v.string(b.type, `${path}.type`), count: v.integer(b.count, `${path}.count`, 1) };
-  } },
-  "node-delta/1": { subject: "delta", parse: (body, path) => sparseUpdate(body, path) },
-  "cluster-plan/1": { subject: "plan", parse: (body, path) => {
-    const b = v.record(body, path);
-    return {
-      status: v.oneOf(b.status, PLAN_STATUSES, `${path}.status`),
-      rho: v.positive(b.rho, `${path}.rho`),
-      signal: sparseUpdate(b.signal, `${path}.signal`),
-      primal: v.finite(b.primal, `${path}.primal`),
-      dual: v.finite(b.dual, `${path}.dual`),
-      epsPrimal: v.finite(b.epsPrimal, `${path}.epsPrimal`),
-      epsDual: v.finite(b.epsDual, `${path}.epsDual`),
-    };
-  } },
-  "tenant-plan/1": { subject: "plan", parse: (body, path) => {
-    const b = v.record(body, path);
-    return {
-      platform: v.string(b.platform, `${path}.platform`),
-      status: v.oneOf(b.status, PLAN_STATUSES, `${path}.status`),
-      allocations: allocationMap(b.allocations, `${path}.allocations`),
-      throughput: v.numberMap(b.throughput, `${path}.throughput`),
-    };
-  } },
+  "cluster-open/1": CLUSTER_OPEN_1,
+  "node-join/1": NODE_JOIN_1,
+  "node-delta/1": NODE_DELTA_1,
+  "cluster-plan/1": CLUSTER_PLAN_1,
+  "tenant-plan/1": TENANT_PLAN_1,
 };

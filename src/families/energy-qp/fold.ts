@@ -74,7 +74,6 @@ const roundRules = (p: ProblemState): RoundRules => ({ maxStaleness: p.spec.admm
 
 export const energyQp: ProblemFamily<ProblemState> = {
   name: "energy-qp",
-  openSchema: "open/1",
   schemas: ENERGY_QP_SCHEMAS,
   // Other families' states say their kind; the QP's, older, carries no tag (so recorded state hashes stay): its spec tells it.
   owns: (problem: FamilyProblem): problem is ProblemState => !("kind" in problem) && "spec" in problem,
@@ -82,7 +81,7 @@ export const energyQp: ProblemFamily<ProblemState> = {
   apply: (p, event, agent) => {
     if (event.schema === "plan/1") return checkPlan(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
-    if (event.schema === "join/1" || event.schema === "join/2") return join(p, event, from);
+    if (event.schema === "join/2") return join(p, event, from);
     if (event.schema === "delta/1") return delta(p, event, from);
     return reject(`a ${event.schema} event does not belong to energy QP ${p.problem}`);
   },
@@ -136,14 +135,15 @@ function open(event: CatoptEvent<"open/1">): ProblemState {
  * at a quorum, later: it then counts from the next round on, with x_i = 0 until a round takes
  * its first delta. An agent that left may join again the same way.
  */
-function join(p: ProblemState, event: CatoptEvent<"join/1"> | CatoptEvent<"join/2">, agent: string): ProblemState {
+function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string): ProblemState {
   if (!p.spec.agents.includes(agent)) reject(`agent ${agent} is not part of problem ${p.problem}`);
   if (p.joined[agent] !== undefined && p.joined[agent].left === undefined) reject(`agent ${agent} already joined`);
   if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} joined after the problem ended (${p.phase})`);
   const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
   if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
-  // A join/1 declares no box: its values are held only to the bound on every number (validate.finite).
-  const box = event.schema === "join/2" ? { lower: event.body.lower, upper: event.body.upper } : {};
+  // An empty box (a join/1, upcast) is none: its values are held only to the bound on every number (validate.finite).
+  const { lower, upper } = event.body;
+  const box = Object.keys(lower).length === 0 && Object.keys(upper).length === 0 ? {} : { lower, upper };
   const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box } };
   if (p.phase === "joining") return { ...p, joined };
   const x = { ...p.x, [agent]: zeros(event.body.resources) };

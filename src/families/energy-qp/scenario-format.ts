@@ -35,6 +35,18 @@ export const energyQpScenarios: ScenarioFormat<Scenario> = {
     examples: adapter.examples,
     convert: (owner, input, path) => checkLocalProblem(adapter.toLocalProblem(owner, input, path), path),
   })),
+  adapterSchemas: [
+    { name: "energy-asset-input", version: 1, fields: [{ name: "slots", type: "map:object", required: true }] },
+    {
+      name: "local-problem",
+      version: 1,
+      fields: [
+        { name: "owner", type: "string", required: true },
+        { name: "variables", type: "array:object", required: true },
+        { name: "constant", type: "number", required: true },
+      ],
+    },
+  ],
 };
 
 const stayed = (s: Scenario, without: readonly string[]) => s.assets.filter((a) => !without.includes(a.agent)).map((a) => a.problem);

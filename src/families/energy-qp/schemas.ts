@@ -1,25 +1,32 @@
-import type { AdmmSettings, GlobalConstraint } from "../../core/problem-spec.ts";
-import { parseAdmmSettings, PLAN_STATUSES, type PlanStatus, type SchemaTable } from "../../core/schemas.ts";
+import type { GlobalConstraint } from "../../core/problem-spec.ts";
+import { parseAdmmSettings, PLAN_STATUSES, type SchemaTable } from "../../core/schemas.ts";
+import { declareBody, defaulted, field, type BodyOfDeclared } from "../../core/wire-schema.ts";
 import * as v from "../../core/validate.ts";
 
-/** The energy QP's wire schemas: their bodies, added to the engine's BodyOf, and their parsers. */
+/** The energy QP's wire schemas, each declared once (core/wire-schema.ts): bodies added to the engine's BodyOf, parsers, catalog fields. */
+
+const ADMM_EXAMPLE = { rho: 1, epsAbs: 1e-6, epsRel: 1e-6, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 10 };
+const names = (x: unknown, at: string) => v.stringList(x, at);
 
 /**
  * The public half of an energy QP: what the coordinator knows and announces in the problem's
  * open event. Agents' objectives stay private (see LocalProblem).
  */
-export type OpenBody = {
-  readonly resources: readonly string[];
-  readonly constraints: readonly GlobalConstraint[];
-  readonly agents: readonly string[];
-  readonly admm: AdmmSettings;
-};
+const OPEN_1 = declareBody("open", {
+  resources: field("array:string", names, ["r"]),
+  constraints: field("array:object", (x, at) => v.array(x, at).map((c, i) => globalConstraint(c, `${at}[${i}]`)), [{ name: "c", coefficients: { r: 1 }, limit: 1 }]),
+  agents: field("array:string", names, ["a"]),
+  admm: field("object", parseAdmmSettings, ADMM_EXAMPLE),
+});
 
-/** The open body by its older name: the problem's public specification. */
-export type ProblemSpec = OpenBody;
+function globalConstraint(value: unknown, at: string): GlobalConstraint {
+  const row = v.record(value, at);
+  return { name: v.string(row.name, `${at}.name`), coefficients: v.numberMap(row.coefficients, `${at}.coefficients`), limit: v.finite(row.limit, `${at}.limit`) };
+}
 
-/** An agent announces itself and the resources it uses. */
-export type JoinBody = { readonly resources: readonly string[] };
+/** An agent announces itself and the resources it uses (join/1: read as a join/2 with no box). */
+const JOIN_1 = declareBody("join", { resources: field("array:string", names, ["r"]) });
+
 /**
  * join/2 adds the box the agent declares for its values, for every resource it joins with: the
  * fold refuses a delta outside it. Any box that holds the agent's true bounds will do, so an
@@ -27,89 +34,72 @@ export type JoinBody = { readonly resources: readonly string[] };
  * The box holds 0, where an agent's values start. It guards against an agent's own faults; it
  * is no limit on a hostile admitted agent, which declares what it likes (or joins with join/1,
  * still read for old streams): that one is bounded by the rule on every number, and answers
- * to governance, which admitted it.
+ * to governance, which admitted it. Absent sides read as {} (the catalog's default, and a
+ * join/1's upcast): no box; a join/2 that names resources must bound each of them.
  */
-export type JoinBodyV2 = JoinBody & { readonly lower: Readonly<Record<string, number>>; readonly upper: Readonly<Record<string, number>> };
+const JOIN_2 = declareBody(
+  "join",
+  {
+    resources: field("array:string", names, ["r"]),
+    lower: defaulted("map:number", v.numberMap, {}, { r: 0 }),
+    upper: defaulted("map:number", v.numberMap, {}, { r: 1 }),
+  },
+  (b, path) => {
+    for (const [side, holdsZero] of [["lower", (bound: number) => bound <= 0], ["upper", (bound: number) => bound >= 0]] as const) {
+      const values = b[side];
+      const foreign = Object.keys(values).find((r) => !b.resources.includes(r));
+      if (foreign !== undefined) throw new v.ValidationError(`${path}.${side}.${foreign}`, "is not among the resources it joins with");
+      const missing = b.resources.find((r) => !Object.hasOwn(values, r));
+      if (missing !== undefined) throw new v.ValidationError(`${path}.${side}.${missing}`, "missing: a join/2 bounds every resource it joins with");
+      const off = b.resources.find((r) => !holdsZero(values[r]));
+      if (off !== undefined) throw new v.ValidationError(`${path}.${side}.${off}`, `${values[off]} leaves 0, where the agent's values start, outside its box`);
+    }
+  },
+);
 
 /** An agent's new values, only those that changed since `base`, and its local objective. */
-export type DeltaBody = { readonly entries: Readonly<Record<string, number>>; readonly objective: number };
+const DELTA_1 = declareBody("delta", {
+  entries: field("map:number", v.numberMap, { r: 1 }),
+  objective: field("number", v.finite, 0),
+});
 
-export type PlanBody = {
-  readonly status: PlanStatus;
-  readonly rho: number;
+const PLAN_1 = declareBody("plan", {
+  status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
+  rho: field("number", v.positive, 1),
   /** xbar - zbar + u per resource: the one signal every agent's next local step needs. */
-  readonly signal: Readonly<Record<string, number>>;
-  readonly allocations: Readonly<Record<string, Readonly<Record<string, number>>>>;
-  readonly objective: number;
-  readonly primal: number;
-  readonly dual: number;
-  readonly epsPrimal: number;
-  readonly epsDual: number;
-};
+  signal: field("map:number", v.numberMap, { r: 0 }),
+  allocations: field("map:object", (x, at) => {
+    const byAgent = v.record(x, at);
+    return Object.fromEntries(Object.keys(byAgent).map((agent) => [agent, v.numberMap(byAgent[agent], `${at}.${agent}`)])) as Readonly<Record<string, Readonly<Record<string, number>>>>;
+  }, { a: { r: 1 } }),
+  objective: field("number", v.finite, 0),
+  primal: field("number", v.finite, 0),
+  dual: field("number", v.finite, 0),
+  epsPrimal: field("number", v.finite, 0),
+  epsDual: field("number", v.finite, 0),
+});
+
+export type OpenBody = BodyOfDeclared<typeof OPEN_1>;
+/** The open body by its older name: the problem's public specification. */
+export type ProblemSpec = OpenBody;
+export type JoinBody = BodyOfDeclared<typeof JOIN_2>;
+export type DeltaBody = BodyOfDeclared<typeof DELTA_1>;
+export type PlanBody = BodyOfDeclared<typeof PLAN_1>;
 
 declare module "../../core/schemas.ts" {
   interface BodyOf {
     "open/1": OpenBody;
-    "join/1": JoinBody;
-    "join/2": JoinBodyV2;
+    "join/1": BodyOfDeclared<typeof JOIN_1>;
+    "join/2": JoinBody;
     "delta/1": DeltaBody;
     "plan/1": PlanBody;
   }
 }
 
 export const ENERGY_QP_SCHEMAS: SchemaTable = {
-  "open/1": { subject: "round", parse: (body, path) => {
-    const b = v.record(body, path);
-    return {
-      resources: v.stringList(b.resources, `${path}.resources`),
-      agents: v.stringList(b.agents, `${path}.agents`),
-      constraints: v.array(b.constraints, `${path}.constraints`).map((c, i) => {
-        const at = `${path}.constraints[${i}]`;
-        const row = v.record(c, at);
-        return {
-          name: v.string(row.name, `${at}.name`),
-          coefficients: v.numberMap(row.coefficients, `${at}.coefficients`),
-          limit: v.finite(row.limit, `${at}.limit`),
-        };
-      }),
-      admm: parseAdmmSettings(b.admm, `${path}.admm`),
-    };
-  } },
-  "join/1": { subject: "delta", parse: (body, path) => ({ resources: v.stringList(v.record(body, path).resources, `${path}.resources`) }) },
-  "join/2": { subject: "delta", parse: (body, path) => {
-    const b = v.record(body, path);
-    const resources = v.stringList(b.resources, `${path}.resources`);
-    const side = (name: "lower" | "upper", holdsZero: (bound: number) => boolean): Record<string, number> => {
-      const values = v.numberMap(b[name], `${path}.${name}`);
-      const foreign = Object.keys(values).find((r) => !resources.includes(r));
-      if (foreign !== undefined) throw new v.ValidationError(`${path}.${name}.${foreign}`, "is not among the resources it joins with");
-      const missing = resources.find((r) => !Object.hasOwn(values, r));
-      if (missing !== undefined) throw new v.ValidationError(`${path}.${name}.${missing}`, "missing: a join/2 bounds every resource it joins with");
-      const off = resources.find((r) => !holdsZero(values[r]));
-      if (off !== undefined) throw new v.ValidationError(`${path}.${name}.${off}`, `${values[off]} leaves 0, where the agent's values start, outside its box`);
-      return values;
-    };
-    return { resources, lower: side("lower", (bound) => bound <= 0), upper: side("upper", (bound) => bound >= 0) };
-  } },
-  "delta/1": { subject: "delta", parse: (body, path) => {
-    const b = v.record(body, path);
-    return { entries: v.numberMap(b.entries, `${path}.entries`), objective: v.finite(b.objective, `${path}.objective`) };
-  } },
-  "plan/1": { subject: "plan", parse: (body, path) => {
-    const b = v.record(body, path);
-    const allocations = v.record(b.allocations, `${path}.allocations`);
-    return {
-      status: v.oneOf(b.status, PLAN_STATUSES, `${path}.status`),
-      rho: v.positive(b.rho, `${path}.rho`),
-      signal: v.numberMap(b.signal, `${path}.signal`),
-      allocations: Object.fromEntries(
-        Object.keys(allocations).map((agent) => [agent, v.numberMap(allocations[agent], `${path}.allocations.${agent}`)]),
-      ),
-      objective: v.finite(b.objective, `${path}.objective`),
-      primal: v.finite(b.primal, `${path}.primal`),
-      dual: v.finite(b.dual, `${path}.dual`),
-      epsPrimal: v.finite(b.epsPrimal, `${path}.epsPrimal`),
-      epsDual: v.finite(b.epsDual, `${path}.epsDual`),
-    };
-  } },
+  "open/1": OPEN_1,
+  "join/1": { ...JOIN_1, upcast: { to: "join/2", body: (old) => ({ resources: old.resources, lower: {}, upper: {} }) } },
+  "join/2": JOIN_2,
+  "delta/1": DELTA_1,
+  "plan/1": PLAN_1,
 };
