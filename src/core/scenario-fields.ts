@@ -1,7 +1,7 @@
 import { type AdmmSettings } from "./problem-spec.ts";
 import { catoptError } from "./errors.ts";
 import { needsAsyncRounds, parseFaults, type Fault } from "./faults.ts";
-import { checkAdmmSettings } from "./schemas.ts";
+import { ADMM_SETTING_PARSERS, checkAdmmSettings } from "./schemas.ts";
 import { isToken } from "./subjects.ts";
 import * as v from "./validate.ts";
 
@@ -60,21 +60,21 @@ export function parseRounds(value: unknown, at: string, agents: number): RoundPo
 
 export const roundTimeoutOf = (value: unknown): number => (value === undefined ? DEFAULT_ROUND_TIMEOUT_MS : v.positive(value, "scenario.roundTimeoutMs"));
 
-/** A scenario's "admm" object: each setting it names overrides the default. */
+/** A scenario's "admm" object: each setting it names overrides the default (read as an open event's are: ADMM_SETTING_PARSERS). */
 export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): AdmmSettings {
   const input = v.record(value ?? {}, at);
-  const setting = (key: Exclude<keyof AdmmSettings, "censor" | "stop">, read: (x: unknown, at: string) => number): number => (input[key] === undefined ? defaults[key] : read(input[key], `${at}.${key}`));
+  const setting = (key: Exclude<keyof AdmmSettings, "censor" | "stop">): number => (input[key] === undefined ? defaults[key] : ADMM_SETTING_PARSERS[key](input[key], `${at}.${key}`));
   // Only cluster problems censor: absent unless the defaults or the scenario name it.
-  const censor = input.censor === undefined ? defaults.censor : v.nonNegative(input.censor, `${at}.censor`);
+  const censor = input.censor === undefined ? defaults.censor : ADMM_SETTING_PARSERS.censor(input.censor, `${at}.censor`);
   const admm: AdmmSettings = {
-    rho: setting("rho", v.positive),
-    epsAbs: setting("epsAbs", v.positive),
-    epsRel: setting("epsRel", v.positive),
-    mu: setting("mu", v.positive),
-    tau: setting("tau", v.positive),
-    balanceRounds: setting("balanceRounds", (x, where) => v.integer(x, where)),
-    maxRounds: setting("maxRounds", (x, where) => v.integer(x, where, 1)),
-    maxStaleness: setting("maxStaleness", (x, where) => v.integer(x, where)),
+    rho: setting("rho"),
+    epsAbs: setting("epsAbs"),
+    epsRel: setting("epsRel"),
+    mu: setting("mu"),
+    tau: setting("tau"),
+    balanceRounds: setting("balanceRounds"),
+    maxRounds: setting("maxRounds"),
+    maxStaleness: setting("maxStaleness"),
     ...(censor === undefined ? {} : { censor }),
   };
   checkAdmmSettings(admm, at);

@@ -106,22 +106,40 @@ export type SchemaEntry<S extends SchemaId> = Declared<BodyOf[S]> & { readonly u
 /** Schemas by id: the engine's (below), a family's, or all of them (the registry's). */
 export type SchemaTable = { readonly [S in SchemaId]?: SchemaEntry<S> };
 
+/**
+ * Each numeric ADMM setting's parser, declared once: an open event's settings (parseAdmmSettings)
+ * and a scenario's (core/scenario-fields.ts parseAdmm) are read through this same table, so
+ * the two cannot drift.
+ */
+export const ADMM_SETTING_PARSERS = {
+  rho: v.positive,
+  epsAbs: v.positive,
+  epsRel: v.positive,
+  mu: v.positive,
+  tau: v.positive,
+  balanceRounds: (x: unknown, at: string) => v.integer(x, at),
+  maxRounds: (x: unknown, at: string) => v.integer(x, at, 1),
+  maxStaleness: (x: unknown, at: string) => v.integer(x, at),
+  censor: v.nonNegative,
+} as const satisfies Record<Exclude<keyof AdmmSettings, "stop">, (x: unknown, at: string) => number>;
+
 /** The ADMM settings of an open event, as every family's open carries them. */
 export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
   const admm = v.record(value, path);
+  const read = (key: Exclude<keyof AdmmSettings, "stop">) => ADMM_SETTING_PARSERS[key](admm[key], `${path}.${key}`);
   return checkAdmmSettings({
-    rho: v.positive(admm.rho, `${path}.rho`),
-    epsAbs: v.positive(admm.epsAbs, `${path}.epsAbs`),
-    epsRel: v.positive(admm.epsRel, `${path}.epsRel`),
-    mu: v.positive(admm.mu, `${path}.mu`),
-    tau: v.positive(admm.tau, `${path}.tau`),
-    balanceRounds: v.integer(admm.balanceRounds, `${path}.balanceRounds`),
-    maxRounds: v.integer(admm.maxRounds, `${path}.maxRounds`, 1),
+    rho: read("rho"),
+    epsAbs: read("epsAbs"),
+    epsRel: read("epsRel"),
+    mu: read("mu"),
+    tau: read("tau"),
+    balanceRounds: read("balanceRounds"),
+    maxRounds: read("maxRounds"),
     // Absent in streams written before asynchronous rounds: those rounds were synchronous.
-    maxStaleness: admm.maxStaleness === undefined ? 0 : v.integer(admm.maxStaleness, `${path}.maxStaleness`),
+    maxStaleness: admm.maxStaleness === undefined ? 0 : read("maxStaleness"),
     // Absent in QP problems and in streams written before censored deltas; kept absent, so that
     // those streams' folds (and state hashes) stay what they were.
-    ...(admm.censor === undefined ? {} : { censor: v.nonNegative(admm.censor, `${path}.censor`) }),
+    ...(admm.censor === undefined ? {} : { censor: read("censor") }),
     // Absent in synchronous problems and in streams written before it (problem-spec.ts).
     ...(admm.stop === undefined ? {} : { stop: v.oneOf(admm.stop, ["steady"] as const, `${path}.stop`) }),
   }, path);

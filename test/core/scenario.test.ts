@@ -8,6 +8,9 @@ import { isCatoptError } from "../../src/core/errors.ts";
 import { loadScenario, loadScenarioOf } from "../../src/run/scenario-files.ts";
 import { energyQpScenarios } from "../../src/families/energy-qp/scenario-format.ts";
 import { parseScenario } from "../../src/families/energy-qp/scenario.ts";
+import { parseAdmm } from "../../src/core/scenario-fields.ts";
+import { parseAdmmSettings } from "../../src/core/schemas.ts";
+import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
 
 const cosmos = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
 const base = () => JSON.parse(JSON.stringify({
@@ -89,6 +92,24 @@ test("a missing scenario and a file that is not JSON say so, with the path", asy
   } catch (err) {
     assert.ok(isCatoptError(err, "SCENARIO_INVALID"));
     assert.match((err as Error).message, `${file}: not valid JSON`);
+  }
+});
+
+test("a scenario's ADMM settings and an open event's are read by one table: the same value gets the same reason", () => {
+  const wire = { rho: 1, epsAbs: 1e-6, epsRel: 1e-6, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 10 };
+  const reasonOf = (read: () => unknown): string => {
+    try {
+      read();
+      return "accepted";
+    } catch (err) {
+      return (err as Error).message.replace(/^.*?admm\./, "");
+    }
+  };
+  for (const [key, bad] of [["rho", 0], ["maxRounds", 0], ["balanceRounds", 1.5], ["maxStaleness", -1], ["censor", -1], ["tau", 1], ["epsAbs", 1e300]] as const) {
+    const scenario = reasonOf(() => parseAdmm({ [key]: bad }, "scenario.admm", DEFAULT_ADMM));
+    const open = reasonOf(() => parseAdmmSettings({ ...wire, [key]: bad }, "event.body.admm"));
+    assert.ok(scenario !== "accepted", `${key} = ${bad} is refused`);
+    assert.is(scenario, open, `${key} = ${bad}`);
   }
 });
 
