@@ -1,8 +1,7 @@
-import { energyQpScenarios } from "../../src/families/energy-qp/scenario-format.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
-import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
+import { loadScenario } from "../../src/run/scenario-files.ts";
 import { parseScenario } from "../../src/families/energy-qp/scenario.ts";
 import { runScenario, serverLossWait } from "../../src/run/run-scenario.ts";
 import { QUIET_MS } from "../../src/bus/read.ts";
@@ -12,9 +11,10 @@ import { tmpdir } from "node:os";
 import { readRecording } from "../../src/replay/recording.ts";
 import path from "node:path";
 
-// Each fault scenario under scenarios/, run as `catopt run` runs it: real agents, coordinator
-// and governance consumer on a real nats-server (a local 3-server cluster for kill-server), the
-// fault performed on the real processes and connections. Each must still reach HiGHS's optimum,
+// Each fault scenario under scenarios/, of either family, run as `catopt run` runs it: real
+// agents, coordinator and governance consumer on a real nats-server (a local 3-server cluster
+// for kill-server), the fault performed on the real processes and connections. Each must still
+// reach HiGHS's optimum (a QP to 1e-6; an allocation, whose plans are judged to 1e-3, to that),
 // replay to the live state hash, verify its ledger, and say how it recovered.
 const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>, notes: readonly string[]) => void> = {
   "cosmos-async": (r) => assert.ok(r.recovery.rounds.closedBy.quorum > 0, "rounds closed at quorum"),
@@ -32,6 +32,13 @@ const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>, 
     assert.not.ok("drone" in (r.allocations ?? {}), "the plan holds nothing for the drone");
   },
   "cosmos-restart-coordinator": (r) => assert.ok(r.recovery.faults[0].nextRoundAfterMs !== null, "a round closed after the restart"),
+  "gavel-small-faults": (r) => {
+    const [drop, restart] = r.recovery.faults;
+    assert.ok(drop.backInRound !== null && drop.backInRound > (drop.endedAfter as number), `the restarted node agent resumed and counted again: ${JSON.stringify(drop)}`);
+    assert.ok(restart.nextRoundAfterMs !== null, "a round closed after the coordinator's restart");
+    assert.ok(r.agents.every((a) => a.status === "converged"), "every node agent, the restarted one too, saw the final plan");
+    assert.equal(r.tenant_plans, { rejected: 0, final: 3, first_rejection: null });
+  },
   "cosmos-kill-server": (r, notes) => {
     assert.match(r.recovery.faults[0].detail, /killed catopt-n\d/);
     const after = r.recovery.faults[0].nextRoundAfterMs;
@@ -51,12 +58,12 @@ for (const [name, expect] of Object.entries(expectations)) {
   test(`${name}: converges to HiGHS's optimum, replays, verifies, and recovers`, async () => {
     const notes: string[] = [];
     const record = path.join(await mkdtemp(path.join(tmpdir(), "catopt-faults-")), `${name}.catrec`);
-    const report = await runScenario(withFamily(energyQpScenarios, await loadScenarioOf(energyQpScenarios, name, PROJECT_ROOT)), { onNote: (line) => notes.push(line), record });
+    const report = await runScenario(await loadScenario(name, PROJECT_ROOT), { onNote: (line) => notes.push(line), record });
     // A replay of the recording judges the plan by the same reference as the run (for a leave: without the agent that left).
     assert.is((await readRecording(record)).header.referenceObjective, report.reference_objective);
     await rm(path.dirname(record), { recursive: true });
     assert.ok(report.converged, `${name} converged (${report.status} after ${report.rounds} rounds)`);
-    assert.ok((report.gap ?? 1) < 1e-6, `gap to HiGHS ${report.gap}`);
+    assert.ok((report.gap ?? 1) < (name.startsWith("gavel") ? 1e-3 : 1e-6), `gap to HiGHS ${report.gap}`);
     assert.ok((report.max_violation ?? 1) < 1e-5, `violation ${report.max_violation}`);
     assert.is(report.replay_state_hash, report.state_hash);
     assert.ok(report.ledger?.verified, `ledger verified: ${report.ledger?.problem}`);
