@@ -37,7 +37,21 @@ for (const jobs of sizes) {
     const measure = (mode: string, rounds: number, ms: number, objective: number, x: TypeAllocation, events: number | null, rssMiB: number | null) => {
       const gap = (exact.objective - objective) / Math.abs(exact.objective);
       const worst = worstShare(problem, exact.x, x);
-      const row = { jobs, nodes: problem.nodes.length, policy, mode, rounds, ours_ms: Math.round(ms), highs_ms: Math.round(highsMs), ratio: ms / highsMs, events_per_s: events === null ? null : Math.round(events / (ms / 1000)), gap, worst_job_share: worst, violation: planViolation(problem, x), peak_rss_mib: rssMiB };
+      const row = {
+        jobs,
+        nodes: problem.nodes.length,
+        policy,
+        mode,
+        rounds,
+        ours_ms: Math.round(ms),
+        highs_ms: Math.round(highsMs),
+        ratio: ms / highsMs,
+        events_per_s: events === null ? null : Math.round(events / (ms / 1000)),
+        gap,
+        worst_job_share: worst,
+        violation: planViolation(problem, x),
+        peak_rss_mib: rssMiB,
+      };
       rows.push(row);
       console.log(
         `${String(jobs).padStart(4)}  ${String(row.nodes).padStart(5)} ${policy.padEnd(18)} ${mode.padEnd(10)} ${String(rounds).padStart(7)} ${String(row.ours_ms).padStart(9)} ${String(row.highs_ms).padStart(9)} ${row.ratio.toFixed(1).padStart(10)}x ${String(row.events_per_s ?? "-").padStart(9)}  ${gap.toExponential(2).padStart(9)}  ${worst.toFixed(4).padStart(15)}  ${row.violation.toExponential(1).padStart(9)}  ${rssMiB === null ? "-" : `${Math.round(rssMiB)} MiB`}`,
@@ -45,7 +59,11 @@ for (const jobs of sizes) {
     };
     if (modes.includes("in-process")) {
       const started = performance.now();
-      const run = solveAllocationInProcess(problem, admm, (round) => round % 500 === 0 && process.stderr.write(`\r  ${jobs} jobs ${policy} in-process: round ${round}`));
+      const run = solveAllocationInProcess(
+        problem,
+        admm,
+        (round) => round % 500 === 0 && process.stderr.write(`\r  ${jobs} jobs ${policy} in-process: round ${round}`),
+      );
       process.stderr.write("\r\x1b[K");
       measure("in-process", run.rounds, performance.now() - started, run.objective, run.x, null, null);
     }
@@ -62,13 +80,28 @@ for (const jobs of sizes) {
 console.log(JSON.stringify({ bench: "allocation", rows }));
 
 function benchScenario(cluster: ClusterProblem, name: string, admm: typeof ALLOCATION_ADMM): ClusterScenario {
-  return { name, description: "bench/allocation", tenant: "platform", problem: name, cluster, admm, tenantPlanEvery: 50, roundTimeoutMs: 60_000, rounds: {}, faults: [], maxRounds: admm.maxRounds, source: "bench/allocation" };
+  return {
+    name,
+    description: "bench/allocation",
+    tenant: "platform",
+    problem: name,
+    cluster,
+    admm,
+    tenantPlanEvery: 50,
+    roundTimeoutMs: 60_000,
+    rounds: {},
+    faults: [],
+    maxRounds: admm.maxRounds,
+    source: "bench/allocation",
+  };
 }
 
 /** The smallest ratio, over jobs, of the job's effective throughput to what HiGHS's plan gives it. */
 function worstShare(problem: ClusterProblem, exact: TypeAllocation, x: TypeAllocation): number {
-  return Math.min(...problem.jobs.map((job) => {
-    const want = effectiveThroughput(job, exact[job.name]);
-    return want > 1e-9 ? effectiveThroughput(job, x[job.name]) / want : 1;
-  }));
+  return Math.min(
+    ...problem.jobs.map((job) => {
+      const want = effectiveThroughput(job, exact[job.name]);
+      return want > 1e-9 ? effectiveThroughput(job, x[job.name]) / want : 1;
+    }),
+  );
 }

@@ -24,7 +24,15 @@ function delta(run: string, i: number): CatoptEvent<"delta/1"> {
   const agent = `a${i % agents}`;
   const round = Math.floor(i / agents) + 1;
   const entries = Object.fromEntries(["t08", "t10", "t12", "t14", "t16", "t18"].map((r, j) => [r, 100 + Math.sin(i + j) * 50]));
-  return { schema: "delta/1", id: eventId("bench", run, "delta", round, agent), tenant: "bench", problem: run, round, base: round - 1, body: { entries, objective: 1234.5 + i } };
+  return {
+    schema: "delta/1",
+    id: eventId("bench", run, "delta", round, agent),
+    tenant: "bench",
+    problem: run,
+    round,
+    base: round - 1,
+    body: { entries, objective: 1234.5 + i },
+  };
 }
 
 async function windowed(count: number, publishOne: (i: number) => Promise<PubAck>): Promise<number> {
@@ -64,11 +72,22 @@ try {
       best[name] = Math.max(best[name], await measure());
     }
   }
-  const row = (name: string, rate: number) => console.log(`  ${name.padEnd(48)} ${Math.round(rate).toLocaleString("en-US").padStart(9)} events/s   ${(rate / best.raw).toFixed(2)}x raw`);
+  const row = (name: string, rate: number) =>
+    console.log(`  ${name.padEnd(48)} ${Math.round(rate).toLocaleString("en-US").padStart(9)} events/s   ${(rate / best.raw).toFixed(2)}x raw`);
   row("raw JetStream publish (same bytes)", best.raw);
   row("raw JetStream publish + Nats-Msg-Id", best.rawWithId);
   row("catopt publishEvent (encode + sign + envelope + id)", best.ours);
-  console.log(JSON.stringify({ bench: "bus-publish", events, window, raw_per_s: Math.round(best.raw), raw_with_id_per_s: Math.round(best.rawWithId), catopt_per_s: Math.round(best.ours), ratio: Number((best.ours / best.raw).toFixed(3)) }));
+  console.log(
+    JSON.stringify({
+      bench: "bus-publish",
+      events,
+      window,
+      raw_per_s: Math.round(best.raw),
+      raw_with_id_per_s: Math.round(best.rawWithId),
+      catopt_per_s: Math.round(best.ours),
+      ratio: Number((best.ours / best.raw).toFixed(3)),
+    }),
+  );
 } finally {
   await bus.close();
 }

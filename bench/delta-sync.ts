@@ -22,7 +22,7 @@ import { PROJECT_ROOT } from "../src/bus/embedded-server.ts";
 import { envelopeBytes } from "../src/governance/signed-publish.ts";
 import { loadScenarioOf, withFamily } from "../src/run/scenario-files.ts";
 import { clusterScenarios } from "../src/families/accelerator-allocation/scenario-format.ts";
-import { type ClusterScenario } from "../src/families/accelerator-allocation/cluster-scenario.ts";
+import type { ClusterScenario } from "../src/families/accelerator-allocation/cluster-scenario.ts";
 import { applyUpdate } from "../src/families/accelerator-allocation/node-solver.ts";
 import { derivedOf } from "../src/families/accelerator-allocation/cluster-fold.ts";
 import { decodeEnvelope } from "../src/core/envelope.ts";
@@ -43,7 +43,9 @@ try {
   const censored = await measure(scenario, `censored (${scenario.admm.censor})`, path.join(dir, "censored.catrec"));
   const everyChange = await measure({ ...scenario, admm: { ...scenario.admm, censor: 0 } }, "every change", path.join(dir, "every.catrec"));
   const runs = [censored, everyChange];
-  console.log(`delta-sync: ${scenario.name}, ${scenario.cluster.nodes.length} node agents, ${scenario.cluster.jobs.length} jobs; bytes per round, node-deltas + cluster plan`);
+  console.log(
+    `delta-sync: ${scenario.name}, ${scenario.cluster.nodes.length} node agents, ${scenario.cluster.jobs.length} jobs; bytes per round, node-deltas + cluster plan`,
+  );
   for (const run of runs) console.log(`  ${run.label.padEnd(22)} ${run.rounds} rounds, gap to HiGHS ${run.gap?.toExponential(2)}`);
   console.log("  rounds          censored   every change   full vectors   censored / full");
   for (const [from, to] of windows(Math.max(...runs.map((r) => r.rounds)))) {
@@ -51,12 +53,16 @@ try {
     const full = average(censored.perRound, from, to, "full");
     const cell = (x: number | null) => (x === null ? "-" : String(Math.round(x))).padStart(12);
     const ratio = c === null || full === null ? null : c / full;
-    console.log(`  ${`${from}-${to}`.padEnd(11)} ${cell(c)}   ${cell(e)}   ${cell(full)}   ${ratio === null ? "       -" : ratio.toFixed(3).padStart(8)}  ${ratio === null ? "" : bar(ratio)}`);
+    console.log(
+      `  ${`${from}-${to}`.padEnd(11)} ${cell(c)}   ${cell(e)}   ${cell(full)}   ${ratio === null ? "       -" : ratio.toFixed(3).padStart(8)}  ${ratio === null ? "" : bar(ratio)}`,
+    );
   }
   const total = (run: Measured, key: keyof RoundBytes) => [...run.perRound.values()].reduce((sum, row) => sum + row[key], 0);
   const fullTotal = total(censored, "full");
   console.log(`  to convergence: censored ${total(censored, "delta")} B, every change ${total(everyChange, "delta")} B, full vectors ${fullTotal} B`);
-  console.log(`  ratio censored / full vectors ${(total(censored, "delta") / fullTotal).toFixed(3)}, every change / full vectors ${(total(everyChange, "delta") / total(everyChange, "full")).toFixed(3)}`);
+  console.log(
+    `  ratio censored / full vectors ${(total(censored, "delta") / fullTotal).toFixed(3)}, every change / full vectors ${(total(everyChange, "delta") / total(everyChange, "full")).toFixed(3)}`,
+  );
   const peak = Math.max(...windows(censored.rounds).map(([from, to]) => average(censored.perRound, from, to) ?? 0));
   const last = average(censored.perRound, censored.rounds - 9, censored.rounds) ?? 0;
   console.log(`  censored bytes per round: last 10 rounds ${Math.round(last)} / busiest tenth of the run ${Math.round(peak)} = ${(last / peak).toFixed(3)}`);
@@ -90,8 +96,10 @@ async function measure(run: ClusterScenario, label: string, file: string): Promi
   const perRound = new Map<number, RoundBytes>();
   for (const { subject, size, event } of events) {
     let full: number;
-    if (event.schema === "node-delta/1") full = envelopeBytes({ ...event, body: dense(event.body, nodes.get(subject.split(".")[4] as string) ?? []) }, signer).length;
-    else if (event.schema === "cluster-plan/1") full = envelopeBytes({ ...event, body: { ...event.body, signal: dense(event.body.signal, signal) } }, signer).length;
+    if (event.schema === "node-delta/1")
+      full = envelopeBytes({ ...event, body: dense(event.body, nodes.get(subject.split(".")[4] as string) ?? []) }, signer).length;
+    else if (event.schema === "cluster-plan/1")
+      full = envelopeBytes({ ...event, body: { ...event.body, signal: dense(event.body.signal, signal) } }, signer).length;
     else continue;
     if (event.round < 1) continue;
     const row = perRound.get(event.round) ?? { delta: 0, full: 0 };

@@ -72,7 +72,16 @@ try {
   row("raw read + ack (same stream, same client)", rawRate, "  1.00x");
   row("signature verification alone (one core)", verifyRate, `  ${(verifyRate / rawRate).toFixed(2)}x`);
   row("governance consumer: ledger entries", ourRate, `  ${(ourRate / rawRate).toFixed(2)}x raw (${summary.size} entries, ${summary.checkpoints} checkpoints)`);
-  console.log(JSON.stringify({ bench: "governance-ledger", events: messages.length, raw_per_s: Math.round(rawRate), verify_per_s: Math.round(verifyRate), ledger_per_s: Math.round(ourRate), ratio: Number((ourRate / rawRate).toFixed(3)) }));
+  console.log(
+    JSON.stringify({
+      bench: "governance-ledger",
+      events: messages.length,
+      raw_per_s: Math.round(rawRate),
+      verify_per_s: Math.round(verifyRate),
+      ledger_per_s: Math.round(ourRate),
+      ratio: Number((ourRate / rawRate).toFixed(3)),
+    }),
+  );
 } finally {
   await bus.close();
 }

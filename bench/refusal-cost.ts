@@ -32,22 +32,41 @@ const kinds: [string, (i: number) => Uint8Array][] = [
   ["author of 1 MB", (i) => encodeEnvelope({ event: encodeEvent(delta(i)), author: `did:key:z${"6Mk".repeat(330_000)}`, sig: new Uint8Array(64) })],
   ["bad signature", (i) => encodeEnvelope({ event: encodeEvent(delta(i)), author: agent.did, sig: new Uint8Array(64) })],
   ["value 1e300", (i) => envelopeBytes(delta(i, { entries: { ...entries, t08: 1e300 }, objective: 1 }), agent)],
-  ["body of 100k keys", (i) => signed(encode({ schema: "delta/1", id: `bench/p/delta/${i}/a`, tenant: "bench", problem: "p", round: i, base: i - 1, body: { entries: Object.fromEntries(Array.from({ length: 100_000 }, (_, k) => [`r${k}`, k])), objective: 1 } }))],
+  [
+    "body of 100k keys",
+    (i) =>
+      signed(
+        encode({
+          schema: "delta/1",
+          id: `bench/p/delta/${i}/a`,
+          tenant: "bench",
+          problem: "p",
+          round: i,
+          base: i - 1,
+          body: { entries: Object.fromEntries(Array.from({ length: 100_000 }, (_, k) => [`r${k}`, k])), objective: 1 },
+        }),
+      ),
+  ],
   ["nesting 500k deep", () => signed(nested(500_000))],
 ];
 
 const admit = envelopeBytes(admitEvent("bench", agent.did, "agent", "a"), governance);
 const results: [string, number][] = [];
 for (const [name, make] of kinds) {
-  const messages = Array.from({ length: Math.min(count, name.startsWith("valid") || name === "bad signature" || name === "value 1e300" ? count : 50) }, (_, i) => make(i + 1));
+  const messages = Array.from(
+    { length: Math.min(count, name.startsWith("valid") || name === "bad signature" || name === "value 1e300" ? count : 50) },
+    (_, i) => make(i + 1),
+  );
   const judge = ledgerJudge(governance.did);
   judge.judge(1, governanceSubject("bench", "admit"), admit);
   const start = performance.now();
   let refused = 0;
-  messages.forEach((data, i) => (refused += judge.judge(i + 2, subject, data) === undefined ? 0 : 1));
+  for (const [i, data] of messages.entries()) if (judge.judge(i + 2, subject, data) !== undefined) refused++;
   const perMessage = (performance.now() - start) / messages.length;
   results.push([name, perMessage]);
-  console.log(`${name.padEnd(24)} ${(perMessage * 1000).toFixed(1).padStart(9)} us/message  (${messages.length} judged, ${refused} refused, ${(messages[0].length / 1024).toFixed(1)} KiB each)`);
+  console.log(
+    `${name.padEnd(24)} ${(perMessage * 1000).toFixed(1).padStart(9)} us/message  (${messages.length} judged, ${refused} refused, ${(messages[0].length / 1024).toFixed(1)} KiB each)`,
+  );
 }
 const baseline = results[0][1];
 console.log("\nrefusal cost / accepting a valid delta:");

@@ -75,7 +75,12 @@ export async function checkLayers(dir = src) {
       const ok = to.layer === from.layer ? from.layer !== "family" || sameFamily : ALLOWED[from.layer].includes(to.layer);
       if (!ok) {
         const what = to.layer === "family" ? `family ${to.family}` : to.layer;
-        const why = from.layer === "family" && to.layer === "family" ? "a family never imports another" : to.layer === "family" ? "the engine reaches a family only through src/families/registry.ts" : `${from.layer} may not import ${what}`;
+        const why =
+          from.layer === "family" && to.layer === "family"
+            ? "a family never imports another"
+            : to.layer === "family"
+              ? "the engine reaches a family only through src/families/registry.ts"
+              : `${from.layer} may not import ${what}`;
         problems.push(`${name}:${line}: imports ${spec} (${what}): ${why}`);
       }
     }

@@ -13,6 +13,7 @@ child.stdout.on("data", (chunk) => {
   output += chunk;
 });
 child.on("exit", (code, signal) => {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: uvu colours its summary with ANSI escapes, which this strips
   const plain = output.replace(/\u001b\[[0-9;]*m/g, "");
   const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
   const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);

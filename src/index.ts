@@ -11,7 +11,17 @@ export { encodeEnvelope, decodeEnvelope, type Envelope } from "./core/envelope.t
 export type { SchemaId, BodyOf, RoundBody, PlanStatus, SchemaTable, SchemaEntry } from "./core/schemas.ts";
 export type { OpenBody, ProblemSpec, JoinBody, DeltaBody, PlanBody } from "./families/energy-qp/schemas.ts";
 export { FAMILIES, familyOf, familyOfFormat, registerFamily, parseBody, isSchemaId, decodeEvent, SCHEMAS, type ScenarioFamily } from "./families/registry.ts";
-export { deltaSubject, planSubject, roundSubject, tenantSubjects, problemAnnouncements, parseSubject, isToken, type ParsedSubject, type SubjectKind } from "./core/subjects.ts";
+export {
+  deltaSubject,
+  planSubject,
+  roundSubject,
+  tenantSubjects,
+  problemAnnouncements,
+  parseSubject,
+  isToken,
+  type ParsedSubject,
+  type SubjectKind,
+} from "./core/subjects.ts";
 export { localObjective, checkLocalProblem, type LocalProblem, type LocalVariable } from "./families/energy-qp/local-problem.ts";
 export { DEFAULT_ADMM, type AdmmSettings, type GlobalConstraint } from "./core/problem-spec.ts";
 export { loadScenario, loadScenarioOf, withFamily, parseAnyScenario, resolveScenarioPath, type LoadedScenario } from "./run/scenario-files.ts";
@@ -30,7 +40,17 @@ export type { Adapter } from "./families/energy-qp/adapters/adapter.ts";
 // Pure math
 export { localStep } from "./families/energy-qp/local-step.ts";
 export { projectOntoPolyhedron, type Rows } from "./solver/projection.ts";
-export { coordinatorStep, aggregateRound, agentSignal, constraintRows, initialAdmmState, type AdmmState, type RoundAggregate, type Residuals, type StepResult } from "./solver/admm.ts";
+export {
+  coordinatorStep,
+  aggregateRound,
+  agentSignal,
+  constraintRows,
+  initialAdmmState,
+  type AdmmState,
+  type RoundAggregate,
+  type Residuals,
+  type StepResult,
+} from "./solver/admm.ts";
 export { solveSharing, type SharingResult } from "./families/energy-qp/sharing.ts";
 export { solveReference, type ReferenceResult } from "./families/energy-qp/reference.ts";
 export { globalViolation, boundViolation, type Allocations } from "./families/energy-qp/violation.ts";
@@ -51,7 +71,17 @@ export type { AgentPlan, AgentView, FamilyAgent, FamilyProblem, LocalSolver, Pla
 export { qpSolver, qpDelta } from "./families/energy-qp/qp-solver.ts";
 export { joinEvent, deltaEvent, qpAgent } from "./families/energy-qp/agent.ts";
 export { runAgent, type AgentOptions, type AgentOutcome } from "./agent/agent-runner.ts";
-export { coordinatorMachine, roundCandidates, readyToClose, roundTakes, missingAgents, problemOf, type CoordinatorInput, type CoordinatorContext, type CoordinatorEvent } from "./coordinator/coordinator-machine.ts";
+export {
+  coordinatorMachine,
+  roundCandidates,
+  readyToClose,
+  roundTakes,
+  missingAgents,
+  problemOf,
+  type CoordinatorInput,
+  type CoordinatorContext,
+  type CoordinatorEvent,
+} from "./coordinator/coordinator-machine.ts";
 export { roundEvent } from "./coordinator/coordinator-events.ts";
 export { openEvent } from "./families/energy-qp/fold.ts";
 export { runCoordinator, type CoordinatorOptions, type CoordinatorOutcome } from "./coordinator/coordinator-runner.ts";
@@ -60,20 +90,79 @@ export { runCoordinator, type CoordinatorOptions, type CoordinatorOutcome } from
 export { didFromPublicKey, publicKeyFromDid, didKeyProblem } from "./governance/did-key.ts";
 export { generateIdentity, identityFromSeed, signBytes, verifyBytes, type Identity } from "./governance/identity.ts";
 export { loadIdentity, saveIdentity, defaultKeyDir } from "./governance/keystore.ts";
-export { verifyMessage, applyGovernance, signerProblem, emptyAdmission, isGovernanceEvent, type AdmissionState, type Admitted } from "./governance/admission.ts";
+export {
+  verifyMessage,
+  applyGovernance,
+  signerProblem,
+  emptyAdmission,
+  isGovernanceEvent,
+  type AdmissionState,
+  type Admitted,
+} from "./governance/admission.ts";
 export { admitEvent, revokeEvent, schemaEvent, approveEvent, policyEvent } from "./governance/governance-events.ts";
 export { MerkleLog, leafHash, nodeHash, verifyInclusion, verifyConsistency, EMPTY_ROOT, toHex, fromHex, type Hash } from "./governance/merkle.ts";
-export { checkpointText, parseCheckpointText, signCheckpoint, verifyCheckpoint, signNote, openNote, verifierKey, parseVerifierKey, noteKeyId, type Checkpoint } from "./governance/checkpoint.ts";
-export { ledgerJudge, verifyLedger, encodeEntry, decodeEntry, isAccepted, LEDGER_STREAM, type LedgerEntry, type LedgerRefusal, type LedgerLeaf, type LedgerJudge, type LedgerReport } from "./governance/ledger.ts";
-export { ledgerFromStream, ledgerFromFile, ledgerFromRecording, verifyLedgerStream, pinnedVkey, writeLedgerFile, type LedgerSource } from "./governance/ledger-source.ts";
+export {
+  checkpointText,
+  parseCheckpointText,
+  signCheckpoint,
+  verifyCheckpoint,
+  signNote,
+  openNote,
+  verifierKey,
+  parseVerifierKey,
+  noteKeyId,
+  type Checkpoint,
+} from "./governance/checkpoint.ts";
+export {
+  ledgerJudge,
+  verifyLedger,
+  encodeEntry,
+  decodeEntry,
+  isAccepted,
+  LEDGER_STREAM,
+  type LedgerEntry,
+  type LedgerRefusal,
+  type LedgerLeaf,
+  type LedgerJudge,
+  type LedgerReport,
+} from "./governance/ledger.ts";
+export {
+  ledgerFromStream,
+  ledgerFromFile,
+  ledgerFromRecording,
+  verifyLedgerStream,
+  pinnedVkey,
+  writeLedgerFile,
+  type LedgerSource,
+} from "./governance/ledger-source.ts";
 export { tenantTrust, type TenantTrust } from "./governance/tenant-trust.ts";
 export { startGovernance, type GovernanceConsumer, type GovernanceOptions, type GovernanceSummary } from "./governance/governance-consumer.ts";
 
 // Contracts
 export { CATALOG, catalogRegistry } from "./contracts/catalog.ts";
-export { register, compatibilityProblems, readProblems, COMPATIBILITY_MODES, DEFAULT_MODE, type CompatibilityMode, type Registry } from "./contracts/compatibility.ts";
+export {
+  register,
+  compatibilityProblems,
+  readProblems,
+  COMPATIBILITY_MODES,
+  DEFAULT_MODE,
+  type CompatibilityMode,
+  type Registry,
+} from "./contracts/compatibility.ts";
 export { conformance, schemaFromJson } from "./contracts/schema.ts";
-export { declareBody, field, defaulted, SUBJECT_OF, type SchemaDescriptor, type Field, type FieldType, type EventKind, type Declared, type FieldDecl, type BodyOfDeclared } from "./core/wire-schema.ts";
+export {
+  declareBody,
+  field,
+  defaulted,
+  SUBJECT_OF,
+  type SchemaDescriptor,
+  type Field,
+  type FieldType,
+  type EventKind,
+  type Declared,
+  type FieldDecl,
+  type BodyOfDeclared,
+} from "./core/wire-schema.ts";
 export { checkAdapters, checkWireSchemas, type CheckResult } from "./contracts/conformance.ts";
 
 // Replay and the run

@@ -76,7 +76,9 @@ export const agentMachine = setup({
     }),
     recordTimeout: assign({
       error: ({ context }) =>
-        context.planRound < 0 ? `the problem was not opened and started within ${context.planTimeoutMs} ms` : `no plan after round ${context.planRound} within ${context.planTimeoutMs} ms`,
+        context.planRound < 0
+          ? `the problem was not opened and started within ${context.planTimeoutMs} ms`
+          : `no plan after round ${context.planRound} within ${context.planTimeoutMs} ms`,
     }),
   },
   guards: {
@@ -112,7 +114,10 @@ export const agentMachine = setup({
         awaitingOpen: {
           on: {
             leave: "#agent.left", // not joined yet: nothing to announce
-            opened: [{ guard: "isMember", target: "announcing" }, { target: "#agent.failed", actions: "recordFailure" }],
+            opened: [
+              { guard: "isMember", target: "announcing" },
+              { target: "#agent.failed", actions: "recordFailure" },
+            ],
             tick: { guard: "timedOut", target: "#agent.failed", actions: "recordTimeout" },
           },
         },

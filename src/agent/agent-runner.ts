@@ -68,7 +68,11 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       publishJoin: () => reportPublish(publishEvent(js, subject, behaviour.joinEvent(joinRound), signer), (e) => actor.send(e), clock),
       publishDelta: ({ context }) => reportPublish(publishEvent(js, subject, behaviour.deltaEvent(context), signer), (e) => actor.send(e), clock),
       publishLeave: ({ event, context }) =>
-        reportPublish(publishEvent(js, subject, leaveEvent(tenant, problem, agent, context.planRound, event.type === "leave" ? event.reason : "leaving"), signer), (e) => actor.send(e.type === "published" ? { type: "leaveRecorded", now: e.now } : e), clock),
+        reportPublish(
+          publishEvent(js, subject, leaveEvent(tenant, problem, agent, context.planRound, event.type === "leave" ? event.reason : "leaving"), signer),
+          (e) => actor.send(e.type === "published" ? { type: "leaveRecorded", now: e.now } : e),
+          clock,
+        ),
     },
   });
   const actor = createActor(machine, { input: { agent, solver: behaviour.solver, planTimeoutMs: options.planTimeoutMs, now: clock() } });
@@ -76,8 +80,10 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const steering = (message: StreamMessage): AnyEvent | undefined => {
     const { event, author } = verifyMessage(message.data);
     if (event.tenant !== tenant || event.problem !== problem) return undefined;
-    if (!trust.isCoordinator(author)) throw new Error(`${event.schema} signed by ${author}, which the governance identity has not admitted as a coordinator of ${tenant}`);
-    if (options.coordinator !== undefined && author !== options.coordinator) throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${options.coordinator}`);
+    if (!trust.isCoordinator(author))
+      throw new Error(`${event.schema} signed by ${author}, which the governance identity has not admitted as a coordinator of ${tenant}`);
+    if (options.coordinator !== undefined && author !== options.coordinator)
+      throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${options.coordinator}`);
     return event;
   };
   /** Before a message is routed: an unknown signer may have been admitted since the governance events were read. */
@@ -87,7 +93,8 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       const event = steering(message);
       if (event === undefined) return;
       const opening = behaviour.opened(event);
-      if (opening !== undefined) actor.send("stop" in opening ? { type: "stop", reason: opening.stop, now: clock() } : { type: "opened", agents: opening.agents, now: clock() });
+      if (opening !== undefined)
+        actor.send("stop" in opening ? { type: "stop", reason: opening.stop, now: clock() } : { type: "opened", agents: opening.agents, now: clock() });
       const plan = behaviour.plan(event);
       if (plan !== undefined) actor.send({ type: "plan", round: event.round, body: plan, now: clock() });
     } catch (err) {
@@ -130,7 +137,13 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   // A problem that already ended has nothing for a newcomer to do: say so, rather than wait.
   if (finalPlan !== undefined) {
     trust.close();
-    return { agent, status: "finished", error: `${tenant}/${problem} already ended (${finalPlan.status} after round ${joinRound}): start another with --problem-id <new id>`, rounds: joinRound, plan: finalPlan };
+    return {
+      agent,
+      status: "finished",
+      error: `${tenant}/${problem} already ended (${finalPlan.status} after round ${joinRound}): start another with --problem-id <new id>`,
+      rounds: joinRound,
+      plan: finalPlan,
+    };
   }
   const live = await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, connection: nc });
   const leaving = () => actor.send({ type: "leave", reason: String(options.leave?.reason ?? "leaving"), now: clock() });
@@ -154,7 +167,11 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
 }
 
 /** A reader that yields `first` (the defined ones), then what `reader` yields, each once `before` it is done. */
-function prepend(first: readonly (StreamMessage | undefined)[], reader: StreamReader, before: (message: StreamMessage) => Promise<void>): StreamReader<StreamMessage> {
+function prepend(
+  first: readonly (StreamMessage | undefined)[],
+  reader: StreamReader,
+  before: (message: StreamMessage) => Promise<void>,
+): StreamReader<StreamMessage> {
   return {
     async *[Symbol.asyncIterator]() {
       for (const message of first) if (message !== undefined) yield message;

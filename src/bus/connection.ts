@@ -6,7 +6,10 @@ import { catoptError } from "../core/errors.ts";
  * `url` may list several servers of a cluster, comma-separated.
  */
 export async function connectTo(url: string, name = "catopt"): Promise<NatsConnection> {
-  const servers = url.split(",").map((s) => s.trim()).filter(Boolean);
+  const servers = url
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   try {
     // Reconnects every half second (the client's default is 2 s): a link back after a cut or a
     // server's restart is used at once, while rounds go on without the client.

@@ -29,7 +29,10 @@ export async function openLink(serverUrl: string): Promise<Link> {
     for (const s of [client, server]) {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
-      s.on("error", () => [client, server].forEach((x) => x.destroy()));
+      s.on("error", () => {
+        client.destroy();
+        server.destroy();
+      });
     }
     server.on("close", () => client.destroy());
     client.on("close", () => server.destroy());
@@ -53,8 +56,12 @@ export async function openLink(serverUrl: string): Promise<Link> {
       cut = true;
       for (const s of sockets) s.destroy();
     },
-    restore: () => void (cut = false),
-    delay: (ms) => void (delayMs = ms),
+    restore: () => {
+      cut = false;
+    },
+    delay: (ms) => {
+      delayMs = ms;
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => relay.close(() => resolve()));

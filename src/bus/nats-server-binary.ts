@@ -31,7 +31,10 @@ export function ensureNatsServer(log: (line: string) => void = (line) => process
     const install = update.status === 0 ? spawnSync("apt-get", ["install", "-y", "-qq", "nats-server"], { stdio: "ignore", env }) : update;
     const installed = findNatsServer();
     if (install.status === 0 && installed !== undefined) return installed;
-    throw catoptError("NATS_SERVER_MISSING", "nats-server not found and `apt-get install nats-server` failed: install it by hand, or use a running server with --nats nats://host:4222 or CATOPT_NATS_URL");
+    throw catoptError(
+      "NATS_SERVER_MISSING",
+      "nats-server not found and `apt-get install nats-server` failed: install it by hand, or use a running server with --nats nats://host:4222 or CATOPT_NATS_URL",
+    );
   }
   throw catoptError(
     "NATS_SERVER_MISSING",
@@ -40,7 +43,11 @@ export function ensureNatsServer(log: (line: string) => void = (line) => process
 }
 
 function findOnPath(name: string): string | undefined {
-  return (process.env.PATH ?? "").split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, name)).find(isExecutable);
+  return (process.env.PATH ?? "")
+    .split(path.delimiter)
+    .filter(Boolean)
+    .map((dir) => path.join(dir, name))
+    .find(isExecutable);
 }
 
 function isExecutable(file: string): boolean {

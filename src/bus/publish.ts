@@ -13,7 +13,12 @@ import { retrying } from "./retry.ts";
  * reaches the same id, so it is still de-duplicated. The readers never look at the msgID: the
  * squatter's copy is refused by its signature like any other forgery.
  */
-export async function publishDurably(js: JetStreamClient, subject: string, data: Uint8Array, options: Partial<JetStreamPublishOptions> & { msgID: string }): Promise<PubAck> {
+export async function publishDurably(
+  js: JetStreamClient,
+  subject: string,
+  data: Uint8Array,
+  options: Partial<JetStreamPublishOptions> & { msgID: string },
+): Promise<PubAck> {
   const first = await retrying(() => js.publish(subject, data, options));
   if (!first.duplicate || (await storedAs(js, first, subject, data))) return first;
   const msgID = `${options.msgID}~${createHash("sha256").update(data).digest("hex").slice(0, 32)}`;
@@ -27,7 +32,10 @@ const managers = new WeakMap<JetStreamClient, Promise<JetStreamManager>>();
 /** Is the message a duplicate ack points to the one we meant to publish? */
 async function storedAs(js: JetStreamClient, ack: PubAck, subject: string, data: Uint8Array): Promise<boolean> {
   let jsm = managers.get(js);
-  if (jsm === undefined) managers.set(js, (jsm = js.jetstreamManager(false)));
+  if (jsm === undefined) {
+    jsm = js.jetstreamManager(false);
+    managers.set(js, jsm);
+  }
   const stored = await retrying(async () => (await jsm).streams.getMessage(ack.stream, { seq: ack.seq }));
   return stored !== null && stored.subject === subject && Buffer.compare(stored.data, data) === 0;
 }

@@ -5,7 +5,16 @@ export const RETRY_PATIENCE_MS = 30_000;
 
 // Errors no retry can fix: the request itself is refused, or the connection is gone for good;
 // of the server's API errors, only 503 (no leader yet) passes with time.
-const PERMANENT = new Set(["InvalidArgumentError", "InvalidSubjectError", "ClosedConnectionError", "DrainingConnectionError", "PermissionViolationError", "AuthorizationError", "StreamNotFoundError", "ConsumerNotFoundError"]);
+const PERMANENT = new Set([
+  "InvalidArgumentError",
+  "InvalidSubjectError",
+  "ClosedConnectionError",
+  "DrainingConnectionError",
+  "PermissionViolationError",
+  "AuthorizationError",
+  "StreamNotFoundError",
+  "ConsumerNotFoundError",
+]);
 export const isPermanent = (err: Error & { status?: number }): boolean => PERMANENT.has(err.name) || (err.name === "JetStreamApiError" && err.status !== 503);
 
 /**

@@ -26,7 +26,11 @@ export const agentCommand: Command = {
   description:
     "Start the agents of one node against a running NATS deployment; each solves its own part until the plan is final: every agent the scenario places on the node, or the one agent an adapter makes of what it reads on the node (--adapter, e.g. its accelerators as nvidia-smi lists them).",
   options: {
-    scenario: { type: "string", value: "<scenario>", description: "the scenario that describes this node (with --adapter: the one that names the tenant and problem)" },
+    scenario: {
+      type: "string",
+      value: "<scenario>",
+      description: "the scenario that describes this node (with --adapter: the one that names the tenant and problem)",
+    },
     node: { type: "string", value: "<name>", description: "the node whose agents to start" },
     adapter: { type: "string", value: "<kind>", description: `make the node's agent from what an adapter reads on it: ${nodeAdapterNames()}` },
     input: { type: "string", value: "<file>", description: "the adapter's input (default: run its command on this node, e.g. nvidia-smi)" },
@@ -36,7 +40,11 @@ export const agentCommand: Command = {
     "problem-id": { type: "string", value: "<id>", description: "the problem id the coordinator runs under (default: the scenario's)" },
     keys: KEYS_OPTION,
     governance: GOVERNANCE_OPTION,
-    coordinator: { type: "string", value: "<did>", description: "pin one coordinator's DID too (default: any coordinator the governance identity admitted in the tenant)" },
+    coordinator: {
+      type: "string",
+      value: "<did>",
+      description: "pin one coordinator's DID too (default: any coordinator the governance identity admitted in the tenant)",
+    },
   },
   details: [
     "Examples:",
@@ -53,7 +61,12 @@ export const agentCommand: Command = {
     const reference = stringOption(args, "scenario");
     const loaded = reference === undefined ? undefined : await loadScenario(reference, PROJECT_ROOT);
     const adapterName = stringOption(args, "adapter");
-    const parties = adapterName !== undefined ? await adapterParty(node, adapterName, loaded, args) : loaded !== undefined ? scenarioParties(node, loaded, args) : missing("--scenario (or --adapter, for a node that reads itself)");
+    const parties =
+      adapterName !== undefined
+        ? await adapterParty(node, adapterName, loaded, args)
+        : loaded !== undefined
+          ? scenarioParties(node, loaded, args)
+          : missing("--scenario (or --adapter, for a node that reads itself)");
     const signers = await Promise.all(parties.agents.map((a) => loadIdentity(keyDirOf(args), a.name)));
     const trustRoot = (await pinnedTrustRoot(args)).did;
     const bus = await openBus({ url, name: `catopt-node-${node}` });
@@ -63,7 +76,9 @@ export const agentCommand: Command = {
     const onSignal = (signal: NodeJS.Signals) => leave.abort(`stopped by its operator (${signal})`);
     process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
     try {
-      io.out(`node ${node}: ${parties.describe}; starting ${parties.agents.map((a) => a.name).join(", ")} on ${parties.tenant}/${parties.problem} at ${url} (Ctrl-C: leave the problem)\n`);
+      io.out(
+        `node ${node}: ${parties.describe}; starting ${parties.agents.map((a) => a.name).join(", ")} on ${parties.tenant}/${parties.problem} at ${url} (Ctrl-C: leave the problem)\n`,
+      );
       const outcomes = await Promise.all(
         parties.agents.map(async (agent, i) =>
           runAgent({
@@ -91,7 +106,13 @@ export const agentCommand: Command = {
 };
 
 /** The agents one node runs in one problem, and what to say of them. */
-type NodeParties = { readonly tenant: string; readonly problem: string; readonly roundTimeoutMs: number; readonly describe: string; readonly agents: readonly FamilyAgent[] };
+type NodeParties = {
+  readonly tenant: string;
+  readonly problem: string;
+  readonly roundTimeoutMs: number;
+  readonly describe: string;
+  readonly agents: readonly FamilyAgent[];
+};
 
 /** Every agent the scenario places on the node. */
 function scenarioParties(node: string, { family, scenario }: LoadedScenario, args: ParsedArgs): NodeParties {
@@ -104,20 +125,36 @@ function scenarioParties(node: string, { family, scenario }: LoadedScenario, arg
   }
   const tenant = stringOption(args, "tenant") ?? scenario.tenant;
   const problem = stringOption(args, "problem-id") ?? scenario.problem;
-  return { tenant, problem, roundTimeoutMs: scenario.roundTimeoutMs, describe: `scenario ${scenario.name}`, agents: names.map((name) => format.agent(scenario, tenant, problem, name)) };
+  return {
+    tenant,
+    problem,
+    roundTimeoutMs: scenario.roundTimeoutMs,
+    describe: `scenario ${scenario.name}`,
+    agents: names.map((name) => format.agent(scenario, tenant, problem, name)),
+  };
 }
 
 /** The one agent a node makes of what its adapter reads: a file, or the vendor tool's output here. The scenario, if any, names the problem. */
 async function adapterParty(node: string, adapterName: string, loaded: LoadedScenario | undefined, args: ParsedArgs): Promise<NodeParties> {
   const adapters = new Map(FAMILIES.flatMap((f) => [...(f.scenarios?.nodeAdapters ?? new Map<string, NodeAdapter>())]));
   const adapter = adapters.get(adapterName);
-  if (adapter === undefined) throw catoptError("USAGE", `--adapter: unknown adapter "${adapterName}"${didYouMean(adapterName, adapters.keys())} (known: ${[...adapters.keys()].join(", ")})`);
+  if (adapter === undefined)
+    throw catoptError(
+      "USAGE",
+      `--adapter: unknown adapter "${adapterName}"${didYouMean(adapterName, adapters.keys())} (known: ${[...adapters.keys()].join(", ")})`,
+    );
   const tenant = stringOption(args, "tenant") ?? loaded?.scenario.tenant ?? missing("--tenant (or --scenario)");
   const problem = stringOption(args, "problem-id") ?? loaded?.scenario.problem ?? missing("--problem-id (or --scenario)");
   const input = stringOption(args, "input");
   const { text, source } = input === undefined ? await runAdapterCommand(adapter.command, adapter.name) : { text: await readInput(input), source: input };
   const read = adapter.read(node, text, source, stringOption(args, "type"));
-  return { tenant, problem, roundTimeoutMs: loaded?.scenario.roundTimeoutMs ?? DEFAULT_ROUND_TIMEOUT_MS, describe: read.describe, agents: [read.agent(tenant, problem)] };
+  return {
+    tenant,
+    problem,
+    roundTimeoutMs: loaded?.scenario.roundTimeoutMs ?? DEFAULT_ROUND_TIMEOUT_MS,
+    describe: read.describe,
+    agents: [read.agent(tenant, problem)],
+  };
 }
 
 async function readInput(file: string): Promise<string> {
@@ -133,7 +170,11 @@ async function runAdapterCommand(command: readonly string[], adapter: string): P
     const { stdout } = await promisify(execFile)(program, rest, { maxBuffer: 16 * 2 ** 20 });
     return { text: stdout, source: command.join(" ") };
   } catch (err) {
-    throw catoptError("ADAPTER_INPUT", `${program} could not be run on this node (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass --input <file> with its output`, err);
+    throw catoptError(
+      "ADAPTER_INPUT",
+      `${program} could not be run on this node (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass --input <file> with its output`,
+      err,
+    );
   }
 }
 

@@ -10,7 +10,12 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
     Object.entries(command.options).map(([name, o]) => [name, o.short === undefined ? { type: o.type } : { type: o.type, short: o.short }]),
   );
   try {
-    const { values, positionals } = parseArgs({ args: [...argv], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
     return { values, positionals, help: values.help === true };
   } catch (err) {
     const message = (err as Error).message.replace(/\. To specify a positional argument.*$/, "");

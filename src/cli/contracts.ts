@@ -48,7 +48,8 @@ export const contractsCommand: Command = {
       if (!COMPATIBILITY_MODES.includes(mode)) throw catoptError("USAGE", `--mode must be one of ${COMPATIBILITY_MODES.join(", ")}`);
       const candidate = await readSchema(file);
       const { problems } = register(registry, candidate, mode);
-      if (args.values.json === true) io.out(`${JSON.stringify({ schema: `${candidate.name}/${candidate.version}`, mode, compatible: problems.length === 0, problems })}\n`);
+      if (args.values.json === true)
+        io.out(`${JSON.stringify({ schema: `${candidate.name}/${candidate.version}`, mode, compatible: problems.length === 0, problems })}\n`);
       else if (problems.length === 0) io.out(`${candidate.name}/${candidate.version} is compatible (${mode})\n`);
       if (problems.length > 0) {
         io.err(`catopt contracts: ${candidate.name}/${candidate.version} is refused under ${mode}: ${problems.join("; ")}\n`);

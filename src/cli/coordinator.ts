@@ -58,7 +58,11 @@ export const coordinatorCommand: Command = {
         trustRoot,
       });
       if (outcome.status === "failed") throw catoptError("RUN_FAILED", `coordinator of ${tenant}/${problem} failed: ${outcome.error}`);
-      if (outcome.alreadyFinished) throw catoptError("PROBLEM_FINISHED", `${tenant}/${problem} already ended (${outcome.status} after round ${outcome.problem?.round ?? 0}): start another with --problem-id <new id>`);
+      if (outcome.alreadyFinished)
+        throw catoptError(
+          "PROBLEM_FINISHED",
+          `${tenant}/${problem} already ended (${outcome.status} after round ${outcome.problem?.round ?? 0}): start another with --problem-id <new id>`,
+        );
       const summary = summarize(outcome.replay, outcome.problem, { scenario: scenario.name, tenant, problem, referenceObjective: null });
       if (json) io.out(`${JSON.stringify(summary)}\n`);
       else io.out(`${["", ...format.picture(scenario, summary.allocations), "", ...outcomeLines(summary)].join("\n")}\n`);

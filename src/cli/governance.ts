@@ -97,7 +97,6 @@ function membership(action: "admit" | "revoke", args: Parameters<Command["run"]>
   return { event: revokeEvent(tenant, did, stringOption(args, "reason") ?? "revoked"), what: `revoked ${did} in ${tenant}` };
 }
 
-
 /** The governance consumer as a service: runs until interrupted, then checkpoints what is new. */
 async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<Command["run"]>[1]): Promise<number> {
   const url = requireNatsUrl(args, "governance run");
@@ -115,8 +114,12 @@ async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<C
       onCheckpoint: (_note, size) => io.out(`checkpoint: ${size} entries\n`),
     });
     io.out(`governance consumer for ${url}: ledger "${origin}", ${consumer.summary().size} entries so far; verifier key ${consumer.summary().vkey}\n`);
-    const stopped = await Promise.race([new Promise<undefined>((resolve) => process.once("SIGINT", () => resolve(undefined)).once("SIGTERM", () => resolve(undefined))), consumer.failed]);
-    if (stopped !== undefined) throw catoptError("RUN_FAILED", `the governance consumer stopped: ${stopped.message} (started again, it resumes from the ledger)`, stopped);
+    const stopped = await Promise.race([
+      new Promise<undefined>((resolve) => process.once("SIGINT", () => resolve(undefined)).once("SIGTERM", () => resolve(undefined))),
+      consumer.failed,
+    ]);
+    if (stopped !== undefined)
+      throw catoptError("RUN_FAILED", `the governance consumer stopped: ${stopped.message} (started again, it resumes from the ledger)`, stopped);
     const summary = await consumer.stop();
     io.out(`stopped: ${summary.size} entries, root ${summary.root}, ${summary.quarantined} quarantined this session\n`);
     return 0;
@@ -126,9 +129,12 @@ async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<C
 }
 
 function required(args: Parameters<Command["run"]>[0], name: string): string {
-  return stringOption(args, name) ?? (() => {
-    throw catoptError("USAGE", `needs --${name}`);
-  })();
+  return (
+    stringOption(args, name) ??
+    (() => {
+      throw catoptError("USAGE", `needs --${name}`);
+    })()
+  );
 }
 
 function roleOf(value: string): Role {

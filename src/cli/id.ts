@@ -9,7 +9,8 @@ export const idCommand: Command = {
   name: "id",
   synopsis: "new|show|import [options]",
   summary: "create, show or import an Ed25519 identity (a did:key)",
-  description: "Manage identities: every agent, coordinator and the governance service signs its events with one. Keys live in a key directory, one file per name, readable by you only.",
+  description:
+    "Manage identities: every agent, coordinator and the governance service signs its events with one. Keys live in a key directory, one file per name, readable by you only.",
   options: {
     name: { type: "string", value: "<name>", description: 'the identity\'s name in the key directory (default "default")' },
     keys: KEYS_OPTION,
@@ -36,7 +37,8 @@ export const idCommand: Command = {
       }
       case "import": {
         const seedHex = stringOption(args, "seed-hex");
-        if (seedHex === undefined || !/^[0-9a-fA-F]{64}$/.test(seedHex)) throw catoptError("USAGE", "import needs --seed-hex with exactly 64 hex digits (a 32-byte Ed25519 seed)");
+        if (seedHex === undefined || !/^[0-9a-fA-F]{64}$/.test(seedHex))
+          throw catoptError("USAGE", "import needs --seed-hex with exactly 64 hex digits (a 32-byte Ed25519 seed)");
         const identity = identityFromSeed(name, Buffer.from(seedHex, "hex"));
         print(io, args, identity, await saveIdentity(dir, identity));
         return 0;

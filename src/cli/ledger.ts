@@ -8,7 +8,15 @@ import * as v from "../core/validate.ts";
 import { openNote, parseCheckpointText, verifierKey, verifyCheckpoint, type Checkpoint } from "../governance/checkpoint.ts";
 import { publicKeyFromDid } from "../governance/did-key.ts";
 import { decodeEntry, isAccepted, verifyLedger, type LedgerReport } from "../governance/ledger.ts";
-import { ledgerFromFile, ledgerFromStream, pinnedVkey, streamOrigin, verifyLedgerStream, writeLedgerFile, type LedgerSource } from "../governance/ledger-source.ts";
+import {
+  ledgerFromFile,
+  ledgerFromStream,
+  pinnedVkey,
+  streamOrigin,
+  verifyLedgerStream,
+  writeLedgerFile,
+  type LedgerSource,
+} from "../governance/ledger-source.ts";
 import { fromHex, leafHash, MerkleLog, toHex, verifyConsistency, verifyInclusion } from "../governance/merkle.ts";
 import { NATS_OPTION, stringOption, type Command, type Io, type ParsedArgs } from "../core/command.ts";
 import { GOVERNANCE_OPTION, KEYS_OPTION, pinnedTrustRoot } from "./identity-options.ts";
@@ -75,8 +83,10 @@ async function load(args: ParsedArgs, io: Io, file = stringOption(args, "file"))
     }
   }
   const vkey = pinnedVkey(source, pinned.did);
-  if (source.claimedGovernance !== null && source.claimedGovernance !== pinned.did) io.err(`catopt ledger: the file names governance ${source.claimedGovernance}; checking against the pinned ${pinned.did}\n`);
-  else if (source.claimedVkey !== null && source.claimedVkey !== vkey) io.err(`catopt ledger: the file names verifier key ${source.claimedVkey}; checking against the pinned one, ${vkey}\n`);
+  if (source.claimedGovernance !== null && source.claimedGovernance !== pinned.did)
+    io.err(`catopt ledger: the file names governance ${source.claimedGovernance}; checking against the pinned ${pinned.did}\n`);
+  else if (source.claimedVkey !== null && source.claimedVkey !== vkey)
+    io.err(`catopt ledger: the file names verifier key ${source.claimedVkey}; checking against the pinned one, ${vkey}\n`);
   for (const r of source.refused) io.err(`catopt ledger: refused ${r.what}: ${r.reason}\n`);
   return { ...source, trustRoot: pinned.did, trustedFrom: pinned.from, vkey };
 }
@@ -121,10 +131,14 @@ async function verify(args: ParsedArgs, io: Io, file?: string): Promise<number> 
   if (args.values.json === true) io.out(`${JSON.stringify(result)}\n`);
   else if (problem === null) {
     const pending = report.pending ? `; ${report.pending} newer stream messages not judged yet` : "";
-    io.out(`ledger verified against governance ${pinned.did} (from ${pinned.from}): ${report.size} entries, root ${report.root}, ${report.checkpoints} signed checkpoint(s)${pending}\n`);
+    io.out(
+      `ledger verified against governance ${pinned.did} (from ${pinned.from}): ${report.size} entries, root ${report.root}, ${report.checkpoints} signed checkpoint(s)${pending}\n`,
+    );
   }
   if (problem !== null) {
-    io.err(`catopt ledger: does not verify at ${problem.seq === undefined ? "" : `stream message ${problem.seq}, `}entry ${problem.index}: ${problem.reason}\n`);
+    io.err(
+      `catopt ledger: does not verify at ${problem.seq === undefined ? "" : `stream message ${problem.seq}, `}entry ${problem.index}: ${problem.reason}\n`,
+    );
     return 1;
   }
   return 0;
@@ -155,10 +169,11 @@ async function prove(args: ParsedArgs, io: Io, eventId?: string): Promise<number
   const ledger = await load(args, io);
   // A proof from a ledger that does not verify would prove nothing (and its entries may be anything).
   const report = verifyLedger(ledger.entries, ledger.checkpoints, ledger.trustRoot, ledger.vkey);
-  if (report.problem !== null) throw catoptError("LEDGER_INVALID", `the ledger does not verify at entry ${report.problem.index}: ${report.problem.reason}; nothing to prove from it`);
+  if (report.problem !== null)
+    throw catoptError("LEDGER_INVALID", `the ledger does not verify at entry ${report.problem.index}: ${report.problem.reason}; nothing to prove from it`);
   const { note, checkpoint } = latestCheckpoint(ledger);
   const log = new MerkleLog();
-  ledger.entries.forEach((e) => log.append(e));
+  for (const e of ledger.entries) log.append(e);
   const from = stringOption(args, "from");
   let proof: object;
   if (from !== undefined) {
@@ -239,7 +254,8 @@ async function check(args: ParsedArgs, io: Io, file?: string): Promise<number> {
   }
   if (p.type === "consistency") {
     if (checkpoint.size !== p.second_size || toHex(checkpoint.root) !== p.second_root) return fail("the proof is not against the checkpoint's tree");
-    if (!verifyConsistency(Number(p.first_size), Number(p.second_size), path, fromHex(String(p.first_root)), checkpoint.root)) return fail("the consistency proof does not verify");
+    if (!verifyConsistency(Number(p.first_size), Number(p.second_size), path, fromHex(String(p.first_root)), checkpoint.root))
+      return fail("the consistency proof does not verify");
     io.out(`the tree of ${p.first_size} entries (root ${p.first_root}) is a prefix of the tree of ${p.second_size} signed by ${pinned.did}: verified\n`);
     return 0;
   }

@@ -51,7 +51,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
-    io.err(`catopt: unknown command "${name}"${didYouMean(name, COMMANDS.map((c) => c.name))}: run catopt --help for the commands\n`);
+    io.err(
+      `catopt: unknown command "${name}"${didYouMean(
+        name,
+        COMMANDS.map((c) => c.name),
+      )}: run catopt --help for the commands\n`,
+    );
     return 2;
   }
   try {

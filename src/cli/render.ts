@@ -23,7 +23,9 @@ export function outcomeLines(o: Outcome & { wall_ms?: number; replay_state_hash?
     `  residuals            primal ${sci(o.primal_residual)}, dual ${sci(o.dual_residual)}`,
     `  events               ${o.events}${o.rejected > 0 ? ` (${o.rejected} rejected)` : ""}`,
     `  state hash           ${o.state_hash}`,
-    ...(o.replay_state_hash === undefined ? [] : [`  replayed stream      ${o.replay_state_hash === o.state_hash ? "same hash" : `DIFFERENT hash ${o.replay_state_hash}`}`]),
+    ...(o.replay_state_hash === undefined
+      ? []
+      : [`  replayed stream      ${o.replay_state_hash === o.state_hash ? "same hash" : `DIFFERENT hash ${o.replay_state_hash}`}`]),
     ...(o.ledger == null
       ? []
       : [

@@ -21,12 +21,17 @@ export const replayCommand: Command = {
   name: "replay",
   synopsis: "[<recording>] [options]",
   summary: "rebuild a run's state from a recording or a stream and print its state hash",
-  description: "Rebuild a run's state offline through the same pure reducers and print its state hash: from a recorded scenario stream file (no server needed), or from a live stream.",
+  description:
+    "Rebuild a run's state offline through the same pure reducers and print its state hash: from a recorded scenario stream file (no server needed), or from a live stream.",
   options: {
     nats: NATS_OPTION,
     stream: { type: "string", value: "<name>", description: `the stream to replay with --nats (default ${EVENTS_STREAM})` },
     problem: { type: "string", value: "<tenant/problem>", description: "which problem to rebuild when the stream holds several" },
-    governance: { type: "string", value: "<did>", description: "the trust root (default $CATOPT_GOVERNANCE, else the recording's, said aloud; for a stream, the signer of its first governance event)" },
+    governance: {
+      type: "string",
+      value: "<did>",
+      description: "the trust root (default $CATOPT_GOVERNANCE, else the recording's, said aloud; for a stream, the signer of its first governance event)",
+    },
     json: JSON_OPTION,
   },
   details: ["Examples:", "  catopt replay run.catrec", "  catopt replay --nats nats://127.0.0.1:4222 --stream CATOPT_EVENTS --problem cosmos/sol-energy"],
@@ -61,14 +66,25 @@ export const replayCommand: Command = {
       say(`stream ${stream} at ${url}: ${messages.length} messages`);
     }
     const filter = chooseProblem(messages, stringOption(args, "problem"), header.filter);
-    const trustRoot = chooseTrustRoot(stringOption(args, "governance") ?? (process.env.CATOPT_GOVERNANCE || undefined), header.governance, messages, filter.tenant, say);
+    const trustRoot = chooseTrustRoot(
+      stringOption(args, "governance") ?? (process.env.CATOPT_GOVERNANCE || undefined),
+      header.governance,
+      messages,
+      filter.tenant,
+      say,
+    );
     const replay = replayMessages(messages, trustRoot, filter);
     const problem = replay.problems[problemKey(filter.tenant, filter.problem)];
     const summary = summarize(replay, problem, { scenario: header.scenario, ...filter, referenceObjective: header.referenceObjective });
     const tenantPlans = problem === undefined ? undefined : checkTenantPlans(messages, trustRoot, filter, problem);
     if (json) io.out(`${JSON.stringify({ ...summary, ...(tenantPlans === undefined ? {} : { tenant_plans: tenantPlans }) })}\n`);
     else {
-      const tenantLine = tenantPlans === undefined ? [] : [`  tenant plans         ${tenantPlans.tenants} tenants, final plan of ${tenantPlans.final} accepted, ${tenantPlans.refused} refused${tenantPlans.first_refusal === null ? "" : ` (first: ${tenantPlans.first_refusal})`}`];
+      const tenantLine =
+        tenantPlans === undefined
+          ? []
+          : [
+              `  tenant plans         ${tenantPlans.tenants} tenants, final plan of ${tenantPlans.final} accepted, ${tenantPlans.refused} refused${tenantPlans.first_refusal === null ? "" : ` (first: ${tenantPlans.first_refusal})`}`,
+            ];
       io.out(`${[...convergenceChart(problem?.history ?? []), "", ...outcomeLines(summary), ...tenantLine].join("\n")}\n`);
     }
     for (const r of replay.rejected.slice(0, 10)) io.err(`rejected seq ${r.seq} (${r.subject}): ${r.reason}\n`);
@@ -118,14 +134,25 @@ function checkTenantPlans(messages: readonly StreamMessage[], trustRoot: string 
   const checked = replay.problems[problemKey(filter.tenant, filter.problem)];
   const seen = checked === undefined ? {} : (family.tenantPlans?.(checked).lastAccepted ?? {});
   const refused = replay.rejected.filter((r) => parseSubject(r.subject)?.kind === "plan" && parseSubject(r.subject)?.tenant !== filter.tenant);
-  return { tenants: tenants.length, final: tenants.filter((t) => seen[t] === problem.round).length, refused: refused.length, first_refusal: refused[0]?.reason ?? null };
+  return {
+    tenants: tenants.length,
+    final: tenants.filter((t) => seen[t] === problem.round).length,
+    refused: refused.length,
+    first_refusal: refused[0]?.reason ?? null,
+  };
 }
 
 /**
  * The trust root: the one asked for, else the recording's, else the signer of the tenant's
  * first governance event (said aloud, since that trusts the stream itself).
  */
-function chooseTrustRoot(asked: string | undefined, recorded: string | null, messages: readonly StreamMessage[], tenant: string, say: (line: string) => void): string | null {
+function chooseTrustRoot(
+  asked: string | undefined,
+  recorded: string | null,
+  messages: readonly StreamMessage[],
+  tenant: string,
+  say: (line: string) => void,
+): string | null {
   if (asked !== undefined) {
     const problem = didKeyProblem(asked);
     if (problem !== undefined) throw catoptError("DID_INVALID", `--governance: ${problem}`);
@@ -157,7 +184,10 @@ function chooseProblem(messages: readonly StreamMessage[], asked: string | undef
     if (s?.kind === "round") found.add(`${s.tenant}/${s.problem}`);
   }
   if (found.size !== 1) {
-    throw catoptError("USAGE", found.size === 0 ? "the stream holds no problem's events" : `the stream holds ${found.size} problems (${[...found].join(", ")}): pick one with --problem`);
+    throw catoptError(
+      "USAGE",
+      found.size === 0 ? "the stream holds no problem's events" : `the stream holds ${found.size} problems (${[...found].join(", ")}): pick one with --problem`,
+    );
   }
   const [tenant, problem] = [...found][0].split("/");
   return { tenant, problem };

@@ -13,16 +13,25 @@ const RUN_OPTIONS = {
   nats: NATS_OPTION,
   json: JSON_OPTION,
   record: { type: "string", value: "<file>", description: "write the run's stream to a recorded scenario stream file" },
-  "problem-id": { type: "string", value: "<id>", description: "run under this problem id (default: the scenario's), e.g. on a stream that already holds a run" },
+  "problem-id": {
+    type: "string",
+    value: "<id>",
+    description: "run under this problem id (default: the scenario's), e.g. on a stream that already holds a run",
+  },
   replicas: { type: "string", value: "<n>", description: "stream replicas when creating streams on a cluster (default: as in streams/)" },
-  keys: { type: "string", value: "<dir>", description: 'sign with the keys "governance", "coordinator" and each agent\'s from this directory (default: keys made for the run)' },
+  keys: {
+    type: "string",
+    value: "<dir>",
+    description: 'sign with the keys "governance", "coordinator" and each agent\'s from this directory (default: keys made for the run)',
+  },
 } as const;
 
 export const runCommand: Command = {
   name: "run",
   synopsis: "<scenario> [options]",
   summary: "run a scenario end to end and check the plan against HiGHS and by replay",
-  description: "Run a scenario end to end: one agent per asset (each on its own connection), the coordinator, ADMM rounds to convergence; then check the plan against a centralized HiGHS solve and the live state hash against a replay of the stream.",
+  description:
+    "Run a scenario end to end: one agent per asset (each on its own connection), the coordinator, ADMM rounds to convergence; then check the plan against a centralized HiGHS solve and the live state hash against a replay of the stream.",
   options: RUN_OPTIONS,
   details: [
     "<scenario> is a name under scenarios/ (cosmos-3asset, gavel-small), a folder with scenario.json, or a file.",
@@ -40,7 +49,8 @@ export const demoCommand: Command = {
   name: "demo",
   synopsis: "[options]",
   summary: "the embedded default: run scenarios/cosmos-3asset on a private nats-server",
-  description: "The embedded default: start nats-server from nats-server.conf on a free loopback port with a temporary store, run scenarios/cosmos-3asset end to end, print the plan, stop the server.",
+  description:
+    "The embedded default: start nats-server from nats-server.conf on a free loopback port with a temporary store, run scenarios/cosmos-3asset end to end, print the plan, stop the server.",
   options: RUN_OPTIONS,
   run: (args, io) => executeRun("cosmos-3asset", args, io),
 };
@@ -64,14 +74,21 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   if (json) {
     io.out(`${JSON.stringify(jsonReport(report))}\n`);
   } else {
-    const recovery = scenario.faults.length > 0 || scenario.rounds.quorum !== undefined || scenario.rounds.deadlineMs !== undefined ? recoveryLines(report.recovery) : [];
+    const recovery =
+      scenario.faults.length > 0 || scenario.rounds.quorum !== undefined || scenario.rounds.deadlineMs !== undefined ? recoveryLines(report.recovery) : [];
     const picture = format.picture(scenario, report.allocations);
-    io.out(`\n${[...convergenceChart(report.history), "", ...picture, "", ...outcomeLines(report), ...runLines(report, format.describeObjective?.bind(format, scenario)), ...recovery].join("\n")}\n`);
+    io.out(
+      `\n${[...convergenceChart(report.history), "", ...picture, "", ...outcomeLines(report), ...runLines(report, format.describeObjective?.bind(format, scenario)), ...recovery].join("\n")}\n`,
+    );
   }
   const problems = [
     report.ledger !== null && !report.ledger.verified ? `the run's ledger does not verify: ${report.ledger.problem}` : null,
-    report.replay_state_hash !== report.state_hash ? `replaying the stream gave state hash ${report.replay_state_hash}, the live run ${report.state_hash}` : null,
-    report.tenant_plans !== null && report.tenant_plans.rejected > 0 ? `replay refused ${report.tenant_plans.rejected} tenant plan(s): ${report.tenant_plans.first_rejection}` : null,
+    report.replay_state_hash !== report.state_hash
+      ? `replaying the stream gave state hash ${report.replay_state_hash}, the live run ${report.state_hash}`
+      : null,
+    report.tenant_plans !== null && report.tenant_plans.rejected > 0
+      ? `replay refused ${report.tenant_plans.rejected} tenant plan(s): ${report.tenant_plans.first_rejection}`
+      : null,
   ].filter((p) => p !== null);
   for (const p of problems) io.err(`catopt: ${p}\n`);
   if (problems.length > 0) return 1;
@@ -88,7 +105,11 @@ function runLines(r: RunReport, describeObjective: ((objective: number) => strin
     ...(r.left.length === 0 ? [] : [`  left mid-run         ${r.left.join(", ")} (the HiGHS reference is the problem without them)`]),
     `  HiGHS central solve  ${(r.reference_seconds * 1000).toFixed(0)} ms; this run ${(r.wall_ms / 1000).toFixed(2)} s = ${(r.wall_ms / 1000 / Math.max(r.reference_seconds, 1e-9)).toFixed(0)}x`,
     `  events/s             ${events.toFixed(0)}`,
-    ...(r.tenant_plans === null ? [] : [`  tenant plans         ${r.tenants.length} tenants, final plan of ${r.tenant_plans.final} seen by replay, ${r.tenant_plans.rejected} refused (catopt watch catopt.<tenant>.plan.${r.problem})`]),
+    ...(r.tenant_plans === null
+      ? []
+      : [
+          `  tenant plans         ${r.tenants.length} tenants, final plan of ${r.tenant_plans.final} seen by replay, ${r.tenant_plans.rejected} refused (catopt watch catopt.<tenant>.plan.${r.problem})`,
+        ]),
     `  peak memory          ${r.peak_rss_mib.toFixed(0)} MiB (all agents, coordinator, consumers)${r.server_peak_rss_mib === null ? "" : ` + nats-server ${r.server_peak_rss_mib.toFixed(0)} MiB`}`,
   ];
 }

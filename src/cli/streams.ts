@@ -13,7 +13,8 @@ export const streamsCommand: Command = {
     replicas: { type: "string", value: "<n>", description: "replicas per stream, e.g. 3 on a three-server cluster" },
   },
   run: async (args, io) => {
-    if (args.positionals[0] !== "apply") throw catoptError("USAGE", `streams expects the action "apply"${args.positionals[0] ? `, got "${args.positionals[0]}"` : ""}`);
+    if (args.positionals[0] !== "apply")
+      throw catoptError("USAGE", `streams expects the action "apply"${args.positionals[0] ? `, got "${args.positionals[0]}"` : ""}`);
     const url = requireNatsUrl(args, "streams apply");
     const bus = await openBus({ url, replicas: positiveIntegerOption(args, "replicas"), name: "catopt-streams" });
     try {

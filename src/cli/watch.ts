@@ -3,7 +3,7 @@ import { readStream } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { catoptError } from "../core/errors.ts";
-import { type AnyEvent } from "../core/event.ts";
+import type { AnyEvent } from "../core/event.ts";
 import type { PlanView } from "../core/family.ts";
 import { decodeEvent, familyOfSchema } from "../families/registry.ts";
 import { parseSubject } from "../core/subjects.ts";
@@ -46,7 +46,10 @@ export const watchCommand: Command = {
       if (parsed === undefined) return "not a catopt event subject";
       const { author } = verifyMessage(message.data);
       let trust = trusts.get(parsed.tenant);
-      if (trust === undefined) trusts.set(parsed.tenant, (trust = tenantTrust(bus.js, parsed.tenant, trustRoot)));
+      if (trust === undefined) {
+        trust = tenantTrust(bus.js, parsed.tenant, trustRoot);
+        trusts.set(parsed.tenant, trust);
+      }
       if ((await trust).problem(parsed, author) !== undefined) await (await trust).catchUp(message);
       return (await trust).problem(parsed, author);
     };
@@ -76,7 +79,11 @@ export const watchCommand: Command = {
       } finally {
         process.off("SIGINT", stop);
         reader.stop();
-        for (const trust of trusts.values()) void trust.then((t) => t.close(), () => undefined);
+        for (const trust of trusts.values())
+          void trust.then(
+            (t) => t.close(),
+            () => undefined,
+          );
       }
       return 0;
     } finally {
@@ -91,7 +98,11 @@ export const watchCommand: Command = {
  */
 function checkWatchSubject(subject: string): void {
   const tokens = subject.split(".");
-  const fits = tokens[0] === "catopt" && tokens.every((t, i) => t.length > 0 && (t !== ">" || i === tokens.length - 1)) && (tokens.length >= 4 || tokens[tokens.length - 1] === ">") && tokens.length <= 5;
+  const fits =
+    tokens[0] === "catopt" &&
+    tokens.every((t, i) => t.length > 0 && (t !== ">" || i === tokens.length - 1)) &&
+    (tokens.length >= 4 || tokens[tokens.length - 1] === ">") &&
+    tokens.length <= 5;
   if (fits) return;
   const hint = tokens[0] === "catopt" && tokens.length === 3 ? ` (did you mean ${subject}.>?)` : "";
   throw catoptError("USAGE", `${subject} matches no event subject: they are catopt.<tenant>.<kind>.<problem>[.<agent>]${hint}`);

@@ -10,7 +10,12 @@ import { FAMILIES, SCHEMAS } from "../families/registry.ts";
  * parsers and the adapters to these descriptors.
  */
 const req = (name: string, type: FieldType): Field => ({ name, type, required: true });
-const opt = (name: string, type: FieldType, defaultValue?: unknown): Field => ({ name, type, required: false, ...(defaultValue === undefined ? {} : { default: defaultValue }) });
+const opt = (name: string, type: FieldType, defaultValue?: unknown): Field => ({
+  name,
+  type,
+  required: false,
+  ...(defaultValue === undefined ? {} : { default: defaultValue }),
+});
 const schema = (name: string, version: number, fields: Field[]): SchemaDescriptor => ({ name, version, fields });
 
 /** Every wire schema, declared once with its parser (core/wire-schema.ts): the engine's and each family's, by name, oldest version first. */

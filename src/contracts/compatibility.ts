@@ -11,7 +11,15 @@ import type { Field, FieldType, SchemaDescriptor } from "../core/wire-schema.ts"
  */
 export type CompatibilityMode = "none" | "backward" | "forward" | "full" | "backward-transitive" | "forward-transitive" | "full-transitive";
 
-export const COMPATIBILITY_MODES: readonly CompatibilityMode[] = ["none", "backward", "forward", "full", "backward-transitive", "forward-transitive", "full-transitive"];
+export const COMPATIBILITY_MODES: readonly CompatibilityMode[] = [
+  "none",
+  "backward",
+  "forward",
+  "full",
+  "backward-transitive",
+  "forward-transitive",
+  "full-transitive",
+];
 export const DEFAULT_MODE: CompatibilityMode = "backward-transitive";
 
 /** Why a reader of schema `reader` cannot read data written with `writer`; empty when it can. */
@@ -26,7 +34,8 @@ export function readProblems(reader: SchemaDescriptor, writer: SchemaDescriptor)
       }
       continue;
     }
-    if (!canWiden(source.type, field.type)) problems.push(`field "${field.name}": ${schemaId(writer)} writes ${source.type}, ${schemaId(reader)} reads ${field.type}`);
+    if (!canWiden(source.type, field.type))
+      problems.push(`field "${field.name}": ${schemaId(writer)} writes ${source.type}, ${schemaId(reader)} reads ${field.type}`);
     if (field.required && !source.required && field.default === undefined) {
       problems.push(`field "${field.name}": optional in ${schemaId(writer)}, required without a default in ${schemaId(reader)}`);
     }

@@ -11,5 +11,13 @@ export type OpenEvent = AnyEvent;
 /** Closes the next round: what it takes (every agent's freshest usable part) and why it closes now. */
 export function roundEvent(state: AnyProblemState, closedBy: ClosedBy): CatoptEvent<"round/2"> {
   const round = state.round + 1;
-  return { schema: "round/2", id: eventId(state.tenant, state.problem, "round", round), tenant: state.tenant, problem: state.problem, round, base: state.round, body: { took: roundTakes(state), closedBy } };
+  return {
+    schema: "round/2",
+    id: eventId(state.tenant, state.problem, "round", round),
+    tenant: state.tenant,
+    problem: state.problem,
+    round,
+    base: state.round,
+    body: { took: roundTakes(state), closedBy },
+  };
 }

@@ -158,7 +158,12 @@ export const coordinatorMachine = setup({
     /** Past the round's deadline, with something to take. */
     deadlinePassed: ({ context, event }) => {
       const problem = problemOf(context);
-      return context.deadlineMs !== undefined && event.now - context.roundOpenedAt >= context.deadlineMs && problem !== undefined && roundCandidates(problem).size > 0;
+      return (
+        context.deadlineMs !== undefined &&
+        event.now - context.roundOpenedAt >= context.deadlineMs &&
+        problem !== undefined &&
+        roundCandidates(problem).size > 0
+      );
     },
     /** The round we published has come back through the stream (its plan is derived). */
     roundFolded: ({ context }) => {
@@ -179,7 +184,14 @@ export const coordinatorMachine = setup({
   },
 }).createMachine({
   id: "coordinator",
-  context: ({ input }) => ({ ...input, replay: input.replay ?? emptyReplayState(input.trustRoot), roundOpenedAt: input.now, closedBy: "all", roundSeq: null, error: null }),
+  context: ({ input }) => ({
+    ...input,
+    replay: input.replay ?? emptyReplayState(input.trustRoot),
+    roundOpenedAt: input.now,
+    closedBy: "all",
+    roundSeq: null,
+    error: null,
+  }),
   initial: "starting",
   on: {
     message: { actions: "fold" },
@@ -191,11 +203,7 @@ export const coordinatorMachine = setup({
       always: [{ guard: "isOpen", target: "resuming" }, { target: "opening" }],
     },
     resuming: {
-      always: [
-        { guard: and(["planFolded", "isFinished"]), target: "done" },
-        { guard: "roundFolded", target: "planning" },
-        { target: "collecting" },
-      ],
+      always: [{ guard: and(["planFolded", "isFinished"]), target: "done" }, { guard: "roundFolded", target: "planning" }, { target: "collecting" }],
     },
     opening: {
       entry: "publishOpen",

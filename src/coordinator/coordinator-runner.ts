@@ -79,7 +79,16 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   }
   if (resumed !== undefined) options.onResume?.(resumed);
   const { quorum, deadlineMs } = options;
-  const input = { tenant, problem, roundTimeoutMs: options.roundTimeoutMs, quorum, deadlineMs, trustRoot: options.trustRoot, now: clock(), replay: held.replay };
+  const input = {
+    tenant,
+    problem,
+    roundTimeoutMs: options.roundTimeoutMs,
+    quorum,
+    deadlineMs,
+    trustRoot: options.trustRoot,
+    now: clock(),
+    replay: held.replay,
+  };
   const actor = createActor(machine, { input });
 
   const reader = await readStream(js, EVENTS_STREAM, { filter: tenantSubjects(tenant), fromSeq: held.nextSeq });
@@ -109,7 +118,12 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
  * history: three reads (nats-server 2.9 takes one filter a consumer), each up to the stream's
  * last sequence as of now, merged back into stream order.
  */
-async function foldHeld(js: JetStreamClient, tenant: string, problem: string, trustRoot: string): Promise<{ replay: ReplayState; nextSeq: number; read: number }> {
+async function foldHeld(
+  js: JetStreamClient,
+  tenant: string,
+  problem: string,
+  trustRoot: string,
+): Promise<{ replay: ReplayState; nextSeq: number; read: number }> {
   const jsm = await js.jetstreamManager(false);
   const end = (await retrying(() => jsm.streams.info(EVENTS_STREAM))).state.last_seq;
   const held = new Map<number, StreamMessage>();

@@ -9,15 +9,7 @@ import { Unpackr } from "msgpackr";
  *   so the same value always gives the same bytes (signatures and hashes cover bytes).
  * - Only finite numbers are allowed: msgpackr would pack NaN and turn -0 into 0 silently.
  */
-export type Wire =
-  | null
-  | boolean
-  | number
-  | string
-  | Uint8Array
-  | readonly Wire[]
-  | ReadonlyMap<string, Wire>
-  | { readonly [key: string]: Wire | undefined };
+export type Wire = null | boolean | number | string | Uint8Array | readonly Wire[] | ReadonlyMap<string, Wire> | { readonly [key: string]: Wire | undefined };
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
@@ -76,20 +68,54 @@ export function checkShape(bytes: Uint8Array): void {
     } else if (b <= 0xbf) need(b & 0x1f);
     else {
       switch (b) {
-        case 0xc4: case 0xd9: need(view.getUint8(need(1))); break;
-        case 0xc5: case 0xda: need(view.getUint16(need(2))); break;
-        case 0xc6: case 0xdb: need(view.getUint32(need(4))); break;
-        case 0xca: need(4); break;
-        case 0xcb: need(8); break;
-        case 0xcc: case 0xd0: need(1); break;
-        case 0xcd: case 0xd1: need(2); break;
-        case 0xce: case 0xd2: need(4); break;
-        case 0xcf: case 0xd3: need(8); break;
-        case 0xdc: if (container(view.getUint16(need(2)), false)) continue; break;
-        case 0xdd: if (container(view.getUint32(need(4)), false)) continue; break;
-        case 0xde: if (container(view.getUint16(need(2)), true)) continue; break;
-        case 0xdf: if (container(view.getUint32(need(4)), true)) continue; break;
-        default: fail(`byte 0x${b.toString(16)} (an extension type or reserved) is not plain msgpack`);
+        case 0xc4:
+        case 0xd9:
+          need(view.getUint8(need(1)));
+          break;
+        case 0xc5:
+        case 0xda:
+          need(view.getUint16(need(2)));
+          break;
+        case 0xc6:
+        case 0xdb:
+          need(view.getUint32(need(4)));
+          break;
+        case 0xca:
+          need(4);
+          break;
+        case 0xcb:
+          need(8);
+          break;
+        case 0xcc:
+        case 0xd0:
+          need(1);
+          break;
+        case 0xcd:
+        case 0xd1:
+          need(2);
+          break;
+        case 0xce:
+        case 0xd2:
+          need(4);
+          break;
+        case 0xcf:
+        case 0xd3:
+          need(8);
+          break;
+        case 0xdc:
+          if (container(view.getUint16(need(2)), false)) continue;
+          break;
+        case 0xdd:
+          if (container(view.getUint32(need(4)), false)) continue;
+          break;
+        case 0xde:
+          if (container(view.getUint16(need(2)), true)) continue;
+          break;
+        case 0xdf:
+          if (container(view.getUint32(need(4)), true)) continue;
+          break;
+        default:
+          fail(`byte 0x${b.toString(16)} (an extension type or reserved) is not plain msgpack`);
       }
     }
     // One item done: close every container it completes.
@@ -122,14 +148,20 @@ class Writer {
   }
 
   value(value: Wire): void {
-    if (value === null) return this.byte(0xc0);
+    if (value === null) {
+      this.byte(0xc0);
+      return;
+    }
     switch (typeof value) {
       case "boolean":
-        return this.byte(value ? 0xc3 : 0xc2);
+        this.byte(value ? 0xc3 : 0xc2);
+        return;
       case "number":
-        return this.number(value);
+        this.number(value);
+        return;
       case "string":
-        return this.string(value);
+        this.string(value);
+        return;
     }
     if (value instanceof Uint8Array) {
       this.header(value.length, -1, 0xc4, 0xc5, 0xc6);
@@ -152,7 +184,9 @@ class Writer {
       return;
     }
     const object = value as { readonly [key: string]: Wire | undefined };
-    const keys = Object.keys(object).filter((key) => object[key] !== undefined).sort();
+    const keys = Object.keys(object)
+      .filter((key) => object[key] !== undefined)
+      .sort();
     this.header(keys.length, 0x80, -1, 0xde, 0xdf);
     for (const key of keys) {
       this.string(key);
@@ -175,15 +209,15 @@ class Writer {
     if (n >>> 0 === n) {
       // 0 <= n < 2^32, integral (and -0, which becomes 0)
       if (n < 0x80) this.bytes[this.at++] = n;
-      else if (n < 0x100) (this.bytes[this.at] = 0xcc), (this.bytes[this.at + 1] = n), (this.at += 2);
-      else if (n < 0x10000) (this.bytes[this.at] = 0xcd), this.view.setUint16(this.at + 1, n), (this.at += 3);
-      else (this.bytes[this.at] = 0xce), this.view.setUint32(this.at + 1, n), (this.at += 5);
+      else if (n < 0x100) this.bytes[this.tag(0xcc, 1)] = n;
+      else if (n < 0x10000) this.view.setUint16(this.tag(0xcd, 2), n);
+      else this.view.setUint32(this.tag(0xce, 4), n);
     } else if (n >> 0 === n) {
       // -2^31 <= n < 0, integral
       if (n >= -0x20) this.bytes[this.at++] = 0x100 + n;
-      else if (n >= -0x80) (this.bytes[this.at] = 0xd0), this.view.setInt8(this.at + 1, n), (this.at += 2);
-      else if (n >= -0x8000) (this.bytes[this.at] = 0xd1), this.view.setInt16(this.at + 1, n), (this.at += 3);
-      else (this.bytes[this.at] = 0xd2), this.view.setInt32(this.at + 1, n), (this.at += 5);
+      else if (n >= -0x80) this.view.setInt8(this.tag(0xd0, 1), n);
+      else if (n >= -0x8000) this.view.setInt16(this.tag(0xd1, 2), n);
+      else this.view.setInt32(this.tag(0xd2, 4), n);
     } else {
       this.bytes[this.at] = 0xcb;
       this.view.setFloat64(this.at + 1, n);
@@ -216,9 +250,16 @@ class Writer {
   private header(length: number, fix: number, b8: number, b16: number, b32: number, fixLimit = 0x10): void {
     this.room(5);
     if (fix >= 0 && length < fixLimit) this.bytes[this.at++] = fix | length;
-    else if (b8 >= 0 && length < 0x100) (this.bytes[this.at] = b8), (this.bytes[this.at + 1] = length), (this.at += 2);
-    else if (length < 0x10000) (this.bytes[this.at] = b16), this.view.setUint16(this.at + 1, length), (this.at += 3);
-    else (this.bytes[this.at] = b32), this.view.setUint32(this.at + 1, length), (this.at += 5);
+    else if (b8 >= 0 && length < 0x100) this.bytes[this.tag(b8, 1)] = length;
+    else if (length < 0x10000) this.view.setUint16(this.tag(b16, 2), length);
+    else this.view.setUint32(this.tag(b32, 4), length);
+  }
+
+  /** Writes a type byte and makes room after it for `size` bytes of payload: returns where the payload goes. */
+  private tag(type: number, size: number): number {
+    this.bytes[this.at] = type;
+    this.at += 1 + size;
+    return this.at - size;
   }
 
   private byte(b: number): void {

@@ -43,7 +43,8 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     // Bounded before anyone works on them: a did:key for Ed25519 has 56 characters, a signature 64 bytes.
     const author = v.string(e.author, "envelope.author", MAX_AUTHOR);
     const sig = v.bytes(e.sig, "envelope.sig");
-    if (sig.length !== 0 && sig.length !== SIGNATURE_BYTES) throw new v.ValidationError("envelope.sig", `${sig.length} bytes; an Ed25519 signature has ${SIGNATURE_BYTES}`);
+    if (sig.length !== 0 && sig.length !== SIGNATURE_BYTES)
+      throw new v.ValidationError("envelope.sig", `${sig.length} bytes; an Ed25519 signature has ${SIGNATURE_BYTES}`);
     return { v: ENVELOPE_VERSION, event: v.bytes(e.event, "envelope.event"), author, sig };
   } catch (err) {
     if (err instanceof v.ValidationError) throw catoptError("EVENT_INVALID", err.message, err);

@@ -27,7 +27,8 @@ export function staleReason(d: Pending, lastRound: number, rules: RoundRules): s
   const committedAt = rules.committedAt(d.agent) ?? lastRound;
   if (d.base > lastRound) return `it answers plan ${d.base}, which is not out (last closed round: ${lastRound})`;
   if (d.base < committedAt) return `it answers plan ${d.base}, but round ${committedAt} changed ${d.agent}'s values since`;
-  if (d.base < lastRound - maxStaleness) return `it answers plan ${d.base}, older than the ${maxStaleness} round(s) of staleness allowed after round ${lastRound}`;
+  if (d.base < lastRound - maxStaleness)
+    return `it answers plan ${d.base}, older than the ${maxStaleness} round(s) of staleness allowed after round ${lastRound}`;
   return undefined;
 }
 
@@ -36,12 +37,7 @@ export function staleReason(d: Pending, lastRound: number, rules: RoundRules): s
  * most one per agent. Refuses otherwise. Shared by the QP problem's fold and the cluster fold,
  * so both read `took` alike.
  */
-export function takenDeltas<D extends Pending>(
-  pending: Readonly<Record<string, D>>,
-  event: RoundEvent,
-  lastRound: number,
-  rules: RoundRules,
-): D[] {
+export function takenDeltas<D extends Pending>(pending: Readonly<Record<string, D>>, event: RoundEvent, lastRound: number, rules: RoundRules): D[] {
   const taken = new Set<string>();
   return event.body.took.map((id) => {
     const d = pending[id] ?? reject(`round ${event.round} took ${id}, which the stream has not delivered`);
@@ -98,6 +94,8 @@ export function settledRound(o: {
 }): { readonly settled: boolean; readonly steadySince: number | undefined } {
   const steadySince = o.converged && o.steady ? (o.steadySince ?? o.round) : undefined;
   const answeredPlan = (a: string): number => o.late?.[a] ?? (o.committedAt[a] ?? -Infinity) - 1;
-  const settled = o.converged && o.agents.every((a) => (o.committedAt[a] ?? -1) >= o.round - o.maxStaleness && (!o.steady || answeredPlan(a) >= (steadySince ?? o.round) - 1));
+  const settled =
+    o.converged &&
+    o.agents.every((a) => (o.committedAt[a] ?? -1) >= o.round - o.maxStaleness && (!o.steady || answeredPlan(a) >= (steadySince ?? o.round) - 1));
   return { settled, steadySince };
 }

@@ -1,4 +1,4 @@
-import { type AdmmSettings } from "./problem-spec.ts";
+import type { AdmmSettings } from "./problem-spec.ts";
 import { catoptError } from "./errors.ts";
 import { needsAsyncRounds, parseFaults, type Fault } from "./faults.ts";
 import { ADMM_SETTING_PARSERS, checkAdmmSettings } from "./schemas.ts";
@@ -37,7 +37,8 @@ export const SCENARIO_MAGNITUDE = 1e9;
 
 /** A number a scenario may hold: at most SCENARIO_MAGNITUDE (see above). */
 export function scaleField(n: number, at: string): number {
-  if (Math.abs(n) > SCENARIO_MAGNITUDE) throw new v.ValidationError(at, `${n} is beyond ${SCENARIO_MAGNITUDE}: numbers this large leave too few digits for ADMM's tolerances; rescale the units`);
+  if (Math.abs(n) > SCENARIO_MAGNITUDE)
+    throw new v.ValidationError(at, `${n} is beyond ${SCENARIO_MAGNITUDE}: numbers this large leave too few digits for ADMM's tolerances; rescale the units`);
   return n;
 }
 
@@ -63,7 +64,8 @@ export const roundTimeoutOf = (value: unknown): number => (value === undefined ?
 /** A scenario's "admm" object: each setting it names overrides the default (read as an open event's are: ADMM_SETTING_PARSERS). */
 export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): AdmmSettings {
   const input = v.record(value ?? {}, at);
-  const setting = (key: Exclude<keyof AdmmSettings, "censor" | "stop">): number => (input[key] === undefined ? defaults[key] : ADMM_SETTING_PARSERS[key](input[key], `${at}.${key}`));
+  const setting = (key: Exclude<keyof AdmmSettings, "censor" | "stop">): number =>
+    input[key] === undefined ? defaults[key] : ADMM_SETTING_PARSERS[key](input[key], `${at}.${key}`);
   // Only cluster problems censor: absent unless the defaults or the scenario name it.
   const censor = input.censor === undefined ? defaults.censor : ADMM_SETTING_PARSERS.censor(input.censor, `${at}.censor`);
   const admm: AdmmSettings = {
@@ -96,7 +98,10 @@ export function parseScenarioFaults(value: unknown, at: string, agents: readonly
   const blocking = faults.findIndex(needsAsyncRounds);
   if (blocking >= 0 && rounds.quorum === undefined && rounds.deadlineMs === undefined) {
     const roundsAt = at.replace(/\.faults$/, ".rounds");
-    throw new v.ValidationError(`${at}[${blocking}]`, `leaves an agent out of rounds: set ${roundsAt}.quorum or ${roundsAt}.deadlineMs, or every round waits for it`);
+    throw new v.ValidationError(
+      `${at}[${blocking}]`,
+      `leaves an agent out of rounds: set ${roundsAt}.quorum or ${roundsAt}.deadlineMs, or every round waits for it`,
+    );
   }
   return faults;
 }

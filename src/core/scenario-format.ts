@@ -40,7 +40,12 @@ export type NodeAdapter = {
   /** The command whose output it reads, run on the node when no input file is given (empty: it needs a file). */
   readonly command: readonly string[];
   /** Reads the node; `type` overrides a model the adapter does not know. Throws ADAPTER_INPUT naming the source. */
-  read(node: string, text: string, source: string, type: string | undefined): { readonly describe: string; agent(tenant: string, problem: string): FamilyAgent };
+  read(
+    node: string,
+    text: string,
+    source: string,
+    type: string | undefined,
+  ): { readonly describe: string; agent(tenant: string, problem: string): FamilyAgent };
 };
 
 /**

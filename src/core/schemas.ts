@@ -127,22 +127,25 @@ export const ADMM_SETTING_PARSERS = {
 export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
   const admm = v.record(value, path);
   const read = (key: Exclude<keyof AdmmSettings, "stop">) => ADMM_SETTING_PARSERS[key](admm[key], `${path}.${key}`);
-  return checkAdmmSettings({
-    rho: read("rho"),
-    epsAbs: read("epsAbs"),
-    epsRel: read("epsRel"),
-    mu: read("mu"),
-    tau: read("tau"),
-    balanceRounds: read("balanceRounds"),
-    maxRounds: read("maxRounds"),
-    // Absent in streams written before asynchronous rounds: those rounds were synchronous.
-    maxStaleness: admm.maxStaleness === undefined ? 0 : read("maxStaleness"),
-    // Absent in QP problems and in streams written before censored deltas; kept absent, so that
-    // those streams' folds (and state hashes) stay what they were.
-    ...(admm.censor === undefined ? {} : { censor: read("censor") }),
-    // Absent in synchronous problems and in streams written before it (problem-spec.ts).
-    ...(admm.stop === undefined ? {} : { stop: v.oneOf(admm.stop, ["steady"] as const, `${path}.stop`) }),
-  }, path);
+  return checkAdmmSettings(
+    {
+      rho: read("rho"),
+      epsAbs: read("epsAbs"),
+      epsRel: read("epsRel"),
+      mu: read("mu"),
+      tau: read("tau"),
+      balanceRounds: read("balanceRounds"),
+      maxRounds: read("maxRounds"),
+      // Absent in streams written before asynchronous rounds: those rounds were synchronous.
+      maxStaleness: admm.maxStaleness === undefined ? 0 : read("maxStaleness"),
+      // Absent in QP problems and in streams written before censored deltas; kept absent, so that
+      // those streams' folds (and state hashes) stay what they were.
+      ...(admm.censor === undefined ? {} : { censor: read("censor") }),
+      // Absent in synchronous problems and in streams written before it (problem-spec.ts).
+      ...(admm.stop === undefined ? {} : { stop: v.oneOf(admm.stop, ["steady"] as const, `${path}.stop`) }),
+    },
+    path,
+  );
 }
 
 /**

@@ -22,8 +22,7 @@ export function isToken(value: string): boolean {
   return TOKEN.test(value) && !isPrototypeKey(value);
 }
 
-export const deltaSubject = (tenant: string, problem: string, agent: string): string =>
-  `catopt.${tenant}.delta.${problem}.${agent}`;
+export const deltaSubject = (tenant: string, problem: string, agent: string): string => `catopt.${tenant}.delta.${problem}.${agent}`;
 export const planSubject = (tenant: string, problem: string): string => `catopt.${tenant}.plan.${problem}`;
 export const roundSubject = (tenant: string, problem: string): string => `catopt.${tenant}.round.${problem}`;
 export const governanceSubject = (tenant: string, kind: string): string => `catopt.${tenant}.gov.${kind}`;

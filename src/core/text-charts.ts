@@ -8,10 +8,12 @@ export const sci = (n: number | null): string => (n === null ? "n/a" : n === 0 ?
  * '*' where both fall in the same cell.
  */
 export function convergenceChart(history: FamilyProblem["history"], width = 60, height = 12): string[] {
-  const points = history.flatMap(([round, primal, dual]) => [
-    { round, value: primal, mark: "p" },
-    { round, value: dual, mark: "d" },
-  ]).filter((p) => p.value > 0);
+  const points = history
+    .flatMap(([round, primal, dual]) => [
+      { round, value: primal, mark: "p" },
+      { round, value: dual, mark: "d" },
+    ])
+    .filter((p) => p.value > 0);
   if (points.length === 0) return [];
   const logs = points.map((p) => Math.log10(p.value));
   const top = Math.ceil(Math.max(...logs));
@@ -34,4 +36,3 @@ export function convergenceChart(history: FamilyProblem["history"], width = 60, 
     `        round 1${`round ${lastRound}`.padStart(Math.max(0, columns - 7))}`,
   ];
 }
-

@@ -65,7 +65,12 @@ export type FieldDecl<T> = {
 };
 
 /** A field every body carries: its parser says what is wrong when it is absent. */
-export const field = <T>(type: FieldType, parse: (value: unknown, path: string) => T, example: unknown): FieldDecl<T> => ({ type, required: true, parse, example });
+export const field = <T>(type: FieldType, parse: (value: unknown, path: string) => T, example: unknown): FieldDecl<T> => ({
+  type,
+  required: true,
+  parse,
+  example,
+});
 
 /** A field a body may leave out (one added in a later version): absent, it reads as `fallback`. */
 export const defaulted = <T>(type: FieldType, parse: (value: unknown, path: string) => T, fallback: T, example: unknown): FieldDecl<T> => ({

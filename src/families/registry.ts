@@ -32,10 +32,19 @@ export function registerFamily(family: ProblemFamily): void {
   if (taken !== undefined) throw new Error(`problem family ${family.name}: schema ${taken} belongs to ${bySchema.get(taken)?.name ?? "the engine"} already`);
   // A family declares bodies of open, join, delta and plan events; rounds, leaves and governance are the engine's, whose rules a family cannot bend.
   const engineKind = ids.find((id) => !FAMILY_EVENT_KINDS.includes(entryOf(family.schemas, id).kind));
-  if (engineKind !== undefined) throw new Error(`problem family ${family.name}: schema ${engineKind} is a ${entryOf(family.schemas, engineKind).kind} event, which only the engine declares (a family declares ${FAMILY_EVENT_KINDS.join(", ")} bodies)`);
+  if (engineKind !== undefined)
+    throw new Error(
+      `problem family ${family.name}: schema ${engineKind} is a ${entryOf(family.schemas, engineKind).kind} event, which only the engine declares (a family declares ${FAMILY_EVENT_KINDS.join(", ")} bodies)`,
+    );
   if (!ids.some((id) => entryOf(family.schemas, id).kind === "open")) throw new Error(`problem family ${family.name}: none of its schemas is an open event`);
-  const strayUpcast = ids.find((id) => { const to = entryOf(family.schemas, id).upcast?.to; return to !== undefined && !ids.includes(to); });
-  if (strayUpcast !== undefined) throw new Error(`problem family ${family.name}: schema ${strayUpcast} upcasts to ${entryOf(family.schemas, strayUpcast).upcast?.to}, which is not one of its own`);
+  const strayUpcast = ids.find((id) => {
+    const to = entryOf(family.schemas, id).upcast?.to;
+    return to !== undefined && !ids.includes(to);
+  });
+  if (strayUpcast !== undefined)
+    throw new Error(
+      `problem family ${family.name}: schema ${strayUpcast} upcasts to ${entryOf(family.schemas, strayUpcast).upcast?.to}, which is not one of its own`,
+    );
   const format = family.scenarios?.format;
   const formatOwner = format === undefined ? undefined : families.find((f) => f.scenarios?.format === format);
   if (formatOwner !== undefined) throw new Error(`problem family ${family.name}: scenario format ${format} belongs to ${formatOwner.name} already`);
@@ -69,7 +78,11 @@ export const isSchemaId = (value: string): value is SchemaId => Object.hasOwn(SC
 
 /** Parses a body by its schema; throws a ValidationError naming the path of the first bad field. */
 export function parseBody<S extends SchemaId>(schema: S, body: unknown, path = "body"): BodyOf[S] {
-  const entry = (SCHEMAS[schema] as SchemaEntry<S> | undefined) ?? (() => { throw new ValidationError(path, `unknown schema "${schema}"`); })();
+  const entry =
+    (SCHEMAS[schema] as SchemaEntry<S> | undefined) ??
+    (() => {
+      throw new ValidationError(path, `unknown schema "${schema}"`);
+    })();
   return entry.parse(body, path);
 }
 
@@ -98,5 +111,8 @@ export function familyOfFormat(format: unknown): ScenarioFamily {
   if (found !== undefined) return found as ScenarioFamily;
   const known = families.flatMap((f) => (f.scenarios === undefined ? [] : [f.scenarios.format]));
   const hint = typeof format === "string" ? didYouMean(format, known) : "";
-  throw new ValidationError("scenario.format", `${format === undefined ? "missing" : `unknown format ${JSON.stringify(format)}`}${hint}; known: ${known.join(", ")}`);
+  throw new ValidationError(
+    "scenario.format",
+    `${format === undefined ? "missing" : `unknown format ${JSON.stringify(format)}`}${hint}; known: ${known.join(", ")}`,
+  );
 }

@@ -1,5 +1,5 @@
 import { decodeEnvelope } from "../core/envelope.ts";
-import { type AnyEvent, type CatoptEvent } from "../core/event.ts";
+import type { AnyEvent, CatoptEvent } from "../core/event.ts";
 import { decodeEvent } from "../families/registry.ts";
 import type { Role, SchemaBody } from "../core/schemas.ts";
 import { catalogRegistry } from "../contracts/catalog.ts";

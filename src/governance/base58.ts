@@ -15,7 +15,13 @@ export function base58Encode(bytes: Uint8Array): string {
     }
     for (; carry > 0; carry = Math.floor(carry / 58)) digits.push(carry % 58);
   }
-  return "1".repeat(zeros) + digits.reverse().map((d) => ALPHABET[d]).join("");
+  return (
+    "1".repeat(zeros) +
+    digits
+      .reverse()
+      .map((d) => ALPHABET[d])
+      .join("")
+  );
 }
 
 /** Throws with the offending character and its position. */

@@ -16,7 +16,19 @@ import { startVerifyPool, type VerifyItem } from "./verify-pool.ts";
 import { signCheckpoint, verifierKey } from "./checkpoint.ts";
 import { verifyBytes, type Identity } from "./identity.ts";
 import { leavesOf } from "./ledger-source.ts";
-import { decodeEntry, encodeBatch, encodeEntry, isAccepted, ledgerJudge, MAX_LEDGER_MESSAGE, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, quarantineReason, splitBatch, type RefusedLedgerMessage } from "./ledger.ts";
+import {
+  decodeEntry,
+  encodeBatch,
+  encodeEntry,
+  isAccepted,
+  ledgerJudge,
+  MAX_LEDGER_MESSAGE,
+  LEDGER_CHECKPOINT_SUBJECT,
+  LEDGER_ENTRY_SUBJECT,
+  quarantineReason,
+  splitBatch,
+  type RefusedLedgerMessage,
+} from "./ledger.ts";
 import { MerkleLog, toHex } from "./merkle.ts";
 
 /**
@@ -101,7 +113,8 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   }
   for (const r of refusedLedgerMessages) options.onRefusedLedgerMessage?.(r);
   // Notices published after the last batch, before a crash, are in the event stream already.
-  for await (const m of await readStream(js, EVENTS_STREAM, { filter: "catopt.*.quarantine.>", fromSeq: lastSeq + 1, untilEnd: true })) settleNotice(owed, m.data, signer.did);
+  for await (const m of await readStream(js, EVENTS_STREAM, { filter: "catopt.*.quarantine.>", fromSeq: lastSeq + 1, untilEnd: true }))
+    settleNotice(owed, m.data, signer.did);
 
   let processedSeq = lastSeq;
   let checkpointed = log.size;
@@ -120,7 +133,15 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
     const reason = quarantineReason(notice.reason);
     // The copy of the message is what a tenant inspects; one too large for the ledger is left in the stream (its leaf has the digest).
     const copy = data.length <= MAX_LEDGER_MESSAGE ? data : new Uint8Array(0);
-    const event = { schema: "quarantine/1", id: eventId(tenant, "quarantine", reason, notice.seq), tenant, problem: "quarantine", round: 0, base: -1, body: { seq: notice.seq, subject: notice.subject, reason: notice.reason, data: copy } } as const;
+    const event = {
+      schema: "quarantine/1",
+      id: eventId(tenant, "quarantine", reason, notice.seq),
+      tenant,
+      problem: "quarantine",
+      round: 0,
+      base: -1,
+      body: { seq: notice.seq, subject: notice.subject, reason: notice.reason, data: copy },
+    } as const;
     await publishDurably(js, `catopt.${tenant}.quarantine.${reason}`, envelopeBytes(event, signer), { msgID: event.id });
     quarantined++;
   };
@@ -236,16 +257,33 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
     }
     await Promise.all(inFlight);
   })().catch(fail);
-  ticker = setInterval(() => {
-    if (clock() - lastCheckpointAt >= everyMs) inOrder(checkpoint).catch(() => undefined); // a failure is latched by inOrder
-  }, Math.min(1000, everyMs));
+  ticker = setInterval(
+    () => {
+      if (clock() - lastCheckpointAt >= everyMs) inOrder(checkpoint).catch(() => undefined); // a failure is latched by inOrder
+    },
+    Math.min(1000, everyMs),
+  );
 
-  const summary = (): GovernanceSummary => ({ size: log.size, root: toHex(log.root()), checkpoints, quarantined, lastCheckpoint, vkey, processedSeq, refusedLedgerMessages, owedNotices });
+  const summary = (): GovernanceSummary => ({
+    size: log.size,
+    root: toHex(log.root()),
+    checkpoints,
+    quarantined,
+    lastCheckpoint,
+    vkey,
+    processedSeq,
+    refusedLedgerMessages,
+    owedNotices,
+  });
   return {
     summary,
     leafHashes: () => Buffer.concat(Array.from({ length: log.size }, (_, i) => log.leaf(i))),
     caughtUp: (seq) =>
-      failure !== undefined ? Promise.reject(failure) : seq <= processedSeq ? Promise.resolve() : new Promise((resolve, reject) => waiters.push({ seq, resolve, reject })),
+      failure !== undefined
+        ? Promise.reject(failure)
+        : seq <= processedSeq
+          ? Promise.resolve()
+          : new Promise((resolve, reject) => waiters.push({ seq, resolve, reject })),
     failed,
     stop: async () => {
       clearInterval(ticker);

@@ -93,11 +93,18 @@ export async function verifyLedgerStream(js: JetStreamClient, trustRoot: string,
       pending++;
       continue;
     }
-    if (m.seq !== expected) verifier.fail({ index: expected - 1, seq: expected, reason: `the ledger has an entry for stream message ${expected}, which the stream does not hold` });
+    if (m.seq !== expected)
+      verifier.fail({ index: expected - 1, seq: expected, reason: `the ledger has an entry for stream message ${expected}, which the stream does not hold` });
     expected = m.seq + 1;
-    if (Buffer.compare(messageDigest(m.data), digests[m.seq - 1]) !== 0) verifier.fail({ index: m.seq - 1, seq: m.seq, reason: `stream message ${m.seq} (${m.subject}) is not the message its ledger entry accounts for` });
+    if (Buffer.compare(messageDigest(m.data), digests[m.seq - 1]) !== 0)
+      verifier.fail({ index: m.seq - 1, seq: m.seq, reason: `stream message ${m.seq} (${m.subject}) is not the message its ledger entry accounts for` });
   }
-  if (expected <= digests.length) verifier.fail({ index: expected - 1, seq: expected, reason: `the ledger has entries up to stream message ${digests.length}; the stream ends at ${expected - 1}` });
+  if (expected <= digests.length)
+    verifier.fail({
+      index: expected - 1,
+      seq: expected,
+      reason: `the ledger has entries up to stream message ${digests.length}; the stream ends at ${expected - 1}`,
+    });
   return { ...verifier.finish(checkpoints, vkey), pending };
 }
 
@@ -169,7 +176,15 @@ export function ledgerFromRecording({ header, messages }: Recording, trustRoot: 
     }
   }
   const checkpoints = header.checkpoint === null ? [] : [{ note: header.checkpoint, where: "the recording's checkpoint" }];
-  return { entries, checkpoints, refused: [], claimedGovernance: header.governance, claimedVkey: header.vkey, origin: originOf(checkpoints, trustRoot), firstDifference };
+  return {
+    entries,
+    checkpoints,
+    refused: [],
+    claimedGovernance: header.governance,
+    claimedVkey: header.vkey,
+    origin: originOf(checkpoints, trustRoot),
+    firstDifference,
+  };
 }
 
 function parseLedgerFile(values: unknown[], file: string, trustRoot: string): LedgerSource {
@@ -207,6 +222,10 @@ export async function writeLedgerFile(file: string, source: LedgerSource, govern
 
 /** The verifier key of a ledger's checkpoints, made from the pinned governance DID and the ledger's origin: never the file's own. */
 export function pinnedVkey(source: Pick<LedgerSource, "origin">, governance: string): string {
-  if (source.origin === null) throw catoptError("LEDGER_INVALID", `the ledger has no checkpoint signed by the pinned governance ${governance} yet, so there is nothing signed to verify against`);
+  if (source.origin === null)
+    throw catoptError(
+      "LEDGER_INVALID",
+      `the ledger has no checkpoint signed by the pinned governance ${governance} yet, so there is nothing signed to verify against`,
+    );
   return verifierKey(source.origin, publicKeyFromDid(governance));
 }

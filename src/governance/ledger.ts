@@ -155,7 +155,9 @@ export function ledgerJudge(trustRoot: string | null): LedgerJudge {
     judge,
     leaf: (index, seq, subject, data, signatureValid) => {
       const refused = judge(seq, subject, data, signatureValid);
-      return refused === undefined ? { index, seq, subject, data } : { index, seq, subject: subject.slice(0, MAX_SUBJECT), refused, digest: messageDigest(data) };
+      return refused === undefined
+        ? { index, seq, subject, data }
+        : { index, seq, subject: subject.slice(0, MAX_SUBJECT), refused, digest: messageDigest(data) };
     },
   };
 }
@@ -237,9 +239,13 @@ export function ledgerVerifier(trustRoot: string): LedgerVerifier {
     } catch (err) {
       return void fail({ index: position, reason: `not a ledger entry: ${(err as Error).message}` });
     }
-    if (leaf.index !== position) return void fail({ index: position, seq: leaf.seq, reason: `entry says index ${leaf.index} at position ${position} (dropped, inserted or reordered)` });
+    if (leaf.index !== position)
+      return void fail({ index: position, seq: leaf.seq, reason: `entry says index ${leaf.index} at position ${position} (dropped, inserted or reordered)` });
     if (leaf.seq !== lastSeq + 1) {
-      const reason = leaf.seq <= lastSeq ? `stream sequence ${leaf.seq} after ${lastSeq} (reordered or duplicated)` : `stream messages ${lastSeq + 1}..${leaf.seq - 1} are in no entry`;
+      const reason =
+        leaf.seq <= lastSeq
+          ? `stream sequence ${leaf.seq} after ${lastSeq} (reordered or duplicated)`
+          : `stream messages ${lastSeq + 1}..${leaf.seq - 1} are in no entry`;
       return void fail({ index: position, seq: leaf.seq <= lastSeq ? leaf.seq : lastSeq + 1, reason });
     }
     lastSeq = leaf.seq;
@@ -257,27 +263,48 @@ export function ledgerVerifier(trustRoot: string): LedgerVerifier {
   };
 }
 
-function checkCheckpoints(log: MerkleLog, checkpointNotes: readonly CheckpointNote[], vkey: string, entryProblem: LedgerProblem | null, refused: RefusedLedgerMessage[]): Omit<LedgerReport, "refused"> {
+function checkCheckpoints(
+  log: MerkleLog,
+  checkpointNotes: readonly CheckpointNote[],
+  vkey: string,
+  entryProblem: LedgerProblem | null,
+  refused: RefusedLedgerMessage[],
+): Omit<LedgerReport, "refused"> {
   let problem = entryProblem;
   const fail = (index: number, reason: string) => (problem ??= { index, reason });
   let previous: Checkpoint | null = null;
   let signed = 0;
-  checkpointNotes.forEach(({ note, where }, i) => {
+  for (const [i, { note, where }] of checkpointNotes.entries()) {
     let checkpoint: Checkpoint;
     try {
       checkpoint = verifyCheckpoint(note, vkey);
     } catch (err) {
       // Not signed by the pinned key: a stranger's note proves nothing, and must not block the ledger.
-      return void refused.push({ what: where, reason: (err as Error).message });
+      refused.push({ what: where, reason: (err as Error).message });
+      continue;
     }
     signed++;
-    if (checkpoint.size > log.size) return fail(log.size, `checkpoint ${i} covers ${checkpoint.size} entries; the ledger holds ${log.size}`);
-    if (toHex(log.root(checkpoint.size)) !== toHex(checkpoint.root)) return fail(Math.max(0, (previous?.size ?? 0)), `checkpoint ${i} (size ${checkpoint.size}) does not match the entries: one of ${previous?.size ?? 0}..${checkpoint.size - 1} was changed`);
-    if (previous !== null && previous.size > 0 && !verifyConsistency(previous.size, checkpoint.size, log.consistencyProof(previous.size, checkpoint.size), previous.root, checkpoint.root)) {
-      return fail(previous.size, `checkpoints ${i - 1} and ${i} are not consistent`);
+    if (checkpoint.size > log.size) {
+      fail(log.size, `checkpoint ${i} covers ${checkpoint.size} entries; the ledger holds ${log.size}`);
+      continue;
+    }
+    if (toHex(log.root(checkpoint.size)) !== toHex(checkpoint.root)) {
+      fail(
+        Math.max(0, previous?.size ?? 0),
+        `checkpoint ${i} (size ${checkpoint.size}) does not match the entries: one of ${previous?.size ?? 0}..${checkpoint.size - 1} was changed`,
+      );
+      continue;
+    }
+    if (
+      previous !== null &&
+      previous.size > 0 &&
+      !verifyConsistency(previous.size, checkpoint.size, log.consistencyProof(previous.size, checkpoint.size), previous.root, checkpoint.root)
+    ) {
+      fail(previous.size, `checkpoints ${i - 1} and ${i} are not consistent`);
+      continue;
     }
     previous = checkpoint;
-  });
+  }
   if (signed === 0 && log.size > 0) fail(0, "no checkpoint is signed by the pinned governance key");
   return { size: log.size, root: toHex(log.root()), checkpoints: signed, lastCheckpoint: previous, problem };
 }

@@ -44,7 +44,8 @@ export class MerkleLog {
     this.levels[0].push(hash);
     // Complete every subtree that this leaf finishes.
     for (let level = 0, i = index; i % 2 === 1; level++, i = Math.floor(i / 2)) {
-      (this.levels[level + 1] ??= []).push(nodeHash(this.levels[level][i - 1], this.levels[level][i]));
+      this.levels[level + 1] ??= [];
+      this.levels[level + 1].push(nodeHash(this.levels[level][i - 1], this.levels[level][i]));
     }
     return index;
   }

@@ -56,7 +56,9 @@ export function startVerifyPool(size = Math.max(1, availableParallelism())): Ver
     async verify(items) {
       if (items.length === 0) return [];
       const chunk = Math.ceil(items.length / size);
-      const parts = await Promise.all(workers.map((w, i) => (i * chunk < items.length ? ask(w, items.slice(i * chunk, (i + 1) * chunk)) : Promise.resolve([]))));
+      const parts = await Promise.all(
+        workers.map((w, i) => (i * chunk < items.length ? ask(w, items.slice(i * chunk, (i + 1) * chunk)) : Promise.resolve([]))),
+      );
       return parts.flat();
     },
     async close() {

@@ -10,6 +10,7 @@ import type { StreamMessage } from "../core/stream-message.ts";
 export function belongsTo(message: Pick<StreamMessage, "subject">, tenant: string, problem: string, planTenants: readonly string[] = []): boolean {
   const subject = parseSubject(message.subject);
   if (subject === undefined) return false;
-  if (subject.tenant !== tenant) return planTenants.includes(subject.tenant) && (subject.kind === "gov" || (subject.kind === "plan" && subject.problem === problem));
+  if (subject.tenant !== tenant)
+    return planTenants.includes(subject.tenant) && (subject.kind === "gov" || (subject.kind === "plan" && subject.problem === problem));
   return subject.kind === "gov" || (subject.problem === problem && ["delta", "round", "plan"].includes(subject.kind));
 }

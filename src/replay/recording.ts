@@ -35,10 +35,7 @@ export type RecordingHeader = {
 export type Recording = { readonly header: RecordingHeader; readonly messages: readonly StreamMessage[] };
 
 export function encodeRecording(recording: Recording): Uint8Array {
-  const parts = [
-    encode({ ...recording.header }),
-    ...recording.messages.map((m) => encode({ subject: m.subject, seq: m.seq, data: m.data })),
-  ];
+  const parts = [encode({ ...recording.header }), ...recording.messages.map((m) => encode({ subject: m.subject, seq: m.seq, data: m.data }))];
   return Buffer.concat(parts);
 }
 

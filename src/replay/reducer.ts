@@ -40,7 +40,14 @@ export type ReplayState = {
 };
 
 /** `trustRoot`: the governance DID whose admissions count (null: nobody is admitted, every event is refused). */
-export const emptyReplayState = (trustRoot: string | null): ReplayState => ({ admission: emptyAdmission(trustRoot), problems: {}, events: 0, lastSeq: 0, digest: "", rejected: [] });
+export const emptyReplayState = (trustRoot: string | null): ReplayState => ({
+  admission: emptyAdmission(trustRoot),
+  problems: {},
+  events: 0,
+  lastSeq: 0,
+  digest: "",
+  rejected: [],
+});
 
 export const problemKey = (tenant: string, problem: string): string => `${tenant}/${problem}`;
 
@@ -77,13 +84,24 @@ function admit(message: StreamMessage, signatureValid?: boolean): { event: AnyEv
   // An agent's events carry ids of its own (eventId: <tenant>/<problem>/<kind>/<round>/<agent>): an
   // admitted agent cannot take another's id, to have that one's event refused as a duplicate or
   // to make it believe a round took its delta.
-  if (subject.kind === "delta" && !isOwnId(event, subject.agent)) reject(`event id ${event.id} is not one of ${subject.agent}'s for round ${event.round} (${event.tenant}/${event.problem}/<kind>/${event.round}/${subject.agent})`);
+  if (subject.kind === "delta" && !isOwnId(event, subject.agent))
+    reject(
+      `event id ${event.id} is not one of ${subject.agent}'s for round ${event.round} (${event.tenant}/${event.problem}/<kind>/${event.round}/${subject.agent})`,
+    );
   return { event, author, subject };
 }
 
 function isOwnId(event: AnyEvent, agent: string | undefined): boolean {
   const [tenant, problem, kind, round, owner, ...rest] = event.id.split("/");
-  return rest.length === 0 && tenant === event.tenant && problem === event.problem && kind !== undefined && kind !== "" && round === String(event.round) && owner === agent;
+  return (
+    rest.length === 0 &&
+    tenant === event.tenant &&
+    problem === event.problem &&
+    kind !== undefined &&
+    kind !== "" &&
+    round === String(event.round) &&
+    owner === agent
+  );
 }
 
 /** The `problem` field of governance events, which belong to a tenant rather than a problem. */

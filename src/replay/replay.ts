@@ -20,7 +20,8 @@ export type ProblemFilter = {
   readonly untilSeq?: number;
 };
 
-const counts = (f: ProblemFilter, message: StreamMessage): boolean => (f.untilSeq === undefined || message.seq <= f.untilSeq) && belongsTo(message, f.tenant, f.problem, f.planTenants);
+const counts = (f: ProblemFilter, message: StreamMessage): boolean =>
+  (f.untilSeq === undefined || message.seq <= f.untilSeq) && belongsTo(message, f.tenant, f.problem, f.planTenants);
 
 export function replayMessages(messages: Iterable<StreamMessage>, trustRoot: string | null, filter?: ProblemFilter): ReplayState {
   let state = emptyReplayState(trustRoot);

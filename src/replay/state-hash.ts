@@ -4,5 +4,7 @@ import type { ReplayState } from "./reducer.ts";
 
 /** SHA-256 of the state's canonical msgpack encoding, hex. Equal states give equal hashes. */
 export function stateHash(state: ReplayState): string {
-  return createHash("sha256").update(encode(state as unknown as Wire)).digest("hex");
+  return createHash("sha256")
+    .update(encode(state as unknown as Wire))
+    .digest("hex");
 }

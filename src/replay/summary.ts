@@ -35,7 +35,8 @@ export function summarize(
   problem: AnyProblemState | undefined,
   context: { scenario: string | null; tenant: string; problem: string; referenceObjective: number | null; extraViolation?: number },
 ): Outcome {
-  const { objective, violation, allocations, violationTolerance } = problem === undefined ? NO_PLAN : familyOf(problem).facts(problem, context.extraViolation ?? 0);
+  const { objective, violation, allocations, violationTolerance } =
+    problem === undefined ? NO_PLAN : familyOf(problem).facts(problem, context.extraViolation ?? 0);
   const gap = objective === null || context.referenceObjective === null ? null : relativeGap(objective, context.referenceObjective);
   const inaccuracy = problem?.phase === "converged" ? inaccuracyOf(gap, violation, violationTolerance) : null;
   return {
@@ -66,7 +67,9 @@ export const GAP_TOLERANCE = 1e-3;
 function inaccuracyOf(gap: number | null, violation: number | null, tolerance: number): string | null {
   const problems = [
     ...(gap !== null && !(gap <= GAP_TOLERANCE) ? [`relative gap ${gap.toExponential(2)} to HiGHS exceeds ${GAP_TOLERANCE}`] : []),
-    ...(violation !== null && !(violation <= tolerance) ? [`a constraint is violated by ${violation.toExponential(2)} (tolerance ${tolerance.toExponential(1)})`] : []),
+    ...(violation !== null && !(violation <= tolerance)
+      ? [`a constraint is violated by ${violation.toExponential(2)} (tolerance ${tolerance.toExponential(1)})`]
+      : []),
   ];
   return problems.length === 0 ? null : `the residuals met their tolerances, but ${problems.join(", and ")}`;
 }

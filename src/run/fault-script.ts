@@ -38,7 +38,13 @@ export type FaultScript = {
   close(): Promise<void>;
 };
 
-export async function startFaultScript(faults: readonly Fault[], serverUrl: string, actions: FaultActions, clock: Clock, note: (line: string) => void): Promise<FaultScript> {
+export async function startFaultScript(
+  faults: readonly Fault[],
+  serverUrl: string,
+  actions: FaultActions,
+  clock: Clock,
+  note: (line: string) => void,
+): Promise<FaultScript> {
   const started = clock();
   const links = new Map<string, Link>();
   for (const f of faults) if ((f.kind === "cut-link" || f.kind === "delay") && !links.has(f.agent)) links.set(f.agent, await openLink(serverUrl));
@@ -58,8 +64,13 @@ export async function startFaultScript(faults: readonly Fault[], serverUrl: stri
     }
     if (f.kind === "kill-server") {
       void actions.killServer().then(
-        (name) => ((t.detail = `killed ${name}`), end(t, round)),
-        (err: Error) => (t.detail = `could not kill a server: ${err.message}`),
+        (name) => {
+          t.detail = `killed ${name}`;
+          end(t, round);
+        },
+        (err: Error) => {
+          t.detail = `could not kill a server: ${err.message}`;
+        },
       );
     }
   };

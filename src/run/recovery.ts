@@ -1,5 +1,5 @@
 import { decodeEnvelope } from "../core/envelope.ts";
-import { type AnyEvent } from "../core/event.ts";
+import type { AnyEvent } from "../core/event.ts";
 import { decodeEvent } from "../families/registry.ts";
 import { describeFault, type FaultKind } from "../core/faults.ts";
 import type { ClosedBy } from "../core/schemas.ts";
@@ -44,7 +44,10 @@ type RoundRecord = { readonly round: number; readonly agents: ReadonlySet<string
  * `finish` says how the run recovered. `closedAtMs`: when each round closed, in ms since the
  * run started (the coordinator's onRound).
  */
-export function recoveryReader(): { add(message: StreamMessage): void; finish(rejected: readonly Rejection[], timeline: readonly FaultTimeline[], closedAtMs: ReadonlyMap<number, number>): Recovery } {
+export function recoveryReader(): {
+  add(message: StreamMessage): void;
+  finish(rejected: readonly Rejection[], timeline: readonly FaultTimeline[], closedAtMs: ReadonlyMap<number, number>): Recovery;
+} {
   // Anything an agent sent on its delta subject, by id: a round takes deltas by their ids (its joins and leaves it never takes).
   const sent = new Map<string, { agent: string; base: number }>();
   const rounds: Omit<RoundRecord, "atMs">[] = [];
@@ -97,7 +100,9 @@ function eventOf(message: StreamMessage): AnyEvent | undefined {
 /** The report's lines on recovery. */
 export function recoveryLines(r: Recovery): string[] {
   const { closedBy, lateTaken, staleRefused } = r.rounds;
-  const lines = [`  rounds closed        ${closedBy.all} with every agent, ${closedBy.quorum} at quorum, ${closedBy.deadline} at the deadline; ${lateTaken} late deltas counted, ${staleRefused} too stale`];
+  const lines = [
+    `  rounds closed        ${closedBy.all} with every agent, ${closedBy.quorum} at quorum, ${closedBy.deadline} at the deadline; ${lateTaken} late deltas counted, ${staleRefused} too stale`,
+  ];
   for (const f of r.faults) lines.push(`  fault                ${f.fault}: ${howItRecovered(f)}`);
   return lines;
 }
@@ -105,6 +110,7 @@ export function recoveryLines(r: Recovery): string[] {
 function howItRecovered(f: FaultRecovery): string {
   if (f.struckAfter === null) return f.detail;
   if (f.kind === "leave") return `${f.roundsWithout} rounds closed without it, the first ${f.nextRoundAfterMs ?? "?"} ms after it left`;
-  if (f.roundsWithout !== null) return `${f.roundsWithout} rounds closed without it; ${f.backInRound === null ? "never taken again" : `its deltas count again from round ${f.backInRound}`}`;
+  if (f.roundsWithout !== null)
+    return `${f.roundsWithout} rounds closed without it; ${f.backInRound === null ? "never taken again" : `its deltas count again from round ${f.backInRound}`}`;
   return `${f.detail ? `${f.detail}; ` : ""}${f.nextRoundAfterMs === null ? "no round closed after it" : `next round closed ${f.nextRoundAfterMs} ms later`}`;
 }

@@ -128,21 +128,28 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   const cluster: LocalCluster | undefined = killsServer ? await startLocalCluster(3) : undefined;
   if (cluster !== undefined) note(`local 3-server JetStream cluster at ${cluster.url} (temporary stores, streams with 3 replicas)`);
   if (cluster !== undefined || (options.url ?? "").includes(",")) note(serverLossWait());
-  const bus = await openBus({ url: cluster?.url ?? options.url, replicas: cluster === undefined ? options.replicas : 3, name: "catopt-run" }).catch(async (err: unknown) => {
-    await cluster?.stop();
-    throw err;
-  });
+  const bus = await openBus({ url: cluster?.url ?? options.url, replicas: cluster === undefined ? options.replicas : 3, name: "catopt-run" }).catch(
+    async (err: unknown) => {
+      await cluster?.stop();
+      throw err;
+    },
+  );
   try {
     note(bus.embedded ? `embedded nats-server at ${bus.url} (temporary store)` : `NATS at ${bus.url}`);
     for (const s of bus.streams) note(`stream ${s.name}: ${s.action}`);
     if ((await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: roundSubject(tenant, problem) })) !== null) {
-      throw catoptError("STREAM_CONFLICT", `stream ${EVENTS_STREAM} already holds a run of problem ${tenant}/${problem}: pass --problem-id <new id> for a fresh one`);
+      throw catoptError(
+        "STREAM_CONFLICT",
+        `stream ${EVENTS_STREAM} already holds a run of problem ${tenant}/${problem}: pass --problem-id <new id> for a fresh one`,
+      );
     }
 
     // On our own server we are the deployment, so we run its governance consumer (the ledger's
     // single writer); on a real deployment that is the governance service's job.
     const ownDeployment = bus.embedded || cluster !== undefined;
-    const governance = ownDeployment ? await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: LEDGER_ORIGIN }) : undefined;
+    const governance = ownDeployment
+      ? await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: LEDGER_ORIGIN })
+      : undefined;
 
     // The governance identity admits the coordinator (in every tenant it publishes plans in) and every agent before anyone speaks.
     note(`governance ${ids.governance.did}${ids.ephemeral ? " (keys made for this run)" : ""}`);
@@ -168,9 +175,10 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       killServer: async () => {
         const live = cluster as LocalCluster;
         const leader = (await retrying(() => bus.jsm.streams.info(EVENTS_STREAM))).cluster?.leader ?? "";
-        const victim = live.names.indexOf(leader);
-        await live.kill(victim >= 0 ? victim : 0);
-        return `${live.names[victim >= 0 ? victim : 0]} (leader of ${EVENTS_STREAM})`;
+        // The leader of the event stream, or the first server when none is known.
+        const victim = Math.max(0, live.names.indexOf(leader));
+        await live.kill(victim);
+        return `${live.names[victim]} (leader of ${EVENTS_STREAM})`;
       },
     };
     const faults = await startFaultScript(scenario.faults, bus.url, actions, clock, note);
@@ -179,9 +187,19 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
       // A stopped agent's connection goes with it, as when its process dies.
       const outcome = bus.connect(`agent-${name}`, faults.urlFor(name)).then((nc) =>
-        runAgent({ nc, tenant, problem, agent: format.agent(scenario, tenant, problem, name), planTimeoutMs, clock, signal, leave: leave.signal, signer: ids.agents.get(name) as Identity, trustRoot: ids.governance.did, coordinator: ids.coordinator.did }).finally(
-          () => (stop.signal.aborted || leave.signal.aborted) && nc.close(),
-        ),
+        runAgent({
+          nc,
+          tenant,
+          problem,
+          agent: format.agent(scenario, tenant, problem, name),
+          planTimeoutMs,
+          clock,
+          signal,
+          leave: leave.signal,
+          signer: ids.agents.get(name) as Identity,
+          trustRoot: ids.governance.did,
+          coordinator: ids.coordinator.did,
+        }).finally(() => (stop.signal.aborted || leave.signal.aborted) && nc.close()),
       );
       agentRuns.set(name, { stop, leave, outcome });
     };
@@ -239,11 +257,20 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     const kept: StreamMessage[] = [];
     const recovery = recoveryReader();
     let read = 0;
-    const [replayed, whole] = await replayStream(bus.js, EVENTS_STREAM, ids.governance.did, [{ tenant, problem, untilSeq: coordinator.replay.lastSeq }, { tenant, problem, planTenants }], (m) => {
-      if (options.record !== undefined && ledger === null) kept.push(m);
-      recovery.add(m);
-      if (++read % 10_000 === 0) note(`replay: ${read} events`);
-    });
+    const [replayed, whole] = await replayStream(
+      bus.js,
+      EVENTS_STREAM,
+      ids.governance.did,
+      [
+        { tenant, problem, untilSeq: coordinator.replay.lastSeq },
+        { tenant, problem, planTenants },
+      ],
+      (m) => {
+        if (options.record !== undefined && ledger === null) kept.push(m);
+        recovery.add(m);
+        if (++read % 10_000 === 0) note(`replay: ${read} events`);
+      },
+    );
     if (options.record !== undefined) {
       // With a ledger, the whole stream: every message has a leaf, so the recording reproduces the signed checkpoint.
       const recorded = ledger === null ? kept : await readToEnd(bus.js, EVENTS_STREAM);
@@ -310,7 +337,14 @@ async function solveReference({ family, scenario }: LoadedScenario, without: rea
 type OptimalReference = Extract<ReferenceSolution, { status: "optimal" }>;
 
 /** The plans a problem published in other tenants, as the fold of everything checked them: refusals, and tenants whose final plan it accepted. */
-function tenantPlansOf(family: ProblemFamily, whole: ReplayState, tenant: string, problem: string, planTenants: readonly string[], finalRound: number | undefined): TenantPlans {
+function tenantPlansOf(
+  family: ProblemFamily,
+  whole: ReplayState,
+  tenant: string,
+  problem: string,
+  planTenants: readonly string[],
+  finalRound: number | undefined,
+): TenantPlans {
   const checked = whole.problems[problemKey(tenant, problem)];
   const accepted = checked === undefined ? {} : (family.tenantPlans?.(checked).lastAccepted ?? {});
   // The plans' own refusals: the rest (a late delta with asynchronous rounds) the first fold refused too.
@@ -333,14 +367,22 @@ export function requireNoFailure(coordinator: CoordinatorOutcome, agents: readon
 }
 
 /** Waits for the governance consumer to judge every event, stops it, and verifies the ledger it wrote. */
-export async function closeLedger(bus: BusSession, governance: GovernanceConsumer, trustRoot: string, note: (line: string) => void = () => {}): Promise<LedgerOutcome> {
+export async function closeLedger(
+  bus: BusSession,
+  governance: GovernanceConsumer,
+  trustRoot: string,
+  note: (line: string) => void = () => {},
+): Promise<LedgerOutcome> {
   const last = (await retrying(() => bus.jsm.streams.info(EVENTS_STREAM))).state.last_seq;
   // The consumer may trail a large run by a while (it verifies every signature): say so, and how far it is.
   const progress = setInterval(() => note(`ledger: ${governance.summary().processedSeq} of ${last} events judged`), 5000);
   await governance.caughtUp(last).finally(() => clearInterval(progress));
   const summary = await governance.stop();
   const report = await verifyLedgerStream(bus.js, trustRoot, summary.vkey);
-  const problem = report.problem === null ? null : `${report.problem.seq === undefined ? "" : `stream message ${report.problem.seq}, `}entry ${report.problem.index}: ${report.problem.reason}`;
+  const problem =
+    report.problem === null
+      ? null
+      : `${report.problem.seq === undefined ? "" : `stream message ${report.problem.seq}, `}entry ${report.problem.index}: ${report.problem.reason}`;
   return {
     size: report.size,
     root: report.root,

@@ -23,7 +23,10 @@ export async function resolveScenarioPath(reference: string, root: string): Prom
     }
   }
   const known = await readdir(path.join(root, "scenarios")).catch(() => [] as string[]);
-  throw catoptError("SCENARIO_NOT_FOUND", `scenario "${reference}" not found${didYouMean(reference, known)} (looked for ${candidates.join(" and ")}, a file or a folder with scenario.json)`);
+  throw catoptError(
+    "SCENARIO_NOT_FOUND",
+    `scenario "${reference}" not found${didYouMean(reference, known)} (looked for ${candidates.join(" and ")}, a file or a folder with scenario.json)`,
+  );
 }
 
 /** Reads and parses a scenario of any family, by its "format". */
@@ -56,4 +59,7 @@ export async function loadScenarioOf<S extends ScenarioBase>(format: ScenarioFor
 }
 
 /** A family's scenario as a run takes it, with the family its format belongs to. */
-export const withFamily = <S extends ScenarioBase>(format: ScenarioFormat<S>, scenario: S): LoadedScenario => ({ family: familyOfFormat(format.format), scenario });
+export const withFamily = <S extends ScenarioBase>(format: ScenarioFormat<S>, scenario: S): LoadedScenario => ({
+  family: familyOfFormat(format.format),
+  scenario,
+});

@@ -51,7 +51,12 @@ export function agentSignal(state: AdmmState): number[] {
   return state.xbar.map((x, j) => x - state.zbar[j] + state.u[j]);
 }
 
-export function coordinatorStep(state: AdmmState, round: RoundAggregate, rows: Rows & { readonly used: readonly boolean[] }, settings: AdmmSettings): StepResult {
+export function coordinatorStep(
+  state: AdmmState,
+  round: RoundAggregate,
+  rows: Rows & { readonly used: readonly boolean[] },
+  settings: AdmmSettings,
+): StepResult {
   return sharingStep(state, round, (w) => projectOntoPolyhedron(w, rows).map((s, j) => (rows.used[j] ? s : 0)), settings);
 }
 
@@ -66,7 +71,10 @@ export type FleetTotalUpdate = (w: readonly number[], weight: number) => number[
 export function sharingStep(state: AdmmState, round: RoundAggregate, fleetTotal: FleetTotalUpdate, settings: AdmmSettings): StepResult {
   const n = round.agents;
   const m = round.xbar.length;
-  const shared = fleetTotal(round.xbar.map((x, j) => n * (x + state.u[j])), state.rho / n);
+  const shared = fleetTotal(
+    round.xbar.map((x, j) => n * (x + state.u[j])),
+    state.rho / n,
+  );
   const zbar = shared.map((s) => s / n);
   const u = state.u.map((uj, j) => uj + round.xbar[j] - zbar[j]);
 
@@ -128,7 +136,11 @@ export function aggregateRound(round: number, previous: readonly (readonly numbe
  * projection would move zbar along a direction no agent can follow, and the primal residual
  * there would never close.
  */
-export function constraintRows(resources: readonly string[], constraints: readonly GlobalConstraint[], used: ReadonlySet<string>): Rows & { readonly used: readonly boolean[] } {
+export function constraintRows(
+  resources: readonly string[],
+  constraints: readonly GlobalConstraint[],
+  used: ReadonlySet<string>,
+): Rows & { readonly used: readonly boolean[] } {
   return {
     G: constraints.map((c) => resources.map((r) => (used.has(r) ? (c.coefficients[r] ?? 0) : 0))),
     h: constraints.map((c) => c.limit),

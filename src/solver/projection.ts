@@ -36,7 +36,7 @@ export function projectOntoPolyhedron(w: readonly number[], { G, h }: Rows): num
         active.map((i) => r[i]),
       );
       if (mu.every((m) => m > 0)) {
-        active.forEach((i, a) => (lambda[i] = mu[a]));
+        for (const [a, i] of active.entries()) lambda[i] = mu[a];
         break;
       }
       // Step from lambda toward mu until the first multiplier reaches zero; it leaves the set.

@@ -41,7 +41,10 @@ test("every fixture maps to its node's accelerator type and count", () => {
     assert.equal([node.name, node.type, node.count, node.devices.length], ["n1", type, count, count], file);
   }
   const a100 = adapter("nvidia-smi").toNode("n1", read("nvidia-smi-dgx-a100.csv"), "f");
-  assert.ok(a100.devices.every((d) => d.memoryMiB !== null && d.memoryMiB > 40_000), "memory read from the memory.total column");
+  assert.ok(
+    a100.devices.every((d) => d.memoryMiB !== null && d.memoryMiB > 40_000),
+    "memory read from the memory.total column",
+  );
 });
 
 test("nvidia-smi: a missing header, a short row, an unknown or mixed model each name the line", () => {
@@ -67,7 +70,21 @@ test("tpu-node: an unknown version, a bad size or a TPU that is not READY name t
 });
 
 test("catopt agent --adapter: bad input is one error line naming the file and line, before any connection", async () => {
-  const result = await runCli(["agent", "--node", "gpu-1", "--adapter", "nvidia-smi", "--input", "README.md", "--tenant", "t", "--problem-id", "p", "--nats", "nats://127.0.0.1:1"]);
+  const result = await runCli([
+    "agent",
+    "--node",
+    "gpu-1",
+    "--adapter",
+    "nvidia-smi",
+    "--input",
+    "README.md",
+    "--tenant",
+    "t",
+    "--problem-id",
+    "p",
+    "--nats",
+    "nats://127.0.0.1:1",
+  ]);
   assert.is(result.code, 1, result.stderr);
   assert.ok(isOneLineError(result.stderr), result.stderr);
   assert.match(result.stderr, /README\.md line 1: expected nvidia-smi's CSV header/);

@@ -45,12 +45,12 @@ test("the knapsack step meets its KKT conditions exactly", () => {
     const load = y.reduce((sum, yj, j) => sum + a[j] * yj, 0);
     assert.ok(lambda >= 0 && load <= limit + 1e-9, `feasible (trial ${trial})`);
     if (lambda > 0) assert.ok(Math.abs(load - limit) < 1e-9, `a priced row binds (trial ${trial})`);
-    y.forEach((yj, j) => assert.ok(Math.abs(yj - Math.min(upper[j], Math.max(0, (p[j] - lambda * a[j]) / q[j]))) < 1e-12));
+    for (const [j, yj] of y.entries()) assert.ok(Math.abs(yj - Math.min(upper[j], Math.max(0, (p[j] - lambda * a[j]) / q[j]))) < 1e-12);
     // Warm-started anywhere (as node agents start from last round's price), the same solution.
     const warm = new Float64Array(n);
     const warmLambda = solveKnapsack(p, q, upper, a, limit, warm, random() * 2 * (lambda + 1));
     assert.ok(Math.abs(warmLambda - lambda) <= 1e-12 * (1 + lambda), `warm start moves lambda ${lambda} -> ${warmLambda} (trial ${trial})`);
-    warm.forEach((yj, j) => assert.ok(Math.abs(yj - y[j]) < 1e-12, `warm start moves y (trial ${trial})`));
+    for (const [j, yj] of warm.entries()) assert.ok(Math.abs(yj - y[j]) < 1e-12, `warm start moves y (trial ${trial})`);
   }
 });
 
@@ -120,7 +120,11 @@ test("tenant quotas are a limit the plan respects, and HiGHS agrees on the optim
 });
 
 test("SLOs that cannot all be met are reported with the jobs that fall short", () => {
-  const greedy: ClusterProblem = { ...small.cluster, policy: "cost", jobs: small.cluster.jobs.map((job) => (job.name === "lm-lstm-b20" ? { ...job, slo: 500 } : job)) };
+  const greedy: ClusterProblem = {
+    ...small.cluster,
+    policy: "cost",
+    jobs: small.cluster.jobs.map((job) => (job.name === "lm-lstm-b20" ? { ...job, slo: 500 } : job)),
+  };
   const report = checkSlos(greedy);
   assert.ok(report !== undefined && !report.feasible);
   assert.equal(report.short[0].job, "lm-lstm-b20");
@@ -130,7 +134,7 @@ test("SLOs that cannot all be met are reported with the jobs that fall short", (
 
 test("a cluster scenario with a bad field is refused naming its path", () => {
   const raw = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "scenarios/gavel-small/scenario.json"), "utf8"));
-  const broken = (edit: (s: any) => void): string => {
+  const broken = (edit: (s: Record<string, any>) => void): string => {
     const copy = structuredClone(raw);
     edit(copy);
     try {
@@ -140,11 +144,29 @@ test("a cluster scenario with a bad field is refused naming its path", () => {
     }
     return "accepted";
   };
-  assert.match(broken((s) => (s.jobs[2].throughput.TPU = 3)), 's.json: scenario.jobs[2].throughput.TPU: no node has accelerator type "TPU"');
-  assert.match(broken((s) => (s.jobs[0].throughput = { V100: 0, P100: 0, K80: 0 })), "scenario.jobs[0].throughput: the job can run on no type");
-  assert.match(broken((s) => (s.policy = "fastest")), "scenario.policy: expected one of");
-  assert.match(broken((s) => ((s.policy = "makespan"), delete s.jobs[4].steps)), "scenario.jobs[4].steps: the makespan policy needs");
-  assert.match(broken((s) => (s.nodes[1].count = 0)), "scenario.nodes[1].count: expected an integer >= 1");
+  assert.match(
+    broken((s) => (s.jobs[2].throughput.TPU = 3)),
+    's.json: scenario.jobs[2].throughput.TPU: no node has accelerator type "TPU"',
+  );
+  assert.match(
+    broken((s) => (s.jobs[0].throughput = { V100: 0, P100: 0, K80: 0 })),
+    "scenario.jobs[0].throughput: the job can run on no type",
+  );
+  assert.match(
+    broken((s) => (s.policy = "fastest")),
+    "scenario.policy: expected one of",
+  );
+  assert.match(
+    broken((s) => {
+      s.policy = "makespan";
+      delete s.jobs[4].steps;
+    }),
+    "scenario.jobs[4].steps: the makespan policy needs",
+  );
+  assert.match(
+    broken((s) => (s.nodes[1].count = 0)),
+    "scenario.nodes[1].count: expected an integer >= 1",
+  );
 });
 
 test("catopt allocate: the plan as JSON, within 1e-3 of HiGHS; a broken scenario is one line", async () => {
@@ -156,7 +178,18 @@ test("catopt allocate: the plan as JSON, within 1e-3 of HiGHS; a broken scenario
 
   const dir = await mkdtemp(path.join(tmpdir(), "catopt-alloc-"));
   const file = path.join(dir, "bad.json");
-  await writeFile(file, JSON.stringify({ format: "catopt-cluster/1", name: "x", tenant: "p", problem: "x", policy: "cost", nodes: [{ name: "n", type: "V100", count: 2 }], jobs: [{ name: "j", tenant: "t", throughput: { V100: 1 } }] }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      format: "catopt-cluster/1",
+      name: "x",
+      tenant: "p",
+      problem: "x",
+      policy: "cost",
+      nodes: [{ name: "n", type: "V100", count: 2 }],
+      jobs: [{ name: "j", tenant: "t", throughput: { V100: 1 } }],
+    }),
+  );
   const bad = await runCli(["allocate", file]);
   assert.is(bad.code, 1);
   assert.ok(isOneLineError(bad.stderr), bad.stderr);

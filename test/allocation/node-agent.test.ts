@@ -15,8 +15,24 @@ const scenario = await loadScenarioOf(clusterScenarios, "gavel-small-async", PRO
 const [tenant, problem] = [scenario.tenant, scenario.problem];
 const node = scenario.cluster.nodes[0];
 const open = clusterOpenEvent(tenant, problem, scenario);
-const round = (r: number, took: string[]): CatoptEvent<"round/2"> => ({ schema: "round/2", id: eventId(tenant, problem, "round", r), tenant, problem, round: r, base: r - 1, body: { took, closedBy: "quorum" } });
-const plan = (r: number): CatoptEvent<"cluster-plan/1"> => ({ schema: "cluster-plan/1", id: eventId(tenant, problem, "plan", r), tenant, problem, round: r, base: r - 1, body: { status: "running", rho: 1, signal: { index: [0], value: [r] }, primal: 1, dual: 1, epsPrimal: 0, epsDual: 0 } });
+const round = (r: number, took: string[]): CatoptEvent<"round/2"> => ({
+  schema: "round/2",
+  id: eventId(tenant, problem, "round", r),
+  tenant,
+  problem,
+  round: r,
+  base: r - 1,
+  body: { took, closedBy: "quorum" },
+});
+const plan = (r: number): CatoptEvent<"cluster-plan/1"> => ({
+  schema: "cluster-plan/1",
+  id: eventId(tenant, problem, "plan", r),
+  tenant,
+  problem,
+  round: r,
+  base: r - 1,
+  body: { status: "running", rho: 1, signal: { index: [0], value: [r] }, primal: 1, dual: 1, epsPrimal: 0, epsDual: 0 },
+});
 const committedAfter = (agent: ReturnType<typeof nodeAgent>, r: number): number[] => [...((agent.plan(plan(r)) as NodePlan).committed ?? [])];
 
 test("a node agent's committed values follow the rounds that took its deltas, each round once and in order", () => {
@@ -39,8 +55,16 @@ test("a restarted node agent rebuilds its committed values from its own deltas a
   first.opened(open);
   first.plan(round(0, []));
   const columns = committedAfter(first, 0).length;
-  const sent = first.deltaEvent({ planRound: 0, committed: new Float64Array(columns), proposed: Float64Array.from({ length: columns }, () => 0.25) }) as CatoptEvent<"node-delta/1">;
-  const unanswered = first.deltaEvent({ planRound: 1, committed: new Float64Array(columns).fill(0.25), proposed: new Float64Array(columns).fill(0.5) }) as CatoptEvent<"node-delta/1">;
+  const sent = first.deltaEvent({
+    planRound: 0,
+    committed: new Float64Array(columns),
+    proposed: Float64Array.from({ length: columns }, () => 0.25),
+  }) as CatoptEvent<"node-delta/1">;
+  const unanswered = first.deltaEvent({
+    planRound: 1,
+    committed: new Float64Array(columns).fill(0.25),
+    proposed: new Float64Array(columns).fill(0.5),
+  }) as CatoptEvent<"node-delta/1">;
 
   const again = nodeAgent(tenant, problem, node);
   again.resume?.([sent, unanswered]);

@@ -26,7 +26,10 @@ streams("apply creates, then leaves alone, then updates what differs, keeping a 
   assert.equal(await applyStreams(jsm, configs), all("created"));
   assert.equal(await applyStreams(jsm, configs), all("unchanged"));
   const changed = configs.map((c) => (c.name === EVENTS_STREAM ? { ...c, description: "changed" } : c));
-  assert.equal(await applyStreams(jsm, changed), [{ name: EVENTS_STREAM, action: "updated" }, { name: LEDGER_STREAM, action: "unchanged" }]);
+  assert.equal(await applyStreams(jsm, changed), [
+    { name: EVENTS_STREAM, action: "updated" },
+    { name: LEDGER_STREAM, action: "unchanged" },
+  ]);
   assert.is((await jsm.streams.info(EVENTS_STREAM)).config.description, "changed");
   // A lone server has one replica to give: asking for 1 explicitly is "unchanged", not an error.
   assert.equal(await applyStreams(jsm, changed, 1), all("unchanged"));

@@ -6,21 +6,44 @@ import { checkAdapters, checkWireSchemas } from "../../src/contracts/conformance
 import { conformance } from "../../src/contracts/schema.ts";
 import type { Field, SchemaDescriptor } from "../../src/core/wire-schema.ts";
 
-const f = (name: string, type: Field["type"], required = true, defaultValue?: unknown): Field => ({ name, type, required, ...(defaultValue === undefined ? {} : { default: defaultValue }) });
+const f = (name: string, type: Field["type"], required = true, defaultValue?: unknown): Field => ({
+  name,
+  type,
+  required,
+  ...(defaultValue === undefined ? {} : { default: defaultValue }),
+});
 const s = (version: number, fields: Field[]): SchemaDescriptor => ({ name: "telemetry", version, fields });
 const v1 = s(1, [f("source", "string"), f("at", "integer"), f("metrics", "map:number")]);
-const verdict = (candidate: SchemaDescriptor, history: SchemaDescriptor[], mode: CompatibilityMode) => compatibilityProblems(candidate, history, mode).join("; ");
+const verdict = (candidate: SchemaDescriptor, history: SchemaDescriptor[], mode: CompatibilityMode) =>
+  compatibilityProblems(candidate, history, mode).join("; ");
 
 test("backward: a new reader must read old data; an added field needs a default, a type may only widen", () => {
   assert.match(verdict(s(2, [...v1.fields, f("site", "string")]), [v1], "backward"), 'field "site": telemetry/2 requires it without a default');
   assert.is(verdict(s(2, [...v1.fields, f("site", "string", true, "unknown")]), [v1], "backward"), "");
-  assert.is(verdict(s(2, v1.fields.filter((x) => x.name !== "metrics")), [v1], "backward"), "", "dropping a field: the new reader ignores it");
-  assert.match(verdict(s(2, [f("source", "number"), f("at", "integer"), f("metrics", "map:number")]), [v1], "backward"), 'field "source": telemetry/1 writes string, telemetry/2 reads number');
+  assert.is(
+    verdict(
+      s(
+        2,
+        v1.fields.filter((x) => x.name !== "metrics"),
+      ),
+      [v1],
+      "backward",
+    ),
+    "",
+    "dropping a field: the new reader ignores it",
+  );
+  assert.match(
+    verdict(s(2, [f("source", "number"), f("at", "integer"), f("metrics", "map:number")]), [v1], "backward"),
+    'field "source": telemetry/1 writes string, telemetry/2 reads number',
+  );
   assert.is(verdict(s(2, [f("source", "string"), f("at", "number"), f("metrics", "map:number")]), [v1], "backward"), "", "integer widens to number");
 });
 
 test("forward: old readers must read new data; full: both ways", () => {
-  const dropped = s(2, v1.fields.filter((x) => x.name !== "metrics"));
+  const dropped = s(
+    2,
+    v1.fields.filter((x) => x.name !== "metrics"),
+  );
   assert.match(verdict(dropped, [v1], "forward"), 'forward: field "metrics": telemetry/1 requires it without a default, and telemetry/2 does not write it');
   assert.is(verdict(s(2, [...v1.fields, f("note", "string", false)]), [v1], "forward"), "");
   const widened = s(2, [f("source", "string"), f("at", "number"), f("metrics", "map:number")]);
@@ -54,7 +77,11 @@ test("the catalog admits itself, and every adapter and wire parser conforms to i
 });
 
 test("conformance names each offending field", () => {
-  assert.equal(conformance(v1, { source: "rover", at: 1.5, extra: 1 }), ["telemetry.at: expected integer", "telemetry.metrics: required, missing", "telemetry.extra: not in telemetry/1"]);
+  assert.equal(conformance(v1, { source: "rover", at: 1.5, extra: 1 }), [
+    "telemetry.at: expected integer",
+    "telemetry.metrics: required, missing",
+    "telemetry.extra: not in telemetry/1",
+  ]);
   assert.equal(conformance(v1, { source: "rover", at: 3, metrics: { power: 1, temp: "hot" } }), ["telemetry.metrics: expected map:number"]);
 });
 

@@ -18,7 +18,12 @@ import { messageOf } from "../helpers/messages.ts";
 
 // Asynchronous rounds, stepped purely: three agents, a quorum of two, one round of staleness,
 // a 100 ms deadline. Every message the machine folds is kept, so a replay can be held to it.
-const spec: ProblemSpec = { resources: ["r"], constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 5 }], agents: ["a", "b", "c"], admm: { ...DEFAULT_ADMM, maxStaleness: 1, stop: "steady" } };
+const spec: ProblemSpec = {
+  resources: ["r"],
+  constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 5 }],
+  agents: ["a", "b", "c"],
+  admm: { ...DEFAULT_ADMM, maxStaleness: 1, stop: "steady" },
+};
 const governance = generateIdentity("governance");
 const coordinator = generateIdentity("coordinator");
 const agents = { a: generateIdentity("a"), b: generateIdentity("b"), c: generateIdentity("c") };
@@ -45,9 +50,23 @@ function harness(problemSpec: ProblemSpec = spec) {
     return round;
   };
   const delta = (agent: keyof typeof agents, base: number, value: number): void =>
-    void feed({ schema: "delta/1", id: eventId("t", "p", "delta", base + 1, agent), tenant: "t", problem: "p", round: base + 1, base, body: { entries: { r: value }, objective: 0 } }, agents[agent]);
-  const tick = (now: number): Snapshot => ([s] = transition(coordinatorMachine, s, { type: "tick", now }))[0];
-  const send = (event: CoordinatorEvent): Snapshot => ([s] = transition(coordinatorMachine, s, event))[0];
+    void feed(
+      {
+        schema: "delta/1",
+        id: eventId("t", "p", "delta", base + 1, agent),
+        tenant: "t",
+        problem: "p",
+        round: base + 1,
+        base,
+        body: { entries: { r: value }, objective: 0 },
+      },
+      agents[agent],
+    );
+  const send = (event: CoordinatorEvent): Snapshot => {
+    [s] = transition(coordinatorMachine, s, event);
+    return s;
+  };
+  const tick = (now: number): Snapshot => send({ type: "tick", now });
   feed(admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance);
   for (const [name, id] of Object.entries(agents)) feed(admitEvent("t", id.did, "agent", name), governance);
   feed(openEvent("t", "p", problemSpec), coordinator);
@@ -95,7 +114,11 @@ test("a quorum closes a round, a late delta counts in the next one, a too late o
 });
 
 /** Loose tolerances and a budget that never binds: a round whose taken values do not move has residuals of 0, whatever plan they answer. */
-const loose = (admm: ProblemSpec["admm"]): ProblemSpec => ({ ...spec, constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }], admm: { ...admm, epsAbs: 0.01, epsRel: 1e-6 } });
+const loose = (admm: ProblemSpec["admm"]): ProblemSpec => ({
+  ...spec,
+  constraints: [{ name: "cap", coefficients: { r: 1 }, limit: 100 }],
+  admm: { ...admm, epsAbs: 0.01, epsRel: 1e-6 },
+});
 
 /** Every agent joined and round 1 closed with a delta from each (a = 1, b = 2, c = 3). */
 function pastRoundOne(problemSpec: ProblemSpec = spec) {
@@ -112,7 +135,15 @@ function pastRoundOne(problemSpec: ProblemSpec = spec) {
 test("a round that took a delta which is no longer good is refused by the fold", () => {
   const h = pastRoundOne();
   // A forged round 2 that takes nothing anyone sent, then one taking a delta twice.
-  const bad = (took: string[]): CatoptEvent<"round/2"> => ({ schema: "round/2", id: eventId("t", "p", "round", 2), tenant: "t", problem: "p", round: 2, base: 1, body: { took, closedBy: "quorum" } });
+  const bad = (took: string[]): CatoptEvent<"round/2"> => ({
+    schema: "round/2",
+    id: eventId("t", "p", "round", 2),
+    tenant: "t",
+    problem: "p",
+    round: 2,
+    base: 1,
+    body: { took, closedBy: "quorum" },
+  });
   h.delta("a", 1, 2);
   h.feed(bad(["t/p/delta/1/a"]), coordinator);
   assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "has not delivered");
@@ -124,7 +155,15 @@ test("a round that took a delta which is no longer good is refused by the fold",
 test("an agent leaves: rounds stop waiting for it, its values and deltas stop counting, and it may join again", () => {
   const h = pastRoundOne();
   h.delta("c", 1, 3.5); // pending when c leaves: no round decided after the leave takes it
-  const leave = (round: number): CatoptEvent<"leave/1"> => ({ schema: "leave/1", id: eventId("t", "p", "leave", round, "c"), tenant: "t", problem: "p", round, base: round - 1, body: { reason: "grounded" } });
+  const leave = (round: number): CatoptEvent<"leave/1"> => ({
+    schema: "leave/1",
+    id: eventId("t", "p", "leave", round, "c"),
+    tenant: "t",
+    problem: "p",
+    round,
+    base: round - 1,
+    body: { reason: "grounded" },
+  });
   h.feed(leave(1), agents.c);
   assert.equal(h.problem().joined.c?.left, 1);
   assert.not.ok("c" in h.problem().x, "c's values are out of the sum");
@@ -132,7 +171,10 @@ test("an agent leaves: rounds stop waiting for it, its values and deltas stop co
   h.delta("b", 1, 2.5);
   const round2 = h.close();
   assert.equal([round2.body.took, round2.body.closedBy], [["t/p/delta/2/a", "t/p/delta/2/b"], "all"], "a and b are every agent now");
-  assert.not.ok(Object.values(h.problem().pending).some((d) => d.agent === "c"), "c's pending delta is dropped once a round closes");
+  assert.not.ok(
+    Object.values(h.problem().pending).some((d) => d.agent === "c"),
+    "c's pending delta is dropped once a round closes",
+  );
   h.delta("c", 2, 4);
   assert.match(h.snapshot().context.replay.rejected.at(-1)?.reason ?? "", "delta from c, which left after round 1");
   h.feed(leave(2), agents.c);
@@ -159,7 +201,15 @@ test("a leave between a round's decision and its round event: the round still fo
   assert.is(h.snapshot().value, "closing", "the coordinator decided round 2, taking c's delta");
   const round2 = roundEvent(h.problem(), h.snapshot().context.closedBy); // what it published on entering closing
   assert.equal(round2.body.took, ["t/p/delta/2/a", "t/p/delta/2/b", "t/p/delta/2/c"]);
-  const leave: CatoptEvent<"leave/1"> = { schema: "leave/1", id: eventId("t", "p", "leave", 1, "c"), tenant: "t", problem: "p", round: 1, base: 0, body: { reason: "grounded" } };
+  const leave: CatoptEvent<"leave/1"> = {
+    schema: "leave/1",
+    id: eventId("t", "p", "leave", 1, "c"),
+    tenant: "t",
+    problem: "p",
+    round: 1,
+    base: 0,
+    body: { reason: "grounded" },
+  };
   h.feed(leave, agents.c); // reaches the stream before the round event
   h.feed(round2, coordinator);
   assert.is(h.problem().round, 2, "the round folded: the coordinator goes on");
@@ -177,9 +227,15 @@ test("a coordinator whose own round event comes back refused fails, naming the r
   const seq = h.folded.length + 1; // where the stream stores the round event it publishes next
   h.send({ type: "published", seq, now: 2 });
   // What reaches the stream under that sequence is a round the fold refuses (here: one that takes a delta nobody sent).
-  h.feed({ schema: "round/2", id: eventId("t", "p", "round", 2), tenant: "t", problem: "p", round: 2, base: 1, body: { took: ["t/p/delta/2/z"], closedBy: "all" } }, coordinator);
+  h.feed(
+    { schema: "round/2", id: eventId("t", "p", "round", 2), tenant: "t", problem: "p", round: 2, base: 1, body: { took: ["t/p/delta/2/z"], closedBy: "all" } },
+    coordinator,
+  );
   assert.is(h.snapshot().value, "failed");
-  assert.match(h.snapshot().context.error ?? "", `the fold refused this coordinator's own round event (seq ${seq}): round 2 took t/p/delta/2/z, which the stream has not delivered`);
+  assert.match(
+    h.snapshot().context.error ?? "",
+    `the fold refused this coordinator's own round event (seq ${seq}): round 2 took t/p/delta/2/z, which the stream has not delivered`,
+  );
 });
 
 test("residuals that look converged in a round mixing a late value end nothing until every value answers a plan the rounds since left in place", () => {
@@ -196,7 +252,12 @@ test("residuals that look converged in a round mixing a late value end nothing u
   assert.is(p3.phase, "running", "c's value answers plan 1, and round 2 moved the plan since: not converged");
   assert.equal([p3.lateAnswers, p3.steadySince], [{ c: 1 }, 3]);
 
-  for (const [a, value] of [["a", 4], ["b", 5], ["c", 3]] as const) h.delta(a, 3, value);
+  for (const [a, value] of [
+    ["a", 4],
+    ["b", 5],
+    ["c", 3],
+  ] as const)
+    h.delta(a, 3, value);
   h.close();
   assert.is(h.problem().phase, "converged", "every value answers plan 3, and round 4 left it in place");
   assert.equal([h.problem().lateAnswers, h.problem().steadySince], [undefined, undefined]);

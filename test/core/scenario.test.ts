@@ -13,26 +13,43 @@ import { parseAdmmSettings } from "../../src/core/schemas.ts";
 import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
 
 const cosmos = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
-const base = () => JSON.parse(JSON.stringify({
-  format: "catopt-scenario/1",
-  name: "tiny",
-  tenant: "t",
-  problem: "p",
-  resources: ["a", "b"],
-  assets: [{ agent: "x", adapter: "energy-asset", input: { slots: { a: { want: 5, weight: 1, min: 0, max: 10 } } } }],
-  constraints: [{ name: "cap", coefficients: { a: 1 }, limit: 4 }],
-})) as Record<string, any>;
+const base = () =>
+  JSON.parse(
+    JSON.stringify({
+      format: "catopt-scenario/1",
+      name: "tiny",
+      tenant: "t",
+      problem: "p",
+      resources: ["a", "b"],
+      assets: [{ agent: "x", adapter: "energy-asset", input: { slots: { a: { want: 5, weight: 1, min: 0, max: 10 } } } }],
+      constraints: [{ name: "cap", coefficients: { a: 1 }, limit: 4 }],
+    }),
+  ) as Record<string, any>;
 
 test("the cosmos scenario loads: three assets on their nodes, two binding constraints", () => {
-  assert.equal(cosmos.assets.map((a) => [a.agent, a.node]), [["rover", "rover-1"], ["drone", "drone-1"], ["habitat", "habitat-1"]]);
-  assert.equal(cosmos.spec.constraints.map((c) => c.name), ["fleet-energy-budget", "relay-pass-window"]);
+  assert.equal(
+    cosmos.assets.map((a) => [a.agent, a.node]),
+    [
+      ["rover", "rover-1"],
+      ["drone", "drone-1"],
+      ["habitat", "habitat-1"],
+    ],
+  );
+  assert.equal(
+    cosmos.spec.constraints.map((c) => c.name),
+    ["fleet-energy-budget", "relay-pass-window"],
+  );
   const rover = cosmos.assets[0].problem.variables.find((v) => v.resource === "t08");
   assert.equal(rover, { resource: "t08", lower: 20, upper: 400, quadratic: 1, linear: -150 });
   assert.is(cosmos.spec.admm.epsAbs, 1e-10);
 });
 
 test("a scenario is found by name, by folder or by file", async () => {
-  for (const reference of ["cosmos-3asset", path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset"), path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset", "scenario.json")]) {
+  for (const reference of [
+    "cosmos-3asset",
+    path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset"),
+    path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset", "scenario.json"),
+  ]) {
     assert.is((await loadScenario(reference, PROJECT_ROOT)).scenario.name, "cosmos-3asset");
   }
 });
@@ -54,7 +71,10 @@ test("each malformed or inconsistent scenario is refused with the path of the ba
     // Names that would index the prototype, and numbers that leave no digits for ADMM's tolerances.
     [(s) => (s.resources = ["a", "__proto__"]), 'scenario.resources[1]: "__proto__" must be 1-64 letters'],
     [(s) => (s.resources = ["a", "constructor"]), 'scenario.resources[1]: "constructor" must be 1-64 letters'],
-    [(s) => (s.constraints[0].coefficients = JSON.parse('{"__proto__": 1}')), 'scenario.constraints[0].coefficients.__proto__: "__proto__" cannot be a name here'],
+    [
+      (s) => (s.constraints[0].coefficients = JSON.parse('{"__proto__": 1}')),
+      'scenario.constraints[0].coefficients.__proto__: "__proto__" cannot be a name here',
+    ],
     [(s) => (s.constraints[0].limit = 1e20), "scenario.constraints[0].limit: 100000000000000000000 is beyond 1000000000000000"],
     [(s) => (s.constraints[0].limit = 1e12), "scenario.constraints[0].limit: 1000000000000 is beyond 1000000000: numbers this large leave too few digits"],
     [(s) => (s.constraints[0].coefficients = { a: 1e308 }), "scenario.constraints[0].coefficients.a: 1e+308 is beyond"],
@@ -105,7 +125,15 @@ test("a scenario's ADMM settings and an open event's are read by one table: the 
       return (err as Error).message.replace(/^.*?admm\./, "");
     }
   };
-  for (const [key, bad] of [["rho", 0], ["maxRounds", 0], ["balanceRounds", 1.5], ["maxStaleness", -1], ["censor", -1], ["tau", 1], ["epsAbs", 1e300]] as const) {
+  for (const [key, bad] of [
+    ["rho", 0],
+    ["maxRounds", 0],
+    ["balanceRounds", 1.5],
+    ["maxStaleness", -1],
+    ["censor", -1],
+    ["tau", 1],
+    ["epsAbs", 1e300],
+  ] as const) {
     const scenario = reasonOf(() => parseAdmm({ [key]: bad }, "scenario.admm", DEFAULT_ADMM));
     const open = reasonOf(() => parseAdmmSettings({ ...wire, [key]: bad }, "event.body.admm"));
     assert.ok(scenario !== "accepted", `${key} = ${bad} is refused`);

@@ -16,7 +16,16 @@ import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { planSubject } from "../../src/core/subjects.ts";
 import { generateIdentity } from "../../src/governance/identity.ts";
 
-type Outcome = { converged: boolean; rounds: number; gap: number | null; max_violation: number; state_hash: string; events: number; rejected: number; scenario: string | null };
+type Outcome = {
+  converged: boolean;
+  rounds: number;
+  gap: number | null;
+  max_violation: number;
+  state_hash: string;
+  events: number;
+  rejected: number;
+  scenario: string | null;
+};
 
 const cli = suite("the catopt command");
 let dir: string;
@@ -38,7 +47,10 @@ cli("demo --json runs the embedded default and prints the outcome last; replay o
   const replay = await runCli(["replay", record, "--json"]);
   assert.is(replay.code, 0, replay.stderr);
   const replayed = lastJson<Outcome>(replay);
-  assert.equal([replayed.state_hash, replayed.rounds, replayed.events, replayed.scenario], [outcome.state_hash, outcome.rounds, outcome.events, "cosmos-3asset"]);
+  assert.equal(
+    [replayed.state_hash, replayed.rounds, replayed.events, replayed.scenario],
+    [outcome.state_hash, outcome.rounds, outcome.events, "cosmos-3asset"],
+  );
   assert.is(replayed.gap, outcome.gap);
 });
 
@@ -105,9 +117,13 @@ cli("a verifier trusts only the pinned governance key: forged exports, self-sign
   const forgedKey = await (await import("../../src/governance/keystore.ts")).loadIdentity(keys, "governance");
   const { signCheckpoint, verifierKey } = await import("../../src/governance/checkpoint.ts");
   const { MerkleLog } = await import("../../src/governance/merkle.ts");
-  const kept = items.slice(1).filter((item) => item.entry !== undefined).filter((_, i) => i !== 100).map((item, i) => encodeEntry({ ...decodeEntry(item.entry as Uint8Array), index: i, ...(i >= 100 ? { seq: i + 1 } : {}) }));
+  const kept = items
+    .slice(1)
+    .filter((item) => item.entry !== undefined)
+    .filter((_, i) => i !== 100)
+    .map((item, i) => encodeEntry({ ...decodeEntry(item.entry as Uint8Array), index: i, ...(i >= 100 ? { seq: i + 1 } : {}) }));
   const log = new MerkleLog();
-  kept.forEach((e) => log.append(e));
+  for (const e of kept) log.append(e);
   const note = signCheckpoint({ origin: "catopt-flow/ledger", size: log.size, root: log.root() }, "catopt-flow/ledger", forgedKey);
   const header = { ...items[0], governance: forgedKey.did, vkey: verifierKey("catopt-flow/ledger", forgedKey.publicKey), entries: kept.length, checkpoints: 1 };
   const forgedFile = path.join(dir, "forged.catledger");
@@ -124,7 +140,14 @@ cli("a verifier trusts only the pinned governance key: forged exports, self-sign
   const renamed = path.join(dir, "renamed.json");
   const checkpointText = String(proof.checkpoint).slice(0, String(proof.checkpoint).lastIndexOf("\n\n") + 1);
   const { parseCheckpointText } = await import("../../src/governance/checkpoint.ts");
-  await writeFile(selfSigned, JSON.stringify({ ...proof, checkpoint: signCheckpoint(parseCheckpointText(checkpointText), "catopt-flow/ledger", forgedKey), vkey: verifierKey("catopt-flow/ledger", forgedKey.publicKey) }));
+  await writeFile(
+    selfSigned,
+    JSON.stringify({
+      ...proof,
+      checkpoint: signCheckpoint(parseCheckpointText(checkpointText), "catopt-flow/ledger", forgedKey),
+      vkey: verifierKey("catopt-flow/ledger", forgedKey.publicKey),
+    }),
+  );
   await writeFile(renamed, JSON.stringify({ ...proof, event_id: "cosmos/sol-energy/plan/13" }));
   const self = await runCli(["ledger", "check", selfSigned, ...pin]);
   assert.is(self.code, 1);
@@ -167,7 +190,15 @@ cli("a plan whose residuals met loose tolerances but misses HiGHS or a constrain
 cli("the human output shows the convergence picture, the plan per asset and the constraints", async () => {
   const demo = await runCli(["run", "cosmos-3asset"]);
   assert.is(demo.code, 0, demo.stderr);
-  for (const part of ["residuals (log scale", "rover", "habitat", "fleet-energy-budget", "relay-pass-window", "relative gap", "replayed stream      same hash"]) {
+  for (const part of [
+    "residuals (log scale",
+    "rover",
+    "habitat",
+    "fleet-energy-budget",
+    "relay-pass-window",
+    "relative gap",
+    "replayed stream      same hash",
+  ]) {
     assert.match(demo.stdout, part);
   }
 });
@@ -177,7 +208,11 @@ cli("bad input ends with one clear line and a non-zero exit, never a stack trace
   const malformed = path.join(dir, "malformed.json");
   const corrupt = path.join(dir, "corrupt.catrec");
   const base = {
-    format: "catopt-scenario/1", name: "x", tenant: "t", problem: "p", resources: ["a"],
+    format: "catopt-scenario/1",
+    name: "x",
+    tenant: "t",
+    problem: "p",
+    resources: ["a"],
     assets: [{ agent: "x", adapter: "energy-asset", input: { slots: { a: { want: 5, weight: 1, min: 3, max: 10 } } } }],
     constraints: [{ name: "cap", coefficients: { a: 1 }, limit: 2 }],
   };
@@ -192,8 +227,28 @@ cli("bad input ends with one clear line and a non-zero exit, never a stack trace
     [["replay", corrupt], `${corrupt}: corrupt or truncated msgpack at byte 0`],
     [["replay", path.join(dir, "absent.catrec")], "cannot read (ENOENT)"],
     [["run", "cosmos-3aset"], 'scenario "cosmos-3aset" not found (did you mean "cosmos-3asset"?)'],
-    [["ledger", "check", path.join(dir, "absent-proof.json"), "--governance", "did:key:z6MkmrkXBppDgJtqjfUUvozMLnENv6XSq9J6gQeJA4wE2EBs"], "absent-proof.json: not a proof (no such file)"],
-    [["agent", "--node", "n", "--adapter", "nvidia-smi", "--tenant", "t", "--problem-id", "p", "--input", path.join(dir, "absent.csv"), "--nats", "nats://127.0.0.1:1"], "absent.csv: cannot read it (ENOENT)"],
+    [
+      ["ledger", "check", path.join(dir, "absent-proof.json"), "--governance", "did:key:z6MkmrkXBppDgJtqjfUUvozMLnENv6XSq9J6gQeJA4wE2EBs"],
+      "absent-proof.json: not a proof (no such file)",
+    ],
+    [
+      [
+        "agent",
+        "--node",
+        "n",
+        "--adapter",
+        "nvidia-smi",
+        "--tenant",
+        "t",
+        "--problem-id",
+        "p",
+        "--input",
+        path.join(dir, "absent.csv"),
+        "--nats",
+        "nats://127.0.0.1:1",
+      ],
+      "absent.csv: cannot read it (ENOENT)",
+    ],
   ];
   for (const [args, message] of cases) {
     const result = await runCli(args);
@@ -208,7 +263,18 @@ cli("contracts: the catalog checks out; an incompatible new version is refused, 
   assert.is(check.code, 0, check.stderr);
   assert.match(check.stdout, "ok   adapter energy-asset");
   const candidate = path.join(dir, "delta-2.json");
-  await writeFile(candidate, JSON.stringify({ name: "delta", version: 2, fields: [{ name: "entries", type: "map:number", required: true }, { name: "objective", type: "number", required: true }, { name: "weight", type: "number", required: true }] }));
+  await writeFile(
+    candidate,
+    JSON.stringify({
+      name: "delta",
+      version: 2,
+      fields: [
+        { name: "entries", type: "map:number", required: true },
+        { name: "objective", type: "number", required: true },
+        { name: "weight", type: "number", required: true },
+      ],
+    }),
+  );
   const refused = await runCli(["contracts", "compat", candidate]);
   assert.is(refused.code, 1);
   assert.match(refused.stderr, 'field "weight": delta/2 requires it without a default');
@@ -225,7 +291,10 @@ cli("usage errors print the usage and exit 2", async () => {
   const typos: [string[], string][] = [
     [["wach"], 'unknown command "wach" (did you mean "watch"?)'],
     [["run", "cosmos-3asset", "--nat", "nats://127.0.0.1:1"], "Unknown option '--nat' (did you mean --nats?)"],
-    [["watch", "catopt.cosmos.plan", "--nats", "nats://127.0.0.1:1"], "catopt.cosmos.plan matches no event subject: they are catopt.<tenant>.<kind>.<problem>[.<agent>] (did you mean catopt.cosmos.plan.>?)"],
+    [
+      ["watch", "catopt.cosmos.plan", "--nats", "nats://127.0.0.1:1"],
+      "catopt.cosmos.plan matches no event subject: they are catopt.<tenant>.<kind>.<problem>[.<agent>] (did you mean catopt.cosmos.plan.>?)",
+    ],
   ];
   for (const [args, message] of typos) {
     const result = await runCli(args);
@@ -235,7 +304,8 @@ cli("usage errors print the usage and exit 2", async () => {
   }
   const help = await runCli(["--help"]);
   assert.is(help.code, 0);
-  for (const name of ["demo", "run", "agent", "coordinator", "watch", "replay", "streams", "id", "governance", "ledger", "contracts"]) assert.match(help.stdout, `  ${name} `);
+  for (const name of ["demo", "run", "agent", "coordinator", "watch", "replay", "streams", "id", "governance", "ledger", "contracts"])
+    assert.match(help.stdout, `  ${name} `);
 });
 
 const deployment = suite("agents, coordinator and watcher as separate processes on one server");
@@ -262,7 +332,12 @@ deployment("agents started per node and a coordinator converge; watch sees the f
     assert.is(made.code, 0, made.stderr);
     dids[name] = lastJson<{ did: string }>(made).did;
   }
-  for (const [name, role] of [["coordinator", "coordinator"], ["rover", "agent"], ["drone", "agent"], ["habitat", "agent"]]) {
+  for (const [name, role] of [
+    ["coordinator", "coordinator"],
+    ["rover", "agent"],
+    ["drone", "agent"],
+    ["habitat", "agent"],
+  ]) {
     const admitted = await runCli(["governance", "admit", "--tenant", "cosmos", "--role", role, "--name", name, "--did", dids[name], ...keys, ...nats]);
     assert.is(admitted.code, 0, admitted.stderr);
     assert.match(admitted.stdout, `admitted ${dids[name]} in cosmos`);
@@ -271,8 +346,21 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   // Governance also approves the adapter, and tries to register a schema version that breaks
   // backward-transitive compatibility: the governance service must quarantine that one.
   const breaking = path.join(dir, "telemetry-2.json");
-  await writeFile(breaking, JSON.stringify({ name: "telemetry", version: 2, fields: [{ name: "source", type: "string", required: true }, { name: "site", type: "string", required: true }] }));
-  for (const args of [["register", "--schema", breaking], ["approve", "--adapter", "energy-asset"]]) {
+  await writeFile(
+    breaking,
+    JSON.stringify({
+      name: "telemetry",
+      version: 2,
+      fields: [
+        { name: "source", type: "string", required: true },
+        { name: "site", type: "string", required: true },
+      ],
+    }),
+  );
+  for (const args of [
+    ["register", "--schema", breaking],
+    ["approve", "--adapter", "energy-asset"],
+  ]) {
     const published = await runCli(["governance", ...args, "--tenant", "cosmos", ...keys, ...nats]);
     assert.is(published.code, 0, published.stderr);
   }
@@ -284,7 +372,12 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   // agents and the watcher act only on plans of an admitted coordinator, and the real plan still lands.
   const stranger = await openBus({ url: server.url });
   const forged: CatoptEvent<"plan/1"> = {
-    schema: "plan/1", id: eventId("cosmos", "sol-energy", "plan", 1), tenant: "cosmos", problem: "sol-energy", round: 1, base: 0,
+    schema: "plan/1",
+    id: eventId("cosmos", "sol-energy", "plan", 1),
+    tenant: "cosmos",
+    problem: "sol-energy",
+    round: 1,
+    base: 0,
     body: { status: "converged", rho: 1, signal: { t08: 0 }, allocations: { rover: { t08: 999 } }, objective: 0, primal: 0, dual: 0, epsPrimal: 1, epsDual: 1 },
   };
   await publishEvent(stranger.js, planSubject("cosmos", "sol-energy"), forged, generateIdentity("stranger"));
@@ -343,7 +436,8 @@ deployment("Ctrl-C makes an agent leave with a leave event: the coordinator stop
   // The drone joins as soon as the problem opens; round 0 waits for the others, who are not up yet.
   const bus = await openBus({ url: server.url });
   try {
-    while ((await readToEnd(bus.js, EVENTS_STREAM, { filter: "catopt.cosmos.delta.sol-leave.drone" })).length === 0) await new Promise((r) => setTimeout(r, 20));
+    while ((await readToEnd(bus.js, EVENTS_STREAM, { filter: "catopt.cosmos.delta.sol-leave.drone" })).length === 0)
+      await new Promise((r) => setTimeout(r, 20));
   } finally {
     await bus.close();
   }
@@ -363,27 +457,34 @@ deployment("Ctrl-C makes an agent leave with a leave event: the coordinator stop
   assert.equal(Object.keys(outcome.allocations).sort(), ["habitat", "rover"]);
 });
 
-deployment("on a problem that already ended, coordinator and agent say so with the --problem-id hint and exit; an agent waiting for its problem ends on the first SIGTERM", async () => {
-  const common = ["--scenario", "cosmos-3asset", "--keys", path.join(dir, "deployment-keys"), "--nats", server.url];
-  const [coordinator, agent] = await Promise.all([runCli(["coordinator", ...common], { timeoutMs: 20_000 }), runCli(["agent", "--node", "rover-1", ...common], { timeoutMs: 20_000 })]);
-  for (const result of [coordinator, agent]) {
-    assert.is(result.code, 1, result.stderr);
-    assert.match(result.stderr, "cosmos/sol-energy already ended (converged after round");
-    assert.match(result.stderr, "start another with --problem-id <new id>");
-  }
-  const waiting = startCli(["agent", "--node", "rover-1", ...common, "--problem-id", "sol-never-opened"], { timeoutMs: 20_000 });
-  while (!waiting.stdout().includes("starting")) await new Promise((r) => setTimeout(r, 50));
-  await new Promise((r) => setTimeout(r, 500));
-  waiting.signal("SIGTERM");
-  const ended = await waiting.done;
-  assert.is.not(ended.code, null, "ended by itself, not killed at the time limit");
-  assert.match(ended.stdout, "rover: left");
-});
+deployment(
+  "on a problem that already ended, coordinator and agent say so with the --problem-id hint and exit; an agent waiting for its problem ends on the first SIGTERM",
+  async () => {
+    const common = ["--scenario", "cosmos-3asset", "--keys", path.join(dir, "deployment-keys"), "--nats", server.url];
+    const [coordinator, agent] = await Promise.all([
+      runCli(["coordinator", ...common], { timeoutMs: 20_000 }),
+      runCli(["agent", "--node", "rover-1", ...common], { timeoutMs: 20_000 }),
+    ]);
+    for (const result of [coordinator, agent]) {
+      assert.is(result.code, 1, result.stderr);
+      assert.match(result.stderr, "cosmos/sol-energy already ended (converged after round");
+      assert.match(result.stderr, "start another with --problem-id <new id>");
+    }
+    const waiting = startCli(["agent", "--node", "rover-1", ...common, "--problem-id", "sol-never-opened"], { timeoutMs: 20_000 });
+    while (!waiting.stdout().includes("starting")) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    waiting.signal("SIGTERM");
+    const ended = await waiting.done;
+    assert.is.not(ended.code, null, "ended by itself, not killed at the time limit");
+    assert.match(ended.stdout, "rover: left");
+  },
+);
 
 deployment("Ctrl-C on run stops its embedded nats-server and removes its temporary store", async () => {
   const run = startCli(["run", "gavel-256"], { timeoutMs: 60_000 });
-  let url: string | undefined;
-  while ((url = /embedded nats-server at (nats:\/\/[0-9.:]+)/.exec(run.stdout())?.[1]) === undefined) await new Promise((r) => setTimeout(r, 50));
+  const urlIn = (text: string) => /embedded nats-server at (nats:\/\/[0-9.:]+)/.exec(text)?.[1];
+  while (urlIn(run.stdout()) === undefined) await new Promise((r) => setTimeout(r, 50));
+  const url = urlIn(run.stdout());
   while (!run.stdout().includes("keys made for this run")) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 1500)); // mid-run: 64 node agents at work
   run.signal("SIGINT");
@@ -407,7 +508,13 @@ deployment("a run whose embedded nats-server is killed mid-run ends with one cle
   const ended = await run.done;
   assert.is(ended.code, 1, ended.stderr);
   assert.ok(!/\n\s+at /.test(ended.stderr), `no stack trace:\n${ended.stderr}`);
-  assert.ok(ended.stderr.trim().split("\n").filter((l) => l.startsWith("catopt")).length === 1, ended.stderr);
+  assert.ok(
+    ended.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("catopt")).length === 1,
+    ended.stderr,
+  );
 });
 
 deployment("an agent without its key, and a malformed DID, each get one clear line", async () => {

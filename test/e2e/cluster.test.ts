@@ -5,7 +5,7 @@ import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
-import { type ClusterScenario } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
+import type { ClusterScenario } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
 import { derivedOf, isClusterState, type ClusterState } from "../../src/families/accelerator-allocation/cluster-fold.ts";
 import { parseClusterScenario } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
 import type { NodeProblem } from "../../src/families/accelerator-allocation/decompose.ts";
@@ -14,7 +14,7 @@ import { planViolation } from "../../src/families/accelerator-allocation/repair.
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { decodeEnvelope } from "../../src/core/envelope.ts";
-import { type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
+import type { AnyEvent, CatoptEvent } from "../../src/core/event.ts";
 import { decodeEvent } from "../../src/families/registry.ts";
 import { eventId } from "../../src/core/event.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
@@ -43,7 +43,8 @@ const platformOf = (state: ReplayState): ClusterState => {
   if (!isClusterState(p)) throw new Error("no cluster problem in the replay");
   return p;
 };
-const replayAll = (list: readonly StreamMessage[]) => replayMessages(list, report.governance, { tenant: "platform", problem: "gavel-small", planTenants: report.tenants });
+const replayAll = (list: readonly StreamMessage[]) =>
+  replayMessages(list, report.governance, { tenant: "platform", problem: "gavel-small", planTenants: report.tenants });
 /** The recorded stream with one message replaced by `event`, signed by `signer`. */
 function withReplaced(index: number, event: CatoptEvent, signer: Identity): StreamMessage[] {
   return messages.map((m, i) => (i === index ? { ...m, data: envelopeBytes(event, signer) } : m));
@@ -128,7 +129,10 @@ cluster("a node delta above its column's public upper bound, or below 0, is refu
   const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".v100-0"));
   const delta = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
   const [k] = delta.body.index;
-  for (const [value, reason] of [[1e12, `outside [0, `], [-0.5, "outside [0, "]] as const) {
+  for (const [value, reason] of [
+    [1e12, `outside [0, `],
+    [-0.5, "outside [0, "],
+  ] as const) {
     const state = replayAll(withReplaced(index, { ...delta, body: { index: [k], value: [value] } }, ids["v100-0"]));
     assert.match(state.rejected[0].reason, `delta from v100-0 sets column ${k} to ${value}, ${reason}`);
     assert.is(platformOf(state).round, 0, "nothing after the refused delta is applied");
@@ -155,62 +159,141 @@ cluster("catopt replay rebuilds the cluster problem from the recording, tenant p
   assert.equal(replayed.tenant_plans, { tenants: 3, final: 3, refused: 0, first_refusal: null });
 });
 
-cluster("a node that leaves mid-run (gavel-small-leave) takes its accelerators along: the run converges to HiGHS on the cluster without it, replays and verifies", async () => {
-  const leave = await loadScenarioOf(clusterScenarios, "gavel-small-leave", PROJECT_ROOT);
-  const notes: string[] = [];
-  const left = await runScenario(withFamily(clusterScenarios, leave), { onNote: (line) => notes.push(line) });
-  assert.ok(left.converged, `${left.status} after ${left.rounds} rounds`);
-  assert.equal(left.left, ["k80-0"]);
-  assert.ok(notes.includes("reference: solved again without k80-0, which left"), notes.join("\n"));
-  assert.ok((left.gap ?? 1) < 1e-3, `gap to HiGHS without the K80 node: ${left.gap}`);
-  assert.ok(Object.values(left.allocations).every((types) => (types.K80 ?? 0) === 0), "no job runs on the node that left");
-  assert.is(left.replay_state_hash, left.state_hash);
-  assert.equal(left.tenant_plans, { rejected: 0, final: 3, first_rejection: null }, "the leave lands between a round's plans; the node's values stand until the next round closes");
-  assert.is(left.rejected, 0);
-  assert.ok(left.ledger?.verified, "the ledger verifies");
-  assert.is(left.agents.find((a) => a.agent === "k80-0")?.status, "left");
-  assert.ok(left.agents.filter((a) => a.agent !== "k80-0").every((a) => a.status === "converged"));
-});
+cluster(
+  "a node that leaves mid-run (gavel-small-leave) takes its accelerators along: the run converges to HiGHS on the cluster without it, replays and verifies",
+  async () => {
+    const leave = await loadScenarioOf(clusterScenarios, "gavel-small-leave", PROJECT_ROOT);
+    const notes: string[] = [];
+    const left = await runScenario(withFamily(clusterScenarios, leave), { onNote: (line) => notes.push(line) });
+    assert.ok(left.converged, `${left.status} after ${left.rounds} rounds`);
+    assert.equal(left.left, ["k80-0"]);
+    assert.ok(notes.includes("reference: solved again without k80-0, which left"), notes.join("\n"));
+    assert.ok((left.gap ?? 1) < 1e-3, `gap to HiGHS without the K80 node: ${left.gap}`);
+    assert.ok(
+      Object.values(left.allocations).every((types) => (types.K80 ?? 0) === 0),
+      "no job runs on the node that left",
+    );
+    assert.is(left.replay_state_hash, left.state_hash);
+    assert.equal(
+      left.tenant_plans,
+      { rejected: 0, final: 3, first_rejection: null },
+      "the leave lands between a round's plans; the node's values stand until the next round closes",
+    );
+    assert.is(left.rejected, 0);
+    assert.ok(left.ledger?.verified, "the ledger verifies");
+    assert.is(left.agents.find((a) => a.agent === "k80-0")?.status, "left");
+    assert.ok(left.agents.filter((a) => a.agent !== "k80-0").every((a) => a.status === "converged"));
+  },
+);
 
-cluster("asynchronous rounds on a cluster (gavel-small-async): rounds close at a quorum or a deadline, late deltas count, and the run reaches HiGHS, replays and verifies", async () => {
-  const scenarioAsync = await loadScenarioOf(clusterScenarios, "gavel-small-async", PROJECT_ROOT);
-  const record = path.join(await mkdtemp(path.join(tmpdir(), "catopt-async-")), "run.catrec");
-  const run = await runScenario(withFamily(clusterScenarios, scenarioAsync), { record });
-  assert.ok(run.converged, `${run.status} after ${run.rounds} rounds`);
-  assert.ok((run.gap ?? 1) < 1e-3, `gap to HiGHS ${run.gap}`);
-  assert.is(run.max_violation, 0);
-  assert.is(run.replay_state_hash, run.state_hash);
-  assert.equal(run.tenant_plans, { rejected: 0, final: 3, first_rejection: null });
-  assert.ok(run.ledger?.verified, "the ledger verifies");
-  const rounds = (await readRecording(record)).messages.map((m) => eventOf(m)).filter((e): e is CatoptEvent<"round/2"> => e.schema === "round/2");
-  const closedBy = new Set(rounds.map((e) => e.body.closedBy));
-  assert.ok(closedBy.has("quorum") || closedBy.has("deadline"), `rounds closed by ${[...closedBy].join(", ")}`);
-  assert.ok(rounds.some((e) => e.body.took.length < 3), "some rounds went on without a node");
-});
+cluster(
+  "asynchronous rounds on a cluster (gavel-small-async): rounds close at a quorum or a deadline, late deltas count, and the run reaches HiGHS, replays and verifies",
+  async () => {
+    const scenarioAsync = await loadScenarioOf(clusterScenarios, "gavel-small-async", PROJECT_ROOT);
+    const record = path.join(await mkdtemp(path.join(tmpdir(), "catopt-async-")), "run.catrec");
+    const run = await runScenario(withFamily(clusterScenarios, scenarioAsync), { record });
+    assert.ok(run.converged, `${run.status} after ${run.rounds} rounds`);
+    assert.ok((run.gap ?? 1) < 1e-3, `gap to HiGHS ${run.gap}`);
+    assert.is(run.max_violation, 0);
+    assert.is(run.replay_state_hash, run.state_hash);
+    assert.equal(run.tenant_plans, { rejected: 0, final: 3, first_rejection: null });
+    assert.ok(run.ledger?.verified, "the ledger verifies");
+    const rounds = (await readRecording(record)).messages.map((m) => eventOf(m)).filter((e): e is CatoptEvent<"round/2"> => e.schema === "round/2");
+    const closedBy = new Set(rounds.map((e) => e.body.closedBy));
+    assert.ok(closedBy.has("quorum") || closedBy.has("deadline"), `rounds closed by ${[...closedBy].join(", ")}`);
+    assert.ok(
+      rounds.some((e) => e.body.took.length < 3),
+      "some rounds went on without a node",
+    );
+  },
+);
 
 cluster("a cluster scenario with rounds needs a staleness bound", () => {
-  const json = { format: "catopt-cluster/1", name: "x", tenant: "platform", problem: "p", policy: "max-throughput", nodes: [{ name: "a", type: "V100", count: 1 }, { name: "b", type: "K80", count: 1 }], jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }], rounds: { quorum: 1 } };
-  assert.throws(() => parseClusterScenario(json, "x.json"), (err: Error) => err.message.includes("scenario.admm.maxStaleness: asynchronous rounds (scenario.rounds) need a staleness bound of at least 1"));
+  const json = {
+    format: "catopt-cluster/1",
+    name: "x",
+    tenant: "platform",
+    problem: "p",
+    policy: "max-throughput",
+    nodes: [
+      { name: "a", type: "V100", count: 1 },
+      { name: "b", type: "K80", count: 1 },
+    ],
+    jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }],
+    rounds: { quorum: 1 },
+  };
+  assert.throws(
+    () => parseClusterScenario(json, "x.json"),
+    (err: Error) => err.message.includes("scenario.admm.maxStaleness: asynchronous rounds (scenario.rounds) need a staleness bound of at least 1"),
+  );
   assert.equal(parseClusterScenario({ ...json, admm: { maxStaleness: 1 } }, "x.json").admm.stop, "steady");
 });
 
 cluster("a cluster scenario's faults: each node leaves once, never every node, and a fault that keeps a node out needs asynchronous rounds", () => {
-  const json = { format: "catopt-cluster/1", name: "x", tenant: "platform", problem: "p", policy: "max-throughput", nodes: [{ name: "a", type: "V100", count: 1 }, { name: "b", type: "K80", count: 1 }], jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }] };
-  const refused = (faults: unknown[], reason: string) => assert.throws(() => parseClusterScenario({ ...json, faults }, "x.json"), (err: Error) => err.message.includes(reason));
-  refused([{ kind: "cut-link", round: 3, agent: "a", rounds: 2 }], "scenario.faults[0]: leaves an agent out of rounds: set scenario.rounds.quorum or scenario.rounds.deadlineMs");
-  refused([{ kind: "leave", round: 3, agent: "a" }, { kind: "leave", round: 5, agent: "a" }], "scenario.faults[1].agent: a leaves once");
-  refused([{ kind: "leave", round: 3, agent: "a" }, { kind: "leave", round: 5, agent: "b" }], "every agent would leave");
+  const json = {
+    format: "catopt-cluster/1",
+    name: "x",
+    tenant: "platform",
+    problem: "p",
+    policy: "max-throughput",
+    nodes: [
+      { name: "a", type: "V100", count: 1 },
+      { name: "b", type: "K80", count: 1 },
+    ],
+    jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }],
+  };
+  const refused = (faults: unknown[], reason: string) =>
+    assert.throws(
+      () => parseClusterScenario({ ...json, faults }, "x.json"),
+      (err: Error) => err.message.includes(reason),
+    );
+  refused(
+    [{ kind: "cut-link", round: 3, agent: "a", rounds: 2 }],
+    "scenario.faults[0]: leaves an agent out of rounds: set scenario.rounds.quorum or scenario.rounds.deadlineMs",
+  );
+  refused(
+    [
+      { kind: "leave", round: 3, agent: "a" },
+      { kind: "leave", round: 5, agent: "a" },
+    ],
+    "scenario.faults[1].agent: a leaves once",
+  );
+  refused(
+    [
+      { kind: "leave", round: 3, agent: "a" },
+      { kind: "leave", round: 5, agent: "b" },
+    ],
+    "every agent would leave",
+  );
   refused([{ kind: "leave", round: 3, agent: "c" }], "scenario.faults[0].agent");
   const async = { ...json, rounds: { quorum: 1, deadlineMs: 200 }, admm: { maxStaleness: 2 } };
-  const faults = [{ kind: "drop-agent", round: 3, agent: "a", rounds: 2 }, { kind: "restart-coordinator", round: 4 }, { kind: "delay", round: 2, agent: "b", ms: 50, rounds: 2 }];
-  assert.equal(parseClusterScenario({ ...async, faults }, "x.json").faults.map((f) => f.kind), ["drop-agent", "restart-coordinator", "delay"]);
+  const faults = [
+    { kind: "drop-agent", round: 3, agent: "a", rounds: 2 },
+    { kind: "restart-coordinator", round: 4 },
+    { kind: "delay", round: 2, agent: "b", ms: 50, rounds: 2 },
+  ];
+  assert.equal(
+    parseClusterScenario({ ...async, faults }, "x.json").faults.map((f) => f.kind),
+    ["drop-agent", "restart-coordinator", "delay"],
+  );
 });
 
 cluster("the fold refuses a leave before the cluster started, twice, or by its last node", () => {
   const leave = (node: string, round: number, seq: number): StreamMessage => ({
     subject: `catopt.platform.delta.gavel-small.${node}`,
     seq,
-    data: envelopeBytes({ schema: "leave/1", id: `platform/gavel-small/leave/${round}/${node}`, tenant: "platform", problem: "gavel-small", round, base: round - 1, body: { reason: "drained" } }, ids[node]),
+    data: envelopeBytes(
+      {
+        schema: "leave/1",
+        id: `platform/gavel-small/leave/${round}/${node}`,
+        tenant: "platform",
+        problem: "gavel-small",
+        round,
+        base: round - 1,
+        body: { reason: "drained" },
+      },
+      ids[node],
+    ),
   });
   const firstRound = messages.findIndex((m) => eventOf(m).schema === "round/2");
   const before = replayAll([...messages.slice(0, firstRound), leave("k80-0", 0, messages[firstRound].seq)]);
@@ -218,23 +301,38 @@ cluster("the fold refuses a leave before the cluster started, twice, or by its l
   const running = messages.findIndex((m) => eventOf(m).schema === "node-delta/1");
   const at = messages[running].seq;
   const state = replayAll([...messages.slice(0, running), leave("k80-0", 1, at), leave("k80-0", 1, at), leave("p100-0", 1, at), leave("v100-0", 1, at)]);
-  assert.equal(state.rejected.map((r) => r.reason), ["node k80-0 already left after round 0", "node v100-0 is the last node of cluster problem gavel-small: it cannot leave"]);
+  assert.equal(
+    state.rejected.map((r) => r.reason),
+    ["node k80-0 already left after round 0", "node v100-0 is the last node of cluster problem gavel-small: it cannot leave"],
+  );
   assert.equal(platformOf(state).left, { "k80-0": 0, "p100-0": 0 });
 });
 
 cluster("a node cannot take another's event id: its delta under v100-0's id is refused, and v100-0's own still counts", () => {
   const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".v100-0"));
   const victim = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
-  const squat: StreamMessage = { subject: "catopt.platform.delta.gavel-small.k80-0", seq: messages[index].seq, data: envelopeBytes({ ...victim, body: { index: [0], value: [0] } }, ids["k80-0"]) };
+  const squat: StreamMessage = {
+    subject: "catopt.platform.delta.gavel-small.k80-0",
+    seq: messages[index].seq,
+    data: envelopeBytes({ ...victim, body: { index: [0], value: [0] } }, ids["k80-0"]),
+  };
   const state = replayAll([...messages.slice(0, index), squat, ...messages.slice(index)]);
-  assert.equal(state.rejected.map((r) => r.reason), [`event id ${victim.id} is not one of k80-0's for round ${victim.round} (platform/gavel-small/<kind>/${victim.round}/k80-0)`]);
+  assert.equal(
+    state.rejected.map((r) => r.reason),
+    [`event id ${victim.id} is not one of k80-0's for round ${victim.round} (platform/gavel-small/<kind>/${victim.round}/k80-0)`],
+  );
   assert.is(platformOf(state).round, report.rounds, "every round still folds");
 });
 
 cluster("a node delta for a plan not yet out is refused on arrival, so no node books against values it has not committed", () => {
   const index = messages.findIndex((m) => eventOf(m).schema === "node-delta/1" && m.subject.endsWith(".k80-0"));
   const delta = eventOf(messages[index]) as CatoptEvent<"node-delta/1">;
-  const early: CatoptEvent<"node-delta/1"> = { ...delta, id: eventId("platform", "gavel-small", "delta", delta.round + 1, "k80-0"), round: delta.round + 1, base: delta.base + 1 };
+  const early: CatoptEvent<"node-delta/1"> = {
+    ...delta,
+    id: eventId("platform", "gavel-small", "delta", delta.round + 1, "k80-0"),
+    round: delta.round + 1,
+    base: delta.base + 1,
+  };
   const state = replayAll([...messages.slice(0, index), { ...messages[index], data: envelopeBytes(early, ids["k80-0"]) }, ...messages.slice(index)]);
   assert.match(state.rejected[0]?.reason ?? "", `delta from k80-0 for round ${early.round} it answers plan ${early.base}, which is not out`);
   assert.is(state.rejected.length, 1);

@@ -53,7 +53,13 @@ failover("killing the event stream's leader at round 20: the run converges, cont
   const loaded = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
   // A round may wait out an election and the clients' move to a live server: seconds, not the 10 s default.
   const scenario = { ...loaded, roundTimeoutMs: 60_000 };
-  const report = await runScenario(withFamily(energyQpScenarios, scenario), { url: cluster.url, keys, onRound: (p) => void (p.round === 20 && (killed ??= cluster.kill(victim))) });
+  const report = await runScenario(withFamily(energyQpScenarios, scenario), {
+    url: cluster.url,
+    keys,
+    onRound: (p) => {
+      if (p.round === 20) killed ??= cluster.kill(victim);
+    },
+  });
   await killed;
   assert.ok(killed !== undefined, "the leader was killed mid-run");
   assert.ok(report.converged, report.status);
@@ -62,7 +68,11 @@ failover("killing the event stream's leader at round 20: the run converges, cont
   const after = await retrying(() => bus.jsm.streams.info(EVENTS_STREAM));
   assert.is.not(after.cluster?.leader, leader, "a new leader took over");
   const stream = await readToEnd(bus.js, EVENTS_STREAM);
-  assert.equal(stream.map((m) => m.seq), Array.from({ length: stream.length }, (_, i) => i + 1), "no gap in the stream's sequences");
+  assert.equal(
+    stream.map((m) => m.seq),
+    Array.from({ length: stream.length }, (_, i) => i + 1),
+    "no gap in the stream's sequences",
+  );
   assert.is(stream.length, after.state.messages);
   await governance.caughtUp(after.state.last_seq);
   const ledger = await verifyLedgerStream(bus.js, ids.governance.did, governance.summary().vkey);

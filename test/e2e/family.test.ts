@@ -44,24 +44,40 @@ family("the engine runs the tally: agents join, rounds close, plans converge to 
   const coordinator = generateIdentity("coordinator");
   const agents = Object.fromEntries(Object.keys(targets).map((name) => [name, generateIdentity(name)]));
   await publishEvent(bus.js, governanceSubject(tenant, "admit"), admitEvent(tenant, coordinator.did, "coordinator", "coordinator"), governance);
-  for (const [name, id] of Object.entries(agents)) await publishEvent(bus.js, governanceSubject(tenant, "admit"), admitEvent(tenant, id.did, "agent", name), governance);
+  for (const [name, id] of Object.entries(agents))
+    await publishEvent(bus.js, governanceSubject(tenant, "admit"), admitEvent(tenant, id.did, "agent", name), governance);
 
   const running = Object.entries(targets).map(async ([name, target]) =>
-    runAgent({ nc: await bus.connect(`tally-${name}`), tenant, problem, agent: tallyAgent(tenant, problem, name, target), planTimeoutMs: 20_000, signer: agents[name], trustRoot: governance.did }),
+    runAgent({
+      nc: await bus.connect(`tally-${name}`),
+      tenant,
+      problem,
+      agent: tallyAgent(tenant, problem, name, target),
+      planTimeoutMs: 20_000,
+      signer: agents[name],
+      trustRoot: governance.did,
+    }),
   );
   const open = tallyOpen(tenant, problem, { agents: Object.keys(targets), tolerance: 1e-9, maxRounds: 200 });
   const outcome = await runCoordinator({ nc: bus.nc, tenant, problem, open, roundTimeoutMs: 10_000, signer: coordinator, trustRoot: governance.did });
   const agentOutcomes = await Promise.all(running);
 
   assert.is(outcome.status, "converged", outcome.error ?? "");
-  assert.ok(agentOutcomes.every((a) => a.status === "converged"), JSON.stringify(agentOutcomes.map((a) => a.error)));
+  assert.ok(
+    agentOutcomes.every((a) => a.status === "converged"),
+    JSON.stringify(agentOutcomes.map((a) => a.error)),
+  );
   const summary = summarize(outcome.replay, outcome.problem, { scenario: null, tenant, problem, referenceObjective: 12.5 / 3 });
   assert.ok((summary.gap ?? 1) < 1e-8, `the plan's mean ${summary.objective} is the targets' mean`);
   assert.ok(summary.rounds > 10 && summary.rounds < 60, `${summary.rounds} rounds`);
   assert.is(summary.rejected, 0);
 
   const messages = await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
-  const replayed = replayMessages(messages.filter((m) => m.seq <= outcome.replay.lastSeq), governance.did, { tenant, problem });
+  const replayed = replayMessages(
+    messages.filter((m) => m.seq <= outcome.replay.lastSeq),
+    governance.did,
+    { tenant, problem },
+  );
   assert.is(stateHash(replayed), stateHash(outcome.replay), "replay reaches the live state");
 });
 
@@ -69,7 +85,18 @@ family("a tally scenario file runs through the one run orchestration: its agents
   const dir = await mkdtemp(path.join(tmpdir(), "catopt-tally-"));
   try {
     const file = path.join(dir, "tally.json");
-    await writeFile(file, JSON.stringify({ format: "tally-scenario/1", name: "census", tenant: "survey", problem: "census-run", targets: { north: 3, south: -1, east: 10.5 }, tolerance: 1e-9, maxRounds: 200 }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        format: "tally-scenario/1",
+        name: "census",
+        tenant: "survey",
+        problem: "census-run",
+        targets: { north: 3, south: -1, east: 10.5 },
+        tolerance: 1e-9,
+        maxRounds: 200,
+      }),
+    );
     const loaded = await loadScenario(file, dir);
     assert.is(loaded.family, tallyFamily);
     const notes: string[] = [];
@@ -78,16 +105,31 @@ family("a tally scenario file runs through the one run orchestration: its agents
     assert.ok((report.gap ?? 1) < 1e-8, `gap ${report.gap} to the mean of the targets`);
     assert.is(report.replay_state_hash, report.state_hash);
     assert.ok(report.ledger?.verified, report.ledger?.problem ?? "no ledger");
-    assert.equal(report.agents.map((a) => a.status), ["converged", "converged", "converged"]);
-    assert.ok(notes.some((n) => n.startsWith("embedded nats-server")), notes.join("\n"));
+    assert.equal(
+      report.agents.map((a) => a.status),
+      ["converged", "converged", "converged"],
+    );
+    assert.ok(
+      notes.some((n) => n.startsWith("embedded nats-server")),
+      notes.join("\n"),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
 
 family("a scenario file of a format no family knows is refused, naming the known formats and the nearest", () => {
-  assert.throws(() => parseAnyScenario({ format: "taly-scenario/1" }, "x.json"), (err: Error) => err.message.includes('x.json: scenario.format: unknown format "taly-scenario/1" (did you mean "tally-scenario/1"?); known: catopt-scenario/1, catopt-cluster/1, tally-scenario/1'));
-  assert.throws(() => parseAnyScenario({}, "x.json"), (err: Error) => err.message.includes("x.json: scenario.format: missing; known:"));
+  assert.throws(
+    () => parseAnyScenario({ format: "taly-scenario/1" }, "x.json"),
+    (err: Error) =>
+      err.message.includes(
+        'x.json: scenario.format: unknown format "taly-scenario/1" (did you mean "tally-scenario/1"?); known: catopt-scenario/1, catopt-cluster/1, tally-scenario/1',
+      ),
+  );
+  assert.throws(
+    () => parseAnyScenario({}, "x.json"),
+    (err: Error) => err.message.includes("x.json: scenario.format: missing; known:"),
+  );
 });
 
 family("a family whose name or schemas are taken is refused", () => {

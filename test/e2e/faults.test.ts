@@ -22,7 +22,10 @@ const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>, 
   "cosmos-delay": (r) => agentCameBack(r),
   "cosmos-drop-agent": (r) => {
     agentCameBack(r);
-    assert.ok(r.agents.every((a) => a.status === "converged"), "the fresh rover saw the final plan");
+    assert.ok(
+      r.agents.every((a) => a.status === "converged"),
+      "the fresh rover saw the final plan",
+    );
   },
   "cosmos-leave": (r) => {
     const [fault] = r.recovery.faults;
@@ -34,9 +37,15 @@ const expectations: Record<string, (r: Awaited<ReturnType<typeof runScenario>>, 
   "cosmos-restart-coordinator": (r) => assert.ok(r.recovery.faults[0].nextRoundAfterMs !== null, "a round closed after the restart"),
   "gavel-small-faults": (r) => {
     const [drop, restart] = r.recovery.faults;
-    assert.ok(drop.backInRound !== null && drop.backInRound > (drop.endedAfter as number), `the restarted node agent resumed and counted again: ${JSON.stringify(drop)}`);
+    assert.ok(
+      drop.backInRound !== null && drop.backInRound > (drop.endedAfter as number),
+      `the restarted node agent resumed and counted again: ${JSON.stringify(drop)}`,
+    );
     assert.ok(restart.nextRoundAfterMs !== null, "a round closed after the coordinator's restart");
-    assert.ok(r.agents.every((a) => a.status === "converged"), "every node agent, the restarted one too, saw the final plan");
+    assert.ok(
+      r.agents.every((a) => a.status === "converged"),
+      "every node agent, the restarted one too, saw the final plan",
+    );
     assert.equal(r.tenant_plans, { rejected: 0, final: 3, first_rejection: null });
   },
   "cosmos-kill-server": (r, notes) => {
@@ -74,9 +83,15 @@ for (const [name, expect] of Object.entries(expectations)) {
 test("a fault that leaves an agent out of synchronous rounds is refused, naming the field", async () => {
   const json = JSON.parse(await readFile(path.join(PROJECT_ROOT, "scenarios", "cosmos-cut-link", "scenario.json"), "utf8")) as Record<string, unknown>;
   delete json.rounds;
-  assert.throws(() => parseScenario(json, "x.json"), (err: Error) => err.message.includes("x.json: scenario.faults[0]: leaves an agent out of rounds"));
+  assert.throws(
+    () => parseScenario(json, "x.json"),
+    (err: Error) => err.message.includes("x.json: scenario.faults[0]: leaves an agent out of rounds"),
+  );
   const unknownAgent = { ...json, rounds: { quorum: 2 }, faults: [{ kind: "cut-link", round: 3, agent: "rocket", rounds: 2 }] };
-  assert.throws(() => parseScenario(unknownAgent, "x.json"), (err: Error) => err.message.includes("scenario.faults[0].agent"));
+  assert.throws(
+    () => parseScenario(unknownAgent, "x.json"),
+    (err: Error) => err.message.includes("scenario.faults[0].agent"),
+  );
 });
 
 test.run();

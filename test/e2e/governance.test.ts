@@ -18,7 +18,17 @@ import { admitEvent, revokeEvent } from "../../src/governance/governance-events.
 import { verifierKey } from "../../src/governance/checkpoint.ts";
 import { generateIdentity } from "../../src/governance/identity.ts";
 import { saveIdentity } from "../../src/governance/keystore.ts";
-import { decodeEntry, encodeBatch, encodeEntry, isAccepted, LEDGER_CHECKPOINT_SUBJECT, LEDGER_ENTRY_SUBJECT, messageDigest, verifyLedger, type LedgerLeaf } from "../../src/governance/ledger.ts";
+import {
+  decodeEntry,
+  encodeBatch,
+  encodeEntry,
+  isAccepted,
+  LEDGER_CHECKPOINT_SUBJECT,
+  LEDGER_ENTRY_SUBJECT,
+  messageDigest,
+  verifyLedger,
+  type LedgerLeaf,
+} from "../../src/governance/ledger.ts";
 import { ledgerFromStream, verifyLedgerStream } from "../../src/governance/ledger-source.ts";
 import { readToEnd } from "../../src/replay/replay.ts";
 import { startCli } from "../helpers/cli.ts";
@@ -44,13 +54,20 @@ const lastSeq = async (): Promise<number> => (await bus.jsm.streams.info(EVENTS_
 const roverEvent = (n: number) => publishEvent(bus.js, deltaSubject("t", `p${n}`, "rover"), joinEvent("t", `p${n}`, local(n)), rover);
 const leaves = async (): Promise<LedgerLeaf[]> => (await ledgerFromStream(bus.js, gov.did)).entries.map(decodeEntry);
 const noticesOf = async (tenant = "*") =>
-  (await readToEnd(bus.js, EVENTS_STREAM, { filter: `catopt.${tenant}.quarantine.>` })).map((m) => ({ m, notice: decodeEvent(decodeEnvelope(m.data).event) as CatoptEvent<"quarantine/1"> }));
+  (await readToEnd(bus.js, EVENTS_STREAM, { filter: `catopt.${tenant}.quarantine.>` })).map((m) => ({
+    m,
+    notice: decodeEvent(decodeEnvelope(m.data).event) as CatoptEvent<"quarantine/1">,
+  }));
 
 /** Every stream message has exactly one leaf, in order; every refused one exactly one notice; the ledger verifies against the stream. */
 async function assertAccountedFor(): Promise<void> {
   const stream = await readToEnd(bus.js, EVENTS_STREAM);
   const all = await leaves();
-  assert.equal(all.map((l) => l.seq), stream.map((m) => m.seq), "one leaf per stream message, in order");
+  assert.equal(
+    all.map((l) => l.seq),
+    stream.map((m) => m.seq),
+    "one leaf per stream message, in order",
+  );
   const refused = all.filter((l) => !isAccepted(l)).map((l) => l.seq);
   const genuine = (await noticesOf()).filter(({ m }) => isAccepted(all[m.seq - 1])); // a forged notice is itself refused
   const noticed = genuine.map(({ notice }) => notice.body.seq).sort((a, b) => a - b);
@@ -74,7 +91,10 @@ governance("admitted events become entries; unsigned, foreign, garbage and forge
   const summary = await consumer.stop();
   assert.equal([summary.size, summary.quarantined], [14, 4]);
   const all = await leaves();
-  assert.equal(all.filter((l) => !isAccepted(l)).map((l) => l.seq), [7, 8, 9, 10]);
+  assert.equal(
+    all.filter((l) => !isAccepted(l)).map((l) => l.seq),
+    [7, 8, 9, 10],
+  );
 
   const notices = await noticesOf("t");
   assert.equal(notices.map(({ m }) => m.subject.split(".")[3]).sort(), ["malformed", "unknown-signer", "unknown-signer", "unsigned"]);
@@ -102,7 +122,8 @@ governance("a restarted consumer resumes where it stopped: no entry lost or dupl
 governance("an event copied under a new Nats-Msg-Id enters the ledger once: the copy is refused as a duplicate", async () => {
   const ack = await roverEvent(20);
   const stored = await bus.jsm.streams.getMessage(EVENTS_STREAM, { seq: ack.seq });
-  const copy = await bus.js.publish(stored!.subject, stored!.data, { msgID: "another-id" });
+  if (stored === null) throw new Error(`stream message ${ack.seq} is gone`);
+  const copy = await bus.js.publish(stored.subject, stored.data, { msgID: "another-id" });
   const consumer = await startGovernance({ nc: bus.nc, signer: gov, origin: "catopt.test/ledger" });
   await consumer.caughtUp(copy.seq + 1);
   await consumer.stop();
@@ -135,7 +156,7 @@ governance("a squatted Nats-Msg-Id does not make a real event vanish: the publis
   const ack = await publishEvent(bus.js, governanceSubject("t", "revoke"), revoke, gov);
   assert.is(ack.duplicate, false);
   const stored = await bus.jsm.streams.getMessage(EVENTS_STREAM, { seq: ack.seq });
-  assert.equal(decodeEvent(decodeEnvelope(stored!.data).event).id, revoke.id);
+  assert.equal(decodeEvent(decodeEnvelope(stored?.data ?? new Uint8Array()).event).id, revoke.id);
   const again = await publishEvent(bus.js, governanceSubject("t", "revoke"), revoke, gov);
   assert.equal([again.seq, again.duplicate], [ack.seq, true], "a retry of the real event is still de-duplicated");
 });
@@ -149,7 +170,10 @@ governance("a message too large for the ledger, and one whose refusal reason is 
   await consumer.stop();
   const all = await leaves();
   const hugeLeaf = all.find((l) => l.seq === huge.seq);
-  assert.ok(hugeLeaf !== undefined && !isAccepted(hugeLeaf) && hugeLeaf.refused.includes("too large for the ledger"), JSON.stringify(hugeLeaf && "refused" in hugeLeaf ? hugeLeaf.refused : hugeLeaf));
+  assert.ok(
+    hugeLeaf !== undefined && !isAccepted(hugeLeaf) && hugeLeaf.refused.includes("too large for the ledger"),
+    JSON.stringify(hugeLeaf && "refused" in hugeLeaf ? hugeLeaf.refused : hugeLeaf),
+  );
   const notices = (await noticesOf("t")).filter(({ notice }) => notice.body.seq === huge.seq || notice.body.seq === long.seq);
   assert.is(notices.length, 2);
   assert.is(notices.find(({ notice }) => notice.body.seq === huge.seq)?.notice.body.data.length, 0, "the notice leaves a message that large in the stream");
@@ -162,9 +186,23 @@ governance("a forged notice (the governance DID, a junk signature) does not sett
   // As a consumer killed between its batch and its notice leaves it: the refusal leaf, no notice.
   const before = await leaves();
   assert.is(before[before.length - 1].seq, bad.seq - 1, "the ledger is caught up to just before it");
-  const leaf = encodeEntry({ index: before.length, seq: bad.seq, subject: deltaSubject("t", "owed", "rover"), refused: "event: not valid msgpack", digest: messageDigest(Uint8Array.of(0xc1)) });
+  const leaf = encodeEntry({
+    index: before.length,
+    seq: bad.seq,
+    subject: deltaSubject("t", "owed", "rover"),
+    refused: "event: not valid msgpack",
+    digest: messageDigest(Uint8Array.of(0xc1)),
+  });
   await bus.js.publish(LEDGER_ENTRY_SUBJECT, encodeBatch([leaf], gov));
-  const forgedNotice = { schema: "quarantine/1", id: "t/quarantine/malformed/forged", tenant: "t", problem: "quarantine", round: 0, base: -1, body: { seq: bad.seq, subject: "x", reason: "x", data: new Uint8Array(0) } } as const;
+  const forgedNotice = {
+    schema: "quarantine/1",
+    id: "t/quarantine/malformed/forged",
+    tenant: "t",
+    problem: "quarantine",
+    round: 0,
+    base: -1,
+    body: { seq: bad.seq, subject: "x", reason: "x", data: new Uint8Array(0) },
+  } as const;
   await bus.js.publish("catopt.t.quarantine.malformed", encodeEnvelope({ event: encodeEvent(forgedNotice), author: gov.did, sig: new Uint8Array(64) }));
   const consumer = await startGovernance({ nc: bus.nc, signer: gov, origin: "catopt.test/ledger" });
   assert.is(consumer.summary().owedNotices, 1, "the real notice is still owed, and published");
@@ -251,7 +289,12 @@ origin.after(async () => {
 origin("published before the first real checkpoint, with another origin, it does not decide what verifiers check", async () => {
   const session = await openBus({ url: fresh.url });
   try {
-    await session.js.publish(LEDGER_CHECKPOINT_SUBJECT, new TextEncoder().encode(`evil\n5\n${Buffer.alloc(32).toString("base64")}\n\n\u2014 evil AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n`));
+    await session.js.publish(
+      LEDGER_CHECKPOINT_SUBJECT,
+      new TextEncoder().encode(
+        `evil\n5\n${Buffer.alloc(32).toString("base64")}\n\n\u2014 evil AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n`,
+      ),
+    );
     await publishEvent(session.js, governanceSubject("t", "admit"), admitEvent("t", rover.did, "agent", "rover"), gov);
     const consumer = await startGovernance({ nc: session.nc, signer: gov, origin: "catopt.test/ledger" });
     await consumer.caughtUp(1); // the admission: the stranger's note is on the ledger stream

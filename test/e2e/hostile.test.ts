@@ -10,7 +10,7 @@ import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
-import { type CatoptEvent } from "../../src/core/event.ts";
+import type { CatoptEvent } from "../../src/core/event.ts";
 import { decodeEvent } from "../../src/families/registry.ts";
 import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
 import { parseSubject } from "../../src/core/subjects.ts";
@@ -56,10 +56,26 @@ function hostileMessage(random: () => number, seen: readonly { subject: string; 
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
   const real = pick(seen);
   const event = decodeEvent(decodeEnvelope(real.data).event) as CatoptEvent;
-  const subjects = ["catopt.cosmos.delta.sol-energy.rover", "catopt.cosmos.delta.sol-energy.drone", "catopt.cosmos.round.sol-energy", "catopt.cosmos.plan.sol-energy", "catopt.cosmos.gov.admit", real.subject];
+  const subjects = [
+    "catopt.cosmos.delta.sol-energy.rover",
+    "catopt.cosmos.delta.sol-energy.drone",
+    "catopt.cosmos.round.sol-energy",
+    "catopt.cosmos.plan.sol-energy",
+    "catopt.cosmos.gov.admit",
+    real.subject,
+  ];
   const subject = pick(subjects);
   const signedBy = (signer: Identity, bytes: Uint8Array) => encodeEnvelope({ event: bytes, author: signer.did, sig: signBytes(signer, bytes) });
-  const raw = (fields: Record<string, unknown>) => pack({ schema: event.schema, id: `${event.id}/x${Math.floor(random() * 1e9)}`, tenant: "cosmos", problem: "sol-energy", round: event.round + 1, base: event.round, ...fields });
+  const raw = (fields: Record<string, unknown>) =>
+    pack({
+      schema: event.schema,
+      id: `${event.id}/x${Math.floor(random() * 1e9)}`,
+      tenant: "cosmos",
+      problem: "sol-energy",
+      round: event.round + 1,
+      base: event.round,
+      ...fields,
+    });
   switch (Math.floor(random() * 9)) {
     case 0:
       return { subject, data: Uint8Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256)), kind: "random bytes" };
@@ -75,13 +91,29 @@ function hostileMessage(random: () => number, seen: readonly { subject: string; 
     case 4:
       return { subject: real.subject, data: envelopeBytes({ ...event, id: `${event.id}/intruder` }, ids.intruder), kind: "unadmitted signer" };
     case 5:
-      return { subject: "catopt.cosmos.delta.sol-energy.rover", data: envelopeBytes({ ...event, tenant: "mars", id: `${event.id}/mars` } as CatoptEvent, ids.rover), kind: "wrong tenant" };
+      return {
+        subject: "catopt.cosmos.delta.sol-energy.rover",
+        data: envelopeBytes({ ...event, tenant: "mars", id: `${event.id}/mars` } as CatoptEvent, ids.rover),
+        kind: "wrong tenant",
+      };
     case 6:
-      return { subject: "catopt.cosmos.delta.sol-energy.rover", data: signedBy(ids.rover, raw({ schema: "delta/9", body: { entries: { t08: 1 }, objective: 0 } })), kind: "unknown schema version" };
+      return {
+        subject: "catopt.cosmos.delta.sol-energy.rover",
+        data: signedBy(ids.rover, raw({ schema: "delta/9", body: { entries: { t08: 1 }, objective: 0 } })),
+        kind: "unknown schema version",
+      };
     case 7:
-      return { subject: "catopt.cosmos.delta.sol-energy.rover", data: signedBy(ids.rover, raw({ schema: "delta/1", body: { entries: { t08: pick([NaN, Infinity, -Infinity]) }, objective: 0 } })), kind: "NaN or Infinity" };
+      return {
+        subject: "catopt.cosmos.delta.sol-energy.rover",
+        data: signedBy(ids.rover, raw({ schema: "delta/1", body: { entries: { t08: pick([NaN, Infinity, -Infinity]) }, objective: 0 } })),
+        kind: "NaN or Infinity",
+      };
     default:
-      return { subject: "catopt.cosmos.delta.sol-energy.rover", data: signedBy(ids.rover, raw({ schema: "delta/1", body: { entries: pick(["t08", [1, 2], { t08: "1" }, null]), objective: "0" } })), kind: "wrong field types" };
+      return {
+        subject: "catopt.cosmos.delta.sol-energy.rover",
+        data: signedBy(ids.rover, raw({ schema: "delta/1", body: { entries: pick(["t08", [1, 2], { t08: "1" }, null]), objective: "0" } })),
+        kind: "wrong field types",
+      };
   }
 }
 
@@ -112,9 +144,14 @@ hostile("10,000 hostile messages: the run converges, replays, and every stored m
       await Promise.all(batch.map((m) => bus.js.publish(m.subject, m.data).catch(() => refusedByServer++)));
     }
     // Duplicates of real events under their own Nats-Msg-Id, and an oversized message: the server refuses both.
-    const replays = await Promise.all(genuine.map(async (m) => (await bus.js.publish(m.subject, m.data, { msgID: decodeEvent(decodeEnvelope(m.data).event).id })).duplicate));
+    const replays = await Promise.all(
+      genuine.map(async (m) => (await bus.js.publish(m.subject, m.data, { msgID: decodeEvent(decodeEnvelope(m.data).event).id })).duplicate),
+    );
     assert.ok(replays.every(Boolean), "a re-published event is de-duplicated by its id");
-    await bus.js.publish("catopt.cosmos.delta.sol-energy.rover", new Uint8Array(2 * 2 ** 20)).then(() => assert.unreachable("2 MiB accepted"), () => refusedByServer++);
+    await bus.js.publish("catopt.cosmos.delta.sol-energy.rover", new Uint8Array(2 * 2 ** 20)).then(
+      () => assert.unreachable("2 MiB accepted"),
+      () => refusedByServer++,
+    );
   })();
   const report = await runScenario(withFamily(energyQpScenarios, scenario), { url: server.url, keys });
   await attack;
@@ -123,7 +160,10 @@ hostile("10,000 hostile messages: the run converges, replays, and every stored m
   assert.ok(report.converged, report.status);
   assert.ok((report.gap ?? 1) < 1e-4, `gap ${report.gap}`);
   assert.is(report.replay_state_hash, report.state_hash);
-  assert.ok([...kinds.values()].every((n) => n > 800), `every kind sent: ${JSON.stringify([...kinds])}`);
+  assert.ok(
+    [...kinds.values()].every((n) => n > 800),
+    `every kind sent: ${JSON.stringify([...kinds])}`,
+  );
   assert.is(refusedByServer, 1, "only the oversized message is refused at publish");
 
   // Wait until the governance consumer has judged everything, its own notices included.
@@ -141,16 +181,25 @@ hostile("10,000 hostile messages: the run converges, replays, and every stored m
   const quarantined = notices.map((m) => (decodeEvent(decodeEnvelope(m.data).event) as CatoptEvent<"quarantine/1">).body.seq);
   const leaves = (await ledgerFromStream(bus.js, ids.governance.did)).entries.map(decodeEntry);
   assert.ok(events.length >= HOSTILE, `${events.length} events stored`);
-  assert.equal(leaves.map((l) => l.seq), stream.map((m) => m.seq), "every stored message has exactly one leaf, in order");
+  assert.equal(
+    leaves.map((l) => l.seq),
+    stream.map((m) => m.seq),
+    "every stored message has exactly one leaf, in order",
+  );
   const refused = leaves.filter((l) => !isAccepted(l)).map((l) => l.seq);
-  assert.equal([...quarantined].sort((a, b) => a - b), refused, "every refused message has one quarantine notice, and only those");
+  assert.equal(
+    [...quarantined].sort((a, b) => a - b),
+    refused,
+    "every refused message has one quarantine notice, and only those",
+  );
   assert.ok(leaves.filter((l) => parseSubject(l.subject)?.kind === "quarantine").every(isAccepted), "the notices themselves are accepted");
   assert.ok(quarantined.length >= HOSTILE, `${quarantined.length} quarantined`);
   const lastRound = Math.max(...events.filter((m) => parseSubject(m.subject)?.kind === "round").map((m) => m.seq));
   const during = quarantined.filter((seq) => seq < lastRound).length;
   assert.ok(during >= 1000, `the attack overlapped the run: ${during} hostile messages before its last round`);
   const reasons = new Set(notices.map((m) => parseSubject(m.subject)?.agent ?? parseSubject(m.subject)?.problem));
-  for (const reason of ["unsigned", "bad-signature", "unknown-signer", "malformed", "unknown-schema"]) assert.ok(reasons.has(reason), `a ${reason} notice (${[...reasons]})`);
+  for (const reason of ["unsigned", "bad-signature", "unknown-signer", "malformed", "unknown-schema"])
+    assert.ok(reasons.has(reason), `a ${reason} notice (${[...reasons]})`);
 });
 
 hostile.run();

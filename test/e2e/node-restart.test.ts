@@ -43,14 +43,25 @@ restart("the restarted node agent resumes from the stream: its deltas count agai
   const governance = generateIdentity("governance");
   const coordinator = generateIdentity("coordinator");
   const nodes = Object.fromEntries(cluster.nodes.map((n) => [n.name, generateIdentity(n.name)]));
-  for (const t of [tenant, ...clusterTenantsOf(scenario)]) await publishEvent(bus.js, governanceSubject(t, "admit"), admitEvent(t, coordinator.did, "coordinator", "coordinator"), governance);
-  for (const [name, id] of Object.entries(nodes)) await publishEvent(bus.js, governanceSubject(tenant, "admit"), admitEvent(tenant, id.did, "agent", name), governance);
+  for (const t of [tenant, ...clusterTenantsOf(scenario)])
+    await publishEvent(bus.js, governanceSubject(t, "admit"), admitEvent(t, coordinator.did, "coordinator", "coordinator"), governance);
+  for (const [name, id] of Object.entries(nodes))
+    await publishEvent(bus.js, governanceSubject(tenant, "admit"), admitEvent(tenant, id.did, "agent", name), governance);
 
   const start = async (name: string, signal?: AbortSignal): Promise<AgentOutcome> => {
     const nc = await bus.connect(`restart-${name}-${Math.random()}`);
     try {
       const node = cluster.nodes.find((n) => n.name === name) ?? cluster.nodes[0];
-      return await runAgent({ nc, tenant, problem, agent: nodeAgent(tenant, problem, node), planTimeoutMs: 30_000, signal, signer: nodes[name], trustRoot: governance.did });
+      return await runAgent({
+        nc,
+        tenant,
+        problem,
+        agent: nodeAgent(tenant, problem, node),
+        planTimeoutMs: 30_000,
+        signal,
+        signer: nodes[name],
+        trustRoot: governance.did,
+      });
     } finally {
       await nc.close();
     }
@@ -79,13 +90,22 @@ restart("the restarted node agent resumes from the stream: its deltas count agai
 
   const reference = await solveAllocationReference(cluster, policyForm(cluster));
   assert.ok(reference.status === "optimal");
-  const summary = summarize(outcome.replay, outcome.problem, { scenario: scenario.name, tenant, problem, referenceObjective: reference.status === "optimal" ? reference.objective : null });
+  const summary = summarize(outcome.replay, outcome.problem, {
+    scenario: scenario.name,
+    tenant,
+    problem,
+    referenceObjective: reference.status === "optimal" ? reference.objective : null,
+  });
   assert.ok(summary.converged && (summary.gap ?? 1) < 1e-3, `${summary.status}, gap ${summary.gap}`);
   const state = outcome.problem;
   assert.ok(isClusterState(state) && (state.committedAt?.["k80-0"] ?? 0) > 25, "the restarted node's deltas counted again");
 
   const messages = await readToEnd(bus.js, EVENTS_STREAM, { filter: tenantSubjects(tenant) });
-  const replayed = replayMessages(messages.filter((m) => m.seq <= outcome.replay.lastSeq), governance.did, { tenant, problem });
+  const replayed = replayMessages(
+    messages.filter((m) => m.seq <= outcome.replay.lastSeq),
+    governance.did,
+    { tenant, problem },
+  );
   assert.is(stateHash(replayed), stateHash(outcome.replay));
 });
 

@@ -11,7 +11,7 @@ import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { openEvent } from "../../src/families/energy-qp/fold.ts";
 import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
 import { loadScenarioOf } from "../../src/run/scenario-files.ts";
-import { type Scenario } from "../../src/families/energy-qp/scenario.ts";
+import type { Scenario } from "../../src/families/energy-qp/scenario.ts";
 import { governanceSubject, planSubject, roundSubject, tenantSubjects } from "../../src/core/subjects.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { admitEvent, revokeEvent } from "../../src/governance/governance-events.ts";
@@ -37,7 +37,10 @@ restart.before(async () => {
   bus = await openBus({ url: server.url });
   scenario = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
   for (const name of ["governance", "coordinator", ...scenario.spec.agents]) ids[name] = generateIdentity(name);
-  const admissions = [admitEvent("cosmos", ids.coordinator.did, "coordinator", "coordinator"), ...scenario.spec.agents.map((a) => admitEvent("cosmos", ids[a].did, "agent", a))];
+  const admissions = [
+    admitEvent("cosmos", ids.coordinator.did, "coordinator", "coordinator"),
+    ...scenario.spec.agents.map((a) => admitEvent("cosmos", ids[a].did, "agent", a)),
+  ];
   for (const e of admissions) await publishEvent(bus.js, governanceSubject("cosmos", "admit"), e, ids.governance);
 });
 restart.after(async () => {
@@ -91,9 +94,15 @@ async function run(problem: string, stopAt: readonly number[], pinCoordinator = 
 restart("the restarted coordinator resumes from the stream and ends with the uninterrupted run's plan", async () => {
   const straight = await run("sol-straight", []);
   const restarted = await run("sol-restarted", [20, 45]);
-  assert.equal(restarted.coordinators.map((c) => c.status), ["failed", "failed", "converged"]);
+  assert.equal(
+    restarted.coordinators.map((c) => c.status),
+    ["failed", "failed", "converged"],
+  );
   assert.ok(restarted.resumedAt.length === 2 && restarted.resumedAt[0] >= 20 && restarted.resumedAt[1] >= 45, `resumed at ${restarted.resumedAt}`);
-  assert.ok(restarted.agents.every((a) => a.status === "converged"), JSON.stringify(restarted.agents.map((a) => a.error)));
+  assert.ok(
+    restarted.agents.every((a) => a.status === "converged"),
+    JSON.stringify(restarted.agents.map((a) => a.error)),
+  );
 
   const [a, b] = [straight.coordinators[0].problem as ProblemState, restarted.coordinators[2].problem as ProblemState];
   assert.is(b.round, a.round, "same rounds");
@@ -119,12 +128,28 @@ restart("a forger's open (under the real open's id) and final plan steer no agen
     problem,
     round: 1,
     base: 0,
-    body: { status: "converged", rho: 1, signal: zero, allocations: { rover: { ...zero, t08: 999 } }, objective: 0, primal: 0, dual: 0, epsPrimal: 1, epsDual: 1 },
+    body: {
+      status: "converged",
+      rho: 1,
+      signal: zero,
+      allocations: { rover: { ...zero, t08: 999 } },
+      objective: 0,
+      primal: 0,
+      dual: 0,
+      epsPrimal: 1,
+      epsDual: 1,
+    },
   };
   await publishEvent(bus.js, planSubject("cosmos", problem), forgedPlan, forger);
   const forged = await run(problem, [], false);
-  assert.equal(forged.coordinators.map((c) => c.status), ["converged"]);
-  assert.ok(forged.agents.every((a) => a.status === "converged"), JSON.stringify(forged.agents.map((a) => a.error)));
+  assert.equal(
+    forged.coordinators.map((c) => c.status),
+    ["converged"],
+  );
+  assert.ok(
+    forged.agents.every((a) => a.status === "converged"),
+    JSON.stringify(forged.agents.map((a) => a.error)),
+  );
   const final = forged.coordinators[0].problem as ProblemState;
   for (const agent of forged.agents) assert.equal((agent.plan as PlanBody | null)?.allocations, final.x, `${agent.agent} acted on the real plan`);
   assert.ok(agentsPlanRounds(forged.agents) > 10, "the agents took part in the real rounds");

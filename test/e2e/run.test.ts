@@ -48,7 +48,11 @@ run("the distributed plan matches HiGHS, meets every constraint, and replays to 
   assert.ok((report.gap ?? 1) < 1e-4, `gap ${report.gap}`);
   assert.ok((report.max_violation ?? 1) < 1e-6, `violation ${report.max_violation}`);
   assert.is(report.rejected, 0);
-  assert.equal(rounds, Array.from({ length: report.rounds }, (_, i) => i + 1), "progress once per round, in order");
+  assert.equal(
+    rounds,
+    Array.from({ length: report.rounds }, (_, i) => i + 1),
+    "progress once per round, in order",
+  );
   assert.ok(report.agents.every((a) => a.status === "converged"));
 
   assert.is(report.replay_state_hash, report.state_hash);

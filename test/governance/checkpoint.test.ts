@@ -26,7 +26,10 @@ test("a signed checkpoint verifies; a changed size, root or signature, or anothe
   const note = signCheckpoint({ origin: "catopt.example/ledger", size: 11, root: log.root() }, "catopt.example/ledger", signer);
   assert.match(note, /^catopt\.example\/ledger\n11\n[A-Za-z0-9+/]{43}=\n\n\u2014 catopt\.example\/ledger [A-Za-z0-9+/=]+\n$/);
   const checkpoint = verifyCheckpoint(note, vkey);
-  assert.equal([checkpoint.origin, checkpoint.size, Buffer.from(checkpoint.root).toString("hex")], ["catopt.example/ledger", 11, Buffer.from(log.root()).toString("hex")]);
+  assert.equal(
+    [checkpoint.origin, checkpoint.size, Buffer.from(checkpoint.root).toString("hex")],
+    ["catopt.example/ledger", 11, Buffer.from(log.root()).toString("hex")],
+  );
 
   const refusals: [string, string, string][] = [
     [note.replace("\n11\n", "\n12\n"), vkey, "does not verify"],

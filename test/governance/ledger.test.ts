@@ -4,7 +4,17 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { signCheckpoint, verifierKey } from "../../src/governance/checkpoint.ts";
-import { decodeEntry, encodeBatch, encodeEntry, isAccepted, ledgerJudge, openBatch, splitBatch, verifyLedger, type LedgerEntry } from "../../src/governance/ledger.ts";
+import {
+  decodeEntry,
+  encodeBatch,
+  encodeEntry,
+  isAccepted,
+  ledgerJudge,
+  openBatch,
+  splitBatch,
+  verifyLedger,
+  type LedgerEntry,
+} from "../../src/governance/ledger.ts";
 import { MerkleLog } from "../../src/governance/merkle.ts";
 import { decodeEnvelope } from "../../src/core/envelope.ts";
 import { decodeEvent } from "../../src/families/registry.ts";
@@ -28,7 +38,7 @@ const accepted = (bytes: Uint8Array): LedgerEntry => {
 };
 const checkpointsOf = (list: readonly Uint8Array[], sizes: number[]) => {
   const log = new MerkleLog();
-  list.forEach((e) => log.append(e));
+  for (const e of list) log.append(e);
   return sizes.map((size, i) => ({ note: signCheckpoint({ origin, size, root: log.root(size) }, origin, keys.governance), where: `checkpoint ${i}` }));
 };
 const sizes = [100, 200, entries.length];

@@ -15,21 +15,53 @@ const ROOTS = [
   "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
 ];
 const PATHS: [number, number, string[]][] = [
-  [0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]],
-  [5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]],
+  [
+    0,
+    8,
+    [
+      "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+  ],
+  [
+    5,
+    8,
+    [
+      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+  ],
 ];
 const CONSISTENCY: [number, number, string[]][] = [
-  [1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]],
-  [6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]],
+  [
+    1,
+    8,
+    [
+      "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+  ],
+  [
+    6,
+    8,
+    [
+      "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+  ],
 ];
 
 const log = new MerkleLog();
-LEAVES.forEach((leaf) => log.append(leaf));
+for (const leaf of LEAVES) log.append(leaf);
 
 test("roots match RFC 6962's test data for every size, and the empty tree is SHA-256 of nothing", () => {
   assert.is(toHex(EMPTY_ROOT), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   assert.is(toHex(log.root(0)), toHex(EMPTY_ROOT));
-  ROOTS.forEach((root, i) => assert.is(toHex(log.root(i + 1)), root, `size ${i + 1}`));
+  for (const [i, root] of ROOTS.entries()) assert.is(toHex(log.root(i + 1)), root, `size ${i + 1}`);
 });
 
 test("inclusion and consistency proofs match the published ones and verify", () => {
@@ -62,7 +94,16 @@ test("every proof in trees up to 70 entries verifies, and fails for a wrong leaf
       if (first < size) {
         const forged = proof.map((h, i) => (i === proof.length - 1 ? leafHash(h) : h));
         assert.not.ok(verifyConsistency(first, size, forged, big.root(first), root), `forged ${first}->${size}`);
-        assert.not.ok(verifyConsistency(first, size, proof, big.root(first - 1 || 1).map((b) => b ^ 1), root), `other first root ${first}->${size}`);
+        assert.not.ok(
+          verifyConsistency(
+            first,
+            size,
+            proof,
+            big.root(first - 1 || 1).map((b) => b ^ 1),
+            root,
+          ),
+          `other first root ${first}->${size}`,
+        );
       }
     }
   }
@@ -70,10 +111,10 @@ test("every proof in trees up to 70 entries verifies, and fails for a wrong leaf
 
 test("an appended log and one rebuilt from scratch agree; a changed entry changes the root", () => {
   const again = new MerkleLog();
-  LEAVES.forEach((leaf) => again.append(leaf));
+  for (const leaf of LEAVES) again.append(leaf);
   assert.is(toHex(again.root()), ROOTS[7]);
   const changed = new MerkleLog();
-  LEAVES.forEach((leaf, i) => changed.append(i === 3 ? fromHex("2022") : leaf));
+  for (const [i, leaf] of LEAVES.entries()) changed.append(i === 3 ? fromHex("2022") : leaf);
   assert.is.not(toHex(changed.root()), ROOTS[7]);
   assert.is(toHex(changed.root(3)), ROOTS[2], "the prefix before the change is untouched");
 });

@@ -10,7 +10,10 @@ export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessE
 }
 
 /** Starts `catopt` in the background: for services (the governance consumer) stopped with a signal. */
-export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { done: Promise<CliResult>; signal(name: NodeJS.Signals): void; stdout(): string; stderr(): string; pid(): number } {
+export function startCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): { done: Promise<CliResult>; signal(name: NodeJS.Signals): void; stdout(): string; stderr(): string; pid(): number } {
   let child!: ReturnType<typeof spawn>;
   let stdout = "";
   let stderr = "";
@@ -39,6 +42,9 @@ export function lastJson<T = Record<string, unknown>>(result: CliResult): T {
 
 /** A user error is one line on stderr and no stack trace. */
 export function isOneLineError(stderr: string): boolean {
-  const lines = stderr.trim().split("\n").filter((l) => l.startsWith("catopt"));
+  const lines = stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("catopt"));
   return lines.length === 1 && !/\n\s+at /.test(stderr);
 }

@@ -28,20 +28,23 @@ const pick = <T>(rand: () => number, items: readonly T[]): T[] => {
 export function randomInstance(seed: number): { problems: LocalProblem[]; spec: ProblemSpec } {
   const rand = seeded(seed);
   const resources = Array.from({ length: 2 + Math.floor(rand() * 7) }, (_, j) => `r${j}`);
-  const problems = Array.from({ length: 2 + Math.floor(rand() * 5) }, (_, i): LocalProblem => ({
-    owner: `a${i}`,
-    constant: 0,
-    variables: pick(rand, resources).map((resource) => {
-      const lower = between(rand, -10, 10);
-      return {
-        resource,
-        lower,
-        upper: lower + between(rand, 1, 100),
-        quadratic: rand() < 0.15 ? 0 : between(rand, 0.5, 5),
-        linear: between(rand, -60, 20),
-      };
+  const problems = Array.from(
+    { length: 2 + Math.floor(rand() * 5) },
+    (_, i): LocalProblem => ({
+      owner: `a${i}`,
+      constant: 0,
+      variables: pick(rand, resources).map((resource) => {
+        const lower = between(rand, -10, 10);
+        return {
+          resource,
+          lower,
+          upper: lower + between(rand, 1, 100),
+          quadratic: rand() < 0.15 ? 0 : between(rand, 0.5, 5),
+          linear: between(rand, -60, 20),
+        };
+      }),
     }),
-  }));
+  );
   const constraints = Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, k) => {
     const coefficients = Object.fromEntries(pick(rand, resources).map((r) => [r, Math.round(between(rand, 0.2, 2) * 100) / 100]));
     let least = 0;

@@ -49,7 +49,8 @@ const isTally = (p: FamilyProblem): p is TallyState => "kind" in p && p.kind ===
 function closeRound(p: TallyState, event: RoundEvent): TallyState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order`);
   if (event.round === 0) {
-    if (event.body.took.length !== p.open.agents.length || p.open.agents.some((a) => !event.body.took.includes(p.joined[a]?.id ?? ""))) reject("round 0 takes every join");
+    if (event.body.took.length !== p.open.agents.length || p.open.agents.some((a) => !event.body.took.includes(p.joined[a]?.id ?? "")))
+      reject("round 0 takes every join");
     return { ...p, phase: "running", round: 0, plan: { status: "running", mean: 0 } };
   }
   const taken = takenDeltas(p.pending, event, p.round, synchronousRules(p.round));
@@ -115,7 +116,22 @@ export const tallyFamily: ProblemFamily<TallyState> = {
   open: (event) => {
     if (event.schema !== "tally-open/1") return reject(`${event.schema} does not open a tally`);
     const none = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
-    return { kind: "tally", tenant: event.tenant, problem: event.problem, open: event.body, phase: "joining", round: -1, planRound: -1, admm: { rho: 1 }, joined: {}, pending: {}, residuals: none, history: [], values: {}, plan: null };
+    return {
+      kind: "tally",
+      tenant: event.tenant,
+      problem: event.problem,
+      open: event.body,
+      phase: "joining",
+      round: -1,
+      planRound: -1,
+      admm: { rho: 1 },
+      joined: {},
+      pending: {},
+      residuals: none,
+      history: [],
+      values: {},
+      plan: null,
+    };
   },
   apply: (p, event, agent) => {
     if (event.schema === "tally-plan/1") {
@@ -141,9 +157,25 @@ export const tallyFamily: ProblemFamily<TallyState> = {
   agentsOf: (p) => p.open.agents,
   roundRules: (p) => synchronousRules(p.round),
   planEvents: (p) => [
-    { tenant: p.tenant, event: { schema: "tally-plan/1", id: eventId(p.tenant, p.problem, "plan", p.round), tenant: p.tenant, problem: p.problem, round: p.round, base: p.round - 1, body: p.plan ?? reject("no plan yet") } },
+    {
+      tenant: p.tenant,
+      event: {
+        schema: "tally-plan/1",
+        id: eventId(p.tenant, p.problem, "plan", p.round),
+        tenant: p.tenant,
+        problem: p.problem,
+        round: p.round,
+        base: p.round - 1,
+        body: p.plan ?? reject("no plan yet"),
+      },
+    },
   ],
-  facts: (p) => ({ objective: p.plan?.mean ?? null, violation: 0, allocations: Object.fromEntries(Object.entries(p.values).map(([a, value]) => [a, { value }])), violationTolerance: 0 }),
+  facts: (p) => ({
+    objective: p.plan?.mean ?? null,
+    violation: 0,
+    allocations: Object.fromEntries(Object.entries(p.values).map(([a, value]) => [a, { value }])),
+    violationTolerance: 0,
+  }),
   scenarios: tallyScenarios,
 };
 
@@ -157,7 +189,15 @@ export function tallyAgent(tenant: string, problem: string, name: string, target
     name,
     solver: { commit: (_plan, proposed) => proposed ?? 0, step: (plan, _committed) => (target + (plan as TallyPlan).mean) / 2 },
     joinEvent: (round) => ({ schema: "tally-join/1", id: eventId(tenant, problem, "join", round, name), tenant, problem, round, base: round - 1, body: {} }),
-    deltaEvent: (view) => ({ schema: "tally-value/1", id: eventId(tenant, problem, "delta", view.planRound + 1, name), tenant, problem, round: view.planRound + 1, base: view.planRound, body: { value: view.proposed as number } }),
+    deltaEvent: (view) => ({
+      schema: "tally-value/1",
+      id: eventId(tenant, problem, "delta", view.planRound + 1, name),
+      tenant,
+      problem,
+      round: view.planRound + 1,
+      base: view.planRound,
+      body: { value: view.proposed as number },
+    }),
     opened: (event: AnyEvent) => (event.schema === "tally-open/1" ? { agents: event.body.agents } : undefined),
     plan: (event: AnyEvent) => (event.schema === "tally-plan/1" ? event.body : undefined),
   };

@@ -21,9 +21,21 @@ for (const [file, outcome] of Object.entries(expected)) {
     const { header, messages } = await readRecording(path.join(fixtures, file));
     const replay = replayMessages(messages, header.governance, { tenant: header.tenant, problem: header.problem });
     const problem = replay.problems[problemKey(header.tenant, header.problem)];
-    const summary = summarize(replay, problem, { scenario: header.scenario, tenant: header.tenant, problem: header.problem, referenceObjective: header.referenceObjective });
+    const summary = summarize(replay, problem, {
+      scenario: header.scenario,
+      tenant: header.tenant,
+      problem: header.problem,
+      referenceObjective: header.referenceObjective,
+    });
     assert.equal(
-      { status: summary.status, rounds: summary.rounds, objective: summary.objective, allocations: summary.allocations, rejected: summary.rejected, state_hash: stateHash(replay) },
+      {
+        status: summary.status,
+        rounds: summary.rounds,
+        objective: summary.objective,
+        allocations: summary.allocations,
+        rejected: summary.rejected,
+        state_hash: stateHash(replay),
+      },
       outcome,
     );
   });

@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import { isCatoptError } from "../../src/core/errors.ts";
-import { type CatoptEvent } from "../../src/core/event.ts";
+import type { CatoptEvent } from "../../src/core/event.ts";
 import { decodeEvent } from "../../src/families/registry.ts";
 import { problemKey } from "../../src/replay/reducer.ts";
 import type { ProblemState } from "../../src/families/energy-qp/fold.ts";
@@ -59,7 +59,10 @@ test("a changed delta, validly signed by its agent, changes the hash, and the re
   const tampered = messages.map((m, i) => (i === index ? { ...m, data: envelopeBytes(changed, signer) } : m));
   const state = replay(tampered);
   assert.is.not(stateHash(state), expected.state_hash);
-  assert.ok(state.rejected.some((r) => r.reason.includes("does not match the replayed state")), JSON.stringify(state.rejected[0]));
+  assert.ok(
+    state.rejected.some((r) => r.reason.includes("does not match the replayed state")),
+    JSON.stringify(state.rejected[0]),
+  );
 });
 
 test("a dropped, a reordered or a duplicated message changes the hash", () => {
@@ -88,7 +91,11 @@ test("forged events are refused and counted, never applied: each with its reason
   ];
   for (const [reason, data] of cases) {
     const state = replay(messages.map((m, i) => (i === planIndex ? { ...m, data } : m)));
-    assert.equal(state.rejected.map((r) => r.seq), [messages[planIndex].seq], reason);
+    assert.equal(
+      state.rejected.map((r) => r.seq),
+      [messages[planIndex].seq],
+      reason,
+    );
     assert.match(state.rejected[0].reason, reason);
     assert.is.not(stateHash(state), expected.state_hash);
   }
@@ -133,7 +140,11 @@ test("a corrupt, truncated, empty or foreign recording is refused with what and 
   const cases: [string, Uint8Array | undefined, string][] = [
     ["truncated.catrec", bytes.subarray(0, bytes.length - 10), "corrupt or truncated msgpack at byte"],
     ["empty.catrec", new Uint8Array(0), "empty file"],
-    ["foreign.catrec", encodeRecording({ ...recording, header: { ...recording.header, format: "x" as Recording["header"]["format"] } }), 'header.format: expected "catopt-recording/1"'],
+    [
+      "foreign.catrec",
+      encodeRecording({ ...recording, header: { ...recording.header, format: "x" as Recording["header"]["format"] } }),
+      'header.format: expected "catopt-recording/1"',
+    ],
     ["short.catrec", encodeRecording({ ...recording, messages: messages.slice(1) }), `says ${messages.length} messages, the file holds ${messages.length - 1}`],
     ["missing.catrec", undefined, "cannot read (ENOENT)"],
   ];

@@ -58,7 +58,7 @@ test("the projection onto { s : G s <= h } is feasible and at least as close as 
     // The projection is unique, so feasible and no farther from w than HiGHS's answer means
     // optimal; HiGHS's own QP tolerance (about 1e-6 here) bounds how close the two agree.
     const halfSquaredDistance = (x: readonly number[]): number => 0.5 * x.reduce((sum, xj, j) => sum + (xj - w[j]) ** 2, 0);
-    G.forEach((row, i) => assert.ok(dot(row, s) <= h[i] + 1e-9, `trial ${trial}: row ${i} violated`));
+    for (const [i, row] of G.entries()) assert.ok(dot(row, s) <= h[i] + 1e-9, `trial ${trial}: row ${i} violated`);
     // HiGHS may buy a little objective with a 1e-10 violation; ours is exactly feasible.
     assert.ok(halfSquaredDistance(s) <= halfSquaredDistance(expected) * (1 + 1e-9) + 1e-9, `trial ${trial}: farther from w than HiGHS's projection`);
     const apart = Math.sqrt(s.reduce((sum, sj, j) => sum + (sj - expected[j]) ** 2, 0));

@@ -22,26 +22,42 @@ export const allocateCommand: Command = {
     agnostic: { type: "boolean", description: "solve heterogeneity-agnostic (every type equally fast), Gavel's baseline" },
     json: JSON_OPTION,
   },
-  details: ["<cluster-scenario> is a name under scenarios/ (gavel-small), a folder with scenario.json, or a file.", "Exit status: 0 when the plan converged, 1 otherwise or on error, 2 on a usage error."],
+  details: [
+    "<cluster-scenario> is a name under scenarios/ (gavel-small), a folder with scenario.json, or a file.",
+    "Exit status: 0 when the plan converged, 1 otherwise or on error, 2 on a usage error.",
+  ],
   run: async (args, io, context) => {
     const reference = args.positionals[0];
     if (reference === undefined) throw catoptError("USAGE", "allocate needs a cluster scenario, e.g. catopt allocate gavel-small");
     const policyName = stringOption(args, "policy");
-    if (policyName !== undefined && !(POLICIES as readonly string[]).includes(policyName)) throw catoptError("USAGE", `--policy expects one of ${POLICIES.join(", ")}, got "${policyName}"`);
+    if (policyName !== undefined && !(POLICIES as readonly string[]).includes(policyName))
+      throw catoptError("USAGE", `--policy expects one of ${POLICIES.join(", ")}, got "${policyName}"`);
     const json = args.values.json === true;
     const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
 
     const { file, json: parsed } = await context.readScenario(reference);
     const scenario = parseClusterScenario(parsed, file);
-    const problem: ClusterProblem = { ...scenario.cluster, ...(policyName === undefined ? {} : { policy: policyName as PolicyName }), heterogeneityAgnostic: args.values.agnostic === true };
+    const problem: ClusterProblem = {
+      ...scenario.cluster,
+      ...(policyName === undefined ? {} : { policy: policyName as PolicyName }),
+      heterogeneityAgnostic: args.values.agnostic === true,
+    };
     const tenants = new Set(problem.jobs.map((j) => j.tenant)).size;
-    say(`cluster ${scenario.name}: ${problem.nodes.length} node agents, ${problem.jobs.length} jobs of ${tenants} tenants, policy ${problem.policy}${problem.heterogeneityAgnostic ? " (heterogeneity-agnostic)" : ""}`);
+    say(
+      `cluster ${scenario.name}: ${problem.nodes.length} node agents, ${problem.jobs.length} jobs of ${tenants} tenants, policy ${problem.policy}${problem.heterogeneityAgnostic ? " (heterogeneity-agnostic)" : ""}`,
+    );
 
     if (problem.policy === "cost") {
       const slos = checkSlos(problem);
       if (slos !== undefined && !slos.feasible) {
-        const names = slos.short.slice(0, 5).map((s) => `${s.job} (${(100 * s.reach).toFixed(1)}%)`).join(", ");
-        throw catoptError("PROBLEM_INFEASIBLE", `${file}: the SLOs cannot all be met: at best every job with an SLO gets ${(100 * slos.reach).toFixed(1)}% of its floor; short: ${names}${slos.short.length > 5 ? `, and ${slos.short.length - 5} more` : ""}`);
+        const names = slos.short
+          .slice(0, 5)
+          .map((s) => `${s.job} (${(100 * s.reach).toFixed(1)}%)`)
+          .join(", ");
+        throw catoptError(
+          "PROBLEM_INFEASIBLE",
+          `${file}: the SLOs cannot all be met: at best every job with an SLO gets ${(100 * slos.reach).toFixed(1)}% of its floor; short: ${names}${slos.short.length > 5 ? `, and ${slos.short.length - 5} more` : ""}`,
+        );
       }
     }
 
@@ -83,7 +99,9 @@ export const allocateCommand: Command = {
           ...allocationPicture(problem, run.x),
           "",
           `${run.converged ? "converged" : "did not converge"} in ${run.rounds} rounds, ${wallMs.toFixed(0)} ms: ${describeObjective(problem, run.objective)}`,
-          exact.status === "optimal" ? `HiGHS (central LP, ${(exact.seconds * 1000).toFixed(0)} ms): ${describeObjective(problem, exact.objective)}; relative gap ${sci(gap)}` : `HiGHS: ${exact.detail}`,
+          exact.status === "optimal"
+            ? `HiGHS (central LP, ${(exact.seconds * 1000).toFixed(0)} ms): ${describeObjective(problem, exact.objective)}; relative gap ${sci(gap)}`
+            : `HiGHS: ${exact.detail}`,
           `largest violation of a capacity, job row or quota: ${sci(violation)}`,
           ...(baseline === undefined ? [] : [`heterogeneity-agnostic baseline: ${describeObjective(problem, baseline.objective)}`]),
         ].join("\n")}\n`,

@@ -156,7 +156,8 @@ export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, a
   // A delta answers a plan out (the last one, in synchronous rounds), relative to the values the
   // node committed by then, which no round has changed since (what the checks below hold it to).
   const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, clusterRules(p));
-  if (stale !== undefined || event.round !== event.base + 1) reject(`delta from ${agent} for round ${event.round} ${stale ?? `answers plan ${event.base}, not plan ${event.round - 1}`}`);
+  if (stale !== undefined || event.round !== event.base + 1)
+    reject(`delta from ${agent} for round ${event.round} ${stale ?? `answers plan ${event.base}, not plan ${event.round - 1}`}`);
   if (p.pending[event.id] !== undefined) reject(`delta ${event.id} arrived twice`);
   const columns = p.y[p.agents.indexOf(agent)].length;
   const bad = event.body.index.find((k) => k >= columns);
@@ -186,14 +187,21 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
     if (isAsync(p)) {
       // At a quorum of joins; a join in by the round event starts at y = 0 all the same (a join carries no values).
       const joins = new Set(Object.values(p.joined).map((j) => j.id));
-      if (event.body.took.length === 0 || new Set(event.body.took).size !== event.body.took.length || event.body.took.some((id) => !joins.has(id))) reject("round 0 must take at least one node's join, each once");
+      if (event.body.took.length === 0 || new Set(event.body.took).size !== event.body.took.length || event.body.took.some((id) => !joins.has(id)))
+        reject("round 0 must take at least one node's join, each once");
     } else {
       const joins = p.agents.map((a) => p.joined[a]?.id ?? reject(`round 0 closed before node ${a} joined`));
       if (!sameSet(joins, event.body.took)) reject("round 0 must take exactly the nodes' joins");
     }
     const committedAt = isAsync(p) ? { committedAt: Object.fromEntries(Object.keys(p.joined).map((a) => [a, 0])) } : {};
     const started: ClusterState = { ...p, phase: "running", round: 0, ...committedAt };
-    return { ...started, plan: derivePlan(started, agentSignal(p.admm).map(() => 0)) };
+    return {
+      ...started,
+      plan: derivePlan(
+        started,
+        agentSignal(p.admm).map(() => 0),
+      ),
+    };
   }
   const taken = takenDeltas(p.pending, event, p.round, clusterRules(p));
   const y = p.y.map((values, n) => (p.left?.[p.agents[n]] !== undefined ? values.map(() => 0) : values));
@@ -217,10 +225,21 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
   const result = sharingStep(p.admm, aggregate, update, p.open.admm);
   // Asynchronous rounds end by the steady rule; a synchronous round's residuals are the whole test.
   const stop = isAsync(p)
-    ? settledRound({ round: event.round, converged: result.converged, agents: activeNodes(p), committedAt, late: lateAnswers, steadySince: p.steadySince, maxStaleness: p.open.admm.maxStaleness, steady: true })
+    ? settledRound({
+        round: event.round,
+        converged: result.converged,
+        agents: activeNodes(p),
+        committedAt,
+        late: lateAnswers,
+        steadySince: p.steadySince,
+        maxStaleness: p.open.admm.maxStaleness,
+        steady: true,
+      })
     : { settled: result.converged, steadySince: undefined };
   const phase: ClusterState["phase"] = stop.settled ? "converged" : event.round >= p.open.admm.maxRounds ? "max-rounds" : "running";
-  const waiting = isAsync(p) ? stillPending(p.pending, event.round, { ...clusterRules(p), committedAt: (node) => committedAt[node] }) : Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round));
+  const waiting = isAsync(p)
+    ? stillPending(p.pending, event.round, { ...clusterRules(p), committedAt: (node) => committedAt[node] })
+    : Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round));
   const asyncState = isAsync(p) ? { committedAt, lateAnswers, steadySince: phase === "running" ? stop.steadySince : undefined } : {};
   const stepped: ClusterState = {
     ...p,
@@ -250,7 +269,15 @@ export function checkClusterPlan(p: ClusterState, event: CatoptEvent<"cluster-pl
 }
 
 export function expectedClusterPlanEvent(p: ClusterState): CatoptEvent<"cluster-plan/1"> {
-  return { schema: "cluster-plan/1", id: eventId(p.tenant, p.problem, "plan", p.round), tenant: p.tenant, problem: p.problem, round: p.round, base: p.round - 1, body: p.plan ?? reject("no plan before round 0 closes") };
+  return {
+    schema: "cluster-plan/1",
+    id: eventId(p.tenant, p.problem, "plan", p.round),
+    tenant: p.tenant,
+    problem: p.problem,
+    round: p.round,
+    base: p.round - 1,
+    body: p.plan ?? reject("no plan before round 0 closes"),
+  };
 }
 
 /** Tenant plans go out every `tenantPlanEvery` rounds and with the final plan. */
@@ -285,14 +312,23 @@ export function tenantPlanBody(p: ClusterState, tenant: string): TenantPlanBody 
 }
 
 export function expectedTenantPlanEvent(p: ClusterState, tenant: string): CatoptEvent<"tenant-plan/1"> {
-  return { schema: "tenant-plan/1", id: eventId(tenant, p.problem, "plan", p.round), tenant, problem: p.problem, round: p.round, base: p.round - 1, body: tenantPlanBody(p, tenant) };
+  return {
+    schema: "tenant-plan/1",
+    id: eventId(tenant, p.problem, "plan", p.round),
+    tenant,
+    problem: p.problem,
+    round: p.round,
+    base: p.round - 1,
+    body: tenantPlanBody(p, tenant),
+  };
 }
 
 /** A tenant plan must be due, new, from a tenant with jobs in the cluster, and say what the state implies. */
 export function checkTenantPlan(p: ClusterState, event: CatoptEvent<"tenant-plan/1">): ClusterState {
   const tenant = event.tenant;
   if (!clusterTenants(p).includes(tenant)) reject(`tenant ${tenant} has no jobs in cluster problem ${p.problem}`);
-  if (event.round !== p.round || !tenantPlansDue(p)) reject(`tenant plan of ${tenant} for round ${event.round}, which is not due (last closed round: ${p.round})`);
+  if (event.round !== p.round || !tenantPlansDue(p))
+    reject(`tenant plan of ${tenant} for round ${event.round}, which is not due (last closed round: ${p.round})`);
   if (event.round <= (p.tenantPlans[tenant] ?? 0)) reject(`tenant plan of ${tenant} for round ${event.round} published twice`);
   if (!sameValue(event.body, tenantPlanBody(p, tenant))) reject(`tenant plan of ${tenant} for round ${event.round} does not match the replayed state`);
   return { ...p, tenantPlans: { ...p.tenantPlans, [tenant]: event.round } };
@@ -310,7 +346,10 @@ function sameValue(a: unknown, b: unknown): boolean {
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return (
+    keys.length === Object.keys(b).length &&
+    keys.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -342,14 +381,20 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   describePlan: (event) => {
     if (event.schema === "cluster-plan/1") {
       const plan = event.body;
-      return { final: plan.status !== "running", summary: `${plan.status}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}  (${plan.signal.index.length} signal entries changed)`, lines: [] };
+      return {
+        final: plan.status !== "running",
+        summary: `${plan.status}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}  (${plan.signal.index.length} signal entries changed)`,
+        lines: [],
+      };
     }
     if (event.schema !== "tenant-plan/1") return undefined;
     // One tenant's jobs: the share of time on each type, and the throughput that gives.
     const plan = event.body;
     const width = Math.max(4, ...Object.keys(plan.allocations).map((j) => j.length));
     const lines = Object.entries(plan.allocations).map(([job, x]) => {
-      const shares = Object.entries(x).filter(([, share]) => share > 5e-4).map(([type, share]) => `${type} ${(100 * share).toFixed(1)}%`);
+      const shares = Object.entries(x)
+        .filter(([, share]) => share > 5e-4)
+        .map(([type, share]) => `${type} ${(100 * share).toFixed(1)}%`);
       return `  ${job.padEnd(width)}  ${(plan.throughput[job] ?? 0).toFixed(3).padStart(10)} steps/s  ${shares.join("  ") || "(no time)"}`;
     });
     return { final: plan.status !== "running", summary: `${plan.status}  (cluster ${plan.platform}/${event.problem})`, lines };
@@ -365,6 +410,11 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
     // The repaired plan, valued under the true throughputs, in the policy's units.
     const { cluster } = p.open;
     const x = clusterAllocation(p);
-    return { objective: p.round < 1 ? null : policyObjective(cluster, policyForm(cluster), x), violation: planViolation(cluster, x), allocations: x, violationTolerance: 1e-6 };
+    return {
+      objective: p.round < 1 ? null : policyObjective(cluster, policyForm(cluster), x),
+      violation: planViolation(cluster, x),
+      allocations: x,
+      violationTolerance: 1e-6,
+    };
   },
 };

@@ -14,7 +14,11 @@ export function parseCluster(fields: Readonly<Record<string, unknown>>, at: stri
     return { name: tokenField(n.name, `${where}.name`), type: v.string(n.type, `${where}.type`), count: v.integer(n.count, `${where}.count`, 1) };
   });
   if (nodes.length === 0) fail(`${at}.nodes`, "list at least one node");
-  unique(nodes.map((n) => n.name), `${at}.nodes`, "node");
+  unique(
+    nodes.map((n) => n.name),
+    `${at}.nodes`,
+    "node",
+  );
   const types = typeCounts(nodes);
 
   const jobs = v.array(fields.jobs, `${at}.jobs`).map((item, i): ClusterJob => {
@@ -38,10 +42,15 @@ export function parseCluster(fields: Readonly<Record<string, unknown>>, at: stri
     };
   });
   if (jobs.length === 0) fail(`${at}.jobs`, "list at least one job");
-  unique(jobs.map((j) => j.name), `${at}.jobs`, "job");
+  unique(
+    jobs.map((j) => j.name),
+    `${at}.jobs`,
+    "job",
+  );
 
   const policy = v.oneOf(fields.policy, POLICIES, `${at}.policy`);
-  if (policy === "makespan") jobs.forEach((job, i) => job.steps === undefined && fail(`${at}.jobs[${i}].steps`, "the makespan policy needs every job's steps left"));
+  if (policy === "makespan")
+    for (const [i, job] of jobs.entries()) if (job.steps === undefined) fail(`${at}.jobs[${i}].steps`, "the makespan policy needs every job's steps left");
   const prices = fields.prices === undefined ? undefined : v.numberMap(fields.prices, `${at}.prices`);
   if (policy === "cost") {
     for (const type of types.keys()) if (!((prices?.[type] ?? 0) > 0)) fail(`${at}.prices.${type}`, "the cost policy needs a price > 0 for every type");

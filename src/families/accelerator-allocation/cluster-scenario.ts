@@ -58,9 +58,11 @@ function parse(json: unknown, source: string): ClusterScenario {
   const admm = clusterAdmm(s.admm);
   const rounds = parseRounds(s.rounds, "scenario.rounds", cluster.nodes.length);
   // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
-  if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1) throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
+  if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1)
+    throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
   const tenant = tokenField(s.tenant, "scenario.tenant");
-  if (cluster.jobs.some((j) => j.tenant === tenant)) throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
+  if (cluster.jobs.some((j) => j.tenant === tenant))
+    throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
   return {
     name: v.string(s.name, "scenario.name"),
     description: s.description === undefined ? "" : v.string(s.description, "scenario.description"),
@@ -71,7 +73,12 @@ function parse(json: unknown, source: string): ClusterScenario {
     rounds,
     tenantPlanEvery: s.tenantPlanEvery === undefined ? 1 : v.integer(s.tenantPlanEvery, "scenario.tenantPlanEvery", 1),
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
-    faults: parseScenarioFaults(s.faults, "scenario.faults", cluster.nodes.map((n) => n.name), rounds),
+    faults: parseScenarioFaults(
+      s.faults,
+      "scenario.faults",
+      cluster.nodes.map((n) => n.name),
+      rounds,
+    ),
     maxRounds: admm.maxRounds,
     source,
   };
@@ -79,7 +86,15 @@ function parse(json: unknown, source: string): ClusterScenario {
 
 /** The event that opens a cluster scenario's problem: the cluster, as every node and the coordinator see it. */
 export function clusterOpenEvent(tenant: string, problem: string, scenario: ClusterScenario): CatoptEvent<"cluster-open/1"> {
-  return { schema: "cluster-open/1", id: eventId(tenant, problem, "open", 0), tenant, problem, round: 0, base: -1, body: { cluster: scenario.cluster, admm: scenario.admm, tenantPlanEvery: scenario.tenantPlanEvery } };
+  return {
+    schema: "cluster-open/1",
+    id: eventId(tenant, problem, "open", 0),
+    tenant,
+    problem,
+    round: 0,
+    base: -1,
+    body: { cluster: scenario.cluster, admm: scenario.admm, tenantPlanEvery: scenario.tenantPlanEvery },
+  };
 }
 
 /** The tenants whose jobs the cluster runs: each gets its own plan topic. */

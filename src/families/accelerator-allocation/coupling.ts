@@ -27,14 +27,14 @@ export function couplingUpdate(coupling: Coupling): FleetTotalUpdate {
     const s = w.slice();
     for (let j = 0; j < coupling.jobs; j++) if (!inQuota.has(j)) s[j] = Math.min(1, Math.max(0, w[j]));
     for (const work of quotaWork) {
-      work.quota.jobs.forEach((j, k) => (work.p[k] = w[j]));
+      for (const [k, j] of work.quota.jobs.entries()) work.p[k] = w[j];
       solveKnapsack(work.p, work.q, work.upper, work.a, work.quota.limit, work.out);
-      work.quota.jobs.forEach((j, k) => (s[j] = work.out[k]));
+      for (const [k, j] of work.quota.jobs.entries()) s[j] = work.out[k];
     }
     const first = coupling.jobs;
     const floored = coupling.thrFloor.map((floor, k) => Math.max(w[first + k], floor));
     const t = coupling.maxMin > 0 ? waterLevel(floored, w.slice(first), coupling.maxMin / weight) : -Infinity;
-    floored.forEach((value, k) => (s[first + k] = Math.max(value, t)));
+    for (const [k, value] of floored.entries()) s[first + k] = Math.max(value, t);
     return s;
   };
 }

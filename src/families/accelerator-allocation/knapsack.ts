@@ -10,15 +10,7 @@
  * exactly: Newton from `guess` over its pieces, or, where that does not settle, a binary
  * search over the sorted breakpoints (O(J log J)). Deterministic. Writes y into `out`.
  */
-export function solveKnapsack(
-  p: Float64Array,
-  q: Float64Array,
-  upper: Float64Array,
-  a: Float64Array,
-  limit: number,
-  out: Float64Array,
-  guess = 0,
-): number {
+export function solveKnapsack(p: Float64Array, q: Float64Array, upper: Float64Array, a: Float64Array, limit: number, out: Float64Array, guess = 0): number {
   const count = p.length;
   const lambda = loadAt(p, q, upper, a, 0).load <= limit ? 0 : (newtonRoot(p, q, upper, a, limit, guess) ?? sortedRoot(p, q, upper, a, limit));
   for (let j = 0; j < count; j++) {

@@ -27,13 +27,28 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
   let committed = new Float64Array(0);
   let lastRound = -1; // the last round event taken: each counts once, in order, as in the fold
   let maxStaleness = 0;
-  const ourDelta = new RegExp(`^${escape(`${tenant}/${problem}/delta/`)}(\\d+)${escape(`/${node.name}`)}$`);
-  const ready = (): LocalSolver<NodePlan, Float64Array> => solver ?? (() => { throw new Error("a plan before the problem opened"); })();
+  const ourDelta = new RegExp(`^${escapeRegExp(`${tenant}/${problem}/delta/`)}(\\d+)${escapeRegExp(`/${node.name}`)}$`);
+  const ready = (): LocalSolver<NodePlan, Float64Array> =>
+    solver ??
+    (() => {
+      throw new Error("a plan before the problem opened");
+    })();
 
   return {
     name: node.name,
-    solver: { commit: (plan, proposed) => ready().commit(plan as NodePlan, proposed as Float64Array | null), step: (plan, committed) => ready().step(plan as NodePlan, committed as Float64Array) },
-    joinEvent: (): CatoptEvent<"node-join/1"> => ({ schema: "node-join/1", id: eventId(tenant, problem, "join", 0, node.name), tenant, problem, round: 0, base: -1, body: { type: node.type, count: node.count } }),
+    solver: {
+      commit: (plan, proposed) => ready().commit(plan as NodePlan, proposed as Float64Array | null),
+      step: (plan, committed) => ready().step(plan as NodePlan, committed as Float64Array),
+    },
+    joinEvent: (): CatoptEvent<"node-join/1"> => ({
+      schema: "node-join/1",
+      id: eventId(tenant, problem, "join", 0, node.name),
+      tenant,
+      problem,
+      round: 0,
+      base: -1,
+      body: { type: node.type, count: node.count },
+    }),
     deltaEvent: (view): CatoptEvent<"node-delta/1"> => {
       const round = view.planRound + 1;
       const before = sent.get(round);
@@ -87,10 +102,16 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
       if (event.schema !== "cluster-plan/1") return undefined;
       applyUpdate(signal, event.body.signal);
       // Copies: the machine may hold this plan while the next one is folded.
-      return { status: event.body.status, round: event.round, rho: event.body.rho, signal: Float64Array.from(signal), committed: Float64Array.from(committed) } satisfies NodePlan;
+      return {
+        status: event.body.status,
+        round: event.round,
+        rho: event.body.rho,
+        signal: Float64Array.from(signal),
+        committed: Float64Array.from(committed),
+      } satisfies NodePlan;
     },
   };
 }
 
 /** `text` as a literal inside a regular expression. */
-const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -23,7 +23,8 @@ export function nodeSolver(problem: NodeProblem, censor: number): LocalSolver<No
   const workspace = nodeWorkspace(problem);
   return {
     commit: (plan, proposed) => plan.committed ?? proposed ?? new Float64Array(problem.columns.length),
-    step: (plan, committed) => censorStep(nodeStep(problem, committed, plan.signal, plan.rho, workspace), committed, censorThreshold(censor, plan.round + 1), problem.capacity),
+    step: (plan, committed) =>
+      censorStep(nodeStep(problem, committed, plan.signal, plan.rho, workspace), committed, censorThreshold(censor, plan.round + 1), problem.capacity),
   };
 }
 
@@ -67,5 +68,5 @@ export function changedEntries(previous: ArrayLike<number>, next: ArrayLike<numb
 
 /** Applies a sparse update in place (a cluster plan's signal entries, a node's y). */
 export function applyUpdate(values: { [k: number]: number }, update: SparseUpdate): void {
-  update.index.forEach((k, i) => (values[k] = update.value[i]));
+  for (let i = 0; i < update.index.length; i++) values[update.index[i]] = update.value[i];
 }

@@ -23,7 +23,13 @@ export type NodeWorkspace = {
 
 export function nodeWorkspace(problem: NodeProblem): NodeWorkspace {
   const n = problem.columns.length;
-  return { p: new Float64Array(n), q: new Float64Array(n), upper: Float64Array.from(problem.columns, (c) => c.upper), ones: new Float64Array(n).fill(1), lambda: 0 };
+  return {
+    p: new Float64Array(n),
+    q: new Float64Array(n),
+    upper: Float64Array.from(problem.columns, (c) => c.upper),
+    ones: new Float64Array(n).fill(1),
+    lambda: 0,
+  };
 }
 
 /** A node's columns as parallel typed arrays: the per-round loops run over these, thousands of columns per node. */
@@ -57,7 +63,13 @@ function columnArrays(problem: NodeProblem): ColumnArrays {
   return arrays;
 }
 
-export function nodeStep(problem: NodeProblem, previous: ArrayLike<number>, signal: ArrayLike<number>, rho: number, workspace = nodeWorkspace(problem)): Float64Array {
+export function nodeStep(
+  problem: NodeProblem,
+  previous: ArrayLike<number>,
+  signal: ArrayLike<number>,
+  rho: number,
+  workspace = nodeWorkspace(problem),
+): Float64Array {
   const { p, q, upper, ones } = workspace;
   const { job, time, thrResource, thr, gain, norm } = columnArrays(problem);
   for (let j = 0; j < job.length; j++) {
@@ -86,7 +98,13 @@ export function addContribution(problem: NodeProblem, y: ArrayLike<number>, tota
  * the mean contribution and the squared norms of the contributions and of their steps. The
  * in-process solver and the stream's fold both call this, so they take the same steps.
  */
-export function clusterAggregate(round: number, nodes: readonly NodeProblem[], previous: readonly ArrayLike<number>[], next: readonly ArrayLike<number>[], resources: number): RoundAggregate {
+export function clusterAggregate(
+  round: number,
+  nodes: readonly NodeProblem[],
+  previous: readonly ArrayLike<number>[],
+  next: readonly ArrayLike<number>[],
+  resources: number,
+): RoundAggregate {
   const total = new Float64Array(resources);
   let sumSquares = 0;
   let sumSquaredSteps = 0;

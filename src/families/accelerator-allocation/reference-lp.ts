@@ -11,7 +11,11 @@ export type AllocationReference =
   | { readonly status: "optimal"; readonly objective: number; readonly x: TypeAllocation; readonly seconds: number }
   | { readonly status: "infeasible" | "error"; readonly detail: string; readonly seconds: number };
 
-export async function solveAllocationReference(problem: ClusterProblem, form: PolicyForm, clock: () => number = () => performance.now()): Promise<AllocationReference> {
+export async function solveAllocationReference(
+  problem: ClusterProblem,
+  form: PolicyForm,
+  clock: () => number = () => performance.now(),
+): Promise<AllocationReference> {
   const solver = await loadHighs();
   const model = allocationLp(problem, form);
   const started = clock();
@@ -20,7 +24,10 @@ export async function solveAllocationReference(problem: ClusterProblem, form: Po
   if (result.Status === "Infeasible") return { status: "infeasible", detail: "HiGHS found no allocation meeting every constraint", seconds };
   if (result.Status !== "Optimal") return { status: "error", detail: `HiGHS ended with status ${result.Status}`, seconds };
   const x = Object.fromEntries(
-    problem.jobs.map((job, j) => [job.name, Object.fromEntries(model.columns[j].map(([type, name]) => [type, Math.max(0, result.Columns[name]?.Primal ?? 0)]))]),
+    problem.jobs.map((job, j) => [
+      job.name,
+      Object.fromEntries(model.columns[j].map(([type, name]) => [type, Math.max(0, result.Columns[name]?.Primal ?? 0)])),
+    ]),
   );
   return { status: "optimal", objective: result.ObjectiveValue, x, seconds };
 }

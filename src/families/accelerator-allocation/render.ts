@@ -26,7 +26,10 @@ export function allocationPicture(problem: ClusterProblem, x: TypeAllocation, wi
       bar = bar.slice(0, width).padEnd(width, "·");
       const thr = effectiveThroughput(job, row);
       const equal = effectiveThroughput(job, split[job.name]);
-      const measure = problem.policy === "cost" && job.slo !== undefined ? `slo ${job.slo} ${thr >= job.slo - 1e-6 ? "met" : "MISSED"}` : `${(thr / equal).toFixed(2)}x equal split`;
+      const measure =
+        problem.policy === "cost" && job.slo !== undefined
+          ? `slo ${job.slo} ${thr >= job.slo - 1e-6 ? "met" : "MISSED"}`
+          : `${(thr / equal).toFixed(2)}x equal split`;
       lines.push(`  ${job.name.padEnd(nameWidth)} x${String(job.scale).padEnd(2)} ${bar} ${thr.toFixed(3).padStart(9)} steps/s  ${measure}`);
     }
   }

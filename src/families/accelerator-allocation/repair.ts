@@ -10,12 +10,12 @@ import type { NodeProblem } from "./decompose.ts";
  */
 export function planFromNodes(problem: ClusterProblem, nodes: readonly NodeProblem[], y: readonly ArrayLike<number>[]): TypeAllocation {
   const x: Record<string, number>[] = problem.jobs.map(() => ({}));
-  nodes.forEach((node, n) =>
-    node.columns.forEach((c, k) => {
+  for (const [n, node] of nodes.entries()) {
+    for (const [k, c] of node.columns.entries()) {
       const share = y[n][k] / problem.jobs[c.job].scale;
       if (share > 0) x[c.job][node.type] = (x[c.job][node.type] ?? 0) + share;
-    }),
-  );
+    }
+  }
   for (const row of x) {
     const sum = Object.values(row).reduce((a, b) => a + b, 0);
     if (sum > 1) for (const type of Object.keys(row)) row[type] /= sum;

@@ -27,7 +27,8 @@ export const clusterScenarios: ScenarioFormat<ClusterScenario> = {
     const cluster = { ...s.cluster, nodes: s.cluster.nodes.filter((n) => !without.includes(n.name)) };
     if (cluster.policy === "cost") {
       const slos = checkSlos(cluster);
-      if (slos !== undefined && !slos.feasible) throw catoptError("PROBLEM_INFEASIBLE", `${s.source}: the SLOs cannot all be met (${slos.short.length} jobs fall short; see catopt allocate)`);
+      if (slos !== undefined && !slos.feasible)
+        throw catoptError("PROBLEM_INFEASIBLE", `${s.source}: the SLOs cannot all be met (${slos.short.length} jobs fall short; see catopt allocate)`);
     }
     // The policy as the problem opened it (max-min fairness weighs each job by its equal split of the whole cluster), on the nodes that stayed.
     const solved = await solveAllocationReference(cluster, policyForm(s.cluster));

@@ -4,7 +4,6 @@ import * as v from "../../core/validate.ts";
 import type { ClusterProblem, TypeAllocation } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
 
-
 /**
  * Accelerator allocation (this family): the coordinator opens the cluster's LP as the
  * scenario states it; each node agent joins with what its adapter found on the node, then
@@ -41,14 +40,21 @@ const CLUSTER_OPEN_1 = declareBody("open", {
   tenantPlanEvery: field("integer", (x, at) => v.integer(x, at, 1), 1),
 });
 
-const NODE_JOIN_1 = declareBody("join", { type: field("string", (x, at) => v.string(x, at), "A100"), count: field("integer", (x, at) => v.integer(x, at, 1), 8) });
-
-const NODE_DELTA_1 = declareBody("delta", {
-  index: field("array:integer", (x, at): readonly number[] => v.array(x, at).map((i, k) => v.integer(i, `${at}[${k}]`)), [0]),
-  value: field("array:number", (x, at): readonly number[] => v.array(x, at).map((n, k) => v.finite(n, `${at}[${k}]`)), [0.5]),
-}, (b, path) => {
-  if (b.index.length !== b.value.length) throw new v.ValidationError(path, `${b.index.length} indices but ${b.value.length} values`);
+const NODE_JOIN_1 = declareBody("join", {
+  type: field("string", (x, at) => v.string(x, at), "A100"),
+  count: field("integer", (x, at) => v.integer(x, at, 1), 8),
 });
+
+const NODE_DELTA_1 = declareBody(
+  "delta",
+  {
+    index: field("array:integer", (x, at): readonly number[] => v.array(x, at).map((i, k) => v.integer(i, `${at}[${k}]`)), [0]),
+    value: field("array:number", (x, at): readonly number[] => v.array(x, at).map((n, k) => v.finite(n, `${at}[${k}]`)), [0.5]),
+  },
+  (b, path) => {
+    if (b.index.length !== b.value.length) throw new v.ValidationError(path, `${b.index.length} indices but ${b.value.length} values`);
+  },
+);
 
 const CLUSTER_PLAN_1 = declareBody("plan", {
   status,

@@ -17,7 +17,10 @@ export function checkSlos(problem: ClusterProblem): SloReport | undefined {
   const run = solveAllocationInProcess(probe, { ...DEFAULT_ADMM, epsAbs: 1e-7, epsRel: 1e-6, maxRounds: 20_000 });
   const reach = run.objective;
   const short = floored
-    .map((job) => ({ job: job.name, reach: Object.entries(run.x[job.name] ?? {}).reduce((sum, [type, share]) => sum + (job.throughput[type] ?? 0) * share, 0) / (job.slo ?? 1) }))
+    .map((job) => ({
+      job: job.name,
+      reach: Object.entries(run.x[job.name] ?? {}).reduce((sum, [type, share]) => sum + (job.throughput[type] ?? 0) * share, 0) / (job.slo ?? 1),
+    }))
     .filter((s) => s.reach < 1 - 1e-6)
     .sort((a, b) => a.reach - b.reach);
   return { feasible: reach >= 1 - 1e-6, reach, short };

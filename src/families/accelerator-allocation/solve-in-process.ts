@@ -26,7 +26,11 @@ export type AllocationRun = {
 
 export const ALLOCATION_ADMM: AdmmSettings = { ...DEFAULT_ADMM, epsAbs: 1e-6, epsRel: 1e-5, maxRounds: 20_000, censor: 1e-6 };
 
-export function solveAllocationInProcess(problem: ClusterProblem, settings: AdmmSettings = ALLOCATION_ADMM, onRound?: (round: number, residuals: Residuals) => void): AllocationRun {
+export function solveAllocationInProcess(
+  problem: ClusterProblem,
+  settings: AdmmSettings = ALLOCATION_ADMM,
+  onRound?: (round: number, residuals: Residuals) => void,
+): AllocationRun {
   const solving = solvingThroughputs(problem);
   const decomposition = decompose(solving, policyForm(solving));
   const run = iterate(decomposition, settings, onRound);

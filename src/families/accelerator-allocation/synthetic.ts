@@ -10,7 +10,13 @@ import type { ClusterJob, ClusterNode, ClusterProblem, PolicyName } from "./clus
  * one. The job mix follows Gavel's (Philly trace): 70% on 1 accelerator, 10% on 2, 15% on 4, 5% on 8.
  * Deterministic for a seed.
  */
-export const GAVEL_JOB_TYPES: readonly { readonly model: string; readonly V100: number; readonly P100: number; readonly K80: number; readonly a100Ratio: number }[] = [
+export const GAVEL_JOB_TYPES: readonly {
+  readonly model: string;
+  readonly V100: number;
+  readonly P100: number;
+  readonly K80: number;
+  readonly a100Ratio: number;
+}[] = [
   { model: "resnet50-b64", V100: 4.395, P100: 2.619, K80: 0.619, a100Ratio: 1.54 },
   { model: "resnet50-b128", V100: 2.497, P100: 1.584, K80: 0.347, a100Ratio: 1.54 },
   { model: "resnet18-b64", V100: 24.093, P100: 22.305, K80: 7.052, a100Ratio: 2.12 },
@@ -51,7 +57,14 @@ export function syntheticCluster(options: SyntheticOptions): ClusterProblem {
     const throughput = Object.fromEntries(types.map((t) => [t, round((single[t] ?? 0) * gang * (0.9 + 0.2 * random()))]));
     const steps = 1000 * Math.round(10 + 490 * random());
     const slo = random() < (options.sloShare ?? 0.2) ? round(0.3 * Math.max(...Object.values(throughput))) : undefined;
-    return { name: `job-${String(j).padStart(4, "0")}-${kind.model}`, tenant: `tenant-${j % options.tenants}`, scale, throughput, steps, ...(slo === undefined ? {} : { slo }) };
+    return {
+      name: `job-${String(j).padStart(4, "0")}-${kind.model}`,
+      tenant: `tenant-${j % options.tenants}`,
+      scale,
+      throughput,
+      steps,
+      ...(slo === undefined ? {} : { slo }),
+    };
   });
   return { nodes, jobs, policy: options.policy, prices: Object.fromEntries(types.map((t) => [t, GAVEL_PRICES[t] ?? 1])) };
 }

@@ -24,7 +24,13 @@ type JoinedAgent = {
   readonly left?: number;
 };
 
-type PendingDelta = { readonly agent: string; readonly round: number; readonly base: number; readonly entries: Readonly<Record<string, number>>; readonly objective: number };
+type PendingDelta = {
+  readonly agent: string;
+  readonly round: number;
+  readonly base: number;
+  readonly entries: Readonly<Record<string, number>>;
+  readonly objective: number;
+};
 
 export type ProblemState = {
   readonly tenant: string;
@@ -63,7 +69,6 @@ export type ProblemState = {
   readonly history: readonly (readonly [number, number, number, number])[];
 };
 
-
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
 
 /** The agents whose part every round needs: the problem's, less those that left. */
@@ -92,7 +97,12 @@ export const energyQp: ProblemFamily<ProblemState> = {
     return {
       final: plan.status !== "running",
       summary: `${plan.status}  objective ${plan.objective.toFixed(4)}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}`,
-      lines: Object.entries(plan.allocations).map(([agent, x]) => `  ${agent.padEnd(12)} ${Object.entries(x).map(([r, value]) => `${r}=${value.toFixed(2)}`).join("  ")}`),
+      lines: Object.entries(plan.allocations).map(
+        ([agent, x]) =>
+          `  ${agent.padEnd(12)} ${Object.entries(x)
+            .map(([r, value]) => `${r}=${value.toFixed(2)}`)
+            .join("  ")}`,
+      ),
     };
   },
   leftAgents: (p) => p.spec.agents.filter((a) => p.joined[a]?.left !== undefined),
@@ -170,7 +180,6 @@ function leave(p: ProblemState, agent: string): ProblemState {
   return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, x, objectives, committedAt, lateAnswers: without(p.lateAnswers, agent) };
 }
 
-
 const zeros = (resources: readonly string[]): Record<string, number> => Object.fromEntries(resources.map((r) => [r, 0]));
 
 function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): ProblemState {
@@ -238,9 +247,20 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   );
   const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
-  const { settled, steadySince } = settledRound({ round: event.round, converged: result.converged, agents: agentsOf(p), committedAt, late: lateAnswers, steadySince: p.steadySince, maxStaleness: p.spec.admm.maxStaleness, steady: p.spec.admm.stop === "steady" });
+  const { settled, steadySince } = settledRound({
+    round: event.round,
+    converged: result.converged,
+    agents: agentsOf(p),
+    committedAt,
+    late: lateAnswers,
+    steadySince: p.steadySince,
+    maxStaleness: p.spec.admm.maxStaleness,
+    steady: p.spec.admm.stop === "steady",
+  });
   const phase: ProblemState["phase"] = settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
-  const pending = Object.fromEntries(Object.entries(stillPending(p.pending, event.round, roundRules({ ...p, committedAt }))).filter(([, d]) => p.joined[d.agent]?.left === undefined));
+  const pending = Object.fromEntries(
+    Object.entries(stillPending(p.pending, event.round, roundRules({ ...p, committedAt }))).filter(([, d]) => p.joined[d.agent]?.left === undefined),
+  );
   const stepped: ProblemState = {
     ...p,
     phase,
@@ -316,4 +336,3 @@ function sameRecord<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
 }
-

@@ -42,7 +42,12 @@ export function checkLocalProblem(problem: LocalProblem, path: string): LocalPro
     const at = `${path}.variables[${j}] (${v.resource})`;
     if (seen.has(v.resource)) throw new ValidationError(at, "a resource may appear only once per problem");
     seen.add(v.resource);
-    for (const [name, n] of [["lower", v.lower], ["upper", v.upper], ["quadratic", v.quadratic], ["linear", v.linear]] as const) {
+    for (const [name, n] of [
+      ["lower", v.lower],
+      ["upper", v.upper],
+      ["quadratic", v.quadratic],
+      ["linear", v.linear],
+    ] as const) {
       if (!Number.isFinite(n)) throw new ValidationError(`${at}.${name}`, `expected a finite number, got ${n}`);
     }
     if (v.lower > v.upper) throw new ValidationError(at, `lower bound ${v.lower} exceeds upper bound ${v.upper}`);

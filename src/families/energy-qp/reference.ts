@@ -15,23 +15,20 @@ export type ReferenceResult =
     }
   | { readonly status: "infeasible" | "unbounded" | "error"; readonly detail: string };
 
-export async function solveReference(
-  problems: readonly LocalProblem[],
-  constraints: readonly GlobalConstraint[],
-): Promise<ReferenceResult> {
+export async function solveReference(problems: readonly LocalProblem[], constraints: readonly GlobalConstraint[]): Promise<ReferenceResult> {
   const solver = await loadHighs();
   const names = problems.map((p, i) => p.variables.map((_, j) => `x_${i}_${j}`));
   const linear: string[] = [];
   const quadratic: string[] = [];
   const bounds: string[] = [];
-  problems.forEach((p, i) =>
-    p.variables.forEach((v, j) => {
+  for (const [i, p] of problems.entries()) {
+    for (const [j, v] of p.variables.entries()) {
       const name = names[i][j];
       if (v.linear !== 0) linear.push(term(v.linear, name));
       if (v.quadratic !== 0) quadratic.push(term(v.quadratic, `${name}^2`));
       bounds.push(`${num(v.lower)} <= ${name} <= ${num(v.upper)}`);
-    }),
-  );
+    }
+  }
   const rows: string[] = [];
   for (const [k, c] of constraints.entries()) {
     const terms = problems.flatMap((p, i) =>
@@ -63,10 +60,7 @@ export async function solveReference(
   if (result.Status !== "Optimal") return { status: "error", detail: `HiGHS ended with status ${result.Status}` };
   const constant = problems.reduce((sum, p) => sum + p.constant, 0);
   const allocations = Object.fromEntries(
-    problems.map((p, i) => [
-      p.owner,
-      Object.fromEntries(p.variables.map((v, j) => [v.resource, result.Columns[names[i][j]]?.Primal ?? 0])),
-    ]),
+    problems.map((p, i) => [p.owner, Object.fromEntries(p.variables.map((v, j) => [v.resource, result.Columns[names[i][j]]?.Primal ?? 0]))]),
   );
   return { status: "optimal", objective: result.ObjectiveValue + constant, allocations };
 }

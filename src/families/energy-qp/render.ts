@@ -14,8 +14,16 @@ export function planTable(spec: ProblemSpec, allocations: Allocations, units: st
   const lines = [
     `plan${units ? ` (${units})` : ""}`,
     row("", resources),
-    ...spec.agents.map((a) => row(a, resources.map((r) => (allocations[a]?.[r] === undefined ? "-" : fixed(allocations[a][r]))))),
-    row("total", resources.map((r) => fixed(totals[r] ?? 0))),
+    ...spec.agents.map((a) =>
+      row(
+        a,
+        resources.map((r) => (allocations[a]?.[r] === undefined ? "-" : fixed(allocations[a][r]))),
+      ),
+    ),
+    row(
+      "total",
+      resources.map((r) => fixed(totals[r] ?? 0)),
+    ),
     "",
     "global constraints",
   ];
@@ -24,8 +32,9 @@ export function planTable(spec: ProblemSpec, allocations: Allocations, units: st
     const use = constraintUse(c, totals);
     const share = c.limit > 0 ? Math.min(1, Math.max(0, use / c.limit)) : 0;
     const filled = Math.round(share * barWidth);
-    lines.push(`  ${c.name.padEnd(24)} ${fixed(use).padStart(10)} / ${String(c.limit).padEnd(8)} ${"#".repeat(filled)}${".".repeat(barWidth - filled)} ${(share * 100).toFixed(1)}%`);
+    lines.push(
+      `  ${c.name.padEnd(24)} ${fixed(use).padStart(10)} / ${String(c.limit).padEnd(8)} ${"#".repeat(filled)}${".".repeat(barWidth - filled)} ${(share * 100).toFixed(1)}%`,
+    );
   }
   return lines;
 }
-

@@ -13,7 +13,8 @@ import { boundViolation } from "./violation.ts";
 export const energyQpScenarios: ScenarioFormat<Scenario> = {
   format: SCENARIO_FORMAT,
   parse: parseScenario,
-  describe: (s) => `scenario ${s.name}: ${s.assets.length} agents (${s.spec.agents.join(", ")}), ${s.spec.resources.length} resources, ${s.spec.constraints.length} global constraints`,
+  describe: (s) =>
+    `scenario ${s.name}: ${s.assets.length} agents (${s.spec.agents.join(", ")}), ${s.spec.resources.length} resources, ${s.spec.constraints.length} global constraints`,
   agents: (s) => s.spec.agents,
   nodeOf: (s, agent) => assetOf(s, agent).node,
   planTenants: () => [],
@@ -52,5 +53,10 @@ export const energyQpScenarios: ScenarioFormat<Scenario> = {
 const stayed = (s: Scenario, without: readonly string[]) => s.assets.filter((a) => !without.includes(a.agent)).map((a) => a.problem);
 
 function assetOf(s: Scenario, agent: string): Scenario["assets"][number] {
-  return s.assets.find((a) => a.agent === agent) ?? (() => { throw catoptError("USAGE", `scenario ${s.name} has no agent "${agent}"`); })();
+  return (
+    s.assets.find((a) => a.agent === agent) ??
+    (() => {
+      throw catoptError("USAGE", `scenario ${s.name} has no agent "${agent}"`);
+    })()
+  );
 }

@@ -1,7 +1,16 @@
 import { DEFAULT_ADMM, type GlobalConstraint } from "../../core/problem-spec.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import type { Fault } from "../../core/faults.ts";
-import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scaleField, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
+import {
+  parseAdmm,
+  parseRounds,
+  parseScenarioFaults,
+  roundTimeoutOf,
+  scaleField,
+  scenarioParse,
+  tokenField,
+  type RoundPolicy,
+} from "../../core/scenario-fields.ts";
 import * as v from "../../core/validate.ts";
 import { ADAPTERS } from "./adapters/registry.ts";
 import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
@@ -59,7 +68,10 @@ function parse(json: unknown, source: string): Scenario {
 
   const listed = v.array(s.assets, "scenario.assets");
   if (listed.length > MAX_ASSETS) {
-    throw new v.ValidationError("scenario.assets", `${listed.length} assets, more than ${MAX_ASSETS}: the HiGHS reference every run is checked against grows faster than linearly (1,000 assets take about 3 s, 3,000 over a minute); split the fleet into problems of at most ${MAX_ASSETS}`);
+    throw new v.ValidationError(
+      "scenario.assets",
+      `${listed.length} assets, more than ${MAX_ASSETS}: the HiGHS reference every run is checked against grows faster than linearly (1,000 assets take about 3 s, 3,000 over a minute); split the fleet into problems of at most ${MAX_ASSETS}`,
+    );
   }
   const assets = listed.map((item, i): ScenarioAsset => {
     const at = `scenario.assets[${i}]`;
@@ -98,7 +110,11 @@ function parse(json: unknown, source: string): Scenario {
   });
 
   const admm = parseAdmm(s.admm, "scenario.admm", DEFAULT_ADMM);
-  if (admm.censor !== undefined) throw new v.ValidationError("scenario.admm.censor", "censored deltas are for cluster scenarios (node agents' sparse deltas); a QP agent's delta carries all its resources");
+  if (admm.censor !== undefined)
+    throw new v.ValidationError(
+      "scenario.admm.censor",
+      "censored deltas are for cluster scenarios (node agents' sparse deltas); a QP agent's delta carries all its resources",
+    );
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
   const faults = parseScenarioFaults(s.faults, "scenario.faults", agents, rounds);
 
@@ -117,4 +133,3 @@ function parse(json: unknown, source: string): Scenario {
     source,
   };
 }
-

@@ -14,14 +14,20 @@ const names = (x: unknown, at: string) => v.stringList(x, at);
  */
 const OPEN_1 = declareBody("open", {
   resources: field("array:string", names, ["r"]),
-  constraints: field("array:object", (x, at) => v.array(x, at).map((c, i) => globalConstraint(c, `${at}[${i}]`)), [{ name: "c", coefficients: { r: 1 }, limit: 1 }]),
+  constraints: field("array:object", (x, at) => v.array(x, at).map((c, i) => globalConstraint(c, `${at}[${i}]`)), [
+    { name: "c", coefficients: { r: 1 }, limit: 1 },
+  ]),
   agents: field("array:string", names, ["a"]),
   admm: field("object", parseAdmmSettings, ADMM_EXAMPLE),
 });
 
 function globalConstraint(value: unknown, at: string): GlobalConstraint {
   const row = v.record(value, at);
-  return { name: v.string(row.name, `${at}.name`), coefficients: v.numberMap(row.coefficients, `${at}.coefficients`), limit: v.finite(row.limit, `${at}.limit`) };
+  return {
+    name: v.string(row.name, `${at}.name`),
+    coefficients: v.numberMap(row.coefficients, `${at}.coefficients`),
+    limit: v.finite(row.limit, `${at}.limit`),
+  };
 }
 
 /** An agent announces itself and the resources it uses (join/1: read as a join/2 with no box). */
@@ -45,7 +51,10 @@ const JOIN_2 = declareBody(
     upper: defaulted("map:number", v.numberMap, {}, { r: 1 }),
   },
   (b, path) => {
-    for (const [side, holdsZero] of [["lower", (bound: number) => bound <= 0], ["upper", (bound: number) => bound >= 0]] as const) {
+    for (const [side, holdsZero] of [
+      ["lower", (bound: number) => bound <= 0],
+      ["upper", (bound: number) => bound >= 0],
+    ] as const) {
       const values = b[side];
       const foreign = Object.keys(values).find((r) => !b.resources.includes(r));
       if (foreign !== undefined) throw new v.ValidationError(`${path}.${side}.${foreign}`, "is not among the resources it joins with");
@@ -68,10 +77,16 @@ const PLAN_1 = declareBody("plan", {
   rho: field("number", v.positive, 1),
   /** xbar - zbar + u per resource: the one signal every agent's next local step needs. */
   signal: field("map:number", v.numberMap, { r: 0 }),
-  allocations: field("map:object", (x, at) => {
-    const byAgent = v.record(x, at);
-    return Object.fromEntries(Object.keys(byAgent).map((agent) => [agent, v.numberMap(byAgent[agent], `${at}.${agent}`)])) as Readonly<Record<string, Readonly<Record<string, number>>>>;
-  }, { a: { r: 1 } }),
+  allocations: field(
+    "map:object",
+    (x, at) => {
+      const byAgent = v.record(x, at);
+      return Object.fromEntries(Object.keys(byAgent).map((agent) => [agent, v.numberMap(byAgent[agent], `${at}.${agent}`)])) as Readonly<
+        Record<string, Readonly<Record<string, number>>>
+      >;
+    },
+    { a: { r: 1 } },
+  ),
   objective: field("number", v.finite, 0),
   primal: field("number", v.finite, 0),
   dual: field("number", v.finite, 0),

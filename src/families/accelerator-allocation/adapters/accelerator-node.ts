@@ -57,9 +57,11 @@ export function inventoryOf(node: string, devices: readonly (AcceleratorDevice &
   let nodeType: string | undefined = type;
   for (const device of devices) {
     const deviceType = type ?? canonicalType(device.model);
-    if (deviceType === undefined) throw adapterInputError(device.where, `unknown accelerator model "${device.model}" (known: ${knownTypes()}; or name the type with --type)`);
+    if (deviceType === undefined)
+      throw adapterInputError(device.where, `unknown accelerator model "${device.model}" (known: ${knownTypes()}; or name the type with --type)`);
     nodeType ??= deviceType;
-    if (deviceType !== nodeType) throw adapterInputError(device.where, `a ${deviceType} on a node of ${nodeType}: a node agent owns one type of accelerator (run one agent per type)`);
+    if (deviceType !== nodeType)
+      throw adapterInputError(device.where, `a ${deviceType} on a node of ${nodeType}: a node agent owns one type of accelerator (run one agent per type)`);
   }
   return { name: node, type: nodeType as string, count: devices.length, devices: devices.map(({ where: _where, ...d }) => d) };
 }

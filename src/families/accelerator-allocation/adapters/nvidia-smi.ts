@@ -12,12 +12,19 @@ export const nvidiaSmi: AcceleratorAdapter = {
   describe: "NVIDIA GPUs: the CSV of nvidia-smi --query-gpu=index,name,memory.total,uuid --format=csv",
   command: ["nvidia-smi", "--query-gpu=index,name,memory.total,uuid", "--format=csv"],
   toNode(node, text, source) {
-    const lines = text.split(/\r?\n/).map((line, i) => ({ line, number: i + 1 })).filter(({ line }) => line.trim() !== "");
+    const lines = text
+      .split(/\r?\n/)
+      .map((line, i) => ({ line, number: i + 1 }))
+      .filter(({ line }) => line.trim() !== "");
     const header = lines[0];
     if (header === undefined) throw adapterInputError(source, "empty: expected the CSV of nvidia-smi --query-gpu=...,name,... --format=csv");
     const columns = header.line.split(",").map((c) => c.trim().replace(/\s*\[.*\]$/, ""));
     const at = (name: string) => columns.indexOf(name);
-    if (at("name") < 0) throw adapterInputError(`${source} line ${header.number}`, `expected nvidia-smi's CSV header naming a "name" column (got "${header.line.trim()}"; was it run with --format=csv,noheader?)`);
+    if (at("name") < 0)
+      throw adapterInputError(
+        `${source} line ${header.number}`,
+        `expected nvidia-smi's CSV header naming a "name" column (got "${header.line.trim()}"; was it run with --format=csv,noheader?)`,
+      );
     const devices = lines.slice(1).map(({ line, number }) => {
       const where = `${source} line ${number}`;
       const cells = line.split(",").map((c) => c.trim());
@@ -25,7 +32,12 @@ export const nvidiaSmi: AcceleratorAdapter = {
       const cell = (name: string) => (at(name) < 0 ? undefined : cells[at(name)]);
       const model = cell("name") as string;
       if (model === "" || model === "[N/A]") throw adapterInputError(`${where}, field "name"`, "no model name");
-      return { id: cell("uuid") ?? cell("index") ?? String(number - header.number - 1), model, memoryMiB: memoryOf(cell("memory.total"), `${where}, field "memory.total"`), where };
+      return {
+        id: cell("uuid") ?? cell("index") ?? String(number - header.number - 1),
+        model,
+        memoryMiB: memoryOf(cell("memory.total"), `${where}, field "memory.total"`),
+        where,
+      };
     });
     return inventoryOf(node, devices, source);
   },

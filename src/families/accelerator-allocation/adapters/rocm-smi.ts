@@ -17,7 +17,8 @@ export const rocmSmi: AcceleratorAdapter = {
     } catch (err) {
       throw adapterInputError(source, `not JSON (${(err as Error).message}); was rocm-smi run with --json?`);
     }
-    if (typeof json !== "object" || json === null || Array.isArray(json)) throw adapterInputError(source, "expected rocm-smi's JSON object of cards (\"card0\": {...})");
+    if (typeof json !== "object" || json === null || Array.isArray(json))
+      throw adapterInputError(source, 'expected rocm-smi\'s JSON object of cards ("card0": {...})');
     const cards = Object.entries(json).filter(([key]) => /^card\d+$/.test(key));
     if (cards.length === 0) throw adapterInputError(source, `no "card<N>" entries (keys: ${Object.keys(json).join(", ") || "none"})`);
     const devices = cards.map(([card, fields]) => {
@@ -30,7 +31,8 @@ export const rocmSmi: AcceleratorAdapter = {
       let memoryMiB: number | null = null;
       if (vram !== undefined) {
         const bytes = Number(vram);
-        if (!Number.isFinite(bytes) || bytes <= 0) throw adapterInputError(`${where}."VRAM Total Memory (B)"`, `expected a byte count, got ${JSON.stringify(vram)}`);
+        if (!Number.isFinite(bytes) || bytes <= 0)
+          throw adapterInputError(`${where}."VRAM Total Memory (B)"`, `expected a byte count, got ${JSON.stringify(vram)}`);
         memoryMiB = bytes / 2 ** 20;
       }
       const guid = label("GUID") ?? label("Unique ID");

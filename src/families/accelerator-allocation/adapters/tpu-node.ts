@@ -23,10 +23,16 @@ export const tpuNode: AcceleratorAdapter = {
     }
     if (typeof json !== "object" || json === null || Array.isArray(json)) throw adapterInputError(source, "expected the JSON object of a TPU VM description");
     const d = json as Record<string, unknown>;
-    if (d.state !== undefined && d.state !== "READY") throw adapterInputError(`${source}, field "state"`, `the TPU is ${JSON.stringify(d.state)}, not READY: its chips cannot take work`);
+    if (d.state !== undefined && d.state !== "READY")
+      throw adapterInputError(`${source}, field "state"`, `the TPU is ${JSON.stringify(d.state)}, not READY: its chips cannot take work`);
     const { generation, chips } = d.acceleratorType !== undefined ? fromType(d.acceleratorType, source) : fromConfig(d.acceleratorConfig, source);
     const id = typeof d.name === "string" ? d.name : node;
-    return { name: node, type: `TPU-${generation}`, count: chips, devices: Array.from({ length: chips }, (_, i) => ({ id: `${id}/chip${i}`, model: `TPU ${generation}`, memoryMiB: null })) };
+    return {
+      name: node,
+      type: `TPU-${generation}`,
+      count: chips,
+      devices: Array.from({ length: chips }, (_, i) => ({ id: `${id}/chip${i}`, model: `TPU ${generation}`, memoryMiB: null })),
+    };
   },
 };
 
@@ -45,7 +51,8 @@ function fromType(value: unknown, source: string): { generation: string; chips: 
 
 function fromConfig(value: unknown, source: string): { generation: string; chips: number } {
   const where = `${source}, field "acceleratorConfig"`;
-  if (typeof value !== "object" || value === null) throw adapterInputError(source, 'neither "acceleratorType" nor "acceleratorConfig": is this a TPU VM description?');
+  if (typeof value !== "object" || value === null)
+    throw adapterInputError(source, 'neither "acceleratorType" nor "acceleratorConfig": is this a TPU VM description?');
   const { type, topology } = value as Record<string, unknown>;
   const generation = typeof type === "string" ? GENERATION[type.toLowerCase()] : undefined;
   if (generation === undefined) throw adapterInputError(`${where}.type`, `unknown TPU type ${JSON.stringify(type)}`);
