@@ -5,14 +5,16 @@ import { register } from "tsx/esm/api";
 register();
 const { main } = await import("../src/cli/main.ts");
 const { isConnectionLoss } = await import("../src/bus/connection.ts");
-// A reader that stops early (`catopt contracts list | head`) closes the pipe: that ends the
-// output the way a Unix tool's does, quietly, not as a bug.
+// A reader that stops early (`catopt contracts list | head`) closes the pipe: what is left to
+// print is dropped, the way a Unix tool's is, and the command still finishes (a run still stops
+// its servers) with its own exit status, not a stack trace.
+let outputClosed = false;
 process.stdout.on("error", (err) => {
-  if (err.code === "EPIPE") process.exit(0);
-  throw err;
+  if (err.code !== "EPIPE") throw err;
+  outputClosed = true;
 });
 const io = {
-  out: (text) => process.stdout.write(text),
+  out: (text) => outputClosed || process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   isTTY: process.stdout.isTTY === true,
 };

@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { runAgent } from "../agent/agent-runner.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { openBus } from "../bus/session.ts";
-import { NATS_OPTION, stringOption, type Command, type ParsedArgs } from "../core/command.ts";
+import { NATS_OPTION, stringOption, tokenOption, type Command, type ParsedArgs } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import type { FamilyAgent } from "../core/family.ts";
 import { DEFAULT_ROUND_TIMEOUT_MS } from "../core/scenario-fields.ts";
@@ -123,8 +123,7 @@ function scenarioParties(node: string, { family, scenario }: LoadedScenario, arg
     const nodes = [...new Set(format.agents(scenario).map(nodeOf))].join(", ");
     throw catoptError("USAGE", `scenario ${scenario.name} places no agent on node "${node}" (its nodes: ${nodes})`);
   }
-  const tenant = stringOption(args, "tenant") ?? scenario.tenant;
-  const problem = stringOption(args, "problem-id") ?? scenario.problem;
+  const { tenant, problem } = targetOf(args, { family, scenario });
   return {
     tenant,
     problem,
@@ -134,7 +133,11 @@ function scenarioParties(node: string, { family, scenario }: LoadedScenario, arg
   };
 }
 
-/** The one agent a node makes of what its adapter reads: a file, or the vendor tool's output here. The scenario, if any, names the problem. */
+/**
+ * The one agent a node makes of what its adapter reads: a file, or the vendor tool's output
+ * here. A scenario, if given, names the problem, and must be of the adapter's family and list
+ * the node.
+ */
 async function adapterParty(node: string, adapterName: string, loaded: LoadedScenario | undefined, args: ParsedArgs): Promise<NodeParties> {
   const adapters = new Map(FAMILIES.flatMap((f) => [...(f.scenarios?.nodeAdapters ?? new Map<string, NodeAdapter>())]));
   const adapter = adapters.get(adapterName);
@@ -143,8 +146,14 @@ async function adapterParty(node: string, adapterName: string, loaded: LoadedSce
       "USAGE",
       `--adapter: unknown adapter "${adapterName}"${didYouMean(adapterName, adapters.keys())} (known: ${[...adapters.keys()].join(", ")})`,
     );
-  const tenant = stringOption(args, "tenant") ?? loaded?.scenario.tenant ?? missing("--tenant (or --scenario)");
-  const problem = stringOption(args, "problem-id") ?? loaded?.scenario.problem ?? missing("--problem-id (or --scenario)");
+  if (loaded !== undefined) {
+    const { family, scenario } = loaded;
+    if (family.scenarios.nodeAdapters?.get(adapterName) !== adapter)
+      throw catoptError("USAGE", `--adapter ${adapterName} makes no agent of scenario ${scenario.name}'s problems, which are ${family.name}'s`);
+    const agents = family.scenarios.agents(scenario);
+    if (!agents.includes(node)) throw catoptError("USAGE", `scenario ${scenario.name} has no node "${node}" (its nodes: ${agents.join(", ")})`);
+  }
+  const { tenant, problem } = targetOf(args, loaded);
   const input = stringOption(args, "input");
   const { text, source } = input === undefined ? await runAdapterCommand(adapter.command, adapter.name) : { text: await readInput(input), source: input };
   const read = adapter.read(node, text, source, stringOption(args, "type"));
@@ -155,6 +164,19 @@ async function adapterParty(node: string, adapterName: string, loaded: LoadedSce
     describe: read.describe,
     agents: [read.agent(tenant, problem)],
   };
+}
+
+/** The tenant and problem: the options', else the scenario's; each a subject token, and never one of the tenants the problem's plans go to for their own eyes. */
+function targetOf(args: ParsedArgs, loaded: LoadedScenario | undefined): { tenant: string; problem: string } {
+  const tenant = tokenOption(args, "tenant") ?? loaded?.scenario.tenant ?? missing("--tenant (or --scenario)");
+  const problem = tokenOption(args, "problem-id") ?? loaded?.scenario.problem ?? missing("--problem-id (or --scenario)");
+  if (loaded?.family.scenarios.planTenants(loaded.scenario).includes(tenant)) {
+    throw catoptError(
+      "USAGE",
+      `--tenant ${tenant} is one of the tenants scenario ${loaded.scenario.name}'s plans go to; the problem runs in its own tenant (${loaded.scenario.tenant})`,
+    );
+  }
+  return { tenant, problem };
 }
 
 async function readInput(file: string): Promise<string> {

@@ -1,6 +1,6 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { openBus } from "../bus/session.ts";
-import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "../core/command.ts";
+import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, tokenOption, type Command } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import { loadScenario } from "../run/scenario-files.ts";
 import { runCoordinator } from "../coordinator/coordinator-runner.ts";
@@ -37,7 +37,7 @@ export const coordinatorCommand: Command = {
     const { family, scenario } = await loadScenario(reference, PROJECT_ROOT);
     const format = family.scenarios;
     const tenant = scenario.tenant;
-    const problem = stringOption(args, "problem-id") ?? scenario.problem;
+    const problem = tokenOption(args, "problem-id") ?? scenario.problem;
     const json = args.values.json === true;
     const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "coordinator");
     const trustRoot = await trustRootOf(args);

@@ -25,6 +25,10 @@ export const COMMANDS: readonly Command[] = [
   ...[agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand, contractsCommand],
 ];
 
+// A family's command may not take an engine command's name (or another family's: the registry refuses that).
+const twice = COMMANDS.find((c, i) => COMMANDS.findIndex((d) => d.name === c.name) !== i);
+if (twice !== undefined) throw new Error(`two commands are named ${twice.name}: a family's command may not take an engine command's name`);
+
 /** What a command may read besides its arguments: scenario files, by path or by name under the project's scenarios/. */
 const CONTEXT: CommandContext = { readScenario: (reference) => readScenarioJson(reference, PROJECT_ROOT) };
 

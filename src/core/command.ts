@@ -1,4 +1,5 @@
 import { catoptError } from "./errors.ts";
+import { isToken } from "./subjects.ts";
 
 /**
  * A subcommand: its usage comes first (`--help`, and before any usage error), then `run`.
@@ -61,4 +62,12 @@ export function positiveIntegerOption(args: ParsedArgs, name: string): number | 
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw catoptError("USAGE", `--${name} expects a whole number >= 1, got "${raw}"`);
   return n;
+}
+
+/** An option that becomes a NATS subject token (a tenant, a problem id): refused unless it is one. */
+export function tokenOption(args: ParsedArgs, name: string): string | undefined {
+  const value = stringOption(args, name);
+  if (value !== undefined && !isToken(value))
+    throw catoptError("USAGE", `--${name} "${value}" must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token)`);
+  return value;
 }

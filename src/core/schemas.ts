@@ -67,7 +67,8 @@ const SCHEMA_1 = declareBody("governance", {
   fields: field("array:object", (x, at) => v.array(x, at).map((f, i) => v.record(f, `${at}[${i}]`)), [{ name: "source", type: "string", required: true }]),
   mode: field("string", text, "backward"),
 });
-const APPROVE_1 = declareBody("governance", { adapter: field("string", text, "energy-asset"), approved: field("boolean", v.boolean, true) });
+// approved before adapter: the order its parser checked them in, so a refusal names the same field (refusals are in state hashes).
+const APPROVE_1 = declareBody("governance", { approved: field("boolean", v.boolean, true), adapter: field("string", text, "energy-asset") });
 const POLICY_1 = declareBody("governance", { name: field("string", text, "rounds"), value: field("string", text, "quorum") });
 
 export type RoundBody = BodyOfDeclared<typeof ROUND_2>;

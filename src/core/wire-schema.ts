@@ -72,12 +72,17 @@ export const field = <T>(type: FieldType, parse: (value: unknown, path: string) 
   example,
 });
 
-/** A field a body may leave out (one added in a later version): absent, it reads as `fallback`. */
-export const defaulted = <T>(type: FieldType, parse: (value: unknown, path: string) => T, fallback: T, example: unknown): FieldDecl<T> => ({
+/** A field a body may leave out (one added in a later version): absent, it reads as `fallback` (frozen: every body shares it). */
+export const defaulted = <T>(type: FieldType, parse: (value: unknown, path: string) => T, fallback: T, example: unknown): FieldDecl<T> => {
+  const shared = typeof fallback === "object" && fallback !== null ? Object.freeze(fallback) : fallback;
+  return { type, required: false, default: shared, parse: (value, path) => (value === undefined ? shared : parse(value, path)), example };
+};
+
+/** A field that may be absent, and then is: a body's `check` says when it must be there. */
+export const optional = <T>(type: FieldType, parse: (value: unknown, path: string) => T, example: unknown): FieldDecl<T | undefined> => ({
   type,
   required: false,
-  default: fallback,
-  parse: (value, path) => (value === undefined ? fallback : parse(value, path)),
+  parse: (value, path) => (value === undefined ? undefined : parse(value, path)),
   example,
 });
 

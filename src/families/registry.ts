@@ -34,17 +34,11 @@ export function registerFamily(family: ProblemFamily): void {
   const engineKind = ids.find((id) => !FAMILY_EVENT_KINDS.includes(entryOf(family.schemas, id).kind));
   if (engineKind !== undefined)
     throw new Error(
-      `problem family ${family.name}: schema ${engineKind} is a ${entryOf(family.schemas, engineKind).kind} event, which only the engine declares (a family declares ${FAMILY_EVENT_KINDS.join(", ")} bodies)`,
+      `problem family ${family.name}: schema ${engineKind} is ${anEvent(entryOf(family.schemas, engineKind).kind)}, which only the engine declares (a family declares ${FAMILY_EVENT_KINDS.join(", ")} bodies)`,
     );
   if (!ids.some((id) => entryOf(family.schemas, id).kind === "open")) throw new Error(`problem family ${family.name}: none of its schemas is an open event`);
-  const strayUpcast = ids.find((id) => {
-    const to = entryOf(family.schemas, id).upcast?.to;
-    return to !== undefined && !ids.includes(to);
-  });
-  if (strayUpcast !== undefined)
-    throw new Error(
-      `problem family ${family.name}: schema ${strayUpcast} upcasts to ${entryOf(family.schemas, strayUpcast).upcast?.to}, which is not one of its own`,
-    );
+  const upcastProblem = upcastProblemOf(family.schemas, ids);
+  if (upcastProblem !== undefined) throw new Error(`problem family ${family.name}: ${upcastProblem}`);
   const format = family.scenarios?.format;
   const formatOwner = format === undefined ? undefined : families.find((f) => f.scenarios?.format === format);
   if (formatOwner !== undefined) throw new Error(`problem family ${family.name}: scenario format ${format} belongs to ${formatOwner.name} already`);
@@ -54,6 +48,9 @@ export function registerFamily(family: ProblemFamily): void {
   Object.assign(SCHEMAS, family.schemas);
   for (const id of ids) bySchema.set(id, family);
 }
+
+const engineUpcasts = upcastProblemOf(ENGINE_SCHEMAS, Object.keys(ENGINE_SCHEMAS) as SchemaId[]);
+if (engineUpcasts !== undefined) throw new Error(`the engine's schemas: ${engineUpcasts}`);
 
 registerFamily(energyQpFamily);
 registerFamily(acceleratorAllocationFamily);
@@ -94,6 +91,27 @@ export const subjectKindOf = (schema: SchemaId): SubjectKind | undefined => {
   const kind = eventKindOf(schema);
   return kind === undefined ? undefined : SUBJECT_OF[kind];
 };
+
+/**
+ * What is wrong with a table's upcasts, if anything: each must lead, within the table and
+ * without a cycle, to a schema of the same kind (an old delta reads as a delta, on the subject
+ * it was sent on).
+ */
+function upcastProblemOf(table: SchemaTable, ids: readonly SchemaId[]): string | undefined {
+  for (const id of ids) {
+    const seen = new Set<SchemaId>([id]);
+    for (let at = id, to = entryOf(table, id).upcast?.to; to !== undefined; at = to, to = entryOf(table, to).upcast?.to) {
+      if (!ids.includes(to)) return `schema ${at} upcasts to ${to}, which is not among its schemas`;
+      if (seen.has(to)) return `the upcasts of schema ${id} go round in a circle (${[...seen, to].join(" -> ")})`;
+      if (entryOf(table, to).kind !== entryOf(table, id).kind)
+        return `schema ${id} (${anEvent(entryOf(table, id).kind)}) upcasts to ${to}, ${anEvent(entryOf(table, to).kind)}`;
+      seen.add(to);
+    }
+  }
+  return undefined;
+}
+
+const anEvent = (kind: EventKind): string => `${/^[aeiou]/.test(kind) ? "an" : "a"} ${kind} event`;
 
 function entryOf(table: SchemaTable, id: SchemaId): SchemaEntry<SchemaId> {
   return table[id] as SchemaEntry<SchemaId>;

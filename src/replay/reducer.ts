@@ -78,7 +78,8 @@ function admit(message: StreamMessage, signatureValid?: boolean): { event: AnyEv
   const { event, author } = verifyMessage(message.data, signatureValid);
   if (subjectKindOf(event.schema) !== subject.kind) reject(`a ${event.schema} event does not belong on a ${subject.kind} subject`);
   const problem = subject.kind === "gov" ? GOVERNANCE_PROBLEM : subject.problem;
-  if (event.tenant !== subject.tenant || event.problem !== problem || (subject.kind === "gov" && `${subject.problem}/1` !== event.schema)) {
+  // A governance event's subject names its schema (catopt.<tenant>.gov.admit): by name, so that a later version read through an upcast still matches.
+  if (event.tenant !== subject.tenant || event.problem !== problem || (subject.kind === "gov" && event.schema.split("/")[0] !== subject.problem)) {
     reject(`event ${event.schema} of ${event.tenant}/${event.problem} arrived on ${message.subject}`);
   }
   // An agent's events carry ids of its own (eventId: <tenant>/<problem>/<kind>/<round>/<agent>): an

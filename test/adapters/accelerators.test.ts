@@ -93,4 +93,21 @@ test("catopt agent --adapter: bad input is one error line naming the file and li
   assert.match(unknown.stderr, /unknown adapter "dcgm" \(known: nvidia-smi, rocm-smi, tpu-node\)/);
 });
 
+test("catopt agent --adapter with a scenario: the scenario must be of the adapter's family and list the node; names must be subject tokens", async () => {
+  const nats = ["--nats", "nats://127.0.0.1:1"];
+  const input = ["--input", "test/fixtures/accelerators/nvidia-smi-dgx-a100.csv"];
+  const otherFamily = await runCli(["agent", "--node", "rover-1", "--adapter", "nvidia-smi", ...input, "--scenario", "cosmos-3asset", ...nats]);
+  assert.is(otherFamily.code, 2, otherFamily.stderr);
+  assert.match(otherFamily.stderr, "--adapter nvidia-smi makes no agent of scenario cosmos-3asset's problems, which are energy-qp's");
+  const unlisted = await runCli(["agent", "--node", "gpu-9", "--adapter", "nvidia-smi", ...input, "--scenario", "gavel-small", ...nats]);
+  assert.is(unlisted.code, 2, unlisted.stderr);
+  assert.match(unlisted.stderr, 'scenario gavel-small has no node "gpu-9" (its nodes: v100-0, p100-0, k80-0)');
+  const badTenant = await runCli(["agent", "--node", "gpu-1", "--adapter", "nvidia-smi", ...input, "--tenant", "a.b", "--problem-id", "p", ...nats]);
+  assert.is(badTenant.code, 2, badTenant.stderr);
+  assert.match(badTenant.stderr, '--tenant "a.b" must be 1-64 letters, digits');
+  const jobTenant = await runCli(["agent", "--node", "v100-0", "--scenario", "gavel-small", "--tenant", "vision", ...nats]);
+  assert.is(jobTenant.code, 2, jobTenant.stderr);
+  assert.match(jobTenant.stderr, "--tenant vision is one of the tenants scenario gavel-small's plans go to");
+});
+
 test.run();

@@ -53,7 +53,7 @@ test("an admitted agent's delta of 1e300 is refused at admission; the run's stat
 test("a delta outside the box its agent joined with (join/2) is refused at admission, and the run still converges", () => {
   const joinAt = recording.messages.findIndex((m) => wireSchemaOf(m.data) === "join/1" && parseSubject(m.subject)?.agent === "drone");
   const join1 = eventOf(recording.messages[joinAt].data) as CatoptEvent<"join/2">;
-  assert.equal([join1.schema, join1.body.lower, join1.body.upper], ["join/2", {}, {}], "a join/1 reads as a join/2 with no box");
+  assert.equal([join1.schema, join1.body.lower, join1.body.upper], ["join/2", undefined, undefined], "a join/1 reads as a join/2 with no box");
   const box = (value: number) => Object.fromEntries(join1.body.resources.map((r) => [r, value]));
   const join2: CatoptEvent<"join/2"> = { ...join1, schema: "join/2", body: { resources: join1.body.resources, lower: box(0), upper: box(512) } };
   const messages = recording.messages.map((m, i) => (i === joinAt ? { ...m, data: envelopeBytes(join2, keys.drone) } : m));

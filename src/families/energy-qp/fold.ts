@@ -151,9 +151,9 @@ function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string): Pro
   if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} joined after the problem ended (${p.phase})`);
   const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
   if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
-  // An empty box (a join/1, upcast) is none: its values are held only to the bound on every number (validate.finite).
+  // A join/1 (upcast) declares no box: its values are held only to the bound on every number (validate.finite).
   const { lower, upper } = event.body;
-  const box = Object.keys(lower).length === 0 && Object.keys(upper).length === 0 ? {} : { lower, upper };
+  const box = lower === undefined || upper === undefined ? {} : { lower, upper };
   const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box } };
   if (p.phase === "joining") return { ...p, joined };
   const x = { ...p.x, [agent]: zeros(event.body.resources) };

@@ -1,6 +1,6 @@
 import type { GlobalConstraint } from "../../core/problem-spec.ts";
 import { parseAdmmSettings, PLAN_STATUSES, type SchemaTable } from "../../core/schemas.ts";
-import { declareBody, defaulted, field, type BodyOfDeclared } from "../../core/wire-schema.ts";
+import { declareBody, field, optional, type BodyOfDeclared } from "../../core/wire-schema.ts";
 import * as v from "../../core/validate.ts";
 
 /** The energy QP's wire schemas, each declared once (core/wire-schema.ts): bodies added to the engine's BodyOf, parsers, catalog fields. */
@@ -13,11 +13,12 @@ const names = (x: unknown, at: string) => v.stringList(x, at);
  * open event. Agents' objectives stay private (see LocalProblem).
  */
 const OPEN_1 = declareBody("open", {
+  // In the order its parser checked them before it was declared here, so a refusal names the same field (refusals are in state hashes).
   resources: field("array:string", names, ["r"]),
+  agents: field("array:string", names, ["a"]),
   constraints: field("array:object", (x, at) => v.array(x, at).map((c, i) => globalConstraint(c, `${at}[${i}]`)), [
     { name: "c", coefficients: { r: 1 }, limit: 1 },
   ]),
-  agents: field("array:string", names, ["a"]),
   admm: field("object", parseAdmmSettings, ADMM_EXAMPLE),
 });
 
@@ -40,23 +41,25 @@ const JOIN_1 = declareBody("join", { resources: field("array:string", names, ["r
  * The box holds 0, where an agent's values start. It guards against an agent's own faults; it
  * is no limit on a hostile admitted agent, which declares what it likes (or joins with join/1,
  * still read for old streams): that one is bounded by the rule on every number, and answers
- * to governance, which admitted it. Absent sides read as {} (the catalog's default, and a
- * join/1's upcast): no box; a join/2 that names resources must bound each of them.
+ * to governance, which admitted it. Its sides are optional in the catalog because a join/1,
+ * upcast, reads as a join/2 without them (no box); a join/2 message itself carries both.
  */
 const JOIN_2 = declareBody(
   "join",
   {
     resources: field("array:string", names, ["r"]),
-    lower: defaulted("map:number", v.numberMap, {}, { r: 0 }),
-    upper: defaulted("map:number", v.numberMap, {}, { r: 1 }),
+    lower: optional("map:number", v.numberMap, { r: 0 }),
+    upper: optional("map:number", v.numberMap, { r: 1 }),
   },
   (b, path) => {
+    const joined = new Set(b.resources);
     for (const [side, holdsZero] of [
       ["lower", (bound: number) => bound <= 0],
       ["upper", (bound: number) => bound >= 0],
     ] as const) {
-      const values = b[side];
-      const foreign = Object.keys(values).find((r) => !b.resources.includes(r));
+      // Absent: refused as a missing map, with the parser's own words.
+      const values = b[side] ?? v.numberMap(undefined, `${path}.${side}`);
+      const foreign = Object.keys(values).find((r) => !joined.has(r));
       if (foreign !== undefined) throw new v.ValidationError(`${path}.${side}.${foreign}`, "is not among the resources it joins with");
       const missing = b.resources.find((r) => !Object.hasOwn(values, r));
       if (missing !== undefined) throw new v.ValidationError(`${path}.${side}.${missing}`, "missing: a join/2 bounds every resource it joins with");
@@ -73,10 +76,7 @@ const DELTA_1 = declareBody("delta", {
 });
 
 const PLAN_1 = declareBody("plan", {
-  status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
-  rho: field("number", v.positive, 1),
-  /** xbar - zbar + u per resource: the one signal every agent's next local step needs. */
-  signal: field("map:number", v.numberMap, { r: 0 }),
+  // Its parser checked that allocations is a map before anything else, and a refusal names that field still (refusals are in state hashes).
   allocations: field(
     "map:object",
     (x, at) => {
@@ -87,6 +87,10 @@ const PLAN_1 = declareBody("plan", {
     },
     { a: { r: 1 } },
   ),
+  status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
+  rho: field("number", v.positive, 1),
+  /** xbar - zbar + u per resource: the one signal every agent's next local step needs. */
+  signal: field("map:number", v.numberMap, { r: 0 }),
   objective: field("number", v.finite, 0),
   primal: field("number", v.finite, 0),
   dual: field("number", v.finite, 0),
@@ -113,7 +117,7 @@ declare module "../../core/schemas.ts" {
 
 export const ENERGY_QP_SCHEMAS: SchemaTable = {
   "open/1": OPEN_1,
-  "join/1": { ...JOIN_1, upcast: { to: "join/2", body: (old) => ({ resources: old.resources, lower: {}, upper: {} }) } },
+  "join/1": { ...JOIN_1, upcast: { to: "join/2", body: (old) => ({ resources: old.resources, lower: undefined, upper: undefined }) } },
   "join/2": JOIN_2,
   "delta/1": DELTA_1,
   "plan/1": PLAN_1,
