@@ -10,7 +10,7 @@ import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { readToEnd } from "../../src/replay/replay.ts";
 import { decodeSequence, encode } from "../../src/core/codec.ts";
 import { decodeEntry, encodeEntry, isAccepted } from "../../src/governance/ledger.ts";
-import { isOneLineError, lastJson, runCli, startCli } from "../helpers/cli.ts";
+import { isOneLineError, lastJson, runCli, startCli, type CliResult } from "../helpers/cli.ts";
 import { publishEvent } from "../../src/governance/signed-publish.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { planSubject } from "../../src/core/subjects.ts";
@@ -29,13 +29,16 @@ type Outcome = {
 
 const cli = suite("the catopt command");
 let dir: string;
+// One recorded demo serves the tests that read a recording and its ledger; none changes it.
+let demo: CliResult;
+let record: string;
 cli.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "catopt-cli-"));
+  record = path.join(dir, "demo.catrec");
+  demo = await runCli(["demo", "--json", "--record", record]);
 });
 
 cli("demo --json runs the embedded default and prints the outcome last; replay of its recording gives the same hash", async () => {
-  const record = path.join(dir, "demo.catrec");
-  const demo = await runCli(["demo", "--json", "--record", record]);
   assert.is(demo.code, 0, demo.stderr);
   const outcome = lastJson<Outcome & { replay_state_hash: string }>(demo);
   assert.ok(outcome.converged);
@@ -61,9 +64,6 @@ cli("output into a pipe its reader already closed (catopt ... | head) ends quiet
 });
 
 cli("the ledger of a recorded run verifies, proves and checks against the pinned trust root; a changed entry in an export is named by its index", async () => {
-  const record = path.join(dir, "ledger-run.catrec");
-  const demo = await runCli(["demo", "--record", record, "--json"]);
-  assert.is(demo.code, 0, demo.stderr);
   const pin = ["--governance", lastJson<{ governance: string }>(demo).governance];
   const verified = await runCli(["ledger", "verify", "--file", record, "--json", ...pin]);
   assert.is(verified.code, 0, verified.stderr);
@@ -96,9 +96,6 @@ cli("the ledger of a recorded run verifies, proves and checks against the pinned
 });
 
 cli("a verifier trusts only the pinned governance key: forged exports, self-signed and renamed proofs, no pin at all", async () => {
-  const record = path.join(dir, "forgery.catrec");
-  const demo = await runCli(["demo", "--record", record, "--json"]);
-  assert.is(demo.code, 0, demo.stderr);
   const pin = ["--governance", lastJson<{ governance: string }>(demo).governance];
   const keys = path.join(dir, "forger-keys");
   const forger = await runCli(["id", "new", "--keys", keys, "--name", "governance", "--json"]);
@@ -158,8 +155,6 @@ cli("a verifier trusts only the pinned governance key: forged exports, self-sign
 });
 
 cli("replay of a recording whose messages do not reproduce its signed ledger checkpoint fails, naming the first message that differs", async () => {
-  const record = path.join(dir, "flipped.catrec");
-  assert.is((await runCli(["demo", "--record", record])).code, 0);
   const values = decodeSequence(await readFile(record)) as Record<string, unknown>[];
   const message = values[1 + 120] as { seq: number; subject: string; data: Uint8Array };
   const data = Uint8Array.from(message.data);
