@@ -25,6 +25,11 @@ export function eventId(tenant: string, problem: string, kind: string, round: nu
   return [tenant, problem, kind, String(round), ...(agent === undefined ? [] : [agent])].join("/");
 }
 
+/** A plan the coordinator publishes after round `round` of a problem, on `tenant`'s plan subject: the frame every family's plan events share. */
+export function planEventOf<S extends SchemaId>(schema: S, tenant: string, problem: string, round: number, body: BodyOf[S]): CatoptEvent<S> {
+  return { schema, id: eventId(tenant, problem, "plan", round), tenant, problem, round, base: round - 1, body };
+}
+
 export function encodeEvent(event: CatoptEvent): Uint8Array {
   return encode(
     new Map<string, Wire>([

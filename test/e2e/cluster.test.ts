@@ -208,20 +208,22 @@ cluster(
   },
 );
 
+/** The smallest cluster scenario: two nodes, one job. */
+const TWO_NODES = {
+  format: "catopt-cluster/1",
+  name: "x",
+  tenant: "platform",
+  problem: "p",
+  policy: "max-throughput",
+  nodes: [
+    { name: "a", type: "V100", count: 1 },
+    { name: "b", type: "K80", count: 1 },
+  ],
+  jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }],
+};
+
 cluster("a cluster scenario with rounds needs a staleness bound", () => {
-  const json = {
-    format: "catopt-cluster/1",
-    name: "x",
-    tenant: "platform",
-    problem: "p",
-    policy: "max-throughput",
-    nodes: [
-      { name: "a", type: "V100", count: 1 },
-      { name: "b", type: "K80", count: 1 },
-    ],
-    jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }],
-    rounds: { quorum: 1 },
-  };
+  const json = { ...TWO_NODES, rounds: { quorum: 1 } };
   assert.throws(
     () => parseClusterScenario(json, "x.json"),
     (err: Error) => err.message.includes("scenario.admm.maxStaleness: asynchronous rounds (scenario.rounds) need a staleness bound of at least 1"),
@@ -230,18 +232,7 @@ cluster("a cluster scenario with rounds needs a staleness bound", () => {
 });
 
 cluster("a cluster scenario's faults: each node leaves once, never every node, and a fault that keeps a node out needs asynchronous rounds", () => {
-  const json = {
-    format: "catopt-cluster/1",
-    name: "x",
-    tenant: "platform",
-    problem: "p",
-    policy: "max-throughput",
-    nodes: [
-      { name: "a", type: "V100", count: 1 },
-      { name: "b", type: "K80", count: 1 },
-    ],
-    jobs: [{ name: "j", tenant: "t", throughput: { V100: 1, K80: 1 } }],
-  };
+  const json = TWO_NODES;
   const refused = (faults: unknown[], reason: string) =>
     assert.throws(
       () => parseClusterScenario({ ...json, faults }, "x.json"),

@@ -1,4 +1,4 @@
-import { eventId, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { eventId, planEventOf, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
 import type { FamilyAgent, FamilyProblem, ProblemFamily } from "../../src/core/family.ts";
 import { refuse as reject } from "../../src/core/refusal.ts";
 import { staleReason, synchronousRules, takenDeltas, type Pending, type RoundEvent } from "../../src/core/round-rules.ts";
@@ -159,15 +159,7 @@ export const tallyFamily: ProblemFamily<TallyState> = {
   planEvents: (p) => [
     {
       tenant: p.tenant,
-      event: {
-        schema: "tally-plan/1",
-        id: eventId(p.tenant, p.problem, "plan", p.round),
-        tenant: p.tenant,
-        problem: p.problem,
-        round: p.round,
-        base: p.round - 1,
-        body: p.plan ?? reject("no plan yet"),
-      },
+      event: planEventOf("tally-plan/1", p.tenant, p.problem, p.round, p.plan ?? reject("no plan yet")),
     },
   ],
   facts: (p) => ({

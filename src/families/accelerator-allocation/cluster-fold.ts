@@ -1,4 +1,4 @@
-import { eventId, type CatoptEvent } from "../../core/event.ts";
+import { planEventOf, type CatoptEvent } from "../../core/event.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
 import { sci } from "../../core/text-charts.ts";
 import { ACCELERATOR_ALLOCATION_SCHEMAS, type ClusterOpenBody, type ClusterPlanBody, type SparseUpdate, type TenantPlanBody } from "./schemas.ts";
@@ -269,15 +269,7 @@ export function checkClusterPlan(p: ClusterState, event: CatoptEvent<"cluster-pl
 }
 
 export function expectedClusterPlanEvent(p: ClusterState): CatoptEvent<"cluster-plan/1"> {
-  return {
-    schema: "cluster-plan/1",
-    id: eventId(p.tenant, p.problem, "plan", p.round),
-    tenant: p.tenant,
-    problem: p.problem,
-    round: p.round,
-    base: p.round - 1,
-    body: p.plan ?? reject("no plan before round 0 closes"),
-  };
+  return planEventOf("cluster-plan/1", p.tenant, p.problem, p.round, p.plan ?? reject("no plan before round 0 closes"));
 }
 
 /** Tenant plans go out every `tenantPlanEvery` rounds and with the final plan. */
@@ -312,15 +304,7 @@ export function tenantPlanBody(p: ClusterState, tenant: string): TenantPlanBody 
 }
 
 export function expectedTenantPlanEvent(p: ClusterState, tenant: string): CatoptEvent<"tenant-plan/1"> {
-  return {
-    schema: "tenant-plan/1",
-    id: eventId(tenant, p.problem, "plan", p.round),
-    tenant,
-    problem: p.problem,
-    round: p.round,
-    base: p.round - 1,
-    body: tenantPlanBody(p, tenant),
-  };
+  return planEventOf("tenant-plan/1", tenant, p.problem, p.round, tenantPlanBody(p, tenant));
 }
 
 /** A tenant plan must be due, new, from a tenant with jobs in the cluster, and say what the state implies. */

@@ -1,4 +1,4 @@
-import { eventId, type CatoptEvent } from "../../core/event.ts";
+import { eventId, planEventOf, type CatoptEvent } from "../../core/event.ts";
 import { sci } from "../../core/text-charts.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import type { ProblemSpec } from "./schemas.ts";
@@ -315,15 +315,7 @@ export function openEvent(tenant: string, problem: string, spec: ProblemSpec): C
 }
 
 export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/1"> {
-  return {
-    schema: "plan/1",
-    id: eventId(p.tenant, p.problem, "plan", p.round),
-    tenant: p.tenant,
-    problem: p.problem,
-    round: p.round,
-    base: p.round - 1,
-    body: p.plan ?? reject("no plan before round 0 closes"),
-  };
+  return planEventOf("plan/1", p.tenant, p.problem, p.round, p.plan ?? reject("no plan before round 0 closes"));
 }
 
 function samePlan(a: PlanBody, b: PlanBody): boolean {
