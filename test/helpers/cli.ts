@@ -4,6 +4,18 @@ import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 
 export type CliResult = { code: number | null; stdout: string; stderr: string };
 
+/** The fields of a run's --json outcome the tests read. */
+export type Outcome = {
+  converged: boolean;
+  rounds: number;
+  gap: number | null;
+  max_violation: number;
+  state_hash: string;
+  events: number;
+  rejected: number;
+  scenario: string | null;
+};
+
 /** Runs the real `catopt` binary as a user would, with a time limit so a hang fails the test. */
 export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return startCli(args, options).done;
