@@ -47,12 +47,19 @@ async function sourceFiles(dir) {
   return nested.flat().filter((f) => /\.(ts|mts|mjs)$/.test(f));
 }
 
-/** Relative specifiers of static and dynamic imports and re-exports, with their line numbers. */
+/**
+ * Relative specifiers of static and dynamic imports, re-exports and require() calls, with their
+ * line numbers; and the lines of dynamic imports or require() calls whose path is computed, which
+ * no check can follow (refused: write the path out).
+ */
 function importsOf(text) {
+  const lineOf = (index) => text.slice(0, index).split("\n").length;
   const found = [];
-  const pattern = /(?:\bfrom\s*|\bimport\s*\(?\s*)["'](\.{1,2}\/[^"']+)["']/g;
-  for (const match of text.matchAll(pattern)) found.push({ spec: match[1], line: text.slice(0, match.index).split("\n").length });
-  return found;
+  const literal = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'](\.{1,2}\/[^"']+)["']/g;
+  for (const match of text.matchAll(literal)) found.push({ spec: match[1], line: lineOf(match.index) });
+  const computed = [];
+  for (const match of text.matchAll(/\b(?:import|require)\s*\(\s*(?!["'])(?!\))/g)) computed.push(lineOf(match.index));
+  return { found, computed };
 }
 
 /** Every import of the src/ tree at `dir` that breaks the rules. */
@@ -66,7 +73,10 @@ export async function checkLayers(dir = src) {
       problems.push(`${name}: folder src/${from.layer} is in no layer (add it to scripts/check-layers.mjs)`);
       continue;
     }
-    for (const { spec, line } of importsOf(await readFile(file, "utf8"))) {
+    const { found, computed } = importsOf(await readFile(file, "utf8"));
+    for (const line of computed)
+      problems.push(`${name}:${line}: an import or require() whose path is computed: the layer check cannot follow it (write the path out)`);
+    for (const { spec, line } of found) {
       checked++;
       const target = path.resolve(path.dirname(file), spec);
       if (!target.startsWith(dir + path.sep)) continue;
