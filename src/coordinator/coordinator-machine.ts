@@ -26,6 +26,12 @@ export type CoordinatorInput = {
   readonly problem: string;
   /** A round with nothing to take for this long fails the run. */
   readonly roundTimeoutMs: number;
+  /**
+   * How long an event the coordinator published may take to come back through its read before
+   * it gives up (default roundTimeoutMs): the runner allows for a read that restarts elsewhere
+   * after a server's loss.
+   */
+  readonly echoTimeoutMs?: number;
   /** How many agents' deltas close a round before all are in (default: all of them: synchronous rounds). */
   readonly quorum?: number;
   /** A round closes this long after it opened with whatever is in (default: never). */
@@ -40,6 +46,8 @@ export type CoordinatorInput = {
 export type CoordinatorContext = Omit<CoordinatorInput, "replay"> & {
   readonly replay: ReplayState;
   readonly roundOpenedAt: number;
+  /** When the coordinator published the event it now waits to see come back (its round, or its plan). */
+  readonly echoSince: number;
   /** Why the round being closed closes. */
   readonly closedBy: ClosedBy;
   /** Where the stream stored the round event being closed, once its publish is acknowledged. */
@@ -53,6 +61,12 @@ export type CoordinatorEvent =
   | { readonly type: "publishFailed"; readonly reason: string; readonly now: number }
   | { readonly type: "tick"; readonly now: number }
   | { readonly type: "stop"; readonly reason: string; readonly now: number };
+
+/**
+ * The time of the event being handled; a state entered right at the start (a resumed
+ * coordinator) is entered on xstate's own start event, which has none: the input's `now` then.
+ */
+const nowOf = (context: CoordinatorContext, event: { readonly now?: number }): number => event.now ?? context.now;
 
 /** The refusal of the round event this coordinator published, if the fold refused it. */
 function refusalOf(context: CoordinatorContext): { readonly reason: string } | undefined {
@@ -129,7 +143,8 @@ export const coordinatorMachine = setup({
     publishRound: () => {},
     publishPlan: () => {},
     fold: assign({ replay: ({ context, event }) => (event.type === "message" ? apply(context.replay, event.message) : context.replay) }),
-    openRound: assign({ roundOpenedAt: ({ event }) => event.now }),
+    openRound: assign({ roundOpenedAt: ({ context, event }) => nowOf(context, event) }),
+    awaitEcho: assign({ echoSince: ({ context, event }) => nowOf(context, event) }),
     closeAtQuorum: assign({ closedBy: ({ context }) => readyToClose(problemOf(context) as AnyProblemState, context.quorum) ?? "all" }),
     closeAtDeadline: assign({ closedBy: "deadline" as const }),
     rememberRoundSeq: assign({ roundSeq: ({ event }) => (event.type === "published" ? (event.seq ?? null) : null) }),
@@ -139,6 +154,14 @@ export const coordinatorMachine = setup({
     }),
     recordFailure: assign({
       error: ({ event }) => (event.type === "publishFailed" ? `publish failed: ${event.reason}` : event.type === "stop" ? `stopped: ${event.reason}` : null),
+    }),
+    recordLostEcho: assign({
+      error: ({ context }) => {
+        const problem = problemOf(context);
+        const what =
+          problem !== undefined && problem.round > problem.planRound ? `plan of round ${problem.round}` : `round ${(problem?.round ?? -1) + 1} event`;
+        return `its ${what} did not come back from the stream within ${context.echoTimeoutMs ?? context.roundTimeoutMs} ms`;
+      },
     }),
     recordTimeout: assign({
       error: ({ context }) => {
@@ -181,6 +204,8 @@ export const coordinatorMachine = setup({
       return phase === "converged" || phase === "max-rounds";
     },
     overdue: ({ context, event }) => event.now - context.roundOpenedAt > context.roundTimeoutMs,
+    /** What we published has not come back for a whole round timeout: waiting longer would be forever. */
+    echoOverdue: ({ context, event }) => event.now - context.echoSince > (context.echoTimeoutMs ?? context.roundTimeoutMs),
   },
 }).createMachine({
   id: "coordinator",
@@ -188,6 +213,7 @@ export const coordinatorMachine = setup({
     ...input,
     replay: input.replay ?? emptyReplayState(input.trustRoot),
     roundOpenedAt: input.now,
+    echoSince: input.now,
     closedBy: "all",
     roundSeq: null,
     error: null,
@@ -220,15 +246,16 @@ export const coordinatorMachine = setup({
       },
     },
     closing: {
-      entry: ["forgetRoundSeq", "publishRound"],
+      entry: ["forgetRoundSeq", "awaitEcho", "publishRound"],
       always: [
         { guard: "roundFolded", target: "planning" },
         { guard: "roundRefused", target: "failed", actions: "recordRoundRefused" },
       ],
-      on: { published: { actions: "rememberRoundSeq" } },
+      on: { published: { actions: "rememberRoundSeq" }, tick: { guard: "echoOverdue", target: "failed", actions: "recordLostEcho" } },
     },
     planning: {
-      entry: "publishPlan",
+      entry: ["awaitEcho", "publishPlan"],
+      on: { tick: { guard: "echoOverdue", target: "failed", actions: "recordLostEcho" } },
       always: [
         { guard: and(["planFolded", "isFinished"]), target: "done" },
         { guard: "planFolded", target: "collecting" },

@@ -93,4 +93,33 @@ test("a failed publish fails the coordinator with the reason", () => {
   assert.match(failed.context.error ?? "", "no responders");
 });
 
+test("what the coordinator published and never sees come back fails it after a round timeout, naming what: its round, then its plan", () => {
+  let [s] = feed(admitted(), messageOf(++seq, openEvent("t", "p", spec), coordinator), 10);
+  [s] = feed(s, messageOf(++seq, joinEvent("t", "p", local("a")), agents.a), 20);
+  [s] = feed(s, messageOf(++seq, joinEvent("t", "p", local("b")), agents.b), 30);
+  assert.is(s.value, "closing");
+  assert.is(transition(coordinatorMachine, s, { type: "tick", now: 1000 })[0].value, "closing");
+  const [lostRound] = transition(coordinatorMachine, s, { type: "tick", now: 1031 });
+  assert.is(lostRound.value, "failed");
+  assert.is(lostRound.context.error, "its round 0 event did not come back from the stream within 1000 ms");
+
+  [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator), 500);
+  assert.is(s.value, "planning");
+  assert.is(transition(coordinatorMachine, s, { type: "tick", now: 1031 })[0].value, "planning", "the plan's wait starts when the plan is published");
+  const [lostPlan] = transition(coordinatorMachine, s, { type: "tick", now: 1501 });
+  assert.is(lostPlan.value, "failed");
+  assert.is(lostPlan.context.error, "its plan of round 0 did not come back from the stream within 1000 ms");
+});
+
+test("a resumed coordinator times its first wait from when it started", () => {
+  let [s] = feed(admitted(), messageOf(++seq, openEvent("t", "p", spec), coordinator), 10);
+  [s] = feed(s, messageOf(++seq, joinEvent("t", "p", local("a")), agents.a), 20);
+  // Resumed at 5000 on a stream where round 0 has not closed: collecting, and b never joins.
+  const [resumed] = initialTransition(coordinatorMachine, { ...input, now: 5000, replay: s.context.replay });
+  assert.is(resumed.value, "collecting");
+  assert.is(transition(coordinatorMachine, resumed, { type: "tick", now: 5900 })[0].value, "collecting");
+  const [failed] = transition(coordinatorMachine, resumed, { type: "tick", now: 6001 });
+  assert.match(failed.context.error ?? "", "round 0 timed out after 1000 ms waiting for: b");
+});
+
 test.run();
