@@ -7,15 +7,20 @@ const { main } = await import("../src/cli/main.ts");
 const { isConnectionLoss } = await import("../src/bus/connection.ts");
 // A reader that stops early (`catopt contracts list | head`) closes the pipe: what is left to
 // print is dropped, the way a Unix tool's is, and the command still finishes (a run still stops
-// its servers) with its own exit status, not a stack trace.
+// its servers) with its own exit status, not a stack trace. A command that would go on
+// forever (watch, agent) is told as by Ctrl-C, and stops the way it does then.
 let outputClosed = false;
-process.stdout.on("error", (err) => {
+const onClosedPipe = (err) => {
   if (err.code !== "EPIPE") throw err;
+  if (outputClosed) return;
   outputClosed = true;
-});
+  process.emit("SIGINT", "SIGINT");
+};
+process.stdout.on("error", onClosedPipe);
+process.stderr.on("error", onClosedPipe);
 const io = {
   out: (text) => outputClosed || process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
+  err: (text) => outputClosed || process.stderr.write(text),
   isTTY: process.stdout.isTTY === true,
 };
 // A connection that dies under a command (its server killed, the network gone) can surface in a

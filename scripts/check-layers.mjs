@@ -58,7 +58,8 @@ function importsOf(text) {
   const literal = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'](\.{1,2}\/[^"']+)["']/g;
   for (const match of text.matchAll(literal)) found.push({ spec: match[1], line: lineOf(match.index) });
   const computed = [];
-  for (const match of text.matchAll(/\b(?:import|require)\s*\(\s*(?!["'])(?!\))/g)) computed.push(lineOf(match.index));
+  // A call (not a method: no `.` before it) whose argument is anything but one whole string literal.
+  for (const match of text.matchAll(/(?<![.\w$])(?:import|require)\s*\(\s*(?!["'][^"'`]*["']\s*[),])/g)) computed.push(lineOf(match.index));
   return { found, computed };
 }
 

@@ -160,7 +160,8 @@ export const coordinatorMachine = setup({
         const problem = problemOf(context);
         const what =
           problem !== undefined && problem.round > problem.planRound ? `plan of round ${problem.round}` : `round ${(problem?.round ?? -1) + 1} event`;
-        return `its ${what} did not come back from the stream within ${context.echoTimeoutMs ?? context.roundTimeoutMs} ms`;
+        const unacknowledged = what.startsWith("round") && context.roundSeq === null ? " (its publish was never acknowledged)" : "";
+        return `its ${what} did not come back from the stream within ${context.echoTimeoutMs ?? context.roundTimeoutMs} ms${unacknowledged}`;
       },
     }),
     recordTimeout: assign({

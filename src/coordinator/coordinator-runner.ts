@@ -7,7 +7,7 @@ import { governanceSubject, planSubject, problemAnnouncements, roundSubject, ten
 import { retrying, RETRY_PATIENCE_MS } from "../bus/retry.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { drive } from "../bus/drive.ts";
-import { QUIET_MS, readStream } from "../bus/read.ts";
+import { QUIET_MS, READ_PATIENCE_MS, readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
@@ -83,8 +83,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
     tenant,
     problem,
     roundTimeoutMs: options.roundTimeoutMs,
-    // After a server's loss a read starts again elsewhere, and a publish retries through the election: an echo may take that long on top.
-    echoTimeoutMs: options.roundTimeoutMs + QUIET_MS + RETRY_PATIENCE_MS,
+    // After a server's loss a read starts again elsewhere (and keeps trying for READ_PATIENCE_MS), and a publish retries through the election: an echo may take that long on top.
+    echoTimeoutMs: options.roundTimeoutMs + QUIET_MS + Math.max(READ_PATIENCE_MS, RETRY_PATIENCE_MS),
     quorum,
     deadlineMs,
     trustRoot: options.trustRoot,

@@ -101,7 +101,7 @@ test("what the coordinator published and never sees come back fails it after a r
   assert.is(transition(coordinatorMachine, s, { type: "tick", now: 1000 })[0].value, "closing");
   const [lostRound] = transition(coordinatorMachine, s, { type: "tick", now: 1031 });
   assert.is(lostRound.value, "failed");
-  assert.is(lostRound.context.error, "its round 0 event did not come back from the stream within 1000 ms");
+  assert.is(lostRound.context.error, "its round 0 event did not come back from the stream within 1000 ms (its publish was never acknowledged)");
 
   [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator), 500);
   assert.is(s.value, "planning");
