@@ -17,7 +17,7 @@ import { GOVERNANCE_OPTION, KEYS_OPTION, keyDirOf, pinnedTrustRoot } from "./ide
 import { requireNatsUrl } from "./require-nats.ts";
 
 /** Every node adapter of every family, by name (`--adapter`). */
-const nodeAdapterNames = (): string => FAMILIES.flatMap((f) => [...(f.scenarios?.nodeAdapters?.keys() ?? [])]).join(", ");
+const nodeAdapters = (): ReadonlyMap<string, NodeAdapter> => new Map(FAMILIES.flatMap((f) => [...(f.scenarios?.nodeAdapters ?? [])]));
 
 export const agentCommand: Command = {
   name: "agent",
@@ -32,7 +32,11 @@ export const agentCommand: Command = {
       description: "the scenario that describes this node (with --adapter: the one that names the tenant and problem)",
     },
     node: { type: "string", value: "<name>", description: "the node whose agents to start" },
-    adapter: { type: "string", value: "<kind>", description: `make the node's agent from what an adapter reads on it: ${nodeAdapterNames()}` },
+    adapter: {
+      type: "string",
+      value: "<kind>",
+      description: `make the node's agent from what an adapter reads on it: ${[...nodeAdapters().keys()].join(", ")}`,
+    },
     input: { type: "string", value: "<file>", description: "the adapter's input (default: run its command on this node, e.g. nvidia-smi)" },
     type: { type: "string", value: "<type>", description: "with --adapter: the type to report, for a model the adapter does not know" },
     tenant: { type: "string", value: "<tenant>", description: "the tenant of the problem (default: the scenario's)" },
@@ -139,7 +143,7 @@ function scenarioParties(node: string, { family, scenario }: LoadedScenario, arg
  * the node.
  */
 async function adapterParty(node: string, adapterName: string, loaded: LoadedScenario | undefined, args: ParsedArgs): Promise<NodeParties> {
-  const adapters = new Map(FAMILIES.flatMap((f) => [...(f.scenarios?.nodeAdapters ?? new Map<string, NodeAdapter>())]));
+  const adapters = nodeAdapters();
   const adapter = adapters.get(adapterName);
   if (adapter === undefined)
     throw catoptError(

@@ -48,24 +48,23 @@ export async function readToEnd(
 
 /**
  * Folds a stream, read to its current end, once per filter, in one read and without holding
- * its messages (a cluster run's stream can be large); `onMessage` receives each message that
- * belongs to any filter, after it is folded (to record it, to count progress).
+ * its messages (a cluster run's stream can be large); `onMessage` receives every message read,
+ * after any fold it belongs to (`folded`), so that a caller recording the stream reads it once.
  */
 export async function replayStream(
   js: JetStreamClient,
   stream: string,
   trustRoot: string | null,
   filters: readonly ProblemFilter[],
-  onMessage?: (message: StreamMessage) => void,
+  onMessage?: (message: StreamMessage, folded: boolean) => void,
 ): Promise<ReplayState[]> {
   const states = filters.map(() => emptyReplayState(trustRoot));
   for await (const message of await readStream(js, stream, { untilEnd: true })) {
     const folds = filters.flatMap((f, i) => (counts(f, message) ? [i] : []));
-    if (folds.length === 0) continue;
     // Ed25519 verification is most of a fold's cost: once per message, however many folds read it.
     const verdict = folds.length > 1 ? signatureVerdict(message.data) : undefined;
     for (const i of folds) states[i] = apply(states[i], message, verdict);
-    onMessage?.(message);
+    onMessage?.(message, folds.length > 0);
   }
   return states;
 }

@@ -19,7 +19,7 @@ import { runIdentities } from "../governance/run-identities.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
 import { problemKey, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
-import { readToEnd, replayStream } from "../replay/replay.ts";
+import { replayStream } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
 import { summarize, type Outcome } from "../replay/summary.ts";
 import { QUIET_MS } from "../bus/read.ts";
@@ -265,15 +265,15 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
         { tenant, problem, untilSeq: coordinator.replay.lastSeq },
         { tenant, problem, planTenants },
       ],
-      (m) => {
-        if (options.record !== undefined && ledger === null) kept.push(m);
+      (m, folded) => {
+        // With a ledger, the recording keeps the whole stream: every message has a leaf, so it reproduces the signed checkpoint.
+        if (options.record !== undefined && (folded || ledger !== null)) kept.push(m);
+        if (!folded) return;
         recovery.add(m);
         if (++read % 10_000 === 0) note(`replay: ${read} events`);
       },
     );
     if (options.record !== undefined) {
-      // With a ledger, the whole stream: every message has a leaf, so the recording reproduces the signed checkpoint.
-      const recorded = ledger === null ? kept : await readToEnd(bus.js, EVENTS_STREAM);
       await writeRecording(options.record, {
         header: {
           format: RECORDING_FORMAT,
@@ -286,11 +286,11 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
           checkpoint: ledger?.checkpoint ?? null,
           vkey: ledger?.vkey ?? null,
           leafHashes: ledger?.leafHashes ?? null,
-          messages: recorded.length,
+          messages: kept.length,
         },
-        messages: recorded,
+        messages: kept,
       });
-      note(`recorded ${recorded.length} messages to ${options.record}`);
+      note(`recorded ${kept.length} messages to ${options.record}`);
     }
     const outcome = summarize(coordinator.replay, final, {
       scenario: scenario.name,

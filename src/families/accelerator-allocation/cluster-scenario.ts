@@ -1,7 +1,7 @@
 import type { AdmmSettings } from "../../core/problem-spec.ts";
 import { eventId, type CatoptEvent } from "../../core/event.ts";
-import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scenarioParse, tokenField, type RoundPolicy } from "../../core/scenario-fields.ts";
-import type { Fault } from "../../core/faults.ts";
+import type { ScenarioBase } from "../../core/scenario-format.ts";
+import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
@@ -12,24 +12,11 @@ import { ALLOCATION_ADMM } from "./solve-in-process.ts";
  * the nodes, the jobs with their per-type throughputs, the policy and the limits that apply.
  * Every error names the field's path.
  */
-export type ClusterScenario = {
-  readonly name: string;
-  readonly description: string;
-  /** The platform tenant that runs the coordinator; jobs' tenants get their own plan topics. */
-  readonly tenant: string;
-  readonly problem: string;
+export type ClusterScenario = ScenarioBase & {
   readonly cluster: ClusterProblem;
   readonly admm: AdmmSettings;
   /** Tenant plans go out every this many rounds (and with the final plan). */
   readonly tenantPlanEvery: number;
-  /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
-  readonly roundTimeoutMs: number;
-  /** When the coordinator closes a round before every node's delta is in (absent: synchronous rounds; needs admm.maxStaleness >= 1). */
-  readonly rounds: RoundPolicy;
-  /** Faults `catopt run` performs (core/faults.ts): a node drained (leave), its link cut, its agent restarted, ... */
-  readonly faults: readonly Fault[];
-  readonly maxRounds: number;
-  readonly source: string;
 };
 
 export const CLUSTER_FORMAT = "catopt-cluster/1";

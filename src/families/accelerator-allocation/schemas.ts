@@ -14,14 +14,6 @@ import { parseCluster } from "./cluster-parse.ts";
 /** Entries of a vector that changed since the event's `base`: positions and new values. */
 export type SparseUpdate = { readonly index: readonly number[]; readonly value: readonly number[] };
 
-function sparseUpdate(value: unknown, path: string): SparseUpdate {
-  const b = v.record(value, path);
-  const index = v.array(b.index, `${path}.index`).map((x, i) => v.integer(x, `${path}.index[${i}]`));
-  const values = v.array(b.value, `${path}.value`).map((x, i) => v.finite(x, `${path}.value[${i}]`));
-  if (index.length !== values.length) throw new v.ValidationError(path, `${index.length} indices but ${values.length} values`);
-  return { index, value: values };
-}
-
 function allocationMap(value: unknown, path: string): TypeAllocation {
   const jobs = v.record(value, path);
   return Object.fromEntries(Object.keys(jobs).map((job) => [job, v.numberMap(jobs[job], `${path}.${job}`)]));
@@ -45,6 +37,7 @@ const NODE_JOIN_1 = declareBody("join", {
   count: field("integer", (x, at) => v.integer(x, at, 1), 8),
 });
 
+/** A node's changed entries of its accelerator-time vector y since the event's `base`. */
 const NODE_DELTA_1 = declareBody(
   "delta",
   {
@@ -55,6 +48,9 @@ const NODE_DELTA_1 = declareBody(
     if (b.index.length !== b.value.length) throw new v.ValidationError(path, `${b.index.length} indices but ${b.value.length} values`);
   },
 );
+
+/** A cluster plan's signal is a sparse update too, read as a node's delta is. */
+const sparseUpdate = (value: unknown, path: string): SparseUpdate => NODE_DELTA_1.parse(value, path);
 
 const CLUSTER_PLAN_1 = declareBody("plan", {
   status,

@@ -1,16 +1,7 @@
 import { DEFAULT_ADMM, type GlobalConstraint } from "../../core/problem-spec.ts";
 import type { ProblemSpec } from "./schemas.ts";
-import type { Fault } from "../../core/faults.ts";
-import {
-  parseAdmm,
-  parseRounds,
-  parseScenarioFaults,
-  roundTimeoutOf,
-  scaleField,
-  scenarioParse,
-  tokenField,
-  type RoundPolicy,
-} from "../../core/scenario-fields.ts";
+import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scaleField, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
+import type { ScenarioBase } from "../../core/scenario-format.ts";
 import * as v from "../../core/validate.ts";
 import { ADAPTERS } from "./adapters/registry.ts";
 import { checkLocalProblem, type LocalProblem } from "./local-problem.ts";
@@ -27,23 +18,11 @@ export type ScenarioAsset = {
   readonly problem: LocalProblem;
 };
 
-export type Scenario = {
-  readonly name: string;
-  readonly description: string;
-  readonly tenant: string;
-  readonly problem: string;
+/** The fields every family's scenario has (core/scenario-format.ts), and the energy QP's own. */
+export type Scenario = ScenarioBase & {
   readonly units: string;
   readonly spec: ProblemSpec;
   readonly assets: readonly ScenarioAsset[];
-  /** How long the coordinator waits for a round's deltas before it gives up, in ms. */
-  readonly roundTimeoutMs: number;
-  /** When the coordinator closes a round before every agent's delta is in (absent: synchronous rounds). */
-  readonly rounds: RoundPolicy;
-  /** Faults `catopt run` performs during the run (core/faults.ts). */
-  readonly faults: readonly Fault[];
-  readonly maxRounds: number;
-  /** Where it was read from, for messages. */
-  readonly source: string;
 };
 
 export const SCENARIO_FORMAT = "catopt-scenario/1";
