@@ -37,9 +37,18 @@ export function parseFaults(value: unknown, at: string, agents: readonly string[
     const agent = v.oneOf(f.agent, agents, `${path}.agent`);
     if (kind === "leave") return { kind, round, agent };
     const rounds = v.integer(f.rounds, `${path}.rounds`, 1);
-    if (kind === "delay") return { kind, round, agent, rounds, ms: v.positive(f.ms, `${path}.ms`) };
+    if (kind === "delay") return { kind, round, agent, rounds, ms: delayMs(f.ms, `${path}.ms`) };
     return { kind, round, agent, rounds };
   });
+}
+
+/** The longest delay a timer can hold (Node's timers: 2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+function delayMs(value: unknown, at: string): number {
+  const ms = v.positive(value, at);
+  if (ms > MAX_DELAY_MS) throw new v.ValidationError(at, `${ms} ms is more than a timer can hold (${MAX_DELAY_MS} ms, about 24.8 days)`);
+  return ms;
 }
 
 /** One line per fault, for logs and the report. */

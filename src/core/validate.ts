@@ -108,7 +108,8 @@ export function stringList(value: unknown, path: string): string[] {
   return array(value, path).map((item, i) => string(item, `${path}[${i}]`));
 }
 
-function describe(value: unknown): string {
+/** A value as an error message shows it: short, whatever the input holds. */
+export function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (value instanceof Uint8Array) return "bytes";

@@ -2,7 +2,7 @@ import { decodeEventWith, type AnyEvent } from "../core/event.ts";
 import type { FamilyProblem, ProblemFamily } from "../core/family.ts";
 import { ENGINE_SCHEMAS, type BodyOf, type SchemaEntry, type SchemaId, type SchemaTable } from "../core/schemas.ts";
 import type { SubjectKind } from "../core/subjects.ts";
-import { ValidationError } from "../core/validate.ts";
+import { describe, ValidationError } from "../core/validate.ts";
 import { FAMILY_EVENT_KINDS, SUBJECT_OF, type EventKind } from "../core/wire-schema.ts";
 import type { ScenarioBase, ScenarioFormat } from "../core/scenario-format.ts";
 import { didYouMean } from "../core/suggest.ts";
@@ -129,8 +129,5 @@ export function familyOfFormat(format: unknown): ScenarioFamily {
   if (found !== undefined) return found as ScenarioFamily;
   const known = families.flatMap((f) => (f.scenarios === undefined ? [] : [f.scenarios.format]));
   const hint = typeof format === "string" ? didYouMean(format, known) : "";
-  throw new ValidationError(
-    "scenario.format",
-    `${format === undefined ? "missing" : `unknown format ${JSON.stringify(format)}`}${hint}; known: ${known.join(", ")}`,
-  );
+  throw new ValidationError("scenario.format", `${format === undefined ? "missing" : `unknown format ${describe(format)}`}${hint}; known: ${known.join(", ")}`);
 }

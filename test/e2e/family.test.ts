@@ -130,6 +130,11 @@ family("a scenario file of a format no family knows is refused, naming the known
     () => parseAnyScenario({}, "x.json"),
     (err: Error) => err.message.includes("x.json: scenario.format: missing; known:"),
   );
+  // The file's own value is echoed short, however long it is.
+  assert.throws(
+    () => parseAnyScenario({ format: "x".repeat(200_000) }, "x.json"),
+    (err: Error) => err.message.length < 200 && err.message.includes('unknown format "xxxx'),
+  );
 });
 
 family("a family whose name or schemas are taken is refused", () => {

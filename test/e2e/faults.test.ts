@@ -92,6 +92,12 @@ test("a fault that leaves an agent out of synchronous rounds is refused, naming 
     () => parseScenario(unknownAgent, "x.json"),
     (err: Error) => err.message.includes("scenario.faults[0].agent"),
   );
+  // A delay no timer can hold would fire at once instead of never: refused.
+  const longDelay = { ...json, rounds: { quorum: 2 }, faults: [{ kind: "delay", round: 3, agent: "drone", ms: 1e12, rounds: 2 }] };
+  assert.throws(
+    () => parseScenario(longDelay, "x.json"),
+    (err: Error) => err.message.includes("scenario.faults[0].ms: 1000000000000 ms is more than a timer can hold"),
+  );
 });
 
 test.run();
