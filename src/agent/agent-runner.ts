@@ -1,4 +1,4 @@
-import { jetstream } from "@nats-io/jetstream";
+import { jetstreamOf } from "../bus/connection.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
@@ -58,10 +58,10 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const { nc, tenant, problem, agent: behaviour } = options;
   const agent = behaviour.name;
   const clock = options.clock ?? systemClock;
-  const js = jetstream(nc);
+  const js = jetstreamOf(nc);
   const subject = deltaSubject(tenant, problem, agent);
   const { signer } = options;
-  const trust = await tenantTrust(js, tenant, options.trustRoot);
+  const trust = await tenantTrust(js, tenant, options.trustRoot, problemAnnouncements(tenant, problem));
 
   const machine = agentMachine.provide({
     actions: {

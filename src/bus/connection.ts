@@ -1,23 +1,101 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { catoptError } from "../core/errors.ts";
+
+/**
+ * What a party connects as, on a secured deployment: its user JWT (issued by the governance
+ * identity for its own key; a renewed one replaces it), the nkey seed that proves the key, and
+ * its own inbox prefix (its permissions let only it read replies there). `renewal`, when given,
+ * fetches a fresh JWT before the current one expires; the connection then reconnects with it,
+ * because nats-server 2.9 reads a user's JWT only at connect.
+ */
+export type BusAccess = {
+  jwt(): string;
+  readonly seed: Uint8Array;
+  readonly inboxPrefix: string;
+  readonly renewal?: BusRenewal;
+};
+
+export type BusRenewal = {
+  /** When the current JWT expires (ms since 1970), or undefined: never. */
+  expiresAt(): number | undefined;
+  /** Fetches a fresh JWT (jwt() returns it afterwards). */
+  renew(): Promise<void>;
+  /** A renewal that failed: the connection goes on with what it has until its JWT expires. */
+  onFailure?(err: Error): void;
+};
+
+/** The CA a client trusts (the deployment's, pinned), and its own certificate where the server asks for one (mutual TLS). */
+export type BusTls = { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
+
+export type ConnectSecurity = { readonly access?: BusAccess; readonly tls?: BusTls };
 
 /**
  * Connects with a bounded wait, and turns "unreachable" into one line that names the URL.
  * `url` may list several servers of a cluster, comma-separated.
  */
-export async function connectTo(url: string, name = "catopt"): Promise<NatsConnection> {
+export async function connectTo(url: string, name = "catopt", security: ConnectSecurity = {}): Promise<NatsConnection> {
   const servers = url
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  const { access, tls } = security;
+  let nc: NatsConnection;
   try {
     // Reconnects every half second (the client's default is 2 s): a link back after a cut or a
     // server's restart is used at once, while rounds go on without the client.
-    return await connect({ servers, name, noAsyncTraces: true, timeout: 5000, maxReconnectAttempts: 40, reconnectTimeWait: 500 });
+    nc = await connect({
+      servers,
+      name,
+      noAsyncTraces: true,
+      timeout: 5000,
+      maxReconnectAttempts: 40,
+      reconnectTimeWait: 500,
+      ...(access === undefined ? {} : { authenticator: jwtAuthenticator(() => access.jwt(), access.seed), inboxPrefix: access.inboxPrefix }),
+      ...(tls === undefined ? {} : { tls: { caFile: tls.caFile, ...(tls.certFile === undefined ? {} : { certFile: tls.certFile, keyFile: tls.keyFile }) } }),
+    });
   } catch (err) {
     const reason = (err as Error).message || String(err);
     throw catoptError("NATS_UNREACHABLE", `cannot reach NATS at ${url}: ${reason}`, err);
   }
+  if (access?.renewal !== undefined) keepRenewed(nc, access.renewal);
+  if (access !== undefined) inboxPrefixes.set(nc, access.inboxPrefix);
+  return nc;
+}
+
+const inboxPrefixes = new WeakMap<NatsConnection, string>();
+
+/** A JetStream client whose reads deliver into the connection's own inboxes (read.ts), the only ones its user may read. */
+export const jetstreamOf = (nc: NatsConnection): JetStreamClient => {
+  const watcherPrefix = inboxPrefixes.get(nc);
+  return jetstream(nc, watcherPrefix === undefined ? {} : { watcherPrefix });
+};
+
+/** Renews at two thirds of the JWT's remaining life (at least a second before it ends), then reconnects with the new one. */
+function keepRenewed(nc: NatsConnection, renewal: BusRenewal): void {
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = (): void => {
+    const expiresAt = renewal.expiresAt();
+    if (expiresAt === undefined || nc.isClosed()) return;
+    const left = expiresAt - Date.now();
+    timer = setTimeout(renew, Math.max(0, Math.min(left - 1000, (left * 2) / 3)));
+    timer.unref();
+  };
+  const renew = async (): Promise<void> => {
+    try {
+      await renewal.renew();
+      if (!nc.isClosed()) await nc.reconnect();
+    } catch (err) {
+      renewal.onFailure?.(err as Error);
+      // Try again soon, while the old JWT lasts.
+      timer = setTimeout(renew, 2000);
+      timer.unref();
+      return;
+    }
+    schedule();
+  };
+  schedule();
+  void nc.closed().then(() => clearTimeout(timer));
 }
 
 /** The NATS URL the user chose: --nats, then $CATOPT_NATS_URL; undefined means "start the embedded server". */

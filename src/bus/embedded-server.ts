@@ -24,6 +24,8 @@ export type EmbeddedServer = {
 export type EmbeddedServerOptions = {
   /** The server configuration; nats-server.conf at the project root by default. */
   readonly config?: string;
+  /** More configuration, appended: the operator and accounts that secure it, its TLS block. */
+  readonly extraConfig?: string;
   readonly startTimeoutMs?: number;
 };
 
@@ -36,7 +38,9 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   const storeDir = path.join(dir, "store");
   const launchConfig = path.join(dir, "launch.conf");
   const included = path.relative(dir, path.resolve(options.config ?? DEFAULT_SERVER_CONFIG));
-  await writeFile(launchConfig, `include ${JSON.stringify(included)}\nport: -1\nports_file_dir: ${JSON.stringify(dir)}\n`);
+  await writeFile(launchConfig, `include ${JSON.stringify(included)}\nport: -1\nports_file_dir: ${JSON.stringify(dir)}\n${options.extraConfig ?? ""}`, {
+    mode: 0o600,
+  });
   const args = ["-c", launchConfig, "-a", "127.0.0.1", "-js", "-sd", storeDir];
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

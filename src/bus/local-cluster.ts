@@ -6,7 +6,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { catoptError } from "../core/errors.ts";
-import { connectTo } from "./connection.ts";
+import { connectTo, type ConnectSecurity } from "./connection.ts";
+import type { TlsFiles } from "./tls-files.ts";
 import { ensureNatsServer } from "./nats-server-binary.ts";
 
 /**
@@ -25,7 +26,22 @@ export type LocalCluster = {
   stop(): Promise<void>;
 };
 
-export async function startLocalCluster(size = 3, readyTimeoutMs = 30_000): Promise<LocalCluster> {
+export type LocalClusterOptions = {
+  readonly readyTimeoutMs?: number;
+  /** Added to every server's configuration: its operator and accounts, its client TLS. */
+  readonly serverConfig?: string;
+  /** Routes over TLS, each server verifying the others' certificates against the CA. */
+  readonly routeTls?: TlsFiles;
+  /** Whom the readiness probe connects as. */
+  readonly probe?: ConnectSecurity;
+};
+
+export async function startLocalCluster(size = 3, options: LocalClusterOptions = {}): Promise<LocalCluster> {
+  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const routeTls =
+    options.routeTls === undefined
+      ? ""
+      : `, tls { cert_file: ${JSON.stringify(options.routeTls.certFile)}, key_file: ${JSON.stringify(options.routeTls.keyFile)}, ca_file: ${JSON.stringify(options.routeTls.caFile)}, verify: true, timeout: 5 }`;
   const binary = ensureNatsServer();
   const dir = await mkdtemp(path.join(tmpdir(), "catopt-cluster-"));
   const clientPorts = await Promise.all(Array.from({ length: size }, freePort));
@@ -43,8 +59,10 @@ export async function startLocalCluster(size = 3, readyTimeoutMs = 30_000): Prom
         `port: ${clientPorts[i]}`,
         `jetstream { store_dir: ${JSON.stringify(path.join(dir, `n${i + 1}`))}, max_memory_store: 256MB, max_file_store: 2GB }`,
         "max_payload: 1MB",
-        `cluster { name: catopt-local, host: 127.0.0.1, port: ${routePorts[i]}, routes: [${routes}] }`,
+        `cluster { name: catopt-local, host: 127.0.0.1, port: ${routePorts[i]}, routes: [${routes}]${routeTls} }`,
+        options.serverConfig ?? "",
       ].join("\n"),
+      { mode: 0o600 },
     );
     const child = spawn(binary, ["-c", config], { stdio: "ignore" });
     children.push(child);
@@ -63,9 +81,9 @@ export async function startLocalCluster(size = 3, readyTimeoutMs = 30_000): Prom
   let last = "";
   while (Date.now() < deadline) {
     try {
-      const nc = await connectTo(urls.join(","), "catopt-cluster-probe");
+      const nc = await connectTo(urls.join(","), "catopt-cluster-probe", options.probe);
       try {
-        await (await jetstreamManager(nc)).getAccountInfo();
+        await (await jetstreamManager(nc, { checkAPI: false })).getAccountInfo();
         return { url: urls.join(","), urls, names: urls.map((_, i) => `catopt-n${i + 1}`), kill, stop };
       } finally {
         await nc.close();

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
+import { messageAt } from "./read.ts";
 import { catoptError } from "../core/errors.ts";
 import { retrying } from "./retry.ts";
 
@@ -27,15 +28,8 @@ export async function publishDurably(
   throw catoptError("PUBLISH_SQUATTED", `${subject}: the stream holds other bytes under message id ${msgID}`);
 }
 
-const managers = new WeakMap<JetStreamClient, Promise<JetStreamManager>>();
-
 /** Is the message a duplicate ack points to the one we meant to publish? */
 async function storedAs(js: JetStreamClient, ack: PubAck, subject: string, data: Uint8Array): Promise<boolean> {
-  let jsm = managers.get(js);
-  if (jsm === undefined) {
-    jsm = js.jetstreamManager(false);
-    managers.set(js, jsm);
-  }
-  const stored = await retrying(async () => (await jsm).streams.getMessage(ack.stream, { seq: ack.seq }));
-  return stored !== null && stored.subject === subject && Buffer.compare(stored.data, data) === 0;
+  const stored = await messageAt(js, ack.stream, subject, ack.seq);
+  return stored !== undefined && Buffer.compare(stored.data, data) === 0;
 }

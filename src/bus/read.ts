@@ -1,11 +1,21 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type OrderedConsumerOptions } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PushConsumer,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { StreamMessage } from "../core/stream-message.ts";
-import { isPermanent } from "./retry.ts";
+import { isPermanent, retrying } from "./retry.ts";
 
 /**
- * Reads a stream in order through an ordered consumer (one filter subject at most: nats-server
+ * Reads a stream in order through a consumer of its own (one filter subject at most: nats-server
  * 2.9 takes no more). `untilEnd` stops at the last message present when the read started,
  * for replay; without it the read follows the stream live until `stop()`, through server
  * failures: a read that breaks off starts again after the last message it delivered.
@@ -33,8 +43,7 @@ export type ReadOptions = {
 export const READ_PATIENCE_MS = 60_000;
 
 export async function readStream(js: JetStreamClient, stream: string, options: ReadOptions = {}): Promise<StreamReader> {
-  const consumerOptions = (after: number): Partial<OrderedConsumerOptions> => ({
-    ...(options.filter === undefined ? {} : { filter_subjects: options.filter }),
+  const consumerOptions = (after: number): Partial<ConsumerConfig> => ({
     ...(after > 0
       ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }
       : options.fromSeq !== undefined
@@ -46,6 +55,7 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
   const untilEnd = options.untilEnd === true;
   let stopped = false;
   let current: ConsumerMessages | undefined;
+  let read: OrderedRead | undefined;
   if (options.connection !== undefined) {
     void (async () => {
       for await (const status of (options.connection as NatsConnection).status()) if (status.type === "reconnect" && !stopped) current?.stop();
@@ -55,24 +65,29 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
     stop: () => {
       stopped = true;
       current?.stop();
+      read?.drop();
     },
     async *[Symbol.asyncIterator]() {
       let last = 0;
       let lastProgress = Date.now();
       while (!stopped) {
         try {
-          const consumer = await js.consumers.get(stream, consumerOptions(last));
-          if (untilEnd && (await consumer.info()).num_pending === 0) return;
-          current = await consumer.consume({ expires: PULL_EXPIRES_MS });
+          read?.drop();
+          read = await orderedRead(js, stream, options.filter, consumerOptions(last));
+          if (untilEnd && read.pending === 0) return read.drop();
+          current = await read.consumer.consume();
           if (stopped) current.stop(); // stop() came while the consumer was being made: it had nothing to stop yet
           watchServer(current, () => lastProgress);
+          let delivered = 0;
           for await (const m of current) {
+            // A message lost on the way (a slow reader's drop) leaves a gap: start again after the last one.
+            if (m.info.deliverySequence !== ++delivered) break;
             last = m.seq;
             lastProgress = Date.now();
             yield { subject: m.subject, seq: m.seq, data: m.data, pending: m.info.pending };
             if (untilEnd && m.info.pending === 0) {
               current.stop();
-              return;
+              return read.drop();
             }
           }
         } catch (err) {
@@ -84,13 +99,85 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
   };
 }
 
-// Pull requests that expire every 5 s (heartbeats every 2.5 s) notice a dead server within
-// seconds instead of the 30 s default.
-const PULL_EXPIRES_MS = 5000;
+/** A consumer made for one read: what it holds for the reader when made, and how to remove it. */
+type OrderedRead = { readonly consumer: PushConsumer; readonly pending: number; drop(): void };
+
+/**
+ * A consumer that delivers in order into the reader's own inbox, made by its create request
+ * alone. Not nats.js's ordered consumers: they first ask for the stream's info, a right only
+ * governance and auditors have (it can list every subject with its count). A push consumer,
+ * because pulling (MSG.NEXT) is a right that would let a party pull through anyone's consumer
+ * whose name it knows; messages pushed to an inbox reach only the inbox's owner. A random
+ * name; without acks it is an in-order read (flow control keeps the server from running
+ * ahead), and the server removes it after five idle minutes should its reader vanish.
+ */
+async function orderedRead(js: JetStreamClient, stream: string, filter: string | undefined, start: Partial<ConsumerConfig>): Promise<OrderedRead> {
+  const name = randomBytes(12).toString("hex");
+  const config: Partial<ConsumerConfig> = {
+    name,
+    ...(filter === undefined ? {} : { filter_subject: filter }),
+    ...start,
+    deliver_subject: `${js.getOptions().watcherPrefix ?? "_INBOX"}.${name}`,
+    ack_policy: AckPolicy.None,
+    max_deliver: 1,
+    mem_storage: true,
+    num_replicas: 1,
+    flow_control: true,
+    idle_heartbeat: nanos(HEARTBEAT_MS),
+    inactive_threshold: nanos(5 * 60_000),
+  };
+  const jsm = await managerOf(js);
+  const info = await jsm.consumers.add(stream, config);
+  let dropped = false;
+  return {
+    consumer: await js.consumers.getBoundPushConsumer({ ...info.config, deliver_subject: info.config.deliver_subject ?? "" }),
+    pending: info.num_pending,
+    drop: () => {
+      if (dropped) return;
+      dropped = true;
+      void jsm.consumers.delete(stream, name).catch(() => undefined);
+    },
+  };
+}
+
+/** The first message of a one-off read (undefined: none yet). */
+async function firstOf(js: JetStreamClient, stream: string, filter: string, start: Partial<ConsumerConfig>): Promise<StreamMessage | undefined> {
+  const read = await orderedRead(js, stream, filter, start);
+  try {
+    if (read.pending === 0) return undefined;
+    const messages = await read.consumer.consume();
+    const timer = setTimeout(() => messages.stop(), QUIET_MS);
+    try {
+      for await (const m of messages) return { subject: m.subject, seq: m.seq, data: m.data };
+    } finally {
+      clearTimeout(timer);
+      messages.stop();
+    }
+    throw new Error(`no message on ${filter} came back within ${QUIET_MS} ms`);
+  } finally {
+    read.drop();
+  }
+}
+
+const managers = new WeakMap<JetStreamClient, Promise<JetStreamManager>>();
+
+/** The client's manager, without its account-info check (a right few parties have). */
+export function managerOf(js: JetStreamClient): Promise<JetStreamManager> {
+  let jsm = managers.get(js);
+  if (jsm === undefined) {
+    jsm = js.jetstreamManager(false);
+    managers.set(js, jsm);
+  }
+  return jsm;
+}
+
+// Heartbeats every 2.5 s from an idle consumer notice a dead server within seconds instead of
+// the 30 s default.
+const HEARTBEAT_MS = 2500;
 
 /**
  * Ends a read whose server has gone quiet, so that it starts again elsewhere: nothing from the
- * server (a message, an idle heartbeat, a pull's expiry) for QUIET_MS. The client's own
+ * server (a message, an idle heartbeat, a flow-control request) for QUIET_MS. The client's own
  * missed-heartbeat notice does not always come when the server that held the consumer died.
  */
 function watchServer(messages: ConsumerMessages, lastMessageAt: () => number): void {
@@ -109,4 +196,26 @@ function watchServer(messages: ConsumerMessages, lastMessageAt: () => number): v
   void messages.closed().finally(() => clearInterval(timer));
 }
 
-export const QUIET_MS = 2 * PULL_EXPIRES_MS + 1000;
+export const QUIET_MS = 4 * HEARTBEAT_MS + 1000;
+
+/**
+ * The stream sequence of the last message on `filter` (0: none yet), read through a consumer,
+ * the only read a party without the right to the stream's info has (that info can list every
+ * subject with its count).
+ */
+export async function lastSeqOf(js: JetStreamClient, stream: string, filter: string): Promise<number> {
+  return retrying(async () => {
+    return (await firstOf(js, stream, filter, { deliver_policy: DeliverPolicy.Last }))?.seq ?? 0;
+  });
+}
+
+/**
+ * The message at `seq` if it is on `subject` (undefined otherwise), read through a consumer on
+ * that subject: getting a message by sequence is a right only governance and auditors have.
+ */
+export async function messageAt(js: JetStreamClient, stream: string, subject: string, seq: number): Promise<StreamMessage | undefined> {
+  return retrying(async () => {
+    const first = await firstOf(js, stream, subject, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
+    return first?.seq === seq ? first : undefined;
+  });
+}

@@ -1,6 +1,6 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectTo } from "./connection.ts";
+import { connectTo, jetstreamOf, type BusAccess, type ConnectSecurity } from "./connection.ts";
 import { startEmbeddedServer, type EmbeddedServer } from "./embedded-server.ts";
 import { applyStreams, loadStreamConfigs, type StreamAction } from "./streams.ts";
 
@@ -18,12 +18,29 @@ export type BusSession = {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly streams: readonly StreamAction[];
-  /** A further connection to the same server (agents get their own, as on separate machines), or through `via` (a Link's URL). */
-  connect(name: string, via?: string): Promise<NatsConnection>;
+  /**
+   * A further connection to the same server (agents get their own, as on separate machines), or
+   * through `via` (a Link's URL); as `access` where given (each party its own credentials),
+   * otherwise as this session's own user.
+   */
+  connect(name: string, via?: string, access?: BusAccess): Promise<NatsConnection>;
   close(): Promise<void>;
 };
 
-export type BusOptions = { readonly url?: string; readonly replicas?: number; readonly name?: string };
+export type BusOptions = {
+  readonly url?: string;
+  readonly replicas?: number;
+  readonly name?: string;
+  /** Who this session connects as, and the CA it trusts. */
+  readonly security?: ConnectSecurity;
+  /** Configuration added to the embedded server's (its operator, accounts and TLS), when one is started. */
+  readonly serverConfig?: string;
+  /**
+   * Creates or updates the streams (the default): only a session with the right to (governance,
+   * an unsecured server) may; any other party finds them made.
+   */
+  readonly applyStreams?: boolean;
+};
 
 const DRAIN_LIMIT_MS = 2000;
 
@@ -41,7 +58,8 @@ async function closeSoon(c: NatsConnection): Promise<void> {
 }
 
 export async function openBus(options: BusOptions = {}): Promise<BusSession> {
-  const server: EmbeddedServer | undefined = options.url === undefined ? await startEmbeddedServer() : undefined;
+  const server: EmbeddedServer | undefined =
+    options.url === undefined ? await startEmbeddedServer(options.serverConfig === undefined ? {} : { extraConfig: options.serverConfig }) : undefined;
   const url = options.url ?? (server as EmbeddedServer).url;
   const extra: NatsConnection[] = [];
   let nc: NatsConnection | undefined;
@@ -50,19 +68,21 @@ export async function openBus(options: BusOptions = {}): Promise<BusSession> {
     await server?.stop();
   };
   try {
-    nc = await connectTo(url, options.name ?? "catopt");
-    const jsm = await jetstreamManager(nc);
-    const streams = await applyStreams(jsm, await loadStreamConfigs(), options.replicas);
+    const security = options.security ?? {};
+    nc = await connectTo(url, options.name ?? "catopt", security);
+    // checkAPI off: its account-info request is a right few parties have, and tells nothing we need.
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    const streams = options.applyStreams === false ? [] : await applyStreams(jsm, await loadStreamConfigs(), options.replicas);
     return {
       url,
       embedded: server !== undefined,
       ...(server === undefined ? {} : { serverPid: server.pid }),
       nc,
-      js: jetstream(nc),
+      js: jetstreamOf(nc),
       jsm,
       streams,
-      connect: async (name, via) => {
-        const c = await connectTo(via ?? url, name);
+      connect: async (name, via, access) => {
+        const c = await connectTo(via ?? url, name, { ...security, ...(access === undefined ? {} : { access }) });
         extra.push(c);
         return c;
       },

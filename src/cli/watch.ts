@@ -47,7 +47,7 @@ export const watchCommand: Command = {
       const { author } = verifyMessage(message.data);
       let trust = trusts.get(parsed.tenant);
       if (trust === undefined) {
-        trust = tenantTrust(bus.js, parsed.tenant, trustRoot);
+        trust = tenantTrust(bus.js, parsed.tenant, trustRoot, subject);
         trusts.set(parsed.tenant, trust);
       }
       if ((await trust).problem(parsed, author) !== undefined) await (await trust).catchUp(message);

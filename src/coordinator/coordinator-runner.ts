@@ -1,13 +1,14 @@
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { jetstreamOf } from "../bus/connection.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor, type SnapshotFrom } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { CatoptEvent } from "../core/event.ts";
 import { governanceSubject, planSubject, problemAnnouncements, roundSubject, tenantSubjects } from "../core/subjects.ts";
-import { retrying, RETRY_PATIENCE_MS } from "../bus/retry.ts";
+import { RETRY_PATIENCE_MS } from "../bus/retry.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { drive } from "../bus/drive.ts";
-import { QUIET_MS, READ_PATIENCE_MS, readStream } from "../bus/read.ts";
+import { lastSeqOf, QUIET_MS, READ_PATIENCE_MS, readStream } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import type { Identity } from "../governance/identity.ts";
@@ -56,7 +57,7 @@ export type CoordinatorOutcome = {
 export async function runCoordinator(options: CoordinatorOptions): Promise<CoordinatorOutcome> {
   const { nc, tenant, problem } = options;
   const clock = options.clock ?? systemClock;
-  const js = jetstream(nc);
+  const js = jetstreamOf(nc);
   const publish = (subject: string, event: CatoptEvent): void => reportPublish(publishEvent(js, subject, event, options.signer), (e) => actor.send(e), clock);
 
   const machine = coordinatorMachine.provide({
@@ -117,8 +118,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
 /**
  * Folds the problem's messages the stream holds now; the live read goes on from `nextSeq`. Only
  * the problem's own subjects and the tenant's governance events are read, not the tenant's whole
- * history: three reads (nats-server 2.9 takes one filter a consumer), each up to the stream's
- * last sequence as of now, merged back into stream order.
+ * history: three reads (nats-server 2.9 takes one filter a consumer), each up to the tenant's
+ * last message as of now, merged back into stream order.
  */
 async function foldHeld(
   js: JetStreamClient,
@@ -126,8 +127,8 @@ async function foldHeld(
   problem: string,
   trustRoot: string,
 ): Promise<{ replay: ReplayState; nextSeq: number; read: number }> {
-  const jsm = await js.jetstreamManager(false);
-  const end = (await retrying(() => jsm.streams.info(EVENTS_STREAM))).state.last_seq;
+  // The tenant's last message as of now: everything up to it is held; the live read goes on after it.
+  const end = await lastSeqOf(js, EVENTS_STREAM, tenantSubjects(tenant));
   const held = new Map<number, StreamMessage>();
   for (const filter of [governanceSubject(tenant, ">"), problemAnnouncements(tenant, problem), `catopt.${tenant}.delta.${problem}.*`]) {
     for await (const m of await readStream(js, EVENTS_STREAM, { filter, untilEnd: true })) if (m.seq <= end) held.set(m.seq, m);

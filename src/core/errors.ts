@@ -24,6 +24,10 @@ export type ErrorCode =
   | "ADAPTER_INPUT"
   | "INPUT_INVALID"
   | "PROBLEM_FINISHED"
+  | "JWT_INVALID"
+  | "CREDS_INVALID"
+  | "CREDS_REFUSED"
+  | "NOT_PERMITTED"
   | "USAGE";
 
 export class CatoptError extends Error {

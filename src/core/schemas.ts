@@ -25,8 +25,13 @@ export type PlanStatus = "running" | "converged" | "max-rounds";
 /** The coordinator's plans say whether the run goes on. */
 export const PLAN_STATUSES = ["running", "converged", "max-rounds"] as const;
 
-/** Governance: the trust root admits a signer to a role in a tenant (an agent by name, or a coordinator). */
-export type Role = "agent" | "coordinator";
+/**
+ * Governance: the trust root admits a signer to a role in a tenant: an agent (by name), a
+ * coordinator, a viewer (reads the tenant's plans) or an auditor (reads the streams). The role
+ * decides what the fold accepts from it and what the NATS server lets it publish and read.
+ */
+export type Role = "agent" | "coordinator" | "viewer" | "auditor";
+export const ROLES: readonly Role[] = ["agent", "coordinator", "viewer", "auditor"];
 
 const ids = (x: unknown, at: string) => v.stringList(x, at);
 const text = (x: unknown, at: string) => v.string(x, at);
@@ -47,7 +52,7 @@ const LEAVE_1 = declareBody("leave", { reason: field("string", text, "drained") 
 
 const ADMIT_1 = declareBody("governance", {
   did: field("string", text, "did:key:z6Mk"),
-  role: field("string", (x, at) => v.oneOf(x, ["agent", "coordinator"] as const, at), "agent"),
+  role: field("string", (x, at) => v.oneOf(x, ROLES, at), "agent"),
   name: field("string", text, "a"),
 });
 const REVOKE_1 = declareBody("governance", { did: field("string", text, "did:key:z6Mk"), reason: field("string", text, "left the fleet") });

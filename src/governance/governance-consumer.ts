@@ -1,4 +1,5 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamOf } from "../bus/connection.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { publishDurably } from "../bus/publish.ts";
@@ -95,7 +96,7 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   const clock = options.clock ?? systemClock;
   const every = options.every ?? 1000;
   const everyMs = options.everyMs ?? 5000;
-  const js = jetstream(nc);
+  const js = jetstreamOf(nc);
   const vkey = verifierKey(origin, signer.publicKey);
 
   // Rebuild from the ledger itself: the stream is the source of truth, and the ledger the cursor.

@@ -1,6 +1,5 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { readStream, type StreamReader } from "../bus/read.ts";
-import { retrying } from "../bus/retry.ts";
+import { lastSeqOf, readStream, type StreamReader } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { governanceSubject, type ParsedSubject } from "../core/subjects.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
@@ -15,7 +14,8 @@ import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, veri
  * A message whose signer it does not know, from past what it has read, makes its reader
  * `catchUp` first: the admission of a signer comes before the signer's message in the stream,
  * so nothing is refused for arriving just after its admission, and a flood of strangers costs
- * one read per delivery, not one per message.
+ * one read per delivery, not one per message: a catch-up covers every message of the reader's
+ * own filter (`readerFilter`) that the stream held when it began.
  */
 export type TenantTrust = {
   isCoordinator(did: string): boolean;
@@ -26,7 +26,7 @@ export type TenantTrust = {
   close(): void;
 };
 
-export async function tenantTrust(js: JetStreamClient, tenant: string, trustRoot: string): Promise<TenantTrust> {
+export async function tenantTrust(js: JetStreamClient, tenant: string, trustRoot: string, readerFilter?: string): Promise<TenantTrust> {
   let admission: AdmissionState = emptyAdmission(trustRoot);
   let nextSeq = 1; // the next governance message to fold
   let coveredSeq = 0; // every governance message up to this stream sequence is folded
@@ -42,9 +42,8 @@ export async function tenantTrust(js: JetStreamClient, tenant: string, trustRoot
       // refused governance events change nothing: the ledger quarantines them
     }
   };
-  const jsm = js.jetstreamManager(false);
   const readUp = async (): Promise<void> => {
-    const end = (await retrying(async () => (await jsm).streams.info(EVENTS_STREAM))).state.last_seq;
+    const end = await lastSeqOf(js, EVENTS_STREAM, readerFilter ?? filter);
     for await (const m of await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, untilEnd: true })) fold(m);
     coveredSeq = Math.max(coveredSeq, end);
   };

@@ -16,6 +16,9 @@ import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
+import { applyGovernance, emptyAdmission } from "../governance/admission.ts";
+import { clientTlsOf, localSecurity, type LocalSecurity } from "../governance/local-security.ts";
+import { grantsOf } from "../governance/nats-permissions.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
 import { problemKey, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
@@ -46,6 +49,8 @@ export type RunOptions = {
   readonly replicas?: number;
   /** A key directory holding "governance", "coordinator" and each agent's key; fresh keys for this run when absent. */
   readonly keys?: string;
+  /** Lifetime of the credentials of a run on its own server (default: an hour; each party renews its own before then). */
+  readonly credentialTtlSeconds?: number;
   readonly clock?: Clock;
   readonly onRound?: (problem: AnyProblemState) => void;
   readonly onNote?: (line: string) => void;
@@ -125,17 +130,35 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   if (killsServer && options.url !== undefined) {
     throw catoptError("SCENARIO_INVALID", `${scenario.source}: a kill-server fault runs on a cluster catopt starts itself: run it without --nats`);
   }
-  const cluster: LocalCluster | undefined = killsServer ? await startLocalCluster(3) : undefined;
+  // On a server of its own the run is the deployment: secured by the run's governance identity,
+  // with TLS, and each party connects with credentials for its roles only.
+  const security: LocalSecurity | undefined =
+    options.url === undefined ? await localSecurity(ids.governance, { ttlSeconds: options.credentialTtlSeconds }) : undefined;
+  const ownSecurity = security === undefined ? undefined : { access: security.service, tls: clientTlsOf(security.tls) };
+  const cluster: LocalCluster | undefined = killsServer
+    ? await startLocalCluster(3, { serverConfig: security?.serverConfig, routeTls: security?.tls, probe: ownSecurity }).catch(async (err: unknown) => {
+        await security?.close();
+        throw err;
+      })
+    : undefined;
   if (cluster !== undefined) note(`local 3-server JetStream cluster at ${cluster.url} (temporary stores, streams with 3 replicas)`);
   if (cluster !== undefined || (options.url ?? "").includes(",")) note(serverLossWait());
-  const bus = await openBus({ url: cluster?.url ?? options.url, replicas: cluster === undefined ? options.replicas : 3, name: "catopt-run" }).catch(
-    async (err: unknown) => {
-      await cluster?.stop();
-      throw err;
-    },
-  );
+  const bus = await openBus({
+    url: cluster?.url ?? options.url,
+    replicas: cluster === undefined ? options.replicas : 3,
+    name: "catopt-run",
+    ...(security === undefined ? {} : { serverConfig: security.serverConfig, security: ownSecurity }),
+  }).catch(async (err: unknown) => {
+    await cluster?.stop();
+    await security?.close();
+    throw err;
+  });
   try {
-    note(bus.embedded ? `embedded nats-server at ${bus.url} (temporary store)` : `NATS at ${bus.url}`);
+    note(
+      bus.embedded
+        ? `embedded nats-server at ${bus.url} (temporary store${security === undefined ? "" : "; TLS, and credentials for each party's roles only"})`
+        : `NATS at ${bus.url}`,
+    );
     for (const s of bus.streams) note(`stream ${s.name}: ${s.action}`);
     if ((await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: roundSubject(tenant, problem) })) !== null) {
       throw catoptError(
@@ -158,6 +181,9 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       ...agents.map((a) => [tenant, admitEvent(tenant, (ids.agents.get(a) as Identity).did, "agent", a)] as const),
     ];
     await Promise.all(admissions.map(([t, e]) => publishEvent(bus.js, governanceSubject(t, "admit"), e, ids.governance)));
+    // Each party's permissions on the server come from the same admissions.
+    const admission = admissions.reduce((state, [, e]) => applyGovernance(state, e, ids.governance.did, 0), emptyAdmission(ids.governance.did));
+    const accessOf = (identity: Identity) => security?.accessFor(identity, grantsOf(admission, identity.did));
 
     const started = clock();
     const planTimeoutMs = scenario.roundTimeoutMs * 3;
@@ -186,7 +212,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       const [stop, leave] = [new AbortController(), new AbortController()];
       const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
       // A stopped agent's connection goes with it, as when its process dies.
-      const outcome = bus.connect(`agent-${name}`, faults.urlFor(name)).then((nc) =>
+      const outcome = bus.connect(`agent-${name}`, faults.urlFor(name), accessOf(ids.agents.get(name) as Identity)).then((nc) =>
         runAgent({
           nc,
           tenant,
@@ -212,7 +238,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     let coordinator: CoordinatorOutcome;
     for (;;) {
       coordinator = await runCoordinator({
-        nc: await bus.connect("coordinator"),
+        nc: await bus.connect("coordinator", undefined, accessOf(ids.coordinator)),
         tenant,
         problem,
         open: format.open(scenario, tenant, problem),
@@ -322,6 +348,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   } finally {
     await bus.close();
     await cluster?.stop();
+    await security?.close();
   }
 }
 

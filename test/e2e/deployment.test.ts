@@ -192,7 +192,7 @@ deployment(
 
 deployment("Ctrl-C on run stops its embedded nats-server and removes its temporary store", async () => {
   const run = startCli(["run", "gavel-256"], { timeoutMs: 60_000 });
-  const urlIn = (text: string) => /embedded nats-server at (nats:\/\/[0-9.:]+)/.exec(text)?.[1];
+  const urlIn = (text: string) => /embedded nats-server at ((?:nats|tls):\/\/[0-9.:]+)/.exec(text)?.[1];
   while (urlIn(run.stdout()) === undefined) await new Promise((r) => setTimeout(r, 50));
   const url = urlIn(run.stdout());
   while (!run.stdout().includes("keys made for this run")) await new Promise((r) => setTimeout(r, 50));

@@ -1,0 +1,215 @@
+import net from "node:net";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { connectTo, jetstreamOf } from "../../src/bus/connection.ts";
+import { readStream } from "../../src/bus/read.ts";
+import { EVENTS_STREAM } from "../../src/bus/streams.ts";
+import { eventId, type CatoptEvent } from "../../src/core/event.ts";
+import { deltaSubject, governanceSubject, planSubject } from "../../src/core/subjects.ts";
+import { admitEvent } from "../../src/governance/governance-events.ts";
+import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
+import { LEDGER_STREAM } from "../../src/governance/ledger.ts";
+import { clientTlsOf } from "../../src/governance/local-security.ts";
+import type { Grant } from "../../src/governance/nats-permissions.ts";
+import { envelopeBytes, publishEvent } from "../../src/governance/signed-publish.ts";
+import { startSecureServer, type SecureServer } from "../helpers/secure-server.ts";
+
+// The NATS server's own wall (issue 15): a real nats-server in operator mode whose trust root is
+// the governance identity, with TLS. Each refusal is asserted as the server's answer, not as the
+// absence of data.
+const access = suite("who may connect, publish and read on a secured nats-server");
+let secure: SecureServer;
+const party: Record<string, { id: Identity; grants: Grant[]; nc?: NatsConnection }> = {};
+
+const plan = (tenant: string, round: number): CatoptEvent<"plan/1"> => ({
+  schema: "plan/1",
+  id: eventId(tenant, "p", "plan", round),
+  tenant,
+  problem: "p",
+  round,
+  base: round - 1,
+  body: { status: "running", rho: 1, signal: { t: round }, allocations: { a1: { t: round } }, objective: 0, primal: 0, dual: 0, epsPrimal: 1, epsDual: 1 },
+});
+
+access.before(async () => {
+  secure = await startSecureServer();
+  const grants: Record<string, Grant[]> = {
+    coordinatorA: [{ role: "coordinator", tenant: "A", name: "coordinator" }],
+    coordinatorB: [{ role: "coordinator", tenant: "B", name: "coordinator" }],
+    a1: [{ role: "agent", tenant: "A", name: "a1" }],
+    viewerA: [{ role: "viewer", tenant: "A", name: "viewerA" }],
+    auditor: [{ role: "auditor", tenant: "A", name: "auditor" }],
+  };
+  for (const [name, g] of Object.entries(grants)) {
+    const id = generateIdentity(name);
+    party[name] = { id, grants: g };
+    for (const grant of g) {
+      const admit = admitEvent(grant.tenant, id.did, grant.role as "agent", grant.name);
+      await publishEvent(secure.bus.js, governanceSubject(grant.tenant, "admit"), admit, secure.governance);
+    }
+    party[name].nc = await secure.connectAs(id, g);
+  }
+  for (const [tenant, coordinator] of [
+    ["A", "coordinatorA"],
+    ["B", "coordinatorB"],
+  ]) {
+    for (const round of [1, 2]) await publishEvent(jetstreamOf(ncOf(coordinator)), planSubject(tenant, "p"), plan(tenant, round), party[coordinator].id);
+  }
+});
+access.after(async () => {
+  await secure?.stop();
+});
+
+const ncOf = (name: string): NatsConnection => party[name].nc as NatsConnection;
+
+/** The server's answer to a request: its error's message when refused. */
+async function answer(nc: NatsConnection, subject: string, body: unknown = {}): Promise<string> {
+  try {
+    return (await nc.request(subject, JSON.stringify(body), { timeout: 3000 })).string();
+  } catch (err) {
+    return `refused: ${(err as Error).message}`;
+  }
+}
+
+const createFor = (name: string, filter: string, bodyFilter = filter, extra: Record<string, unknown> = {}) => ({
+  subject: `$JS.API.CONSUMER.CREATE.${EVENTS_STREAM}.${name}.${filter}`,
+  body: { stream_name: EVENTS_STREAM, config: { name, filter_subject: bodyFilter, ack_policy: "none", ...extra } },
+});
+
+access("a client without credentials is refused; so is one that does not speak TLS", async () => {
+  try {
+    await connectTo(secure.server.url, "nobody", { tls: clientTlsOf(secure.security.tls) });
+    assert.unreachable("connected without credentials");
+  } catch (err) {
+    assert.match(String(err), "Authorization Violation");
+  }
+  // A plain client: the server's INFO says TLS is required, and a plain CONNECT gets no PONG.
+  const { port } = new URL(secure.server.url);
+  const said = await new Promise<string>((resolve) => {
+    let text = "";
+    const socket = net.connect(Number(port), "127.0.0.1");
+    socket.on("data", (chunk) => {
+      text += chunk.toString("latin1");
+      if (text.includes("INFO") && !text.includes("sent")) {
+        text += "sent";
+        socket.write('CONNECT {"verbose":false,"pedantic":false,"tls_required":false}\r\nPING\r\n');
+      }
+    });
+    socket.on("close", () => resolve(text));
+    socket.on("error", () => undefined);
+    setTimeout(() => socket.destroy(), 3000);
+  });
+  assert.match(said, '"tls_required":true');
+  assert.not.match(said, "PONG", "a plain client never gets through");
+});
+
+access("a viewer of tenant A reads A's plans, and cannot read B's by any path", async () => {
+  const viewer = ncOf("viewerA");
+  const js = jetstreamOf(viewer);
+  const seen: string[] = [];
+  for await (const m of await readStream(js, EVENTS_STREAM, { filter: "catopt.A.plan.p", untilEnd: true })) seen.push(m.subject);
+  assert.equal(seen, ["catopt.A.plan.p", "catopt.A.plan.p"]);
+
+  // A core subscription to B's plans.
+  const sub = viewer.subscribe("catopt.B.plan.p");
+  const refusedSub = await Promise.race([
+    (async () => {
+      try {
+        for await (const _ of sub) return "a message";
+        return "closed";
+      } catch (err) {
+        return `refused: ${(err as Error).message}`;
+      }
+    })(),
+    new Promise<string>((resolve) => setTimeout(() => resolve("no answer"), 3000)),
+  ]);
+  assert.match(refusedSub, /refused: Permissions Violation for Subscription to "catopt\.B\.plan\.p"/);
+
+  // A consumer with B's filter; one whose subject names A's plans and whose body names B's; a
+  // consumer of every plan (a published wildcard is a literal, never matching A's allow).
+  for (const [filter, body] of [
+    ["catopt.B.plan.p", "catopt.B.plan.p"],
+    ["catopt.A.plan.p", "catopt.B.plan.p"],
+    ["catopt.*.plan.p", "catopt.*.plan.p"],
+  ]) {
+    const request = createFor("c", filter, body);
+    const said = await answer(viewer, request.subject, request.body);
+    if (filter === body) assert.match(said, "refused: Permissions Violation for Publish", `${filter}: ${said}`);
+    else assert.match(said, '"err_code":10131', said);
+  }
+
+  // A pull through someone else's durable consumer of B's plans.
+  const jsm = await secure.bus.js.jetstreamManager(false);
+  await jsm.consumers.add(EVENTS_STREAM, { durable_name: "b-plans", filter_subject: "catopt.B.plan.p", ack_policy: "explicit" as never });
+  assert.match(await answer(viewer, `$JS.API.CONSUMER.MSG.NEXT.${EVENTS_STREAM}.b-plans`, { batch: 1 }), "refused: Permissions Violation for Publish");
+  // A direct get, a get by sequence or subject, the stream's info (it lists subjects with counts), stream and consumer lists, advisories.
+  for (const subject of [
+    `$JS.API.DIRECT.GET.${EVENTS_STREAM}`,
+    `$JS.API.STREAM.MSG.GET.${EVENTS_STREAM}`,
+    `$JS.API.STREAM.INFO.${EVENTS_STREAM}`,
+    "$JS.API.STREAM.LIST",
+    "$JS.API.STREAM.NAMES",
+    `$JS.API.CONSUMER.LIST.${EVENTS_STREAM}`,
+    `$JS.API.CONSUMER.INFO.${EVENTS_STREAM}.b-plans`,
+    "$JS.API.INFO",
+  ]) {
+    assert.match(
+      await answer(viewer, subject, { seq: 1, last_by_subj: "catopt.B.plan.p", subjects_filter: ">" }),
+      "refused: Permissions Violation for Publish",
+      subject,
+    );
+  }
+  const advisories = viewer.subscribe("$JS.EVENT.>");
+  try {
+    for await (const _ of advisories) break;
+    assert.unreachable("read an advisory");
+  } catch (err) {
+    assert.match(String(err), "Permissions Violation for Subscription");
+  }
+});
+
+access("a viewer's consumer that pushes into the ledger stream leaves the ledger as it was", async () => {
+  const jsm = await secure.bus.js.jetstreamManager(false);
+  const before = (await jsm.streams.info(LEDGER_STREAM)).state.messages;
+  // nats-server 2.9 does not check a consumer's push subject: the copy goes out only where a core subscriber listens, and none listens there.
+  const request = createFor("into-ledger", "catopt.A.plan.p", "catopt.A.plan.p", { deliver_subject: "catopt.ledger.entry" });
+  assert.match(await answer(ncOf("viewerA"), request.subject, request.body), '"name":"into-ledger"');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.is((await jsm.streams.info(LEDGER_STREAM)).state.messages, before);
+});
+
+access("an agent publishes only as itself in its tenant; only governance may purge or delete a stream", async () => {
+  const agent = ncOf("a1");
+  const js = jetstream(agent);
+  const delta = (tenant: string, name: string) => deltaSubject(tenant, "p", name);
+  const bytes = envelopeBytes(plan("A", 9), party.a1.id);
+  assert.is((await js.publish(delta("A", "a1"), bytes)).stream, EVENTS_STREAM);
+  for (const subject of [delta("A", "a2"), delta("B", "a1"), planSubject("A", "p"), governanceSubject("A", "admit"), "catopt.ledger.entry"]) {
+    try {
+      await js.publish(subject, bytes, { timeout: 3000 });
+      assert.unreachable(`published on ${subject}`);
+    } catch (err) {
+      assert.match(String(err), /Permissions Violation for Publish|no responders|timeout/i, subject);
+    }
+    assert.match(await answer(agent, subject), "refused: Permissions Violation for Publish", subject);
+  }
+  for (const who of ["a1", "coordinatorA", "viewerA", "auditor"]) {
+    for (const op of ["PURGE", "DELETE"]) {
+      assert.match(await answer(ncOf(who), `$JS.API.STREAM.${op}.${EVENTS_STREAM}`), "refused: Permissions Violation for Publish", `${who} ${op}`);
+    }
+  }
+  // Governance may ask; the stream's own definition (deny_purge) then refuses a purge.
+  assert.match(await answer(secure.bus.nc, `$JS.API.STREAM.PURGE.${EVENTS_STREAM}`), '"err_code"');
+});
+
+access("an auditor reads every tenant's events and the ledger, and publishes nothing", async () => {
+  const auditor = ncOf("auditor");
+  const subjects: string[] = [];
+  for await (const m of await readStream(jetstreamOf(auditor), EVENTS_STREAM, { untilEnd: true })) subjects.push(m.subject);
+  assert.ok(subjects.includes("catopt.B.plan.p") && subjects.includes("catopt.A.plan.p"), subjects.join(", "));
+  assert.match(await answer(auditor, planSubject("A", "p")), "refused: Permissions Violation for Publish");
+});
+
+access.run();
