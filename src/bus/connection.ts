@@ -19,8 +19,8 @@ export type BusAccess = {
 export type BusRenewal = {
   /** When the current JWT expires (ms since 1970), or undefined: never. */
   expiresAt(): number | undefined;
-  /** Fetches a fresh JWT (jwt() returns it afterwards). */
-  renew(): Promise<void>;
+  /** Fetches a fresh JWT (jwt() returns it afterwards), over the connection it renews if need be. */
+  renew(nc: NatsConnection): Promise<void>;
   /** A renewal that failed: the connection goes on with what it has until its JWT expires. */
   onFailure?(err: Error): void;
 };
@@ -83,7 +83,7 @@ function keepRenewed(nc: NatsConnection, renewal: BusRenewal): void {
   };
   const renew = async (): Promise<void> => {
     try {
-      await renewal.renew();
+      await renewal.renew(nc);
       if (!nc.isClosed()) await nc.reconnect();
     } catch (err) {
       renewal.onFailure?.(err as Error);

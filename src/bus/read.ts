@@ -74,6 +74,8 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
         try {
           read?.drop();
           read = await orderedRead(js, stream, options.filter, consumerOptions(last));
+          // Only new messages: from where the first consumer began, should it break off before its first message.
+          if (last === 0 && options.onlyNew === true) last = read.startedAfter;
           if (untilEnd && read.pending === 0) return read.drop();
           current = await read.consumer.consume();
           if (stopped) current.stop(); // stop() came while the consumer was being made: it had nothing to stop yet
@@ -100,7 +102,7 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
 }
 
 /** A consumer made for one read: what it holds for the reader when made, and how to remove it. */
-type OrderedRead = { readonly consumer: PushConsumer; readonly pending: number; drop(): void };
+type OrderedRead = { readonly consumer: PushConsumer; readonly pending: number; readonly startedAfter: number; drop(): void };
 
 /**
  * A consumer that delivers in order into the reader's own inbox, made by its create request
@@ -132,6 +134,7 @@ async function orderedRead(js: JetStreamClient, stream: string, filter: string |
   return {
     consumer: await js.consumers.getBoundPushConsumer({ ...info.config, deliver_subject: info.config.deliver_subject ?? "" }),
     pending: info.num_pending,
+    startedAfter: info.delivered.stream_seq,
     drop: () => {
       if (dropped) return;
       dropped = true;

@@ -1,3 +1,4 @@
+import type { AdmissionState } from "./admission.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { jetstreamOf } from "../bus/connection.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -87,6 +88,8 @@ export type GovernanceConsumer = {
   summary(): GovernanceSummary;
   /** The hash of every leaf so far, 32 bytes each, in order (what a recording carries to name a changed message). */
   leafHashes(): Uint8Array;
+  /** Whose events count, as of the last event judged: what each party's NATS permissions derive from. */
+  admission(): AdmissionState;
 };
 
 type Notice = { readonly seq: number; readonly subject: string; readonly reason: string };
@@ -279,6 +282,7 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   return {
     summary,
     leafHashes: () => Buffer.concat(Array.from({ length: log.size }, (_, i) => log.leaf(i))),
+    admission: () => judge.admission(),
     caughtUp: (seq) =>
       failure !== undefined
         ? Promise.reject(failure)

@@ -5,7 +5,7 @@ import { Refusal } from "../core/refusal.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { parseSubject } from "../core/subjects.ts";
 import * as v from "../core/validate.ts";
-import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage } from "./admission.ts";
+import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "./admission.ts";
 import { verifyCheckpoint, type Checkpoint } from "./checkpoint.ts";
 import { signBytes, verifyBytes, type Identity } from "./identity.ts";
 import { MerkleLog, toHex, verifyConsistency } from "./merkle.ts";
@@ -118,6 +118,8 @@ export type LedgerJudge = {
   judge(seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): string | undefined;
   /** The leaf for this message at `index`, judged. */
   leaf(index: number, seq: number, subject: string, data: Uint8Array, signatureValid?: boolean): LedgerLeaf;
+  /** Whose events count, as of the last message judged: what the NATS permissions derive from. */
+  admission(): AdmissionState;
 };
 
 export function ledgerJudge(trustRoot: string | null): LedgerJudge {
@@ -153,6 +155,7 @@ export function ledgerJudge(trustRoot: string | null): LedgerJudge {
   };
   return {
     judge,
+    admission: () => admission,
     leaf: (index, seq, subject, data, signatureValid) => {
       const refused = judge(seq, subject, data, signatureValid);
       return refused === undefined

@@ -4,7 +4,16 @@ import path from "node:path";
 import type { BusAccess, BusTls } from "../bus/connection.ts";
 import { makeLocalTls, type TlsFiles } from "../bus/tls-files.ts";
 import type { Identity } from "./identity.ts";
-import { credentialsOf, defaultTtlOf, issueUserJwt, natsTrustOf, serverAuthConfig } from "./nats-accounts.ts";
+import {
+  credentialsOf,
+  DEFAULT_TTL_SECONDS,
+  defaultTtlOf,
+  issueUserJwt,
+  natsTrustOf,
+  serverAuthConfig,
+  systemUserCredentials,
+  type UserCredentials,
+} from "./nats-accounts.ts";
 import type { Grant } from "./nats-permissions.ts";
 
 /**
@@ -19,6 +28,8 @@ export type LocalSecurity = {
   readonly tls: TlsFiles;
   /** The governance service's own access: every permission. */
   readonly service: BusAccess;
+  /** The service's user in the system account, which pushes revocations to the server. */
+  readonly system: BusAccess;
   /** Credentials for `identity` with the permissions of `grants`, renewed before they expire. */
   accessFor(identity: Identity, grants: readonly Grant[]): BusAccess;
   /** Removes the temporary TLS files (when it made them). */
@@ -37,29 +48,44 @@ export async function localSecurity(governance: Identity, options: LocalSecurity
   const tls = await makeLocalTls(dir);
   const accessFor = (identity: Identity, grants: readonly Grant[]): BusAccess => {
     const ttl = options.ttlSeconds ?? defaultTtlOf(grants);
-    let jwt = issueUserJwt(governance, identity, grants, ttl);
-    let expiresAt = Date.now() + ttl * 1000;
-    const credentials = credentialsOf(identity, jwt);
-    return {
-      jwt: () => jwt,
-      seed: new TextEncoder().encode(credentials.seed),
-      inboxPrefix: credentials.inboxPrefix,
-      renewal: {
-        expiresAt: () => expiresAt,
-        renew: async () => {
-          jwt = issueUserJwt(governance, identity, grants, ttl);
-          expiresAt = Date.now() + ttl * 1000;
-        },
-      },
-    };
+    const issue = () => issueUserJwt(governance, identity, grants, ttl);
+    return renewedLocally(credentialsOf(identity, issue()), ttl, issue);
   };
   return {
     serverConfig: serverAuthConfig(governance) + tlsConfig(tls),
     tls,
     service: accessFor(natsTrustOf(governance).serviceUser, [{ role: "governance", tenant: "*", name: "governance" }]),
+    system: systemAccess(governance, options.ttlSeconds ?? DEFAULT_TTL_SECONDS.work),
     accessFor,
     close: async () => {
       if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Access as the system account's user, renewed locally. */
+export function systemAccess(governance: Identity, ttlSeconds: number): BusAccess {
+  let credentials = systemUserCredentials(governance, ttlSeconds);
+  return renewedLocally(credentials, ttlSeconds, () => {
+    credentials = systemUserCredentials(governance, ttlSeconds);
+    return credentials.jwt;
+  });
+}
+
+/** Access with these credentials, renewed by `issue` (the governance key is at hand) before they expire. */
+export function renewedLocally(credentials: UserCredentials, ttlSeconds: number, issue: () => string): BusAccess {
+  let jwt = credentials.jwt;
+  let expiresAt = Date.now() + ttlSeconds * 1000;
+  return {
+    jwt: () => jwt,
+    seed: new TextEncoder().encode(credentials.seed),
+    inboxPrefix: credentials.inboxPrefix,
+    renewal: {
+      expiresAt: () => expiresAt,
+      renew: async () => {
+        jwt = issue();
+        expiresAt = Date.now() + ttlSeconds * 1000;
+      },
     },
   };
 }

@@ -20,6 +20,9 @@ export type NatsTrust = {
   readonly systemAccount: string;
   /** The governance service's own NATS identity (its user key), with every permission. */
   readonly serviceUser: Identity;
+  /** The system account's key (it signs its users), and the one user the service has there: it pushes account updates. */
+  readonly systemSigner: Identity;
+  readonly systemUser: Identity;
 };
 
 export function natsTrustOf(governance: Identity): NatsTrust {
@@ -28,6 +31,8 @@ export function natsTrustOf(governance: Identity): NatsTrust {
     account: nkeyPublic("account", governance.publicKey),
     systemAccount: nkeyPublic("account", derived(governance, "system account").publicKey),
     serviceUser: derived(governance, "governance service user"),
+    systemSigner: derived(governance, "system account"),
+    systemUser: derived(governance, "system account user"),
   };
 }
 
@@ -108,6 +113,26 @@ export function issueUserJwt(
     },
     governance,
   );
+}
+
+/** The credentials of the service's user in the system account: it may only send account updates. */
+export function systemUserCredentials(governance: Identity, ttlSeconds: number, now = Date.now()): UserCredentials {
+  const trust = natsTrustOf(governance);
+  const sub = nkeyPublic("user", trust.systemUser.publicKey);
+  const iat = Math.floor(now / 1000);
+  const permissions = { pub: { allow: [`$SYS.REQ.ACCOUNT.${trust.account}.CLAIMS.UPDATE`] }, sub: { allow: [`${inboxPrefixOf(sub)}.>`] } };
+  const jwt = encodeJwt(
+    {
+      iss: trust.systemAccount,
+      sub,
+      name: "catopt-system",
+      iat,
+      exp: iat + ttlSeconds,
+      nats: { type: "user", ...permissions, subs: -1, data: -1, payload: -1 },
+    },
+    trust.systemSigner,
+  );
+  return credentialsOf(trust.systemUser, jwt);
 }
 
 /** A user JWT's claims, checked against the pinned account (the governance identity): what `catopt creds show` prints. */

@@ -8,7 +8,10 @@ import { readStream } from "../../src/bus/read.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { deltaSubject, governanceSubject, planSubject } from "../../src/core/subjects.ts";
-import { admitEvent } from "../../src/governance/governance-events.ts";
+import { admitEvent, revokeEvent } from "../../src/governance/governance-events.ts";
+import { renewedByService, requestRenewal, serveCredentials } from "../../src/governance/credential-service.ts";
+import { startGovernance } from "../../src/governance/governance-consumer.ts";
+import { credentialsOf, issueUserJwt } from "../../src/governance/nats-accounts.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { LEDGER_STREAM } from "../../src/governance/ledger.ts";
 import { clientTlsOf } from "../../src/governance/local-security.ts";
@@ -210,6 +213,91 @@ access("an auditor reads every tenant's events and the ledger, and publishes not
   for await (const m of await readStream(jetstreamOf(auditor), EVENTS_STREAM, { untilEnd: true })) subjects.push(m.subject);
   assert.ok(subjects.includes("catopt.B.plan.p") && subjects.includes("catopt.A.plan.p"), subjects.join(", "));
   assert.match(await answer(auditor, planSubject("A", "p")), "refused: Permissions Violation for Publish");
+});
+
+access("an expired JWT disconnects; a client that renews keeps reading across its renewals", async () => {
+  const tls = clientTlsOf(secure.security.tls);
+  const grants: Grant[] = [{ role: "viewer", tenant: "A", name: "short" }];
+  const short = generateIdentity("short");
+  const credentials = credentialsOf(short, issueUserJwt(secure.governance, short, grants, 2));
+  const once = await connectTo(secure.server.url, "expires", {
+    tls,
+    access: { jwt: () => credentials.jwt, seed: new TextEncoder().encode(credentials.seed), inboxPrefix: credentials.inboxPrefix },
+  });
+  const started = Date.now();
+  const said: string[] = [];
+  void (async () => {
+    for await (const status of once.status()) said.push(JSON.stringify(status, (_k, v: unknown) => (v instanceof Error ? v.message : v)));
+  })();
+  const closed = await Promise.race([once.closed(), new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 10_000))]);
+  assert.is.not(closed, "still open", "an expired JWT ends the connection");
+  assert.match(`${said.join("\n")}\n${String(closed)}`, /expired/i);
+  assert.ok(Date.now() - started >= 1000, "not before its expiry");
+
+  // Renewed every ~1.3 s (2 s JWTs): every plan published over 5 s is read, and the connection stays.
+  const renewing = await connectTo(secure.server.url, "renews", { tls, access: secure.security.accessFor(generateIdentity("renews"), grants) });
+  const reader = await readStream(jetstreamOf(renewing), EVENTS_STREAM, { filter: "catopt.A.plan.later", connection: renewing });
+  const rounds: number[] = [];
+  const reading = (async () => {
+    for await (const m of reader) {
+      rounds.push(m.seq);
+      if (rounds.length === 20) break;
+    }
+  })();
+  const coordinator = jetstreamOf(ncOf("coordinatorA"));
+  for (let round = 1; round <= 20; round++) {
+    await publishEvent(
+      coordinator,
+      planSubject("A", "later"),
+      { ...plan("A", round), id: eventId("A", "later", "plan", round), problem: "later" },
+      party.coordinatorA.id,
+    );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await Promise.race([reading, new Promise((r) => setTimeout(r, 10_000))]);
+  reader.stop();
+  assert.is(rounds.length, 20, `read ${rounds.length} of 20 plans across renewals`);
+  assert.not.ok(renewing.isClosed());
+});
+
+access("a revoked party is cut off at once and cannot renew; the governance service renews the others", async () => {
+  const consumer = await startGovernance({ nc: secure.bus.nc, signer: secure.governance, origin: "test" });
+  const system = await connectTo(secure.server.url, "system", { tls: clientTlsOf(secure.security.tls), access: secure.security.system });
+  const service = serveCredentials(secure.bus.nc, secure.governance, () => consumer.admission(), { system });
+  try {
+    const agent = generateIdentity("a3");
+    const admit = admitEvent("A", agent.did, "agent", "a3");
+    const ack = await publishEvent(secure.bus.js, governanceSubject("A", "admit"), admit, secure.governance);
+    await consumer.caughtUp(ack.seq);
+    const first = issueUserJwt(secure.governance, agent, [{ role: "agent", tenant: "A", name: "a3" }], 600);
+    const access = renewedByService(agent, first, secure.governance.did);
+    const nc = await connectTo(secure.server.url, "a3", { tls: clientTlsOf(secure.security.tls), access });
+    await access.renewal?.renew(nc);
+    assert.is.not(access.jwt(), first, "renewed by the service");
+
+    const revoked = await publishEvent(secure.bus.js, governanceSubject("A", "revoke"), revokeEvent("A", agent.did, "key lost"), secure.governance);
+    await consumer.caughtUp(revoked.seq);
+    const closed = await Promise.race([nc.closed(), new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 8000))]);
+    assert.is.not(closed, "still open", "the revocation reached the server");
+    assert.match(String(closed), /revoked|authorization/i);
+    const again = await connectTo(secure.server.url, "a3 again", { tls: clientTlsOf(secure.security.tls), access }).then(
+      () => "connected",
+      (err: unknown) => String(err),
+    );
+    assert.match(again, /revoked|Authorization Violation/i);
+    // Its renewal is refused by the service, which says why.
+    const other = ncOf("a1");
+    try {
+      await requestRenewal(other, agent, secure.governance.did);
+      assert.unreachable("renewed a revoked key");
+    } catch (err) {
+      assert.match(String(err), "holds no role");
+    }
+  } finally {
+    service.stop();
+    await system.close();
+    await consumer.stop();
+  }
 });
 
 access.run();

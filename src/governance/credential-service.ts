@@ -1,0 +1,171 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { catoptError } from "../core/errors.ts";
+import type { AdmissionState } from "./admission.ts";
+import { signBytes, verifyBytes, type Identity } from "./identity.ts";
+import { didKeyProblem, publicKeyFromDid } from "./did-key.ts";
+import type { BusAccess } from "../bus/connection.ts";
+import { accountJwt, credentialsOf, defaultTtlOf, issueUserJwt, natsTrustOf, readUserJwt } from "./nats-accounts.ts";
+import { grantsOf, RENEW_SUBJECT } from "./nats-permissions.ts";
+import { nkeyPublic } from "./nkey.ts";
+
+/**
+ * Short-lived credentials, renewed over the bus. A party asks on catopt.creds.renew with its
+ * DID and the time, signed by its key; the governance service answers with a fresh JWT for the
+ * roles the DID holds now, or says why not (revoked, never admitted). A JWT is useless without
+ * its key, yet the request is signed so that nobody learns another party's roles by asking.
+ * A revocation also reaches the server at once: the service pushes the account's JWT with the
+ * revoked keys, and nats-server closes their connections and refuses them from then on.
+ */
+const REQUEST_PREFIX = "catopt-flow creds renew\n";
+const MAX_REQUEST_BYTES = 1024;
+/** How far a request's time may be from the service's clock. */
+const FRESH_MS = 5 * 60_000;
+
+export function renewalRequest(identity: Identity, now = Date.now()): string {
+  const sig = signBytes(identity, Buffer.from(`${REQUEST_PREFIX}${identity.did}\n${now}`));
+  return JSON.stringify({ did: identity.did, at: now, sig: Buffer.from(sig).toString("base64") });
+}
+
+/** Asks the governance service for a fresh JWT, and checks it: signed by the pinned account, for this key. */
+export async function requestRenewal(nc: NatsConnection, identity: Identity, governanceDid: string, timeoutMs = 5000): Promise<string> {
+  const reply = await nc.request(RENEW_SUBJECT, renewalRequest(identity), { timeout: timeoutMs });
+  let answer: { jwt?: unknown; error?: unknown };
+  try {
+    answer = JSON.parse(reply.string()) as typeof answer;
+  } catch {
+    throw catoptError("CREDS_REFUSED", "the credential service's answer is not JSON");
+  }
+  if (typeof answer.error === "string") throw catoptError("CREDS_REFUSED", `the governance service refused to renew: ${answer.error.slice(0, 300)}`);
+  if (typeof answer.jwt !== "string") throw catoptError("CREDS_REFUSED", "the credential service sent no JWT");
+  const claims = readUserJwt(answer.jwt, accountOf(governanceDid));
+  if (claims.sub !== nkeyPublic("user", identity.publicKey)) throw catoptError("CREDS_REFUSED", "the renewed JWT is for another key");
+  return answer.jwt;
+}
+
+const accountOf = (governanceDid: string): string => {
+  const problem = didKeyProblem(governanceDid);
+  if (problem !== undefined) throw catoptError("DID_INVALID", problem);
+  return nkeyPublic("account", publicKeyFromDid(governanceDid));
+};
+
+export type CredentialService = { stop(): void };
+
+/**
+ * Answers renewals from the admissions the governance consumer has folded, and pushes each new
+ * revocation to the server (the account JWT's revocations: connections of a revoked key close).
+ */
+export function serveCredentials(
+  nc: NatsConnection,
+  governance: Identity,
+  admission: () => AdmissionState,
+  options: {
+    readonly ttlSeconds?: number;
+    /** A connection as the system account's user (systemAccess), to push revocations; without one they take effect at expiry. */
+    readonly system?: NatsConnection;
+    readonly onError?: (err: Error) => void;
+  } = {},
+): CredentialService {
+  const sub = nc.subscribe(RENEW_SUBJECT, { queue: "catopt-creds" });
+  void (async () => {
+    for await (const msg of sub) {
+      const reply = answerRenewal(msg.data, governance, admission(), options.ttlSeconds);
+      if (msg.reply !== undefined && msg.reply !== "") msg.respond(JSON.stringify(reply));
+    }
+  })().catch((err: unknown) => options.onError?.(err as Error));
+
+  const pushed = new Map<string, number>();
+  const { system } = options;
+  const timer = setInterval(() => {
+    if (system === undefined) return;
+    const revoked = revokedKeys(admission());
+    if ([...revoked.keys()].every((k) => pushed.has(k))) return;
+    for (const [k, at] of revoked) pushed.set(k, at);
+    pushAccount(system, governance, Object.fromEntries(pushed)).catch((err: unknown) => options.onError?.(err as Error));
+  }, 500);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sub.unsubscribe();
+    },
+  };
+}
+
+/** The answer to one renewal request: a JWT, or the reason there is none. Bounded before any work. */
+export function answerRenewal(
+  data: Uint8Array,
+  governance: Identity,
+  admission: AdmissionState,
+  ttlSeconds?: number,
+  now = Date.now(),
+): { jwt: string } | { error: string } {
+  if (data.length > MAX_REQUEST_BYTES) return { error: `a request of ${data.length} bytes (at most ${MAX_REQUEST_BYTES})` };
+  let request: { did?: unknown; at?: unknown; sig?: unknown };
+  try {
+    request = JSON.parse(Buffer.from(data).toString("utf8")) as typeof request;
+  } catch {
+    return { error: "the request is not JSON" };
+  }
+  const { did, at, sig } = request ?? {};
+  if (typeof did !== "string" || typeof at !== "number" || typeof sig !== "string") return { error: "expected {did, at, sig}" };
+  if (!Number.isSafeInteger(at) || Math.abs(now - at) > FRESH_MS) return { error: "the request's time is more than 5 minutes from the service's" };
+  if (!verifyBytes(did, Buffer.from(`${REQUEST_PREFIX}${did}\n${at}`), Buffer.from(sig, "base64"))) return { error: "bad signature" };
+  const grants = grantsOf(admission, did);
+  if (grants.length === 0) return { error: `${did} holds no role (never admitted, or revoked)` };
+  const revokedAt = revokedKeys(admission);
+  const user = { publicKey: publicKeyFromDid(did), name: grants[0].name };
+  // A JWT issued in the second of a revocation would count as revoked (nats-server: revoked if issued at or before).
+  const issuedAt = Math.max(now, ((revokedAt.get(nkeyPublic("user", user.publicKey)) ?? 0) + 1) * 1000);
+  return { jwt: issueUserJwt(governance, user, grants, ttlSeconds ?? defaultTtlOf(grants), issuedAt) };
+}
+
+/** Each revoked DID's user key, with when (seconds) its first revocation in any tenant was folded. */
+function revokedKeys(admission: AdmissionState): Map<string, number> {
+  const keys = new Map<string, number>();
+  for (const byDid of Object.values(admission.revoked)) {
+    for (const did of Object.keys(byDid)) {
+      if (didKeyProblem(did) === undefined) keys.set(nkeyPublic("user", publicKeyFromDid(did)), Math.floor(Date.now() / 1000));
+    }
+  }
+  return keys;
+}
+
+/**
+ * Sends the account's JWT with these revocations to the server, over a connection as a user of
+ * the system account: nats-server 2.9 takes an update signed by the operator on
+ * $SYS.REQ.ACCOUNT.<account>.CLAIMS.UPDATE and closes the revoked users' connections.
+ */
+async function pushAccount(system: NatsConnection, governance: Identity, revocations: Record<string, number>): Promise<void> {
+  await system.request(`$SYS.REQ.ACCOUNT.${natsTrustOf(governance).account}.CLAIMS.UPDATE`, accountJwt(governance, revocations), { timeout: 5000 });
+}
+
+/**
+ * A party's access with the JWT it was given, renewed over the bus by the governance service
+ * before it expires (`onRenewed` may keep the new one, e.g. in the party's key directory).
+ */
+export function renewedByService(
+  identity: Identity,
+  jwt: string,
+  governanceDid: string,
+  hooks: { readonly onRenewed?: (jwt: string) => void; readonly onFailure?: (err: Error) => void } = {},
+): BusAccess {
+  const account = accountOf(governanceDid);
+  const credentials = credentialsOf(identity, jwt);
+  let current = jwt;
+  let expiresAt = expiryOf(readUserJwt(jwt, account));
+  return {
+    jwt: () => current,
+    seed: new TextEncoder().encode(credentials.seed),
+    inboxPrefix: credentials.inboxPrefix,
+    renewal: {
+      expiresAt: () => expiresAt,
+      renew: async (nc) => {
+        current = await requestRenewal(nc, identity, governanceDid);
+        expiresAt = expiryOf(readUserJwt(current, account));
+        hooks.onRenewed?.(current);
+      },
+      ...(hooks.onFailure === undefined ? {} : { onFailure: hooks.onFailure }),
+    },
+  };
+}
+
+const expiryOf = (claims: { readonly exp?: number }): number | undefined => (claims.exp === undefined ? undefined : claims.exp * 1000);
