@@ -15,7 +15,11 @@ const PERMANENT = new Set([
   "StreamNotFoundError",
   "ConsumerNotFoundError",
 ]);
-export const isPermanent = (err: Error & { status?: number }): boolean => PERMANENT.has(err.name) || (err.name === "JetStreamApiError" && err.status !== 503);
+export const isPermanent = (err: Error & { status?: number }): boolean =>
+  PERMANENT.has(err.name) || isRefusedByPermissions(err) || (err.name === "JetStreamApiError" && err.status !== 503);
+
+/** The server refused a publish or a subscription by the user's permissions (nats.js wraps a request's refusal in a RequestError). */
+export const isRefusedByPermissions = (err: Error): boolean => err.message.startsWith("Permissions Violation");
 
 /**
  * Runs a NATS request again, with backoff, while a server or a stream leader is being replaced

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { runAgent } from "../agent/agent-runner.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
-import { openBus } from "../bus/session.ts";
+import { partySession, TLS_CA_OPTION } from "./connect-options.ts";
 import { NATS_OPTION, stringOption, tokenOption, type Command, type ParsedArgs } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import type { FamilyAgent } from "../core/family.ts";
@@ -43,6 +43,7 @@ export const agentCommand: Command = {
     nats: NATS_OPTION,
     "problem-id": { type: "string", value: "<id>", description: "the problem id the coordinator runs under (default: the scenario's)" },
     keys: KEYS_OPTION,
+    "tls-ca": TLS_CA_OPTION,
     governance: GOVERNANCE_OPTION,
     coordinator: {
       type: "string",
@@ -73,7 +74,7 @@ export const agentCommand: Command = {
           : missing("--scenario (or --adapter, for a node that reads itself)");
     const signers = await Promise.all(parties.agents.map((a) => loadIdentity(keyDirOf(args), a.name)));
     const trustRoot = (await pinnedTrustRoot(args)).did;
-    const bus = await openBus({ url, name: `catopt-node-${node}` });
+    const { bus, accessOf } = await partySession(args, io, url, `catopt-node-${node}`, signers, trustRoot);
     // Ctrl-C (or a service manager's stop) takes the node's agents out of the problem with a
     // leave event, so the coordinator stops waiting for them; a crash does not, and rounds wait.
     const leave = new AbortController();
@@ -86,7 +87,7 @@ export const agentCommand: Command = {
       const outcomes = await Promise.all(
         parties.agents.map(async (agent, i) =>
           runAgent({
-            nc: await bus.connect(`agent-${agent.name}`),
+            nc: await bus.connect(`agent-${agent.name}`, undefined, accessOf(signers[i])),
             tenant: parties.tenant,
             problem: parties.problem,
             agent,

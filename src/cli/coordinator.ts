@@ -1,5 +1,5 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
-import { openBus } from "../bus/session.ts";
+import { partySession, TLS_CA_OPTION } from "./connect-options.ts";
 import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, tokenOption, type Command } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import { loadScenario } from "../run/scenario-files.ts";
@@ -23,6 +23,7 @@ export const coordinatorCommand: Command = {
     "problem-id": { type: "string", value: "<id>", description: "run under this problem id (default: the scenario's)" },
     replicas: { type: "string", value: "<n>", description: "stream replicas when creating the streams" },
     keys: KEYS_OPTION,
+    "tls-ca": TLS_CA_OPTION,
     key: { type: "string", value: "<name>", description: 'the coordinator\'s key in the key directory (default "coordinator")' },
     governance: GOVERNANCE_OPTION,
   },
@@ -42,7 +43,7 @@ export const coordinatorCommand: Command = {
     const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "coordinator");
     const trustRoot = await trustRootOf(args);
     const say = (line: string): void => (json ? io.err : io.out)(`${line}\n`);
-    const bus = await openBus({ url, replicas: positiveIntegerOption(args, "replicas"), name: "catopt-coordinator" });
+    const { bus } = await partySession(args, io, url, "catopt-coordinator", [signer], trustRoot, positiveIntegerOption(args, "replicas"));
     try {
       say(`coordinator of ${tenant}/${problem} at ${url}: waiting for ${format.agents(scenario).join(", ")}`);
       const outcome = await runCoordinator({

@@ -1,4 +1,10 @@
-import { openBus } from "../bus/session.ts";
+import { governanceSession, TLS_CA_OPTION } from "./connect-options.ts";
+import type { BusSession } from "../bus/session.ts";
+import type { Io } from "../core/command.ts";
+import type { AdmissionState } from "../governance/admission.ts";
+import { serveCredentials, type CredentialService } from "../governance/credential-service.ts";
+import type { Identity } from "../governance/identity.ts";
+import { systemAccess } from "../governance/local-security.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { catoptError } from "../core/errors.ts";
 import type { Role } from "../core/schemas.ts";
@@ -36,6 +42,7 @@ export const governanceCommand: Command = {
     every: { type: "string", value: "<n>", description: "with run: a checkpoint every n entries (default 1000)" },
     "every-ms": { type: "string", value: "<ms>", description: "with run: and at least every ms milliseconds when new entries came (default 5000)" },
     keys: KEYS_OPTION,
+    "tls-ca": TLS_CA_OPTION,
     key: { type: "string", value: "<name>", description: 'the governance key in the key directory (default "governance")' },
     nats: NATS_OPTION,
   },
@@ -77,7 +84,7 @@ export const governanceCommand: Command = {
       if (problem !== undefined) throw catoptError("DID_INVALID", `--did: ${problem}`);
       ({ event, what } = membership(action as "admit" | "revoke", args, tenant, did));
     }
-    const bus = await openBus({ url, name: "catopt-governance" });
+    const bus = await governanceSession(args, url, "catopt-governance", signer);
     try {
       const ack = await publishEvent(bus.js, governanceSubject(tenant, event.schema.slice(0, -2)), event, signer);
       io.out(`${what} (stream seq ${ack.seq}${ack.duplicate ? ", already there" : ""})\n`);
@@ -102,7 +109,7 @@ async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<C
   const url = requireNatsUrl(args, "governance run");
   const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "governance");
   const origin = stringOption(args, "origin") ?? LEDGER_ORIGIN;
-  const bus = await openBus({ url, name: "catopt-governance" });
+  const bus = await governanceSession(args, url, "catopt-governance", signer);
   try {
     const consumer = await startGovernance({
       onRefusedLedgerMessage: (r) => io.err(`catopt governance: passed over ${r.what}: ${r.reason}\n`),
@@ -114,18 +121,32 @@ async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<C
       onCheckpoint: (_note, size) => io.out(`checkpoint: ${size} entries\n`),
     });
     io.out(`governance consumer for ${url}: ledger "${origin}", ${consumer.summary().size} entries so far; verifier key ${consumer.summary().vkey}\n`);
+    const credentials = await startCredentialService(bus, signer, () => consumer.admission(), io);
     const stopped = await Promise.race([
       new Promise<undefined>((resolve) => process.once("SIGINT", () => resolve(undefined)).once("SIGTERM", () => resolve(undefined))),
       consumer.failed,
     ]);
     if (stopped !== undefined)
       throw catoptError("RUN_FAILED", `the governance consumer stopped: ${stopped.message} (started again, it resumes from the ledger)`, stopped);
+    credentials.stop();
     const summary = await consumer.stop();
     io.out(`stopped: ${summary.size} entries, root ${summary.root}, ${summary.quarantined} quarantined this session\n`);
     return 0;
   } finally {
     await bus.close();
   }
+}
+
+/**
+ * On a secured server (one that asks for credentials), the governance service also renews each
+ * party's credentials and pushes revocations to the server, through its user in the system account.
+ */
+export async function startCredentialService(bus: BusSession, governance: Identity, admission: () => AdmissionState, io: Io): Promise<CredentialService> {
+  if (bus.nc.info?.auth_required !== true) return { stop: () => {} };
+  const system = await bus.connect("catopt-system", undefined, systemAccess(governance, 3600));
+  const service = serveCredentials(bus.nc, governance, admission, { system, onError: (err) => io.err(`catopt governance: credentials: ${err.message}\n`) });
+  io.out("credential service: renews each admitted party's credentials; revocations reach the server at once\n");
+  return { stop: () => service.stop() };
 }
 
 function required(args: Parameters<Command["run"]>[0], name: string): string {

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { chosenNatsUrl } from "../bus/connection.ts";
-import { openBus } from "../bus/session.ts";
+import { AS_OPTION, partySession, readerParties, TLS_CA_OPTION } from "./connect-options.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { catoptError } from "../core/errors.ts";
 import { decodeEvent } from "../families/registry.ts";
@@ -32,6 +32,8 @@ export const ledgerCommand: Command = {
     file: { type: "string", value: "<file>", description: "a ledger export or a recorded scenario stream instead of the live stream" },
     governance: GOVERNANCE_OPTION,
     keys: KEYS_OPTION,
+    "tls-ca": TLS_CA_OPTION,
+    as: AS_OPTION,
     from: { type: "string", value: "<size>", description: "with prove: a consistency proof from this tree size to the latest checkpoint" },
     json: { type: "boolean", description: "print one JSON object (hashes in hex)" },
   },
@@ -75,7 +77,7 @@ async function load(args: ParsedArgs, io: Io, file = stringOption(args, "file"))
   } else {
     const url = chosenNatsUrl(stringOption(args, "nats"));
     if (url === undefined) throw catoptError("USAGE", "ledger needs --file <file>, or --nats <url> (or CATOPT_NATS_URL)");
-    const bus = await openBus({ url, name: "catopt-ledger" });
+    const { bus } = await partySession(args, io, url, "catopt-ledger", await readerParties(args), (await pinnedTrustRoot(args)).did);
     try {
       source = await ledgerFromStream(bus.js, pinned.did);
     } finally {
@@ -100,7 +102,7 @@ async function verify(args: ParsedArgs, io: Io, file?: string): Promise<number> 
     // The live ledger is checked against the event stream it covers, message by message.
     const url = chosenNatsUrl(stringOption(args, "nats"));
     if (url === undefined) throw catoptError("USAGE", "ledger needs --file <file>, or --nats <url> (or CATOPT_NATS_URL)");
-    const bus = await openBus({ url, name: "catopt-ledger" });
+    const { bus } = await partySession(args, io, url, "catopt-ledger", await readerParties(args), (await pinnedTrustRoot(args)).did);
     try {
       const origin = await streamOrigin(bus.js, pinned.did);
       report = await verifyLedgerStream(bus.js, pinned.did, pinnedVkey({ origin }, pinned.did));

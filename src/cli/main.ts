@@ -1,4 +1,5 @@
 import { isConnectionLoss } from "../bus/connection.ts";
+import { isRefusedByPermissions } from "../bus/retry.ts";
 import { isCatoptError } from "../core/errors.ts";
 import { agentCommand } from "./agent.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
@@ -8,6 +9,8 @@ import { readScenarioJson } from "../run/scenario-files.ts";
 import { parseCommandArgs, usage } from "./command.ts";
 import { didYouMean } from "../core/suggest.ts";
 import { contractsCommand } from "./contracts.ts";
+import { credsCommand } from "./creds.ts";
+import { serverCommand } from "./server.ts";
 import { coordinatorCommand } from "./coordinator.ts";
 import { governanceCommand } from "./governance.ts";
 import { idCommand } from "./id.ts";
@@ -22,7 +25,8 @@ import { watchCommand } from "./watch.ts";
 export const COMMANDS: readonly Command[] = [
   ...[demoCommand, runCommand],
   ...FAMILIES.flatMap((f) => f.commands ?? []),
-  ...[agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, governanceCommand, ledgerCommand, contractsCommand],
+  ...[serverCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, credsCommand, governanceCommand, ledgerCommand],
+  contractsCommand,
 ];
 
 // A family's command may not take an engine command's name (or another family's: the registry refuses that).
@@ -71,6 +75,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     }
     return await command.run(args, io, CONTEXT);
   } catch (err) {
+    if (err instanceof Error && isRefusedByPermissions(err)) {
+      io.err(`catopt ${command.name}: the NATS server refused it: ${err.message} (what the credentials allow: catopt creds show <key directory>/<name>.jwt)\n`);
+      return 1;
+    }
     if (isConnectionLoss(err)) {
       io.err(`catopt ${command.name}: lost the connection to NATS (${err.message})\n`);
       return 1;

@@ -1,4 +1,5 @@
-import { openBus } from "../bus/session.ts";
+import { KEYS_OPTION } from "./identity-options.ts";
+import { AS_OPTION, partySession, readerParties, TLS_CA_OPTION } from "./connect-options.ts";
 import { chosenNatsUrl } from "../bus/connection.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { catoptError } from "../core/errors.ts";
@@ -32,6 +33,9 @@ export const replayCommand: Command = {
       value: "<did>",
       description: "the trust root (default $CATOPT_GOVERNANCE, else the recording's, said aloud; for a stream, the signer of its first governance event)",
     },
+    keys: KEYS_OPTION,
+    "tls-ca": TLS_CA_OPTION,
+    as: AS_OPTION,
     json: JSON_OPTION,
   },
   details: ["Examples:", "  catopt replay run.catrec", "  catopt replay --nats nats://127.0.0.1:4222 --stream CATOPT_EVENTS --problem cosmos/sol-energy"],
@@ -55,7 +59,14 @@ export const replayCommand: Command = {
       const url = chosenNatsUrl(stringOption(args, "nats"));
       if (url === undefined) throw catoptError("USAGE", "replay needs a recording file, or --nats <url> (or CATOPT_NATS_URL) and --stream <name>");
       const stream = stringOption(args, "stream") ?? EVENTS_STREAM;
-      const bus = await openBus({ url, name: "catopt-replay" });
+      const { bus } = await partySession(
+        args,
+        io,
+        url,
+        "catopt-replay",
+        await readerParties(args),
+        stringOption(args, "governance") ?? (process.env.CATOPT_GOVERNANCE || undefined),
+      );
       try {
         messages = await readToEnd(bus.js, stream, { onProgress: (n) => say(`read ${n} messages...`) }).catch((err: unknown) => {
           throw catoptError("INPUT_INVALID", `cannot read stream ${stream} at ${url}: ${(err as Error).message}`, err);

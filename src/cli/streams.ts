@@ -1,4 +1,9 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { openBus } from "../bus/session.ts";
+import { loadIdentity } from "../governance/keystore.ts";
+import { governanceSession, TLS_CA_OPTION } from "./connect-options.ts";
+import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";
 import { catoptError } from "../core/errors.ts";
 import { NATS_OPTION, positiveIntegerOption, type Command } from "../core/command.ts";
 import { requireNatsUrl } from "./require-nats.ts";
@@ -11,12 +16,19 @@ export const streamsCommand: Command = {
   options: {
     nats: NATS_OPTION,
     replicas: { type: "string", value: "<n>", description: "replicas per stream, e.g. 3 on a three-server cluster" },
+    keys: KEYS_OPTION,
+    "tls-ca": TLS_CA_OPTION,
   },
+  details: ["On a secured deployment only the governance identity may make streams: its key is read from the key directory."],
   run: async (args, io) => {
     if (args.positionals[0] !== "apply")
       throw catoptError("USAGE", `streams expects the action "apply"${args.positionals[0] ? `, got "${args.positionals[0]}"` : ""}`);
     const url = requireNatsUrl(args, "streams apply");
-    const bus = await openBus({ url, replicas: positiveIntegerOption(args, "replicas"), name: "catopt-streams" });
+    const replicas = positiveIntegerOption(args, "replicas");
+    const governanceKey = path.join(keyDirOf(args), "governance.key");
+    const bus = existsSync(governanceKey)
+      ? await governanceSession(args, url, "catopt-streams", await loadIdentity(keyDirOf(args), "governance"), replicas)
+      : await openBus({ url, replicas, name: "catopt-streams" });
     try {
       for (const s of bus.streams) io.out(`${s.name}: ${s.action}\n`);
       return 0;

@@ -1,4 +1,4 @@
-import { openBus } from "../bus/session.ts";
+import { AS_OPTION, partySession, readerParties, TLS_CA_OPTION } from "./connect-options.ts";
 import { readStream } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
@@ -24,6 +24,8 @@ export const watchCommand: Command = {
     "until-final": { type: "boolean", description: "exit after the first plan whose status is not running" },
     governance: GOVERNANCE_OPTION,
     keys: KEYS_OPTION,
+    "tls-ca": TLS_CA_OPTION,
+    as: AS_OPTION,
     json: { type: "boolean", description: "print one JSON object per event (NDJSON)" },
   },
   details: [
@@ -38,7 +40,7 @@ export const watchCommand: Command = {
     if (subject === undefined) throw catoptError("USAGE", "watch needs a subject, e.g. catopt.cosmos.plan.sol-energy");
     checkWatchSubject(subject);
     const trustRoot = (await pinnedTrustRoot(args)).did;
-    const bus = await openBus({ url, name: "catopt-watch" });
+    const { bus } = await partySession(args, io, url, "catopt-watch", await readerParties(args), trustRoot);
     // Only what an admitted signer published is printed as theirs (per tenant, folded as the coordinator folds it).
     const trusts = new Map<string, Promise<TenantTrust>>();
     const refusal = async (message: StreamMessage): Promise<string | undefined> => {

@@ -1,6 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { catoptError } from "../core/errors.ts";
-import type { AdmissionState } from "./admission.ts";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { readStream } from "../bus/read.ts";
+import { EVENTS_STREAM } from "../bus/streams.ts";
+import { applyGovernance, emptyAdmission, isGovernanceEvent, verifyMessage, type AdmissionState } from "./admission.ts";
 import { signBytes, verifyBytes, type Identity } from "./identity.ts";
 import { didKeyProblem, publicKeyFromDid } from "./did-key.ts";
 import type { BusAccess } from "../bus/connection.ts";
@@ -169,3 +172,17 @@ export function renewedByService(
 }
 
 const expiryOf = (claims: { readonly exp?: number }): number | undefined => (claims.exp === undefined ? undefined : claims.exp * 1000);
+
+/** Every tenant's admissions as the stream holds them now, folded as the ledger folds them. */
+export async function admissionFromStream(js: JetStreamClient, trustRoot: string): Promise<AdmissionState> {
+  let admission = emptyAdmission(trustRoot);
+  for await (const m of await readStream(js, EVENTS_STREAM, { filter: "catopt.*.gov.>", untilEnd: true })) {
+    try {
+      const { event, author } = verifyMessage(m.data);
+      if (isGovernanceEvent(event)) admission = applyGovernance(admission, event, author, m.seq);
+    } catch {
+      // a refused governance event changes nothing (the ledger quarantines it)
+    }
+  }
+  return admission;
+}

@@ -212,21 +212,26 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       const [stop, leave] = [new AbortController(), new AbortController()];
       const signal = AbortSignal.any([stop.signal, stopAgents.signal]);
       // A stopped agent's connection goes with it, as when its process dies.
-      const outcome = bus.connect(`agent-${name}`, faults.urlFor(name), accessOf(ids.agents.get(name) as Identity)).then((nc) =>
-        runAgent({
-          nc,
-          tenant,
-          problem,
-          agent: format.agent(scenario, tenant, problem, name),
-          planTimeoutMs,
-          clock,
-          signal,
-          leave: leave.signal,
-          signer: ids.agents.get(name) as Identity,
-          trustRoot: ids.governance.did,
-          coordinator: ids.coordinator.did,
-        }).finally(() => (stop.signal.aborted || leave.signal.aborted) && nc.close()),
-      );
+      const outcome = bus
+        .connect(`agent-${name}`, faults.urlFor(name), accessOf(ids.agents.get(name) as Identity))
+        .then(
+          (nc) =>
+            runAgent({
+              nc,
+              tenant,
+              problem,
+              agent: format.agent(scenario, tenant, problem, name),
+              planTimeoutMs,
+              clock,
+              signal,
+              leave: leave.signal,
+              signer: ids.agents.get(name) as Identity,
+              trustRoot: ids.governance.did,
+              coordinator: ids.coordinator.did,
+            }).finally(() => (stop.signal.aborted || leave.signal.aborted) && nc.close()),
+          // An agent that cannot even connect (its server gone) fails like one that lost its connection.
+        )
+        .catch((err: unknown): AgentOutcome => ({ agent: name, status: "failed", error: (err as Error).message, rounds: 0, plan: null }));
       agentRuns.set(name, { stop, leave, outcome });
     };
     for (const a of agents) startAgent(a);

@@ -243,4 +243,50 @@ deployment("commands that join a deployment say how to name one when none is giv
   assert.match(result.stderr, "pass --nats nats://host:4222 or set CATOPT_NATS_URL");
 });
 
+deployment(
+  "README §7 on one machine: catopt server, agents and a coordinator with their own credentials; a viewer sees its tenant's plans, another tenant's viewer is refused",
+  async () => {
+    const keys = path.join(dir, "secured-keys");
+    const env = { CATOPT_KEYS: keys };
+    for (const name of ["governance", "coordinator", "rover", "drone", "habitat", "ops", "intruder"]) {
+      assert.is((await runCli(["id", "new", "--name", name], { env })).code, 0);
+    }
+    const admit = "coordinator:cosmos:coordinator,agent:cosmos:rover,agent:cosmos:drone,agent:cosmos:habitat,viewer:cosmos:ops,viewer:other:intruder";
+    const server = startCli(["server", "--dir", path.join(dir, "secured"), "--admit", admit], { env, timeoutMs: 90_000 });
+    while (!server.stdout().includes("export CATOPT_NATS_URL")) {
+      if (server.stderr().includes("catopt server:")) assert.unreachable(`catopt server ended: ${server.stderr()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const exported = /export (CATOPT_NATS_URL=\S+) (CATOPT_TLS_CA=\S+) (CATOPT_GOVERNANCE=\S+)/.exec(server.stdout());
+    assert.ok(exported, server.stdout());
+    const deployed = { ...env, ...Object.fromEntries((exported as RegExpExecArray).slice(1).map((pair) => pair.split("=") as [string, string])) };
+    const agents = ["rover-1", "drone-1", "habitat-1"].map((node) => runCli(["agent", "--scenario", "cosmos-3asset", "--node", node], { env: deployed }));
+    const viewer = runCli(["watch", "catopt.cosmos.plan.sol-energy", "--as", "ops", "--all", "--until-final"], { env: deployed });
+    const coordinator = await runCli(["coordinator", "--scenario", "cosmos-3asset", "--json"], { env: deployed });
+    assert.is(coordinator.code, 0, coordinator.stderr);
+    assert.not.match(coordinator.stderr, "warning", "a party with credentials and TLS gets no warning");
+    for (const agent of await Promise.all(agents)) assert.is(agent.code, 0, agent.stderr);
+    const watched = await viewer;
+    assert.is(watched.code, 0, watched.stderr);
+    assert.match(watched.stdout, "converged");
+    const intruder = await runCli(["watch", "catopt.cosmos.plan.sol-energy", "--as", "intruder", "--all", "--until-final"], {
+      env: deployed,
+      timeoutMs: 30_000,
+    });
+    assert.is(intruder.code, 1, intruder.stderr);
+    assert.match(intruder.stderr, "the NATS server refused it: Permissions Violation");
+    assert.ok(isOneLineError(intruder.stderr), intruder.stderr);
+    const anonymous = await runCli(["watch", "catopt.cosmos.plan.sol-energy", "--all"], { env: deployed });
+    assert.is(anonymous.code, 1);
+    assert.match(anonymous.stderr, "Authorization Violation");
+    const shown = await runCli(["creds", "show", path.join(keys, "ops.jwt")], { env: deployed });
+    assert.is(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, "catopt.cosmos.plan.*");
+    server.signal("SIGINT");
+    const stopped = await server.done;
+    assert.is(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stdout, "stopped: ledger of");
+  },
+);
+
 deployment.run();
