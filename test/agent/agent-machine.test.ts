@@ -3,9 +3,8 @@ import * as assert from "uvu/assert";
 import { initialTransition, transition } from "xstate";
 import { deltaEvent } from "../../src/families/energy-qp/agent.ts";
 import { agentMachine } from "../../src/agent/agent-machine.ts";
-import { qpSolver } from "../../src/families/energy-qp/qp-solver.ts";
+import { qpSolver, type QpPlan } from "../../src/families/energy-qp/qp-solver.ts";
 import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
-import type { PlanBody } from "../../src/families/energy-qp/schemas.ts";
 import { localStep } from "../../src/families/energy-qp/local-step.ts";
 
 // The machine stepped purely: transition() returns the next snapshot and the effects to run.
@@ -18,11 +17,12 @@ const local: LocalProblem = {
   ],
 };
 const input = { agent: "rover", solver: qpSolver(local), planTimeoutMs: 1000, now: 0 };
-const plan = (status: PlanBody["status"], rover: Record<string, number>): PlanBody => ({
+// A plan as the agent takes it: the shared plan and its own values as the round events said the fold took them.
+const plan = (status: QpPlan["status"], rover: Record<string, number>): QpPlan => ({
   status,
   rho: 1,
   signal: { t08: 0.5, t10: -1 },
-  allocations: { rover, drone: { t10: 3 } },
+  committed: rover,
   objective: 0,
   primal: 1,
   dual: 1,

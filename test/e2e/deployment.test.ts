@@ -109,7 +109,9 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   assert.match(watched.stdout, `round ${outcome.rounds} converged`);
   assert.match(watched.stderr, "refused, unknown signer");
   assert.not.match(watched.stdout, "999", "the forged plan is not printed as a plan");
-  assert.match(watched.stdout, "habitat");
+  // The plan topic carries the shared signal, and no agent's values (plan/2).
+  assert.match(watched.stdout, "signal       t08=");
+  assert.not.match(watched.stdout, "habitat", "no agent's allocation reaches a watcher of the plan topic");
 
   const replay = await runCli(["replay", ...nats, "--stream", "CATOPT_EVENTS", "--json", "--governance", dids.governance]);
   assert.is(replay.code, 0, replay.stderr);

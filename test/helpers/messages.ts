@@ -7,15 +7,17 @@ import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { deltaSubject, governanceSubject, planSubject, roundSubject } from "../../src/core/subjects.ts";
 import { identityFromSeed, type Identity } from "../../src/governance/identity.ts";
 import type { StreamMessage } from "../../src/core/stream-message.ts";
+import { eventKindOf } from "../../src/families/registry.ts";
 
 /** A stream message carrying an event, signed by `signer`, on the subject its schema belongs to, as the runners publish it. */
 export function messageOf(seq: number, event: CatoptEvent, signer: Identity, agent?: string): StreamMessage {
+  const kind = eventKindOf(event.schema);
   const subject =
-    event.schema === "plan/1"
+    kind === "plan"
       ? planSubject(event.tenant, event.problem)
-      : event.schema === "open/1" || event.schema === "round/1" || event.schema === "round/2"
+      : kind === "open" || kind === "round"
         ? roundSubject(event.tenant, event.problem)
-        : event.schema === "admit/1" || event.schema === "revoke/1"
+        : kind === "governance"
           ? governanceSubject(event.tenant, event.schema.slice(0, -2))
           : deltaSubject(event.tenant, event.problem, agent ?? signer.name);
   return { subject, seq, data: envelopeBytes(event, signer) };

@@ -3,7 +3,7 @@ import { sci } from "../../core/text-charts.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
-import { ENERGY_QP_SCHEMAS, type PlanBody } from "./schemas.ts";
+import { ENERGY_QP_SCHEMAS, type PlanBody, type SharedPlanBody } from "./schemas.ts";
 import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
@@ -84,7 +84,7 @@ export const energyQp: ProblemFamily<ProblemState> = {
   owns: (problem: FamilyProblem): problem is ProblemState => !("kind" in problem) && "spec" in problem,
   open: (event) => (event.schema === "open/1" ? open(event) : reject(`${event.schema} does not open an energy QP`)),
   apply: (p, event, agent) => {
-    if (event.schema === "plan/1") return checkPlan(p, event);
+    if (event.schema === "plan/1" || event.schema === "plan/2") return checkPlan(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
     if (event.schema === "join/2") return join(p, event, from);
     if (event.schema === "delta/1") return delta(p, event, from);
@@ -92,17 +92,19 @@ export const energyQp: ProblemFamily<ProblemState> = {
   },
   leave,
   describePlan: (event) => {
-    if (event.schema !== "plan/1") return undefined;
+    if (event.schema !== "plan/1" && event.schema !== "plan/2") return undefined;
     const plan = event.body;
+    const values = (x: Readonly<Record<string, number>>, digits: number) =>
+      Object.entries(x)
+        .map(([r, value]) => `${r}=${value.toFixed(digits)}`)
+        .join("  ");
     return {
       final: plan.status !== "running",
       summary: `${plan.status}  objective ${plan.objective.toFixed(4)}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}`,
-      lines: Object.entries(plan.allocations).map(
-        ([agent, x]) =>
-          `  ${agent.padEnd(12)} ${Object.entries(x)
-            .map(([r, value]) => `${r}=${value.toFixed(2)}`)
-            .join("  ")}`,
-      ),
+      lines:
+        "allocations" in plan
+          ? Object.entries(plan.allocations).map(([agent, x]) => `  ${agent.padEnd(12)} ${values(x, 2)}`)
+          : [`  signal       ${values(plan.signal, 4)}`],
     };
   },
   leftAgents: (p) => p.spec.agents.filter((a) => p.joined[a]?.left !== undefined),
@@ -301,12 +303,25 @@ function derivePlan(p: ProblemState): PlanBody {
   };
 }
 
-/** A plan event must say exactly what the replayed state implies (-0 and 0 alike: the wire writes 0). */
-function checkPlan(p: ProblemState, event: CatoptEvent<"plan/1">): ProblemState {
+/**
+ * A plan event must say exactly what the replayed state implies (-0 and 0 alike: the wire
+ * writes 0): plan/1 every agent's values too, plan/2 (what coordinators publish now) only what
+ * every agent and viewer may read.
+ */
+function checkPlan(p: ProblemState, event: CatoptEvent<"plan/1"> | CatoptEvent<"plan/2">): ProblemState {
   if (event.round !== p.round || p.plan === null) reject(`plan for round ${event.round}, but the last closed round is ${p.round}`);
   if (event.round <= p.planRound) reject(`plan for round ${event.round} published twice`);
-  if (!samePlan(event.body, p.plan as PlanBody)) reject(`plan for round ${event.round} does not match the replayed state`);
+  const expected = p.plan as PlanBody;
+  const same =
+    event.schema === "plan/1" ? samePlan(event.body, expected) : samePlan({ ...event.body, allocations: {} }, { ...sharedPlan(expected), allocations: {} });
+  if (!same) reject(`plan for round ${event.round} does not match the replayed state`);
   return { ...p, planRound: event.round };
+}
+
+/** The plan without any agent's values. */
+function sharedPlan(plan: PlanBody): SharedPlanBody {
+  const { allocations: _private, ...shared } = plan;
+  return shared;
 }
 
 /** The open event of an energy QP: its public spec. */
@@ -314,8 +329,8 @@ export function openEvent(tenant: string, problem: string, spec: ProblemSpec): C
   return { schema: "open/1", id: eventId(tenant, problem, "open", 0), tenant, problem, round: 0, base: -1, body: spec };
 }
 
-export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/1"> {
-  return planEventOf("plan/1", p.tenant, p.problem, p.round, p.plan ?? reject("no plan before round 0 closes"));
+export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/2"> {
+  return planEventOf("plan/2", p.tenant, p.problem, p.round, sharedPlan(p.plan ?? reject("no plan before round 0 closes")));
 }
 
 function samePlan(a: PlanBody, b: PlanBody): boolean {

@@ -1,14 +1,17 @@
 import { localObjective, type LocalProblem } from "./local-problem.ts";
-import type { PlanBody } from "./schemas.ts";
+import type { SharedPlanBody } from "./schemas.ts";
 import { localStep } from "./local-step.ts";
 import type { AgentView, LocalSolver } from "../../core/family.ts";
 
-/** An owner's quadratic program as an agent's LocalSolver: the plan carries every agent's committed x. */
+/** An owner's quadratic program as an agent's LocalSolver: the plan as the agent takes it carries its own committed x. */
 export type QpValues = Readonly<Record<string, number>>;
 
-export function qpSolver(local: LocalProblem): LocalSolver<PlanBody, QpValues> {
+/** A plan as an agent acts on it: the shared plan, and its own values as the fold holds them. */
+export type QpPlan = SharedPlanBody & { readonly committed: QpValues };
+
+export function qpSolver(local: LocalProblem): LocalSolver<QpPlan, QpValues> {
   return {
-    commit: (plan) => plan.allocations[local.owner] ?? {},
+    commit: (plan) => plan.committed,
     step: (plan, committed) => localStep(local, committed, plan.signal, plan.rho),
   };
 }

@@ -98,12 +98,29 @@ const PLAN_1 = declareBody("plan", {
   epsDual: field("number", v.finite, 0),
 });
 
+/**
+ * The plan the agents and the tenant's viewers read: the shared signal, rho, the objective and
+ * the residuals, and no agent's values (plan/1 carried every agent's; an agent now learns its own,
+ * as the fold took them, from the round events).
+ */
+const PLAN_2 = declareBody("plan", {
+  status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
+  rho: field("number", v.positive, 1),
+  signal: field("map:number", v.numberMap, { r: 0 }),
+  objective: field("number", v.finite, 0),
+  primal: field("number", v.finite, 0),
+  dual: field("number", v.finite, 0),
+  epsPrimal: field("number", v.finite, 0),
+  epsDual: field("number", v.finite, 0),
+});
+
 export type OpenBody = BodyOfDeclared<typeof OPEN_1>;
 /** The open body by its older name: the problem's public specification. */
 export type ProblemSpec = OpenBody;
 export type JoinBody = BodyOfDeclared<typeof JOIN_2>;
 export type DeltaBody = BodyOfDeclared<typeof DELTA_1>;
 export type PlanBody = BodyOfDeclared<typeof PLAN_1>;
+export type SharedPlanBody = BodyOfDeclared<typeof PLAN_2>;
 
 declare module "../../core/schemas.ts" {
   interface BodyOf {
@@ -112,6 +129,7 @@ declare module "../../core/schemas.ts" {
     "join/2": JoinBody;
     "delta/1": DeltaBody;
     "plan/1": PlanBody;
+    "plan/2": SharedPlanBody;
   }
 }
 
@@ -121,4 +139,5 @@ export const ENERGY_QP_SCHEMAS: SchemaTable = {
   "join/2": JOIN_2,
   "delta/1": DELTA_1,
   "plan/1": PLAN_1,
+  "plan/2": PLAN_2,
 };
