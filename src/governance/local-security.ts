@@ -22,6 +22,8 @@ import type { Grant } from "./nats-permissions.ts";
  * each party's credentials, renewed by signing a fresh JWT locally before the old one expires.
  */
 export type LocalSecurity = {
+  /** The trust root's DID: the governance identity whose key signs every credential. */
+  readonly governance: string;
   /** The server configuration to add: operator, accounts, TLS. */
   readonly serverConfig: string;
   /** The TLS files, the CA among them, that clients pin. */
@@ -52,6 +54,7 @@ export async function localSecurity(governance: Identity, options: LocalSecurity
     return renewedLocally(credentialsOf(identity, issue()), ttl, issue);
   };
   return {
+    governance: governance.did,
     serverConfig: serverAuthConfig(governance) + tlsConfig(tls),
     tls,
     service: accessFor(natsTrustOf(governance).serviceUser, [{ role: "governance", tenant: "*", name: "governance" }]),

@@ -51,6 +51,11 @@ export type RunOptions = {
   readonly keys?: string;
   /** Lifetime of the credentials of a run on its own server (default: an hour; each party renews its own before then). */
   readonly credentialTtlSeconds?: number;
+  /**
+   * The security of the deployment at `url`, when its governance identity is the run's (the key
+   * directory's): each party then connects with credentials for its roles, over TLS.
+   */
+  readonly security?: LocalSecurity;
   readonly clock?: Clock;
   readonly onRound?: (problem: AnyProblemState) => void;
   readonly onNote?: (line: string) => void;
@@ -132,12 +137,18 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   }
   // On a server of its own the run is the deployment: secured by the run's governance identity,
   // with TLS, and each party connects with credentials for its roles only.
+  if (options.security !== undefined && options.security.governance !== ids.governance.did) {
+    throw catoptError("USAGE", `the deployment's trust root is ${options.security.governance}, not the run's governance key ${ids.governance.did}`);
+  }
   const security: LocalSecurity | undefined =
-    options.url === undefined ? await localSecurity(ids.governance, { ttlSeconds: options.credentialTtlSeconds }) : undefined;
+    options.security ?? (options.url === undefined ? await localSecurity(ids.governance, { ttlSeconds: options.credentialTtlSeconds }) : undefined);
+  const closeSecurity = async (): Promise<void> => {
+    if (options.security === undefined) await security?.close();
+  };
   const ownSecurity = security === undefined ? undefined : { access: security.service, tls: clientTlsOf(security.tls) };
   const cluster: LocalCluster | undefined = killsServer
     ? await startLocalCluster(3, { serverConfig: security?.serverConfig, routeTls: security?.tls, probe: ownSecurity }).catch(async (err: unknown) => {
-        await security?.close();
+        await closeSecurity();
         throw err;
       })
     : undefined;
@@ -150,7 +161,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     ...(security === undefined ? {} : { serverConfig: security.serverConfig, security: ownSecurity }),
   }).catch(async (err: unknown) => {
     await cluster?.stop();
-    await security?.close();
+    await closeSecurity();
     throw err;
   });
   try {
@@ -353,7 +364,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   } finally {
     await bus.close();
     await cluster?.stop();
-    await security?.close();
+    await closeSecurity();
   }
 }
 

@@ -98,6 +98,8 @@ deployment("agents started per node and a coordinator converge; watch sees the f
   const watch = runCli(["watch", "catopt.cosmos.plan.sol-energy", "--all", "--until-final", ...keys, ...nats]);
   const coordinator = await runCli(["coordinator", "--scenario", "cosmos-3asset", "--json", ...keys, ...nats]);
   assert.is(coordinator.code, 0, coordinator.stderr);
+  // A plain server still works, and says so once.
+  assert.match(coordinator.stderr, `catopt: warning: connecting to ${server.url} without credentials`);
   const outcome = lastJson<Outcome>(coordinator);
   assert.ok(outcome.converged);
   for (const agent of await Promise.all(agents)) {

@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { startLocalCluster, type LocalCluster } from "../../src/bus/local-cluster.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
+import { clientTlsOf, localSecurity, type LocalSecurity } from "../../src/governance/local-security.ts";
 import { retrying } from "../../src/bus/retry.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
@@ -25,22 +26,27 @@ let cluster: LocalCluster;
 let bus: BusSession;
 let governance: GovernanceConsumer;
 let keys: string;
+let security: LocalSecurity;
 const ids: Record<string, Identity> = {};
 
 failover.before(async () => {
-  cluster = await startLocalCluster(3);
-  bus = await openBus({ url: cluster.url, replicas: 3 });
   keys = path.join(await mkdtemp(path.join(tmpdir(), "catopt-failover-")), "keys");
   for (const name of ["governance", "coordinator", "rover", "drone", "habitat"]) {
     ids[name] = generateIdentity(name);
     await saveIdentity(keys, ids[name]);
   }
+  // Secured as a deployment is: operator mode, TLS for clients and for the routes between the servers.
+  security = await localSecurity(ids.governance);
+  const own = { access: security.service, tls: clientTlsOf(security.tls) };
+  cluster = await startLocalCluster(3, { serverConfig: security.serverConfig, routeTls: security.tls, probe: own });
+  bus = await openBus({ url: cluster.url, replicas: 3, security: own });
   governance = await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: "catopt.test/ledger" });
 });
 failover.after(async () => {
   await governance?.stop();
   await bus?.close();
   await cluster?.stop();
+  await security?.close();
 });
 
 failover("killing the event stream's leader at round 20: the run converges, contiguous, verified, replayable", async () => {
@@ -56,6 +62,7 @@ failover("killing the event stream's leader at round 20: the run converges, cont
   const report = await runScenario(withFamily(energyQpScenarios, scenario), {
     url: cluster.url,
     keys,
+    security,
     onRound: (p) => {
       if (p.round === 20) killed ??= cluster.kill(victim);
     },

@@ -5,9 +5,10 @@ import path from "node:path";
 import { pack } from "msgpackr";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { PROJECT_ROOT, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { startSecureServer, type SecureServer } from "../helpers/secure-server.ts";
 import { envelopeBytes } from "../../src/governance/signed-publish.ts";
-import { openBus, type BusSession } from "../../src/bus/session.ts";
+import type { BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
 import type { CatoptEvent } from "../../src/core/event.ts";
@@ -28,6 +29,7 @@ import { seeded } from "../helpers/random.ts";
 // HiGHS's plan and replay to its hash, and every message the stream holds must end up either a
 // ledger entry or a quarantine notice, never both, never neither.
 const hostile = suite("hostile input during a run over a real nats-server");
+let secure: SecureServer;
 let server: EmbeddedServer;
 let bus: BusSession;
 let governance: GovernanceConsumer;
@@ -36,19 +38,21 @@ const ids: Record<string, Identity> = {};
 const HOSTILE = 10_000;
 
 hostile.before(async () => {
-  server = await startEmbeddedServer();
-  bus = await openBus({ url: server.url });
   keys = path.join(await mkdtemp(path.join(tmpdir(), "catopt-hostile-")), "keys");
   for (const name of ["governance", "coordinator", "rover", "drone", "habitat", "intruder"]) {
     ids[name] = generateIdentity(name);
     await saveIdentity(keys, ids[name]);
   }
+  // A secured server, as every deployment is: the hostile bytes come through the governance
+  // service's own connection (which may publish anywhere), so what they test is the second wall, the fold.
+  secure = await startSecureServer({ governance: ids.governance });
+  server = secure.server;
+  bus = secure.bus;
   governance = await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: "catopt.test/ledger" });
 });
 hostile.after(async () => {
   await governance?.stop();
-  await bus?.close();
-  await server?.stop();
+  await secure?.stop();
 });
 
 /** One hostile message, built from real traffic seen so far: every kind the issue names. */
@@ -153,7 +157,7 @@ hostile("10,000 hostile messages: the run converges, replays, and every stored m
       () => refusedByServer++,
     );
   })();
-  const report = await runScenario(withFamily(energyQpScenarios, scenario), { url: server.url, keys });
+  const report = await runScenario(withFamily(energyQpScenarios, scenario), { url: server.url, keys, security: secure.security });
   await attack;
   tap.unsubscribe();
 

@@ -2,8 +2,9 @@ import { clusterScenarios } from "../../src/families/accelerator-allocation/scen
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runAgent, type AgentOutcome } from "../../src/agent/agent-runner.ts";
-import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
-import { openBus, type BusSession } from "../../src/bus/session.ts";
+import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+import { startSecureServer, type SecureServer } from "../helpers/secure-server.ts";
+import type { BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { governanceSubject, tenantSubjects } from "../../src/core/subjects.ts";
 import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
@@ -24,15 +25,16 @@ import { loadScenarioOf } from "../../src/run/scenario-files.ts";
 // what it sent and what the rounds took of it from the stream, and answers the latest plan
 // relative to the values the fold holds for it; the run still reaches HiGHS and replays.
 const restart = suite("a node agent restarted mid-run over a real nats-server");
-let server: EmbeddedServer;
+let secure: SecureServer;
 let bus: BusSession;
+const governance = generateIdentity("governance");
 restart.before(async () => {
-  server = await startEmbeddedServer();
-  bus = await openBus({ url: server.url });
+  // Secured as every deployment is: each party connects with credentials for its own role only.
+  secure = await startSecureServer({ governance });
+  bus = secure.bus;
 });
 restart.after(async () => {
-  await bus?.close();
-  await server?.stop();
+  await secure?.stop();
 });
 
 restart("the restarted node agent resumes from the stream: its deltas count again and the run converges to HiGHS", async () => {
@@ -40,7 +42,6 @@ restart("the restarted node agent resumes from the stream: its deltas count agai
   // Bounded, so that a node agent that lost track of its values ends the run as max-rounds instead of running on.
   const scenario = { ...loaded, admm: { ...loaded.admm, maxRounds: 2000 } };
   const { tenant, problem, cluster } = scenario;
-  const governance = generateIdentity("governance");
   const coordinator = generateIdentity("coordinator");
   const nodes = Object.fromEntries(cluster.nodes.map((n) => [n.name, generateIdentity(n.name)]));
   for (const t of [tenant, ...clusterTenantsOf(scenario)])
@@ -49,7 +50,7 @@ restart("the restarted node agent resumes from the stream: its deltas count agai
     await publishEvent(bus.js, governanceSubject(tenant, "admit"), admitEvent(tenant, id.did, "agent", name), governance);
 
   const start = async (name: string, signal?: AbortSignal): Promise<AgentOutcome> => {
-    const nc = await bus.connect(`restart-${name}-${Math.random()}`);
+    const nc = await bus.connect(`restart-${name}-${Math.random()}`, undefined, secure.security.accessFor(nodes[name], [{ role: "agent", tenant, name }]));
     try {
       const node = cluster.nodes.find((n) => n.name === name) ?? cluster.nodes[0];
       return await runAgent({
@@ -69,8 +70,9 @@ restart("the restarted node agent resumes from the stream: its deltas count agai
   const stop = new AbortController();
   const first = cluster.nodes.map((n) => start(n.name, n.name === "k80-0" ? stop.signal : undefined));
   let restarted: Promise<AgentOutcome> | undefined;
+  const coordinatorGrants = [tenant, ...clusterTenantsOf(scenario)].map((t) => ({ role: "coordinator" as const, tenant: t, name: "coordinator" }));
   const outcome = await runCoordinator({
-    nc: bus.nc,
+    nc: await bus.connect("coordinator", undefined, secure.security.accessFor(coordinator, coordinatorGrants)),
     tenant,
     problem,
     open: clusterOpenEvent(tenant, problem, scenario),

@@ -4,9 +4,10 @@ import * as assert from "uvu/assert";
 import { runAgent } from "../../src/agent/agent-runner.ts";
 import { qpAgent } from "../../src/families/energy-qp/agent.ts";
 import type { QpPlan } from "../../src/families/energy-qp/qp-solver.ts";
-import { PROJECT_ROOT, startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+import { startSecureServer, type SecureServer } from "../helpers/secure-server.ts";
 import { publishEvent } from "../../src/governance/signed-publish.ts";
-import { openBus, type BusSession } from "../../src/bus/session.ts";
+import type { BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { openEvent } from "../../src/families/energy-qp/fold.ts";
 import { runCoordinator } from "../../src/coordinator/coordinator-runner.ts";
@@ -27,16 +28,17 @@ import { stateHash } from "../../src/replay/state-hash.ts";
 // one rebuilds the problem by replaying the stream, resumes where it stopped, and ends with the
 // plan of an uninterrupted run; the agents never notice more than a pause.
 const restart = suite("a coordinator restarted mid-run over a real nats-server");
-let server: EmbeddedServer;
+let secure: SecureServer;
 let bus: BusSession;
 let scenario: Scenario;
 const ids: Record<string, Identity> = {};
 
 restart.before(async () => {
-  server = await startEmbeddedServer();
-  bus = await openBus({ url: server.url });
   scenario = await loadScenarioOf(energyQpScenarios, "cosmos-3asset", PROJECT_ROOT);
   for (const name of ["governance", "coordinator", ...scenario.spec.agents]) ids[name] = generateIdentity(name);
+  // Secured as every deployment is: each party connects with credentials for its own role only.
+  secure = await startSecureServer({ governance: ids.governance });
+  bus = secure.bus;
   const admissions = [
     admitEvent("cosmos", ids.coordinator.did, "coordinator", "coordinator"),
     ...scenario.spec.agents.map((a) => admitEvent("cosmos", ids[a].did, "agent", a)),
@@ -44,16 +46,18 @@ restart.before(async () => {
   for (const e of admissions) await publishEvent(bus.js, governanceSubject("cosmos", "admit"), e, ids.governance);
 });
 restart.after(async () => {
-  await bus?.close();
-  await server?.stop();
+  await secure?.stop();
 });
+
+const agentAccess = (name: string) => secure.security.accessFor(ids[name], [{ role: "agent", tenant: "cosmos", name }]);
+const coordinatorAccess = () => secure.security.accessFor(ids.coordinator, [{ role: "coordinator", tenant: "cosmos", name: "coordinator" }]);
 
 /** One run of the problem: its agents, and coordinators one after another (each stops at its round, if given). */
 async function run(problem: string, stopAt: readonly number[], pinCoordinator = true) {
   const agents = Promise.all(
     scenario.assets.map(async (asset) =>
       runAgent({
-        nc: await bus.connect(`agent-${asset.agent}`),
+        nc: await bus.connect(`agent-${asset.agent}`, undefined, agentAccess(asset.agent)),
         tenant: "cosmos",
         problem,
         agent: qpAgent("cosmos", problem, asset.problem),
@@ -67,7 +71,7 @@ async function run(problem: string, stopAt: readonly number[], pinCoordinator = 
   const coordinators = [];
   const resumedAt: number[] = [];
   for (let i = 0; i <= stopAt.length; i++) {
-    const nc = await bus.connect(`coordinator-${i}`);
+    const nc = await bus.connect(`coordinator-${i}`, undefined, coordinatorAccess());
     const crash = new AbortController();
     const outcome = await runCoordinator({
       nc,

@@ -21,8 +21,8 @@ export type SecureServer = {
   stop(): Promise<void>;
 };
 
-export async function startSecureServer(options: { readonly ttlSeconds?: number } = {}): Promise<SecureServer> {
-  const governance = generateIdentity("governance");
+export async function startSecureServer(options: { readonly ttlSeconds?: number; readonly governance?: Identity } = {}): Promise<SecureServer> {
+  const governance = options.governance ?? generateIdentity("governance");
   const security = await localSecurity(governance, options);
   const server = await startEmbeddedServer({ extraConfig: security.serverConfig });
   const tls = clientTlsOf(security.tls);
