@@ -3,10 +3,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { AnyEvent } from "../core/event.ts";
-import { deltaSubject, problemAnnouncements } from "../core/subjects.ts";
+import { deltaSubject, planSubject, roundSubject } from "../core/subjects.ts";
+import { decodeEnvelope } from "../core/envelope.ts";
+import { decodeEvent, eventKindOf } from "../families/registry.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { drive } from "../bus/drive.ts";
-import { readStream, type StreamReader } from "../bus/read.ts";
+import { readFilters, readStream, type StreamReader } from "../bus/read.ts";
 import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { verifyMessage } from "../governance/admission.ts";
@@ -61,7 +63,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const js = jetstreamOf(nc);
   const subject = deltaSubject(tenant, problem, agent);
   const { signer } = options;
-  const trust = await tenantTrust(js, tenant, options.trustRoot, problemAnnouncements(tenant, problem));
+  const trust = await tenantTrust(js, tenant, options.trustRoot, planSubject(tenant, problem));
 
   const machine = agentMachine.provide({
     actions: {
@@ -115,18 +117,21 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
     }
     behaviour.resume(own);
   }
-  // Open, round and plan events: the subjects catopt.<tenant>.*.<problem> (deltas have a fifth token).
-  const filter = problemAnnouncements(tenant, problem);
+  // Open, round and plan events: the problem's round subject (its open and round events) and its
+  // plan subject, read as one. Two reads, because an agent may read no other subject of its
+  // tenant: a filter with a wildcard where the kind goes would be one on its peers' deltas too.
+  const announcements = await readFilters(js, EVENTS_STREAM, [roundSubject(tenant, problem), planSubject(tenant, problem)], nc);
   // An agent that (re)starts on a problem under way acts on its opening and its latest plan
   // only (DESIGN principle 3): answering each older plan would only send deltas too stale to count.
-  let [opening, latest, nextSeq]: [StreamMessage | undefined, StreamMessage | undefined, number] = [undefined, undefined, 1];
+  let [opening, latest]: [StreamMessage | undefined, StreamMessage | undefined] = [undefined, undefined];
   let joinRound = 0;
+  let lastRound = -1;
   let finalPlan: AgentPlan | undefined;
-  for await (const message of await readStream(js, EVENTS_STREAM, { filter, untilEnd: true })) {
-    nextSeq = message.seq + 1;
+  for (const message of announcements.held) {
     await vetted(message);
     try {
       const event = steering(message);
+      if (event !== undefined && eventKindOf(event.schema) === "round") lastRound = Math.max(lastRound, event.round);
       if (event !== undefined && behaviour.opened(event) !== undefined) opening ??= message;
       const plan = event === undefined ? undefined : behaviour.plan(event);
       if (event !== undefined && plan !== undefined) [latest, joinRound, finalPlan] = [message, event.round, plan.status === "running" ? undefined : plan];
@@ -145,7 +150,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       plan: finalPlan,
     };
   }
-  const live = await readStream(js, EVENTS_STREAM, { filter, fromSeq: nextSeq, connection: nc });
+  const live = planAfterItsRound(await announcements.live(), lastRound, (seq, why) => options.onUnreadable?.(seq, why));
   const leaving = () => actor.send({ type: "leave", reason: String(options.leave?.reason ?? "leaving"), now: clock() });
   options.leave?.addEventListener("abort", leaving, { once: true });
   try {
@@ -166,10 +171,55 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   };
 }
 
+/** How many plans may wait for their round event; a plan for a round far ahead is not the coordinator's. */
+const MAX_HELD_PLANS = 16;
+
+/**
+ * The live announcements with each plan after its round event: the two subjects are two reads,
+ * and a plan must not overtake the round event before it (the round says which deltas counted,
+ * and so what the agent's values are). The coordinator publishes round k, and plan k only once
+ * round k is in the stream, so a plan waits here at most for the other read to deliver it.
+ */
+function planAfterItsRound(reader: StreamReader, lastRound: number, refuse: (seq: number, why: string) => void): StreamReader<StreamMessage> {
+  const kindOf = (message: StreamMessage): { kind: string | undefined; round: number } | undefined => {
+    try {
+      const event = decodeEvent(decodeEnvelope(message.data).event);
+      return { kind: eventKindOf(event.schema), round: event.round };
+    } catch {
+      return undefined; // unreadable: its route refuses it
+    }
+  };
+  return {
+    stop: () => reader.stop(),
+    async *[Symbol.asyncIterator]() {
+      let held: { message: StreamMessage; round: number }[] = [];
+      for await (const message of reader) {
+        const what = kindOf(message);
+        if (what?.kind === "plan" && what.round > lastRound) {
+          held.push({ message, round: what.round });
+          if (held.length > MAX_HELD_PLANS) {
+            const farthest = held.reduce((a, b) => (b.round > a.round ? b : a));
+            held = held.filter((h) => h !== farthest);
+            refuse(farthest.message.seq, `a plan for round ${farthest.round}, with no round event for it`);
+          }
+          continue;
+        }
+        yield message;
+        if (what?.kind === "round" && what.round > lastRound) {
+          lastRound = what.round;
+          const due = held.filter((h) => h.round <= lastRound).sort((a, b) => a.message.seq - b.message.seq);
+          held = held.filter((h) => h.round > lastRound);
+          for (const h of due) yield h.message;
+        }
+      }
+    },
+  };
+}
+
 /** A reader that yields `first` (the defined ones), then what `reader` yields, each once `before` it is done. */
 function prepend(
   first: readonly (StreamMessage | undefined)[],
-  reader: StreamReader,
+  reader: StreamReader<StreamMessage>,
   before: (message: StreamMessage) => Promise<void>,
 ): StreamReader<StreamMessage> {
   return {

@@ -222,3 +222,55 @@ export async function messageAt(js: JetStreamClient, stream: string, subject: st
     return first?.seq === seq ? first : undefined;
   });
 }
+
+/**
+ * Several filters read as one (nats-server 2.9 takes one filter a consumer): what the stream
+ * holds on them now, in stream order, and a live read of each from after it. The held part
+ * ends at the last message any of the filters had when the read began: every message up to it
+ * was stored by then, so the reads that follow miss none, and the live reads start after it.
+ * Live messages come as each filter delivers them, not necessarily in stream order.
+ */
+export async function readFilters(
+  js: JetStreamClient,
+  stream: string,
+  filters: readonly string[],
+  connection?: NatsConnection,
+): Promise<{ readonly held: readonly StreamMessage[]; live(): Promise<StreamReader> }> {
+  let end = 0;
+  for (const filter of filters) end = Math.max(end, await lastSeqOf(js, stream, filter));
+  const held: StreamMessage[] = [];
+  for (const filter of filters) {
+    for await (const m of await readStream(js, stream, { filter, untilEnd: true })) if (m.seq <= end) held.push(m);
+  }
+  held.sort((a, b) => a.seq - b.seq);
+  return {
+    held,
+    live: async () =>
+      mergeLive(
+        await Promise.all(filters.map((filter) => readStream(js, stream, { filter, fromSeq: end + 1, ...(connection === undefined ? {} : { connection }) }))),
+      ),
+  };
+}
+
+/** The messages of several live reads, as they come. */
+function mergeLive(readers: readonly StreamReader[]): StreamReader {
+  return {
+    stop: () => {
+      for (const reader of readers) reader.stop();
+    },
+    async *[Symbol.asyncIterator]() {
+      const iterators = readers.map((r) => r[Symbol.asyncIterator]());
+      const pull = (i: number) => iterators[i].next().then((result) => ({ i, result }));
+      const pending = new Map(iterators.map((_, i) => [i, pull(i)]));
+      while (pending.size > 0) {
+        const { i, result } = await Promise.race(pending.values());
+        if (result.done === true) {
+          pending.delete(i);
+          continue;
+        }
+        pending.set(i, pull(i));
+        yield result.value;
+      }
+    },
+  };
+}

@@ -84,10 +84,12 @@ export function permissionsOf(grants: readonly Grant[], userNkey: string): NatsP
         consume(EVENTS_STREAM_NAME);
         break;
       case "agent":
-        // Its deltas, joins and leaves; it reads its tenant's plans, rounds and governance (the
-        // four-token subjects: its reads name them catopt.<tenant>.*.<problem>) and its own deltas.
+        // Its deltas, joins and leaves; it reads its tenant's plans, rounds and governance, and its
+        // own deltas. Never a wildcard where the kind goes: an allowed `*` there also admits a
+        // published `>` or `*`, so a filter on the tenant's deltas or quarantine notices.
         pub.add(`catopt.${t}.delta.*.${grant.name}`);
-        pub.add(readOf(EVENTS_STREAM_NAME, `catopt.${t}.*.*`));
+        for (const kind of ["plan", "round"]) pub.add(readOf(EVENTS_STREAM_NAME, `catopt.${t}.${kind}.*`));
+        pub.add(readOf(EVENTS_STREAM_NAME, `catopt.${t}.gov.>`));
         pub.add(readOf(EVENTS_STREAM_NAME, `catopt.${t}.delta.*.${grant.name}`));
         consume(EVENTS_STREAM_NAME);
         break;

@@ -183,6 +183,29 @@ access("a viewer's consumer that pushes into the ledger stream leaves the ledger
   assert.is((await jsm.streams.info(LEDGER_STREAM)).state.messages, before);
 });
 
+access("an agent reads its tenant's plans and rounds and its own deltas, never a peer's delta or a quarantine notice, whatever wildcard it names", async () => {
+  const agent = ncOf("a1");
+  await publishEvent(jetstreamOf(ncOf("coordinatorA")), "catopt.A.round.p", { ...plan("A", 7), id: eventId("A", "p", "round", 7) }, party.coordinatorA.id);
+  for (const filter of ["catopt.A.plan.p", "catopt.A.round.>", "catopt.A.gov.>", "catopt.A.delta.p.a1", "catopt.A.delta.*.a1"]) {
+    const request = createFor(`ok${filter.length}`, filter);
+    assert.match(await answer(agent, request.subject, request.body), '"type":"io.nats.jetstream.api.v1.consumer_create_response","stream_name"', filter);
+  }
+  for (const filter of [
+    "catopt.A.delta.>",
+    "catopt.A.delta.p.a2",
+    "catopt.A.delta.*.*",
+    "catopt.A.*.>",
+    "catopt.A.*.*",
+    "catopt.A.>",
+    "catopt.A.quarantine.>",
+    "catopt.A.quarantine.malformed",
+    "catopt.B.plan.p",
+  ]) {
+    const request = createFor("peek", filter);
+    assert.match(await answer(agent, request.subject, request.body), "refused: Permissions Violation for Publish", filter);
+  }
+});
+
 access("an agent publishes only as itself in its tenant; only governance may purge or delete a stream", async () => {
   const agent = ncOf("a1");
   const js = jetstream(agent);

@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { joinEvent } from "../../src/families/energy-qp/agent.ts";
 import { envelopeBytes, publishEvent } from "../../src/governance/signed-publish.ts";
 import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { startSecureServer, type SecureServer } from "../helpers/secure-server.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../src/core/envelope.ts";
@@ -41,13 +42,15 @@ const rover = generateIdentity("rover");
 const intruder = generateIdentity("intruder");
 const local = (n: number) => ({ owner: "rover", constant: 0, variables: [{ resource: `r${n}`, lower: 0, upper: 1, quadratic: 1, linear: 0 }] });
 
+let secure: SecureServer;
 governance.before(async () => {
-  server = await startEmbeddedServer();
-  bus = await openBus({ url: server.url });
+  // Secured as every deployment is; hostile bytes come through the governance service's own connection.
+  secure = await startSecureServer({ governance: gov });
+  server = secure.server;
+  bus = secure.bus;
 });
 governance.after(async () => {
-  await bus?.close();
-  await server?.stop();
+  await secure?.stop();
 });
 
 const lastSeq = async (): Promise<number> => (await bus.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
@@ -237,7 +240,22 @@ governance("a consumer whose connection dies mid-run stops for good (no batch af
 governance("kill -9 of `catopt governance run` several times mid-run: every message ends in exactly one leaf, every refusal in one notice", async () => {
   const keys = await mkdtemp(path.join(tmpdir(), "catopt-gov-keys-"));
   await saveIdentity(keys, gov);
-  const args = ["governance", "run", "--nats", server.url, "--keys", keys, "--origin", "catopt.test/ledger", "--every", "7", "--every-ms", "200"];
+  const args = [
+    "governance",
+    "run",
+    "--nats",
+    server.url,
+    "--tls-ca",
+    secure.security.tls.caFile,
+    "--keys",
+    keys,
+    "--origin",
+    "catopt.test/ledger",
+    "--every",
+    "7",
+    "--every-ms",
+    "200",
+  ];
   let publishing = true;
   const publisher = (async () => {
     for (let n = 100; publishing; n++) {
