@@ -22,7 +22,8 @@ const JOBS_LIMIT = 3;
 /** Seconds each slow suite took on the 2-core machine, alone (the rest take about one). */
 const SECONDS = {
   "e2e/faults.test.ts": 69,
-  "e2e/deployment.test.ts": 35,
+  "e2e/deployment.test.ts": 58,
+  "e2e/access.test.ts": 22,
   "e2e/cli.test.ts": 28,
   "e2e/failover.test.ts": 42,
   "e2e/governance.test.ts": 19,

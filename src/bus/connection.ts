@@ -71,26 +71,37 @@ export const jetstreamOf = (nc: NatsConnection): JetStreamClient => {
   return jetstream(nc, watcherPrefix === undefined ? {} : { watcherPrefix });
 };
 
-/** Renews at two thirds of the JWT's remaining life (at least a second before it ends), then reconnects with the new one. */
+/** The longest delay a Node timer holds (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Renews at two thirds of the JWT's remaining life (not sooner than half a second), then
+ * reconnects with the new one; a failed renewal is tried again, less and less often, while the
+ * old JWT lasts. Ends with the connection.
+ */
 function keepRenewed(nc: NatsConnection, renewal: BusRenewal): void {
   let timer: NodeJS.Timeout | undefined;
-  const schedule = (): void => {
-    const expiresAt = renewal.expiresAt();
-    if (expiresAt === undefined || nc.isClosed()) return;
-    const left = expiresAt - Date.now();
-    timer = setTimeout(renew, Math.max(0, Math.min(left - 1000, (left * 2) / 3)));
+  let backoffMs = 1000;
+  const after = (ms: number): void => {
+    if (nc.isClosed()) return;
+    timer = setTimeout(renew, Math.min(MAX_TIMER_MS, Math.max(500, ms)));
     timer.unref();
   };
+  const schedule = (): void => {
+    const expiresAt = renewal.expiresAt();
+    if (expiresAt !== undefined) after(((expiresAt - Date.now()) * 2) / 3);
+  };
   const renew = async (): Promise<void> => {
+    if (nc.isClosed()) return;
     try {
       await renewal.renew(nc);
       if (!nc.isClosed()) await nc.reconnect();
+      backoffMs = 1000;
     } catch (err) {
+      if (nc.isClosed()) return;
       renewal.onFailure?.(err as Error);
-      // Try again soon, while the old JWT lasts.
-      timer = setTimeout(renew, 2000);
-      timer.unref();
-      return;
+      backoffMs = Math.min(backoffMs * 2, 60_000);
+      return after(backoffMs);
     }
     schedule();
   };

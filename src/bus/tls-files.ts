@@ -1,9 +1,10 @@
 import { webcrypto } from "node:crypto";
-import { chmod, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API first.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
+import { writePrivateFile } from "./private-file.ts";
 
 /**
  * Certificates for a local deployment: a CA of its own and a server certificate for loopback,
@@ -122,8 +123,7 @@ const serial = (): string =>
 async function writePrivate(file: string, key: CryptoKey): Promise<void> {
   const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key));
   const pem = `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").replace(/(.{64})/g, "$1\n")}\n-----END PRIVATE KEY-----\n`.replace("\n\n", "\n");
-  await writeFile(file, pem, { mode: 0o600 });
-  await chmod(file, 0o600);
+  await writePrivateFile(file, pem);
 }
 
 async function importPrivate(pem: string): Promise<CryptoKey> {

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { writePrivateFile } from "../bus/private-file.ts";
 import path from "node:path";
 import type { BusAccess, BusTls, ConnectSecurity } from "../bus/connection.ts";
 import { openBus, type BusSession } from "../bus/session.ts";
@@ -61,7 +62,7 @@ export async function partyAccess(args: ParsedArgs, identity: Identity, governan
     throw catoptError("CREDS_INVALID", `${file} expired at ${new Date(claims.exp * 1000).toISOString()}: have governance issue another (catopt creds issue)`);
   }
   return renewedByService(identity, jwt, governanceDid, {
-    onRenewed: (fresh) => void writeFile(file, `${fresh}\n`, { mode: 0o600 }).catch(() => undefined),
+    onRenewed: (fresh) => void writePrivateFile(file, `${fresh}\n`).catch(() => undefined),
     onFailure: (err) => io.err(`catopt: could not renew ${identity.name}'s credentials (${err.message}); trying again while they last\n`),
   });
 }
@@ -98,6 +99,10 @@ export async function partySession(
   const accesses = new Map<string, BusAccess | undefined>();
   for (const party of parties) accesses.set(party.did, await partyAccess(args, party, governanceDid, io));
   const own = parties.length === 0 ? undefined : accesses.get(parties[0].did);
+  // A JWT and a nonce signature sent in the clear let whoever is on the path log in as the party.
+  if (tls === undefined && [...accesses.values()].some((a) => a !== undefined)) {
+    throw catoptError("USAGE", "credentials go only over TLS: pass --tls-ca <the deployment's CA> (or set CATOPT_TLS_CA)");
+  }
   warnIfPlain(io, url, { access: own, tls }, parties.length === 0 ? "--as <name>" : jwtFileOf(args, parties[0].name));
   const bus = await openBus({
     url,
@@ -110,9 +115,14 @@ export async function partySession(
 }
 
 /** The governance identity's session: its own credentials, every right (it makes the streams). */
-export async function governanceSession(args: ParsedArgs, url: string, name: string, governance: Identity, replicas?: number): Promise<BusSession> {
+export async function governanceSession(args: ParsedArgs, url: string, name: string, governance: Identity, replicas?: number, io?: Io): Promise<BusSession> {
   const tls = tlsOf(args);
-  return openBus({ url, name, replicas, security: { access: governanceAccess(governance), ...(tls === undefined ? {} : { tls }) } });
+  // Without TLS no credentials go out (a plain server needs none, and on the path they would log anyone in as governance).
+  if (tls === undefined)
+    io?.err(
+      `catopt: warning: connecting to ${url} without TLS, so without credentials: a server that lets anyone in lets anyone read and publish everything\n`,
+    );
+  return openBus({ url, name, replicas, security: tls === undefined ? {} : { access: governanceAccess(governance), tls } });
 }
 
 /** The party a reader connects as (--as <name>), if any. */

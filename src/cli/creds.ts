@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { writePrivateFile } from "../bus/private-file.ts";
 import path from "node:path";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { NATS_OPTION, stringOption, type Command, type Io, type ParsedArgs } from "../core/command.ts";
@@ -53,7 +54,7 @@ export const credsCommand: Command = {
     const tenant = stringOption(args, "tenant");
     if (tenant !== undefined && !isToken(tenant)) throw catoptError("USAGE", `--tenant "${tenant}" must be 1-64 letters, digits, '-' or '_'`);
     const party = await partyOf(args);
-    const bus = await governanceSession(args, url, "catopt-creds", governance);
+    const bus = await governanceSession(args, url, "catopt-creds", governance, undefined, io);
     try {
       if (action === "revoke") {
         if (tenant === undefined) throw catoptError("USAGE", "creds revoke needs --tenant");
@@ -91,13 +92,14 @@ export async function issueTo(
   const ttl = ttlText === undefined ? defaultTtlOf(grants) : Number(ttlText);
   const jwt = issueUserJwt(governance, { publicKey: publicKeyFromDid(party.did), name: party.name }, grants, ttl);
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  await writeFile(file, `${jwt}\n`, { mode: 0o600 });
+  await writePrivateFile(file, `${jwt}\n`);
   return file;
 }
 
 async function partyOf(args: ParsedArgs): Promise<{ did: string; name: string }> {
   const did = stringOption(args, "did");
   const name = stringOption(args, "name");
+  if (name !== undefined && !isToken(name)) throw catoptError("USAGE", `--name "${name}" must be 1-64 letters, digits, '-' or '_' (it names subjects)`);
   if (did !== undefined) {
     const problem = didKeyProblem(did);
     if (problem !== undefined) throw catoptError("DID_INVALID", `--did: ${problem}`);

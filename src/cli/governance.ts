@@ -84,7 +84,7 @@ export const governanceCommand: Command = {
       if (problem !== undefined) throw catoptError("DID_INVALID", `--did: ${problem}`);
       ({ event, what } = membership(action as "admit" | "revoke", args, tenant, did));
     }
-    const bus = await governanceSession(args, url, "catopt-governance", signer);
+    const bus = await governanceSession(args, url, "catopt-governance", signer, undefined, io);
     try {
       const ack = await publishEvent(bus.js, governanceSubject(tenant, event.schema.slice(0, -2)), event, signer);
       io.out(`${what} (stream seq ${ack.seq}${ack.duplicate ? ", already there" : ""})\n`);
@@ -109,7 +109,7 @@ async function runConsumer(args: Parameters<Command["run"]>[0], io: Parameters<C
   const url = requireNatsUrl(args, "governance run");
   const signer = await loadIdentity(keyDirOf(args), stringOption(args, "key") ?? "governance");
   const origin = stringOption(args, "origin") ?? LEDGER_ORIGIN;
-  const bus = await governanceSession(args, url, "catopt-governance", signer);
+  const bus = await governanceSession(args, url, "catopt-governance", signer, undefined, io);
   try {
     const consumer = await startGovernance({
       onRefusedLedgerMessage: (r) => io.err(`catopt governance: passed over ${r.what}: ${r.reason}\n`),

@@ -27,7 +27,7 @@ export const streamsCommand: Command = {
     const replicas = positiveIntegerOption(args, "replicas");
     const governanceKey = path.join(keyDirOf(args), "governance.key");
     const bus = existsSync(governanceKey)
-      ? await governanceSession(args, url, "catopt-streams", await loadIdentity(keyDirOf(args), "governance"), replicas)
+      ? await governanceSession(args, url, "catopt-streams", await loadIdentity(keyDirOf(args), "governance"), replicas, io)
       : await openBus({ url, replicas, name: "catopt-streams" });
     try {
       for (const s of bus.streams) io.out(`${s.name}: ${s.action}\n`);

@@ -8,7 +8,7 @@ import { signBytes, verifyBytes, type Identity } from "./identity.ts";
 import { didKeyProblem, publicKeyFromDid } from "./did-key.ts";
 import type { BusAccess } from "../bus/connection.ts";
 import { accountJwt, credentialsOf, defaultTtlOf, issueUserJwt, natsTrustOf, readUserJwt } from "./nats-accounts.ts";
-import { grantsOf, RENEW_SUBJECT } from "./nats-permissions.ts";
+import { grantsOf, inboxPrefixOf, RENEW_SUBJECT } from "./nats-permissions.ts";
 import { nkeyPublic } from "./nkey.ts";
 
 /**
@@ -53,9 +53,16 @@ const accountOf = (governanceDid: string): string => {
 
 export type CredentialService = { stop(): void };
 
+/** A party renews at most this often; more requests in between are not answered. */
+const MIN_RENEWAL_GAP_MS = 5000;
+/** Revocations are pushed again this often: a restarted server forgets them (its resolver keeps accounts in memory). */
+const REPUSH_MS = 30_000;
+
 /**
- * Answers renewals from the admissions the governance consumer has folded, and pushes each new
- * revocation to the server (the account JWT's revocations: connections of a revoked key close).
+ * Answers renewals from the admissions the governance consumer has folded, and pushes the
+ * revocations to the server (the account JWT's revocations: connections of a revoked key close).
+ * An answer goes only into the inbox of the key that signed the request: the service may publish
+ * anywhere, and a request names its own reply subject.
  */
 export function serveCredentials(
   nc: NatsConnection,
@@ -66,24 +73,52 @@ export function serveCredentials(
     /** A connection as the system account's user (systemAccess), to push revocations; without one they take effect at expiry. */
     readonly system?: NatsConnection;
     readonly onError?: (err: Error) => void;
+    /** A request not answered, and why. */
+    readonly onRefused?: (why: string) => void;
   } = {},
 ): CredentialService {
+  // When each revoked key was first seen revoked (seconds): stable, so a JWT issued after it stays good.
+  const stamps = new Map<string, number>();
   const sub = nc.subscribe(RENEW_SUBJECT, { queue: "catopt-creds" });
+  const lastAnswered = new Map<string, number>();
   void (async () => {
     for await (const msg of sub) {
-      const reply = answerRenewal(msg.data, governance, admission(), options.ttlSeconds);
-      if (msg.reply !== undefined && msg.reply !== "") msg.respond(JSON.stringify(reply));
+      const now = Date.now();
+      const answer = answerRenewal(msg.data, governance, admission(), options.ttlSeconds, now, stamps);
+      if (answer.to === undefined || !(msg.reply ?? "").startsWith(`${inboxPrefixOf(answer.to)}.`)) {
+        options.onRefused?.(answer.to === undefined ? answer.why : `a reply subject outside ${answer.to}'s inbox`);
+        continue;
+      }
+      if (now - (lastAnswered.get(answer.to) ?? 0) < MIN_RENEWAL_GAP_MS) {
+        options.onRefused?.(`${answer.to} asked again within ${MIN_RENEWAL_GAP_MS} ms`);
+        continue;
+      }
+      if (lastAnswered.size > 100_000) lastAnswered.clear();
+      lastAnswered.set(answer.to, now);
+      msg.respond(JSON.stringify("jwt" in answer ? { jwt: answer.jwt } : { error: answer.error }));
     }
   })().catch((err: unknown) => options.onError?.(err as Error));
 
-  const pushed = new Map<string, number>();
+  let pushed = "";
+  let pushedAt = 0;
+  let pushing = false;
   const { system } = options;
   const timer = setInterval(() => {
-    if (system === undefined) return;
-    const revoked = revokedKeys(admission());
-    if ([...revoked.keys()].every((k) => pushed.has(k))) return;
-    for (const [k, at] of revoked) pushed.set(k, at);
-    pushAccount(system, governance, Object.fromEntries(pushed)).catch((err: unknown) => options.onError?.(err as Error));
+    if (system === undefined || pushing) return;
+    const seconds = Math.floor(Date.now() / 1000);
+    for (const key of revokedKeys(admission())) if (!stamps.has(key)) stamps.set(key, seconds);
+    const revocations = JSON.stringify([...stamps].sort());
+    if (revocations === pushed && Date.now() - pushedAt < REPUSH_MS) return;
+    if (stamps.size === 0) return;
+    pushing = true;
+    pushAccount(system, governance, Object.fromEntries(stamps))
+      .then(() => {
+        [pushed, pushedAt] = [revocations, Date.now()];
+      })
+      .catch((err: unknown) => options.onError?.(err as Error))
+      .finally(() => {
+        pushing = false;
+      });
   }, 500);
   return {
     stop: () => {
@@ -93,41 +128,43 @@ export function serveCredentials(
   };
 }
 
-/** The answer to one renewal request: a JWT, or the reason there is none. Bounded before any work. */
+/**
+ * The answer to one renewal request: a JWT, or the reason there is none, for the key that signed
+ * it (`to`: its user nkey); `to` is absent when no key is proven. Bounded before any work.
+ */
 export function answerRenewal(
   data: Uint8Array,
   governance: Identity,
   admission: AdmissionState,
   ttlSeconds?: number,
   now = Date.now(),
-): { jwt: string } | { error: string } {
-  if (data.length > MAX_REQUEST_BYTES) return { error: `a request of ${data.length} bytes (at most ${MAX_REQUEST_BYTES})` };
+  revokedAt: ReadonlyMap<string, number> = new Map(),
+): ({ to: string } & ({ jwt: string } | { error: string })) | { to?: undefined; why: string } {
+  if (data.length > MAX_REQUEST_BYTES) return { why: `a request of ${data.length} bytes (at most ${MAX_REQUEST_BYTES})` };
   let request: { did?: unknown; at?: unknown; sig?: unknown };
   try {
     request = JSON.parse(Buffer.from(data).toString("utf8")) as typeof request;
   } catch {
-    return { error: "the request is not JSON" };
+    return { why: "the request is not JSON" };
   }
   const { did, at, sig } = request ?? {};
-  if (typeof did !== "string" || typeof at !== "number" || typeof sig !== "string") return { error: "expected {did, at, sig}" };
-  if (!Number.isSafeInteger(at) || Math.abs(now - at) > FRESH_MS) return { error: "the request's time is more than 5 minutes from the service's" };
-  if (!verifyBytes(did, Buffer.from(`${REQUEST_PREFIX}${did}\n${at}`), Buffer.from(sig, "base64"))) return { error: "bad signature" };
+  if (typeof did !== "string" || typeof at !== "number" || typeof sig !== "string") return { why: "expected {did, at, sig}" };
+  if (!verifyBytes(did, Buffer.from(`${REQUEST_PREFIX}${did}\n${at}`), Buffer.from(sig, "base64"))) return { why: "bad signature" };
+  const publicKey = publicKeyFromDid(did);
+  const to = nkeyPublic("user", publicKey);
+  if (!Number.isSafeInteger(at) || Math.abs(now - at) > FRESH_MS) return { to, error: "the request's time is more than 5 minutes from the service's" };
   const grants = grantsOf(admission, did);
-  if (grants.length === 0) return { error: `${did} holds no role (never admitted, or revoked)` };
-  const revokedAt = revokedKeys(admission);
-  const user = { publicKey: publicKeyFromDid(did), name: grants[0].name };
-  // A JWT issued in the second of a revocation would count as revoked (nats-server: revoked if issued at or before).
-  const issuedAt = Math.max(now, ((revokedAt.get(nkeyPublic("user", user.publicKey)) ?? 0) + 1) * 1000);
-  return { jwt: issueUserJwt(governance, user, grants, ttlSeconds ?? defaultTtlOf(grants), issuedAt) };
+  if (grants.length === 0) return { to, error: `${did} holds no role (never admitted, or revoked)` };
+  // nats-server counts a JWT as revoked when issued at or before its key's revocation time.
+  const issuedAt = Math.max(now, ((revokedAt.get(to) ?? -1) + 1) * 1000);
+  return { to, jwt: issueUserJwt(governance, { publicKey, name: grants[0].name }, grants, ttlSeconds ?? defaultTtlOf(grants), issuedAt) };
 }
 
-/** Each revoked DID's user key, with when (seconds) its first revocation in any tenant was folded. */
-function revokedKeys(admission: AdmissionState): Map<string, number> {
-  const keys = new Map<string, number>();
+/** The user key of each DID revoked in some tenant (nats-server revokes a key in the whole account: a role elsewhere needs a JWT issued after). */
+function revokedKeys(admission: AdmissionState): Set<string> {
+  const keys = new Set<string>();
   for (const byDid of Object.values(admission.revoked)) {
-    for (const did of Object.keys(byDid)) {
-      if (didKeyProblem(did) === undefined) keys.set(nkeyPublic("user", publicKeyFromDid(did)), Math.floor(Date.now() / 1000));
-    }
+    for (const did of Object.keys(byDid)) if (didKeyProblem(did) === undefined) keys.add(nkeyPublic("user", publicKeyFromDid(did)));
   }
   return keys;
 }

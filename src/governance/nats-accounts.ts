@@ -84,6 +84,8 @@ export function accountJwt(governance: Identity, revocations: Readonly<Record<st
   );
 }
 
+export const MAX_TTL_SECONDS = 7 * 86400;
+
 /** Default lifetimes: a party that works renews within these; one that only looks, sooner. */
 export const DEFAULT_TTL_SECONDS = { work: 3600, view: 900 } as const;
 
@@ -170,13 +172,17 @@ export function credsFileText(credentials: UserCredentials): string {
   ].join("\n");
 }
 
-/** The JWT and seed of a creds file, or one line saying what is missing. */
+/** The JWT and seed of a creds file, or one line saying what is missing: read line by line (a file is input like any other). */
 export function parseCredsFile(text: string, where: string): { readonly jwt: string; readonly seed: string } {
   if (text.length > 64 * 1024) throw catoptError("CREDS_INVALID", `${where}: ${text.length} characters is not a creds file`);
+  const lines = text.split("\n").map((line) => line.trim());
   const block = (label: string): string => {
-    const match = new RegExp(`-{3,}BEGIN ${label}-{3,}\\s*\\n\\s*(\\S+)\\s*\\n\\s*-{3,}END ${label}-{3,}`).exec(text);
-    if (match === null) throw catoptError("CREDS_INVALID", `${where}: no "BEGIN ${label}" block: is it a NATS creds file?`);
-    return match[1];
+    const begin = lines.findIndex((line) => /^-+BEGIN /.test(line) && line.includes(`BEGIN ${label}`));
+    const value = begin < 0 ? undefined : lines[begin + 1];
+    if (value === undefined || value === "" || value.startsWith("-") || !/^-+END /.test(lines[begin + 2] ?? "")) {
+      throw catoptError("CREDS_INVALID", `${where}: no "BEGIN ${label}" block: is it a NATS creds file?`);
+    }
+    return value;
   };
   return { jwt: block("NATS USER JWT"), seed: block("USER NKEY SEED") };
 }

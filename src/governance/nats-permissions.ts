@@ -1,4 +1,5 @@
 import type { Role } from "../core/schemas.ts";
+import { isToken } from "../core/subjects.ts";
 import type { AdmissionState } from "./admission.ts";
 
 /**
@@ -63,6 +64,8 @@ export function permissionsOf(grants: readonly Grant[], userNkey: string): NatsP
   };
   for (const grant of grants) {
     const t = grant.tenant;
+    // A name or tenant with a wildcard or a dot would widen every subject below: such a grant gives nothing.
+    if (grant.role !== "governance" && (!isToken(t) || !isToken(grant.name))) continue;
     switch (grant.role) {
       case "governance":
         pub.add(">");

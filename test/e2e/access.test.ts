@@ -4,12 +4,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connectTo, jetstreamOf } from "../../src/bus/connection.ts";
-import { readStream } from "../../src/bus/read.ts";
+import { lastSeqOf, readStream } from "../../src/bus/read.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { deltaSubject, governanceSubject, planSubject } from "../../src/core/subjects.ts";
 import { admitEvent, revokeEvent } from "../../src/governance/governance-events.ts";
-import { renewedByService, requestRenewal, serveCredentials } from "../../src/governance/credential-service.ts";
+import { answerRenewal, renewalRequest, renewedByService, requestRenewal, serveCredentials } from "../../src/governance/credential-service.ts";
 import { startGovernance } from "../../src/governance/governance-consumer.ts";
 import { credentialsOf, issueUserJwt } from "../../src/governance/nats-accounts.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
@@ -309,13 +309,18 @@ access("a revoked party is cut off at once and cannot renew; the governance serv
     );
     assert.match(again, /revoked|Authorization Violation/i);
     // Its renewal is refused by the service, which says why.
-    const other = ncOf("a1");
+    const refused = answerRenewal(new TextEncoder().encode(renewalRequest(agent)), secure.governance, consumer.admission());
+    assert.match("error" in refused ? refused.error : JSON.stringify(refused), "holds no role");
+    // A request whose reply subject is not the signer's own inbox gets no answer: the service, which may publish anywhere, never writes where a requester points it.
     try {
-      await requestRenewal(other, agent, secure.governance.did);
-      assert.unreachable("renewed a revoked key");
+      await requestRenewal(ncOf("a1"), agent, secure.governance.did, 1500);
+      assert.unreachable("answered a3's request into a1's inbox");
     } catch (err) {
-      assert.match(String(err), "holds no role");
+      assert.match(String(err), /timeout|no responders/i);
     }
+    ncOf("a1").publish("catopt.creds.renew", renewalRequest(party.a1.id), { reply: "catopt.A.plan.loot" });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.is(await lastSeqOf(secure.bus.js, EVENTS_STREAM, "catopt.A.plan.loot"), 0, "no answer published where the requester pointed");
   } finally {
     service.stop();
     await system.close();
