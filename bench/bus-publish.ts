@@ -12,7 +12,7 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { jetstreamOf } from "../src/bus/connection.ts";
 import { startEmbeddedServer } from "../src/bus/embedded-server.ts";
 import { openBus } from "../src/bus/session.ts";
-import { clientTlsOf, localSecurity } from "../src/governance/local-security.ts";
+import { localSecurity } from "../src/governance/local-security.ts";
 import { envelopeBytes, publishEvent } from "../src/governance/signed-publish.ts";
 import { eventId, type CatoptEvent } from "../src/core/event.ts";
 import { deltaSubject } from "../src/core/subjects.ts";
@@ -94,7 +94,7 @@ async function securedRates(): Promise<Rates> {
   const governance = generateIdentity("governance");
   const security = await localSecurity(governance);
   const server = await startEmbeddedServer({ extraConfig: security.serverConfig });
-  const tls = clientTlsOf(security.tls);
+  const tls = security.clientTls;
   const admin = await openBus({ url: server.url, name: "catopt-bench-admin", security: { access: security.service, tls } });
   try {
     const grants = Array.from({ length: agents }, (_, i) => ({ role: "agent" as const, tenant: "bench", name: `a${i}` }));

@@ -7,6 +7,7 @@ import { loadScenario } from "../run/scenario-files.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
 import { recoveryLines } from "../run/recovery.ts";
 import { runOptionsOf } from "./run-options.ts";
+import { TLS_CA_OPTION } from "./connect-options.ts";
 import { outcomeLines, progressLine, worthPrinting } from "./render.ts";
 
 const RUN_OPTIONS = {
@@ -24,6 +25,7 @@ const RUN_OPTIONS = {
     value: "<dir>",
     description: 'sign with the keys "governance", "coordinator" and each agent\'s from this directory (default: keys made for the run)',
   },
+  "tls-ca": TLS_CA_OPTION,
 } as const;
 
 export const runCommand: Command = {
@@ -64,7 +66,7 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   const live = io.isTTY && !json;
   say(format.describe(scenario));
   const report = await runScenario(loaded, {
-    ...runOptionsOf(args, say),
+    ...(await runOptionsOf(args, say)),
     onRound: (problem) => {
       if (live) io.out(`\r${progressLine(problem)}`);
       else if (worthPrinting(problem.round, format.progressEvery) || problem.phase !== "running") say(progressLine(problem));

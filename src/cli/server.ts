@@ -5,6 +5,7 @@ import { startEmbeddedServer } from "../bus/embedded-server.ts";
 import { startLocalCluster } from "../bus/local-cluster.ts";
 import { openBus } from "../bus/session.ts";
 import { makeLocalTls } from "../bus/tls-files.ts";
+import { writePrivateFile } from "../bus/private-file.ts";
 import { stringOption, type Command } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import { ROLES, type Role } from "../core/schemas.ts";
@@ -32,6 +33,10 @@ export const serverCommand: Command = {
     admit: { type: "string", value: "<role>:<tenant>:<name>,...", description: `admit these parties and write their credentials (roles: ${ROLES.join(", ")})` },
     dir: { type: "string", value: "<dir>", description: "where the CA and the server's certificate go (default ./catopt-deployment)" },
     ttl: { type: "string", value: "<seconds>", description: "lifetime of the credentials written (default 3600; 900 for a viewer)" },
+    "config-only": {
+      type: "boolean",
+      description: "write operator.conf (the trust root's operator and accounts) and tls.conf into --dir for servers you run yourself, and start nothing",
+    },
     keys: KEYS_OPTION,
   },
   details: [
@@ -48,6 +53,19 @@ export const serverCommand: Command = {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tls = await makeLocalTls(dir);
     const serverConfig = serverAuthConfig(governance) + tlsConfig(tls);
+    // What a nats-server of one's own includes: the operator and accounts (no secret in them), and TLS with this CA (or one's own).
+    await writePrivateFile(path.join(dir, "operator.conf"), `# catopt-flow: trust root ${governance.did}\n${serverAuthConfig(governance)}`);
+    await writePrivateFile(path.join(dir, "tls.conf"), tlsConfig(tls));
+    if (args.values["config-only"] === true) {
+      io.out(
+        [
+          `wrote ${path.join(dir, "operator.conf")} (operator mode, trust root ${governance.did}) and ${path.join(dir, "tls.conf")} (CA ${tls.caFile})`,
+          "in each server's configuration: include operator.conf, and tls.conf or a tls block of your own CA's files",
+          "",
+        ].join("\n"),
+      );
+      return 0;
+    }
     const access = governanceAccess(governance);
     const cluster = args.values.cluster === true;
     const servers = cluster

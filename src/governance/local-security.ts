@@ -21,19 +21,25 @@ import type { Grant } from "./nats-permissions.ts";
  * demo, run and the tests; `catopt server`): the server's operator and accounts, its TLS, and
  * each party's credentials, renewed by signing a fresh JWT locally before the old one expires.
  */
-export type LocalSecurity = {
+/**
+ * How the parties of a run on a secured deployment connect, when the run holds the governance
+ * key: the service's access, each party's credentials for its roles, and the CA to pin.
+ */
+export type RunSecurity = {
   /** The trust root's DID: the governance identity whose key signs every credential. */
   readonly governance: string;
+  readonly service: BusAccess;
+  accessFor(identity: Identity, grants: readonly Grant[]): BusAccess;
+  readonly clientTls: BusTls;
+};
+
+export type LocalSecurity = RunSecurity & {
   /** The server configuration to add: operator, accounts, TLS. */
   readonly serverConfig: string;
   /** The TLS files, the CA among them, that clients pin. */
   readonly tls: TlsFiles;
-  /** The governance service's own access: every permission. */
-  readonly service: BusAccess;
   /** The service's user in the system account, which pushes revocations to the server. */
   readonly system: BusAccess;
-  /** Credentials for `identity` with the permissions of `grants`, renewed before they expire. */
-  accessFor(identity: Identity, grants: readonly Grant[]): BusAccess;
   /** Removes the temporary TLS files (when it made them). */
   close(): Promise<void>;
 };
@@ -48,21 +54,29 @@ export type LocalSecurityOptions = {
 export async function localSecurity(governance: Identity, options: LocalSecurityOptions = {}): Promise<LocalSecurity> {
   const dir = options.dir ?? (await mkdtemp(path.join(tmpdir(), "catopt-tls-")));
   const tls = await makeLocalTls(dir);
+  return {
+    ...deploymentSecurity(governance, { caFile: tls.caFile }, options.ttlSeconds),
+    serverConfig: serverAuthConfig(governance) + tlsConfig(tls),
+    tls,
+    system: systemAccess(governance, options.ttlSeconds ?? DEFAULT_TTL_SECONDS.work),
+    close: async () => {
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The run's side of a deployment secured by `governance` whose CA is `clientTls`: credentials made and renewed locally. */
+export function deploymentSecurity(governance: Identity, clientTls: BusTls, ttlSeconds?: number): RunSecurity {
   const accessFor = (identity: Identity, grants: readonly Grant[]): BusAccess => {
-    const ttl = options.ttlSeconds ?? defaultTtlOf(grants);
+    const ttl = ttlSeconds ?? defaultTtlOf(grants);
     const issue = () => issueUserJwt(governance, identity, grants, ttl);
     return renewedLocally(credentialsOf(identity, issue()), ttl, issue);
   };
   return {
     governance: governance.did,
-    serverConfig: serverAuthConfig(governance) + tlsConfig(tls),
-    tls,
     service: accessFor(natsTrustOf(governance).serviceUser, [{ role: "governance", tenant: "*", name: "governance" }]),
-    system: systemAccess(governance, options.ttlSeconds ?? DEFAULT_TTL_SECONDS.work),
     accessFor,
-    close: async () => {
-      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
-    },
+    clientTls,
   };
 }
 
@@ -96,5 +110,3 @@ export function renewedLocally(credentials: UserCredentials, ttlSeconds: number,
 /** The client TLS block: clients must speak TLS (a cluster's routes get theirs from local-cluster.ts). */
 export const tlsConfig = (tls: TlsFiles): string =>
   `tls { cert_file: ${JSON.stringify(tls.certFile)}, key_file: ${JSON.stringify(tls.keyFile)}, ca_file: ${JSON.stringify(tls.caFile)}, timeout: 5 }\n`;
-
-export const clientTlsOf = (tls: TlsFiles): BusTls => ({ caFile: tls.caFile });

@@ -17,7 +17,7 @@ import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
 import { applyGovernance, emptyAdmission } from "../governance/admission.ts";
-import { clientTlsOf, localSecurity, type LocalSecurity } from "../governance/local-security.ts";
+import { localSecurity, type LocalSecurity, type RunSecurity } from "../governance/local-security.ts";
 import { grantsOf } from "../governance/nats-permissions.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
 import { problemKey, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
@@ -55,7 +55,7 @@ export type RunOptions = {
    * The security of the deployment at `url`, when its governance identity is the run's (the key
    * directory's): each party then connects with credentials for its roles, over TLS.
    */
-  readonly security?: LocalSecurity;
+  readonly security?: RunSecurity;
   readonly clock?: Clock;
   readonly onRound?: (problem: AnyProblemState) => void;
   readonly onNote?: (line: string) => void;
@@ -140,14 +140,15 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   if (options.security !== undefined && options.security.governance !== ids.governance.did) {
     throw catoptError("USAGE", `the deployment's trust root is ${options.security.governance}, not the run's governance key ${ids.governance.did}`);
   }
-  const security: LocalSecurity | undefined =
-    options.security ?? (options.url === undefined ? await localSecurity(ids.governance, { ttlSeconds: options.credentialTtlSeconds }) : undefined);
+  const own: LocalSecurity | undefined =
+    options.url === undefined ? await localSecurity(ids.governance, { ttlSeconds: options.credentialTtlSeconds }) : undefined;
+  const security: RunSecurity | undefined = options.security ?? own;
   const closeSecurity = async (): Promise<void> => {
-    if (options.security === undefined) await security?.close();
+    await own?.close();
   };
-  const ownSecurity = security === undefined ? undefined : { access: security.service, tls: clientTlsOf(security.tls) };
+  const ownSecurity = security === undefined ? undefined : { access: security.service, tls: security.clientTls };
   const cluster: LocalCluster | undefined = killsServer
-    ? await startLocalCluster(3, { serverConfig: security?.serverConfig, routeTls: security?.tls, probe: ownSecurity }).catch(async (err: unknown) => {
+    ? await startLocalCluster(3, { serverConfig: own?.serverConfig, routeTls: own?.tls, probe: ownSecurity }).catch(async (err: unknown) => {
         await closeSecurity();
         throw err;
       })
@@ -158,7 +159,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     url: cluster?.url ?? options.url,
     replicas: cluster === undefined ? options.replicas : 3,
     name: "catopt-run",
-    ...(security === undefined ? {} : { serverConfig: security.serverConfig, security: ownSecurity }),
+    ...(own === undefined ? {} : { serverConfig: own.serverConfig }),
+    ...(ownSecurity === undefined ? {} : { security: ownSecurity }),
   }).catch(async (err: unknown) => {
     await cluster?.stop();
     await closeSecurity();

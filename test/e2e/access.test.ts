@@ -14,7 +14,6 @@ import { startGovernance } from "../../src/governance/governance-consumer.ts";
 import { credentialsOf, issueUserJwt } from "../../src/governance/nats-accounts.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { LEDGER_STREAM } from "../../src/governance/ledger.ts";
-import { clientTlsOf } from "../../src/governance/local-security.ts";
 import type { Grant } from "../../src/governance/nats-permissions.ts";
 import { envelopeBytes, publishEvent } from "../../src/governance/signed-publish.ts";
 import { startSecureServer, type SecureServer } from "../helpers/secure-server.ts";
@@ -83,7 +82,7 @@ const createFor = (name: string, filter: string, bodyFilter = filter, extra: Rec
 
 access("a client without credentials is refused; so is one that does not speak TLS", async () => {
   try {
-    await connectTo(secure.server.url, "nobody", { tls: clientTlsOf(secure.security.tls) });
+    await connectTo(secure.server.url, "nobody", { tls: secure.security.clientTls });
     assert.unreachable("connected without credentials");
   } catch (err) {
     assert.match(String(err), "Authorization Violation");
@@ -239,7 +238,7 @@ access("an auditor reads every tenant's events and the ledger, and publishes not
 });
 
 access("an expired JWT disconnects; a client that renews keeps reading across its renewals", async () => {
-  const tls = clientTlsOf(secure.security.tls);
+  const tls = secure.security.clientTls;
   const grants: Grant[] = [{ role: "viewer", tenant: "A", name: "short" }];
   const short = generateIdentity("short");
   const credentials = credentialsOf(short, issueUserJwt(secure.governance, short, grants, 2));
@@ -285,7 +284,7 @@ access("an expired JWT disconnects; a client that renews keeps reading across it
 
 access("a revoked party is cut off at once and cannot renew; the governance service renews the others", async () => {
   const consumer = await startGovernance({ nc: secure.bus.nc, signer: secure.governance, origin: "test" });
-  const system = await connectTo(secure.server.url, "system", { tls: clientTlsOf(secure.security.tls), access: secure.security.system });
+  const system = await connectTo(secure.server.url, "system", { tls: secure.security.clientTls, access: secure.security.system });
   const service = serveCredentials(secure.bus.nc, secure.governance, () => consumer.admission(), { system });
   try {
     const agent = generateIdentity("a3");
@@ -294,7 +293,7 @@ access("a revoked party is cut off at once and cannot renew; the governance serv
     await consumer.caughtUp(ack.seq);
     const first = issueUserJwt(secure.governance, agent, [{ role: "agent", tenant: "A", name: "a3" }], 600);
     const access = renewedByService(agent, first, secure.governance.did);
-    const nc = await connectTo(secure.server.url, "a3", { tls: clientTlsOf(secure.security.tls), access });
+    const nc = await connectTo(secure.server.url, "a3", { tls: secure.security.clientTls, access });
     await access.renewal?.renew(nc);
     assert.is.not(access.jwt(), first, "renewed by the service");
 
@@ -303,7 +302,7 @@ access("a revoked party is cut off at once and cannot renew; the governance serv
     const closed = await Promise.race([nc.closed(), new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 8000))]);
     assert.is.not(closed, "still open", "the revocation reached the server");
     assert.match(String(closed), /revoked|authorization/i);
-    const again = await connectTo(secure.server.url, "a3 again", { tls: clientTlsOf(secure.security.tls), access }).then(
+    const again = await connectTo(secure.server.url, "a3 again", { tls: secure.security.clientTls, access }).then(
       () => "connected",
       (err: unknown) => String(err),
     );

@@ -284,10 +284,10 @@ deployment(
     assert.is(anonymous.code, 1);
     assert.match(anonymous.stderr, "Authorization Violation");
     // Credentials never go out in the clear: a party with them but no CA to pin is stopped.
-  const clear = await runCli(["watch", "catopt.cosmos.plan.sol-energy", "--as", "ops", "--all"], { env: { ...deployed, CATOPT_TLS_CA: "" } });
-  assert.is(clear.code, 2, clear.stderr);
-  assert.match(clear.stderr, "credentials go only over TLS");
-  const shown = await runCli(["creds", "show", path.join(keys, "ops.jwt")], { env: deployed });
+    const clear = await runCli(["watch", "catopt.cosmos.plan.sol-energy", "--as", "ops", "--all"], { env: { ...deployed, CATOPT_TLS_CA: "" } });
+    assert.is(clear.code, 2, clear.stderr);
+    assert.match(clear.stderr, "credentials go only over TLS");
+    const shown = await runCli(["creds", "show", path.join(keys, "ops.jwt")], { env: deployed });
     assert.is(shown.code, 0, shown.stderr);
     assert.match(shown.stdout, "catopt.cosmos.plan.*");
     server.signal("SIGINT");

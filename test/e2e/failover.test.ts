@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { startLocalCluster, type LocalCluster } from "../../src/bus/local-cluster.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
-import { clientTlsOf, localSecurity, type LocalSecurity } from "../../src/governance/local-security.ts";
+import { localSecurity, type LocalSecurity } from "../../src/governance/local-security.ts";
 import { retrying } from "../../src/bus/retry.ts";
 import { EVENTS_STREAM } from "../../src/bus/streams.ts";
 import { loadScenarioOf, withFamily } from "../../src/run/scenario-files.ts";
@@ -37,7 +37,7 @@ failover.before(async () => {
   }
   // Secured as a deployment is: operator mode, TLS for clients and for the routes between the servers.
   security = await localSecurity(ids.governance);
-  const own = { access: security.service, tls: clientTlsOf(security.tls) };
+  const own = { access: security.service, tls: security.clientTls };
   cluster = await startLocalCluster(3, { serverConfig: security.serverConfig, routeTls: security.tls, probe: own });
   bus = await openBus({ url: cluster.url, replicas: 3, security: own });
   governance = await startGovernance({ nc: await bus.connect("governance"), signer: ids.governance, origin: "catopt.test/ledger" });

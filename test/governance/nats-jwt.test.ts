@@ -38,7 +38,10 @@ test("a user JWT reads back only against the governance identity that issued it,
 
 test("a grant whose name or tenant is not a subject token gives no permission", () => {
   const none = permissionsOf([{ role: "agent", tenant: "cosmos", name: "*" }], "U");
-  assert.not.ok(none.pub.allow.some((s) => s.includes("delta")), none.pub.allow.join(" "));
+  assert.not.ok(
+    none.pub.allow.some((s) => s.includes("delta")),
+    none.pub.allow.join(" "),
+  );
   const one = permissionsOf([{ role: "agent", tenant: "cosmos", name: "rover" }], "U");
   assert.ok(one.pub.allow.includes("catopt.cosmos.delta.*.rover"));
 });

@@ -3,7 +3,7 @@ import { connectTo } from "../../src/bus/connection.ts";
 import { startEmbeddedServer, type EmbeddedServer } from "../../src/bus/embedded-server.ts";
 import { openBus, type BusSession } from "../../src/bus/session.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
-import { clientTlsOf, localSecurity, type LocalSecurity } from "../../src/governance/local-security.ts";
+import { localSecurity, type LocalSecurity } from "../../src/governance/local-security.ts";
 import type { Grant } from "../../src/governance/nats-permissions.ts";
 
 /**
@@ -25,7 +25,7 @@ export async function startSecureServer(options: { readonly ttlSeconds?: number;
   const governance = options.governance ?? generateIdentity("governance");
   const security = await localSecurity(governance, options);
   const server = await startEmbeddedServer({ extraConfig: security.serverConfig });
-  const tls = clientTlsOf(security.tls);
+  const tls = security.clientTls;
   const bus = await openBus({ url: server.url, security: { access: security.service, tls } });
   const connections: NatsConnection[] = [];
   return {
