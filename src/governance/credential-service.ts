@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { catoptError } from "../core/errors.ts";
-import type { JetStreamClient } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { readStream } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, verifyMessage, type AdmissionState } from "./admission.ts";
@@ -8,7 +8,7 @@ import { signBytes, verifyBytes, type Identity } from "./identity.ts";
 import { didKeyProblem, publicKeyFromDid } from "./did-key.ts";
 import type { BusAccess } from "../bus/connection.ts";
 import { accountJwt, credentialsOf, defaultTtlOf, issueUserJwt, natsTrustOf, readUserJwt } from "./nats-accounts.ts";
-import { grantsOf, inboxPrefixOf, RENEW_SUBJECT } from "./nats-permissions.ts";
+import { grantsOf, inboxPrefixOf, LEDGER_STREAM_NAME, RENEW_SUBJECT } from "./nats-permissions.ts";
 import { nkeyPublic } from "./nkey.ts";
 
 /**
@@ -100,24 +100,27 @@ export function serveCredentials(
   })().catch((err: unknown) => options.onError?.(err as Error));
 
   let pushed = "";
-  let pushedAt = 0;
-  let pushing = false;
+  let lastSweep = 0;
+  let busy = false;
   const { system } = options;
+  // Every half second: a new revocation is pushed and its consumers swept at once; every 30 s
+  // anyway (a restarted server forgets pushed revocations; a consumer may push where it should not).
   const timer = setInterval(() => {
-    if (system === undefined || pushing) return;
+    if (busy) return;
     const seconds = Math.floor(Date.now() / 1000);
     for (const key of revokedKeys(admission())) if (!stamps.has(key)) stamps.set(key, seconds);
     const revocations = JSON.stringify([...stamps].sort());
-    if (revocations === pushed && Date.now() - pushedAt < REPUSH_MS) return;
-    if (stamps.size === 0) return;
-    pushing = true;
-    pushAccount(system, governance, Object.fromEntries(stamps))
-      .then(() => {
-        [pushed, pushedAt] = [revocations, Date.now()];
-      })
+    if (revocations === pushed && Date.now() - lastSweep < REPUSH_MS) return;
+    busy = true;
+    void (async () => {
+      if (system !== undefined && stamps.size > 0) await pushAccount(system, governance, Object.fromEntries(stamps));
+      pushed = revocations;
+      lastSweep = Date.now();
+      for (const what of await sweepConsumers(nc, new Set(stamps.keys()))) options.onRefused?.(`removed consumer ${what}`);
+    })()
       .catch((err: unknown) => options.onError?.(err as Error))
       .finally(() => {
-        pushing = false;
+        busy = false;
       });
   }, 500);
   return {
@@ -158,6 +161,27 @@ export function answerRenewal(
   // nats-server counts a JWT as revoked when issued at or before its key's revocation time.
   const issuedAt = Math.max(now, ((revokedAt.get(to) ?? -1) + 1) * 1000);
   return { to, jwt: issueUserJwt(governance, { publicKey, name: grants[0].name }, grants, ttlSeconds ?? defaultTtlOf(grants), issuedAt) };
+}
+
+/**
+ * Removes the consumers that would go on delivering where they should not: into a revoked key's
+ * inbox (a read made before the revocation), or to any subject that is not an inbox at all
+ * (nats-server 2.9 does not check where a consumer pushes; ours push only into inboxes).
+ */
+export async function sweepConsumers(nc: NatsConnection, revokedUsers: ReadonlySet<string>): Promise<string[]> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const removed: string[] = [];
+  for (const stream of [EVENTS_STREAM, LEDGER_STREAM_NAME]) {
+    for await (const consumer of jsm.consumers.list(stream)) {
+      const deliver = consumer.config.deliver_subject;
+      if (deliver === undefined || deliver === "") continue;
+      const owner = /^_INBOX_([A-Z0-9]{56})\./.exec(deliver)?.[1];
+      if (owner !== undefined && !revokedUsers.has(owner)) continue;
+      await jsm.consumers.delete(stream, consumer.name).catch(() => undefined);
+      removed.push(`${stream}/${consumer.name} (it pushed to ${deliver.slice(0, 80)})`);
+    }
+  }
+  return removed;
 }
 
 /** The user key of each DID revoked in some tenant (nats-server revokes a key in the whole account: a role elsewhere needs a JWT issued after). */

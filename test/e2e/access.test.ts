@@ -12,6 +12,7 @@ import { admitEvent, revokeEvent } from "../../src/governance/governance-events.
 import { answerRenewal, renewalRequest, renewedByService, requestRenewal, serveCredentials } from "../../src/governance/credential-service.ts";
 import { startGovernance } from "../../src/governance/governance-consumer.ts";
 import { credentialsOf, issueUserJwt } from "../../src/governance/nats-accounts.ts";
+import { nkeyPublic } from "../../src/governance/nkey.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { LEDGER_STREAM } from "../../src/governance/ledger.ts";
 import type { Grant } from "../../src/governance/nats-permissions.ts";
@@ -297,6 +298,25 @@ access("a revoked party is cut off at once and cannot renew; the governance serv
     await access.renewal?.renew(nc);
     assert.is.not(access.jwt(), first, "renewed by the service");
 
+    // Reads made before the revocation: one into its own inbox, and a viewer's durable that pushes where no read of ours does.
+    const before = await readStream(jetstreamOf(nc), EVENTS_STREAM, { filter: "catopt.A.plan.p", onlyNew: true });
+    void (async () => {
+      for await (const _ of before);
+    })().catch(() => undefined);
+    const stay = createFor("stay", "catopt.A.plan.p", "catopt.A.plan.p", { durable_name: "stay", deliver_subject: "catopt.elsewhere" });
+    assert.match(await answer(ncOf("viewerA"), stay.subject, stay.body), '"name":"stay"');
+    const jsm = await secure.bus.js.jetstreamManager(false);
+    const pushingTo = async () => {
+      const subjects: string[] = [];
+      for await (const c of jsm.consumers.list(EVENTS_STREAM)) subjects.push(c.config.deliver_subject ?? "");
+      return subjects;
+    };
+    const inbox = `_INBOX_${nkeyPublic("user", agent.publicKey)}.`;
+    for (let i = 0; i < 50 && !(await pushingTo()).some((d) => d.startsWith(inbox)); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(
+      (await pushingTo()).some((d) => d.startsWith(inbox)),
+      "the agent's read is a consumer pushing into its inbox",
+    );
     const revoked = await publishEvent(secure.bus.js, governanceSubject("A", "revoke"), revokeEvent("A", agent.did, "key lost"), secure.governance);
     await consumer.caughtUp(revoked.seq);
     const closed = await Promise.race([nc.closed(), new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 8000))]);
@@ -307,6 +327,14 @@ access("a revoked party is cut off at once and cannot renew; the governance serv
       (err: unknown) => String(err),
     );
     assert.match(again, /revoked|Authorization Violation/i);
+    for (let i = 0; i < 50 && (await pushingTo()).some((d) => d.startsWith(inbox) || d === "catopt.elsewhere"); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.not.ok(
+      (await pushingTo()).some((d) => d.startsWith(inbox)),
+      "the revoked key's consumers are gone",
+    );
+    assert.not.ok((await pushingTo()).includes("catopt.elsewhere"), "a consumer pushing outside any inbox is gone");
+    before.stop();
     // Its renewal is refused by the service, which says why.
     const refused = answerRenewal(new TextEncoder().encode(renewalRequest(agent)), secure.governance, consumer.admission());
     assert.match("error" in refused ? refused.error : JSON.stringify(refused), "holds no role");
