@@ -64,11 +64,14 @@ export async function connectTo(url: string, name = "catopt", security: ConnectS
 }
 
 const inboxPrefixes = new WeakMap<NatsConnection, string>();
+const REQUEST_TIMEOUT_MS = 2000;
 
 /** A JetStream client whose reads deliver into the connection's own inboxes (read.ts), the only ones its user may read. */
 export const jetstreamOf = (nc: NatsConnection): JetStreamClient => {
   const watcherPrefix = inboxPrefixes.get(nc);
-  return jetstream(nc, watcherPrefix === undefined ? {} : { watcherPrefix });
+  // Requests time out after 2 s, not 5: one in flight when the connection reconnects (a renewed
+  // credential, a cut link) is lost, and every request of ours is retried.
+  return jetstream(nc, { timeout: REQUEST_TIMEOUT_MS, ...(watcherPrefix === undefined ? {} : { watcherPrefix }) });
 };
 
 /** The longest delay a Node timer holds (a longer one fires at once). */

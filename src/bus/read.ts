@@ -1,4 +1,3 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -32,11 +31,6 @@ export type ReadOptions = {
   readonly onlyNew?: boolean;
   /** From this stream sequence on (a reader that already folded what came before). */
   readonly fromSeq?: number;
-  /**
-   * The reader's connection: when it reconnects (a link back after a cut), the read starts again
-   * at once from where it was, instead of when its lost pull request would have expired.
-   */
-  readonly connection?: NatsConnection;
 };
 
 /** How long a read keeps trying to get going again before it gives up (the caller then stops with the reason). */
@@ -56,11 +50,6 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
   let stopped = false;
   let current: ConsumerMessages | undefined;
   let read: OrderedRead | undefined;
-  if (options.connection !== undefined) {
-    void (async () => {
-      for await (const status of (options.connection as NatsConnection).status()) if (status.type === "reconnect" && !stopped) current?.stop();
-    })().catch(() => undefined);
-  }
   return {
     stop: () => {
       stopped = true;
@@ -79,8 +68,12 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
           if (untilEnd && read.pending === 0) return read.drop();
           current = await read.consumer.consume();
           if (stopped) current.stop(); // stop() came while the consumer was being made: it had nothing to stop yet
-          watchServer(current, () => lastProgress);
           let delivered = 0;
+          watchServer(
+            current,
+            () => lastProgress,
+            () => delivered,
+          );
           for await (const m of current) {
             // A message lost on the way (a slow reader's drop) leaves a gap: start again after the last one.
             if (m.info.deliverySequence !== ++delivered) break;
@@ -179,11 +172,15 @@ export function managerOf(js: JetStreamClient): Promise<JetStreamManager> {
 const HEARTBEAT_MS = 2500;
 
 /**
- * Ends a read whose server has gone quiet, so that it starts again elsewhere: nothing from the
- * server (a message, an idle heartbeat, a flow-control request) for QUIET_MS. The client's own
- * missed-heartbeat notice does not always come when the server that held the consumer died.
+ * Ends a read that lost messages or whose server has gone quiet, so that it starts again after
+ * its last message (elsewhere, on a cluster). Lost: what a consumer pushed while its reader was
+ * away (a reconnect: a cut link, a renewed credential) is gone, and the next idle heartbeat says
+ * how many it pushed; a second look a moment later tells a loss from messages still queued here.
+ * Quiet: nothing from the server (a message, a heartbeat, a flow-control request) for QUIET_MS;
+ * the client's own missed-heartbeat notice does not always come when the server that held the
+ * consumer died.
  */
-function watchServer(messages: ConsumerMessages, lastMessageAt: () => number): void {
+function watchServer(messages: ConsumerMessages, lastMessageAt: () => number, delivered: () => number): void {
   let lastSign = Date.now();
   const timer = setInterval(() => {
     if (Date.now() - Math.max(lastSign, lastMessageAt()) > QUIET_MS) messages.stop();
@@ -191,6 +188,10 @@ function watchServer(messages: ConsumerMessages, lastMessageAt: () => number): v
   void (async () => {
     for await (const status of messages.status()) {
       if (status.type === "heartbeat" || status.type === "debug" || status.type === "flow_control") lastSign = Date.now();
+      if (status.type === "heartbeat" && status.lastConsumerSequence > delivered()) {
+        const pushed = status.lastConsumerSequence;
+        setTimeout(() => pushed > delivered() && messages.stop(), LOSS_CHECK_MS).unref();
+      }
       if (status.type === "heartbeats_missed" && status.count >= 2) messages.stop();
     }
   })()
@@ -200,6 +201,7 @@ function watchServer(messages: ConsumerMessages, lastMessageAt: () => number): v
 }
 
 export const QUIET_MS = 4 * HEARTBEAT_MS + 1000;
+const LOSS_CHECK_MS = 500;
 
 /**
  * The stream sequence of the last message on `filter` (0: none yet), read through a consumer,
@@ -234,7 +236,6 @@ export async function readFilters(
   js: JetStreamClient,
   stream: string,
   filters: readonly string[],
-  connection?: NatsConnection,
 ): Promise<{ readonly held: readonly StreamMessage[]; live(): Promise<StreamReader> }> {
   let end = 0;
   for (const filter of filters) end = Math.max(end, await lastSeqOf(js, stream, filter));
@@ -245,10 +246,7 @@ export async function readFilters(
   held.sort((a, b) => a.seq - b.seq);
   return {
     held,
-    live: async () =>
-      mergeLive(
-        await Promise.all(filters.map((filter) => readStream(js, stream, { filter, fromSeq: end + 1, ...(connection === undefined ? {} : { connection }) }))),
-      ),
+    live: async () => mergeLive(await Promise.all(filters.map((filter) => readStream(js, stream, { filter, fromSeq: end + 1 })))),
   };
 }
 

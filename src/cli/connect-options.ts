@@ -71,7 +71,7 @@ export async function partyAccess(args: ParsedArgs, identity: Identity, governan
 export function governanceAccess(governance: Identity, ttlSeconds = 3600): BusAccess {
   const service = natsTrustOf(governance).serviceUser;
   const issue = () => issueUserJwt(governance, service, [{ role: "governance", tenant: "*", name: "governance" }], ttlSeconds);
-  return renewedLocally(credentialsOf(service, issue()), ttlSeconds, issue);
+  return renewedLocally(credentialsOf(service, issue()), issue);
 }
 
 /** Says, once, that a connection goes without credentials or without TLS: fine on a plain server of one's own, nowhere else. */

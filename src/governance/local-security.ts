@@ -8,6 +8,7 @@ import {
   credentialsOf,
   DEFAULT_TTL_SECONDS,
   defaultTtlOf,
+  expiryOfOwnJwt,
   issueUserJwt,
   natsTrustOf,
   serverAuthConfig,
@@ -31,6 +32,8 @@ export type RunSecurity = {
   readonly service: BusAccess;
   accessFor(identity: Identity, grants: readonly Grant[]): BusAccess;
   readonly clientTls: BusTls;
+  /** How many times the parties' credentials were renewed so far. */
+  renewals(): number;
 };
 
 export type LocalSecurity = RunSecurity & {
@@ -67,41 +70,45 @@ export async function localSecurity(governance: Identity, options: LocalSecurity
 
 /** The run's side of a deployment secured by `governance` whose CA is `clientTls`: credentials made and renewed locally. */
 export function deploymentSecurity(governance: Identity, clientTls: BusTls, ttlSeconds?: number): RunSecurity {
+  let renewals = 0;
   const accessFor = (identity: Identity, grants: readonly Grant[]): BusAccess => {
     const ttl = ttlSeconds ?? defaultTtlOf(grants);
     const issue = () => issueUserJwt(governance, identity, grants, ttl);
-    return renewedLocally(credentialsOf(identity, issue()), ttl, issue);
+    return renewedLocally(credentialsOf(identity, issue()), () => {
+      renewals++;
+      return issue();
+    });
   };
   return {
     governance: governance.did,
     service: accessFor(natsTrustOf(governance).serviceUser, [{ role: "governance", tenant: "*", name: "governance" }]),
     accessFor,
     clientTls,
+    renewals: () => renewals,
   };
 }
 
 /** Access as the system account's user, renewed locally. */
 export function systemAccess(governance: Identity, ttlSeconds: number): BusAccess {
   let credentials = systemUserCredentials(governance, ttlSeconds);
-  return renewedLocally(credentials, ttlSeconds, () => {
+  return renewedLocally(credentials, () => {
     credentials = systemUserCredentials(governance, ttlSeconds);
     return credentials.jwt;
   });
 }
 
 /** Access with these credentials, renewed by `issue` (the governance key is at hand) before they expire. */
-export function renewedLocally(credentials: UserCredentials, ttlSeconds: number, issue: () => string): BusAccess {
+export function renewedLocally(credentials: UserCredentials, issue: () => string): BusAccess {
   let jwt = credentials.jwt;
-  let expiresAt = Date.now() + ttlSeconds * 1000;
   return {
     jwt: () => jwt,
     seed: new TextEncoder().encode(credentials.seed),
     inboxPrefix: credentials.inboxPrefix,
     renewal: {
-      expiresAt: () => expiresAt,
+      // The JWT's own expiry: whole seconds from a whole-second issue time, up to a second sooner than now + ttl.
+      expiresAt: () => expiryOfOwnJwt(jwt),
       renew: async () => {
         jwt = issue();
-        expiresAt = Date.now() + ttlSeconds * 1000;
       },
     },
   };

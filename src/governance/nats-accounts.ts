@@ -137,6 +137,12 @@ export function systemUserCredentials(governance: Identity, ttlSeconds: number, 
   return credentialsOf(trust.systemUser, jwt);
 }
 
+/** When a JWT this process issued expires (ms), read from its claims without a check: it signed them. */
+export function expiryOfOwnJwt(jwt: string): number | undefined {
+  const claims = JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: number };
+  return claims.exp === undefined ? undefined : claims.exp * 1000;
+}
+
 /** A user JWT's claims, checked against the pinned account (the governance identity): what `catopt creds show` prints. */
 export function readUserJwt(token: string, governanceAccount: string): JwtClaims {
   const claims = decodeJwt(token, "account", governanceAccount);

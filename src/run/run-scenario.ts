@@ -91,6 +91,8 @@ export type RunReport = Outcome & {
   /** Peak resident memory of this process (every agent, the coordinator and the consumers), and of the embedded server. */
   readonly peak_rss_mib: number;
   readonly server_peak_rss_mib: number | null;
+  /** How many times the parties renewed their credentials during the run (null: a plain server). */
+  readonly credential_renewals: number | null;
 };
 
 export type LedgerOutcome = {
@@ -362,6 +364,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       recovery: recovery.finish(replayed.rejected, faults.timeline, closedAtMs),
       peak_rss_mib: process.resourceUsage().maxRSS / 1024,
       server_peak_rss_mib: bus.serverPid === undefined ? null : await peakRssMib(bus.serverPid),
+      credential_renewals: security?.renewals() ?? null,
     };
   } finally {
     await bus.close();
