@@ -120,7 +120,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   // Open, round and plan events: the problem's round subject (its open and round events) and its
   // plan subject, read as one. Two reads, because an agent may read no other subject of its
   // tenant: a filter with a wildcard where the kind goes would be one on its peers' deltas too.
-  const announcements = await readFilters(js, EVENTS_STREAM, [roundSubject(tenant, problem), planSubject(tenant, problem)]);
+  const announcements = await readFilters(js, EVENTS_STREAM, [roundSubject(tenant, problem), planSubject(tenant, problem)], nc);
   // An agent that (re)starts on a problem under way acts on its opening and its latest plan
   // only (DESIGN principle 3): answering each older plan would only send deltas too stale to count.
   let [opening, latest]: [StreamMessage | undefined, StreamMessage | undefined] = [undefined, undefined];

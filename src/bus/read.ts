@@ -1,3 +1,4 @@
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -31,6 +32,12 @@ export type ReadOptions = {
   readonly onlyNew?: boolean;
   /** From this stream sequence on (a reader that already folded what came before). */
   readonly fromSeq?: number;
+  /**
+   * The reader's connection: when it reconnects (a link back after a cut, a renewed credential),
+   * the read starts again at once after its last message, since what its consumer pushed
+   * meanwhile is lost.
+   */
+  readonly connection?: NatsConnection;
 };
 
 /** How long a read keeps trying to get going again before it gives up (the caller then stops with the reason). */
@@ -50,6 +57,11 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
   let stopped = false;
   let current: ConsumerMessages | undefined;
   let read: OrderedRead | undefined;
+  if (options.connection !== undefined) {
+    void (async () => {
+      for await (const status of (options.connection as NatsConnection).status()) if (status.type === "reconnect" && !stopped) current?.stop();
+    })().catch(() => undefined);
+  }
   return {
     stop: () => {
       stopped = true;
@@ -236,6 +248,7 @@ export async function readFilters(
   js: JetStreamClient,
   stream: string,
   filters: readonly string[],
+  connection?: NatsConnection,
 ): Promise<{ readonly held: readonly StreamMessage[]; live(): Promise<StreamReader> }> {
   let end = 0;
   for (const filter of filters) end = Math.max(end, await lastSeqOf(js, stream, filter));

@@ -239,7 +239,7 @@ export async function startGovernance(options: GovernanceOptions): Promise<Gover
   };
 
   const batchLimit = options.batch ?? 256;
-  messages = await readStream(js, EVENTS_STREAM, { fromSeq: lastSeq + 1 });
+  messages = await readStream(js, EVENTS_STREAM, { fromSeq: lastSeq + 1, connection: nc });
   const reader = messages;
   // Batches are pipelined: the next batches' signatures are verified on the pool while the
   // current one is judged and published, so the workers never wait for the main thread.
