@@ -259,7 +259,10 @@ export async function readFilters(
   held.sort((a, b) => a.seq - b.seq);
   return {
     held,
-    live: async () => mergeLive(await Promise.all(filters.map((filter) => readStream(js, stream, { filter, fromSeq: end + 1 })))),
+    live: async () =>
+      mergeLive(
+        await Promise.all(filters.map((filter) => readStream(js, stream, { filter, fromSeq: end + 1, ...(connection === undefined ? {} : { connection }) }))),
+      ),
   };
 }
 
