@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { runAgent } from "../agent/agent-runner.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
-import { partySession, TLS_CA_OPTION } from "./connect-options.ts";
+import { partySession, TLS_OPTIONS } from "./connect-options.ts";
 import { NATS_OPTION, stringOption, tokenOption, type Command, type ParsedArgs } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import type { FamilyAgent } from "../core/family.ts";
@@ -43,7 +43,7 @@ export const agentCommand: Command = {
     nats: NATS_OPTION,
     "problem-id": { type: "string", value: "<id>", description: "the problem id the coordinator runs under (default: the scenario's)" },
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
     governance: GOVERNANCE_OPTION,
     coordinator: {
       type: "string",

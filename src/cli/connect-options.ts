@@ -34,11 +34,28 @@ export const AS_OPTION: OptionSpec = {
   description: "connect as the party of this key: its credentials are <key directory>/<name>.jwt (a viewer, an auditor)",
 };
 
+/** The TLS options every command that joins a deployment takes. */
+export const TLS_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  "tls-ca": TLS_CA_OPTION,
+  "tls-cert": { type: "string", value: "<file>", description: "with mutual TLS: this client's certificate (default $CATOPT_TLS_CERT)" },
+  "tls-key": { type: "string", value: "<file>", description: "with mutual TLS: its key (default $CATOPT_TLS_KEY)" },
+};
+
 export function tlsOf(args: ParsedArgs): BusTls | undefined {
-  const caFile = stringOption(args, "tls-ca") ?? (process.env.CATOPT_TLS_CA || undefined);
-  if (caFile === undefined) return undefined;
-  if (!existsSync(caFile)) throw catoptError("USAGE", `--tls-ca: no file ${caFile}`);
-  return { caFile };
+  const given = (name: string, env: string): string | undefined => {
+    const file = stringOption(args, name) ?? (process.env[env] || undefined);
+    if (file !== undefined && !existsSync(file)) throw catoptError("USAGE", `--${name}: no file ${file}`);
+    return file;
+  };
+  const caFile = given("tls-ca", "CATOPT_TLS_CA");
+  const certFile = given("tls-cert", "CATOPT_TLS_CERT");
+  const keyFile = given("tls-key", "CATOPT_TLS_KEY");
+  if ((certFile === undefined) !== (keyFile === undefined)) throw catoptError("USAGE", "--tls-cert and --tls-key go together");
+  if (caFile === undefined) {
+    if (certFile !== undefined) throw catoptError("USAGE", "--tls-cert needs --tls-ca (the CA to pin)");
+    return undefined;
+  }
+  return { caFile, ...(certFile === undefined || keyFile === undefined ? {} : { certFile, keyFile }) };
 }
 
 /** The JWT file of the party named `name` in the key directory. */

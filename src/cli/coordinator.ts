@@ -1,5 +1,5 @@
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
-import { partySession, TLS_CA_OPTION } from "./connect-options.ts";
+import { partySession, TLS_OPTIONS } from "./connect-options.ts";
 import { JSON_OPTION, NATS_OPTION, positiveIntegerOption, stringOption, tokenOption, type Command } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import { loadScenario } from "../run/scenario-files.ts";
@@ -23,7 +23,7 @@ export const coordinatorCommand: Command = {
     "problem-id": { type: "string", value: "<id>", description: "run under this problem id (default: the scenario's)" },
     replicas: { type: "string", value: "<n>", description: "stream replicas when creating the streams" },
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
     key: { type: "string", value: "<name>", description: 'the coordinator\'s key in the key directory (default "coordinator")' },
     governance: GOVERNANCE_OPTION,
   },

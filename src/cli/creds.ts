@@ -16,7 +16,7 @@ import { defaultTtlOf, issueUserJwt, parseCredsFile, readUserJwt } from "../gove
 import { grantsOf } from "../governance/nats-permissions.ts";
 import { nkeyPublic } from "../governance/nkey.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
-import { governanceSession, TLS_CA_OPTION } from "./connect-options.ts";
+import { governanceSession, TLS_OPTIONS } from "./connect-options.ts";
 import { KEYS_OPTION, keyDirOf, pinnedTrustRoot } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";
 
@@ -36,7 +36,7 @@ export const credsCommand: Command = {
     out: { type: "string", value: "<file>", description: "with issue: write the JWT here instead" },
     reason: { type: "string", value: "<text>", description: "with revoke: why" },
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
   },
   details: [
     "Examples:",

@@ -1,4 +1,4 @@
-import { governanceSession, TLS_CA_OPTION } from "./connect-options.ts";
+import { governanceSession, TLS_OPTIONS } from "./connect-options.ts";
 import type { BusSession } from "../bus/session.ts";
 import type { Io } from "../core/command.ts";
 import type { AdmissionState } from "../governance/admission.ts";
@@ -42,7 +42,7 @@ export const governanceCommand: Command = {
     every: { type: "string", value: "<n>", description: "with run: a checkpoint every n entries (default 1000)" },
     "every-ms": { type: "string", value: "<ms>", description: "with run: and at least every ms milliseconds when new entries came (default 5000)" },
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
     key: { type: "string", value: "<name>", description: 'the governance key in the key directory (default "governance")' },
     nats: NATS_OPTION,
   },

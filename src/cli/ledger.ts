@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { chosenNatsUrl } from "../bus/connection.ts";
-import { AS_OPTION, partySession, readerParties, TLS_CA_OPTION } from "./connect-options.ts";
+import { AS_OPTION, partySession, readerParties, TLS_OPTIONS } from "./connect-options.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { catoptError } from "../core/errors.ts";
 import { decodeEvent } from "../families/registry.ts";
@@ -32,7 +32,7 @@ export const ledgerCommand: Command = {
     file: { type: "string", value: "<file>", description: "a ledger export or a recorded scenario stream instead of the live stream" },
     governance: GOVERNANCE_OPTION,
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
     as: AS_OPTION,
     from: { type: "string", value: "<size>", description: "with prove: a consistency proof from this tree size to the latest checkpoint" },
     json: { type: "boolean", description: "print one JSON object (hashes in hex)" },

@@ -1,5 +1,5 @@
 import { KEYS_OPTION } from "./identity-options.ts";
-import { AS_OPTION, partySession, readerParties, TLS_CA_OPTION } from "./connect-options.ts";
+import { AS_OPTION, partySession, readerParties, TLS_OPTIONS } from "./connect-options.ts";
 import { chosenNatsUrl } from "../bus/connection.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { catoptError } from "../core/errors.ts";
@@ -34,7 +34,7 @@ export const replayCommand: Command = {
       description: "the trust root (default $CATOPT_GOVERNANCE, else the recording's, said aloud; for a stream, the signer of its first governance event)",
     },
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
     as: AS_OPTION,
     json: JSON_OPTION,
   },

@@ -7,7 +7,7 @@ import { loadScenario } from "../run/scenario-files.ts";
 import { runScenario, type RunReport } from "../run/run-scenario.ts";
 import { recoveryLines } from "../run/recovery.ts";
 import { runOptionsOf } from "./run-options.ts";
-import { TLS_CA_OPTION } from "./connect-options.ts";
+import { TLS_OPTIONS } from "./connect-options.ts";
 import { outcomeLines, progressLine, worthPrinting } from "./render.ts";
 
 const RUN_OPTIONS = {
@@ -25,7 +25,7 @@ const RUN_OPTIONS = {
     value: "<dir>",
     description: 'sign with the keys "governance", "coordinator" and each agent\'s from this directory (default: keys made for the run)',
   },
-  "tls-ca": TLS_CA_OPTION,
+  ...TLS_OPTIONS,
 } as const;
 
 export const runCommand: Command = {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { startEmbeddedServer } from "../bus/embedded-server.ts";
 import { startLocalCluster } from "../bus/local-cluster.ts";
 import { openBus } from "../bus/session.ts";
-import { makeLocalTls } from "../bus/tls-files.ts";
+import { makeClientTls, makeLocalTls } from "../bus/tls-files.ts";
 import { writePrivateFile } from "../bus/private-file.ts";
 import { stringOption, type Command } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
@@ -33,6 +33,10 @@ export const serverCommand: Command = {
     admit: { type: "string", value: "<role>:<tenant>:<name>,...", description: `admit these parties and write their credentials (roles: ${ROLES.join(", ")})` },
     dir: { type: "string", value: "<dir>", description: "where the CA and the server's certificate go (default ./catopt-deployment)" },
     ttl: { type: "string", value: "<seconds>", description: "lifetime of the credentials written (default 3600; 900 for a viewer)" },
+    "mutual-tls": {
+      type: "boolean",
+      description: "clients must show a certificate of the CA too (one is written for this machine: client.pem, client-key.pem)",
+    },
     "config-only": {
       type: "boolean",
       description: "write operator.conf (the trust root's operator and accounts) and tls.conf into --dir for servers you run yourself, and start nothing",
@@ -52,10 +56,13 @@ export const serverCommand: Command = {
     const dir = path.resolve(stringOption(args, "dir") ?? "catopt-deployment");
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tls = await makeLocalTls(dir);
-    const serverConfig = serverAuthConfig(governance) + tlsConfig(tls);
+    const mutual = args.values["mutual-tls"] === true;
+    const client = mutual ? await makeClientTls(tls, dir, "client") : undefined;
+    const clientTls = { caFile: tls.caFile, ...(client ?? {}) };
+    const serverConfig = serverAuthConfig(governance) + tlsConfig(tls, mutual);
     // What a nats-server of one's own includes: the operator and accounts (no secret in them), and TLS with this CA (or one's own).
     await writePrivateFile(path.join(dir, "operator.conf"), `# catopt-flow: trust root ${governance.did}\n${serverAuthConfig(governance)}`);
-    await writePrivateFile(path.join(dir, "tls.conf"), tlsConfig(tls));
+    await writePrivateFile(path.join(dir, "tls.conf"), tlsConfig(tls, mutual));
     if (args.values["config-only"] === true) {
       io.out(
         [
@@ -69,13 +76,13 @@ export const serverCommand: Command = {
     const access = governanceAccess(governance);
     const cluster = args.values.cluster === true;
     const servers = cluster
-      ? await startLocalCluster(3, { serverConfig, routeTls: tls, probe: { access, tls: { caFile: tls.caFile } } })
+      ? await startLocalCluster(3, { serverConfig, routeTls: tls, probe: { access, tls: clientTls } })
       : await startEmbeddedServer({ extraConfig: serverConfig });
     const bus = await openBus({
       url: servers.url,
       name: "catopt-server",
       replicas: cluster ? 3 : undefined,
-      security: { access, tls: { caFile: tls.caFile } },
+      security: { access, tls: clientTls },
     });
     try {
       for (const s of bus.streams) io.out(`stream ${s.name}: ${s.action}\n`);
@@ -94,7 +101,7 @@ export const serverCommand: Command = {
           `nats-server${cluster ? " cluster" : ""} at ${servers.url}: TLS (CA ${tls.caFile}), operator mode with trust root ${governance.did}; loopback only, no monitoring port`,
           "governance service: writes the ledger, renews credentials, pushes revocations (Ctrl-C stops it all)",
           "in another shell:",
-          `  export CATOPT_NATS_URL=${servers.url} CATOPT_TLS_CA=${tls.caFile} CATOPT_GOVERNANCE=${governance.did}`,
+          `  export CATOPT_NATS_URL=${servers.url} CATOPT_TLS_CA=${tls.caFile} CATOPT_GOVERNANCE=${governance.did}${client === undefined ? "" : ` CATOPT_TLS_CERT=${client.certFile} CATOPT_TLS_KEY=${client.keyFile}`}`,
           "",
         ].join("\n"),
       );

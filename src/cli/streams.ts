@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { openBus } from "../bus/session.ts";
 import { loadIdentity } from "../governance/keystore.ts";
-import { governanceSession, TLS_CA_OPTION } from "./connect-options.ts";
+import { governanceSession, TLS_OPTIONS } from "./connect-options.ts";
 import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";
 import { catoptError } from "../core/errors.ts";
 import { NATS_OPTION, positiveIntegerOption, type Command } from "../core/command.ts";
@@ -17,7 +17,7 @@ export const streamsCommand: Command = {
     nats: NATS_OPTION,
     replicas: { type: "string", value: "<n>", description: "replicas per stream, e.g. 3 on a three-server cluster" },
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
   },
   details: ["On a secured deployment only the governance identity may make streams: its key is read from the key directory."],
   run: async (args, io) => {

@@ -1,4 +1,4 @@
-import { AS_OPTION, partySession, readerParties, TLS_CA_OPTION } from "./connect-options.ts";
+import { AS_OPTION, partySession, readerParties, TLS_OPTIONS } from "./connect-options.ts";
 import { readStream } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
@@ -24,7 +24,7 @@ export const watchCommand: Command = {
     "until-final": { type: "boolean", description: "exit after the first plan whose status is not running" },
     governance: GOVERNANCE_OPTION,
     keys: KEYS_OPTION,
-    "tls-ca": TLS_CA_OPTION,
+    ...TLS_OPTIONS,
     as: AS_OPTION,
     json: { type: "boolean", description: "print one JSON object per event (NDJSON)" },
   },

@@ -40,7 +40,7 @@ export type LocalSecurity = RunSecurity & {
   /** The server configuration to add: operator, accounts, TLS. */
   readonly serverConfig: string;
   /** The TLS files, the CA among them, that clients pin. */
-  readonly tls: TlsFiles;
+  readonly tls: TlsFiles & { readonly caKeyFile: string };
   /** The service's user in the system account, which pushes revocations to the server. */
   readonly system: BusAccess;
   /** Removes the temporary TLS files (when it made them). */
@@ -114,6 +114,6 @@ export function renewedLocally(credentials: UserCredentials, issue: () => string
   };
 }
 
-/** The client TLS block: clients must speak TLS (a cluster's routes get theirs from local-cluster.ts). */
-export const tlsConfig = (tls: TlsFiles): string =>
-  `tls { cert_file: ${JSON.stringify(tls.certFile)}, key_file: ${JSON.stringify(tls.keyFile)}, ca_file: ${JSON.stringify(tls.caFile)}, timeout: 5 }\n`;
+/** The client TLS block: clients must speak TLS, and with `verify` show a certificate of the CA (mutual TLS; a cluster's routes get theirs from local-cluster.ts). */
+export const tlsConfig = (tls: TlsFiles, verify = false): string =>
+  `tls { cert_file: ${JSON.stringify(tls.certFile)}, key_file: ${JSON.stringify(tls.keyFile)}, ca_file: ${JSON.stringify(tls.caFile)}, timeout: 5${verify ? ", verify: true" : ""} }\n`;

@@ -11,14 +11,17 @@ import { deltaSubject, governanceSubject, planSubject } from "../../src/core/sub
 import { admitEvent, revokeEvent } from "../../src/governance/governance-events.ts";
 import { answerRenewal, renewalRequest, renewedByService, requestRenewal, serveCredentials } from "../../src/governance/credential-service.ts";
 import { startGovernance } from "../../src/governance/governance-consumer.ts";
-import { credentialsOf, issueUserJwt } from "../../src/governance/nats-accounts.ts";
+import { credentialsOf, issueUserJwt, serverAuthConfig } from "../../src/governance/nats-accounts.ts";
 import { nkeyPublic } from "../../src/governance/nkey.ts";
 import { generateIdentity, type Identity } from "../../src/governance/identity.ts";
 import { LEDGER_STREAM } from "../../src/governance/ledger.ts";
 import type { Grant } from "../../src/governance/nats-permissions.ts";
 import { envelopeBytes, publishEvent } from "../../src/governance/signed-publish.ts";
 import { startSecureServer, type SecureServer } from "../helpers/secure-server.ts";
-import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+import path from "node:path";
+import { PROJECT_ROOT, startEmbeddedServer } from "../../src/bus/embedded-server.ts";
+import { makeClientTls } from "../../src/bus/tls-files.ts";
+import { localSecurity, tlsConfig } from "../../src/governance/local-security.ts";
 import { runScenario } from "../../src/run/run-scenario.ts";
 import { loadScenario } from "../../src/run/scenario-files.ts";
 
@@ -355,6 +358,30 @@ access("a revoked party is cut off at once and cannot renew; the governance serv
     service.stop();
     await system.close();
     await consumer.stop();
+  }
+});
+
+access("with mutual TLS, a client with credentials but no certificate of the CA is refused; one with it gets in", async () => {
+  const governance = generateIdentity("governance");
+  const security = await localSecurity(governance);
+  const client = await makeClientTls(security.tls, path.dirname(security.tls.caFile), "client");
+  const server = await startEmbeddedServer({ extraConfig: serverAuthConfig(governance) + tlsConfig(security.tls, true) });
+  try {
+    const access = () => security.accessFor(generateIdentity("v"), [{ role: "viewer", tenant: "A", name: "v" }]);
+    const refused = await connectTo(server.url, "no cert", { tls: security.clientTls, access: access() }).then(
+      async (nc) => {
+        await nc.close();
+        return "connected";
+      },
+      (err: unknown) => String(err),
+    );
+    assert.is.not(refused, "connected", "no client certificate, no connection");
+    const nc = await connectTo(server.url, "with cert", { tls: { ...security.clientTls, ...client }, access: access() });
+    assert.not.ok(nc.isClosed());
+    await nc.close();
+  } finally {
+    await server.stop();
+    await security.close();
   }
 });
 
