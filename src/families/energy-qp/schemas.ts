@@ -75,6 +75,19 @@ const DELTA_1 = declareBody("delta", {
   objective: field("number", v.finite, 0),
 });
 
+/** What every reader of a plan may see: its status, rho, the shared signal, the objective and the residuals. */
+const SHARED_PLAN_FIELDS = {
+  status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
+  rho: field("number", v.positive, 1),
+  /** xbar - zbar + u per resource: the one signal every agent's next local step needs. */
+  signal: field("map:number", v.numberMap, { r: 0 }),
+  objective: field("number", v.finite, 0),
+  primal: field("number", v.finite, 0),
+  dual: field("number", v.finite, 0),
+  epsPrimal: field("number", v.finite, 0),
+  epsDual: field("number", v.finite, 0),
+};
+
 const PLAN_1 = declareBody("plan", {
   // Its parser checked that allocations is a map before anything else, and a refusal names that field still (refusals are in state hashes).
   allocations: field(
@@ -87,32 +100,14 @@ const PLAN_1 = declareBody("plan", {
     },
     { a: { r: 1 } },
   ),
-  status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
-  rho: field("number", v.positive, 1),
-  /** xbar - zbar + u per resource: the one signal every agent's next local step needs. */
-  signal: field("map:number", v.numberMap, { r: 0 }),
-  objective: field("number", v.finite, 0),
-  primal: field("number", v.finite, 0),
-  dual: field("number", v.finite, 0),
-  epsPrimal: field("number", v.finite, 0),
-  epsDual: field("number", v.finite, 0),
+  ...SHARED_PLAN_FIELDS,
 });
 
 /**
- * The plan the agents and the tenant's viewers read: the shared signal, rho, the objective and
- * the residuals, and no agent's values (plan/1 carried every agent's; an agent now learns its own,
- * as the fold took them, from the round events).
+ * The plan the agents and the tenant's viewers read: no agent's values (plan/1 carried every
+ * agent's; an agent now learns its own, as the fold took them, from the round events).
  */
-const PLAN_2 = declareBody("plan", {
-  status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
-  rho: field("number", v.positive, 1),
-  signal: field("map:number", v.numberMap, { r: 0 }),
-  objective: field("number", v.finite, 0),
-  primal: field("number", v.finite, 0),
-  dual: field("number", v.finite, 0),
-  epsPrimal: field("number", v.finite, 0),
-  epsDual: field("number", v.finite, 0),
-});
+const PLAN_2 = declareBody("plan", SHARED_PLAN_FIELDS);
 
 export type OpenBody = BodyOfDeclared<typeof OPEN_1>;
 /** The open body by its older name: the problem's public specification. */
