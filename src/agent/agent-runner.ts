@@ -4,8 +4,7 @@ import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { AnyEvent } from "../core/event.ts";
 import { deltaSubject, planSubject, roundSubject } from "../core/subjects.ts";
-import { decodeEnvelope } from "../core/envelope.ts";
-import { decodeEvent, eventKindOf } from "../families/registry.ts";
+import { eventKindOf } from "../families/registry.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { drive } from "../bus/drive.ts";
 import { readFilters, readStream, type StreamReader } from "../bus/read.ts";
@@ -150,7 +149,16 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       plan: finalPlan,
     };
   }
-  const live = planAfterItsRound(await announcements.live(), lastRound, (seq, why) => options.onUnreadable?.(seq, why));
+  const coordinators = async (message: StreamMessage): Promise<{ kind: string | undefined; round: number } | undefined> => {
+    await vetted(message);
+    try {
+      const event = steering(message);
+      return event === undefined ? undefined : { kind: eventKindOf(event.schema), round: event.round };
+    } catch {
+      return undefined; // its route refuses it, with the reason
+    }
+  };
+  const live = planAfterItsRound(await announcements.live(), lastRound, coordinators, (seq, why) => options.onUnreadable?.(seq, why));
   const leaving = () => actor.send({ type: "leave", reason: String(options.leave?.reason ?? "leaving"), now: clock() });
   options.leave?.addEventListener("abort", leaving, { once: true });
   try {
@@ -180,28 +188,25 @@ const MAX_HELD_PLANS = 16;
  * and so what the agent's values are). The coordinator publishes round k, and plan k only once
  * round k is in the stream, so a plan waits here at most for the other read to deliver it.
  */
-function planAfterItsRound(reader: StreamReader, lastRound: number, refuse: (seq: number, why: string) => void): StreamReader<StreamMessage> {
-  const kindOf = (message: StreamMessage): { kind: string | undefined; round: number } | undefined => {
-    try {
-      const event = decodeEvent(decodeEnvelope(message.data).event);
-      return { kind: eventKindOf(event.schema), round: event.round };
-    } catch {
-      return undefined; // unreadable: its route refuses it
-    }
-  };
+export function planAfterItsRound(
+  reader: StreamReader,
+  lastRound: number,
+  coordinators: (message: StreamMessage) => Promise<{ kind: string | undefined; round: number } | undefined>,
+  refuse: (seq: number, why: string) => void,
+): StreamReader<StreamMessage> {
   return {
     stop: () => reader.stop(),
     async *[Symbol.asyncIterator]() {
       let held: { message: StreamMessage; round: number }[] = [];
       for await (const message of reader) {
-        const what = kindOf(message);
+        // Only the tenant's coordinator's own events of this problem hold or release anything; the rest go on to be refused.
+        const what = await coordinators(message);
         if (what?.kind === "plan" && what.round > lastRound) {
-          held.push({ message, round: what.round });
-          if (held.length > MAX_HELD_PLANS) {
-            const farthest = held.reduce((a, b) => (b.round > a.round ? b : a));
-            held = held.filter((h) => h !== farthest);
-            refuse(farthest.message.seq, `a plan for round ${farthest.round}, with no round event for it`);
+          if (held.length >= MAX_HELD_PLANS) {
+            refuse(message.seq, `a plan for round ${what.round}, with ${MAX_HELD_PLANS} plans already waiting for their round events`);
+            continue;
           }
+          held.push({ message, round: what.round });
           continue;
         }
         yield message;

@@ -59,7 +59,10 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
   let read: OrderedRead | undefined;
   if (options.connection !== undefined) {
     void (async () => {
-      for await (const status of (options.connection as NatsConnection).status()) if (status.type === "reconnect" && !stopped) current?.stop();
+      for await (const status of (options.connection as NatsConnection).status()) {
+        if (stopped) break;
+        if (status.type === "reconnect") current?.stop();
+      }
     })().catch(() => undefined);
   }
   return {
@@ -75,11 +78,13 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
         try {
           read?.drop();
           read = await orderedRead(js, stream, options.filter, consumerOptions(last));
+          if (stopped) return read.drop(); // stop() came while the consumer was being made
           // Only new messages: from where the first consumer began, should it break off before its first message.
           if (last === 0 && options.onlyNew === true) last = read.startedAfter;
           if (untilEnd && read.pending === 0) return read.drop();
           current = await read.consumer.consume();
           if (stopped) current.stop(); // stop() came while the consumer was being made: it had nothing to stop yet
+          lastProgress = Date.now(); // going again: patience counts from the next break
           let delivered = 0;
           watchServer(
             current,

@@ -57,6 +57,7 @@ export type CredentialService = { stop(): void };
 const MIN_RENEWAL_GAP_MS = 5000;
 /** Revocations are pushed again this often: a restarted server forgets them (its resolver keeps accounts in memory). */
 const REPUSH_MS = 30_000;
+const RETRY_MS = 2000;
 
 /**
  * Answers renewals from the admissions the governance consumer has folded, and pushes the
@@ -84,22 +85,29 @@ export function serveCredentials(
   void (async () => {
     for await (const msg of sub) {
       const now = Date.now();
-      const answer = answerRenewal(msg.data, governance, admission(), options.ttlSeconds, now, stamps);
-      if (answer.to === undefined || !(msg.reply ?? "").startsWith(`${inboxPrefixOf(answer.to)}.`)) {
-        options.onRefused?.(answer.to === undefined ? answer.why : `a reply subject outside ${answer.to}'s inbox`);
+      // Cheap checks first: the reply must be the claimed key's own inbox, and that key may ask once in a while.
+      const claimed = claimedUser(msg.data);
+      if (claimed === undefined || !(msg.reply ?? "").startsWith(`${inboxPrefixOf(claimed)}.`)) {
+        options.onRefused?.(claimed === undefined ? "no did:key to answer" : `a reply subject outside ${claimed}'s inbox`);
         continue;
       }
-      if (now - (lastAnswered.get(answer.to) ?? 0) < MIN_RENEWAL_GAP_MS) {
-        options.onRefused?.(`${answer.to} asked again within ${MIN_RENEWAL_GAP_MS} ms`);
+      if (now - (lastAnswered.get(claimed) ?? 0) < MIN_RENEWAL_GAP_MS) {
+        options.onRefused?.(`${claimed} asked again within ${MIN_RENEWAL_GAP_MS} ms`);
         continue;
       }
       if (lastAnswered.size > 100_000) lastAnswered.clear();
-      lastAnswered.set(answer.to, now);
+      lastAnswered.set(claimed, now);
+      const answer = answerRenewal(msg.data, governance, admission(), options.ttlSeconds, now, stamps);
+      if (answer.to !== claimed) {
+        options.onRefused?.(answer.to === undefined ? answer.why : `signed by another key than ${claimed}`);
+        continue;
+      }
       msg.respond(JSON.stringify("jwt" in answer ? { jwt: answer.jwt } : { error: answer.error }));
     }
   })().catch((err: unknown) => options.onError?.(err as Error));
 
   let pushed = "";
+  let attempted = "";
   let lastSweep = 0;
   let busy = false;
   const { system } = options;
@@ -110,13 +118,19 @@ export function serveCredentials(
     const seconds = Math.floor(Date.now() / 1000);
     for (const key of revokedKeys(admission())) if (!stamps.has(key)) stamps.set(key, seconds);
     const revocations = JSON.stringify([...stamps].sort());
-    if (revocations === pushed && Date.now() - lastSweep < REPUSH_MS) return;
+    // A new revocation at once; a failed push again in 2 s; the rest every 30 s.
+    if (revocations === attempted && Date.now() - lastSweep < (revocations === pushed ? REPUSH_MS : RETRY_MS)) return;
+    attempted = revocations;
     busy = true;
     void (async () => {
-      if (system !== undefined && stamps.size > 0) await pushAccount(system, governance, Object.fromEntries(stamps));
-      pushed = revocations;
-      lastSweep = Date.now();
-      for (const what of await sweepConsumers(nc, new Set(stamps.keys()))) options.onRefused?.(`removed consumer ${what}`);
+      lastSweep = Date.now(); // a failure is tried again at the next sweep, not every half second
+      try {
+        if (system !== undefined && stamps.size > 0) await pushAccount(system, governance, Object.fromEntries(stamps));
+        pushed = revocations;
+      } finally {
+        // Consumers go whether or not the server took the revocations.
+        for (const what of await sweepConsumers(nc, new Set(stamps.keys()))) options.onRefused?.(`removed consumer ${what}`);
+      }
     })()
       .catch((err: unknown) => options.onError?.(err as Error))
       .finally(() => {
@@ -129,6 +143,17 @@ export function serveCredentials(
       sub.unsubscribe();
     },
   };
+}
+
+/** The user key of the DID a request claims, before any signature is checked (undefined: none). */
+function claimedUser(data: Uint8Array): string | undefined {
+  if (data.length > MAX_REQUEST_BYTES) return undefined;
+  try {
+    const { did } = JSON.parse(Buffer.from(data).toString("utf8")) as { did?: unknown };
+    return typeof did === "string" && didKeyProblem(did) === undefined ? nkeyPublic("user", publicKeyFromDid(did)) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -64,7 +64,11 @@ export async function tenantTrust(js: JetStreamClient, tenant: string, trustRoot
       } catch {
         return; // unreadable: its reader refuses it
       }
-      if (!known(author) && message.seq > coveredSeq) await readUp();
+      if (!known(author) && message.seq > coveredSeq) {
+        await readUp();
+        // Every governance message before this one was stored before it, so that read had them all.
+        coveredSeq = Math.max(coveredSeq, message.seq);
+      }
     },
     close: () => {
       live?.stop();
