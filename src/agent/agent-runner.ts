@@ -158,7 +158,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       return undefined; // its route refuses it, with the reason
     }
   };
-  const live = planAfterItsRound(await announcements.live(), lastRound, coordinators, (seq, why) => options.onUnreadable?.(seq, why));
+  const live = planAfterItsRound(await announcements.live(), lastRound, coordinators);
   const leaving = () => actor.send({ type: "leave", reason: String(options.leave?.reason ?? "leaving"), now: clock() });
   options.leave?.addEventListener("abort", leaving, { once: true });
   try {
@@ -179,7 +179,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   };
 }
 
-/** How many plans may wait for their round event; a plan for a round far ahead is not the coordinator's. */
+/** How many plans may wait for their round event: the newest ones (an agent acts on the newest plan only). */
 const MAX_HELD_PLANS = 16;
 
 /**
@@ -187,12 +187,14 @@ const MAX_HELD_PLANS = 16;
  * and a plan must not overtake the round event before it (the round says which deltas counted,
  * and so what the agent's values are). The coordinator publishes round k, and plan k only once
  * round k is in the stream, so a plan waits here at most for the other read to deliver it.
+ * Plans that a newer one of the coordinator supersedes while they wait are skipped, as an
+ * agent that (re)starts skips all but the latest: after a cut link, the plan read can deliver
+ * a hundred plans before the round read delivers their rounds, and only the newest matters.
  */
 export function planAfterItsRound(
   reader: StreamReader,
   lastRound: number,
   coordinators: (message: StreamMessage) => Promise<{ kind: string | undefined; round: number } | undefined>,
-  refuse: (seq: number, why: string) => void,
 ): StreamReader<StreamMessage> {
   return {
     stop: () => reader.stop(),
@@ -202,19 +204,15 @@ export function planAfterItsRound(
         // Only the tenant's coordinator's own events of this problem hold or release anything; the rest go on to be refused.
         const what = await coordinators(message);
         if (what?.kind === "plan" && what.round > lastRound) {
-          if (held.length >= MAX_HELD_PLANS) {
-            refuse(message.seq, `a plan for round ${what.round}, with ${MAX_HELD_PLANS} plans already waiting for their round events`);
-            continue;
-          }
-          held.push({ message, round: what.round });
+          held = [...held, { message, round: what.round }].sort((a, b) => a.round - b.round).slice(-MAX_HELD_PLANS);
           continue;
         }
         yield message;
         if (what?.kind === "round" && what.round > lastRound) {
           lastRound = what.round;
-          const due = held.filter((h) => h.round <= lastRound).sort((a, b) => a.message.seq - b.message.seq);
+          const due = held.filter((h) => h.round <= lastRound);
           held = held.filter((h) => h.round > lastRound);
-          for (const h of due) yield h.message;
+          if (due.length > 0) yield due[due.length - 1].message;
         }
       }
     },

@@ -27,6 +27,7 @@ export async function openLink(serverUrl: string): Promise<Link> {
     if (cut) return void client.destroy();
     const server = net.connect(port, host);
     for (const s of [client, server]) {
+      s.setNoDelay(true);
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
       s.on("error", () => {
