@@ -32,8 +32,13 @@ export type FaultScript = {
   readonly timeline: readonly FaultTimeline[];
   /** The URL an agent connects to: its link's, if a fault acts on its link. */
   urlFor(agent: string): string | undefined;
-  /** Called with every round the coordinator closes. */
-  onRound(round: number): void;
+  /**
+   * Called with every round the coordinator closes, and whether an agent's delta has counted
+   * yet: a fault on an agent strikes at its round or, should the agent not have taken part by
+   * then (a slow start, which asynchronous rounds do not wait for), once it has. A fault on an
+   * agent that is not there yet would test nothing the scenario says.
+   */
+  onRound(round: number, tookPart: (agent: string) => boolean): void;
   /** Ends every fault still in force (links restored) and closes the links. */
   close(): Promise<void>;
 };
@@ -86,9 +91,9 @@ export async function startFaultScript(
   return {
     timeline,
     urlFor: (agent) => links.get(agent)?.url,
-    onRound: (round) => {
+    onRound: (round, tookPart) => {
       for (const t of timeline) {
-        if (t.struckAfter === null && round >= t.fault.round) strike(t, round);
+        if (t.struckAfter === null && round >= t.fault.round && (!("agent" in t.fault) || tookPart(t.fault.agent))) strike(t, round);
         else if (t.struckAfter !== null && t.endedAfter === null && "rounds" in t.fault && round >= t.struckAfter + t.fault.rounds) end(t, round);
       }
     },

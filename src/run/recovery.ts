@@ -25,6 +25,8 @@ export type RoundsSummary = {
 export type FaultRecovery = {
   readonly kind: FaultKind;
   readonly fault: string;
+  /** The round the scenario set it after, and the rounds after which it struck and ended (null: not reached). */
+  readonly round: number;
   readonly struckAfter: number | null;
   readonly endedAfter: number | null;
   /** For a fault on an agent: rounds closed without it from the fault on, and the first round that took it again. */
@@ -77,7 +79,7 @@ export function recoveryReader(): {
 
 function faultRecovery(t: FaultTimeline, rounds: readonly RoundRecord[]): FaultRecovery {
   const f = t.fault;
-  const base = { kind: f.kind, fault: describeFault(f), struckAfter: t.struckAfter, endedAfter: t.endedAfter, detail: t.detail };
+  const base = { kind: f.kind, fault: describeFault(f), round: f.round, struckAfter: t.struckAfter, endedAfter: t.endedAfter, detail: t.detail };
   if (t.struckAfter === null) return { ...base, roundsWithout: null, backInRound: null, nextRoundAfterMs: null, detail: "the run ended before it struck" };
   const after = rounds.filter((r) => r.round > (t.struckAfter as number));
   const next = after.find((r) => Number.isFinite(r.atMs));
@@ -103,8 +105,13 @@ export function recoveryLines(r: Recovery): string[] {
   const lines = [
     `  rounds closed        ${closedBy.all} with every agent, ${closedBy.quorum} at quorum, ${closedBy.deadline} at the deadline; ${lateTaken} late deltas counted, ${staleRefused} too stale`,
   ];
-  for (const f of r.faults) lines.push(`  fault                ${f.fault}: ${howItRecovered(f)}`);
+  for (const f of r.faults) lines.push(`  fault                ${f.fault}: ${struckLate(f)}${howItRecovered(f)}`);
   return lines;
+}
+
+/** A fault on an agent that had not taken part by its round struck once it had. */
+function struckLate(f: FaultRecovery): string {
+  return f.struckAfter !== null && f.struckAfter > f.round ? `struck after round ${f.struckAfter}, once the agent had taken part; ` : "";
 }
 
 function howItRecovered(f: FaultRecovery): string {

@@ -20,7 +20,7 @@ import { applyGovernance, emptyAdmission } from "../governance/admission.ts";
 import { localSecurity, type LocalSecurity, type RunSecurity } from "../governance/local-security.ts";
 import { grantsOf } from "../governance/nats-permissions.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
-import { problemKey, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import { problemKey, roundRules, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import { writeRecording, RECORDING_FORMAT } from "../replay/recording.ts";
 import { replayStream } from "../replay/replay.ts";
 import { stateHash } from "../replay/state-hash.ts";
@@ -253,7 +253,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     const onRound = (p: AnyProblemState): void => {
       closedAtMs.set(p.round, clock() - started);
       options.onRound?.(p);
-      faults.onRound(p.round);
+      faults.onRound(p.round, (agent) => (roundRules(p).committedAt(agent) ?? 0) > 0);
     };
     let coordinator: CoordinatorOutcome;
     for (;;) {
