@@ -3,7 +3,8 @@
 // must go where the table below allows. Our own small tool rather than dependency-cruiser,
 // which parses TypeScript through the compiler API that TypeScript 7 no longer has.
 //
-// Layers, bottom up: core (the wire and the contracts) <- solver (pure math) <- families/<name>
+// Layers, bottom up: core (the wire and the contracts) <- solver (pure math), secure (secure
+// aggregation's masks, shares and fixed point) <- families/<name>
 // (one problem family each; never another family, never the engine) <- families/registry.ts
 // (the only door from the engine to a family) <- bus <- governance, contracts, replay <- agent,
 // coordinator <- run <- cli. Prints one line per broken rule and exits 1, or says how many
@@ -19,18 +20,19 @@ const src = path.join(root, "src");
 const ALLOWED = {
   core: [],
   solver: ["core"],
-  family: ["core", "solver"],
-  registry: ["core", "solver", "family"],
+  secure: ["core"],
+  family: ["core", "solver", "secure"],
+  registry: ["core", "solver", "secure", "family"],
   bus: ["core"],
-  governance: ["core", "solver", "registry", "bus", "contracts", "replay"],
+  governance: ["core", "solver", "secure", "registry", "bus", "contracts", "replay"],
   contracts: ["core", "registry"],
-  replay: ["core", "solver", "registry", "bus", "governance"],
-  agent: ["core", "solver", "registry", "bus", "governance", "replay"],
-  coordinator: ["core", "solver", "registry", "bus", "governance", "replay"],
-  run: ["core", "solver", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator"],
-  cli: ["core", "solver", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator", "run"],
+  replay: ["core", "solver", "secure", "registry", "bus", "governance"],
+  agent: ["core", "solver", "secure", "registry", "bus", "governance", "replay"],
+  coordinator: ["core", "solver", "secure", "registry", "bus", "governance", "replay"],
+  run: ["core", "solver", "secure", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator"],
+  cli: ["core", "solver", "secure", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator", "run"],
   // The public barrel exports everything, families included.
-  index: ["core", "solver", "family", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator", "run"],
+  index: ["core", "solver", "secure", "family", "registry", "bus", "governance", "contracts", "replay", "agent", "coordinator", "run"],
 };
 
 /** The layer of a file under `dir` (a src/ tree), and for a family its name. */

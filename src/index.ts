@@ -56,6 +56,22 @@ export { solveReference, type ReferenceResult } from "./families/energy-qp/refer
 export { globalViolation, boundViolation, type Allocations } from "./families/energy-qp/violation.ts";
 export { relativeGap } from "./solver/gap.ts";
 
+// Secure aggregation: fixed point in the ring mod 2^64, pairwise and self masks, Shamir shares of seeds.
+export { fractionBitsFor, quantize, dequantize, addWords, wordsToBytes, bytesToWords, type Words, type Headroom } from "./secure/ring.ts";
+export { agreementKeyOf, maskContribution, type AgreementKey, type MaskContext, type RosterEntry } from "./secure/masks.ts";
+export {
+  contribute,
+  revealRefusal,
+  recordReveal,
+  openPeerShare,
+  recoverSeed,
+  unmaskedSum,
+  shareThreshold,
+  type Attempt,
+  type Contribution,
+  type RevealRecord,
+} from "./secure/aggregation.ts";
+
 // The bus
 export { startEmbeddedServer, DEFAULT_SERVER_CONFIG, type EmbeddedServer, type EmbeddedServerOptions } from "./bus/embedded-server.ts";
 export { findNatsServer, ensureNatsServer } from "./bus/nats-server-binary.ts";

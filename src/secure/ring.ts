@@ -1,0 +1,96 @@
+/**
+ * Fixed point in the ring of integers mod 2^64, where secure aggregation adds: masks wrap
+ * around, and a sum of masked words is exact and independent of the order of addition, so the
+ * live fold and every replay reach the same sum. A real value x is carried as round(x * 2^f),
+ * its two's complement in 64 bits; a sum of n values decodes exactly as long as the true sum of
+ * the carried integers stays below 2^63 in magnitude (`fractionBitsFor` checks that headroom).
+ *
+ * The bound, stated once: each value is off by at most 2^-(f+1) (rounding to nearest), so a sum
+ * over n agents is off by at most n * 2^-(f+1), and a mean by at most 2^-(f+1).
+ */
+export type Words = BigUint64Array;
+
+/** The most fraction bits: beyond 2^-40 a 64-bit word has no room for any sizable value. */
+export const MAX_FRACTION_BITS = 40;
+/** The most bits a sum may need: one below the sign bit, so no sum of in-range values wraps. */
+const SUM_BITS = 62;
+
+export type Headroom = {
+  /** The largest magnitude of any one coordinate of one agent's contribution. */
+  readonly maxAbs: number;
+  /** How many contributions a sum adds up. */
+  readonly agents: number;
+  /** The resolution the sums need: a quantization error below it (the problem's tolerance). */
+  readonly resolution: number;
+};
+
+/**
+ * The fraction bits for sums of `agents` contributions of magnitude at most `maxAbs`, fine
+ * enough that one value's rounding error 2^-(f+1) is below `resolution`. Throws when 64 bits
+ * cannot hold both: the problem's values are too large for its tolerance.
+ */
+export function fractionBitsFor({ maxAbs, agents, resolution }: Headroom): number {
+  if (!(resolution > 0 && Number.isFinite(resolution))) throw new RangeError(`a resolution must be a positive number, not ${resolution}`);
+  if (!(maxAbs >= 0 && Number.isFinite(maxAbs)) || !(Number.isInteger(agents) && agents >= 1))
+    throw new RangeError(`a sum needs a finite bound and at least one agent (bound ${maxAbs}, ${agents} agents)`);
+  const bits = Math.max(0, Math.ceil(-Math.log2(resolution)));
+  if (bits > MAX_FRACTION_BITS)
+    throw new RangeError(`a resolution of ${resolution} needs ${bits} fraction bits; at most ${MAX_FRACTION_BITS} fit a 64-bit sum`);
+  const integerBits = Math.ceil(Math.log2(Math.max(1, maxAbs * agents) + 1));
+  if (integerBits + bits > SUM_BITS)
+    throw new RangeError(
+      `sums of ${agents} values up to ${maxAbs} at a resolution of ${resolution} need ${integerBits + bits} bits; 64-bit secure sums hold ${SUM_BITS}`,
+    );
+  return bits;
+}
+
+/** round(x * 2^f) in the ring; `maxAbs` bounds x first, so that no word is out of its range. */
+export function quantize(values: readonly number[], fractionBits: number, maxAbs: number): Words {
+  const words = new BigUint64Array(values.length);
+  const scale = 2 ** fractionBits;
+  values.forEach((x, i) => {
+    if (!(Math.abs(x) <= maxAbs)) throw new RangeError(`value ${x} at ${i} is outside [-${maxAbs}, ${maxAbs}]`);
+    words[i] = BigInt.asUintN(64, BigInt(Math.round(x * scale)));
+  });
+  return words;
+}
+
+/** The real values of words that hold sums in range (two's complement). */
+export function dequantize(words: Words, fractionBits: number): number[] {
+  const scale = 2 ** fractionBits;
+  return Array.from(words, (w) => Number(BigInt.asIntN(64, w)) / scale);
+}
+
+/** a + b, word by word, mod 2^64 (into a new array). */
+export function addWords(a: Words, b: Words): Words {
+  if (a.length !== b.length) throw new RangeError(`words of different lengths (${a.length}, ${b.length})`);
+  const sum = new BigUint64Array(a.length);
+  for (let i = 0; i < a.length; i++) sum[i] = BigInt.asUintN(64, a[i] + b[i]);
+  return sum;
+}
+
+/** a - b, word by word, mod 2^64. */
+export function subtractWords(a: Words, b: Words): Words {
+  if (a.length !== b.length) throw new RangeError(`words of different lengths (${a.length}, ${b.length})`);
+  const difference = new BigUint64Array(a.length);
+  for (let i = 0; i < a.length; i++) difference[i] = BigInt.asUintN(64, a[i] - b[i]);
+  return difference;
+}
+
+export const zeroWords = (length: number): Words => new BigUint64Array(length);
+
+/** Words as bytes on the wire: 8 each, big-endian (plain msgpack binary, readable anywhere). */
+export function wordsToBytes(words: Words): Uint8Array {
+  const bytes = new Uint8Array(words.length * 8);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < words.length; i++) view.setBigUint64(i * 8, words[i]);
+  return bytes;
+}
+
+export function bytesToWords(bytes: Uint8Array): Words {
+  if (bytes.length % 8 !== 0) throw new RangeError(`${bytes.length} bytes are not whole 64-bit words`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const words = new BigUint64Array(bytes.length / 8);
+  for (let i = 0; i < words.length; i++) words[i] = view.getBigUint64(i * 8);
+  return words;
+}
