@@ -12,7 +12,7 @@ import { reportPublish } from "../bus/report-publish.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { verifyMessage } from "../governance/admission.ts";
 import { tenantTrust } from "../governance/tenant-trust.ts";
-import type { Identity } from "../governance/identity.ts";
+import { seedOf, type Identity } from "../governance/identity.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import type { AgentPlan, FamilyAgent } from "../core/family.ts";
 import { leaveEvent } from "./agent-events.ts";
@@ -48,6 +48,8 @@ export type AgentOutcome = {
   readonly rounds: number;
   /** The last plan acted on, as the agent's family reads it. */
   readonly plan: AgentPlan | null;
+  /** Its own values as the last round took them, where its family says (FamilyAgent.ownValues); never sent anywhere. */
+  readonly values?: Readonly<Record<string, number>>;
 };
 
 /**
@@ -62,6 +64,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const js = jetstreamOf(nc);
   const subject = deltaSubject(tenant, problem, agent);
   const { signer } = options;
+  behaviour.useSecret?.(seedOf(signer));
   const trust = await tenantTrust(js, tenant, options.trustRoot, planSubject(tenant, problem));
 
   const machine = agentMachine.provide({
@@ -98,6 +101,12 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
         actor.send("stop" in opening ? { type: "stop", reason: opening.stop, now: clock() } : { type: "opened", agents: opening.agents, now: clock() });
       const plan = behaviour.plan(event);
       if (plan !== undefined) actor.send({ type: "plan", round: event.round, body: plan, now: clock() });
+      const reply = behaviour.reply?.(event);
+      // A reply the round waits for (a reveal) that cannot be published stops the agent, which says why.
+      if (reply !== undefined)
+        publishEvent(js, subject, reply, signer).catch((err: Error) =>
+          actor.send({ type: "stop", reason: `could not publish its ${reply.schema} for round ${reply.round}: ${err.message}`, now: clock() }),
+        );
     } catch (err) {
       options.onUnreadable?.(message.seq, (err as Error).message);
     }
@@ -176,6 +185,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
     error: snapshot.context.error,
     rounds: snapshot.context.planRound,
     plan: snapshot.context.plan,
+    ...(behaviour.ownValues === undefined ? {} : { values: behaviour.ownValues() }),
   };
 }
 

@@ -76,6 +76,19 @@ export type FamilyAgent = {
   opened(event: AnyEvent): { readonly agents: readonly string[] } | { readonly stop: string } | undefined;
   /** If this event of the coordinator is a plan: the plan as the machine takes it. */
   plan(event: AnyEvent): AgentPlan | undefined;
+  /**
+   * The agent's identity seed, given by the runner before anything else: what it derives its
+   * secure-aggregation keys and mask seeds from (never sent), so that a restarted agent derives
+   * the same ones without a file of its own. Absent: the agent needs no secret.
+   */
+  useSecret?(seed: Uint8Array): void;
+  /**
+   * What the agent answers to a coordinator's event other than a plan (a secure round's taken
+   * set: its reveal), for the runner to sign and publish; throws with the reason when it refuses.
+   */
+  reply?(event: AnyEvent): AnyEvent | undefined;
+  /** Its own values as the last round took them, for a run that holds every agent (a secure problem's fold holds no agent's). */
+  ownValues?(): Readonly<Record<string, number>>;
 };
 
 /** A plan event as `catopt watch` prints it: a summary after the event's head, lines below it, and whether the run ends with it. */

@@ -56,6 +56,20 @@ export type AdmmSettings = {
   readonly stop?: "steady";
 };
 
+/**
+ * Secure aggregation of a problem's rounds (src/secure): its agents send masked contributions in
+ * fixed point instead of their values, and the coordinator, the stream and every replay learn
+ * only the sums. Absent: plain rounds, as in every stream written before it.
+ */
+export type SecureSettings = {
+  /** Fraction bits of the fixed point the agents contribute in: each value within 2^-(f+1). */
+  readonly fractionBits: number;
+  /** The bound on every number of one agent's contribution (values, squares, objective): an agent sends nothing larger. */
+  readonly maxAbs: number;
+  /** The fewest agents a round may take: no agent reveals its mask for fewer (a sum of one or two agents is close to their values). */
+  readonly threshold: number;
+};
+
 /** Every family's ADMM defaults, where its scenario names no setting. */
 export const DEFAULT_ADMM: AdmmSettings = {
   rho: 1,

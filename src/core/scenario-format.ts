@@ -81,8 +81,17 @@ export type ScenarioFormat<S extends ScenarioBase> = {
   agent(scenario: S, tenant: string, problem: string, name: string): FamilyAgent;
   /** The centralized optimum without the agents in `without` (those that left the run). Throws PROBLEM_INFEASIBLE for what no run could meet. */
   reference(scenario: S, without: readonly string[]): Promise<ReferenceSolution>;
-  /** The worst violation of what the fold cannot see (agents' private bounds) by the final plan, agents in `without` left out. */
-  privateViolation?(scenario: S, problem: FamilyProblem, without: readonly string[]): number;
+  /**
+   * The worst violation of what the fold cannot see (agents' private bounds) by the final plan,
+   * agents in `without` left out. `values`: each agent's own, as it reported them at the end (a
+   * secure problem's fold holds none).
+   */
+  privateViolation?(
+    scenario: S,
+    problem: FamilyProblem,
+    without: readonly string[],
+    values: Readonly<Record<string, Readonly<Record<string, number>>>>,
+  ): number;
   /** The plan as a person reads it (a table, bars per tenant). */
   picture(scenario: S, allocations: PlanFacts["allocations"]): string[];
   /** What an objective means in the family's terms, for the report (absent: the number says it). */

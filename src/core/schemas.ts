@@ -1,4 +1,4 @@
-import type { AdmmSettings } from "./problem-spec.ts";
+import type { AdmmSettings, SecureSettings } from "./problem-spec.ts";
 import * as v from "./validate.ts";
 import { declareBody, defaulted, field, type BodyOfDeclared, type Declared } from "./wire-schema.ts";
 
@@ -77,6 +77,53 @@ const APPROVE_1 = declareBody("governance", { approved: field("boolean", v.boole
 const POLICY_1 = declareBody("governance", { name: field("string", text, "rounds"), value: field("string", text, "quorum") });
 
 export type RoundBody = BodyOfDeclared<typeof ROUND_2>;
+/** Bytes of exactly `length`, or of at most `max` when `length` is absent: bounded before anything reads them. */
+const sizedBytes =
+  (length: number | undefined, max = MAX_SECURE_BYTES) =>
+  (x: unknown, at: string): Uint8Array => {
+    const b = v.bytes(x, at);
+    if (length !== undefined && b.length !== length) throw new v.ValidationError(at, `expected ${length} bytes, got ${b.length}`);
+    if (b.length > max) throw new v.ValidationError(at, `${b.length} bytes, more than ${max}`);
+    return b;
+  };
+
+/** The most bytes of masked words or of one sealed share a message may carry (16,384 words). */
+export const MAX_SECURE_BYTES = 131_072;
+
+/**
+ * Secure aggregation (src/secure): an agent's masked contribution to a round, in place of its
+ * delta. `words`: its contribution in the ring mod 2^64 plus its masks, 8 bytes each,
+ * big-endian; `commitment`: sha256 of its self-mask seed; `shares`: a Shamir share of that seed
+ * for each peer of the round, sealed for it (only the peer can open it). The family says what
+ * the words hold; nobody but the agent knows what they add up to alone.
+ */
+const MASKED_1 = declareBody("delta", {
+  words: field("bytes", sizedBytes(undefined), new Uint8Array(8)),
+  commitment: field("bytes", sizedBytes(32), new Uint8Array(32)),
+  shares: field(
+    "map:bytes",
+    (x, at) => {
+      const byPeer = v.record(x, at);
+      return Object.fromEntries(
+        Object.keys(byPeer).map((peer) => [v.string(peer, `${at}.${peer}`), sizedBytes(undefined, 1024)(byPeer[peer], `${at}.${peer}`)]),
+      );
+    },
+    { a: new Uint8Array(82) },
+  ),
+});
+
+/**
+ * An agent reveals its self-mask seed for a round whose taken set it checked (src/secure:
+ * revealRefusal): the set, as it read it, goes with it, so the fold checks it was this round's,
+ * and a restarted agent knows which set it revealed for.
+ */
+const REVEAL_1 = declareBody("delta", {
+  seed: field("bytes", sizedBytes(32), new Uint8Array(32)),
+  took: field("array:string", (x, at) => v.stringList(x, at), ["a", "b", "c"]),
+});
+
+export type MaskedBody = BodyOfDeclared<typeof MASKED_1>;
+export type RevealBody = BodyOfDeclared<typeof REVEAL_1>;
 export type LeaveBody = BodyOfDeclared<typeof LEAVE_1>;
 export type AdmitBody = BodyOfDeclared<typeof ADMIT_1>;
 export type RevokeBody = BodyOfDeclared<typeof REVOKE_1>;
@@ -90,6 +137,8 @@ export interface BodyOf {
   "round/1": BodyOfDeclared<typeof ROUND_1>;
   "round/2": RoundBody;
   "leave/1": LeaveBody;
+  "masked/1": MaskedBody;
+  "reveal/1": RevealBody;
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
   "quarantine/1": QuarantineBody;
@@ -154,6 +203,17 @@ export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
   );
 }
 
+/** The secure-aggregation settings of an open event (problem-spec.ts), bounded. */
+export function parseSecureSettings(value: unknown, path: string): SecureSettings {
+  const secure = v.record(value, path);
+  const fractionBits = v.integer(secure.fractionBits, `${path}.fractionBits`);
+  if (fractionBits > 40) throw new v.ValidationError(`${path}.fractionBits`, `${fractionBits} is more than 40`);
+  const maxAbs = v.positive(secure.maxAbs, `${path}.maxAbs`);
+  const threshold = v.integer(secure.threshold, `${path}.threshold`, 2);
+  if (threshold > 1000) throw new v.ValidationError(`${path}.threshold`, `${threshold} is more than 1000`);
+  return { fractionBits, maxAbs, threshold };
+}
+
 /**
  * The rules ADMM settings keep wherever they come from (a scenario or an open event), so the two
  * cannot drift: residual balancing must scale rho (tau > 1) and only on a real imbalance (mu > 1).
@@ -167,6 +227,8 @@ export function checkAdmmSettings(admm: AdmmSettings, path: string): AdmmSetting
 /** The engine's own schemas. */
 export const ENGINE_SCHEMAS: SchemaTable = {
   "leave/1": LEAVE_1,
+  "masked/1": MASKED_1,
+  "reveal/1": REVEAL_1,
   "round/1": { ...ROUND_1, upcast: { to: "round/2", body: (old) => ({ took: old.took, closedBy: "all" }) } },
   "round/2": ROUND_2,
   "admit/1": ADMIT_1,

@@ -88,8 +88,14 @@ export const optional = <T>(type: FieldType, parse: (value: unknown, path: strin
 
 type FieldDecls = Readonly<Record<string, FieldDecl<unknown>>>;
 
-/** The body type a declaration's fields make. */
-export type BodyFrom<F extends FieldDecls> = { readonly [K in keyof F]: F[K] extends FieldDecl<infer T> ? T : never };
+type FieldValue<D> = D extends FieldDecl<infer T> ? T : never;
+/** Fields that may be absent (optional(): their parser may give undefined). */
+type AbsentKeys<F extends FieldDecls> = { [K in keyof F]: undefined extends FieldValue<F[K]> ? K : never }[keyof F];
+
+/** The body type a declaration's fields make: a field that may be absent is an optional property. */
+export type BodyFrom<F extends FieldDecls> = { readonly [K in Exclude<keyof F, AbsentKeys<F>>]: FieldValue<F[K]> } & {
+  readonly [K in AbsentKeys<F>]?: FieldValue<F[K]>;
+};
 
 /** A declared body: its event kind, its catalog fields, its parser and a sample. */
 export type Declared<B> = {

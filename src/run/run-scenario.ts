@@ -338,15 +338,18 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       });
       note(`recorded ${kept.length} messages to ${options.record}`);
     }
+    // Each agent's own values, as it reported them: the run holds every agent, where a secure fold holds none of theirs.
+    const agentValues = Object.fromEntries(agentOutcomes.flatMap((o) => (o.values === undefined ? [] : [[o.agent, o.values] as const])));
     const outcome = summarize(coordinator.replay, final, {
       scenario: scenario.name,
       tenant,
       problem,
       referenceObjective: target.objective,
-      extraViolation: final === undefined ? 0 : (format.privateViolation?.(scenario, final, left) ?? 0),
+      extraViolation: final === undefined ? 0 : (format.privateViolation?.(scenario, final, left, agentValues) ?? 0),
     });
     return {
       ...outcome,
+      allocations: Object.keys(outcome.allocations).length === 0 ? agentValues : outcome.allocations,
       wall_ms: wall,
       nats_url: bus.url,
       embedded_server: bus.embedded,

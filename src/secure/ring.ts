@@ -94,3 +94,27 @@ export function bytesToWords(bytes: Uint8Array): Words {
   for (let i = 0; i < words.length; i++) words[i] = view.getBigUint64(i * 8);
   return words;
 }
+
+/**
+ * A wide integer as `limbs` words that add without carries: every limb but the last holds 32
+ * bits (a sum of up to 2^31 of them stays below 2^63), the last the rest, signed. For what a
+ * single word cannot hold exactly: a square of fixed-point values has twice their fraction bits.
+ */
+export function toLimbs(value: bigint, limbs: number): bigint[] {
+  const out: bigint[] = [];
+  let rest = value;
+  for (let k = 0; k < limbs - 1; k++) {
+    out.push(rest & 0xffffffffn);
+    rest >>= 32n; // floor division, also for negative values
+  }
+  if (rest >= 1n << 31n || rest < -(1n << 31n)) throw new RangeError(`${value} does not fit ${limbs} limbs`);
+  out.push(BigInt.asUintN(64, rest));
+  return out;
+}
+
+/** The integer a sum of limbs (as toLimbs wrote them, added word by word) stands for. */
+export function fromLimbs(words: readonly bigint[]): bigint {
+  let value = BigInt.asIntN(64, words[words.length - 1]);
+  for (let k = words.length - 2; k >= 0; k--) value = (value << 32n) + words[k];
+  return value;
+}

@@ -46,11 +46,13 @@ cli("output into a pipe its reader already closed (catopt ... | head) ends quiet
 });
 
 cli("the ledger of a recorded run verifies, proves and checks against the pinned trust root; a changed entry in an export is named by its index", async () => {
-  const pin = ["--governance", lastJson<{ governance: string }>(demo).governance];
+  const run = lastJson<{ governance: string; ledger: { size: number } }>(demo);
+  const pin = ["--governance", run.governance];
   const verified = await runCli(["ledger", "verify", "--file", record, "--json", ...pin]);
   assert.is(verified.code, 0, verified.stderr);
   const report = lastJson<{ verified: boolean; tree_size: number; checkpoint_size: number }>(verified);
-  assert.equal([report.verified, report.tree_size, report.checkpoint_size], [true, 300, 300]);
+  assert.ok(run.ledger.size > 100, `the run's ledger holds its events (${run.ledger.size})`);
+  assert.equal([report.verified, report.tree_size, report.checkpoint_size], [true, run.ledger.size, run.ledger.size]);
 
   const proof = path.join(dir, "proof.json");
   const proved = await runCli(["ledger", "prove", "cosmos/sol-energy/plan/12", "--file", record, "--json", ...pin]);

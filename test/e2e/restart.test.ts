@@ -155,8 +155,18 @@ restart("a forger's open (under the real open's id) and final plan steer no agen
     JSON.stringify(forged.agents.map((a) => a.error)),
   );
   const final = forged.coordinators[0].problem as ProblemState;
-  // Each agent's values as it knows them (from the round events: plans carry no agent's values) are the fold's.
-  for (const agent of forged.agents) assert.equal((agent.plan as QpPlan | null)?.committed, final.x[agent.agent], `${agent.agent} acted on the real plan`);
+  // Each agent's values as it knows them (from the round events: plans carry no agent's values) add up to the fold's
+  // sums (a secure fold holds nothing else), within the fixed point's 2^-(f+1) a value.
+  assert.ok(final.secure !== undefined, "the run is secure by default");
+  const secure = final.secure as NonNullable<ProblemState["secure"]>;
+  const f = final.spec.secure?.fractionBits ?? 0;
+  final.spec.resources.forEach((r, j) => {
+    const sum = forged.agents.reduce((total, agent) => total + ((agent.plan as QpPlan | null)?.committed[r] ?? 0), 0);
+    assert.ok(
+      Math.abs(sum - secure.x[j]) <= forged.agents.length * 2 ** -(f + 1),
+      `the agents acted on the real plan: ${r} sums to ${sum}, the fold's ${secure.x[j]}`,
+    );
+  });
   assert.ok(agentsPlanRounds(forged.agents) > 10, "the agents took part in the real rounds");
 });
 

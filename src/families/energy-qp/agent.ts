@@ -1,5 +1,12 @@
-import { eventId, type CatoptEvent } from "../../core/event.ts";
+import { eventId, type AnyEvent, type CatoptEvent } from "../../core/event.ts";
 import type { AgentView, FamilyAgent } from "../../core/family.ts";
+import { contribute, recordReveal, revealRefusal, type Attempt, type RevealRecord } from "../../secure/aggregation.ts";
+import { agreementKeyOf, type AgreementKey } from "../../secure/masks.ts";
+import { wordsToBytes } from "../../secure/ring.ts";
+import { secretStream } from "../../secure/secret-stream.ts";
+import { contributionWords } from "./secure-layout.ts";
+import type { ProblemSpec } from "./schemas.ts";
+import { localObjective } from "./local-problem.ts";
 import { MAX_MAGNITUDE } from "../../core/validate.ts";
 import type { LocalProblem } from "./local-problem.ts";
 import { qpDelta, qpSolver, type QpPlan } from "./qp-solver.ts";
@@ -10,36 +17,85 @@ import { qpDelta, qpSolver, type QpPlan } from "./qp-solver.ts";
  * holds them, are what the round events say the rounds took of its deltas (all of them in
  * synchronous rounds). A restarted agent rebuilds them from the stream: its own deltas (resume),
  * then the round events, read in order.
+ *
+ * In a secure problem (its open event says so) it joins with its agreement key, answers each
+ * plan with a masked contribution for the plan's roster instead of a delta, and reveals its
+ * self-mask seed once a round's event shows the whole roster taken (src/secure/aggregation.ts
+ * revealRefusal says when it must not). Its keys and seeds derive from its identity's seed.
  */
 export function qpAgent(tenant: string, problem: string, local: LocalProblem): FamilyAgent {
   const sent = new Map<number, Readonly<Record<string, number>>>();
   let committed: Readonly<Record<string, number>> = {};
   let lastRound = -1; // the last round event taken: each counts once, in order, as in the fold
-  const ourDelta = `${tenant}/${problem}/delta/`;
-  const roundOfOurs = (id: string): number | undefined => {
-    if (!id.startsWith(ourDelta) || !id.endsWith(`/${local.owner}`)) return undefined;
-    const round = id.slice(ourDelta.length, id.length - local.owner.length - 1);
+  let spec: ProblemSpec | undefined;
+  let secret: Uint8Array | undefined;
+  let key: AgreementKey | undefined;
+  const rosters = new Map<number, Readonly<Record<string, Uint8Array>>>(); // by the round of the plan that named it
+  const seeds = new Map<number, Uint8Array>();
+  let revealed: RevealRecord = {};
+  const ownRound = (id: string): number | undefined => {
+    const [t, p, kind, round, owner, ...rest] = id.split("/");
+    if (t !== tenant || p !== problem || (kind !== "delta" && kind !== "masked") || owner !== local.owner || rest.length > 0) return undefined;
     return /^\d+$/.test(round) ? Number(round) : undefined;
+  };
+  const secureKey = (): AgreementKey => {
+    if (secret === undefined) throw new Error(`agent ${local.owner} has no secret to derive its agreement key from`);
+    key ??= agreementKeyOf(secret, tenant, problem);
+    return key;
+  };
+  const attemptOf = (round: number): Attempt => {
+    const roster = rosters.get(round - 1) ?? {};
+    return { context: { tenant, problem, round, attempt: 1 }, roster: Object.entries(roster).map(([name, publicKey]) => ({ name, publicKey })) };
   };
   return {
     name: local.owner,
     solver: qpSolver(local),
-    joinEvent: (round) => joinEvent(tenant, problem, local, round),
+    useSecret: (seed) => {
+      secret = seed;
+    },
+    joinEvent: (round) => {
+      const event = joinEvent(tenant, problem, local, round);
+      return spec?.secure === undefined ? event : { ...event, body: { ...event.body, agreementKey: secureKey().publicKey } };
+    },
     deltaEvent: (view) => {
-      const event = deltaEvent(tenant, problem, local, view);
-      if (!sent.has(event.round)) sent.set(event.round, event.body.entries);
-      return event;
+      if (spec?.secure === undefined) {
+        const event = deltaEvent(tenant, problem, local, view);
+        if (!sent.has(event.round)) sent.set(event.round, event.body.entries);
+        return event;
+      }
+      const proposed = (view.proposed ?? {}) as Readonly<Record<string, number>>;
+      const round = view.planRound + 1;
+      const event = maskedEvent(
+        tenant,
+        problem,
+        local,
+        spec,
+        view,
+        secureKey(),
+        attemptOf(round),
+        secretStream(secret as Uint8Array, `mask\0${tenant}\0${problem}\0${round}\0${1}`),
+      );
+      seeds.set(round, event.selfSeed);
+      if (!sent.has(round)) sent.set(round, proposed);
+      return event.event;
     },
     resume: (own) => {
-      for (const event of own) if (event.schema === "delta/1" && !sent.has(event.round)) sent.set(event.round, event.body.entries);
+      for (const event of own) {
+        if (event.schema === "delta/1" && !sent.has(event.round)) sent.set(event.round, event.body.entries);
+        if (event.schema === "reveal/1") revealed = { ...revealed, [event.round]: { attempt: 1, taken: event.body.took } };
+      }
     },
-    opened: (event) => (event.schema === "open/1" ? { agents: event.body.agents } : undefined),
+    opened: (event) => {
+      if (event.schema !== "open/1") return undefined;
+      spec = event.body;
+      return { agents: event.body.agents };
+    },
     plan: (event): QpPlan | undefined => {
       if (event.schema === "round/2") {
         if (event.round !== lastRound + 1) return undefined; // one the fold refuses as out of order
         lastRound = event.round;
         for (const id of event.body.took) {
-          const round = roundOfOurs(id);
+          const round = ownRound(id);
           const entries = round === undefined ? undefined : sent.get(round);
           if (entries !== undefined) committed = { ...committed, ...entries };
         }
@@ -47,9 +103,72 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       }
       // An older coordinator's plan/1 says every agent's values: ours is among them.
       if (event.schema === "plan/1") return { ...event.body, committed: event.body.allocations[local.owner] ?? {} };
-      if (event.schema === "plan/2") return { ...event.body, committed };
+      if (event.schema === "plan/2") {
+        if (event.body.roster !== undefined) rosters.set(event.round, event.body.roster);
+        return { ...event.body, committed };
+      }
       return undefined;
     },
+    ownValues: () => committed,
+    reply: (event) => (spec?.secure !== undefined && event.schema === "round/2" && event.round >= 1 ? reveal(event) : undefined),
+  };
+
+  /** Our seed for a round that took our masked contribution: unless the set or the round forbids it. */
+  function reveal(event: CatoptEvent<"round/2">): AnyEvent | undefined {
+    const seed = seeds.get(event.round);
+    if (seed === undefined || !event.body.took.some((id) => ownRound(id) === event.round)) return undefined; // not ours to reveal (a restart lost the seed: see the README)
+    const attempt = attemptOf(event.round);
+    const taken = event.body.took.map((id) => id.split("/")[4] ?? "");
+    const threshold = (spec as ProblemSpec).secure?.threshold ?? 2;
+    const refusal = revealRefusal(revealed, attempt, taken, threshold);
+    if (refusal !== undefined) throw new Error(`${local.owner} does not reveal its mask: ${refusal}`);
+    revealed = recordReveal(revealed, attempt, taken);
+    return {
+      schema: "reveal/1",
+      id: eventId(tenant, problem, "reveal", event.round, local.owner),
+      tenant,
+      problem,
+      round: event.round,
+      base: event.round - 1,
+      body: { seed, took: taken },
+    };
+  }
+}
+
+/**
+ * A masked contribution (masked/1) for the plan in `view`: our values, their squares, our step's
+ * and our objective, in the problem's fixed point, masked for the attempt's roster.
+ */
+export function maskedEvent(
+  tenant: string,
+  problem: string,
+  local: LocalProblem,
+  spec: ProblemSpec,
+  view: AgentView,
+  key: AgreementKey,
+  attempt: Attempt,
+  random: (bytes: number) => Uint8Array,
+): { readonly event: CatoptEvent<"masked/1">; readonly selfSeed: Uint8Array } {
+  const settings =
+    spec.secure ??
+    (() => {
+      throw new Error(`problem ${problem} is not secure`);
+    })();
+  const proposed = (view.proposed ?? {}) as Readonly<Record<string, number>>;
+  const words = contributionWords(spec, settings, proposed, (view.committed ?? {}) as Readonly<Record<string, number>>, localObjective(local, proposed));
+  const c = contribute({ name: local.owner, key }, attempt, words, random);
+  const round = view.planRound + 1;
+  return {
+    event: {
+      schema: "masked/1",
+      id: eventId(tenant, problem, "masked", round, local.owner),
+      tenant,
+      problem,
+      round,
+      base: view.planRound,
+      body: { words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares },
+    },
+    selfSeed: c.selfSeed,
   };
 }
 

@@ -8,6 +8,11 @@ import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
+import { commitmentOf, sameBytes } from "../../secure/aggregation.ts";
+import { selfMask } from "../../secure/masks.ts";
+import { addWords, bytesToWords, fractionBitsFor, subtractWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
+import { contributionLength, sumsOf } from "./secure-layout.ts";
+import type { RoundAggregate } from "../../solver/admm.ts";
 
 /**
  * The energy QP's fold (the walking skeleton's problem): each owner's separable convex
@@ -22,6 +27,17 @@ type JoinedAgent = {
   readonly lower?: Readonly<Record<string, number>>;
   readonly upper?: Readonly<Record<string, number>>;
   readonly left?: number;
+  /** Its X25519 key for secure rounds (join/2 of a secure problem). */
+  readonly agreementKey?: Uint8Array;
+};
+
+/** A masked contribution (masked/1) not yet taken: words only its round's sum can read. */
+type PendingMasked = {
+  readonly agent: string;
+  readonly round: number;
+  readonly base: number;
+  readonly words: Uint8Array;
+  readonly commitment: Uint8Array;
 };
 
 type PendingDelta = {
@@ -39,9 +55,9 @@ export type ProblemState = {
   readonly phase: "joining" | PlanStatus;
   /** Resources each joined agent uses, the id of its join event, the box it declared (join/2), and the round after which it left, if it did. */
   readonly joined: Readonly<Record<string, JoinedAgent>>;
-  /** Deltas received and not yet taken by a round, by event id. */
-  readonly pending: Readonly<Record<string, PendingDelta>>;
-  /** Each agent's committed x_i, by resource. */
+  /** Deltas (or, in a secure problem, masked contributions) received and not yet taken by a round, by event id. */
+  readonly pending: Readonly<Record<string, PendingDelta | PendingMasked>>;
+  /** Each agent's committed x_i, by resource (a secure problem's fold holds none: only their sums, in `secure`). */
   readonly x: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** The round that last changed each agent's x_i (took its delta, or its join): a delta answering an older plan is stale. */
   readonly committedAt: Readonly<Record<string, number>>;
@@ -67,12 +83,31 @@ export type ProblemState = {
   readonly planRound: number;
   /** [round, primal, dual, rho] per closed round, for the convergence picture. */
   readonly history: readonly (readonly [number, number, number, number])[];
+  /** A secure problem's sums and the round waiting for its reveals; absent in plain problems (so their state hashes stay). */
+  readonly secure?: SecureState;
+};
+
+type SecureState = {
+  /** The agents the next round masks among (the plan's roster), in the problem's order. */
+  readonly roster: readonly string[];
+  /** The sum of the agents' values by resource, and of their objectives, as the last round's reveals gave them. */
+  readonly x: readonly number[];
+  readonly objective: number;
+  /** A round whose set is taken, waiting for each taken agent's seed: its masked words' sum, their commitments, the seeds so far. */
+  readonly revealing?: {
+    readonly round: number;
+    readonly took: readonly string[];
+    readonly masked: Uint8Array;
+    readonly commitments: Readonly<Record<string, Uint8Array>>;
+    readonly seeds: Readonly<Record<string, Uint8Array>>;
+  };
 };
 
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
 
-/** The agents whose part every round needs: the problem's, less those that left. */
-const agentsOf = (p: ProblemState): readonly string[] => p.spec.agents.filter((a) => p.joined[a]?.left === undefined);
+/** The agents whose part every round needs: the problem's, less those that left; in a secure problem, the round's roster. */
+const agentsOf = (p: ProblemState): readonly string[] =>
+  p.secure !== undefined && p.phase === "running" ? p.secure.roster : p.spec.agents.filter((a) => p.joined[a]?.left === undefined);
 
 /** Which deltas the next round may take: rounds may be asynchronous, within the problem's staleness. */
 const roundRules = (p: ProblemState): RoundRules => ({ maxStaleness: p.spec.admm.maxStaleness, committedAt: (agent) => p.committedAt[agent] });
@@ -87,10 +122,19 @@ export const energyQp: ProblemFamily<ProblemState> = {
     if (event.schema === "plan/1" || event.schema === "plan/2") return checkPlan(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
     if (event.schema === "join/2") return join(p, event, from);
+    if (p.spec.secure !== undefined && event.schema === "delta/1")
+      reject(`problem ${p.problem} is secure: ${from}'s part must come masked (masked/1), not as a delta`);
+    if (p.spec.secure === undefined && (event.schema === "masked/1" || event.schema === "reveal/1"))
+      reject(`problem ${p.problem} is not secure: ${event.schema} has no place in it`);
     if (event.schema === "delta/1") return delta(p, event, from);
+    if (event.schema === "masked/1") return masked(p, event, from);
+    if (event.schema === "reveal/1") return reveal(p, event, from);
     return reject(`a ${event.schema} event does not belong to energy QP ${p.problem}`);
   },
-  leave,
+  leave: (p, agent) =>
+    p.spec.secure === undefined
+      ? leave(p, agent)
+      : reject(`problem ${p.problem} is secure: its rounds' masks need every agent of the roster, and it takes no leave yet`),
   describePlan: (event) => {
     if (event.schema !== "plan/1" && event.schema !== "plan/2") return undefined;
     const plan = event.body;
@@ -114,8 +158,9 @@ export const energyQp: ProblemFamily<ProblemState> = {
   planEvents: (p) => [{ tenant: p.tenant, event: expectedPlanEvent(p) }],
   facts: (p, extraViolation) => ({
     objective: p.plan?.objective ?? null,
-    violation: Math.max(globalViolation(p.spec.constraints, p.x), extraViolation),
-    allocations: p.x,
+    // A secure fold holds only the fleet's sums: the global constraints bound exactly those.
+    violation: Math.max(globalViolation(p.spec.constraints, p.secure === undefined ? p.x : { fleet: fleetOf(p, p.secure.x) }), extraViolation),
+    allocations: p.secure === undefined ? p.x : {},
     // A converged plan may overshoot a constraint by at most 1e-6 of the problem's largest limit (1e-6 at least).
     violationTolerance: 1e-6 * Math.max(1, ...p.spec.constraints.map((c) => Math.abs(c.limit))),
   }),
@@ -123,6 +168,7 @@ export const energyQp: ProblemFamily<ProblemState> = {
 
 function open(event: CatoptEvent<"open/1">): ProblemState {
   const spec = event.body;
+  if (spec.secure !== undefined) checkSecure(spec);
   return {
     tenant: event.tenant,
     problem: event.problem,
@@ -139,8 +185,28 @@ function open(event: CatoptEvent<"open/1">): ProblemState {
     plan: null,
     planRound: -1,
     history: [],
+    ...(spec.secure === undefined ? {} : { secure: { roster: [], x: spec.resources.map(() => 0), objective: 0 } }),
   };
 }
+
+/**
+ * What secure aggregation needs of a problem: synchronous rounds (a masked contribution counts
+ * only in the round it was masked for: its masks cancel only with its roster's), a threshold the
+ * problem's agents can meet, and sums that fit 64 bits at its fraction bits.
+ */
+function checkSecure(spec: ProblemSpec): void {
+  const secure = spec.secure as NonNullable<ProblemSpec["secure"]>;
+  if (spec.admm.maxStaleness !== 0)
+    reject(`a secure problem takes synchronous rounds only (maxStaleness ${spec.admm.maxStaleness}): a masked contribution counts only in its own round`);
+  if (secure.threshold > spec.agents.length) reject(`a secure problem's threshold (${secure.threshold}) is more than its ${spec.agents.length} agents`);
+  try {
+    fractionBitsFor({ maxAbs: secure.maxAbs, agents: spec.agents.length, resolution: 2 ** -secure.fractionBits });
+  } catch (err) {
+    reject(`a secure problem's sums do not fit: ${(err as Error).message}`);
+  }
+}
+
+const fleetOf = (p: ProblemState, x: readonly number[]): Record<string, number> => Object.fromEntries(p.spec.resources.map((r, j) => [r, x[j]]));
 
 /**
  * An agent may join before round 0 (which takes the joins in) or, when the coordinator started
@@ -154,9 +220,13 @@ function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string): Pro
   const unknown = event.body.resources.find((r) => !p.spec.resources.includes(r));
   if (unknown !== undefined) reject(`agent ${agent} uses resource ${unknown}, which the problem does not have`);
   // A join/1 (upcast) declares no box: its values are held only to the bound on every number (validate.finite).
-  const { lower, upper } = event.body;
+  const { lower, upper, agreementKey } = event.body;
   const box = lower === undefined || upper === undefined ? {} : { lower, upper };
-  const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box } };
+  if (p.spec.secure !== undefined && agreementKey === undefined) reject(`agent ${agent} joined a secure problem without an agreement key`);
+  if (p.spec.secure !== undefined && p.phase !== "joining")
+    reject(`agent ${agent} joined secure problem ${p.problem} after it started: its rounds mask among the agents that started it`);
+  const key = p.spec.secure === undefined || agreementKey === undefined ? {} : { agreementKey };
+  const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box, ...key } };
   if (p.phase === "joining") return { ...p, joined };
   const x = { ...p.x, [agent]: zeros(event.body.resources) };
   // Its zeros answer no plan (-1): the steady rule waits for its first delta.
@@ -203,11 +273,100 @@ function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): P
   return { ...p, pending: { ...p.pending, [event.id]: pending } };
 }
 
+/** A masked contribution (secure problems): checked like a delta, then held for its round's sum. */
+function masked(p: ProblemState, event: CatoptEvent<"masked/1">, agent: string): ProblemState {
+  const joined = p.joined[agent] ?? reject(`agent ${agent} sent a masked contribution without joining`);
+  if (joined.left !== undefined) reject(`masked contribution from ${agent}, which left after round ${joined.left}`);
+  if (p.phase !== "running") reject(`masked contribution from ${agent} after the problem ended (${p.phase})`);
+  if (event.round !== event.base + 1)
+    reject(`masked contribution from ${agent} for round ${event.round} answers plan ${event.base}, not plan ${event.round - 1}`);
+  const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, roundRules(p));
+  if (stale !== undefined) reject(`masked contribution from ${agent} comes too late: ${stale}`);
+  if (p.pending[event.id] !== undefined) reject(`masked contribution ${event.id} arrived twice`);
+  const length = contributionLength(p.spec) * 8;
+  if (event.body.words.length !== length)
+    reject(`masked contribution from ${agent} has ${event.body.words.length} bytes, not the ${length} of ${p.problem}'s layout`);
+  const pending: PendingMasked = { agent, round: event.round, base: event.base, words: event.body.words, commitment: event.body.commitment };
+  return { ...p, pending: { ...p.pending, [event.id]: pending } };
+}
+
+/**
+ * A taken agent's seed: checked against its commitment and against the set it names; once every
+ * taken agent's is in, the round closes on the sum of the masked words less the self masks.
+ */
+function reveal(p: ProblemState, event: CatoptEvent<"reveal/1">, agent: string): ProblemState {
+  const secure = p.secure as SecureState;
+  const waiting = secure.revealing ?? reject(`a reveal from ${agent} for round ${event.round}, which waits for none`);
+  if (event.round !== waiting.round) reject(`a reveal from ${agent} for round ${event.round}; round ${waiting.round} waits for its reveals`);
+  if (!waiting.took.includes(agent)) reject(`a reveal from ${agent}, which round ${waiting.round} did not take`);
+  if (waiting.seeds[agent] !== undefined) reject(`${agent} revealed twice for round ${waiting.round}`);
+  const named = event.body.took;
+  if (named.length !== waiting.took.length || waiting.took.some((a) => !named.includes(a)))
+    reject(`${agent}'s reveal names the set ${named.join(", ")}, not the ${waiting.took.join(", ")} round ${waiting.round} took`);
+  if (!sameBytes(commitmentOf(event.body.seed), waiting.commitments[agent])) reject(`${agent}'s seed for round ${waiting.round} does not match its commitment`);
+  const seeds = { ...waiting.seeds, [agent]: event.body.seed };
+  const revealing = { ...waiting, seeds };
+  if (waiting.took.some((a) => seeds[a] === undefined)) return { ...p, secure: { ...secure, revealing } };
+  return secureStep(p, revealing);
+}
+
 function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
   if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
-  return event.round === 0 ? start(p, event) : step(p, event);
+  if (event.round === 0) return start(p, event);
+  return p.secure === undefined ? step(p, event) : takeMasked(p, event);
 }
+
+/**
+ * Round k of a secure problem: it must take a masked contribution from every agent of the
+ * roster (only then do the pairwise masks cancel), at least the threshold of them; their words
+ * are added, and the round waits for the agents' seeds.
+ */
+function takeMasked(p: ProblemState, event: RoundEvent): ProblemState {
+  const secure = p.secure as SecureState;
+  if (secure.revealing !== undefined) reject(`round ${event.round} closed while round ${secure.revealing.round} waits for its reveals`);
+  const taken = takenDeltas(p.pending, event, p.round, roundRules(p));
+  const took = taken.map((d) => d.agent);
+  const missing = secure.roster.filter((a) => !took.includes(a));
+  if (missing.length > 0 || took.length !== secure.roster.length)
+    reject(`round ${event.round} of a secure problem must take every agent of its roster (missing: ${missing.join(", ") || "none"})`);
+  const threshold = (p.spec.secure as NonNullable<ProblemSpec["secure"]>).threshold;
+  if (took.length < threshold) reject(`round ${event.round} took ${took.length} agents, below the secure threshold of ${threshold}`);
+  let sum = zeroWords(contributionLength(p.spec));
+  const commitments: Record<string, Uint8Array> = {};
+  for (const d of taken) {
+    if (!("words" in d)) return reject(`round ${event.round} of a secure problem took ${d.agent}'s plain delta`);
+    sum = addWords(sum, bytesToWords(d.words));
+    commitments[d.agent] = d.commitment;
+  }
+  const ids = new Set(event.body.took);
+  const pending = Object.fromEntries(Object.entries(p.pending).filter(([id]) => !ids.has(id)));
+  return { ...p, pending, secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {} } } };
+}
+
+/** Every seed is in: the sum is the masked words' less each self mask, and the round steps on the sums alone. */
+function secureStep(p: ProblemState, revealing: NonNullable<SecureState["revealing"]>): ProblemState {
+  const settings = p.spec.secure as NonNullable<ProblemSpec["secure"]>;
+  const context = { tenant: p.tenant, problem: p.problem, round: revealing.round, attempt: 1 };
+  const length = contributionLength(p.spec);
+  let sum = bytesToWords(revealing.masked);
+  for (const agent of revealing.took) sum = subtractWords(sum, selfMask(revealing.seeds[agent], context, length));
+  const sums = sumsOf(p.spec, settings, sum);
+  const n = p.spec.agents.length;
+  const aggregate: RoundAggregate = {
+    round: revealing.round,
+    agents: n,
+    xbar: sums.x.map((x) => x / n),
+    sumSquares: sums.sumSquares,
+    sumSquaredSteps: sums.sumSquaredSteps,
+  };
+  const committedAt = { ...p.committedAt, ...Object.fromEntries(revealing.took.map((a) => [a, revealing.round])) };
+  const secure: SecureState = { roster: activeAgents(p), x: sums.x, objective: sums.objective };
+  return advance({ ...p, secure }, revealing.round, aggregate, { x: p.x, objectives: p.objectives, committedAt, lateAnswers: p.lateAnswers });
+}
+
+/** The agents that joined and have not left, in the problem's order. */
+const activeAgents = (p: ProblemState): string[] => p.spec.agents.filter((a) => p.joined[a] !== undefined && p.joined[a].left === undefined);
 
 /**
  * Round 0 takes the agents' joins (all of them, or a quorum) and publishes the first plan:
@@ -222,7 +381,9 @@ function start(p: ProblemState, event: RoundEvent): ProblemState {
   const x = Object.fromEntries(agents.map((a) => [a, zeros(p.joined[a]?.resources ?? [])]));
   const objectives = Object.fromEntries(agents.map((a) => [a, 0]));
   const committedAt = Object.fromEntries(agents.map((a) => [a, 0]));
-  const started: ProblemState = { ...p, phase: "running", round: 0, x, committedAt, objectives };
+  // A secure fold holds no agent's values, not even their zeros: only the sums (zero too, for now).
+  const secure = p.secure === undefined ? {} : { secure: { ...p.secure, roster: agents.filter((a) => p.spec.agents.includes(a)) }, x: {}, objectives: {} };
+  const started: ProblemState = { ...p, phase: "running", round: 0, x, committedAt, objectives, ...secure };
   return { ...started, plan: derivePlan(started) };
 }
 
@@ -235,6 +396,7 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
   const taken = takenDeltas(p.pending, event, p.round, roundRules(p));
   for (const d of taken) {
     if (p.joined[d.agent]?.left !== undefined) continue; // it left after the round was decided: its values no longer count
+    if (!("entries" in d)) return reject(`round ${event.round} took a masked contribution of ${d.agent} in a plain problem`);
     x[d.agent] = { ...x[d.agent], ...d.entries };
     objectives[d.agent] = d.objective;
     committedAt[d.agent] = event.round;
@@ -247,10 +409,26 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
     p.spec.agents.map((a) => embed(a, p.x)),
     p.spec.agents.map((a) => embed(a, x)),
   );
+  return advance(p, event.round, aggregate, { x, objectives, committedAt, lateAnswers });
+}
+
+/** The coordinator's ADMM step on a round's aggregate, what the round committed, and the plan they imply. */
+function advance(
+  p: ProblemState,
+  round: number,
+  aggregate: RoundAggregate,
+  committed: {
+    readonly x: ProblemState["x"];
+    readonly objectives: ProblemState["objectives"];
+    readonly committedAt: ProblemState["committedAt"];
+    readonly lateAnswers: ProblemState["lateAnswers"];
+  },
+): ProblemState {
+  const { x, objectives, committedAt, lateAnswers } = committed;
   const used = new Set(Object.values(p.joined).flatMap((j) => j.resources));
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
   const { settled, steadySince } = settledRound({
-    round: event.round,
+    round,
     converged: result.converged,
     agents: agentsOf(p),
     committedAt,
@@ -259,14 +437,14 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
     maxStaleness: p.spec.admm.maxStaleness,
     steady: p.spec.admm.stop === "steady",
   });
-  const phase: ProblemState["phase"] = settled ? "converged" : event.round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
+  const phase: ProblemState["phase"] = settled ? "converged" : round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
   const pending = Object.fromEntries(
-    Object.entries(stillPending(p.pending, event.round, roundRules({ ...p, committedAt }))).filter(([, d]) => p.joined[d.agent]?.left === undefined),
+    Object.entries(stillPending(p.pending, round, roundRules({ ...p, committedAt }))).filter(([, d]) => p.joined[d.agent]?.left === undefined),
   );
   const stepped: ProblemState = {
     ...p,
     phase,
-    round: event.round,
+    round,
     x,
     committedAt,
     lateAnswers,
@@ -275,12 +453,12 @@ function step(p: ProblemState, event: RoundEvent): ProblemState {
     pending,
     admm: result.state,
     residuals: result.residuals,
-    history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
+    history: [...p.history, [round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
   };
   const plan = derivePlan(stepped);
   // Accepted numbers are bounded (validate.ts), so this cannot happen on any input we know of:
   // if it ever does, the round is refused, and the fold never holds a number it cannot publish.
-  if (!allFinite(plan) || !allFinite(result.state)) reject(`round ${event.round} would leave the finite range (a delta's values overflow the step)`);
+  if (!allFinite(plan) || !allFinite(result.state)) reject(`round ${round} would leave the finite range (a delta's values overflow the step)`);
   return { ...stepped, plan };
 }
 
@@ -298,8 +476,12 @@ function derivePlan(p: ProblemState): PlanBody {
     rho: p.admm.rho,
     signal: Object.fromEntries(p.spec.resources.map((r, j) => [r, signal[j]])),
     allocations: p.x,
-    objective: p.spec.agents.reduce((sum, a) => sum + (p.objectives[a] ?? 0), 0),
+    objective: p.secure !== undefined ? p.secure.objective : p.spec.agents.reduce((sum, a) => sum + (p.objectives[a] ?? 0), 0),
     ...p.residuals,
+    // The next round's roster, with the keys its agents mask with (public: from their signed joins).
+    ...(p.secure === undefined || p.phase !== "running"
+      ? {}
+      : { roster: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.agreementKey as Uint8Array])) }),
   };
 }
 
@@ -334,9 +516,10 @@ export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/2"> {
 }
 
 function samePlan(a: PlanBody, b: PlanBody): boolean {
-  const { allocations: aa, signal: as, ...ra } = a;
-  const { allocations: ba, signal: bs, ...rb } = b;
-  return sameRecord(ra, rb) && sameRecord(as, bs) && sameRecord(aa, ba, (x, y) => sameRecord(x, y));
+  const { allocations: aa, signal: as, roster: rosterA, ...ra } = a;
+  const { allocations: ba, signal: bs, roster: rosterB, ...rb } = b;
+  const sameRoster = rosterA === undefined || rosterB === undefined ? rosterA === rosterB : sameRecord(rosterA, rosterB, sameBytes);
+  return sameRecord(ra, rb) && sameRecord(as, bs) && sameRecord(aa, ba, (x, y) => sameRecord(x, y)) && sameRoster;
 }
 
 function sameRecord<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>, same: (x: T, y: T) => boolean = (x, y) => x === y): boolean {

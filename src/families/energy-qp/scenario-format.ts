@@ -26,7 +26,8 @@ export const energyQpScenarios: ScenarioFormat<Scenario> = {
     return { ...solved, seconds: (performance.now() - started) / 1000 };
   },
   // An agent's own bounds are private to it: only the run, which holds every asset, can check the plan against them.
-  privateViolation: (s, problem, without) => (energyQp.owns(problem) ? boundViolation(stayed(s, without), problem.x) : 0),
+  privateViolation: (s, problem, without, values) =>
+    energyQp.owns(problem) ? boundViolation(stayed(s, without), problem.secure === undefined ? problem.x : values) : 0,
   picture: (s, allocations) => planTable(s.spec, allocations, s.units),
   progressEvery: 10,
   adapters: [...ADAPTERS.values()].map((adapter) => ({

@@ -1,4 +1,6 @@
-import { DEFAULT_ADMM, type GlobalConstraint } from "../../core/problem-spec.ts";
+import { DEFAULT_ADMM, type GlobalConstraint, type SecureSettings } from "../../core/problem-spec.ts";
+import { MAX_FRACTION_BITS } from "../../secure/ring.ts";
+import { coarseBound } from "./agent.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scaleField, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
 import type { ScenarioBase } from "../../core/scenario-format.ts";
@@ -96,6 +98,10 @@ function parse(json: unknown, source: string): Scenario {
     );
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
   const faults = parseScenarioFaults(s.faults, "scenario.faults", agents, rounds);
+  const secure = secureOf(s.secure, assets, {
+    synchronous: rounds.quorum === undefined && rounds.deadlineMs === undefined && admm.maxStaleness === 0,
+    leaves: faults.some((f) => f.kind === "leave"),
+  });
 
   return {
     name: v.string(s.name, "scenario.name"),
@@ -103,7 +109,7 @@ function parse(json: unknown, source: string): Scenario {
     tenant: token(s.tenant, "scenario.tenant"),
     problem: token(s.problem, "scenario.problem"),
     units: s.units === undefined ? "" : v.string(s.units, "scenario.units"),
-    spec: { resources, constraints, agents, admm },
+    spec: { resources, constraints, agents, admm, ...(secure === undefined ? {} : { secure }) },
     assets,
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
     rounds,
@@ -111,4 +117,43 @@ function parse(json: unknown, source: string): Scenario {
     maxRounds: admm.maxRounds,
     source,
   };
+}
+
+/**
+ * Secure aggregation (core/problem-spec.ts SecureSettings), on by default where the problem's
+ * rounds allow it: synchronous rounds, no leave, two agents at least. `"secure": true` where
+ * they do not is refused, with why; `"secure": false` runs plain rounds.
+ */
+function secureOf(
+  value: unknown,
+  assets: readonly ScenarioAsset[],
+  rounds: { readonly synchronous: boolean; readonly leaves: boolean },
+): SecureSettings | undefined {
+  const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
+  if (asked === false) return undefined;
+  const why = !rounds.synchronous
+    ? 'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false'
+    : rounds.leaves
+      ? 'a secure problem takes no leave yet (its round\'s masks need every agent of the roster): set "secure": false'
+      : assets.length < 2
+        ? "secure aggregation needs two agents at least"
+        : undefined;
+  if (why !== undefined) {
+    if (asked === true) throw new v.ValidationError("scenario.secure", why);
+    return undefined;
+  }
+  return secureSettingsFor(assets);
+}
+
+/**
+ * The fixed point of a problem's secure rounds: values bounded by the agents' boxes rounded out
+ * to a power of two (what their joins declare anyway), and as many fraction bits as 64-bit sums
+ * of them allow, at most 40: each value within 2^-41 of the agent's, a mean within the same.
+ */
+export function secureSettingsFor(assets: readonly ScenarioAsset[]): SecureSettings {
+  const bound = Math.max(1, ...assets.flatMap((a) => a.problem.variables.flatMap((x) => [coarseBound(x.upper), coarseBound(-x.lower)])));
+  const fractionBits = Math.min(MAX_FRACTION_BITS, 62 - Math.ceil(Math.log2(assets.length * bound + 1)));
+  if (fractionBits < 20)
+    throw new v.ValidationError("scenario.assets", `values up to ${bound} leave ${fractionBits} fraction bits for 64-bit secure sums: set "secure": false`);
+  return { fractionBits, maxAbs: bound, threshold: Math.min(3, assets.length) };
 }

@@ -1,5 +1,5 @@
 import type { GlobalConstraint } from "../../core/problem-spec.ts";
-import { parseAdmmSettings, PLAN_STATUSES, type SchemaTable } from "../../core/schemas.ts";
+import { parseAdmmSettings, parseSecureSettings, PLAN_STATUSES, type SchemaTable } from "../../core/schemas.ts";
 import { declareBody, field, optional, type BodyOfDeclared } from "../../core/wire-schema.ts";
 import * as v from "../../core/validate.ts";
 
@@ -20,6 +20,8 @@ const OPEN_1 = declareBody("open", {
     { name: "c", coefficients: { r: 1 }, limit: 1 },
   ]),
   admm: field("object", parseAdmmSettings, ADMM_EXAMPLE),
+  /** Secure aggregation (core/problem-spec.ts SecureSettings); absent: plain rounds, as in older streams. */
+  secure: optional("object", parseSecureSettings, { fractionBits: 30, maxAbs: 1024, threshold: 2 }),
 });
 
 function globalConstraint(value: unknown, at: string): GlobalConstraint {
@@ -50,6 +52,8 @@ const JOIN_2 = declareBody(
     resources: field("array:string", names, ["r"]),
     lower: optional("map:number", v.numberMap, { r: 0 }),
     upper: optional("map:number", v.numberMap, { r: 1 }),
+    /** The agent's X25519 key for this problem's secure rounds (src/secure/masks.ts); a secure problem's fold requires it. */
+    agreementKey: optional("bytes", agreementKey, new Uint8Array(32)),
   },
   (b, path) => {
     const joined = new Set(b.resources);
@@ -69,6 +73,12 @@ const JOIN_2 = declareBody(
   },
 );
 
+function agreementKey(x: unknown, at: string): Uint8Array {
+  const key = v.bytes(x, at);
+  if (key.length !== 32) throw new v.ValidationError(at, `an X25519 key has 32 bytes, not ${key.length}`);
+  return key;
+}
+
 /** An agent's new values, only those that changed since `base`, and its local objective. */
 const DELTA_1 = declareBody("delta", {
   entries: field("map:number", v.numberMap, { r: 1 }),
@@ -86,6 +96,20 @@ const SHARED_PLAN_FIELDS = {
   dual: field("number", v.finite, 0),
   epsPrimal: field("number", v.finite, 0),
   epsDual: field("number", v.finite, 0),
+  /**
+   * A secure problem's next round: its agents and their agreement keys (public, from their
+   * signed joins), so that each agent masks for exactly these peers. Absent in plain problems.
+   */
+  roster: optional(
+    "map:bytes",
+    (x, at) => {
+      const byAgent = v.record(x, at);
+      return Object.fromEntries(Object.keys(byAgent).map((agent) => [agent, agreementKey(byAgent[agent], `${at}.${agent}`)])) as Readonly<
+        Record<string, Uint8Array>
+      >;
+    },
+    { a: new Uint8Array(32) },
+  ),
 };
 
 const PLAN_1 = declareBody("plan", {
@@ -130,7 +154,7 @@ declare module "../../core/schemas.ts" {
 
 export const ENERGY_QP_SCHEMAS: SchemaTable = {
   "open/1": OPEN_1,
-  "join/1": { ...JOIN_1, upcast: { to: "join/2", body: (old) => ({ resources: old.resources, lower: undefined, upper: undefined }) } },
+  "join/1": { ...JOIN_1, upcast: { to: "join/2", body: (old) => ({ resources: old.resources, lower: undefined, upper: undefined, agreementKey: undefined }) } },
   "join/2": JOIN_2,
   "delta/1": DELTA_1,
   "plan/1": PLAN_1,

@@ -1,0 +1,58 @@
+import type { SecureSettings } from "../../core/problem-spec.ts";
+import { fromLimbs, toLimbs, type Words } from "../../secure/ring.ts";
+import type { ProblemSpec } from "./schemas.ts";
+
+/**
+ * What an energy agent contributes to a secure round, in the problem's fixed point: its values
+ * on every resource (zero where it has none), one word each; then, exactly, the square of their
+ * norm and the square of its step's norm (integers with twice the fraction bits) and its
+ * objective, each as limbs (ring.ts toLimbs). Their sums are all the coordinator's step needs
+ * (solver/admm.ts RoundAggregate) and what the plan reports; no single agent's appear.
+ *
+ * Squares are taken of the quantized values, exactly: a step of 1e-10 still counts near
+ * convergence, where a square rounded to the values' fraction bits would read 0.
+ */
+const SCALAR_LIMBS = 4;
+
+export const contributionLength = (spec: ProblemSpec): number => spec.resources.length + 3 * SCALAR_LIMBS;
+
+export function contributionWords(
+  spec: ProblemSpec,
+  settings: SecureSettings,
+  next: Readonly<Record<string, number>>,
+  previous: Readonly<Record<string, number>>,
+  objective: number,
+): Words {
+  const fixed = (x: number, where: string): bigint => {
+    if (!(Math.abs(x) <= settings.maxAbs)) throw new RangeError(`${where} is ${x}, outside the problem's secure bound ${settings.maxAbs}`);
+    return BigInt(Math.round(x * 2 ** settings.fractionBits));
+  };
+  const q = spec.resources.map((r) => fixed(next[r] ?? 0, r));
+  const step = spec.resources.map((r, j) => q[j] - fixed(previous[r] ?? 0, `${r} (before)`));
+  if (!Number.isFinite(objective)) throw new RangeError(`the objective is ${objective}`);
+  const objectiveFixed = BigInt(Math.round(objective * 2 ** settings.fractionBits));
+  const words = [
+    ...q.map((x) => BigInt.asUintN(64, x)),
+    ...toLimbs(squares(q), SCALAR_LIMBS),
+    ...toLimbs(squares(step), SCALAR_LIMBS),
+    ...toLimbs(objectiveFixed, SCALAR_LIMBS),
+  ];
+  return BigUint64Array.from(words);
+}
+
+/** The sums a round's contributions add up to, read back from their layout. */
+export type SecureSums = { readonly x: readonly number[]; readonly sumSquares: number; readonly sumSquaredSteps: number; readonly objective: number };
+
+export function sumsOf(spec: ProblemSpec, settings: SecureSettings, words: Words): SecureSums {
+  const m = spec.resources.length;
+  const f = settings.fractionBits;
+  const scalar = (k: number): bigint => fromLimbs(Array.from(words.subarray(m + k * SCALAR_LIMBS, m + (k + 1) * SCALAR_LIMBS)));
+  return {
+    x: Array.from(words.subarray(0, m), (w) => Number(BigInt.asIntN(64, w)) / 2 ** f),
+    sumSquares: Number(scalar(0)) / 2 ** (2 * f),
+    sumSquaredSteps: Number(scalar(1)) / 2 ** (2 * f),
+    objective: Number(scalar(2)) / 2 ** f,
+  };
+}
+
+const squares = (v: readonly bigint[]): bigint => v.reduce((sum, x) => sum + x * x, 0n);
