@@ -1,6 +1,7 @@
 import { and, assign, setup } from "xstate";
 import type { ClosedBy } from "../core/schemas.ts";
 import { agentsOf, apply, emptyReplayState, problemKey, roundRules, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
+import { familyOf } from "../families/registry.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { staleReason } from "../core/round-rules.ts";
 
@@ -10,6 +11,10 @@ import { staleReason } from "../core/round-rules.ts";
  * stream, so the live state and a replay of the stream are the same by construction.
  *
  * opening -> collecting -> closing -> planning -> collecting ... -> done | failed
+ *
+ * A secure round (src/secure) closes on masked contributions and waits, in closing, for the
+ * agents' reveals; should an agent of its roster leave, or not answer within the round timeout,
+ * the round is tried again without it (retrying: an attempt/1 event), if enough agents are left.
  *
  * It closes a round when every agent's delta is in (round 0: every join), or as soon as
  * `quorum` agents' are, or at `deadlineMs` with whatever is in (asynchronous rounds; a delta
@@ -52,6 +57,8 @@ export type CoordinatorContext = Omit<CoordinatorInput, "replay"> & {
   readonly closedBy: ClosedBy;
   /** Where the stream stored the round event being closed, once its publish is acknowledged. */
   readonly roundSeq: number | null;
+  /** The agents a new attempt of a secure round leaves out for not answering in time (retrying). */
+  readonly missing: readonly string[];
   readonly error: string | null;
 };
 
@@ -135,6 +142,11 @@ export function missingAgents(problem: AnyProblemState): string[] {
   return agentsOf(problem).filter((a) => !picks.has(a));
 }
 
+/** The new attempt of a secure round the coordinator would publish now, leaving out `missing` and the agents that left (core/family.ts retry). */
+export function retryOf(problem: AnyProblemState | undefined, missing: readonly string[]) {
+  return problem === undefined ? undefined : familyOf(problem).retry?.(problem, missing);
+}
+
 export const coordinatorMachine = setup({
   types: { input: {} as CoordinatorInput, context: {} as CoordinatorContext, events: {} as CoordinatorEvent },
   actions: {
@@ -142,6 +154,9 @@ export const coordinatorMachine = setup({
     publishOpen: () => {},
     publishRound: () => {},
     publishPlan: () => {},
+    publishAttempt: () => {},
+    recordMissing: assign({ missing: ({ context }) => missingAgents(problemOf(context) as AnyProblemState) }),
+    forgetMissing: assign({ missing: [] as readonly string[] }),
     fold: assign({ replay: ({ context, event }) => (event.type === "message" ? apply(context.replay, event.message) : context.replay) }),
     openRound: assign({ roundOpenedAt: ({ context, event }) => nowOf(context, event) }),
     awaitEcho: assign({ echoSince: ({ context, event }) => nowOf(context, event) }),
@@ -205,6 +220,14 @@ export const coordinatorMachine = setup({
       return phase === "converged" || phase === "max-rounds";
     },
     overdue: ({ context, event }) => event.now - context.roundOpenedAt > context.roundTimeoutMs,
+    /** A secure round's roster holds an agent that left: the round is tried again without it. */
+    rosterLost: ({ context }) => retryOf(problemOf(context), []) !== undefined,
+    /** Overdue, and a secure round can be tried again without the agents that did not answer. */
+    overdueRetry: ({ context, event }) =>
+      event.now - context.roundOpenedAt > context.roundTimeoutMs &&
+      retryOf(problemOf(context), missingAgents(problemOf(context) as AnyProblemState)) !== undefined,
+    /** The attempt we published is folded: the roster no longer holds what it left out. */
+    attemptFolded: ({ context }) => retryOf(problemOf(context), context.missing) === undefined,
     /** What we published has not come back for a whole round timeout: waiting longer would be forever. */
     echoOverdue: ({ context, event }) => event.now - context.echoSince > (context.echoTimeoutMs ?? context.roundTimeoutMs),
   },
@@ -217,6 +240,7 @@ export const coordinatorMachine = setup({
     echoSince: input.now,
     closedBy: "all",
     roundSeq: null,
+    missing: [],
     error: null,
   }),
   initial: "starting",
@@ -238,13 +262,23 @@ export const coordinatorMachine = setup({
     },
     collecting: {
       entry: "openRound",
-      always: { guard: "hasQuorum", target: "closing", actions: "closeAtQuorum" },
+      always: [
+        { guard: "rosterLost", target: "retrying", actions: "forgetMissing" },
+        { guard: "hasQuorum", target: "closing", actions: "closeAtQuorum" },
+      ],
       on: {
         tick: [
           { guard: "deadlinePassed", target: "closing", actions: "closeAtDeadline" },
+          { guard: "overdueRetry", target: "retrying", actions: "recordMissing" },
           { guard: "overdue", target: "failed", actions: "recordTimeout" },
         ],
       },
+    },
+    // A secure round tried again with a smaller roster (attempt/1): collecting starts over once the fold has it.
+    retrying: {
+      entry: ["awaitEcho", "publishAttempt"],
+      always: { guard: "attemptFolded", target: "collecting" },
+      on: { tick: { guard: "echoOverdue", target: "failed", actions: "recordLostEcho" } },
     },
     closing: {
       entry: ["forgetRoundSeq", "awaitEcho", "publishRound"],

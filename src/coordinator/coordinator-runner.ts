@@ -17,7 +17,7 @@ import { familyOf } from "../families/registry.ts";
 import { apply, emptyReplayState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { roundEvent, type OpenEvent } from "./coordinator-events.ts";
-import { coordinatorMachine, problemOf } from "./coordinator-machine.ts";
+import { coordinatorMachine, problemOf, retryOf } from "./coordinator-machine.ts";
 
 export type CoordinatorOptions = {
   readonly nc: NatsConnection;
@@ -64,6 +64,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
     actions: {
       publishOpen: () => publish(roundSubject(tenant, problem), options.open),
       publishRound: ({ context }) => publish(roundSubject(tenant, problem), roundEvent(problemOf(context) as AnyProblemState, context.closedBy)),
+      publishAttempt: ({ context }) => {
+        const attempt = retryOf(problemOf(context), context.missing);
+        if (attempt !== undefined) publish(roundSubject(tenant, problem), attempt);
+      },
       publishPlan: ({ context }) => {
         const state = problemOf(context) as AnyProblemState;
         for (const plan of familyOf(state).planEvents(state)) publish(planSubject(plan.tenant, problem), plan.event);

@@ -127,6 +127,12 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
   leave?(problem: P, agent: string): P;
   /** The agents that have left for good: a run checks its plan against the optimum without them. */
   leftAgents?(problem: P): readonly string[];
+  /**
+   * Secure rounds: a new attempt (attempt/1) of the next round whose roster leaves out the agents
+   * that left and those in `missing` (that did not answer in time); undefined when the roster
+   * stands, or when too few would be left. Absent: this family's rounds are never tried again.
+   */
+  retry?(problem: P, missing: readonly string[]): AnyEvent | undefined;
   /** Closes a round: commits the deltas it took, then the coordinator's step. */
   closeRound(problem: P, event: RoundEvent): P;
   /** Which problem (tenant/problem) an event belongs to, when not its own tenant's (a tenant plan). */

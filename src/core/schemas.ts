@@ -98,6 +98,8 @@ export const MAX_SECURE_BYTES = 131_072;
  * the words hold; nobody but the agent knows what they add up to alone.
  */
 const MASKED_1 = declareBody("delta", {
+  /** The attempt of the round it masks for (attempt/1 starts another): its masks cancel only with that attempt's roster's. */
+  attempt: defaulted("integer", attemptNumber, 1, 2),
   words: field("bytes", sizedBytes(undefined), new Uint8Array(8)),
   commitment: field("bytes", sizedBytes(32), new Uint8Array(32)),
   shares: field(
@@ -120,8 +122,26 @@ const MASKED_1 = declareBody("delta", {
 const REVEAL_1 = declareBody("delta", {
   seed: field("bytes", sizedBytes(32), new Uint8Array(32)),
   took: field("array:string", (x, at) => v.stringList(x, at), ["a", "b", "c"]),
+  attempt: defaulted("integer", attemptNumber, 1, 2),
 });
 
+/**
+ * The coordinator tries a secure round again, before anyone revealed anything, with a smaller
+ * roster: agents of the last attempt's roster left, or did not answer in time, and the masks of
+ * those that did cannot cancel without theirs. Every agent of the new roster masks afresh.
+ */
+const ATTEMPT_1 = declareBody("attempt", {
+  attempt: field("integer", attemptNumber, 2),
+  roster: field("array:string", (x, at) => v.stringList(x, at), ["a", "b", "c"]),
+});
+
+function attemptNumber(x: unknown, at: string): number {
+  const n = v.integer(x, at, 1);
+  if (n > 1000) throw new v.ValidationError(at, `${n} attempts of one round is more than 1000`);
+  return n;
+}
+
+export type AttemptBody = BodyOfDeclared<typeof ATTEMPT_1>;
 export type MaskedBody = BodyOfDeclared<typeof MASKED_1>;
 export type RevealBody = BodyOfDeclared<typeof REVEAL_1>;
 export type LeaveBody = BodyOfDeclared<typeof LEAVE_1>;
@@ -139,6 +159,7 @@ export interface BodyOf {
   "leave/1": LeaveBody;
   "masked/1": MaskedBody;
   "reveal/1": RevealBody;
+  "attempt/1": AttemptBody;
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
   "quarantine/1": QuarantineBody;
@@ -229,6 +250,7 @@ export const ENGINE_SCHEMAS: SchemaTable = {
   "leave/1": LEAVE_1,
   "masked/1": MASKED_1,
   "reveal/1": REVEAL_1,
+  "attempt/1": ATTEMPT_1,
   "round/1": { ...ROUND_1, upcast: { to: "round/2", body: (old) => ({ took: old.took, closedBy: "all" }) } },
   "round/2": ROUND_2,
   "admit/1": ADMIT_1,

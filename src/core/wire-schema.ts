@@ -36,7 +36,7 @@ export type SchemaDescriptor = {
  * and how the fold routes it. A family declares bodies for open, join, delta and plan events;
  * rounds, leaves, governance and quarantine are the engine's own.
  */
-export type EventKind = "open" | "join" | "delta" | "plan" | "round" | "leave" | "governance" | "quarantine";
+export type EventKind = "open" | "join" | "delta" | "plan" | "round" | "attempt" | "leave" | "governance" | "quarantine";
 
 /** The kinds a problem family declares bodies for. */
 export const FAMILY_EVENT_KINDS: readonly EventKind[] = ["open", "join", "delta", "plan"];
@@ -45,6 +45,7 @@ export const FAMILY_EVENT_KINDS: readonly EventKind[] = ["open", "join", "delta"
 export const SUBJECT_OF: Readonly<Record<EventKind, SubjectKind>> = {
   open: "round",
   round: "round",
+  attempt: "round",
   join: "delta",
   delta: "delta",
   leave: "delta",

@@ -123,7 +123,7 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
     return family.leave?.(p, from) ?? reject(`agents of a ${family.name} problem cannot leave`);
   }
   // Secure aggregation's events are the engine's; the problem's family reads them (or refuses them, as a plain problem does).
-  if (event.schema === "masked/1" || event.schema === "reveal/1") return family.apply(p, event, agent);
+  if (event.schema === "masked/1" || event.schema === "reveal/1" || event.schema === "attempt/1") return family.apply(p, event, agent);
   if (familyOfSchema(event.schema) !== family) reject(`a ${event.schema} event does not belong to ${family.name} problem ${p.problem}`);
   return family.apply(p, event, agent);
 }

@@ -31,11 +31,14 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
   let secret: Uint8Array | undefined;
   let key: AgreementKey | undefined;
   const rosters = new Map<number, Readonly<Record<string, Uint8Array>>>(); // by the round of the plan that named it
-  const seeds = new Map<number, Uint8Array>();
+  const attempts = new Map<number, { readonly attempt: number; readonly roster: readonly string[] }>(); // later attempts, by round
+  const views = new Map<number, AgentView>(); // what each round's contribution answered
+  const seeds = new Map<string, Uint8Array>(); // by round/attempt
   let revealed: RevealRecord = {};
   const ownRound = (id: string): number | undefined => {
     const [t, p, kind, round, owner, ...rest] = id.split("/");
-    if (t !== tenant || p !== problem || (kind !== "delta" && kind !== "masked") || owner !== local.owner || rest.length > 0) return undefined;
+    const ours = kind === "delta" || kind === "masked" || /^masked-\d+$/.test(kind ?? "");
+    if (t !== tenant || p !== problem || !ours || owner !== local.owner || rest.length > 0) return undefined;
     return /^\d+$/.test(round) ? Number(round) : undefined;
   };
   const secureKey = (): AgreementKey => {
@@ -43,9 +46,24 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
     key ??= agreementKeyOf(secret, tenant, problem);
     return key;
   };
+  /** Round `round`'s current attempt: the plan's roster, or a later attempt's part of it. */
   const attemptOf = (round: number): Attempt => {
-    const roster = rosters.get(round - 1) ?? {};
-    return { context: { tenant, problem, round, attempt: 1 }, roster: Object.entries(roster).map(([name, publicKey]) => ({ name, publicKey })) };
+    const keys = rosters.get(round - 1) ?? {};
+    const later = attempts.get(round);
+    const names = later?.roster ?? Object.keys(keys);
+    return {
+      context: { tenant, problem, round, attempt: later?.attempt ?? 1 },
+      roster: names.map((name) => ({ name, publicKey: keys[name] ?? new Uint8Array(0) })),
+    };
+  };
+  const masked = (view: AgentView): AnyEvent => {
+    const round = view.planRound + 1;
+    const attempt = attemptOf(round);
+    const { attempt: number } = attempt.context;
+    const purpose = `mask\0${tenant}\0${problem}\0${round}\0${number}`;
+    const made = maskedEvent(tenant, problem, local, spec as ProblemSpec, view, secureKey(), attempt, secretStream(secret as Uint8Array, purpose));
+    seeds.set(`${round}/${number}`, made.selfSeed);
+    return made.event;
   };
   return {
     name: local.owner,
@@ -63,26 +81,15 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
         if (!sent.has(event.round)) sent.set(event.round, event.body.entries);
         return event;
       }
-      const proposed = (view.proposed ?? {}) as Readonly<Record<string, number>>;
       const round = view.planRound + 1;
-      const event = maskedEvent(
-        tenant,
-        problem,
-        local,
-        spec,
-        view,
-        secureKey(),
-        attemptOf(round),
-        secretStream(secret as Uint8Array, `mask\0${tenant}\0${problem}\0${round}\0${1}`),
-      );
-      seeds.set(round, event.selfSeed);
-      if (!sent.has(round)) sent.set(round, proposed);
-      return event.event;
+      views.set(round, view);
+      if (!sent.has(round)) sent.set(round, (view.proposed ?? {}) as Readonly<Record<string, number>>);
+      return masked(view);
     },
     resume: (own) => {
       for (const event of own) {
         if (event.schema === "delta/1" && !sent.has(event.round)) sent.set(event.round, event.body.entries);
-        if (event.schema === "reveal/1") revealed = { ...revealed, [event.round]: { attempt: 1, taken: event.body.took } };
+        if (event.schema === "reveal/1") revealed = { ...revealed, [event.round]: { attempt: event.body.attempt ?? 1, taken: event.body.took } };
       }
     },
     opened: (event) => {
@@ -91,6 +98,10 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       return { agents: event.body.agents };
     },
     plan: (event): QpPlan | undefined => {
+      if (event.schema === "attempt/1") {
+        attempts.set(event.round, { attempt: event.body.attempt, roster: event.body.roster });
+        return undefined;
+      }
       if (event.schema === "round/2") {
         if (event.round !== lastRound + 1) return undefined; // one the fold refuses as out of order
         lastRound = event.round;
@@ -110,14 +121,21 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       return undefined;
     },
     ownValues: () => committed,
-    reply: (event) => (spec?.secure !== undefined && event.schema === "round/2" && event.round >= 1 ? reveal(event) : undefined),
+    reply: (event) => {
+      if (spec?.secure === undefined) return undefined;
+      if (event.schema === "round/2" && event.round >= 1) return reveal(event);
+      // Another attempt of a round we answered, with us in its roster: mask again, afresh.
+      const view = views.get(event.round);
+      if (event.schema === "attempt/1" && view !== undefined && event.body.roster.includes(local.owner)) return masked(view);
+      return undefined;
+    },
   };
 
   /** Our seed for a round that took our masked contribution: unless the set or the round forbids it. */
   function reveal(event: CatoptEvent<"round/2">): AnyEvent | undefined {
-    const seed = seeds.get(event.round);
-    if (seed === undefined || !event.body.took.some((id) => ownRound(id) === event.round)) return undefined; // not ours to reveal (a restart lost the seed: see the README)
     const attempt = attemptOf(event.round);
+    const seed = seeds.get(`${event.round}/${attempt.context.attempt}`);
+    if (seed === undefined || !event.body.took.some((id) => ownRound(id) === event.round)) return undefined; // not ours to reveal (a restart lost the seed: see the README)
     const taken = event.body.took.map((id) => id.split("/")[4] ?? "");
     const threshold = (spec as ProblemSpec).secure?.threshold ?? 2;
     const refusal = revealRefusal(revealed, attempt, taken, threshold);
@@ -130,7 +148,7 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       problem,
       round: event.round,
       base: event.round - 1,
-      body: { seed, took: taken },
+      body: { seed, took: taken, attempt: attempt.context.attempt },
     };
   }
 }
@@ -158,15 +176,16 @@ export function maskedEvent(
   const words = contributionWords(spec, settings, proposed, (view.committed ?? {}) as Readonly<Record<string, number>>, localObjective(local, proposed));
   const c = contribute({ name: local.owner, key }, attempt, words, random);
   const round = view.planRound + 1;
+  const number = attempt.context.attempt;
   return {
     event: {
       schema: "masked/1",
-      id: eventId(tenant, problem, "masked", round, local.owner),
+      id: eventId(tenant, problem, number === 1 ? "masked" : `masked-${number}`, round, local.owner),
       tenant,
       problem,
       round,
       base: view.planRound,
-      body: { words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares },
+      body: { attempt: number, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares },
     },
     selfSeed: c.selfSeed,
   };

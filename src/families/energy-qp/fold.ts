@@ -88,8 +88,10 @@ export type ProblemState = {
 };
 
 type SecureState = {
-  /** The agents the next round masks among (the plan's roster), in the problem's order. */
+  /** The agents the next round masks among (the plan's roster, or a later attempt's), in the problem's order. */
   readonly roster: readonly string[];
+  /** The next round's attempt, when the coordinator tried it again (absent: the first). */
+  readonly attempt?: number;
   /** The sum of the agents' values by resource, and of their objectives, as the last round's reveals gave them. */
   readonly x: readonly number[];
   readonly objective: number;
@@ -120,6 +122,7 @@ export const energyQp: ProblemFamily<ProblemState> = {
   open: (event) => (event.schema === "open/1" ? open(event) : reject(`${event.schema} does not open an energy QP`)),
   apply: (p, event, agent) => {
     if (event.schema === "plan/1" || event.schema === "plan/2") return checkPlan(p, event);
+    if (event.schema === "attempt/1") return p.spec.secure === undefined ? reject(`problem ${p.problem} is not secure: it has no attempts`) : attempt(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
     if (event.schema === "join/2") return join(p, event, from);
     if (p.spec.secure !== undefined && event.schema === "delta/1")
@@ -131,10 +134,25 @@ export const energyQp: ProblemFamily<ProblemState> = {
     if (event.schema === "reveal/1") return reveal(p, event, from);
     return reject(`a ${event.schema} event does not belong to energy QP ${p.problem}`);
   },
-  leave: (p, agent) =>
-    p.spec.secure === undefined
-      ? leave(p, agent)
-      : reject(`problem ${p.problem} is secure: its rounds' masks need every agent of the roster, and it takes no leave yet`),
+  leave: (p, agent) => (p.spec.secure === undefined ? leave(p, agent) : secureLeave(p, agent)),
+  retry: (p, missing) => {
+    const secure = p.secure;
+    if (secure === undefined || p.phase !== "running" || secure.revealing !== undefined) return undefined;
+    const roster = secure.roster.filter((a) => p.joined[a]?.left === undefined && !missing.includes(a));
+    const threshold = (p.spec.secure as NonNullable<ProblemSpec["secure"]>).threshold;
+    if (roster.length === secure.roster.length || roster.length < threshold) return undefined;
+    const next = (secure.attempt ?? 1) + 1;
+    const round = p.round + 1;
+    return {
+      schema: "attempt/1",
+      id: eventId(p.tenant, p.problem, `attempt-${next}`, round),
+      tenant: p.tenant,
+      problem: p.problem,
+      round,
+      base: p.round,
+      body: { attempt: next, roster },
+    };
+  },
   describePlan: (event) => {
     if (event.schema !== "plan/1" && event.schema !== "plan/2") return undefined;
     const plan = event.body;
@@ -273,6 +291,44 @@ function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): P
   return { ...p, pending: { ...p.pending, [event.id]: pending } };
 }
 
+/**
+ * The coordinator tries the next round again with a smaller roster (agents left, or did not
+ * answer): only before anyone revealed anything for it (a second sum of a round over another
+ * set could tell an agent's values), never below the threshold; contributions masked for the
+ * earlier attempt are void.
+ */
+function attempt(p: ProblemState, event: CatoptEvent<"attempt/1">): ProblemState {
+  const secure = p.secure as SecureState;
+  if (p.phase !== "running") reject(`an attempt of round ${event.round} after the problem ended (${p.phase})`);
+  if (secure.revealing !== undefined) reject(`an attempt of round ${event.round} while round ${secure.revealing.round} waits for its reveals`);
+  if (event.round !== p.round + 1) reject(`an attempt of round ${event.round}; the next round is ${p.round + 1}`);
+  const next = (secure.attempt ?? 1) + 1;
+  if (event.body.attempt !== next) reject(`attempt ${event.body.attempt} of round ${event.round}; the next is ${next}`);
+  const roster = event.body.roster;
+  const stranger = roster.find((a) => !secure.roster.includes(a));
+  if (stranger !== undefined) reject(`attempt ${next} of round ${event.round} names ${stranger}, which the last attempt's roster did not`);
+  if (new Set(roster).size !== roster.length || roster.length >= secure.roster.length)
+    reject(`attempt ${next} of round ${event.round} must leave some agent out, naming each once`);
+  const threshold = (p.spec.secure as NonNullable<ProblemSpec["secure"]>).threshold;
+  if (roster.length < threshold) reject(`attempt ${next} of round ${event.round} has ${roster.length} agents, below the threshold of ${threshold}`);
+  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => !("words" in d)));
+  return { ...p, pending, secure: { ...secure, attempt: next, roster: p.spec.agents.filter((a) => roster.includes(a)) } };
+}
+
+/**
+ * An agent leaves a secure problem: rounds stop waiting for it once the coordinator tries the
+ * round again without it (attempt/1), and the next rounds' rosters leave it out; its values leave
+ * the sums with the next round's contributions, which no longer hold them.
+ */
+function secureLeave(p: ProblemState, agent: string): ProblemState {
+  const joined = p.joined[agent] ?? reject(`agent ${agent} left without joining`);
+  if (joined.left !== undefined) reject(`agent ${agent} already left after round ${joined.left}`);
+  if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} left after the problem ended (${p.phase})`);
+  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
+  const { [agent]: _committed, ...committedAt } = p.committedAt;
+  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, pending, committedAt };
+}
+
 /** A masked contribution (secure problems): checked like a delta, then held for its round's sum. */
 function masked(p: ProblemState, event: CatoptEvent<"masked/1">, agent: string): ProblemState {
   const joined = p.joined[agent] ?? reject(`agent ${agent} sent a masked contribution without joining`);
@@ -283,6 +339,10 @@ function masked(p: ProblemState, event: CatoptEvent<"masked/1">, agent: string):
   const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, roundRules(p));
   if (stale !== undefined) reject(`masked contribution from ${agent} comes too late: ${stale}`);
   if (p.pending[event.id] !== undefined) reject(`masked contribution ${event.id} arrived twice`);
+  const current = (p.secure as SecureState).attempt ?? 1;
+  if (event.body.attempt !== current)
+    reject(`masked contribution from ${agent} for attempt ${event.body.attempt} of round ${event.round}, which is at attempt ${current}`);
+  if (!(p.secure as SecureState).roster.includes(agent)) reject(`masked contribution from ${agent}, which is not in round ${event.round}'s roster`);
   const length = contributionLength(p.spec) * 8;
   if (event.body.words.length !== length)
     reject(`masked contribution from ${agent} has ${event.body.words.length} bytes, not the ${length} of ${p.problem}'s layout`);
@@ -300,6 +360,8 @@ function reveal(p: ProblemState, event: CatoptEvent<"reveal/1">, agent: string):
   if (event.round !== waiting.round) reject(`a reveal from ${agent} for round ${event.round}; round ${waiting.round} waits for its reveals`);
   if (!waiting.took.includes(agent)) reject(`a reveal from ${agent}, which round ${waiting.round} did not take`);
   if (waiting.seeds[agent] !== undefined) reject(`${agent} revealed twice for round ${waiting.round}`);
+  if (event.body.attempt !== (secure.attempt ?? 1))
+    reject(`${agent} revealed for attempt ${event.body.attempt} of round ${waiting.round}, which took attempt ${secure.attempt ?? 1}`);
   const named = event.body.took;
   if (named.length !== waiting.took.length || waiting.took.some((a) => !named.includes(a)))
     reject(`${agent}'s reveal names the set ${named.join(", ")}, not the ${waiting.took.join(", ")} round ${waiting.round} took`);
@@ -347,7 +409,7 @@ function takeMasked(p: ProblemState, event: RoundEvent): ProblemState {
 /** Every seed is in: the sum is the masked words' less each self mask, and the round steps on the sums alone. */
 function secureStep(p: ProblemState, revealing: NonNullable<SecureState["revealing"]>): ProblemState {
   const settings = p.spec.secure as NonNullable<ProblemSpec["secure"]>;
-  const context = { tenant: p.tenant, problem: p.problem, round: revealing.round, attempt: 1 };
+  const context = { tenant: p.tenant, problem: p.problem, round: revealing.round, attempt: (p.secure as SecureState).attempt ?? 1 };
   const length = contributionLength(p.spec);
   let sum = bytesToWords(revealing.masked);
   for (const agent of revealing.took) sum = subtractWords(sum, selfMask(revealing.seeds[agent], context, length));
