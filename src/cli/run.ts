@@ -106,7 +106,10 @@ function runLines(r: RunReport, describeObjective: ((objective: number) => strin
     ...(describeObjective === undefined || r.objective === null ? [] : [`  policy               ${describeObjective(r.objective)}`]),
     ...(r.left.length === 0 ? [] : [`  left mid-run         ${r.left.join(", ")} (the HiGHS reference is the problem without them)`]),
     `  HiGHS central solve  ${(r.reference_seconds * 1000).toFixed(0)} ms; this run ${(r.wall_ms / 1000).toFixed(2)} s = ${(r.wall_ms / 1000 / Math.max(r.reference_seconds, 1e-9)).toFixed(0)}x`,
-    `  events/s             ${events.toFixed(0)}`,
+    `  events/s             ${events.toFixed(0)}; ${(r.bytes_per_round / 1024).toFixed(1)} KiB a round`,
+    r.secure.on
+      ? `  secure aggregation   on: agents sent masked contributions, the coordinator learned only sums${r.secure.retried === 0 ? "" : `; ${r.secure.retried} round(s) tried again with a smaller roster`}`
+      : "  secure aggregation   off: the coordinator read each agent's values (see README: secure aggregation)",
     ...(r.tenant_plans === null
       ? []
       : [

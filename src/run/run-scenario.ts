@@ -16,7 +16,7 @@ import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
-import { applyGovernance, emptyAdmission } from "../governance/admission.ts";
+import { applyGovernance, emptyAdmission, verifyMessage } from "../governance/admission.ts";
 import { localSecurity, type LocalSecurity, type RunSecurity } from "../governance/local-security.ts";
 import { grantsOf } from "../governance/nats-permissions.ts";
 import { runCoordinator, type CoordinatorOutcome } from "../coordinator/coordinator-runner.ts";
@@ -93,6 +93,10 @@ export type RunReport = Outcome & {
   readonly server_peak_rss_mib: number | null;
   /** How many times the parties renewed their credentials during the run (null: a plain server). */
   readonly credential_renewals: number | null;
+  /** Whether the rounds were securely aggregated (the agents sent masked contributions), and how many attempts were tried again. */
+  readonly secure: { readonly on: boolean; readonly retried: number };
+  /** Bytes of the problem's messages on the stream, a closed round (the cost of secure aggregation, beside a plain run's). */
+  readonly bytes_per_round: number;
 };
 
 export type LedgerOutcome = {
@@ -303,6 +307,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     const kept: StreamMessage[] = [];
     const recovery = recoveryReader();
     let read = 0;
+    const traffic = { bytes: 0, masked: 0, retried: 0 };
     const [replayed, whole] = await replayStream(
       bus.js,
       EVENTS_STREAM,
@@ -316,6 +321,9 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
         if (options.record !== undefined && (folded || ledger !== null)) kept.push(m);
         if (!folded) return;
         recovery.add(m);
+        traffic.bytes += m.data.length;
+        if (m.subject.includes(".delta.") && secureKind(m) === "masked/1") traffic.masked++;
+        if (m.subject.includes(".round.") && secureKind(m) === "attempt/1") traffic.retried++;
         if (++read % 10_000 === 0) note(`replay: ${read} events`);
       },
     );
@@ -368,11 +376,22 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       peak_rss_mib: process.resourceUsage().maxRSS / 1024,
       server_peak_rss_mib: bus.serverPid === undefined ? null : await peakRssMib(bus.serverPid),
       credential_renewals: security?.renewals() ?? null,
+      secure: { on: traffic.masked > 0, retried: traffic.retried },
+      bytes_per_round: traffic.bytes / Math.max(1, final?.round ?? 1),
     };
   } finally {
     await bus.close();
     await cluster?.stop();
     await closeSecurity();
+  }
+}
+
+/** The schema of a message's event, for counting (a message that does not verify counts as none). */
+function secureKind(m: StreamMessage): string | undefined {
+  try {
+    return verifyMessage(m.data, true).event.schema;
+  } catch {
+    return undefined;
   }
 }
 

@@ -14,7 +14,11 @@ export const energyQpScenarios: ScenarioFormat<Scenario> = {
   format: SCENARIO_FORMAT,
   parse: parseScenario,
   describe: (s) =>
-    `scenario ${s.name}: ${s.assets.length} agents (${s.spec.agents.join(", ")}), ${s.spec.resources.length} resources, ${s.spec.constraints.length} global constraints`,
+    `scenario ${s.name}: ${s.assets.length} agents (${s.spec.agents.join(", ")}), ${s.spec.resources.length} resources, ${s.spec.constraints.length} global constraints; ${
+      s.spec.secure === undefined
+        ? "plain rounds (secure aggregation needs synchronous rounds)"
+        : `secure aggregation (fixed point 2^-${s.spec.secure.fractionBits}, at least ${s.spec.secure.threshold} agents a round)`
+    }`,
   agents: (s) => s.spec.agents,
   nodeOf: (s, agent) => assetOf(s, agent).node,
   planTenants: () => [],

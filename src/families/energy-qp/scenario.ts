@@ -98,10 +98,7 @@ function parse(json: unknown, source: string): Scenario {
     );
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
   const faults = parseScenarioFaults(s.faults, "scenario.faults", agents, rounds);
-  const secure = secureOf(s.secure, assets, {
-    synchronous: rounds.quorum === undefined && rounds.deadlineMs === undefined && admm.maxStaleness === 0,
-    leaves: faults.some((f) => f.kind === "leave"),
-  });
+  const secure = secureOf(s.secure, assets, rounds.quorum === undefined && rounds.deadlineMs === undefined && admm.maxStaleness === 0);
 
   return {
     name: v.string(s.name, "scenario.name"),
@@ -121,23 +118,17 @@ function parse(json: unknown, source: string): Scenario {
 
 /**
  * Secure aggregation (core/problem-spec.ts SecureSettings), on by default where the problem's
- * rounds allow it: synchronous rounds, no leave, two agents at least. `"secure": true` where
- * they do not is refused, with why; `"secure": false` runs plain rounds.
+ * rounds allow it: synchronous rounds, two agents at least. `"secure": true` where they do not
+ * is refused, with why; `"secure": false` runs plain rounds.
  */
-function secureOf(
-  value: unknown,
-  assets: readonly ScenarioAsset[],
-  rounds: { readonly synchronous: boolean; readonly leaves: boolean },
-): SecureSettings | undefined {
+function secureOf(value: unknown, assets: readonly ScenarioAsset[], synchronous: boolean): SecureSettings | undefined {
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
   if (asked === false) return undefined;
-  const why = !rounds.synchronous
+  const why = !synchronous
     ? 'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false'
-    : rounds.leaves
-      ? 'a secure problem takes no leave yet (its round\'s masks need every agent of the roster): set "secure": false'
-      : assets.length < 2
-        ? "secure aggregation needs two agents at least"
-        : undefined;
+    : assets.length < 2
+      ? "secure aggregation needs two agents at least"
+      : undefined;
   if (why !== undefined) {
     if (asked === true) throw new v.ValidationError("scenario.secure", why);
     return undefined;
@@ -155,5 +146,6 @@ export function secureSettingsFor(assets: readonly ScenarioAsset[]): SecureSetti
   const fractionBits = Math.min(MAX_FRACTION_BITS, 62 - Math.ceil(Math.log2(assets.length * bound + 1)));
   if (fractionBits < 20)
     throw new v.ValidationError("scenario.assets", `values up to ${bound} leave ${fractionBits} fraction bits for 64-bit secure sums: set "secure": false`);
-  return { fractionBits, maxAbs: bound, threshold: Math.min(3, assets.length) };
+  // Two: a sum of one agent is its values. A round of two tells each what the other sent, were the sum theirs to see (it is the coordinator's).
+  return { fractionBits, maxAbs: bound, threshold: 2 };
 }
