@@ -101,7 +101,12 @@ export const agentCommand: Command = {
       );
       const finished = outcomes.find((o) => o.status === "finished");
       if (finished !== undefined) throw catoptError("PROBLEM_FINISHED", finished.error ?? "the problem already ended");
-      for (const o of outcomes) io.out(`  ${o.agent}: ${o.status} after ${o.rounds} rounds${o.error ? ` (${o.error})` : ""}\n`);
+      for (const o of outcomes) {
+        io.out(`  ${o.agent}: ${o.status} after ${o.rounds} rounds${o.error ? ` (${o.error})` : ""}\n`);
+        // Its own values, as the last round took them: here, on its own node, and nowhere else in a secure problem.
+        const values = Object.entries(o.values ?? {});
+        if (o.status === "converged" && values.length > 0) io.out(`    its plan: ${values.map(([r, x]) => `${r}=${x.toFixed(2)}`).join("  ")}\n`);
+      }
       return outcomes.every((o) => o.status !== "failed") ? 0 : 1;
     } finally {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);

@@ -66,7 +66,14 @@ export const coordinatorCommand: Command = {
         );
       const summary = summarize(outcome.replay, outcome.problem, { scenario: scenario.name, tenant, problem, referenceObjective: null });
       if (json) io.out(`${JSON.stringify(summary)}\n`);
-      else io.out(`${["", ...format.picture(scenario, summary.allocations), "", ...outcomeLines(summary)].join("\n")}\n`);
+      else {
+        // A coordinator of secure rounds holds the fleet's sums, no agent's values: each agent prints its own.
+        const picture =
+          Object.keys(summary.allocations).length === 0
+            ? ["secure aggregation: this coordinator learned only the fleet's sums; each agent prints its own values"]
+            : format.picture(scenario, summary.allocations);
+        io.out(`${["", ...picture, "", ...outcomeLines(summary)].join("\n")}\n`);
+      }
       return summary.converged ? 0 : 1;
     } finally {
       await bus.close();

@@ -347,7 +347,9 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       note(`recorded ${kept.length} messages to ${options.record}`);
     }
     // Each agent's own values, as it reported them: the run holds every agent, where a secure fold holds none of theirs.
-    const agentValues = Object.fromEntries(agentOutcomes.flatMap((o) => (o.values === undefined ? [] : [[o.agent, o.values] as const])));
+    const agentValues = Object.fromEntries(
+      agentOutcomes.flatMap((o) => (o.values === undefined || left.includes(o.agent) ? [] : [[o.agent, o.values] as const])),
+    );
     const outcome = summarize(coordinator.replay, final, {
       scenario: scenario.name,
       tenant,
