@@ -1,0 +1,157 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createHash } from "node:crypto";
+import { energyQp, openEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
+import { contributionWords } from "../../src/families/energy-qp/secure-layout.ts";
+import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
+import { contribute, type Attempt } from "../../src/secure/aggregation.ts";
+import { agreementKeyOf } from "../../src/secure/masks.ts";
+import { wordsToBytes } from "../../src/secure/ring.ts";
+import { eventId, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
+import { Refusal } from "../../src/core/refusal.ts";
+
+// The fold of a secure energy problem, event by event: what it takes, what it refuses and why.
+const T = "t";
+const P = "p";
+const AGENTS = ["a", "b", "c"];
+const spec: ProblemSpec = {
+  resources: ["r1", "r2"],
+  agents: AGENTS,
+  constraints: [{ name: "cap", coefficients: { r1: 1, r2: 1 }, limit: 10 }],
+  admm: { rho: 1, epsAbs: 1e-9, epsRel: 1e-9, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 50, maxStaleness: 0 },
+  secure: { fractionBits: 30, maxAbs: 16, threshold: 2 },
+};
+const keys = Object.fromEntries(AGENTS.map((a) => [a, agreementKeyOf(createHash("sha256").update(a).digest(), T, P)]));
+const random = (label: string) => {
+  let n = 0;
+  return (bytes: number) => Uint8Array.from({ length: bytes }, () => createHash("sha256").update(`${label}/${n++}`).digest()[0]);
+};
+const frame = <S extends AnyEvent["schema"]>(schema: S, kind: string, round: number, body: unknown, agent?: string) =>
+  ({ schema, id: eventId(T, P, kind, round, agent), tenant: T, problem: P, round, base: round - 1, body }) as unknown as CatoptEvent<S>;
+
+const apply = (p: ProblemState, event: AnyEvent, agent?: string): ProblemState =>
+  (event.schema === "round/2" ? energyQp.closeRound(p, event) : energyQp.apply(p, event, agent)) as ProblemState;
+
+function refused(p: ProblemState, event: AnyEvent, agent: string | undefined, reason: RegExp): void {
+  try {
+    apply(p, event, agent);
+    assert.unreachable(`took ${event.schema}`);
+  } catch (err) {
+    assert.ok(err instanceof Refusal, String(err));
+    assert.match((err as Error).message, reason);
+  }
+}
+
+/** The problem after round 0, every agent joined with its key. */
+function started(): ProblemState {
+  let p = energyQp.open(openEvent(T, P, spec)) as ProblemState;
+  for (const a of AGENTS)
+    p = apply(
+      p,
+      frame("join/2", "join", 0, { resources: ["r1", "r2"], lower: { r1: -16, r2: -16 }, upper: { r1: 16, r2: 16 }, agreementKey: keys[a].publicKey }, a),
+      a,
+    );
+  return apply(p, frame("round/2", "round", 0, { took: AGENTS.map((a) => eventId(T, P, "join", 0, a)), closedBy: "all" }));
+}
+
+const values: Record<string, Record<string, number>> = { a: { r1: 1.5, r2: -2.25 }, b: { r1: 3, r2: 0.125 }, c: { r1: -0.5, r2: 4 } };
+
+function masked(round: number, attempt: Attempt, agent: string) {
+  const words = contributionWords(spec, spec.secure as NonNullable<ProblemSpec["secure"]>, values[agent], {}, 7);
+  const c = contribute({ name: agent, key: keys[agent] }, attempt, words, random(`${agent}/${round}/${attempt.context.attempt}`));
+  const kind = attempt.context.attempt === 1 ? "masked" : `masked-${attempt.context.attempt}`;
+  return {
+    c,
+    event: frame(
+      "masked/1",
+      kind,
+      round,
+      { attempt: attempt.context.attempt, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares },
+      agent,
+    ),
+  };
+}
+
+const attemptOf = (names: readonly string[], round: number, attempt = 1): Attempt => ({
+  context: { tenant: T, problem: P, round, attempt },
+  roster: names.map((name) => ({ name, publicKey: keys[name].publicKey })),
+});
+
+test("a round of masked contributions and reveals closes on the exact sums; no agent's values are in the state", () => {
+  let p = started();
+  assert.equal(p.plan?.roster && Object.keys(p.plan.roster), AGENTS, "the first plan names the roster");
+  const sent = AGENTS.map((a) => masked(1, attemptOf(AGENTS, 1), a));
+  for (const [i, a] of AGENTS.entries()) p = apply(p, sent[i].event, a);
+  p = apply(p, frame("round/2", "round", 1, { took: sent.map((s) => s.event.id), closedBy: "all" }));
+  assert.is(p.round, 0, "the round waits for its reveals");
+  for (const [i, a] of AGENTS.entries()) {
+    refused(p, frame("reveal/1", "reveal", 1, { seed: new Uint8Array(32), took: AGENTS, attempt: 1 }, a), a, /does not match its commitment/);
+    p = apply(p, frame("reveal/1", "reveal", 1, { seed: sent[i].c.selfSeed, took: AGENTS, attempt: 1 }, a), a);
+  }
+  assert.is(p.round, 1);
+  const f = 30;
+  for (const [j, r] of spec.resources.entries()) {
+    const sum = AGENTS.reduce((s, a) => s + values[a][r], 0);
+    assert.ok(Math.abs((p.secure?.x[j] ?? 0) - sum) <= 3 * 2 ** -(f + 1), `${r}: ${p.secure?.x[j]} against ${sum}`);
+  }
+  assert.is(p.secure?.objective, 21);
+  assert.equal(p.x, {}, "no agent's values");
+});
+
+test("refused: a delta in a secure problem, a contribution of the wrong length or attempt, a round that leaves a roster agent out", () => {
+  let p = started();
+  refused(p, frame("delta/1", "delta", 1, { entries: { r1: 1 }, objective: 0 }, "a"), "a", /is secure: a's part must come masked/);
+  const good = masked(1, attemptOf(AGENTS, 1), "a");
+  refused(p, { ...good.event, body: { ...good.event.body, words: new Uint8Array(16) } }, "a", /has 16 bytes, not the 112/);
+  refused(
+    p,
+    { ...good.event, id: eventId(T, P, "masked-2", 1, "a"), body: { ...good.event.body, attempt: 2 } },
+    "a",
+    /attempt 2 of round 1, which is at attempt 1/,
+  );
+  const sent = ["a", "b"].map((a) => masked(1, attemptOf(AGENTS, 1), a));
+  for (const [i, a] of ["a", "b"].entries()) p = apply(p, sent[i].event, a);
+  refused(
+    p,
+    frame("round/2", "round", 1, { took: sent.map((s) => s.event.id), closedBy: "all" }),
+    undefined,
+    /must take every agent of its roster \(missing: c\)/,
+  );
+});
+
+test("attempts: only smaller rosters of the last one, never below the threshold, never once reveals began; the earlier attempt's contributions are void", () => {
+  let p = started();
+  const first = AGENTS.map((a) => masked(1, attemptOf(AGENTS, 1), a));
+  p = apply(p, first[0].event, "a");
+  const attempt = (n: number, roster: string[]) => frame("attempt/1", `attempt-${n}`, 1, { attempt: n, roster });
+  refused(p, attempt(2, ["a", "b", "d"]), undefined, /names d, which the last attempt's roster did not/);
+  refused(p, attempt(2, ["a"]), undefined, /below the threshold of 2/);
+  refused(p, attempt(3, ["a", "b"]), undefined, /attempt 3 of round 1; the next is 2/);
+  refused(p, attempt(2, ["a", "b", "c"]), undefined, /must leave some agent out/);
+  p = apply(p, attempt(2, ["a", "b"]));
+  assert.equal(Object.keys(p.pending), [], "attempt 1's contributions are void");
+  refused(p, first[2].event, "c", /attempt 1 of round 1, which is at attempt 2/);
+  const second = ["a", "b"].map((a) => masked(1, attemptOf(["a", "b"], 1, 2), a));
+  for (const [i, a] of ["a", "b"].entries()) p = apply(p, second[i].event, a);
+  p = apply(p, frame("round/2", "round", 1, { took: second.map((s) => s.event.id), closedBy: "all" }));
+  refused(p, attempt(3, ["a"]), undefined, /while round 1 waits for its reveals/);
+  refused(p, frame("reveal/1", "reveal", 1, { seed: second[0].c.selfSeed, took: ["a", "b", "c"], attempt: 2 }, "a"), "a", /names the set a, b, c/);
+  refused(
+    p,
+    frame("reveal/1", "reveal", 1, { seed: second[0].c.selfSeed, took: ["a", "b"], attempt: 1 }, "a"),
+    "a",
+    /attempt 1 of round 1, which took attempt 2/,
+  );
+  for (const [i, a] of ["a", "b"].entries()) p = apply(p, frame("reveal/1", "reveal", 1, { seed: second[i].c.selfSeed, took: ["a", "b"], attempt: 2 }, a), a);
+  assert.is(p.round, 1);
+  assert.ok(Math.abs((p.secure?.x[0] ?? 0) - 4.5) < 1e-8, "the sum of a and b alone");
+});
+
+test("an open whose secure sums would not fit 64 bits, or with asynchronous rounds, is refused", () => {
+  const tooBig = { ...spec, secure: { fractionBits: 40, maxAbs: 2 ** 30, threshold: 2 } };
+  assert.throws(() => energyQp.open(openEvent(T, P, tooBig)), /sums do not fit/);
+  const asynchronous = { ...spec, admm: { ...spec.admm, maxStaleness: 2 } };
+  assert.throws(() => energyQp.open(openEvent(T, P, asynchronous)), /synchronous rounds only/);
+});
+
+test.run();
