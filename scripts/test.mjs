@@ -29,6 +29,8 @@ const SECONDS = {
   "e2e/governance.test.ts": 19,
   "e2e/hostile.test.ts": 17,
   "e2e/cluster.test.ts": 16,
+  "e2e/secure.test.ts": 6,
+  "secure/discrete-gaussian.test.ts": 6,
   "adapters/accelerators.test.ts": 4,
   "allocation/allocation.test.ts": 3,
   "e2e/node-restart.test.ts": 3,

@@ -14,6 +14,7 @@ import { serverCommand } from "./server.ts";
 import { coordinatorCommand } from "./coordinator.ts";
 import { governanceCommand } from "./governance.ts";
 import { idCommand } from "./id.ts";
+import { privacyCommand } from "./privacy.ts";
 import { ledgerCommand } from "./ledger.ts";
 import { replayCommand } from "./replay.ts";
 import { demoCommand, runCommand } from "./run.ts";
@@ -25,7 +26,19 @@ import { watchCommand } from "./watch.ts";
 export const COMMANDS: readonly Command[] = [
   ...[demoCommand, runCommand],
   ...FAMILIES.flatMap((f) => f.commands ?? []),
-  ...[serverCommand, agentCommand, coordinatorCommand, watchCommand, replayCommand, streamsCommand, idCommand, credsCommand, governanceCommand, ledgerCommand],
+  ...[
+    serverCommand,
+    agentCommand,
+    coordinatorCommand,
+    watchCommand,
+    replayCommand,
+    streamsCommand,
+    idCommand,
+    credsCommand,
+    governanceCommand,
+    ledgerCommand,
+    privacyCommand,
+  ],
   contractsCommand,
 ];
 

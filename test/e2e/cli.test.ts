@@ -269,6 +269,8 @@ cli("usage errors print the usage and exit 2", async () => {
   assert.match(unknown.stderr, 'unknown command "frobnicate"');
   const typos: [string[], string][] = [
     [["wach"], 'unknown command "wach" (did you mean "watch"?)'],
+    [["privacy", "acount", "--sigma2", "100", "--clip", "1", "--rounds", "5"], 'privacy expects account, not "acount" (did you mean "account"?)'],
+    [["privacy", "account", "--sigma2", "0", "--clip", "1", "--rounds", "5"], '--sigma2 must be a positive number up to 1e15, not "0"'],
     [["run", "cosmos-3asset", "--nat", "nats://127.0.0.1:1"], "Unknown option '--nat' (did you mean --nats?)"],
     [
       ["watch", "catopt.cosmos.plan", "--nats", "nats://127.0.0.1:1"],
@@ -285,6 +287,17 @@ cli("usage errors print the usage and exit 2", async () => {
   assert.is(help.code, 0);
   for (const name of ["demo", "run", "agent", "coordinator", "watch", "replay", "streams", "id", "governance", "ledger", "contracts"])
     assert.match(help.stdout, `  ${name} `);
+});
+
+cli("privacy account: the epsilon a noise level spends over some rounds, and the rounds a budget allows", async () => {
+  const spent = await runCli(["privacy", "account", "--sigma2", "100", "--clip", "1", "--rounds", "50", "--delta", "1e-6", "--json"]);
+  assert.is(spent.code, 0, spent.stderr);
+  const account = lastJson<{ rho: number; epsilon: number }>(spent);
+  assert.is(account.rho, 0.25, "50 rounds of 1^2 / (2 * 100)");
+  // Bun & Steinke's bound is 0.25 + 2 sqrt(0.25 ln 1e6) = 3.967; the tighter conversion of Canonne, Kamath & Steinke gives less.
+  assert.ok(account.epsilon > 3 && account.epsilon < 3.967, String(account.epsilon));
+  const budget = await runCli(["privacy", "account", "--sigma2", "100", "--clip", "1", "--epsilon", String(account.epsilon + 1e-9), "--json"]);
+  assert.is(lastJson<{ rounds: number }>(budget).rounds, 50, "the rounds that spent it fit the budget");
 });
 
 cli.run();

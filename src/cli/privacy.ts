@@ -1,0 +1,67 @@
+import { catoptError } from "../core/errors.ts";
+import { didYouMean } from "../core/suggest.ts";
+import { positiveIntegerOption, stringOption, type Command, type ParsedArgs } from "../core/command.ts";
+import { epsilonFor, epsilonFromRhoStandard, epsilonFromRhoTight, rhoPerRound, roundsWithin } from "../secure/zcdp.ts";
+
+/**
+ * `catopt privacy account`: what a noise level costs in privacy. Agents that clip their
+ * contribution to L2 norm `clip` and whose summed noise is a discrete Gaussian of variance
+ * `sigma2` a round spend rho = clip^2 / (2 sigma2) a round (zCDP); rounds add up, and the total
+ * converts to (epsilon, delta)-DP (src/secure/zcdp.ts says from which papers, and how checked).
+ */
+export const privacyCommand: Command = {
+  name: "privacy",
+  synopsis: "account --sigma2 <v> --clip <c> (--rounds <n> | --epsilon <e>) [--delta <d>]",
+  summary: "the privacy a noise level spends: epsilon for a number of rounds, or the rounds a budget allows",
+  description:
+    "Zero-concentrated DP accounting of discrete Gaussian noise on clipped contributions: rho = clip^2 / (2 sigma2) a round, added up over the rounds, converted to (epsilon, delta)-DP (the smaller of Bun & Steinke 2016 and Canonne, Kamath & Steinke 2020).",
+  options: {
+    sigma2: { type: "string", value: "<v>", description: "the variance of the noise in each round's sum, in the contribution's units squared" },
+    clip: { type: "string", value: "<c>", description: "the L2 norm each agent's contribution is clipped to (its sensitivity)" },
+    rounds: { type: "string", value: "<n>", description: "how many rounds: prints the epsilon they spend" },
+    epsilon: { type: "string", value: "<e>", description: "a budget: prints how many rounds fit in it" },
+    delta: { type: "string", value: "<d>", description: "delta of (epsilon, delta)-DP (default 1e-6)" },
+    json: { type: "boolean", description: "print one JSON object" },
+  },
+  details: [
+    "Examples:",
+    "  catopt privacy account --sigma2 100 --clip 1 --rounds 50",
+    "  catopt privacy account --sigma2 100 --clip 1 --epsilon 2 --delta 1e-5",
+  ],
+  run: async (args, io) => {
+    const action = args.positionals[0];
+    if (action !== "account") throw catoptError("USAGE", `privacy expects account${action ? `, not "${action}"${didYouMean(action, ["account"])}` : ""}`);
+    const sigma2 = positive(args, "sigma2");
+    const clip = positive(args, "clip");
+    const delta = args.values.delta === undefined ? 1e-6 : positive(args, "delta");
+    if (delta >= 1) throw catoptError("USAGE", `--delta must be below 1, not ${delta}`);
+    const perRound = rhoPerRound(clip, sigma2);
+    if ((args.values.rounds === undefined) === (args.values.epsilon === undefined))
+      throw catoptError("USAGE", "privacy account needs --rounds or --epsilon (one of them)");
+    if (args.values.rounds !== undefined) {
+      const rounds = positiveIntegerOption(args, "rounds") as number;
+      const rho = rounds * perRound;
+      const result = { sigma2, clip, delta, rounds, rho_per_round: perRound, rho, epsilon: epsilonFor(rho, delta) };
+      if (args.values.json === true) io.out(`${JSON.stringify(result)}\n`);
+      else
+        io.out(
+          `${rounds} rounds of noise variance ${sigma2} on contributions clipped to ${clip}: rho ${perRound.toPrecision(4)} a round, ${rho.toPrecision(4)} in all\n` +
+            `  epsilon ${result.epsilon.toPrecision(4)} at delta ${delta} (Bun-Steinke ${epsilonFromRhoStandard(rho, delta).toPrecision(4)}, Canonne-Kamath-Steinke ${epsilonFromRhoTight(rho, delta).toPrecision(4)})\n`,
+        );
+      return 0;
+    }
+    const epsilon = positive(args, "epsilon");
+    const rounds = roundsWithin({ epsilon, delta }, clip, sigma2);
+    if (args.values.json === true) io.out(`${JSON.stringify({ sigma2, clip, delta, epsilon, rho_per_round: perRound, rounds })}\n`);
+    else io.out(`a budget of epsilon ${epsilon} at delta ${delta} allows ${rounds} rounds of noise variance ${sigma2} on contributions clipped to ${clip}\n`);
+    return 0;
+  },
+};
+
+function positive(args: ParsedArgs, name: string): number {
+  const text = stringOption(args, name);
+  if (text === undefined) throw catoptError("USAGE", `privacy account needs --${name}`);
+  const value = Number(text);
+  if (!(Number.isFinite(value) && value > 0 && value <= 1e15)) throw catoptError("USAGE", `--${name} must be a positive number up to 1e15, not "${text}"`);
+  return value;
+}
