@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { AnyEvent } from "../core/event.ts";
-import { deltaSubject, planSubject, roundSubject } from "../core/subjects.ts";
+import { deltaSubject, parseSubject, planSubject, roundSubject, type ParsedSubject } from "../core/subjects.ts";
 import { eventKindOf } from "../families/registry.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { drive } from "../bus/drive.ts";
@@ -64,8 +64,18 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
   const js = jetstreamOf(nc);
   const subject = deltaSubject(tenant, problem, agent);
   const { signer } = options;
-  behaviour.useSecret?.(seedOf(signer));
   const trust = await tenantTrust(js, tenant, options.trustRoot, planSubject(tenant, problem));
+  behaviour.equip?.({
+    secret: seedOf(signer),
+    peerEvent: (envelope, peer) => {
+      const { event, author } = verifyMessage(envelope);
+      const subject = parseSubject(deltaSubject(tenant, problem, peer)) as ParsedSubject;
+      const why = trust.problem(subject, author);
+      if (why !== undefined) throw new Error(`${peer}'s ${event.schema} is signed by ${author}: ${why}`);
+      if (event.tenant !== tenant || event.problem !== problem) throw new Error(`${peer}'s ${event.schema} belongs to ${event.tenant}/${event.problem}`);
+      return event;
+    },
+  });
 
   const machine = agentMachine.provide({
     actions: {

@@ -47,6 +47,16 @@ export type LocalSolver<Plan extends AgentPlan, Values> = {
   step(plan: Plan, committed: Values): Values;
 };
 
+/**
+ * An agent's tools for secure rounds, from its runner. `secret`: its identity's seed, what it
+ * derives its agreement key and mask seeds from (never sent), so a restarted agent derives the
+ * same ones without a file of its own. `peerEvent`: a peer's signed event (its join, relayed in a
+ * plan), checked: its signature, and that its signer is the agent the pinned trust root admitted
+ * under `agent` in this tenant; throws with the reason otherwise. So no coordinator can hand an
+ * agent a key of its own making as a peer's.
+ */
+export type AgentTools = { readonly secret: Uint8Array; peerEvent(envelope: Uint8Array, agent: string): AnyEvent };
+
 /** What a family's agent reads of its machine when it writes a delta. */
 export type AgentView = {
   /** The last plan acted on (-1: none yet). */
@@ -76,12 +86,8 @@ export type FamilyAgent = {
   opened(event: AnyEvent): { readonly agents: readonly string[] } | { readonly stop: string } | undefined;
   /** If this event of the coordinator is a plan: the plan as the machine takes it. */
   plan(event: AnyEvent): AgentPlan | undefined;
-  /**
-   * The agent's identity seed, given by the runner before anything else: what it derives its
-   * secure-aggregation keys and mask seeds from (never sent), so that a restarted agent derives
-   * the same ones without a file of its own. Absent: the agent needs no secret.
-   */
-  useSecret?(seed: Uint8Array): void;
+  /** What the runner gives an agent that needs it (secure rounds), before anything else. */
+  equip?(tools: AgentTools): void;
   /**
    * What the agent answers to a coordinator's event other than a plan (a secure round's taken
    * set: its reveal), for the runner to sign and publish; throws with the reason when it refuses.
@@ -117,9 +123,11 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
   open(event: AnyEvent): P;
   /**
    * One of its events (a join, delta, leave or plan; round events go to closeRound), from the
-   * agent whose delta subject it arrived on, if any. Returns the next state or refuses.
+   * agent whose delta subject it arrived on, if any, with the signed envelope it came in (a
+   * secure problem keeps its agents' signed joins, for every agent to check its peers' keys).
+   * Returns the next state or refuses.
    */
-  apply(problem: P, event: AnyEvent, agent: string | undefined): P;
+  apply(problem: P, event: AnyEvent, agent: string | undefined, envelope?: Uint8Array): P;
   /**
    * An agent leaves for good (leave/1, an engine event): rounds stop waiting for it and its
    * values stop counting. Absent: this family's agents cannot leave, and a leave is refused.

@@ -227,7 +227,7 @@ export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
 /** The secure-aggregation settings of an open event (problem-spec.ts), bounded. */
 export function parseSecureSettings(value: unknown, path: string): SecureSettings {
   const secure = v.record(value, path);
-  const fractionBits = v.integer(secure.fractionBits, `${path}.fractionBits`);
+  const fractionBits = v.integer(secure.fractionBits, `${path}.fractionBits`, 8);
   if (fractionBits > 40) throw new v.ValidationError(`${path}.fractionBits`, `${fractionBits} is more than 40`);
   const maxAbs = v.positive(secure.maxAbs, `${path}.maxAbs`);
   const threshold = v.integer(secure.threshold, `${path}.threshold`, 2);

@@ -61,7 +61,7 @@ export function apply(state: ReplayState, message: StreamMessage, signatureValid
     const problem = signerProblem(state.admission, subject, author);
     if (problem !== undefined) reject(problem);
     const key = problemKey(problemTenantOf(event), event.problem);
-    const next = applyEvent(state.problems[key], event, subject.agent);
+    const next = applyEvent(state.problems[key], event, subject.agent, message.data);
     return { ...counted, problems: { ...state.problems, [key]: next } };
   } catch (err) {
     if (!(err instanceof Refusal) && !isCatoptError(err, "EVENT_INVALID")) throw err;
@@ -109,7 +109,7 @@ function isOwnId(event: AnyEvent, agent: string | undefined): boolean {
 export const GOVERNANCE_PROBLEM = "gov";
 
 /** Opens a problem, closes a round, takes a leave, or hands one of its family's events to the family (core/family.ts), by the event's kind. */
-function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent: string | undefined): AnyProblemState {
+function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent: string | undefined, envelope: Uint8Array): AnyProblemState {
   const kind = eventKindOf(event.schema);
   if (kind === "open") {
     if (problem !== undefined) reject(`problem ${event.tenant}/${event.problem} is already open`);
@@ -123,9 +123,9 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
     return family.leave?.(p, from) ?? reject(`agents of a ${family.name} problem cannot leave`);
   }
   // Secure aggregation's events are the engine's; the problem's family reads them (or refuses them, as a plain problem does).
-  if (event.schema === "masked/1" || event.schema === "reveal/1" || event.schema === "attempt/1") return family.apply(p, event, agent);
+  if (event.schema === "masked/1" || event.schema === "reveal/1" || event.schema === "attempt/1") return family.apply(p, event, agent, envelope);
   if (familyOfSchema(event.schema) !== family) reject(`a ${event.schema} event does not belong to ${family.name} problem ${p.problem}`);
-  return family.apply(p, event, agent);
+  return family.apply(p, event, agent, envelope);
 }
 
 function chain(previous: string, message: StreamMessage): string {

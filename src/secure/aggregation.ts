@@ -41,13 +41,14 @@ export function contribute(
 ): Contribution {
   const selfSeed = random(32);
   const masked = maskContribution(own, attempt.roster, attempt.context, words, selfSeed);
+  const commitment = commitmentOf(selfSeed);
   const shares = splitSecret(selfSeed, attempt.roster.length, shareThreshold(attempt.roster.length), random);
   const sealedShares: Record<string, Uint8Array> = {};
   attempt.roster.forEach((peer, i) => {
     if (peer.name === own.name) return;
-    sealedShares[peer.name] = sealShare(sharedSecret(own.key, peer.publicKey), own.name, peer.name, attempt.context, shares[i].y);
+    sealedShares[peer.name] = sealShare(sharedSecret(own.key, peer.publicKey), own.name, peer.name, attempt.context, shares[i].y, commitment);
   });
-  return { masked, commitment: commitmentOf(selfSeed), sealedShares, selfSeed };
+  return { masked, commitment, sealedShares, selfSeed };
 }
 
 /** What an agent has revealed so far in a problem: for each round, the one attempt and taken set it revealed for. */
@@ -77,12 +78,18 @@ export const recordReveal = (record: RevealRecord, attempt: Attempt, taken: read
   [attempt.context.round]: { attempt: attempt.context.attempt, taken: [...taken] },
 });
 
-/** An agent's share of a peer's seed, opened from what the peer sealed for it. */
-export function openPeerShare(own: { readonly name: string; readonly key: AgreementKey }, attempt: Attempt, peer: string, sealed: Uint8Array): Share {
+/** An agent's share of a peer's seed, opened from what the peer sealed for it (with the seed's commitment, from the same message). */
+export function openPeerShare(
+  own: { readonly name: string; readonly key: AgreementKey },
+  attempt: Attempt,
+  peer: string,
+  sealed: Uint8Array,
+  commitment: Uint8Array,
+): Share {
   const index = attempt.roster.findIndex((r) => r.name === own.name);
   const entry = attempt.roster.find((r) => r.name === peer);
   if (index < 0 || entry === undefined) throw new RangeError(`${own.name} and ${peer} are not both in the attempt's roster`);
-  return { x: index + 1, y: openShare(sharedSecret(own.key, entry.publicKey), peer, own.name, attempt.context, sealed) };
+  return { x: index + 1, y: openShare(sharedSecret(own.key, entry.publicKey), peer, own.name, attempt.context, sealed, commitment) };
 }
 
 /** A seed from its holders' shares, checked against the agent's commitment. */

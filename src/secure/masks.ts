@@ -99,20 +99,24 @@ export function maskContribution(
 
 /**
  * Seals a Shamir share of the sender's self-mask seed for one peer: ChaCha20-Poly1305 under a
- * key only the two of them can derive, bound to the attempt and the direction, so the stream
- * carries it and only the peer can open it.
+ * key only the two of them can derive, bound to the attempt, the direction and the seed's
+ * commitment (a key is never used for two seeds, so its zero nonce is never reused), so the
+ * stream carries it and only the peer can open it.
  */
-export function sealShare(secret: Uint8Array, from: string, to: string, context: MaskContext, share: Uint8Array): Uint8Array {
-  const key = hkdfSync("sha256", secret, contextBytes(context), `share\0${from}\0${to}`, 32);
+export function sealShare(secret: Uint8Array, from: string, to: string, context: MaskContext, share: Uint8Array, commitment: Uint8Array): Uint8Array {
+  const key = shareKey(secret, from, to, context, commitment);
   const cipher = createCipheriv("chacha20-poly1305", Buffer.from(key), Buffer.alloc(12), { authTagLength: 16 });
   return new Uint8Array(Buffer.concat([cipher.update(share), cipher.final(), cipher.getAuthTag()]));
 }
 
 /** Opens a share sealed for us; throws on any change to it (or to the attempt, or the direction). */
-export function openShare(secret: Uint8Array, from: string, to: string, context: MaskContext, sealed: Uint8Array): Uint8Array {
+export function openShare(secret: Uint8Array, from: string, to: string, context: MaskContext, sealed: Uint8Array, commitment: Uint8Array): Uint8Array {
   if (sealed.length < 16) throw new RangeError("a sealed share is shorter than its tag");
-  const key = hkdfSync("sha256", secret, contextBytes(context), `share\0${from}\0${to}`, 32);
+  const key = shareKey(secret, from, to, context, commitment);
   const decipher = createDecipheriv("chacha20-poly1305", Buffer.from(key), Buffer.alloc(12), { authTagLength: 16 });
   decipher.setAuthTag(sealed.subarray(sealed.length - 16));
   return new Uint8Array(Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]));
 }
+
+const shareKey = (secret: Uint8Array, from: string, to: string, context: MaskContext, commitment: Uint8Array): ArrayBuffer =>
+  hkdfSync("sha256", secret, Buffer.concat([contextBytes(context), commitment]), `share\0${from}\0${to}`, 32);

@@ -113,25 +113,26 @@ test("a taken agent that does not reveal: a majority of its peers' shares rebuil
   const sealedFor = contributions.get(silent)?.sealedShares ?? {};
   const holders = ["a1", "d4", "e5"]; // b2 is slow too: a majority (3 of 5) suffices
   assert.is(shareThreshold(5), 3);
-  const shares = holders.map((h) => openPeerShare(party(h), attempt, silent, sealedFor[h]));
+  const shares = holders.map((h) => openPeerShare(party(h), attempt, silent, sealedFor[h], commitments[silent]));
   const seed = recoverSeed(shares, commitments[silent], names.length);
   const seeds = Object.fromEntries(names.map((n) => [n, n === silent ? seed : (contributions.get(n)?.selfSeed as Uint8Array)]));
   assert.equal(unmaskedSum(attempt, masked, seeds, commitments, 6), exactSum(names, 3, 6));
   assert.throws(() => recoverSeed(shares.slice(0, 2), commitments[silent], names.length), /2 shares of a seed, 3 needed/);
   // A share swapped for another agent's share of another seed: the rebuilt seed fails its commitment.
-  const wrong = openPeerShare(party("a1"), attempt, "b2", contributions.get("b2")?.sealedShares.a1 as Uint8Array);
+  const wrong = openPeerShare(party("a1"), attempt, "b2", contributions.get("b2")?.sealedShares.a1 as Uint8Array, commitments.b2);
   assert.throws(() => recoverSeed([wrong, ...shares.slice(1)], commitments[silent], names.length), /do not give back the seed/);
 });
 
 test("a sealed share opens only for its peer, in its attempt, unchanged", () => {
-  const { attempt, contributions } = run(["a1", "b2", "c3"], 2, 1, 2);
+  const { attempt, contributions, commitments } = run(["a1", "b2", "c3"], 2, 1, 2);
   const sealed = contributions.get("a1")?.sealedShares.b2 as Uint8Array;
   const secret = sharedSecret(party("b2").key, party("a1").key.publicKey);
-  assert.ok(openShare(secret, "a1", "b2", attempt.context, sealed).length > 0);
+  assert.ok(openShare(secret, "a1", "b2", attempt.context, sealed, commitments.a1).length > 0);
   const flipped = Uint8Array.from(sealed, (b, i) => (i === 3 ? b ^ 1 : b));
-  assert.throws(() => openShare(secret, "a1", "b2", attempt.context, flipped));
-  assert.throws(() => openShare(secret, "a1", "b2", { ...attempt.context, attempt: 2 }, sealed));
-  assert.throws(() => openPeerShare(party("c3"), attempt, "a1", sealed), "c3 cannot open b2's share");
+  assert.throws(() => openShare(secret, "a1", "b2", attempt.context, flipped, commitments.a1));
+  assert.throws(() => openShare(secret, "a1", "b2", { ...attempt.context, attempt: 2 }, sealed, commitments.a1));
+  assert.throws(() => openShare(secret, "a1", "b2", attempt.context, sealed, commitments.b2), "the key is bound to the seed's commitment");
+  assert.throws(() => openPeerShare(party("c3"), attempt, "a1", sealed, commitments.a1), "c3 cannot open b2's share");
 });
 
 test("an agent refuses to reveal below the threshold, for a set that is not the roster, and for a second attempt or set of a round", () => {

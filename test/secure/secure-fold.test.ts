@@ -29,8 +29,10 @@ const random = (label: string) => {
 const frame = <S extends AnyEvent["schema"]>(schema: S, kind: string, round: number, body: unknown, agent?: string) =>
   ({ schema, id: eventId(T, P, kind, round, agent), tenant: T, problem: P, round, base: round - 1, body }) as unknown as CatoptEvent<S>;
 
+/** A join's signed envelope, as the fold keeps it to relay in plans (its bytes are not checked here: the agents check them). */
+const envelopeOf = (event: AnyEvent): Uint8Array => new TextEncoder().encode(event.id);
 const apply = (p: ProblemState, event: AnyEvent, agent?: string): ProblemState =>
-  (event.schema === "round/2" ? energyQp.closeRound(p, event) : energyQp.apply(p, event, agent)) as ProblemState;
+  (event.schema === "round/2" ? energyQp.closeRound(p, event) : energyQp.apply(p, event, agent, envelopeOf(event))) as ProblemState;
 
 function refused(p: ProblemState, event: AnyEvent, agent: string | undefined, reason: RegExp): void {
   try {
@@ -80,6 +82,7 @@ const attemptOf = (names: readonly string[], round: number, attempt = 1): Attemp
 test("a round of masked contributions and reveals closes on the exact sums; no agent's values are in the state", () => {
   let p = started();
   assert.equal(p.plan?.roster && Object.keys(p.plan.roster), AGENTS, "the first plan names the roster");
+  assert.equal(p.plan?.joins?.b, envelopeOf(frame("join/2", "join", 0, {}, "b")), "with each agent's signed join");
   const sent = AGENTS.map((a) => masked(1, attemptOf(AGENTS, 1), a));
   for (const [i, a] of AGENTS.entries()) p = apply(p, sent[i].event, a);
   p = apply(p, frame("round/2", "round", 1, { took: sent.map((s) => s.event.id), closedBy: "all" }));
@@ -145,6 +148,14 @@ test("attempts: only smaller rosters of the last one, never below the threshold,
   for (const [i, a] of ["a", "b"].entries()) p = apply(p, frame("reveal/1", "reveal", 1, { seed: second[i].c.selfSeed, took: ["a", "b"], attempt: 2 }, a), a);
   assert.is(p.round, 1);
   assert.ok(Math.abs((p.secure?.x[0] ?? 0) - 4.5) < 1e-8, "the sum of a and b alone");
+});
+
+test("a join with a low-order key, or with another agent's key, is refused", () => {
+  let p = energyQp.open(openEvent(T, P, spec)) as ProblemState;
+  const join = (a: string, key: Uint8Array) => frame("join/2", "join", 0, { resources: ["r1"], lower: { r1: 0 }, upper: { r1: 16 }, agreementKey: key }, a);
+  refused(p, join("a", new Uint8Array(32)), "a", /low-order point/);
+  p = apply(p, join("a", keys.a.publicKey), "a");
+  refused(p, join("b", keys.a.publicKey), "b", /agreement key is a's/);
 });
 
 test("an open whose secure sums would not fit 64 bits, or with asynchronous rounds, is refused", () => {

@@ -1,6 +1,7 @@
 import { eventId, type AnyEvent, type CatoptEvent } from "../../core/event.ts";
-import type { AgentView, FamilyAgent } from "../../core/family.ts";
-import { contribute, recordReveal, revealRefusal, type Attempt, type RevealRecord } from "../../secure/aggregation.ts";
+import { createHash } from "node:crypto";
+import type { AgentTools, AgentView, FamilyAgent } from "../../core/family.ts";
+import { contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type RevealRecord } from "../../secure/aggregation.ts";
 import { agreementKeyOf, type AgreementKey } from "../../secure/masks.ts";
 import { wordsToBytes } from "../../secure/ring.ts";
 import { secretStream } from "../../secure/secret-stream.ts";
@@ -28,48 +29,94 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
   let committed: Readonly<Record<string, number>> = {};
   let lastRound = -1; // the last round event taken: each counts once, in order, as in the fold
   let spec: ProblemSpec | undefined;
-  let secret: Uint8Array | undefined;
+  let tools: AgentTools | undefined;
   let key: AgreementKey | undefined;
-  const rosters = new Map<number, Readonly<Record<string, Uint8Array>>>(); // by the round of the plan that named it
+  /** Peers' keys, each checked against the peer's own signed join once, then held: no plan may change them. */
+  let pinned: Readonly<Record<string, Uint8Array>> | undefined;
+  const rosters = new Map<number, readonly string[]>(); // by the round of the plan that named it
   const attempts = new Map<number, { readonly attempt: number; readonly roster: readonly string[] }>(); // later attempts, by round
   const views = new Map<number, AgentView>(); // what each round's contribution answered
   const seeds = new Map<string, Uint8Array>(); // by round/attempt
   let revealed: RevealRecord = {};
+  let maskedBefore = false; // a restart finds masked contributions of its own: see opened()
   const ownRound = (id: string): number | undefined => {
     const [t, p, kind, round, owner, ...rest] = id.split("/");
     const ours = kind === "delta" || kind === "masked" || /^masked-\d+$/.test(kind ?? "");
     if (t !== tenant || p !== problem || !ours || owner !== local.owner || rest.length > 0) return undefined;
     return /^\d+$/.test(round) ? Number(round) : undefined;
   };
+  const secret = (): Uint8Array => tools?.secret ?? fail(`agent ${local.owner} has no secret to derive its agreement key from`);
   const secureKey = (): AgreementKey => {
-    if (secret === undefined) throw new Error(`agent ${local.owner} has no secret to derive its agreement key from`);
-    key ??= agreementKeyOf(secret, tenant, problem);
+    key ??= agreementKeyOf(secret(), tenant, problem);
     return key;
   };
-  /** Round `round`'s current attempt: the plan's roster, or a later attempt's part of it. */
+  const inProblemOrder = (names: Iterable<string>): string[] => {
+    const set = new Set(names);
+    return (spec?.agents ?? []).filter((a) => set.has(a));
+  };
+  /** The fewest agents this agent masks among: the problem's threshold, and a majority of the roster it started with (no coordinator whittles a round down to it and a colluder). */
+  const fewest = (): number => Math.max(spec?.secure?.threshold ?? 2, Math.floor(Object.keys(pinned ?? {}).length / 2) + 1);
+  /** Round `round`'s current attempt: the plan's roster, or a later attempt's part of it, with the pinned keys. */
   const attemptOf = (round: number): Attempt => {
-    const keys = rosters.get(round - 1) ?? {};
     const later = attempts.get(round);
-    const names = later?.roster ?? Object.keys(keys);
-    return {
-      context: { tenant, problem, round, attempt: later?.attempt ?? 1 },
-      roster: names.map((name) => ({ name, publicKey: keys[name] ?? new Uint8Array(0) })),
-    };
+    const names = later?.roster ?? rosters.get(round - 1) ?? [];
+    const keys = pinned ?? {};
+    return { context: { tenant, problem, round, attempt: later?.attempt ?? 1 }, roster: names.map((name) => ({ name, publicKey: keys[name] })) };
+  };
+  /** A plan's roster, checked: the first against each peer's own signed join (the trust root admitted it as that agent), then against those keys. */
+  const checkRoster = (roster: Readonly<Record<string, Uint8Array>>, joins: Readonly<Record<string, Uint8Array>> | undefined): readonly string[] => {
+    const names = Object.keys(roster);
+    if (names.length === 0) fail(`a running plan of secure problem ${problem} names no roster`);
+    const strangers = names.filter((n) => !(spec?.agents ?? []).includes(n));
+    if (strangers.length > 0) fail(`a plan's roster names ${strangers.join(", ")}, not agents of ${problem}`);
+    if (!names.includes(local.owner)) return []; // not ours to mask: we left, or were never in
+    const held: Record<string, Uint8Array> = { ...pinned };
+    for (const name of names) {
+      const known = held[name];
+      if (known !== undefined) {
+        if (!sameBytes(known, roster[name])) fail(`a plan gives ${name} the key ${hex(roster[name])}, not the ${hex(known)} of its signed join`);
+        continue;
+      }
+      const join = (tools ?? fail("no tools to check a peer's join with")).peerEvent(
+        joins?.[name] ?? fail(`a plan's roster names ${name} without its signed join`),
+        name,
+      );
+      if (join.schema !== "join/2" || join.body.agreementKey === undefined || !sameBytes(join.body.agreementKey, roster[name]))
+        fail(`a plan gives ${name} a key its signed join does not`);
+      held[name] = roster[name];
+    }
+    if (!sameBytes(held[local.owner], secureKey().publicKey)) fail(`a plan gives ${local.owner} a key that is not its own`);
+    pinned = held;
+    if (names.length < fewest()) fail(`a plan's roster has ${names.length} agents, fewer than the ${fewest()} ${local.owner} masks among`);
+    return inProblemOrder(names);
+  };
+  /** Another attempt of a round: only a later one, only a smaller part of the last roster, never below the fewest. */
+  const checkAttempt = (event: CatoptEvent<"attempt/1">): void => {
+    const current = attemptOf(event.round);
+    const before = current.roster.map((r) => r.name);
+    const { attempt, roster } = event.body;
+    if (attempt <= current.context.attempt) fail(`attempt ${attempt} of round ${event.round}, after attempt ${current.context.attempt}`);
+    if (new Set(roster).size !== roster.length || roster.length >= before.length || roster.some((a) => !before.includes(a)))
+      fail(`attempt ${attempt} of round ${event.round} must leave some of ${before.join(", ")} out, naming each once`);
+    if (roster.length < fewest())
+      fail(`attempt ${attempt} of round ${event.round} has ${roster.length} agents, fewer than the ${fewest()} ${local.owner} masks among`);
   };
   const masked = (view: AgentView): AnyEvent => {
     const round = view.planRound + 1;
     const attempt = attemptOf(round);
     const { attempt: number } = attempt.context;
-    const purpose = `mask\0${tenant}\0${problem}\0${round}\0${number}`;
-    const made = maskedEvent(tenant, problem, local, spec as ProblemSpec, view, secureKey(), attempt, secretStream(secret as Uint8Array, purpose));
+    const made = maskedEvent(tenant, problem, local, spec as ProblemSpec, view, secureKey(), attempt, (words) =>
+      // Seeds for this attempt from our secret and what we mask: masking other values or another roster never reuses one.
+      secretStream(secret(), `mask\0${tenant}\0${problem}\0${round}\0${number}\0${hex(digestOf(attempt, words))}`),
+    );
     seeds.set(`${round}/${number}`, made.selfSeed);
     return made.event;
   };
   return {
     name: local.owner,
     solver: qpSolver(local),
-    useSecret: (seed) => {
-      secret = seed;
+    equip: (given) => {
+      tools = given;
     },
     joinEvent: (round) => {
       const event = joinEvent(tenant, problem, local, round);
@@ -89,17 +136,25 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
     resume: (own) => {
       for (const event of own) {
         if (event.schema === "delta/1" && !sent.has(event.round)) sent.set(event.round, event.body.entries);
+        if (event.schema === "masked/1") maskedBefore = true;
         if (event.schema === "reveal/1") revealed = { ...revealed, [event.round]: { attempt: event.body.attempt ?? 1, taken: event.body.took } };
       }
     },
     opened: (event) => {
-      if (event.schema !== "open/1") return undefined;
+      if (event.schema !== "open/1" || spec !== undefined) return undefined; // the first open only: a second is refused by the fold, and must not change our mind
       spec = event.body;
+      // Its values live only in masked words: a restarted agent would answer with other values under the same masks.
+      if (spec.secure !== undefined && maskedBefore)
+        return {
+          stop: `${local.owner} sent masked contributions to secure problem ${problem} before it restarted, and cannot resume it (its values are only in masked words): start it under a new --problem-id`,
+        };
       return { agents: event.body.agents };
     },
     plan: (event): QpPlan | undefined => {
       if (event.schema === "attempt/1") {
-        attempts.set(event.round, { attempt: event.body.attempt, roster: event.body.roster });
+        if (spec?.secure === undefined) return undefined;
+        checkAttempt(event);
+        attempts.set(event.round, { attempt: event.body.attempt, roster: inProblemOrder(event.body.roster) });
         return undefined;
       }
       if (event.schema === "round/2") {
@@ -107,7 +162,8 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
         lastRound = event.round;
         for (const id of event.body.took) {
           const round = ownRound(id);
-          const entries = round === undefined ? undefined : sent.get(round);
+          // A secure round takes only contributions to itself.
+          const entries = round === undefined || (spec?.secure !== undefined && round !== event.round) ? undefined : sent.get(round);
           if (entries !== undefined) committed = { ...committed, ...entries };
         }
         return undefined;
@@ -115,7 +171,7 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       // An older coordinator's plan/1 says every agent's values: ours is among them.
       if (event.schema === "plan/1") return { ...event.body, committed: event.body.allocations[local.owner] ?? {} };
       if (event.schema === "plan/2") {
-        if (event.body.roster !== undefined) rosters.set(event.round, event.body.roster);
+        if (spec?.secure !== undefined && event.body.status === "running") rosters.set(event.round, checkRoster(event.body.roster ?? {}, event.body.joins));
         return { ...event.body, committed };
       }
       return undefined;
@@ -134,12 +190,20 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
   /** Our seed for a round that took our masked contribution: unless the set or the round forbids it. */
   function reveal(event: CatoptEvent<"round/2">): AnyEvent | undefined {
     const attempt = attemptOf(event.round);
-    const seed = seeds.get(`${event.round}/${attempt.context.attempt}`);
-    if (seed === undefined || !event.body.took.some((id) => ownRound(id) === event.round)) return undefined; // not ours to reveal (a restart lost the seed: see the README)
-    const taken = event.body.took.map((id) => id.split("/")[4] ?? "");
-    const threshold = (spec as ProblemSpec).secure?.threshold ?? 2;
+    const number = attempt.context.attempt;
+    const seed = seeds.get(`${event.round}/${number}`);
+    const kind = number === 1 ? "masked" : `masked-${number}`;
+    if (seed === undefined || !event.body.took.includes(eventId(tenant, problem, kind, event.round, local.owner))) return undefined; // not ours to reveal
+    // Every id must be a contribution to this attempt of this round, each agent's once.
+    const taken = event.body.took.map((id) => {
+      const name = id.split("/")[4] ?? "";
+      if (id !== eventId(tenant, problem, kind, event.round, name)) fail(`round ${event.round} took ${id}, not a contribution to its attempt ${number}`);
+      return name;
+    });
+    if (new Set(taken).size !== taken.length) fail(`round ${event.round} took one agent's contribution twice`);
+    const threshold = Math.max(spec?.secure?.threshold ?? 2, fewest());
     const refusal = revealRefusal(revealed, attempt, taken, threshold);
-    if (refusal !== undefined) throw new Error(`${local.owner} does not reveal its mask: ${refusal}`);
+    if (refusal !== undefined) fail(`${local.owner} does not reveal its mask: ${refusal}`);
     revealed = recordReveal(revealed, attempt, taken);
     return {
       schema: "reveal/1",
@@ -148,9 +212,23 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       problem,
       round: event.round,
       base: event.round - 1,
-      body: { seed, took: taken, attempt: attempt.context.attempt },
+      body: { seed, took: taken, attempt: number },
     };
   }
+}
+
+function fail(reason: string): never {
+  throw new Error(reason);
+}
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex");
+
+/** What an attempt's masks depend on, with the words masked: its roster (names and keys, in order) and the words. */
+function digestOf(attempt: Attempt, words: Uint8Array | BigUint64Array): Uint8Array {
+  const hash = createHash("sha256");
+  for (const { name, publicKey } of attempt.roster) hash.update(name).update("\0").update(publicKey);
+  hash.update(new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+  return new Uint8Array(hash.digest());
 }
 
 /**
@@ -165,7 +243,7 @@ export function maskedEvent(
   view: AgentView,
   key: AgreementKey,
   attempt: Attempt,
-  random: (bytes: number) => Uint8Array,
+  randomFor: (words: BigUint64Array) => (bytes: number) => Uint8Array,
 ): { readonly event: CatoptEvent<"masked/1">; readonly selfSeed: Uint8Array } {
   const settings =
     spec.secure ??
@@ -174,7 +252,7 @@ export function maskedEvent(
     })();
   const proposed = (view.proposed ?? {}) as Readonly<Record<string, number>>;
   const words = contributionWords(spec, settings, proposed, (view.committed ?? {}) as Readonly<Record<string, number>>, localObjective(local, proposed));
-  const c = contribute({ name: local.owner, key }, attempt, words, random);
+  const c = contribute({ name: local.owner, key }, attempt, words, randomFor(words));
   const round = view.planRound + 1;
   const number = attempt.context.attempt;
   return {

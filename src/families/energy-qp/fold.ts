@@ -9,7 +9,7 @@ import { answered, settledRound, staleReason, stillPending, takenDeltas, without
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
 import { commitmentOf, sameBytes } from "../../secure/aggregation.ts";
-import { selfMask } from "../../secure/masks.ts";
+import { agreementKeyOf, selfMask, sharedSecret } from "../../secure/masks.ts";
 import { addWords, bytesToWords, fractionBitsFor, subtractWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
 import { contributionLength, sumsOf } from "./secure-layout.ts";
 import type { RoundAggregate } from "../../solver/admm.ts";
@@ -27,8 +27,9 @@ type JoinedAgent = {
   readonly lower?: Readonly<Record<string, number>>;
   readonly upper?: Readonly<Record<string, number>>;
   readonly left?: number;
-  /** Its X25519 key for secure rounds (join/2 of a secure problem). */
+  /** Its X25519 key for secure rounds (join/2 of a secure problem), and the signed join it came in (relayed in plans). */
   readonly agreementKey?: Uint8Array;
+  readonly signedJoin?: Uint8Array;
 };
 
 /** A masked contribution (masked/1) not yet taken: words only its round's sum can read. */
@@ -120,11 +121,11 @@ export const energyQp: ProblemFamily<ProblemState> = {
   // Other families' states say their kind; the QP's, older, carries no tag (so recorded state hashes stay): its spec tells it.
   owns: (problem: FamilyProblem): problem is ProblemState => !("kind" in problem) && "spec" in problem,
   open: (event) => (event.schema === "open/1" ? open(event) : reject(`${event.schema} does not open an energy QP`)),
-  apply: (p, event, agent) => {
+  apply: (p, event, agent, envelope) => {
     if (event.schema === "plan/1" || event.schema === "plan/2") return checkPlan(p, event);
     if (event.schema === "attempt/1") return p.spec.secure === undefined ? reject(`problem ${p.problem} is not secure: it has no attempts`) : attempt(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
-    if (event.schema === "join/2") return join(p, event, from);
+    if (event.schema === "join/2") return join(p, event, from, envelope);
     if (p.spec.secure !== undefined && event.schema === "delta/1")
       reject(`problem ${p.problem} is secure: ${from}'s part must come masked (masked/1), not as a delta`);
     if (p.spec.secure === undefined && (event.schema === "masked/1" || event.schema === "reveal/1"))
@@ -222,7 +223,23 @@ function checkSecure(spec: ProblemSpec): void {
   } catch (err) {
     reject(`a secure problem's sums do not fit: ${(err as Error).message}`);
   }
+  // The sums of squares (of values and of steps, up to twice maxAbs) have twice the fraction bits, in four 32-bit limbs.
+  const squareBits =
+    2 * (secure.fractionBits + Math.ceil(Math.log2(2 * secure.maxAbs + 1))) + Math.ceil(Math.log2(spec.resources.length * spec.agents.length + 1));
+  if (squareBits > 126)
+    reject(`a secure problem's sums of squares need ${squareBits} bits, more than the 126 its limbs hold: fewer fraction bits or a smaller maxAbs`);
 }
+
+/** Whether an X25519 public key can share a secret (not a low-order point, which OpenSSL refuses or which gives zero). */
+function usableKey(key: Uint8Array): boolean {
+  try {
+    sharedSecret(KEY_PROBE, key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const KEY_PROBE = agreementKeyOf(new Uint8Array(32), "catopt", "key-probe");
 
 const fleetOf = (p: ProblemState, x: readonly number[]): Record<string, number> => Object.fromEntries(p.spec.resources.map((r, j) => [r, x[j]]));
 
@@ -231,7 +248,7 @@ const fleetOf = (p: ProblemState, x: readonly number[]): Record<string, number> 
  * at a quorum, later: it then counts from the next round on, with x_i = 0 until a round takes
  * its first delta. An agent that left may join again the same way.
  */
-function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string): ProblemState {
+function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string, envelope?: Uint8Array): ProblemState {
   if (!p.spec.agents.includes(agent)) reject(`agent ${agent} is not part of problem ${p.problem}`);
   if (p.joined[agent] !== undefined && p.joined[agent].left === undefined) reject(`agent ${agent} already joined`);
   if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} joined after the problem ended (${p.phase})`);
@@ -243,7 +260,13 @@ function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string): Pro
   if (p.spec.secure !== undefined && agreementKey === undefined) reject(`agent ${agent} joined a secure problem without an agreement key`);
   if (p.spec.secure !== undefined && p.phase !== "joining")
     reject(`agent ${agent} joined secure problem ${p.problem} after it started: its rounds mask among the agents that started it`);
-  const key = p.spec.secure === undefined || agreementKey === undefined ? {} : { agreementKey };
+  if (p.spec.secure !== undefined && agreementKey !== undefined) {
+    if (!usableKey(agreementKey)) reject(`agent ${agent}'s agreement key is a low-order point: no secret could be shared with it`);
+    const twin = Object.entries(p.joined).find(([other, j]) => other !== agent && j.agreementKey !== undefined && sameBytes(j.agreementKey, agreementKey));
+    if (twin !== undefined) reject(`agent ${agent}'s agreement key is ${twin[0]}'s`);
+    if (envelope === undefined) reject(`agent ${agent}'s join to a secure problem came without its signed envelope`);
+  }
+  const key = p.spec.secure === undefined || agreementKey === undefined ? {} : { agreementKey, signedJoin: envelope };
   const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box, ...key } };
   if (p.phase === "joining") return { ...p, joined };
   const x = { ...p.x, [agent]: zeros(event.body.resources) };
@@ -414,6 +437,16 @@ function secureStep(p: ProblemState, revealing: NonNullable<SecureState["reveali
   let sum = bytesToWords(revealing.masked);
   for (const agent of revealing.took) sum = subtractWords(sum, selfMask(revealing.seeds[agent], context, length));
   const sums = sumsOf(p.spec, settings, sum);
+  // What the fold can check of sums it cannot see the parts of: squares are not negative, and by
+  // Cauchy-Schwarz the sum of the squares of k vectors is at least the square of their sum over k.
+  // A contribution that breaks these could only come from an agent lying about its squares (to
+  // stall the step or fake convergence): the round is refused, not stepped.
+  const k = revealing.took.length;
+  const norm2 = sums.x.reduce((total, x) => total + x * x, 0);
+  if (!(sums.sumSquares >= norm2 / k - 1e-9 * (1 + norm2) && sums.sumSquaredSteps >= 0))
+    reject(
+      `round ${revealing.round}'s sums are impossible (sum of squares ${sums.sumSquares} below |sum|^2/${k} = ${norm2 / k}, or a negative sum of steps): an agent's masked words lie about its squares`,
+    );
   const n = p.spec.agents.length;
   const aggregate: RoundAggregate = {
     round: revealing.round,
@@ -540,10 +573,14 @@ function derivePlan(p: ProblemState): PlanBody {
     allocations: p.x,
     objective: p.secure !== undefined ? p.secure.objective : p.spec.agents.reduce((sum, a) => sum + (p.objectives[a] ?? 0), 0),
     ...p.residuals,
-    // The next round's roster, with the keys its agents mask with (public: from their signed joins).
+    // The next round's roster, with the keys its agents mask with (public: from their signed joins),
+    // and those signed joins: an agent checks each key against its peer's own signature, not the coordinator's word.
     ...(p.secure === undefined || p.phase !== "running"
       ? {}
-      : { roster: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.agreementKey as Uint8Array])) }),
+      : {
+          roster: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.agreementKey as Uint8Array])),
+          joins: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.signedJoin as Uint8Array])),
+        }),
   };
 }
 
@@ -578,10 +615,17 @@ export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/2"> {
 }
 
 function samePlan(a: PlanBody, b: PlanBody): boolean {
-  const { allocations: aa, signal: as, roster: rosterA, ...ra } = a;
-  const { allocations: ba, signal: bs, roster: rosterB, ...rb } = b;
-  const sameRoster = rosterA === undefined || rosterB === undefined ? rosterA === rosterB : sameRecord(rosterA, rosterB, sameBytes);
-  return sameRecord(ra, rb) && sameRecord(as, bs) && sameRecord(aa, ba, (x, y) => sameRecord(x, y)) && sameRoster;
+  const { allocations: aa, signal: as, roster: rosterA, joins: joinsA, ...ra } = a;
+  const { allocations: ba, signal: bs, roster: rosterB, joins: joinsB, ...rb } = b;
+  const sameBytesRecord = (x?: Readonly<Record<string, Uint8Array>>, y?: Readonly<Record<string, Uint8Array>>) =>
+    x === undefined || y === undefined ? x === y : sameRecord(x, y, sameBytes);
+  return (
+    sameRecord(ra, rb) &&
+    sameRecord(as, bs) &&
+    sameRecord(aa, ba, (x, y) => sameRecord(x, y)) &&
+    sameBytesRecord(rosterA, rosterB) &&
+    sameBytesRecord(joinsA, joinsB)
+  );
 }
 
 function sameRecord<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>, same: (x: T, y: T) => boolean = (x, y) => x === y): boolean {

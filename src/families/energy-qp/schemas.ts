@@ -110,6 +110,21 @@ const SHARED_PLAN_FIELDS = {
     },
     { a: new Uint8Array(32) },
   ),
+  /** With the roster: each agent's signed join, as it sent it, so every agent checks each key against its peer's own signature. */
+  joins: optional(
+    "map:bytes",
+    (x, at) => {
+      const byAgent = v.record(x, at);
+      return Object.fromEntries(
+        Object.keys(byAgent).map((agent) => {
+          const bytes = v.bytes(byAgent[agent], `${at}.${agent}`);
+          if (bytes.length > 4096) throw new v.ValidationError(`${at}.${agent}`, `a signed join of ${bytes.length} bytes, more than 4096`);
+          return [agent, bytes];
+        }),
+      ) as Readonly<Record<string, Uint8Array>>;
+    },
+    { a: new Uint8Array(100) },
+  ),
 };
 
 const PLAN_1 = declareBody("plan", {

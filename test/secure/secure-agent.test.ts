@@ -1,0 +1,166 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { AnyEvent, CatoptEvent } from "../../src/core/event.ts";
+import { eventId } from "../../src/core/event.ts";
+import type { AgentTools, AgentView, FamilyAgent } from "../../src/core/family.ts";
+import { qpAgent } from "../../src/families/energy-qp/agent.ts";
+import { openEvent } from "../../src/families/energy-qp/fold.ts";
+import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
+import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
+import { verifyMessage } from "../../src/governance/admission.ts";
+import { generateIdentity, seedOf, type Identity } from "../../src/governance/identity.ts";
+import { envelopeBytes } from "../../src/governance/signed-publish.ts";
+import { agreementKeyOf } from "../../src/secure/masks.ts";
+
+// An agent of a secure problem against a hostile coordinator: it masks only among keys its peers
+// signed themselves, keeps the first open, and takes attempts and round events only as the rules allow.
+const T = "t";
+const P = "p";
+const NAMES = ["a", "b", "c"];
+const spec: ProblemSpec = {
+  resources: ["r1"],
+  agents: NAMES,
+  constraints: [{ name: "cap", coefficients: { r1: 1 }, limit: 10 }],
+  admm: { rho: 1, epsAbs: 1e-9, epsRel: 1e-9, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 50, maxStaleness: 0 },
+  secure: { fractionBits: 30, maxAbs: 16, threshold: 2 },
+};
+const local = (owner: string): LocalProblem => ({ owner, constant: 0, variables: [{ resource: "r1", lower: 0, upper: 10, quadratic: 1, linear: -2 }] });
+const ids: Record<string, Identity> = Object.fromEntries(NAMES.map((n) => [n, generateIdentity(n)]));
+const keyOf = (name: string) => agreementKeyOf(seedOf(ids[name]), T, P).publicKey;
+/** The trust root admitted each name's own identity: a peer's event must be signed by it. */
+const tools = (name: string): AgentTools => ({
+  secret: seedOf(ids[name]),
+  peerEvent: (envelope, peer) => {
+    const { event, author } = verifyMessage(envelope);
+    if (author !== ids[peer].did) throw new Error(`signed by ${author}, not by ${peer}`);
+    return event;
+  },
+});
+const signedJoin = (name: string, key = keyOf(name), signer = ids[name]) =>
+  envelopeBytes(
+    {
+      schema: "join/2",
+      id: eventId(T, P, "join", 0, name),
+      tenant: T,
+      problem: P,
+      round: 0,
+      base: -1,
+      body: { resources: ["r1"], lower: { r1: 0 }, upper: { r1: 16 }, agreementKey: key },
+    },
+    signer,
+  );
+const plan = (round: number, roster: Record<string, Uint8Array>, joins: Record<string, Uint8Array>): CatoptEvent<"plan/2"> => ({
+  schema: "plan/2",
+  id: eventId(T, P, "plan", round),
+  tenant: T,
+  problem: P,
+  round,
+  base: round - 1,
+  body: { status: "running", rho: 1, signal: { r1: 0 }, objective: 0, primal: 0, dual: 0, epsPrimal: 0, epsDual: 0, roster, joins },
+});
+const honestPlan = (round = 0, names = NAMES) =>
+  plan(round, Object.fromEntries(names.map((n) => [n, keyOf(n)])), Object.fromEntries(names.map((n) => [n, signedJoin(n)])));
+const view = (planRound: number): AgentView => ({ planRound, committed: {}, proposed: { r1: 1.5 } });
+
+function agent(name = "a"): FamilyAgent {
+  const a = qpAgent(T, P, local(name));
+  a.equip?.(tools(name));
+  a.opened(openEvent(T, P, spec));
+  return a;
+}
+
+test("with its peers' signed joins, the agent masks; a roster key the peer did not sign is refused", () => {
+  const a = agent();
+  assert.ok(a.plan(honestPlan()) !== undefined);
+  assert.is(a.deltaEvent(view(0)).schema, "masked/1");
+  const forged = agreementKeyOf(new Uint8Array(32).fill(9), T, P).publicKey; // a key the coordinator holds
+  const fresh = agent();
+  assert.throws(
+    () => fresh.plan(plan(0, { a: keyOf("a"), b: forged, c: keyOf("c") }, { a: signedJoin("a"), b: signedJoin("b"), c: signedJoin("c") })),
+    /key its signed join does not/,
+  );
+  assert.throws(
+    () => fresh.plan(plan(0, { a: keyOf("a"), b: forged, c: keyOf("c") }, { a: signedJoin("a"), b: signedJoin("b", forged, ids.c), c: signedJoin("c") })),
+    /not by b/,
+  );
+  assert.throws(() => fresh.plan(plan(0, { a: keyOf("a"), b: keyOf("b") }, { a: signedJoin("a") })), /names b without its signed join/);
+  // Once checked, keys are held: a later plan cannot swap one.
+  assert.throws(
+    () => a.plan(plan(1, { a: keyOf("a"), b: forged, c: keyOf("c") }, { a: signedJoin("a"), b: signedJoin("b", forged, ids.b), c: signedJoin("c") })),
+    /not the .* of its signed join/,
+  );
+});
+
+test("a second open does not switch the agent to plain deltas; a roster below a majority of the first is refused", () => {
+  const a = agent();
+  const { secure: _gone, ...plain } = spec;
+  assert.is(a.opened(openEvent(T, P, plain)), undefined);
+  a.plan(honestPlan());
+  assert.is(a.deltaEvent(view(0)).schema, "masked/1", "still masked");
+  const b = agent("b");
+  b.plan(honestPlan());
+  assert.throws(() => b.plan(plan(1, { b: keyOf("b") }, { b: signedJoin("b") })), /fewer than the 2/);
+});
+
+test("attempts: a repeated number, a reordered or larger roster, and rosters below a majority are refused; a fresh attempt masks afresh", () => {
+  const a = agent();
+  a.plan(honestPlan());
+  const first = a.deltaEvent(view(0)) as CatoptEvent<"masked/1">;
+  const attempt = (n: number, roster: string[]): CatoptEvent<"attempt/1"> => ({
+    schema: "attempt/1",
+    id: eventId(T, P, `attempt-${n}`, 1),
+    tenant: T,
+    problem: P,
+    round: 1,
+    base: 0,
+    body: { attempt: n, roster },
+  });
+  assert.throws(() => a.plan(attempt(1, ["a", "b"])), /after attempt 1/);
+  assert.throws(() => a.plan(attempt(2, ["a", "b", "c"])), /must leave some of a, b, c out/);
+  assert.throws(() => a.plan(attempt(2, ["a", "d"])), /must leave some/);
+  a.plan(attempt(2, ["b", "a"]));
+  const second = a.reply?.(attempt(2, ["b", "a"])) as CatoptEvent<"masked/1">;
+  assert.is(second.body.attempt, 2);
+  assert.not.equal(second.body.commitment, first.body.commitment, "a fresh seed");
+  assert.throws(() => a.plan(attempt(2, ["a"])), /after attempt 2/);
+  assert.throws(() => a.plan(attempt(3, ["a"])), /fewer than the 2/);
+});
+
+test("a round event that takes a contribution to another round, or one agent's twice, gets no reveal", () => {
+  const a = agent();
+  a.plan(honestPlan());
+  a.deltaEvent(view(0));
+  const round = (took: string[]): AnyEvent => ({
+    schema: "round/2",
+    id: eventId(T, P, "round", 1),
+    tenant: T,
+    problem: P,
+    round: 1,
+    base: 0,
+    body: { took, closedBy: "all" },
+  });
+  const own = eventId(T, P, "masked", 1, "a");
+  assert.throws(() => a.reply?.(round([own, eventId(T, P, "masked", 1, "b"), eventId(T, P, "masked", 0, "c")])), /not a contribution to its attempt 1/);
+  assert.throws(() => a.reply?.(round([own, own, eventId(T, P, "masked", 1, "b")])), /twice/);
+  const revealed = a.reply?.(round([own, eventId(T, P, "masked", 1, "b"), eventId(T, P, "masked", 1, "c")]));
+  assert.is(revealed?.schema, "reveal/1");
+});
+
+test("an agent restarted after masking does not resume a secure problem (it would mask other values under the same seeds)", () => {
+  const a = qpAgent(T, P, local("a"));
+  a.equip?.(tools("a"));
+  const masked = {
+    schema: "masked/1",
+    id: eventId(T, P, "masked", 1, "a"),
+    tenant: T,
+    problem: P,
+    round: 1,
+    base: 0,
+    body: { attempt: 1, words: new Uint8Array(8), commitment: new Uint8Array(32), shares: {} },
+  } as const;
+  a.resume?.([masked]);
+  const opened = a.opened(openEvent(T, P, spec));
+  assert.ok(opened !== undefined && "stop" in opened && /cannot resume/.test(opened.stop), JSON.stringify(opened));
+});
+
+test.run();
