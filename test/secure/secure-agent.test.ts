@@ -95,6 +95,7 @@ test("a second open does not switch the agent to plain deltas; a roster below a 
   const a = agent();
   const { secure: _gone, ...plain } = spec;
   assert.is(a.opened(openEvent(T, P, plain)), undefined);
+  assert.equal(a.opened(openEvent(T, P, spec)), { agents: NAMES }, "the same open again (the runner shows it twice) still opens");
   a.plan(honestPlan());
   assert.is(a.deltaEvent(view(0)).schema, "masked/1", "still masked");
   const b = agent("b");

@@ -1,5 +1,6 @@
 import { eventId, type AnyEvent, type CatoptEvent } from "../../core/event.ts";
 import { createHash } from "node:crypto";
+import { encode, type Wire } from "../../core/codec.ts";
 import type { AgentTools, AgentView, FamilyAgent } from "../../core/family.ts";
 import { contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type RevealRecord } from "../../secure/aggregation.ts";
 import { agreementKeyOf, type AgreementKey } from "../../secure/masks.ts";
@@ -141,7 +142,9 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       }
     },
     opened: (event) => {
-      if (event.schema !== "open/1" || spec !== undefined) return undefined; // the first open only: a second is refused by the fold, and must not change our mind
+      if (event.schema !== "open/1") return undefined;
+      // The first open only (the runner may show it twice): another is refused by the fold, and must not change our mind.
+      if (spec !== undefined) return sameBytes(encode(event.body as unknown as Wire), encode(spec as unknown as Wire)) ? { agents: spec.agents } : undefined;
       spec = event.body;
       // Its values live only in masked words: a restarted agent would answer with other values under the same masks.
       if (spec.secure !== undefined && maskedBefore)
