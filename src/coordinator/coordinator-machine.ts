@@ -59,6 +59,8 @@ export type CoordinatorContext = Omit<CoordinatorInput, "replay"> & {
   readonly roundSeq: number | null;
   /** The agents a new attempt of a secure round leaves out for not answering in time (retrying). */
   readonly missing: readonly string[];
+  /** Whether it asked for the seeds of the round's taken agents that did not reveal (recover/1). */
+  readonly askedRecovery: boolean;
   readonly error: string | null;
 };
 
@@ -142,6 +144,11 @@ export function missingAgents(problem: AnyProblemState): string[] {
   return agentsOf(problem).filter((a) => !picks.has(a));
 }
 
+/** The request for missing seeds of a secure round the coordinator would publish now (core/family.ts recover). */
+export function recoveryOf(problem: AnyProblemState | undefined) {
+  return problem === undefined ? undefined : familyOf(problem).recover?.(problem);
+}
+
 /** The new attempt of a secure round the coordinator would publish now, leaving out `missing` and the agents that left (core/family.ts retry). */
 export function retryOf(problem: AnyProblemState | undefined, missing: readonly string[]) {
   return problem === undefined ? undefined : familyOf(problem).retry?.(problem, missing);
@@ -155,6 +162,9 @@ export const coordinatorMachine = setup({
     publishRound: () => {},
     publishPlan: () => {},
     publishAttempt: () => {},
+    publishRecovery: () => {},
+    markRecoveryAsked: assign({ askedRecovery: true }),
+    forgetRecovery: assign({ askedRecovery: false }),
     recordMissing: assign({ missing: ({ context }) => missingAgents(problemOf(context) as AnyProblemState) }),
     forgetMissing: assign({ missing: [] as readonly string[] }),
     fold: assign({ replay: ({ context, event }) => (event.type === "message" ? apply(context.replay, event.message) : context.replay) }),
@@ -162,7 +172,8 @@ export const coordinatorMachine = setup({
     awaitEcho: assign({ echoSince: ({ context, event }) => nowOf(context, event) }),
     closeAtQuorum: assign({ closedBy: ({ context }) => readyToClose(problemOf(context) as AnyProblemState, context.quorum) ?? "all" }),
     closeAtDeadline: assign({ closedBy: "deadline" as const }),
-    rememberRoundSeq: assign({ roundSeq: ({ event }) => (event.type === "published" ? (event.seq ?? null) : null) }),
+    // The first acknowledgement in closing is its round event's (a recovery request may follow).
+    rememberRoundSeq: assign({ roundSeq: ({ context, event }) => context.roundSeq ?? (event.type === "published" ? (event.seq ?? null) : null) }),
     forgetRoundSeq: assign({ roundSeq: null }),
     recordRoundRefused: assign({
       error: ({ context }) => `the fold refused this coordinator's own round event (seq ${context.roundSeq}): ${refusalOf(context)?.reason ?? "no reason"}`,
@@ -226,6 +237,9 @@ export const coordinatorMachine = setup({
     overdueRetry: ({ context, event }) =>
       event.now - context.roundOpenedAt > context.roundTimeoutMs &&
       retryOf(problemOf(context), missingAgents(problemOf(context) as AnyProblemState)) !== undefined,
+    /** Half a round timeout after its round event, a secure round still waits for reveals that a majority of shares could replace. */
+    revealsOverdue: ({ context, event }) =>
+      !context.askedRecovery && event.now - context.echoSince > context.roundTimeoutMs / 2 && recoveryOf(problemOf(context)) !== undefined,
     /** The attempt we published is folded: the roster no longer holds what it left out. */
     attemptFolded: ({ context }) => retryOf(problemOf(context), context.missing) === undefined,
     /** What we published has not come back for a whole round timeout: waiting longer would be forever. */
@@ -241,6 +255,7 @@ export const coordinatorMachine = setup({
     closedBy: "all",
     roundSeq: null,
     missing: [],
+    askedRecovery: false,
     error: null,
   }),
   initial: "starting",
@@ -281,12 +296,19 @@ export const coordinatorMachine = setup({
       on: { tick: { guard: "echoOverdue", target: "failed", actions: "recordLostEcho" } },
     },
     closing: {
-      entry: ["forgetRoundSeq", "awaitEcho", "publishRound"],
+      entry: ["forgetRoundSeq", "forgetRecovery", "awaitEcho", "publishRound"],
       always: [
         { guard: "roundFolded", target: "planning" },
         { guard: "roundRefused", target: "failed", actions: "recordRoundRefused" },
       ],
-      on: { published: { actions: "rememberRoundSeq" }, tick: { guard: "echoOverdue", target: "failed", actions: "recordLostEcho" } },
+      on: {
+        published: { actions: "rememberRoundSeq" },
+        tick: [
+          // A secure round whose taken agents did not all reveal: their peers' shares of the missing seeds close it.
+          { guard: "revealsOverdue", actions: ["markRecoveryAsked", "awaitEcho", "publishRecovery"] },
+          { guard: "echoOverdue", target: "failed", actions: "recordLostEcho" },
+        ],
+      },
     },
     planning: {
       entry: ["awaitEcho", "publishPlan"],

@@ -17,7 +17,7 @@ import { familyOf } from "../families/registry.ts";
 import { apply, emptyReplayState, type AnyProblemState, type ReplayState } from "../replay/reducer.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import { roundEvent, type OpenEvent } from "./coordinator-events.ts";
-import { coordinatorMachine, problemOf, retryOf } from "./coordinator-machine.ts";
+import { coordinatorMachine, problemOf, recoveryOf, retryOf } from "./coordinator-machine.ts";
 
 export type CoordinatorOptions = {
   readonly nc: NatsConnection;
@@ -67,6 +67,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
       publishAttempt: ({ context }) => {
         const attempt = retryOf(problemOf(context), context.missing);
         if (attempt !== undefined) publish(roundSubject(tenant, problem), attempt);
+      },
+      publishRecovery: ({ context }) => {
+        const recovery = recoveryOf(problemOf(context));
+        if (recovery !== undefined) publish(roundSubject(tenant, problem), recovery);
       },
       publishPlan: ({ context }) => {
         const state = problemOf(context) as AnyProblemState;

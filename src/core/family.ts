@@ -141,6 +141,12 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
    * stands, or when too few would be left. Absent: this family's rounds are never tried again.
    */
   retry?(problem: P, missing: readonly string[]): AnyEvent | undefined;
+  /**
+   * Secure rounds: a request (recover/1) for the seeds of taken agents that have not revealed,
+   * from their peers' shares; undefined when none is missing, one was asked for, or too few
+   * peers revealed to hold a majority of the shares.
+   */
+  recover?(problem: P): AnyEvent | undefined;
   /** Closes a round: commits the deltas it took, then the coordinator's step. */
   closeRound(problem: P, event: RoundEvent): P;
   /** Which problem (tenant/problem) an event belongs to, when not its own tenant's (a tenant plan). */

@@ -141,6 +141,42 @@ function attemptNumber(x: unknown, at: string): number {
   return n;
 }
 
+/**
+ * The coordinator asks for the seeds of taken agents that did not reveal theirs: it relays, for
+ * each, its commitment and the share of its seed it sealed for each peer (from its masked
+ * contribution), so each peer can open its own and send it (share/1). A majority of a seed's
+ * shares rebuild it, checked against its commitment, and the round closes with the set it took.
+ */
+const RECOVER_1 = declareBody("attempt", {
+  attempt: field("integer", attemptNumber, 1),
+  missing: field("array:string", (x, at) => v.stringList(x, at), ["c"]),
+  commitments: field("map:bytes", (x, at) => bytesMap(x, at, 32), { c: new Uint8Array(32) }),
+  sealed: field(
+    "map:object",
+    (x, at) => {
+      const byMissing = v.record(x, at);
+      return Object.fromEntries(Object.keys(byMissing).map((agent) => [agent, bytesMap(byMissing[agent], `${at}.${agent}`, undefined)])) as Readonly<
+        Record<string, Readonly<Record<string, Uint8Array>>>
+      >;
+    },
+    { c: { a: new Uint8Array(82) } },
+  ),
+});
+
+/** An agent's shares of the seeds the coordinator asked for (recover/1), opened from what each missing peer sealed for it. */
+const SHARE_1 = declareBody("delta", {
+  attempt: field("integer", attemptNumber, 1),
+  shares: field("map:bytes", (x, at) => bytesMap(x, at, 66), { c: new Uint8Array(66) }),
+});
+
+/** A map of names to bytes, each of `length` bytes (or at most 1,024 when absent). */
+function bytesMap(x: unknown, at: string, length: number | undefined): Readonly<Record<string, Uint8Array>> {
+  const byName = v.record(x, at);
+  return Object.fromEntries(Object.keys(byName).map((name) => [name, sizedBytes(length, 1024)(byName[name], `${at}.${name}`)]));
+}
+
+export type RecoverBody = BodyOfDeclared<typeof RECOVER_1>;
+export type ShareBody = BodyOfDeclared<typeof SHARE_1>;
 export type AttemptBody = BodyOfDeclared<typeof ATTEMPT_1>;
 export type MaskedBody = BodyOfDeclared<typeof MASKED_1>;
 export type RevealBody = BodyOfDeclared<typeof REVEAL_1>;
@@ -160,6 +196,8 @@ export interface BodyOf {
   "masked/1": MaskedBody;
   "reveal/1": RevealBody;
   "attempt/1": AttemptBody;
+  "recover/1": RecoverBody;
+  "share/1": ShareBody;
   "admit/1": AdmitBody;
   "revoke/1": RevokeBody;
   "quarantine/1": QuarantineBody;
@@ -251,6 +289,8 @@ export const ENGINE_SCHEMAS: SchemaTable = {
   "masked/1": MASKED_1,
   "reveal/1": REVEAL_1,
   "attempt/1": ATTEMPT_1,
+  "recover/1": RECOVER_1,
+  "share/1": SHARE_1,
   "round/1": { ...ROUND_1, upcast: { to: "round/2", body: (old) => ({ took: old.took, closedBy: "all" }) } },
   "round/2": ROUND_2,
   "admit/1": ADMIT_1,

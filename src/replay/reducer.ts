@@ -108,6 +108,9 @@ function isOwnId(event: AnyEvent, agent: string | undefined): boolean {
 /** The `problem` field of governance events, which belong to a tenant rather than a problem. */
 export const GOVERNANCE_PROBLEM = "gov";
 
+/** Secure aggregation's events: the engine's, read by the problem's family (or refused, as a plain problem does). */
+const SECURE_SCHEMAS: ReadonlySet<string> = new Set(["masked/1", "reveal/1", "attempt/1", "recover/1", "share/1"]);
+
 /** Opens a problem, closes a round, takes a leave, or hands one of its family's events to the family (core/family.ts), by the event's kind. */
 function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent: string | undefined, envelope: Uint8Array): AnyProblemState {
   const kind = eventKindOf(event.schema);
@@ -122,8 +125,7 @@ function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent
     const from = agent ?? reject("a leave must arrive on its agent's delta subject");
     return family.leave?.(p, from) ?? reject(`agents of a ${family.name} problem cannot leave`);
   }
-  // Secure aggregation's events are the engine's; the problem's family reads them (or refuses them, as a plain problem does).
-  if (event.schema === "masked/1" || event.schema === "reveal/1" || event.schema === "attempt/1") return family.apply(p, event, agent, envelope);
+  if (SECURE_SCHEMAS.has(event.schema)) return family.apply(p, event, agent, envelope);
   if (familyOfSchema(event.schema) !== family) reject(`a ${event.schema} event does not belong to ${family.name} problem ${p.problem}`);
   return family.apply(p, event, agent, envelope);
 }

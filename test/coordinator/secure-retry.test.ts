@@ -4,7 +4,7 @@ import { initialTransition, transition, type SnapshotFrom } from "xstate";
 import { eventId } from "../../src/core/event.ts";
 import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
 import type { StreamMessage } from "../../src/core/stream-message.ts";
-import { coordinatorMachine, problemOf, retryOf } from "../../src/coordinator/coordinator-machine.ts";
+import { coordinatorMachine, problemOf, recoveryOf, retryOf } from "../../src/coordinator/coordinator-machine.ts";
 import { roundEvent } from "../../src/coordinator/coordinator-events.ts";
 import { joinEvent } from "../../src/families/energy-qp/agent.ts";
 import { expectedPlanEvent, openEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
@@ -12,7 +12,7 @@ import { contributionWords } from "../../src/families/energy-qp/secure-layout.ts
 import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
 import { admitEvent } from "../../src/governance/governance-events.ts";
 import { generateIdentity, seedOf } from "../../src/governance/identity.ts";
-import { contribute, type Attempt } from "../../src/secure/aggregation.ts";
+import { contribute, openPeerShare, type Attempt } from "../../src/secure/aggregation.ts";
 import { agreementKeyOf } from "../../src/secure/masks.ts";
 import { wordsToBytes } from "../../src/secure/ring.ts";
 import { messageOf } from "../helpers/messages.ts";
@@ -101,6 +101,68 @@ test("a roster agent that never answers: at the timeout the round is tried again
   assert.is(s.value, "closing");
   assert.equal(published, ["publishRound"]);
   assert.equal(s.context.replay.rejected, []);
+});
+
+test("a taken agent that never reveals: half a round timeout later the coordinator asks its peers for their shares of its seed, and the round closes with the set it took", () => {
+  let [s] = initialTransition(coordinatorMachine, input);
+  [s] = feed(s, messageOf(++seq, admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance));
+  for (const n of NAMES) [s] = feed(s, messageOf(++seq, admitEvent("t", ids[n].did, "agent", n), governance));
+  [s] = feed(s, messageOf(++seq, openEvent("t", "p", spec), coordinator));
+  for (const n of NAMES) {
+    const join = joinEvent("t", "p", local(n));
+    [s] = feed(s, messageOf(++seq, { ...join, body: { ...join.body, agreementKey: keys[n].publicKey } }, ids[n]));
+  }
+  [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator));
+  [s] = feed(s, messageOf(++seq, expectedPlanEvent(problemOf(s.context) as ProblemState), coordinator), 10);
+  const sent = Object.fromEntries(NAMES.map((n) => [n, masked(n, 1, attemptOf(NAMES, 1))]));
+  for (const n of NAMES) [s] = feed(s, messageOf(++seq, sent[n].event, ids[n]), 20);
+  assert.is(s.value, "closing");
+  [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator), 30);
+  for (const n of ["a", "b"]) {
+    const reveal = {
+      schema: "reveal/1" as const,
+      id: eventId("t", "p", "reveal", 1, n),
+      tenant: "t",
+      problem: "p",
+      round: 1,
+      base: 0,
+      body: { seed: sent[n].c.selfSeed, took: NAMES, attempt: 1 },
+    };
+    [s] = feed(s, messageOf(++seq, reveal, ids[n]), 40);
+  }
+  assert.is(s.value, "closing", "c's seed is missing");
+  assert.is(transition(coordinatorMachine, s, { type: "tick", now: 450 })[1].filter((a) => a.type === "publishRecovery").length, 0);
+  const [asked, actions] = transition(coordinatorMachine, s, { type: "tick", now: 600 });
+  assert.equal(
+    actions.map((a) => a.type).filter((t) => t.startsWith("publish")),
+    ["publishRecovery"],
+  );
+  assert.equal(
+    transition(coordinatorMachine, asked, { type: "tick", now: 700 })[1].filter((a) => a.type === "publishRecovery"),
+    [],
+    "once",
+  );
+  const recovery = recoveryOf(problemOf(asked.context));
+  assert.ok(recovery?.schema === "recover/1" && recovery.body.missing.join() === "c");
+  [s] = feed(asked, messageOf(++seq, recovery as NonNullable<typeof recovery>, coordinator), 610);
+  let published: string[] = [];
+  for (const n of ["a", "b"]) {
+    const y = openPeerShare({ name: n, key: keys[n] }, attemptOf(NAMES, 1), "c", sent.c.c.sealedShares[n], sent.c.c.commitment).y;
+    const share = {
+      schema: "share/1" as const,
+      id: eventId("t", "p", "share", 1, n),
+      tenant: "t",
+      problem: "p",
+      round: 1,
+      base: 0,
+      body: { attempt: 1, shares: { c: y } },
+    };
+    [s, published] = feed(s, messageOf(++seq, share, ids[n]), 620);
+  }
+  assert.is(s.value, "planning", "the round closed on a majority of c's shares");
+  assert.equal(published, ["publishPlan"]);
+  assert.equal(s.context.replay.rejected, []);
+  assert.is((problemOf(s.context) as ProblemState).secure?.x[0], 3, "the sum of all three, c's included");
 });
 
 test("below the threshold there is no attempt to make: the round times out as before", () => {

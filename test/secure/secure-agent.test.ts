@@ -147,6 +147,32 @@ test("a round event that takes a contribution to another round, or one agent's t
   assert.is(revealed?.schema, "reveal/1");
 });
 
+test("asked for a silent peer's seed, an agent sends its share only for the round and set it revealed for", () => {
+  const [a, c] = [agent("a"), agent("c")];
+  a.plan(honestPlan());
+  c.plan(honestPlan());
+  a.deltaEvent(view(0));
+  const fromC = c.deltaEvent(view(0)) as CatoptEvent<"masked/1">;
+  const recover = (round: number, attempt = 1): CatoptEvent<"recover/1"> => ({
+    schema: "recover/1",
+    id: eventId(T, P, "recover", round),
+    tenant: T,
+    problem: P,
+    round,
+    base: round - 1,
+    body: { attempt, missing: ["c"], commitments: { c: fromC.body.commitment }, sealed: { c: fromC.body.shares } },
+  });
+  assert.throws(() => a.reply?.(recover(1)), /did not reveal for/);
+  const took = NAMES.map((n) => eventId(T, P, "masked", 1, n));
+  a.reply?.({ schema: "round/2", id: eventId(T, P, "round", 1), tenant: T, problem: P, round: 1, base: 0, body: { took, closedBy: "all" } });
+  const share = a.reply?.(recover(1)) as CatoptEvent<"share/1">;
+  assert.is(share.schema, "share/1");
+  assert.is(share.body.shares.c.length, 66);
+  assert.throws(() => a.reply?.(recover(1, 2)), /revealed for attempt 1/);
+  const forgedCommitment = { ...recover(1), body: { ...recover(1).body, commitments: { c: new Uint8Array(32) } } };
+  assert.throws(() => a.reply?.(forgedCommitment), "a share sealed for another seed does not open");
+});
+
 test("an agent restarted after masking does not resume a secure problem (it would mask other values under the same seeds)", () => {
   const a = qpAgent(T, P, local("a"));
   a.equip?.(tools("a"));

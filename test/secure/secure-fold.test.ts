@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { energyQp, openEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
 import { contributionWords } from "../../src/families/energy-qp/secure-layout.ts";
 import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
-import { contribute, type Attempt } from "../../src/secure/aggregation.ts";
+import { contribute, openPeerShare, type Attempt } from "../../src/secure/aggregation.ts";
 import { agreementKeyOf } from "../../src/secure/masks.ts";
 import { wordsToBytes } from "../../src/secure/ring.ts";
 import { eventId, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
@@ -148,6 +148,30 @@ test("attempts: only smaller rosters of the last one, never below the threshold,
   for (const [i, a] of ["a", "b"].entries()) p = apply(p, frame("reveal/1", "reveal", 1, { seed: second[i].c.selfSeed, took: ["a", "b"], attempt: 2 }, a), a);
   assert.is(p.round, 1);
   assert.ok(Math.abs((p.secure?.x[0] ?? 0) - 4.5) < 1e-8, "the sum of a and b alone");
+});
+
+test("a silent agent's seed: recovered from a majority of its peers' shares, the relay and the shares checked", () => {
+  let p = started();
+  const sent = AGENTS.map((a) => masked(1, attemptOf(AGENTS, 1), a));
+  for (const [i, a] of AGENTS.entries()) p = apply(p, sent[i].event, a);
+  p = apply(p, frame("round/2", "round", 1, { took: sent.map((x) => x.event.id), closedBy: "all" }));
+  for (const i of [0, 1]) p = apply(p, frame("reveal/1", "reveal", 1, { seed: sent[i].c.selfSeed, took: AGENTS, attempt: 1 }, AGENTS[i]), AGENTS[i]);
+  const c = sent[2].c;
+  const recover = (body: Record<string, unknown>) =>
+    frame("recover/1", "recover", 1, { attempt: 1, missing: ["c"], commitments: { c: c.commitment }, sealed: { c: c.sealedShares }, ...body });
+  refused(p, recover({ missing: ["b", "c"] }), undefined, /must ask for exactly c/);
+  refused(p, recover({ sealed: { c: { ...c.sealedShares, a: new Uint8Array(82) } } }), undefined, /other sealed shares than c sent/);
+  p = apply(p, recover({}));
+  refused(p, recover({}), undefined, /already recovering c/);
+  const shareOf = (holder: string) => openPeerShare({ name: holder, key: keys[holder] }, attemptOf(AGENTS, 1), "c", c.sealedShares[holder], c.commitment).y;
+  refused(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: shareOf("a") } }, "c"), "c", /does not hold shares/);
+  refused(p, frame("share/1", "share", 1, { attempt: 1, shares: { a: shareOf("a") } }, "b"), "b", /not of the seeds asked for/);
+  p = apply(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: shareOf("a") } }, "a"), "a");
+  assert.is(p.round, 0, "one share of three is not a majority");
+  refused(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: new Uint8Array(66) } }, "b"), "b", /makes no seed that matches c's commitment/);
+  p = apply(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: shareOf("b") } }, "b"), "b");
+  assert.is(p.round, 1, "the round closed on the sum of all three");
+  assert.ok(Math.abs((p.secure?.x[0] ?? 0) - 4) < 1e-8);
 });
 
 test("a join with a low-order key, or with another agent's key, is refused", () => {

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { encode, type Wire } from "../../core/codec.ts";
 import type { AgentTools, AgentView, FamilyAgent } from "../../core/family.ts";
 import { contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type RevealRecord } from "../../secure/aggregation.ts";
-import { agreementKeyOf, type AgreementKey } from "../../secure/masks.ts";
+import { agreementKeyOf, openShare, sharedSecret, type AgreementKey } from "../../secure/masks.ts";
 import { wordsToBytes } from "../../secure/ring.ts";
 import { secretStream } from "../../secure/secret-stream.ts";
 import { contributionWords } from "./secure-layout.ts";
@@ -186,9 +186,42 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       // Another attempt of a round we answered, with us in its roster: mask again, afresh.
       const view = views.get(event.round);
       if (event.schema === "attempt/1" && view !== undefined && event.body.roster.includes(local.owner)) return masked(view);
+      if (event.schema === "recover/1") return shares(event);
       return undefined;
     },
   };
+
+  /**
+   * Our shares of the seeds of taken peers that did not reveal: only for the attempt and set we
+   * revealed for ourselves (so the coordinator learns that set's sum, which it was owed, and
+   * nothing else), opened from what each sealed for us.
+   */
+  function shares(event: CatoptEvent<"recover/1">): AnyEvent {
+    const record = revealed[event.round] ?? fail(`${local.owner} is asked for shares of round ${event.round}, which it did not reveal for`);
+    const attempt = attemptOf(event.round);
+    if (record.attempt !== event.body.attempt || attempt.context.attempt !== event.body.attempt)
+      fail(`${local.owner} is asked for shares of attempt ${event.body.attempt} of round ${event.round}; it revealed for attempt ${record.attempt}`);
+    const missing = event.body.missing;
+    if (missing.includes(local.owner) || missing.some((a) => !record.taken.includes(a)))
+      fail(`${local.owner} is asked for shares of ${missing.join(", ")}, not all of the others round ${event.round} took`);
+    const opened = Object.fromEntries(
+      missing.map((peer) => {
+        const sealed = event.body.sealed[peer]?.[local.owner] ?? fail(`a recovery without ${peer}'s share for ${local.owner}`);
+        const commitment = event.body.commitments[peer] ?? fail(`a recovery without ${peer}'s commitment`);
+        const publicKey = pinned?.[peer] ?? fail(`no key held for ${peer}`);
+        return [peer, openShare(sharedSecret(secureKey(), publicKey), peer, local.owner, attempt.context, sealed, commitment)];
+      }),
+    );
+    return {
+      schema: "share/1",
+      id: eventId(tenant, problem, "share", event.round, local.owner),
+      tenant,
+      problem,
+      round: event.round,
+      base: event.round - 1,
+      body: { attempt: event.body.attempt, shares: opened },
+    };
+  }
 
   /** Our seed for a round that took our masked contribution: unless the set or the round forbids it. */
   function reveal(event: CatoptEvent<"round/2">): AnyEvent | undefined {

@@ -8,7 +8,7 @@ import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
-import { commitmentOf, sameBytes } from "../../secure/aggregation.ts";
+import { commitmentOf, recoverSeed, sameBytes, shareThreshold } from "../../secure/aggregation.ts";
 import { agreementKeyOf, selfMask, sharedSecret } from "../../secure/masks.ts";
 import { addWords, bytesToWords, fractionBitsFor, subtractWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
 import { contributionLength, sumsOf } from "./secure-layout.ts";
@@ -39,6 +39,8 @@ type PendingMasked = {
   readonly base: number;
   readonly words: Uint8Array;
   readonly commitment: Uint8Array;
+  /** The share of its seed it sealed for each peer: relayed should it not reveal (recover/1). */
+  readonly shares: Readonly<Record<string, Uint8Array>>;
 };
 
 type PendingDelta = {
@@ -103,6 +105,10 @@ type SecureState = {
     readonly masked: Uint8Array;
     readonly commitments: Readonly<Record<string, Uint8Array>>;
     readonly seeds: Readonly<Record<string, Uint8Array>>;
+    /** Each taken agent's shares of its seed, sealed for each peer. */
+    readonly sealed: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>>;
+    /** Asked for by the coordinator (recover/1): the seeds of these agents, from their peers' shares, by holder. */
+    readonly recovering?: { readonly missing: readonly string[]; readonly shares: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>> };
   };
 };
 
@@ -124,6 +130,8 @@ export const energyQp: ProblemFamily<ProblemState> = {
   apply: (p, event, agent, envelope) => {
     if (event.schema === "plan/1" || event.schema === "plan/2") return checkPlan(p, event);
     if (event.schema === "attempt/1") return p.spec.secure === undefined ? reject(`problem ${p.problem} is not secure: it has no attempts`) : attempt(p, event);
+    if (event.schema === "recover/1")
+      return p.spec.secure === undefined ? reject(`problem ${p.problem} is not secure: it has no seeds to recover`) : recover(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
     if (event.schema === "join/2") return join(p, event, from, envelope);
     if (p.spec.secure !== undefined && event.schema === "delta/1")
@@ -133,6 +141,7 @@ export const energyQp: ProblemFamily<ProblemState> = {
     if (event.schema === "delta/1") return delta(p, event, from);
     if (event.schema === "masked/1") return masked(p, event, from);
     if (event.schema === "reveal/1") return reveal(p, event, from);
+    if (event.schema === "share/1") return share(p, event, from);
     return reject(`a ${event.schema} event does not belong to energy QP ${p.problem}`);
   },
   leave: (p, agent) => (p.spec.secure === undefined ? leave(p, agent) : secureLeave(p, agent)),
@@ -152,6 +161,26 @@ export const energyQp: ProblemFamily<ProblemState> = {
       round,
       base: p.round,
       body: { attempt: next, roster },
+    };
+  },
+  recover: (p) => {
+    const waiting = p.secure?.revealing;
+    if (waiting === undefined || waiting.recovering !== undefined) return undefined;
+    const missing = waiting.took.filter((a) => waiting.seeds[a] === undefined);
+    if (missing.length === 0 || waiting.took.length - missing.length < shareThreshold(waiting.took.length)) return undefined;
+    return {
+      schema: "recover/1",
+      id: eventId(p.tenant, p.problem, "recover", waiting.round),
+      tenant: p.tenant,
+      problem: p.problem,
+      round: waiting.round,
+      base: waiting.round - 1,
+      body: {
+        attempt: p.secure?.attempt ?? 1,
+        missing,
+        commitments: Object.fromEntries(missing.map((a) => [a, waiting.commitments[a]])),
+        sealed: Object.fromEntries(missing.map((a) => [a, waiting.sealed[a]])),
+      },
     };
   },
   describePlan: (event) => {
@@ -369,7 +398,18 @@ function masked(p: ProblemState, event: CatoptEvent<"masked/1">, agent: string):
   const length = contributionLength(p.spec) * 8;
   if (event.body.words.length !== length)
     reject(`masked contribution from ${agent} has ${event.body.words.length} bytes, not the ${length} of ${p.problem}'s layout`);
-  const pending: PendingMasked = { agent, round: event.round, base: event.base, words: event.body.words, commitment: event.body.commitment };
+  const peers = Object.keys(event.body.shares);
+  const roster = (p.secure as SecureState).roster;
+  if (peers.length !== roster.length - 1 || peers.some((peer) => peer === agent || !roster.includes(peer)))
+    reject(`masked contribution from ${agent} must seal a share of its seed for each other agent of the roster, and none else`);
+  const pending: PendingMasked = {
+    agent,
+    round: event.round,
+    base: event.base,
+    words: event.body.words,
+    commitment: event.body.commitment,
+    shares: event.body.shares,
+  };
   return { ...p, pending: { ...p.pending, [event.id]: pending } };
 }
 
@@ -395,6 +435,72 @@ function reveal(p: ProblemState, event: CatoptEvent<"reveal/1">, agent: string):
   return secureStep(p, revealing);
 }
 
+/**
+ * The coordinator asks for the seeds of taken agents that did not reveal: exactly those, with
+ * the commitments and sealed shares they sent (the fold holds both: a relay that differs is
+ * refused), once a round, while the taken set stays the same.
+ */
+function recover(p: ProblemState, event: CatoptEvent<"recover/1">): ProblemState {
+  const secure = p.secure as SecureState;
+  const waiting = secure.revealing ?? reject(`a recovery for round ${event.round}, which waits for no reveal`);
+  if (event.round !== waiting.round || event.body.attempt !== (secure.attempt ?? 1))
+    reject(`a recovery for attempt ${event.body.attempt} of round ${event.round}, not the round waiting`);
+  if (waiting.recovering !== undefined) reject(`round ${waiting.round} is already recovering ${waiting.recovering.missing.join(", ")}`);
+  const missing = waiting.took.filter((a) => waiting.seeds[a] === undefined);
+  const asked = event.body.missing;
+  if (asked.length !== missing.length || missing.some((a) => !asked.includes(a)))
+    reject(`a recovery for round ${waiting.round} must ask for exactly ${missing.join(", ")}`);
+  for (const a of missing) {
+    if (!sameBytes(event.body.commitments[a] ?? new Uint8Array(0), waiting.commitments[a])) reject(`a recovery relays another commitment for ${a}`);
+    const relayed = event.body.sealed[a] ?? {};
+    const held = waiting.sealed[a];
+    if (Object.keys(relayed).length !== Object.keys(held).length || Object.entries(held).some(([peer, b]) => !sameBytes(relayed[peer] ?? new Uint8Array(0), b)))
+      reject(`a recovery relays other sealed shares than ${a} sent`);
+  }
+  return { ...p, secure: { ...secure, revealing: { ...waiting, recovering: { missing, shares: {} } } } };
+}
+
+/**
+ * A taken agent's shares of the seeds asked for: each kept by holder; once a majority of the
+ * taken set holds a seed's shares, the seed is rebuilt and checked against its commitment, and
+ * once every seed is in, the round steps as if all had revealed.
+ */
+function share(p: ProblemState, event: CatoptEvent<"share/1">, holder: string): ProblemState {
+  const secure = p.secure as SecureState;
+  const waiting = secure.revealing ?? reject(`shares from ${holder} for round ${event.round}, which waits for none`);
+  const recovering = waiting.recovering ?? reject(`shares from ${holder} for round ${event.round}, whose seeds nobody asked for`);
+  if (event.round !== waiting.round || event.body.attempt !== (secure.attempt ?? 1))
+    reject(`shares from ${holder} for attempt ${event.body.attempt} of round ${event.round}, not the round recovering`);
+  if (!waiting.took.includes(holder) || recovering.missing.includes(holder))
+    reject(`shares from ${holder}, which does not hold shares for round ${waiting.round}`);
+  const of = Object.keys(event.body.shares);
+  if (of.length === 0 || of.some((a) => !recovering.missing.includes(a)))
+    reject(`shares from ${holder} of ${of.join(", ") || "nothing"}, not of the seeds asked for`);
+  if (of.some((a) => recovering.shares[a]?.[holder] !== undefined)) reject(`${holder} sent its shares for round ${waiting.round} twice`);
+  const shares = { ...recovering.shares };
+  for (const a of of) shares[a] = { ...shares[a], [holder]: event.body.shares[a] };
+  const ordered = inProblemOrder(p, waiting.took);
+  const seeds = { ...waiting.seeds };
+  for (const a of recovering.missing) {
+    const held = Object.entries(shares[a] ?? {});
+    if (seeds[a] !== undefined || held.length < shareThreshold(ordered.length)) continue;
+    try {
+      seeds[a] = recoverSeed(
+        held.map(([h, y]) => ({ x: ordered.indexOf(h) + 1, y })),
+        waiting.commitments[a],
+        ordered.length,
+      );
+    } catch (err) {
+      reject(`${holder}'s share of ${a}'s seed makes no seed that matches ${a}'s commitment: ${(err as Error).message}`);
+    }
+  }
+  const revealing = { ...waiting, seeds, recovering: { ...recovering, shares } };
+  if (waiting.took.some((a) => seeds[a] === undefined)) return { ...p, secure: { ...secure, revealing } };
+  return secureStep(p, revealing);
+}
+
+const inProblemOrder = (p: ProblemState, names: readonly string[]): string[] => p.spec.agents.filter((a) => names.includes(a));
+
 function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
   if (p.phase !== (event.round === 0 ? "joining" : "running")) reject(`round ${event.round} closed while the problem is ${p.phase}`);
@@ -419,14 +525,16 @@ function takeMasked(p: ProblemState, event: RoundEvent): ProblemState {
   if (took.length < threshold) reject(`round ${event.round} took ${took.length} agents, below the secure threshold of ${threshold}`);
   let sum = zeroWords(contributionLength(p.spec));
   const commitments: Record<string, Uint8Array> = {};
+  const sealed: Record<string, Readonly<Record<string, Uint8Array>>> = {};
   for (const d of taken) {
     if (!("words" in d)) return reject(`round ${event.round} of a secure problem took ${d.agent}'s plain delta`);
     sum = addWords(sum, bytesToWords(d.words));
     commitments[d.agent] = d.commitment;
+    sealed[d.agent] = d.shares;
   }
   const ids = new Set(event.body.took);
   const pending = Object.fromEntries(Object.entries(p.pending).filter(([id]) => !ids.has(id)));
-  return { ...p, pending, secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {} } } };
+  return { ...p, pending, secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {}, sealed } } };
 }
 
 /** Every seed is in: the sum is the masked words' less each self mask, and the round steps on the sums alone. */
