@@ -102,16 +102,10 @@ const MASKED_1 = declareBody("delta", {
   attempt: defaulted("integer", attemptNumber, 1, 2),
   words: field("bytes", sizedBytes(undefined), new Uint8Array(8)),
   commitment: field("bytes", sizedBytes(32), new Uint8Array(32)),
-  shares: field(
-    "map:bytes",
-    (x, at) => {
-      const byPeer = v.record(x, at);
-      return Object.fromEntries(
-        Object.keys(byPeer).map((peer) => [v.string(peer, `${at}.${peer}`), sizedBytes(undefined, 1024)(byPeer[peer], `${at}.${peer}`)]),
-      );
-    },
-    { a: new Uint8Array(82) },
-  ),
+  /** A 66-byte share of the seed, sealed (82 bytes with its tag) for each peer. */
+  shares: field("map:bytes", (x, at) => bytesMap(x, at, 82), { a: new Uint8Array(82) }),
+  /** A digest of each share (src/secure/aggregation.ts shareDigest), for the fold to check the share the peer sends back. */
+  shareDigests: field("map:bytes", (x, at) => bytesMap(x, at, 32), { a: new Uint8Array(32) }),
 });
 
 /**
@@ -169,10 +163,10 @@ const SHARE_1 = declareBody("delta", {
   shares: field("map:bytes", (x, at) => bytesMap(x, at, 66), { c: new Uint8Array(66) }),
 });
 
-/** A map of names to bytes, each of `length` bytes (or at most 1,024 when absent). */
+/** A map of names (subject tokens' length at most) to bytes, each of `length` bytes (or at most 1,024 when absent). */
 function bytesMap(x: unknown, at: string, length: number | undefined): Readonly<Record<string, Uint8Array>> {
   const byName = v.record(x, at);
-  return Object.fromEntries(Object.keys(byName).map((name) => [name, sizedBytes(length, 1024)(byName[name], `${at}.${name}`)]));
+  return Object.fromEntries(Object.keys(byName).map((name) => [v.string(name, at, 64), sizedBytes(length, 1024)(byName[name], `${at}.${name}`)]));
 }
 
 export type RecoverBody = BodyOfDeclared<typeof RECOVER_1>;

@@ -24,6 +24,8 @@ export type Contribution = {
   readonly commitment: Uint8Array;
   /** A share of the seed for each other agent of the roster, sealed for it. */
   readonly sealedShares: Readonly<Record<string, Uint8Array>>;
+  /** A digest of each of those shares (shareDigest), public: the fold checks each share a peer sends back against it. */
+  readonly shareDigests: Readonly<Record<string, Uint8Array>>;
   readonly selfSeed: Uint8Array;
 };
 
@@ -31,6 +33,21 @@ export type Contribution = {
 export const shareThreshold = (rosterSize: number): number => Math.floor(rosterSize / 2) + 1;
 
 export const commitmentOf = (seed: Uint8Array): Uint8Array => new Uint8Array(createHash("sha256").update(seed).digest());
+
+/**
+ * What a share's holder must send back, as a digest bound to the attempt and the holder: a
+ * share is a uniform point of a random polynomial (threshold 2 at least), so its digest says
+ * nothing of the seed, while a wrong share sent back is told from a right one, and blamed on
+ * whoever sent it rather than on the share that happened to complete the threshold.
+ */
+export function shareDigest(context: MaskContext, holder: string, share: Uint8Array): Uint8Array {
+  return new Uint8Array(
+    createHash("sha256")
+      .update(`catopt-share/1\0${context.tenant}\0${context.problem}\0${context.round}\0${context.attempt}\0${holder}\0`)
+      .update(share)
+      .digest(),
+  );
+}
 
 /** `random(n)`: n bytes from a secure source (node:crypto's randomBytes at the boundary; a fixed stream in tests). */
 export function contribute(
@@ -44,11 +61,13 @@ export function contribute(
   const commitment = commitmentOf(selfSeed);
   const shares = splitSecret(selfSeed, attempt.roster.length, shareThreshold(attempt.roster.length), random);
   const sealedShares: Record<string, Uint8Array> = {};
+  const shareDigests: Record<string, Uint8Array> = {};
   attempt.roster.forEach((peer, i) => {
     if (peer.name === own.name) return;
     sealedShares[peer.name] = sealShare(sharedSecret(own.key, peer.publicKey), own.name, peer.name, attempt.context, shares[i].y, commitment);
+    shareDigests[peer.name] = shareDigest(attempt.context, peer.name, shares[i].y);
   });
-  return { masked, commitment, sealedShares, selfSeed };
+  return { masked, commitment, sealedShares, shareDigests, selfSeed };
 }
 
 /** What an agent has revealed so far in a problem: for each round, the one attempt and taken set it revealed for. */

@@ -60,7 +60,7 @@ const masked = (name: string, round: number, attempt: Attempt) => {
       problem: "p",
       round,
       base: round - 1,
-      body: { attempt: number, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares },
+      body: { attempt: number, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares, shareDigests: c.shareDigests },
     },
   };
 };

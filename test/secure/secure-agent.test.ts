@@ -169,6 +169,17 @@ test("asked for a silent peer's seed, an agent sends its share only for the roun
   assert.is(share.schema, "share/1");
   assert.is(share.body.shares.c.length, 66);
   assert.throws(() => a.reply?.(recover(1, 2)), /revealed for attempt 1/);
+  const later: CatoptEvent<"attempt/1"> = {
+    schema: "attempt/1",
+    id: eventId(T, P, "attempt-2", 1),
+    tenant: T,
+    problem: P,
+    round: 1,
+    base: 0,
+    body: { attempt: 2, roster: ["a", "b"] },
+  };
+  assert.throws(() => a.plan(later), /for which a revealed already/, "no attempt after a reveal: its second sum would differ by one agent");
+  assert.throws(() => a.plan(honestPlan(0, ["a", "b"])), /second plan for round 0 names another roster/);
   const forgedCommitment = { ...recover(1), body: { ...recover(1).body, commitments: { c: new Uint8Array(32) } } };
   assert.throws(() => a.reply?.(forgedCommitment), "a share sealed for another seed does not open");
 });
@@ -183,7 +194,7 @@ test("an agent restarted after masking does not resume a secure problem (it woul
     problem: P,
     round: 1,
     base: 0,
-    body: { attempt: 1, words: new Uint8Array(8), commitment: new Uint8Array(32), shares: {} },
+    body: { attempt: 1, words: new Uint8Array(8), commitment: new Uint8Array(32), shares: {}, shareDigests: {} },
   } as const;
   a.resume?.([masked]);
   const opened = a.opened(openEvent(T, P, spec));

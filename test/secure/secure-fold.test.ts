@@ -40,7 +40,7 @@ function refused(p: ProblemState, event: AnyEvent, agent: string | undefined, re
     assert.unreachable(`took ${event.schema}`);
   } catch (err) {
     assert.ok(err instanceof Refusal, String(err));
-    assert.match((err as Error).message, reason);
+    assert.match((err as Error).message, reason, (err as Error).message);
   }
 }
 
@@ -68,7 +68,7 @@ function masked(round: number, attempt: Attempt, agent: string) {
       "masked/1",
       kind,
       round,
-      { attempt: attempt.context.attempt, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares },
+      { attempt: attempt.context.attempt, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares, shareDigests: c.shareDigests },
       agent,
     ),
   };
@@ -159,7 +159,7 @@ test("a silent agent's seed: recovered from a majority of its peers' shares, the
   const c = sent[2].c;
   const recover = (body: Record<string, unknown>) =>
     frame("recover/1", "recover", 1, { attempt: 1, missing: ["c"], commitments: { c: c.commitment }, sealed: { c: c.sealedShares }, ...body });
-  refused(p, recover({ missing: ["b", "c"] }), undefined, /must ask for exactly c/);
+  refused(p, recover({ missing: ["c", "d"] }), undefined, /must ask for the seeds of c .of agents it took, each once./);
   refused(p, recover({ sealed: { c: { ...c.sealedShares, a: new Uint8Array(82) } } }), undefined, /other sealed shares than c sent/);
   p = apply(p, recover({}));
   refused(p, recover({}), undefined, /already recovering c/);
@@ -168,7 +168,7 @@ test("a silent agent's seed: recovered from a majority of its peers' shares, the
   refused(p, frame("share/1", "share", 1, { attempt: 1, shares: { a: shareOf("a") } }, "b"), "b", /not of the seeds asked for/);
   p = apply(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: shareOf("a") } }, "a"), "a");
   assert.is(p.round, 0, "one share of three is not a majority");
-  refused(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: new Uint8Array(66) } }, "b"), "b", /makes no seed that matches c's commitment/);
+  refused(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: new Uint8Array(66) } }, "b"), "b", /b's share of c's seed is not the one c sealed for it/);
   p = apply(p, frame("share/1", "share", 1, { attempt: 1, shares: { c: shareOf("b") } }, "b"), "b");
   assert.is(p.round, 1, "the round closed on the sum of all three");
   assert.ok(Math.abs((p.secure?.x[0] ?? 0) - 4) < 1e-8);

@@ -97,6 +97,7 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
     const before = current.roster.map((r) => r.name);
     const { attempt, roster } = event.body;
     if (attempt <= current.context.attempt) fail(`attempt ${attempt} of round ${event.round}, after attempt ${current.context.attempt}`);
+    if (revealed[event.round] !== undefined) fail(`attempt ${attempt} of round ${event.round}, for which ${local.owner} revealed already`);
     if (new Set(roster).size !== roster.length || roster.length >= before.length || roster.some((a) => !before.includes(a)))
       fail(`attempt ${attempt} of round ${event.round} must leave some of ${before.join(", ")} out, naming each once`);
     if (roster.length < fewest())
@@ -174,7 +175,13 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       // An older coordinator's plan/1 says every agent's values: ours is among them.
       if (event.schema === "plan/1") return { ...event.body, committed: event.body.allocations[local.owner] ?? {} };
       if (event.schema === "plan/2") {
-        if (spec?.secure !== undefined && event.body.status === "running") rosters.set(event.round, checkRoster(event.body.roster ?? {}, event.body.joins));
+        if (spec?.secure !== undefined && event.body.status === "running") {
+          // One roster a round: a second plan for a round (the fold refuses it) must not move what we masked for.
+          const roster = checkRoster(event.body.roster ?? {}, event.body.joins);
+          const before = rosters.get(event.round);
+          if (before !== undefined && before.join() !== roster.join()) fail(`a second plan for round ${event.round} names another roster`);
+          rosters.set(event.round, roster);
+        }
         return { ...event.body, committed };
       }
       return undefined;
@@ -204,14 +211,21 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
     const missing = event.body.missing;
     if (missing.includes(local.owner) || missing.some((a) => !record.taken.includes(a)))
       fail(`${local.owner} is asked for shares of ${missing.join(", ")}, not all of the others round ${event.round} took`);
+    // Each peer's share on its own: one that does not open (a hostile peer sealed garbage) holds back no other.
     const opened = Object.fromEntries(
-      missing.map((peer) => {
-        const sealed = event.body.sealed[peer]?.[local.owner] ?? fail(`a recovery without ${peer}'s share for ${local.owner}`);
-        const commitment = event.body.commitments[peer] ?? fail(`a recovery without ${peer}'s commitment`);
-        const publicKey = pinned?.[peer] ?? fail(`no key held for ${peer}`);
-        return [peer, openShare(sharedSecret(secureKey(), publicKey), peer, local.owner, attempt.context, sealed, commitment)];
+      missing.flatMap((peer) => {
+        const sealed = event.body.sealed[peer]?.[local.owner];
+        const commitment = event.body.commitments[peer];
+        const publicKey = pinned?.[peer];
+        if (sealed === undefined || commitment === undefined || publicKey === undefined) return [];
+        try {
+          return [[peer, openShare(sharedSecret(secureKey(), publicKey), peer, local.owner, attempt.context, sealed, commitment)] as const];
+        } catch {
+          return [];
+        }
       }),
     );
+    if (Object.keys(opened).length === 0) fail(`${local.owner} opens none of the shares asked for in round ${event.round}`);
     return {
       schema: "share/1",
       id: eventId(tenant, problem, "share", event.round, local.owner),
@@ -299,7 +313,7 @@ export function maskedEvent(
       problem,
       round,
       base: view.planRound,
-      body: { attempt: number, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares },
+      body: { attempt: number, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares, shareDigests: c.shareDigests },
     },
     selfSeed: c.selfSeed,
   };

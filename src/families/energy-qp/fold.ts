@@ -8,7 +8,7 @@ import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
-import { commitmentOf, recoverSeed, sameBytes, shareThreshold } from "../../secure/aggregation.ts";
+import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold } from "../../secure/aggregation.ts";
 import { agreementKeyOf, selfMask, sharedSecret } from "../../secure/masks.ts";
 import { addWords, bytesToWords, fractionBitsFor, subtractWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
 import { contributionLength, sumsOf } from "./secure-layout.ts";
@@ -39,8 +39,9 @@ type PendingMasked = {
   readonly base: number;
   readonly words: Uint8Array;
   readonly commitment: Uint8Array;
-  /** The share of its seed it sealed for each peer: relayed should it not reveal (recover/1). */
+  /** The share of its seed it sealed for each peer: relayed should it not reveal (recover/1); and their digests, to check what peers send back. */
   readonly shares: Readonly<Record<string, Uint8Array>>;
+  readonly shareDigests: Readonly<Record<string, Uint8Array>>;
 };
 
 type PendingDelta = {
@@ -105,8 +106,9 @@ type SecureState = {
     readonly masked: Uint8Array;
     readonly commitments: Readonly<Record<string, Uint8Array>>;
     readonly seeds: Readonly<Record<string, Uint8Array>>;
-    /** Each taken agent's shares of its seed, sealed for each peer. */
+    /** Each taken agent's shares of its seed, sealed for each peer, and their digests. */
     readonly sealed: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>>;
+    readonly digests: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>>;
     /** Asked for by the coordinator (recover/1): the seeds of these agents, from their peers' shares, by holder. */
     readonly recovering?: { readonly missing: readonly string[]; readonly shares: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>> };
   };
@@ -244,6 +246,8 @@ function open(event: CatoptEvent<"open/1">): ProblemState {
  */
 function checkSecure(spec: ProblemSpec): void {
   const secure = spec.secure as NonNullable<ProblemSpec["secure"]>;
+  if (new Set(spec.agents).size !== spec.agents.length || new Set(spec.resources).size !== spec.resources.length)
+    reject("a secure problem names each agent and each resource once");
   if (spec.admm.maxStaleness !== 0)
     reject(`a secure problem takes synchronous rounds only (maxStaleness ${spec.admm.maxStaleness}): a masked contribution counts only in its own round`);
   if (secure.threshold > spec.agents.length) reject(`a secure problem's threshold (${secure.threshold}) is more than its ${spec.agents.length} agents`);
@@ -400,8 +404,14 @@ function masked(p: ProblemState, event: CatoptEvent<"masked/1">, agent: string):
     reject(`masked contribution from ${agent} has ${event.body.words.length} bytes, not the ${length} of ${p.problem}'s layout`);
   const peers = Object.keys(event.body.shares);
   const roster = (p.secure as SecureState).roster;
-  if (peers.length !== roster.length - 1 || peers.some((peer) => peer === agent || !roster.includes(peer)))
-    reject(`masked contribution from ${agent} must seal a share of its seed for each other agent of the roster, and none else`);
+  const digested = Object.keys(event.body.shareDigests);
+  if (
+    peers.length !== roster.length - 1 ||
+    peers.some((peer) => peer === agent || !roster.includes(peer)) ||
+    digested.length !== peers.length ||
+    digested.some((peer) => !peers.includes(peer))
+  )
+    reject(`masked contribution from ${agent} must seal a share of its seed, and its digest, for each other agent of the roster, and none else`);
   const pending: PendingMasked = {
     agent,
     round: event.round,
@@ -409,6 +419,7 @@ function masked(p: ProblemState, event: CatoptEvent<"masked/1">, agent: string):
     words: event.body.words,
     commitment: event.body.commitment,
     shares: event.body.shares,
+    shareDigests: event.body.shareDigests,
   };
   return { ...p, pending: { ...p.pending, [event.id]: pending } };
 }
@@ -446,10 +457,12 @@ function recover(p: ProblemState, event: CatoptEvent<"recover/1">): ProblemState
   if (event.round !== waiting.round || event.body.attempt !== (secure.attempt ?? 1))
     reject(`a recovery for attempt ${event.body.attempt} of round ${event.round}, not the round waiting`);
   if (waiting.recovering !== undefined) reject(`round ${waiting.round} is already recovering ${waiting.recovering.missing.join(", ")}`);
+  // What it asks for is what was missing when it asked: a seed revealed since is simply not needed.
   const missing = waiting.took.filter((a) => waiting.seeds[a] === undefined);
   const asked = event.body.missing;
-  if (asked.length !== missing.length || missing.some((a) => !asked.includes(a)))
-    reject(`a recovery for round ${waiting.round} must ask for exactly ${missing.join(", ")}`);
+  if (new Set(asked).size !== asked.length || asked.some((a) => !waiting.took.includes(a)) || missing.some((a) => !asked.includes(a)))
+    reject(`a recovery for round ${waiting.round} must ask for the seeds of ${missing.join(", ")} (of agents it took, each once)`);
+  if (missing.length === 0) reject(`a recovery for round ${waiting.round}, whose seeds are all in`);
   for (const a of missing) {
     if (!sameBytes(event.body.commitments[a] ?? new Uint8Array(0), waiting.commitments[a])) reject(`a recovery relays another commitment for ${a}`);
     const relayed = event.body.sealed[a] ?? {};
@@ -479,9 +492,13 @@ function share(p: ProblemState, event: CatoptEvent<"share/1">, holder: string): 
   if (of.some((a) => recovering.shares[a]?.[holder] !== undefined)) reject(`${holder} sent its shares for round ${waiting.round} twice`);
   const shares = { ...recovering.shares };
   for (const a of of) shares[a] = { ...shares[a], [holder]: event.body.shares[a] };
+  const context = { tenant: p.tenant, problem: p.problem, round: waiting.round, attempt: secure.attempt ?? 1 };
+  for (const a of of)
+    if (!sameBytes(shareDigest(context, holder, event.body.shares[a]), waiting.digests[a]?.[holder] ?? new Uint8Array(0)))
+      reject(`${holder}'s share of ${a}'s seed is not the one ${a} sealed for it`);
   const ordered = inProblemOrder(p, waiting.took);
   const seeds = { ...waiting.seeds };
-  for (const a of recovering.missing) {
+  for (const a of of) {
     const held = Object.entries(shares[a] ?? {});
     if (seeds[a] !== undefined || held.length < shareThreshold(ordered.length)) continue;
     try {
@@ -490,8 +507,9 @@ function share(p: ProblemState, event: CatoptEvent<"share/1">, holder: string): 
         waiting.commitments[a],
         ordered.length,
       );
-    } catch (err) {
-      reject(`${holder}'s share of ${a}'s seed makes no seed that matches ${a}'s commitment: ${(err as Error).message}`);
+    } catch {
+      // Every share matched the digest its sealer published: the sealer's own shares lie. Nothing rebuilds its seed, and the
+      // round goes no further (the coordinator fails it at its timeout); the share itself was right, so it is kept.
     }
   }
   const revealing = { ...waiting, seeds, recovering: { ...recovering, shares } };
@@ -526,15 +544,17 @@ function takeMasked(p: ProblemState, event: RoundEvent): ProblemState {
   let sum = zeroWords(contributionLength(p.spec));
   const commitments: Record<string, Uint8Array> = {};
   const sealed: Record<string, Readonly<Record<string, Uint8Array>>> = {};
+  const digests: Record<string, Readonly<Record<string, Uint8Array>>> = {};
   for (const d of taken) {
     if (!("words" in d)) return reject(`round ${event.round} of a secure problem took ${d.agent}'s plain delta`);
     sum = addWords(sum, bytesToWords(d.words));
     commitments[d.agent] = d.commitment;
     sealed[d.agent] = d.shares;
+    digests[d.agent] = d.shareDigests;
   }
   const ids = new Set(event.body.took);
   const pending = Object.fromEntries(Object.entries(p.pending).filter(([id]) => !ids.has(id)));
-  return { ...p, pending, secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {}, sealed } } };
+  return { ...p, pending, secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {}, sealed, digests } } };
 }
 
 /** Every seed is in: the sum is the masked words' less each self mask, and the round steps on the sums alone. */
