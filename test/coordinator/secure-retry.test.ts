@@ -69,7 +69,8 @@ const attemptOf = (names: readonly string[], number: number): Attempt => ({
   roster: names.map((name) => ({ name, publicKey: keys[name].publicKey })),
 });
 
-test("a roster agent that never answers: at the timeout the round is tried again without it, and closes on the others", () => {
+/** A coordinator of a secure problem whose three agents joined with their keys, after round 0 and its plan: collecting round 1. */
+function started(): Snapshot {
   let [s] = initialTransition(coordinatorMachine, input);
   [s] = feed(s, messageOf(++seq, admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance));
   for (const n of NAMES) [s] = feed(s, messageOf(++seq, admitEvent("t", ids[n].did, "agent", n), governance));
@@ -80,6 +81,11 @@ test("a roster agent that never answers: at the timeout the round is tried again
   }
   [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator));
   [s] = feed(s, messageOf(++seq, expectedPlanEvent(problemOf(s.context) as ProblemState), coordinator), 10);
+  return s;
+}
+
+test("a roster agent that never answers: at the timeout the round is tried again without it, and closes on the others", () => {
+  let s = started();
   assert.is(s.value, "collecting");
   // a and b answer; c never does.
   for (const n of ["a", "b"]) [s] = feed(s, messageOf(++seq, masked(n, 1, attemptOf(NAMES, 1)).event, ids[n]), 20);
@@ -104,16 +110,7 @@ test("a roster agent that never answers: at the timeout the round is tried again
 });
 
 test("a taken agent that never reveals: half a round timeout later the coordinator asks its peers for their shares of its seed, and the round closes with the set it took", () => {
-  let [s] = initialTransition(coordinatorMachine, input);
-  [s] = feed(s, messageOf(++seq, admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance));
-  for (const n of NAMES) [s] = feed(s, messageOf(++seq, admitEvent("t", ids[n].did, "agent", n), governance));
-  [s] = feed(s, messageOf(++seq, openEvent("t", "p", spec), coordinator));
-  for (const n of NAMES) {
-    const join = joinEvent("t", "p", local(n));
-    [s] = feed(s, messageOf(++seq, { ...join, body: { ...join.body, agreementKey: keys[n].publicKey } }, ids[n]));
-  }
-  [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator));
-  [s] = feed(s, messageOf(++seq, expectedPlanEvent(problemOf(s.context) as ProblemState), coordinator), 10);
+  let s = started();
   const sent = Object.fromEntries(NAMES.map((n) => [n, masked(n, 1, attemptOf(NAMES, 1))]));
   for (const n of NAMES) [s] = feed(s, messageOf(++seq, sent[n].event, ids[n]), 20);
   assert.is(s.value, "closing");
@@ -166,16 +163,7 @@ test("a taken agent that never reveals: half a round timeout later the coordinat
 });
 
 test("below the threshold there is no attempt to make: the round times out as before", () => {
-  let [s] = initialTransition(coordinatorMachine, { ...input });
-  [s] = feed(s, messageOf(++seq, admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance));
-  for (const n of NAMES) [s] = feed(s, messageOf(++seq, admitEvent("t", ids[n].did, "agent", n), governance));
-  [s] = feed(s, messageOf(++seq, openEvent("t", "p", spec), coordinator));
-  for (const n of NAMES) {
-    const join = joinEvent("t", "p", local(n));
-    [s] = feed(s, messageOf(++seq, { ...join, body: { ...join.body, agreementKey: keys[n].publicKey } }, ids[n]));
-  }
-  [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator));
-  [s] = feed(s, messageOf(++seq, expectedPlanEvent(problemOf(s.context) as ProblemState), coordinator), 10);
+  let s = started();
   [s] = feed(s, messageOf(++seq, masked("a", 1, attemptOf(NAMES, 1)).event, ids.a), 20);
   const [failed] = transition(coordinatorMachine, s, { type: "tick", now: 1011 });
   assert.is(failed.value, "failed", "one agent left is below the threshold of 2");
