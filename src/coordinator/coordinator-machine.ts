@@ -175,6 +175,9 @@ export const coordinatorMachine = setup({
     // The first acknowledgement in closing is its round event's (a recovery request may follow).
     rememberRoundSeq: assign({ roundSeq: ({ context, event }) => context.roundSeq ?? (event.type === "published" ? (event.seq ?? null) : null) }),
     forgetRoundSeq: assign({ roundSeq: null }),
+    recordOpenRefused: assign({
+      error: ({ context }) => `the fold refused this coordinator's own open event (seq ${context.roundSeq}): ${refusalOf(context)?.reason ?? "no reason"}`,
+    }),
     recordRoundRefused: assign({
       error: ({ context }) => `the fold refused this coordinator's own round event (seq ${context.roundSeq}): ${refusalOf(context)?.reason ?? "no reason"}`,
     }),
@@ -273,7 +276,12 @@ export const coordinatorMachine = setup({
     },
     opening: {
       entry: "publishOpen",
-      always: { guard: "isOpen", target: "collecting" },
+      always: [
+        { guard: "isOpen", target: "collecting" },
+        // Its own fold refused the open (settings no round could meet): waiting for it would be forever.
+        { guard: "roundRefused", target: "failed", actions: "recordOpenRefused" },
+      ],
+      on: { published: { actions: "rememberRoundSeq" } },
     },
     collecting: {
       entry: "openRound",

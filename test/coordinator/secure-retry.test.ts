@@ -162,6 +162,17 @@ test("a taken agent that never reveals: half a round timeout later the coordinat
   assert.is((problemOf(s.context) as ProblemState).secure?.x[0], 3, "the sum of all three, c's included");
 });
 
+test("an open its own fold refuses fails the coordinator with the reason, rather than waiting for it forever", () => {
+  let [s] = initialTransition(coordinatorMachine, input);
+  [s] = feed(s, messageOf(++seq, admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance));
+  const impossible = openEvent("t", "p", { ...spec, secure: { fractionBits: 40, maxAbs: 2 ** 30, threshold: 2 } });
+  const at = ++seq;
+  [s] = transition(coordinatorMachine, s, { type: "published", seq: at, now: 2 });
+  [s] = feed(s, messageOf(at, impossible, coordinator), 3);
+  assert.is(s.value, "failed");
+  assert.match(s.context.error ?? "", /refused this coordinator's own open event .*sums do not fit/);
+});
+
 test("below the threshold there is no attempt to make: the round times out as before", () => {
   let s = started();
   [s] = feed(s, messageOf(++seq, masked("a", 1, attemptOf(NAMES, 1)).event, ids.a), 20);

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { energyQp, openEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
 import { contributionWords } from "../../src/families/energy-qp/secure-layout.ts";
 import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
+import { parseScenario } from "../../src/families/energy-qp/scenario.ts";
 import { contribute, openPeerShare, type Attempt } from "../../src/secure/aggregation.ts";
 import { agreementKeyOf } from "../../src/secure/masks.ts";
 import { wordsToBytes } from "../../src/secure/ring.ts";
@@ -180,6 +181,26 @@ test("a join with a low-order key, or with another agent's key, is refused", () 
   refused(p, join("a", new Uint8Array(32)), "a", /low-order point/);
   p = apply(p, join("a", keys.a.publicKey), "a");
   refused(p, join("b", keys.a.publicKey), "b", /agreement key is a's/);
+});
+
+test("a scenario's secure settings are ones its fold accepts: values up to 1e9 get fewer fraction bits, not an open the fold refuses", () => {
+  const slots = Object.fromEntries(["t1", "t2", "t3", "t4", "t5", "t6"].map((t) => [t, { want: 1e8, weight: 0.01, min: 0, max: 1e9 }]));
+  const scenario = parseScenario(
+    {
+      format: "catopt-scenario/1",
+      name: "big",
+      tenant: T,
+      problem: P,
+      resources: Object.keys(slots),
+      assets: AGENTS.map((agent) => ({ agent, adapter: "energy-asset", input: { slots } })),
+      constraints: [{ name: "cap", coefficients: { t1: 1 }, limit: 1e9 }],
+    },
+    "big.json",
+  );
+  assert.ok(scenario.spec.secure !== undefined, "secure by default");
+  const settings = scenario.spec.secure as NonNullable<ProblemSpec["secure"]>;
+  assert.ok(settings.fractionBits < 30, `fraction bits ${settings.fractionBits}`);
+  energyQp.open(openEvent(T, P, scenario.spec)); // does not throw
 });
 
 test("an open whose secure sums would not fit 64 bits, or with asynchronous rounds, is refused", () => {

@@ -10,8 +10,8 @@ import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAd
 import { globalViolation } from "./violation.ts";
 import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold } from "../../secure/aggregation.ts";
 import { agreementKeyOf, selfMask, sharedSecret } from "../../secure/masks.ts";
-import { addWords, bytesToWords, fractionBitsFor, subtractWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
-import { contributionLength, sumsOf } from "./secure-layout.ts";
+import { addWords, bytesToWords, subtractWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
+import { contributionLength, fractionBitsAvailable, sumsOf } from "./secure-layout.ts";
 import type { RoundAggregate } from "../../solver/admm.ts";
 
 /**
@@ -251,16 +251,11 @@ function checkSecure(spec: ProblemSpec): void {
   if (spec.admm.maxStaleness !== 0)
     reject(`a secure problem takes synchronous rounds only (maxStaleness ${spec.admm.maxStaleness}): a masked contribution counts only in its own round`);
   if (secure.threshold > spec.agents.length) reject(`a secure problem's threshold (${secure.threshold}) is more than its ${spec.agents.length} agents`);
-  try {
-    fractionBitsFor({ maxAbs: secure.maxAbs, agents: spec.agents.length, resolution: 2 ** -secure.fractionBits });
-  } catch (err) {
-    reject(`a secure problem's sums do not fit: ${(err as Error).message}`);
-  }
-  // The sums of squares (of values and of steps, up to twice maxAbs) have twice the fraction bits, in four 32-bit limbs.
-  const squareBits =
-    2 * (secure.fractionBits + Math.ceil(Math.log2(2 * secure.maxAbs + 1))) + Math.ceil(Math.log2(spec.resources.length * spec.agents.length + 1));
-  if (squareBits > 126)
-    reject(`a secure problem's sums of squares need ${squareBits} bits, more than the 126 its limbs hold: fewer fraction bits or a smaller maxAbs`);
+  const available = fractionBitsAvailable(spec, secure.maxAbs);
+  if (secure.fractionBits > available)
+    reject(
+      `a secure problem's sums do not fit: values up to ${secure.maxAbs} leave ${available} fraction bits for 64-bit sums and their squares, not ${secure.fractionBits}`,
+    );
 }
 
 /** Whether an X25519 public key can share a secret (not a low-order point, which OpenSSL refuses or which gives zero). */

@@ -1,5 +1,5 @@
 import { DEFAULT_ADMM, type GlobalConstraint, type SecureSettings } from "../../core/problem-spec.ts";
-import { MAX_FRACTION_BITS } from "../../secure/ring.ts";
+import { fractionBitsAvailable } from "./secure-layout.ts";
 import { coarseBound } from "./agent.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scaleField, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
@@ -98,7 +98,8 @@ function parse(json: unknown, source: string): Scenario {
     );
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
   const faults = parseScenarioFaults(s.faults, "scenario.faults", agents, rounds);
-  const secure = secureOf(s.secure, assets, rounds.quorum === undefined && rounds.deadlineMs === undefined && admm.maxStaleness === 0);
+  const synchronous = rounds.quorum === undefined && rounds.deadlineMs === undefined && admm.maxStaleness === 0;
+  const secure = secureOf(s.secure, assets, { agents, resources }, synchronous);
 
   return {
     name: v.string(s.name, "scenario.name"),
@@ -121,7 +122,12 @@ function parse(json: unknown, source: string): Scenario {
  * rounds allow it: synchronous rounds, two agents at least. `"secure": true` where they do not
  * is refused, with why; `"secure": false` runs plain rounds.
  */
-function secureOf(value: unknown, assets: readonly ScenarioAsset[], synchronous: boolean): SecureSettings | undefined {
+function secureOf(
+  value: unknown,
+  assets: readonly ScenarioAsset[],
+  spec: Pick<ProblemSpec, "agents" | "resources">,
+  synchronous: boolean,
+): SecureSettings | undefined {
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
   if (asked === false) return undefined;
   const why = !synchronous
@@ -133,17 +139,18 @@ function secureOf(value: unknown, assets: readonly ScenarioAsset[], synchronous:
     if (asked === true) throw new v.ValidationError("scenario.secure", why);
     return undefined;
   }
-  return secureSettingsFor(assets);
+  return secureSettingsFor(assets, spec);
 }
 
 /**
  * The fixed point of a problem's secure rounds: values bounded by the agents' boxes rounded out
- * to a power of two (what their joins declare anyway), and as many fraction bits as 64-bit sums
- * of them allow, at most 40: each value within 2^-41 of the agent's, a mean within the same.
+ * to a power of two (what their joins declare anyway), and as many fraction bits as the sums
+ * and their squares allow (secure-layout.ts), at most 40: each value within 2^-41 of the
+ * agent's, a mean within the same.
  */
-export function secureSettingsFor(assets: readonly ScenarioAsset[]): SecureSettings {
+export function secureSettingsFor(assets: readonly ScenarioAsset[], spec: Pick<ProblemSpec, "agents" | "resources">): SecureSettings {
   const bound = Math.max(1, ...assets.flatMap((a) => a.problem.variables.flatMap((x) => [coarseBound(x.upper), coarseBound(-x.lower)])));
-  const fractionBits = Math.min(MAX_FRACTION_BITS, 62 - Math.ceil(Math.log2(assets.length * bound + 1)));
+  const fractionBits = fractionBitsAvailable(spec, bound);
   if (fractionBits < 20)
     throw new v.ValidationError("scenario.assets", `values up to ${bound} leave ${fractionBits} fraction bits for 64-bit secure sums: set "secure": false`);
   // Two: a sum of one agent is its values. A round of two tells each what the other sent, were the sum theirs to see (it is the coordinator's).

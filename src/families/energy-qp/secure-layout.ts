@@ -1,5 +1,5 @@
 import type { SecureSettings } from "../../core/problem-spec.ts";
-import { fromLimbs, toLimbs, type Words } from "../../secure/ring.ts";
+import { fromLimbs, MAX_FRACTION_BITS, toLimbs, type Words } from "../../secure/ring.ts";
 import type { ProblemSpec } from "./schemas.ts";
 
 /**
@@ -13,6 +13,22 @@ import type { ProblemSpec } from "./schemas.ts";
  * convergence, where a square rounded to the values' fraction bits would read 0.
  */
 const SCALAR_LIMBS = 4;
+/** What those limbs hold of a signed sum: 32 bits each, less the sign bit and one for the carries of the lower limbs. */
+const SCALAR_BITS = 32 * SCALAR_LIMBS - 2;
+/** What one word holds of a signed sum of values, with a bit to spare. */
+const VALUE_BITS = 62;
+
+/**
+ * The most fraction bits a problem's secure sums can have: each resource's sum of `agents`
+ * values up to `maxAbs` must fit a word, and the sums of squares of values and of steps (up to
+ * twice maxAbs), with twice the fraction bits, their limbs. Both the scenario's choice and the
+ * fold's check of an open event read this one rule.
+ */
+export function fractionBitsAvailable(spec: Pick<ProblemSpec, "agents" | "resources">, maxAbs: number): number {
+  const bits = (x: number): number => Math.ceil(Math.log2(x + 1));
+  const n = spec.agents.length;
+  return Math.min(MAX_FRACTION_BITS, VALUE_BITS - bits(n * maxAbs), Math.floor((SCALAR_BITS - bits(spec.resources.length * n)) / 2) - bits(2 * maxAbs));
+}
 
 export const contributionLength = (spec: ProblemSpec): number => spec.resources.length + 3 * SCALAR_LIMBS;
 
