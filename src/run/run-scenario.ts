@@ -11,6 +11,8 @@ import { catoptError } from "../core/errors.ts";
 import type { FamilyProblem, PlanFacts, ProblemFamily } from "../core/family.ts";
 import type { ReferenceSolution } from "../core/scenario-format.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
+import type { AnyEvent } from "../core/event.ts";
+import { eventKindOf } from "../families/registry.ts";
 import { governanceSubject, parseSubject, roundSubject } from "../core/subjects.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent } from "../governance/governance-events.ts";
@@ -307,7 +309,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     const kept: StreamMessage[] = [];
     const recovery = recoveryReader();
     let read = 0;
-    const traffic = { bytes: 0, masked: 0, retried: 0 };
+    const traffic = { bytes: 0, secure: false, retried: 0 };
     const [replayed, whole] = await replayStream(
       bus.js,
       EVENTS_STREAM,
@@ -322,8 +324,12 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
         if (!folded) return;
         recovery.add(m);
         traffic.bytes += m.data.length;
-        if (m.subject.includes(".delta.") && secureKind(m) === "masked/1") traffic.masked++;
-        if (m.subject.includes(".round.") && secureKind(m) === "attempt/1") traffic.retried++;
+        // The round subject says it all (its open's settings, its attempts): the many deltas need no second decoding.
+        if (m.subject.includes(".round.")) {
+          const event = coordinatorEvent(m);
+          if (event !== undefined && eventKindOf(event.schema) === "open") traffic.secure = (event.body as { secure?: unknown }).secure !== undefined;
+          if (event?.schema === "attempt/1") traffic.retried++;
+        }
         if (++read % 10_000 === 0) note(`replay: ${read} events`);
       },
     );
@@ -378,7 +384,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       peak_rss_mib: process.resourceUsage().maxRSS / 1024,
       server_peak_rss_mib: bus.serverPid === undefined ? null : await peakRssMib(bus.serverPid),
       credential_renewals: security?.renewals() ?? null,
-      secure: { on: traffic.masked > 0, retried: traffic.retried },
+      secure: { on: traffic.secure, retried: traffic.retried },
       bytes_per_round: traffic.bytes / Math.max(1, final?.round ?? 1),
     };
   } finally {
@@ -388,10 +394,10 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   }
 }
 
-/** The schema of a message's event, for counting (a message that does not verify counts as none). */
-function secureKind(m: StreamMessage): string | undefined {
+/** The event a round-subject message carries, for the report (the fold has judged it already: one that does not decode counts as none). */
+function coordinatorEvent(m: StreamMessage): AnyEvent | undefined {
   try {
-    return verifyMessage(m.data, true).event.schema;
+    return verifyMessage(m.data, true).event;
   } catch {
     return undefined;
   }

@@ -146,9 +146,17 @@ export function unmaskedSum(
     const seed = seeds[name] ?? missing(`no seed of ${name}`);
     if (!sameBytes(commitmentOf(seed), commitments[name] ?? missing(`no commitment of ${name}`)))
       throw new RangeError(`${name}'s seed does not match its commitment`);
-    sum = subtractWords(sum, selfMask(seed, attempt.context, length));
   }
-  return sum;
+  return withoutSelfMasks(
+    sum,
+    attempt.context,
+    attempt.roster.map(({ name }) => seeds[name]),
+  );
+}
+
+/** A sum of masked words less the self masks of the seeds given (their pairwise masks cancelled in the sum). */
+export function withoutSelfMasks(maskedSum: Words, context: MaskContext, seeds: readonly Uint8Array[]): Words {
+  return seeds.reduce((sum, seed) => subtractWords(sum, selfMask(seed, context, maskedSum.length)), maskedSum);
 }
 
 function missing(what: string): never {

@@ -8,9 +8,9 @@ import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
-import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold } from "../../secure/aggregation.ts";
-import { agreementKeyOf, selfMask, sharedSecret } from "../../secure/masks.ts";
-import { addWords, bytesToWords, subtractWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
+import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold, withoutSelfMasks } from "../../secure/aggregation.ts";
+import { agreementKeyOf, sharedSecret, type MaskContext } from "../../secure/masks.ts";
+import { addWords, bytesToWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
 import { contributionLength, fractionBitsAvailable, sumsOf } from "./secure-layout.ts";
 import type { RoundAggregate } from "../../solver/admm.ts";
 
@@ -487,7 +487,7 @@ function share(p: ProblemState, event: CatoptEvent<"share/1">, holder: string): 
   if (of.some((a) => recovering.shares[a]?.[holder] !== undefined)) reject(`${holder} sent its shares for round ${waiting.round} twice`);
   const shares = { ...recovering.shares };
   for (const a of of) shares[a] = { ...shares[a], [holder]: event.body.shares[a] };
-  const context = { tenant: p.tenant, problem: p.problem, round: waiting.round, attempt: secure.attempt ?? 1 };
+  const context = maskContextOf(p, waiting.round);
   for (const a of of)
     if (!sameBytes(shareDigest(context, holder, event.body.shares[a]), waiting.digests[a]?.[holder] ?? new Uint8Array(0)))
       reject(`${holder}'s share of ${a}'s seed is not the one ${a} sealed for it`);
@@ -513,6 +513,9 @@ function share(p: ProblemState, event: CatoptEvent<"share/1">, holder: string): 
 }
 
 const inProblemOrder = (p: ProblemState, names: readonly string[]): string[] => p.spec.agents.filter((a) => names.includes(a));
+
+/** Where a round's masks belong: the problem, the round and its current attempt. */
+const maskContextOf = (p: ProblemState, round: number): MaskContext => ({ tenant: p.tenant, problem: p.problem, round, attempt: p.secure?.attempt ?? 1 });
 
 function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
@@ -555,10 +558,12 @@ function takeMasked(p: ProblemState, event: RoundEvent): ProblemState {
 /** Every seed is in: the sum is the masked words' less each self mask, and the round steps on the sums alone. */
 function secureStep(p: ProblemState, revealing: NonNullable<SecureState["revealing"]>): ProblemState {
   const settings = p.spec.secure as NonNullable<ProblemSpec["secure"]>;
-  const context = { tenant: p.tenant, problem: p.problem, round: revealing.round, attempt: (p.secure as SecureState).attempt ?? 1 };
-  const length = contributionLength(p.spec);
-  let sum = bytesToWords(revealing.masked);
-  for (const agent of revealing.took) sum = subtractWords(sum, selfMask(revealing.seeds[agent], context, length));
+  const context = maskContextOf(p, revealing.round);
+  const sum = withoutSelfMasks(
+    bytesToWords(revealing.masked),
+    context,
+    revealing.took.map((agent) => revealing.seeds[agent]),
+  );
   const sums = sumsOf(p.spec, settings, sum);
   // What the fold can check of sums it cannot see the parts of: squares are not negative, and by
   // Cauchy-Schwarz the sum of the squares of k vectors is at least the square of their sum over k.
