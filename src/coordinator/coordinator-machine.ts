@@ -286,6 +286,8 @@ export const coordinatorMachine = setup({
     collecting: {
       entry: "openRound",
       always: [
+        // A round closed without our closing it here: a secure round whose reveals came in after a restart.
+        { guard: "roundFolded", target: "planning" },
         { guard: "rosterLost", target: "retrying", actions: "forgetMissing" },
         { guard: "hasQuorum", target: "closing", actions: "closeAtQuorum" },
       ],

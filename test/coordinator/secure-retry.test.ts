@@ -173,6 +173,30 @@ test("an open its own fold refuses fails the coordinator with the reason, rather
   assert.match(s.context.error ?? "", /refused this coordinator's own open event .*sums do not fit/);
 });
 
+test("a coordinator restarted while a round waits for its reveals publishes the round's plan once they are in", () => {
+  let s = started();
+  const sent = Object.fromEntries(NAMES.map((n) => [n, masked(n, 1, attemptOf(NAMES, 1))]));
+  for (const n of NAMES) [s] = feed(s, messageOf(++seq, sent[n].event, ids[n]), 20);
+  [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator), 30);
+  // It crashed here; a fresh one resumes from the stream's fold.
+  let [resumed] = initialTransition(coordinatorMachine, { ...input, now: 40, replay: s.context.replay });
+  let published: string[] = [];
+  for (const n of NAMES) {
+    const reveal = {
+      schema: "reveal/1" as const,
+      id: eventId("t", "p", "reveal", 1, n),
+      tenant: "t",
+      problem: "p",
+      round: 1,
+      base: 0,
+      body: { seed: sent[n].c.selfSeed, took: NAMES, attempt: 1 },
+    };
+    [resumed, published] = feed(resumed, messageOf(++seq, reveal, ids[n]), 50);
+  }
+  assert.is(resumed.value, "planning");
+  assert.equal(published, ["publishPlan"]);
+});
+
 test("below the threshold there is no attempt to make: the round times out as before", () => {
   let s = started();
   [s] = feed(s, messageOf(++seq, masked("a", 1, attemptOf(NAMES, 1)).event, ids.a), 20);

@@ -181,6 +181,15 @@ test("a join with a low-order key, or with another agent's key, is refused", () 
   refused(p, join("a", new Uint8Array(32)), "a", /low-order point/);
   p = apply(p, join("a", keys.a.publicKey), "a");
   refused(p, join("b", keys.a.publicKey), "b", /agreement key is a's/);
+  // Every plan relays each signed join: one padded past the plan's bound would make every plan unreadable.
+  const padded = energyQp.apply.bind(energyQp);
+  try {
+    padded(p, join("b", keys.b.publicKey), "b", new Uint8Array(5000));
+    assert.unreachable("took a 5,000-byte signed join");
+  } catch (err) {
+    assert.ok(err instanceof Refusal, String(err));
+    assert.match((err as Error).message, /signed join of 5000 bytes, more than 4096/);
+  }
 });
 
 test("a scenario's secure settings are ones its fold accepts: values up to 1e9 get fewer fraction bits, not an open the fold refuses", () => {

@@ -3,7 +3,7 @@ import { sci } from "../../core/text-charts.ts";
 import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
-import { ENERGY_QP_SCHEMAS, type PlanBody, type SharedPlanBody } from "./schemas.ts";
+import { ENERGY_QP_SCHEMAS, MAX_SIGNED_JOIN_BYTES, type PlanBody, type SharedPlanBody } from "./schemas.ts";
 import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
@@ -293,6 +293,9 @@ function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string, enve
     const twin = Object.entries(p.joined).find(([other, j]) => other !== agent && j.agreementKey !== undefined && sameBytes(j.agreementKey, agreementKey));
     if (twin !== undefined) reject(`agent ${agent}'s agreement key is ${twin[0]}'s`);
     if (envelope === undefined) reject(`agent ${agent}'s join to a secure problem came without its signed envelope`);
+    // Every plan relays it: one padded past the plan's bound would make every plan unreadable.
+    if (envelope !== undefined && envelope.length > MAX_SIGNED_JOIN_BYTES)
+      reject(`agent ${agent}'s signed join of ${envelope.length} bytes, more than ${MAX_SIGNED_JOIN_BYTES}`);
   }
   const key = p.spec.secure === undefined || agreementKey === undefined ? {} : { agreementKey, signedJoin: envelope };
   const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box, ...key } };

@@ -85,6 +85,9 @@ const DELTA_1 = declareBody("delta", {
   objective: field("number", v.finite, 0),
 });
 
+/** The most bytes a secure problem's signed join may have: every plan relays each one. */
+export const MAX_SIGNED_JOIN_BYTES = 4096;
+
 /** What every reader of a plan may see: its status, rho, the shared signal, the objective and the residuals. */
 const SHARED_PLAN_FIELDS = {
   status: field("string", (x, at) => v.oneOf(x, PLAN_STATUSES, at), "running"),
@@ -118,7 +121,8 @@ const SHARED_PLAN_FIELDS = {
       return Object.fromEntries(
         Object.keys(byAgent).map((agent) => {
           const bytes = v.bytes(byAgent[agent], `${at}.${agent}`);
-          if (bytes.length > 4096) throw new v.ValidationError(`${at}.${agent}`, `a signed join of ${bytes.length} bytes, more than 4096`);
+          if (bytes.length > MAX_SIGNED_JOIN_BYTES)
+            throw new v.ValidationError(`${at}.${agent}`, `a signed join of ${bytes.length} bytes, more than ${MAX_SIGNED_JOIN_BYTES}`);
           return [agent, bytes];
         }),
       ) as Readonly<Record<string, Uint8Array>>;
