@@ -36,10 +36,13 @@ export const privacyCommand: Command = {
     const delta = args.values.delta === undefined ? 1e-6 : positive(args, "delta");
     if (delta >= 1) throw catoptError("USAGE", `--delta must be below 1, not ${delta}`);
     const perRound = rhoPerRound(clip, sigma2);
+    if (!Number.isFinite(perRound)) throw catoptError("USAGE", `--clip ${clip} on noise of variance ${sigma2} spends more privacy than a number holds`);
     if ((args.values.rounds === undefined) === (args.values.epsilon === undefined))
       throw catoptError("USAGE", "privacy account needs --rounds or --epsilon (one of them)");
     if (args.values.rounds !== undefined) {
       const rounds = positiveIntegerOption(args, "rounds") as number;
+      if (rounds > MAX_ROUNDS) throw catoptError("USAGE", `--rounds expects at most ${MAX_ROUNDS}, not ${rounds}`);
+      if (!Number.isFinite(rounds * perRound)) throw catoptError("USAGE", `${rounds} rounds spend more privacy than a number holds`);
       const rho = rounds * perRound;
       const result = { sigma2, clip, delta, rounds, rho_per_round: perRound, rho, epsilon: epsilonFor(rho, delta) };
       if (args.values.json === true) io.out(`${JSON.stringify(result)}\n`);
@@ -57,6 +60,9 @@ export const privacyCommand: Command = {
     return 0;
   },
 };
+
+/** More rounds than any run takes (a run stops at maxRounds, at most this many). */
+const MAX_ROUNDS = 1e12;
 
 function positive(args: ParsedArgs, name: string): number {
   const text = stringOption(args, name);

@@ -271,6 +271,11 @@ cli("usage errors print the usage and exit 2", async () => {
     [["wach"], 'unknown command "wach" (did you mean "watch"?)'],
     [["privacy", "acount", "--sigma2", "100", "--clip", "1", "--rounds", "5"], 'privacy expects account, not "acount" (did you mean "account"?)'],
     [["privacy", "account", "--sigma2", "0", "--clip", "1", "--rounds", "5"], '--sigma2 must be a positive number up to 1e15, not "0"'],
+    [
+      ["privacy", "account", "--sigma2", "1e-300", "--clip", "1e15", "--rounds", "3"],
+      "--clip 1000000000000000 on noise of variance 1e-300 spends more privacy than a number holds",
+    ],
+    [["privacy", "account", "--sigma2", "1", "--clip", "1", "--rounds", "1e300"], "--rounds expects at most 1000000000000"],
     [["run", "cosmos-3asset", "--nat", "nats://127.0.0.1:1"], "Unknown option '--nat' (did you mean --nats?)"],
     [
       ["watch", "catopt.cosmos.plan", "--nats", "nats://127.0.0.1:1"],
