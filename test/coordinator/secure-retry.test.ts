@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { initialTransition, transition, type SnapshotFrom } from "xstate";
-import { eventId } from "../../src/core/event.ts";
+import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
 import type { StreamMessage } from "../../src/core/stream-message.ts";
 import { coordinatorMachine, problemOf, recoveryOf, retryOf } from "../../src/coordinator/coordinator-machine.ts";
@@ -69,6 +69,17 @@ const attemptOf = (names: readonly string[], number: number): Attempt => ({
   roster: names.map((name) => ({ name, publicKey: keys[name].publicKey })),
 });
 
+/** Agent `name`'s reveal of its seed for round 1, taken with all three. */
+const revealOf = (name: string, seed: Uint8Array): CatoptEvent<"reveal/1"> => ({
+  schema: "reveal/1",
+  id: eventId("t", "p", "reveal", 1, name),
+  tenant: "t",
+  problem: "p",
+  round: 1,
+  base: 0,
+  body: { seed, took: NAMES, attempt: 1 },
+});
+
 /** A coordinator of a secure problem whose three agents joined with their keys, after round 0 and its plan: collecting round 1. */
 function started(): Snapshot {
   let [s] = initialTransition(coordinatorMachine, input);
@@ -116,16 +127,7 @@ test("a taken agent that never reveals: half a round timeout later the coordinat
   assert.is(s.value, "closing");
   [s] = feed(s, messageOf(++seq, roundEvent(problemOf(s.context) as ProblemState, s.context.closedBy), coordinator), 30);
   for (const n of ["a", "b"]) {
-    const reveal = {
-      schema: "reveal/1" as const,
-      id: eventId("t", "p", "reveal", 1, n),
-      tenant: "t",
-      problem: "p",
-      round: 1,
-      base: 0,
-      body: { seed: sent[n].c.selfSeed, took: NAMES, attempt: 1 },
-    };
-    [s] = feed(s, messageOf(++seq, reveal, ids[n]), 40);
+    [s] = feed(s, messageOf(++seq, revealOf(n, sent[n].c.selfSeed), ids[n]), 40);
   }
   assert.is(s.value, "closing", "c's seed is missing");
   assert.is(transition(coordinatorMachine, s, { type: "tick", now: 450 })[1].filter((a) => a.type === "publishRecovery").length, 0);
@@ -182,16 +184,7 @@ test("a coordinator restarted while a round waits for its reveals publishes the 
   let [resumed] = initialTransition(coordinatorMachine, { ...input, now: 40, replay: s.context.replay });
   let published: string[] = [];
   for (const n of NAMES) {
-    const reveal = {
-      schema: "reveal/1" as const,
-      id: eventId("t", "p", "reveal", 1, n),
-      tenant: "t",
-      problem: "p",
-      round: 1,
-      base: 0,
-      body: { seed: sent[n].c.selfSeed, took: NAMES, attempt: 1 },
-    };
-    [resumed, published] = feed(resumed, messageOf(++seq, reveal, ids[n]), 50);
+    [resumed, published] = feed(resumed, messageOf(++seq, revealOf(n, sent[n].c.selfSeed), ids[n]), 50);
   }
   assert.is(resumed.value, "planning");
   assert.equal(published, ["publishPlan"]);
