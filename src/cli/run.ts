@@ -1,3 +1,4 @@
+import { sci } from "../core/text-charts.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { JSON_OPTION, NATS_OPTION, type Command, type Io, type ParsedArgs } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
@@ -95,6 +96,8 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   for (const p of problems) io.err(`catopt: ${p}\n`);
   if (problems.length > 0) return 1;
   if (report.inaccuracy !== null) io.err(`catopt: ${report.tenant}/${report.problem} is not solved: ${report.inaccuracy}\n`);
+  // A problem with noise never converges on its residuals: it ends when its rounds or its budget do, and its gap says how good its plan is.
+  else if (report.privacy !== null && (report.status === "max-rounds" || report.status === "budget-exhausted")) return 0;
   else if (!report.converged) io.err(`catopt: ${report.tenant}/${report.problem} did not converge within ${scenario.maxRounds} rounds\n`);
   return report.converged ? 0 : 1;
 }
@@ -110,6 +113,11 @@ function runLines(r: RunReport, describeObjective: ((objective: number) => strin
     r.secure.on
       ? `  secure aggregation   on: agents sent masked contributions, the coordinator learned only sums${r.secure.retried === 0 ? "" : `; ${r.secure.retried} round(s) tried again with a smaller roster`}`
       : "  secure aggregation   off: the coordinator read each agent's values (see README: secure aggregation)",
+    ...(r.privacy === null
+      ? []
+      : [
+          `  differential privacy epsilon ${r.privacy.epsilon.toFixed(3)} spent at delta ${r.privacy.delta} (zCDP rho ${sci(r.privacy.rho)} of the ${sci(r.privacy.rho_held)} the problem held): every sum carried discrete Gaussian noise`,
+        ]),
     ...(r.tenant_plans === null
       ? []
       : [

@@ -231,7 +231,7 @@ export const coordinatorMachine = setup({
     },
     isFinished: ({ context }) => {
       const phase = problemOf(context)?.phase;
-      return phase === "converged" || phase === "max-rounds";
+      return phase !== undefined && phase !== "joining" && phase !== "running";
     },
     overdue: ({ context, event }) => event.now - context.roundOpenedAt > context.roundTimeoutMs,
     /** A secure round's roster holds an agent that left: the round is tried again without it. */

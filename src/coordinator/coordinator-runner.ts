@@ -3,6 +3,7 @@ import { jetstreamOf } from "../bus/connection.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createActor, type SnapshotFrom } from "xstate";
 import { systemClock, type Clock } from "../core/clock.ts";
+import type { PlanStatus } from "../core/schemas.ts";
 import type { CatoptEvent } from "../core/event.ts";
 import { governanceSubject, planSubject, problemAnnouncements, roundSubject, tenantSubjects } from "../core/subjects.ts";
 import { RETRY_PATIENCE_MS } from "../bus/retry.ts";
@@ -43,7 +44,7 @@ export type CoordinatorOptions = {
 };
 
 export type CoordinatorOutcome = {
-  readonly status: "converged" | "max-rounds" | "failed";
+  readonly status: Exclude<PlanStatus, "running"> | "failed";
   readonly error: string | null;
   /** The fold of every message of this problem: the live state whose hash replay must reproduce. */
   readonly replay: ReplayState;
@@ -119,7 +120,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<Coord
   });
   const context = actor.getSnapshot().context;
   const state = problemOf(context);
-  const status = context.error !== null || state === undefined ? "failed" : state.phase === "max-rounds" ? "max-rounds" : "converged";
+  const status = context.error !== null || state === undefined || state.phase === "joining" || state.phase === "running" ? "failed" : state.phase;
   return { status, error: context.error, replay: context.replay, problem: state, alreadyFinished: false, heldRead: held.read };
 }
 

@@ -34,7 +34,19 @@ export type FamilyProblem = {
   readonly residuals: { readonly primal: number; readonly dual: number; readonly epsPrimal: number; readonly epsDual: number };
   /** [round, primal, dual, rho] per closed round, for the convergence picture. */
   readonly history: readonly (readonly [number, number, number, number])[];
+  /** A problem with noise: what it holds of its tenant's privacy budget and spent (absent in every other). */
+  readonly privacy?: PrivacyHolding;
 };
+
+/**
+ * What the engine hands a family with an open event: what the problem's tenant has left of its
+ * privacy budget (governance's privacy-budget/1, less what the tenant's earlier problems hold), as
+ * zCDP rho and the budget's delta; absent when the tenant has set none.
+ */
+export type OpenContext = { readonly privacy?: { readonly rhoLeft: number; readonly delta: number } };
+
+/** What a problem with noise holds of its tenant's privacy budget (zCDP rho), and what its rounds spent of it. */
+export type PrivacyHolding = { readonly granted: number; readonly spent: number; readonly delta: number };
 
 /** What an agent's machine reads of a plan: whether the run goes on. */
 export type AgentPlan = { readonly status: PlanStatus };
@@ -119,8 +131,8 @@ export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {
   readonly schemas: SchemaTable;
   /** Whether a problem state is one of this family's (a new family's state carries a `kind` of its own, to tell it apart). */
   owns(problem: FamilyProblem): problem is P;
-  /** The problem one of its open events starts. */
-  open(event: AnyEvent): P;
+  /** The problem one of its open events starts; `context`: what the engine knows of its tenant that the event cannot say. */
+  open(event: AnyEvent, context?: OpenContext): P;
   /**
    * One of its events (a join, delta, leave or plan; round events go to closeRound), from the
    * agent whose delta subject it arrived on, if any, with the signed envelope it came in (a

@@ -68,6 +68,12 @@ export type SecureSettings = {
   readonly maxAbs: number;
   /** The fewest agents a round may take: no agent reveals its mask for fewer (a sum of one or two agents is close to their values). */
   readonly threshold: number;
+  /**
+   * Differential privacy (absent: none): each agent clips its values to an L2 norm of `clip` and adds
+   * its share of discrete Gaussian noise, so that the round's sum carries noise of variance `sigma2`
+   * (the problem's units squared). The tenant's privacy budget pays for every round (secure/distributed-noise.ts).
+   */
+  readonly noise?: { readonly clip: number; readonly sigma2: number };
 };
 
 /** Every family's ADMM defaults, where its scenario names no setting. */

@@ -26,6 +26,8 @@ export type ScenarioBase = {
   readonly maxRounds: number;
   /** Where it was read from, for messages. */
   readonly source: string;
+  /** The tenant's privacy budget (privacy-budget/1) `catopt run` sets before the problem opens: a scenario with noise pays from it. */
+  readonly privacyBudget?: { readonly epsilon: number; readonly delta: number };
 };
 
 /** The centralized solve a run is checked against (HiGHS): it pools every owner's data, so it is for validation only. */
@@ -92,6 +94,11 @@ export type ScenarioFormat<S extends ScenarioBase> = {
     without: readonly string[],
     values: Readonly<Record<string, Readonly<Record<string, number>>>>,
   ): number;
+  /**
+   * The plan's objective from every agent's own values, for a run that holds every agent where the
+   * fold cannot say it (a problem with noise releases no objective); absent: the fold always can.
+   */
+  privateObjective?(scenario: S, without: readonly string[], values: Readonly<Record<string, Readonly<Record<string, number>>>>): number;
   /** The plan as a person reads it (a table, bars per tenant). */
   picture(scenario: S, allocations: PlanFacts["allocations"]): string[];
   /** What an objective means in the family's terms, for the report (absent: the number says it). */

@@ -20,10 +20,11 @@ import { declareBody, defaulted, field, type BodyOfDeclared, type Declared } fro
 export type ClosedBy = "all" | "quorum" | "deadline";
 const CLOSED_BY = ["all", "quorum", "deadline"] as const;
 
-export type PlanStatus = "running" | "converged" | "max-rounds";
+/** "budget-exhausted": the next round would spend more of the tenant's privacy budget than the problem holds. */
+export type PlanStatus = "running" | "converged" | "max-rounds" | "budget-exhausted";
 
 /** The coordinator's plans say whether the run goes on. */
-export const PLAN_STATUSES = ["running", "converged", "max-rounds"] as const;
+export const PLAN_STATUSES = ["running", "converged", "max-rounds", "budget-exhausted"] as const;
 
 /**
  * Governance: the trust root admits a signer to a role in a tenant: an agent (by name), a
@@ -75,6 +76,18 @@ const SCHEMA_1 = declareBody("governance", {
 // approved before adapter: the order its parser checked them in, so a refusal names the same field (refusals are in state hashes).
 const APPROVE_1 = declareBody("governance", { approved: field("boolean", v.boolean, true), adapter: field("string", text, "energy-asset") });
 const POLICY_1 = declareBody("governance", { name: field("string", text, "rounds"), value: field("string", text, "quorum") });
+/**
+ * The PrivacyBudget contract: a tenant's whole (epsilon, delta)-DP budget, over all its problems
+ * with noise. A later one replaces it; what the tenant's problems hold of it stays spent.
+ */
+const PRIVACY_BUDGET_1 = declareBody("governance", {
+  epsilon: field("number", (x, at) => bounded(v.positive(x, at), 1000, at), 1),
+  delta: field("number", (x, at) => bounded(v.positive(x, at), 0.5, at), 1e-6),
+});
+function bounded(x: number, max: number, at: string): number {
+  if (x > max) throw new v.ValidationError(at, `${x} is more than ${max}`);
+  return x;
+}
 
 export type RoundBody = BodyOfDeclared<typeof ROUND_2>;
 /** Bytes of exactly `length`, or of at most `max` when `length` is absent: bounded before anything reads them. */
@@ -181,6 +194,7 @@ export type QuarantineBody = BodyOfDeclared<typeof QUARANTINE_1>;
 export type SchemaBody = BodyOfDeclared<typeof SCHEMA_1>;
 export type ApproveBody = BodyOfDeclared<typeof APPROVE_1>;
 export type PolicyBody = BodyOfDeclared<typeof POLICY_1>;
+export type PrivacyBudgetBody = BodyOfDeclared<typeof PRIVACY_BUDGET_1>;
 
 /** Each schema's body type, by schema id. An interface, so that a family's schemas.ts can add its own. */
 export interface BodyOf {
@@ -198,6 +212,7 @@ export interface BodyOf {
   "schema/1": SchemaBody;
   "approve/1": ApproveBody;
   "policy/1": PolicyBody;
+  "privacy-budget/1": PrivacyBudgetBody;
 }
 
 export type SchemaId = keyof BodyOf;
@@ -264,7 +279,14 @@ export function parseSecureSettings(value: unknown, path: string): SecureSetting
   const maxAbs = v.positive(secure.maxAbs, `${path}.maxAbs`);
   const threshold = v.integer(secure.threshold, `${path}.threshold`, 2);
   if (threshold > 1000) throw new v.ValidationError(`${path}.threshold`, `${threshold} is more than 1000`);
-  return { fractionBits, maxAbs, threshold };
+  if (secure.noise === undefined) return { fractionBits, maxAbs, threshold };
+  const noise = v.record(secure.noise, `${path}.noise`);
+  const clip = v.positive(noise.clip, `${path}.noise.clip`);
+  const sigma2 = v.positive(noise.sigma2, `${path}.noise.sigma2`);
+  // The sum's noise in grid units must be a sampler's rational (below 2^64): bounded here, before any agent draws it.
+  if (!(sigma2 * 4 ** fractionBits < 2 ** 63))
+    throw new v.ValidationError(`${path}.noise.sigma2`, `${sigma2} on a grid of 2^-${fractionBits} is past 2^63 units: fewer fraction bits`);
+  return { fractionBits, maxAbs, threshold, noise: { clip, sigma2 } };
 }
 
 /**
@@ -293,4 +315,5 @@ export const ENGINE_SCHEMAS: SchemaTable = {
   "schema/1": SCHEMA_1,
   "approve/1": APPROVE_1,
   "policy/1": POLICY_1,
+  "privacy-budget/1": PRIVACY_BUDGET_1,
 };

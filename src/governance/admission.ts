@@ -33,13 +33,23 @@ export type AdmissionState = {
   readonly adapters: Readonly<Record<string, Readonly<Record<string, boolean>>>>;
   /** By tenant, then policy name: its value. */
   readonly policies: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** By tenant: its privacy budget (privacy-budget/1); absent until one is set (so older streams' state hashes stay). */
+  readonly budgets?: Readonly<Record<string, PrivacyBudget>>;
 };
+
+export type PrivacyBudget = { readonly epsilon: number; readonly delta: number };
 
 export const emptyAdmission = (trustRoot: string | null): AdmissionState => ({ trustRoot, admitted: {}, revoked: {}, schemas: {}, adapters: {}, policies: {} });
 
-type GovernanceEvent = CatoptEvent<"admit/1"> | CatoptEvent<"revoke/1"> | CatoptEvent<"schema/1"> | CatoptEvent<"approve/1"> | CatoptEvent<"policy/1">;
+type GovernanceEvent =
+  | CatoptEvent<"admit/1">
+  | CatoptEvent<"revoke/1">
+  | CatoptEvent<"schema/1">
+  | CatoptEvent<"approve/1">
+  | CatoptEvent<"policy/1">
+  | CatoptEvent<"privacy-budget/1">;
 
-const GOVERNANCE_SCHEMAS: readonly string[] = ["admit/1", "revoke/1", "schema/1", "approve/1", "policy/1"];
+const GOVERNANCE_SCHEMAS: readonly string[] = ["admit/1", "revoke/1", "schema/1", "approve/1", "policy/1", "privacy-budget/1"];
 export const isGovernanceEvent = (event: AnyEvent): event is GovernanceEvent => GOVERNANCE_SCHEMAS.includes(event.schema);
 
 export type Verified = { readonly event: AnyEvent; readonly author: string };
@@ -80,6 +90,8 @@ export function applyGovernance(state: AdmissionState, event: GovernanceEvent, a
       return { ...state, adapters: { ...state.adapters, [tenant]: { ...state.adapters[tenant], [event.body.adapter]: event.body.approved } } };
     case "policy/1":
       return { ...state, policies: { ...state.policies, [tenant]: { ...state.policies[tenant], [event.body.name]: event.body.value } } };
+    case "privacy-budget/1":
+      return { ...state, budgets: { ...state.budgets, [tenant]: { epsilon: event.body.epsilon, delta: event.body.delta } } };
     default:
       return applyMembership(state, event, seq);
   }

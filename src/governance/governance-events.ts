@@ -66,3 +66,16 @@ export function policyEvent(tenant: string, name: string, value: string, at: num
     body: { name, value },
   };
 }
+
+/** A tenant's privacy budget (privacy-budget/1); `at` keeps a later change from being de-duplicated as an earlier one. */
+export function privacyBudgetEvent(tenant: string, epsilon: number, delta: number, at: number): CatoptEvent<"privacy-budget/1"> {
+  return {
+    schema: "privacy-budget/1",
+    id: eventId(tenant, GOVERNANCE_PROBLEM, "privacy-budget", at, "tenant"),
+    tenant,
+    problem: GOVERNANCE_PROBLEM,
+    round: 0,
+    base: -1,
+    body: { epsilon, delta },
+  };
+}

@@ -33,10 +33,19 @@ export type Outcome = {
 export function summarize(
   replay: ReplayState,
   problem: AnyProblemState | undefined,
-  context: { scenario: string | null; tenant: string; problem: string; referenceObjective: number | null; extraViolation?: number },
+  context: {
+    scenario: string | null;
+    tenant: string;
+    problem: string;
+    referenceObjective: number | null;
+    extraViolation?: number;
+    /** The objective of the agents' own values, where the run holds them and the fold cannot say it (a problem with noise). */
+    privateObjective?: number;
+  },
 ): Outcome {
-  const { objective, violation, allocations, violationTolerance } =
-    problem === undefined ? NO_PLAN : familyOf(problem).facts(problem, context.extraViolation ?? 0);
+  const facts = problem === undefined ? NO_PLAN : familyOf(problem).facts(problem, context.extraViolation ?? 0);
+  const { violation, allocations, violationTolerance } = facts;
+  const objective = facts.objective ?? (problem === undefined ? null : (context.privateObjective ?? null));
   const gap = objective === null || context.referenceObjective === null ? null : relativeGap(objective, context.referenceObjective);
   const inaccuracy = problem?.phase === "converged" ? inaccuracyOf(gap, violation, violationTolerance) : null;
   return {

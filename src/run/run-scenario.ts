@@ -15,7 +15,8 @@ import type { AnyEvent } from "../core/event.ts";
 import { eventKindOf } from "../families/registry.ts";
 import { governanceSubject, parseSubject, roundSubject } from "../core/subjects.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
-import { admitEvent } from "../governance/governance-events.ts";
+import { admitEvent, privacyBudgetEvent } from "../governance/governance-events.ts";
+import { epsilonFor } from "../secure/zcdp.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
 import { applyGovernance, emptyAdmission, verifyMessage } from "../governance/admission.ts";
@@ -99,6 +100,8 @@ export type RunReport = Outcome & {
   readonly secure: { readonly on: boolean; readonly retried: number };
   /** Bytes of the problem's messages on the stream, a closed round (the cost of secure aggregation, beside a plain run's). */
   readonly bytes_per_round: number;
+  /** A problem with noise: the privacy its rounds spent (zCDP rho, and epsilon at the budget's delta) of what it held; null otherwise. */
+  readonly privacy: { readonly rho: number; readonly epsilon: number; readonly delta: number; readonly rho_held: number } | null;
 };
 
 export type LedgerOutcome = {
@@ -202,6 +205,12 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       ...agents.map((a) => [tenant, admitEvent(tenant, (ids.agents.get(a) as Identity).did, "agent", a)] as const),
     ];
     await Promise.all(admissions.map(([t, e]) => publishEvent(bus.js, governanceSubject(t, "admit"), e, ids.governance)));
+    // A scenario with noise pays from its tenant's privacy budget: on a run's own deployment, the scenario's is the tenant's.
+    if (scenario.privacyBudget !== undefined) {
+      const { epsilon, delta } = scenario.privacyBudget;
+      await publishEvent(bus.js, governanceSubject(tenant, "privacy-budget"), privacyBudgetEvent(tenant, epsilon, delta, clock()), ids.governance);
+      note(`privacy budget of ${tenant}: epsilon ${epsilon}, delta ${delta}`);
+    }
     // Each party's permissions on the server come from the same admissions.
     const admission = admissions.reduce((state, [, e]) => applyGovernance(state, e, ids.governance.did, 0), emptyAdmission(ids.governance.did));
     const accessOf = (identity: Identity) => security?.accessFor(identity, grantsOf(admission, identity.did));
@@ -362,6 +371,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       problem,
       referenceObjective: target.objective,
       extraViolation: final === undefined ? 0 : (format.privateViolation?.(scenario, final, left, agentValues) ?? 0),
+      privateObjective: format.privateObjective?.(scenario, left, agentValues),
     });
     return {
       ...outcome,
@@ -386,6 +396,15 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       credential_renewals: security?.renewals() ?? null,
       secure: { on: traffic.secure, retried: traffic.retried },
       bytes_per_round: traffic.bytes / Math.max(1, final?.round ?? 1),
+      privacy:
+        final?.privacy === undefined
+          ? null
+          : {
+              rho: final.privacy.spent,
+              epsilon: final.privacy.spent === 0 ? 0 : epsilonFor(final.privacy.spent, final.privacy.delta),
+              delta: final.privacy.delta,
+              rho_held: final.privacy.granted,
+            },
     };
   } finally {
     await bus.close();

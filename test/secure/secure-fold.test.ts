@@ -10,6 +10,10 @@ import { agreementKeyOf } from "../../src/secure/masks.ts";
 import { wordsToBytes } from "../../src/secure/ring.ts";
 import { eventId, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
 import { Refusal } from "../../src/core/refusal.ts";
+import type { OpenContext } from "../../src/core/family.ts";
+import { seededRandom } from "../../src/secure/discrete-gaussian.ts";
+import { roundRho, worstRoundRho } from "../../src/secure/distributed-noise.ts";
+import { epsilonFor } from "../../src/secure/zcdp.ts";
 
 // The fold of a secure energy problem, event by event: what it takes, what it refuses and why.
 const T = "t";
@@ -46,8 +50,8 @@ function refused(p: ProblemState, event: AnyEvent, agent: string | undefined, re
 }
 
 /** The problem after round 0, every agent joined with its key. */
-function started(): ProblemState {
-  let p = energyQp.open(openEvent(T, P, spec)) as ProblemState;
+function started(s: ProblemSpec = spec, context?: OpenContext): ProblemState {
+  let p = energyQp.open(openEvent(T, P, s), context) as ProblemState;
   for (const a of AGENTS)
     p = apply(
       p,
@@ -59,8 +63,9 @@ function started(): ProblemState {
 
 const values: Record<string, Record<string, number>> = { a: { r1: 1.5, r2: -2.25 }, b: { r1: 3, r2: 0.125 }, c: { r1: -0.5, r2: 4 } };
 
-function masked(round: number, attempt: Attempt, agent: string) {
-  const words = contributionWords(spec, spec.secure as NonNullable<ProblemSpec["secure"]>, values[agent], {}, 7);
+function masked(round: number, attempt: Attempt, agent: string, s: ProblemSpec = spec) {
+  const noise = { random: seededRandom(`${agent}/${round}`), agents: attempt.roster.length };
+  const words = contributionWords(s, s.secure as NonNullable<ProblemSpec["secure"]>, values[agent], {}, 7, noise);
   const c = contribute({ name: agent, key: keys[agent] }, attempt, words, random(`${agent}/${round}/${attempt.context.attempt}`));
   const kind = attempt.context.attempt === 1 ? "masked" : `masked-${attempt.context.attempt}`;
   return {
@@ -217,6 +222,73 @@ test("an open whose secure sums would not fit 64 bits, or with asynchronous roun
   assert.throws(() => energyQp.open(openEvent(T, P, tooBig)), /sums do not fit/);
   const asynchronous = { ...spec, admm: { ...spec.admm, maxStaleness: 2 } };
   assert.throws(() => energyQp.open(openEvent(T, P, asynchronous)), /synchronous rounds only/);
+});
+
+/** Round `round` with every agent of `names`: contributions, the round event, the reveals. */
+function fullRound(p: ProblemState, round: number, names: readonly string[], s: ProblemSpec): ProblemState {
+  const sent = names.map((a) => masked(round, attemptOf(names, round), a, s));
+  for (const [i, a] of names.entries()) p = apply(p, sent[i].event, a);
+  p = apply(p, frame("round/2", "round", round, { took: sent.map((x) => x.event.id), closedBy: "all" }));
+  for (const [i, a] of names.entries()) p = apply(p, frame("reveal/1", "reveal", round, { seed: sent[i].c.selfSeed, took: names, attempt: 1 }, a), a);
+  return p;
+}
+
+const noisy: ProblemSpec = { ...spec, secure: { fractionBits: 20, maxAbs: 16, threshold: 2, noise: { clip: 4, sigma2: 0.5 } } };
+
+test("with noise: the sums carry it, each round spends what it releases, and the problem stops before a round its budget cannot pay", () => {
+  const release = { clip: 4, sigma2: 0.5, fractionBits: 20, dimension: 2 };
+  const worst = worstRoundRho(release, 2, 3);
+  const context = { privacy: { rhoLeft: 2.5 * worst, delta: 1e-6 } };
+  let p = started(noisy, context);
+  assert.equal(p.privacy, { granted: 2.5 * worst, spent: 0, delta: 1e-6 }, "it holds what the tenant had left (less than its 50 rounds' worth)");
+  p = fullRound(p, 1, AGENTS, noisy);
+  const spent = roundRho({ ...release, agents: 3 });
+  assert.is(p.privacy?.spent, spent);
+  assert.is(p.phase, "running");
+  assert.equal(p.plan?.privacy, { rho: spent, epsilon: epsilonFor(spent, 1e-6) }, "the plan states the spend");
+  // The sums carry noise of standard deviation 0.7 around the true ones (clipped to 4: a's and c's are within it).
+  for (const [j, r] of spec.resources.entries()) {
+    const sum = AGENTS.reduce((s, a) => s + values[a][r], 0);
+    const x = p.secure?.x[j] ?? Number.NaN;
+    assert.ok(x !== sum && Math.abs(x - sum) < 10, `${r}: ${x} against ${sum}`);
+  }
+  assert.equal(
+    Object.keys(contributionWords(noisy, noisy.secure as NonNullable<ProblemSpec["secure"]>, values.a, {}, 7, { random: seededRandom("x"), agents: 3 })).length,
+    2,
+    "values only: no squares, no objective",
+  );
+  p = fullRound(p, 2, AGENTS, noisy);
+  assert.is(p.phase, "budget-exhausted", "a third round would overrun the 2.5 rounds' worth it holds");
+  assert.is(p.plan?.status, "budget-exhausted");
+  assert.ok((p.privacy?.spent ?? Infinity) <= 2.5 * worst);
+  refused(p, masked(3, attemptOf(AGENTS, 3), "a", noisy).event, "a", /after the problem ended \(budget-exhausted\)/);
+});
+
+test("with noise: no budget, no problem; too little for one round ends it at round 0", () => {
+  assert.throws(() => energyQp.open(openEvent(T, P, noisy)), /tenant t has no privacy budget/);
+  const worst = worstRoundRho({ clip: 4, sigma2: 0.5, fractionBits: 20, dimension: 2 }, 2, 3);
+  const p = started(noisy, { privacy: { rhoLeft: 0.5 * worst, delta: 1e-6 } });
+  assert.is(p.phase, "budget-exhausted");
+  assert.is(p.plan?.status, "budget-exhausted");
+  assert.is(p.plan?.roster, undefined, "and names no roster");
+});
+
+test("with noise: the masks still cancel exactly, leaving the clipped values plus every agent's noise", () => {
+  const p = fullRound(started(noisy, { privacy: { rhoLeft: 100, delta: 1e-6 } }), 1, AGENTS, noisy);
+  // The same words the agents masked (the same seeded draws), added in the clear.
+  const settings = noisy.secure as NonNullable<ProblemSpec["secure"]>;
+  const clear = AGENTS.map((a) => contributionWords(noisy, settings, values[a], {}, 7, { random: seededRandom(`${a}/1`), agents: 3 }));
+  const expected = noisy.resources.map(
+    (_, j) =>
+      Number(
+        BigInt.asIntN(
+          64,
+          clear.reduce((sum, w) => sum + w[j], 0n),
+        ),
+      ) /
+      2 ** 20,
+  );
+  assert.equal(p.secure?.x, expected);
 });
 
 test.run();

@@ -6,6 +6,7 @@ import { contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type 
 import { agreementKeyOf, openShare, sharedSecret, type AgreementKey } from "../../secure/masks.ts";
 import { wordsToBytes } from "../../secure/ring.ts";
 import { secretStream } from "../../secure/secret-stream.ts";
+import { cryptoRandom, type RandomSource } from "../../secure/discrete-gaussian.ts";
 import { contributionWords } from "./secure-layout.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import { localObjective } from "./local-problem.ts";
@@ -24,8 +25,13 @@ import { qpDelta, qpSolver, type QpPlan } from "./qp-solver.ts";
  * plan with a masked contribution for the plan's roster instead of a delta, and reveals its
  * self-mask seed once a round's event shows the whole roster taken (src/secure/aggregation.ts
  * revealRefusal says when it must not). Its keys and seeds derive from its identity's seed.
+ *
+ * With noise (the open's `secure.noise`), its contribution is its values clipped, with its share of
+ * the round's discrete Gaussian noise drawn from `random` (node:crypto unless a test gives its own),
+ * and it reveals for no round past the open's maxRounds: whatever a coordinator asks, its own
+ * releases stay within what the problem declared.
  */
-export function qpAgent(tenant: string, problem: string, local: LocalProblem): FamilyAgent {
+export function qpAgent(tenant: string, problem: string, local: LocalProblem, random: RandomSource = cryptoRandom()): FamilyAgent {
   const sent = new Map<number, Readonly<Record<string, number>>>();
   let committed: Readonly<Record<string, number>> = {};
   let lastRound = -1; // the last round event taken: each counts once, in order, as in the fold
@@ -107,9 +113,18 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
     const round = view.planRound + 1;
     const attempt = attemptOf(round);
     const { attempt: number } = attempt.context;
-    const made = maskedEvent(tenant, problem, local, spec as ProblemSpec, view, secureKey(), attempt, (words) =>
-      // Seeds for this attempt from our secret and what we mask: masking other values or another roster never reuses one.
-      secretStream(secret(), `mask\0${tenant}\0${problem}\0${round}\0${number}\0${hex(digestOf(attempt, words))}`),
+    const made = maskedEvent(
+      tenant,
+      problem,
+      local,
+      spec as ProblemSpec,
+      view,
+      secureKey(),
+      attempt,
+      (words) =>
+        // Seeds for this attempt from our secret and what we mask: masking other values or another roster never reuses one.
+        secretStream(secret(), `mask\0${tenant}\0${problem}\0${round}\0${number}\0${hex(digestOf(attempt, words))}`),
+      random,
     );
     seeds.set(`${round}/${number}`, made.selfSeed);
     return made.event;
@@ -251,6 +266,9 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem): F
       return name;
     });
     if (new Set(taken).size !== taken.length) fail(`round ${event.round} took one agent's contribution twice`);
+    const declared = spec?.admm.maxRounds ?? 0;
+    if (spec?.secure?.noise !== undefined && event.round > declared)
+      fail(`${local.owner} does not reveal for round ${event.round}: problem ${problem} declared ${declared} rounds, and its privacy spend counts no more`);
     const threshold = Math.max(spec?.secure?.threshold ?? 2, fewest());
     const refusal = revealRefusal(revealed, attempt, taken, threshold);
     if (refusal !== undefined) fail(`${local.owner} does not reveal its mask: ${refusal}`);
@@ -283,7 +301,8 @@ function digestOf(attempt: Attempt, words: Uint8Array | BigUint64Array): Uint8Ar
 
 /**
  * A masked contribution (masked/1) for the plan in `view`: our values, their squares, our step's
- * and our objective, in the problem's fixed point, masked for the attempt's roster.
+ * and our objective, in the problem's fixed point, masked for the attempt's roster (with noise: our
+ * values clipped, with our share of the round's noise from `noiseRandom`, and nothing else).
  */
 export function maskedEvent(
   tenant: string,
@@ -294,6 +313,7 @@ export function maskedEvent(
   key: AgreementKey,
   attempt: Attempt,
   randomFor: (words: BigUint64Array) => (bytes: number) => Uint8Array,
+  noiseRandom: RandomSource = cryptoRandom(),
 ): { readonly event: CatoptEvent<"masked/1">; readonly selfSeed: Uint8Array } {
   const settings =
     spec.secure ??
@@ -301,7 +321,10 @@ export function maskedEvent(
       throw new Error(`problem ${problem} is not secure`);
     })();
   const proposed = (view.proposed ?? {}) as Readonly<Record<string, number>>;
-  const words = contributionWords(spec, settings, proposed, (view.committed ?? {}) as Readonly<Record<string, number>>, localObjective(local, proposed));
+  const words = contributionWords(spec, settings, proposed, (view.committed ?? {}) as Readonly<Record<string, number>>, localObjective(local, proposed), {
+    random: noiseRandom,
+    agents: attempt.roster.length,
+  });
   const c = contribute({ name: local.owner, key }, attempt, words, randomFor(words));
   const round = view.planRound + 1;
   const number = attempt.context.attempt;

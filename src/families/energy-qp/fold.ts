@@ -1,6 +1,9 @@
 import { eventId, planEventOf, type CatoptEvent } from "../../core/event.ts";
 import { sci } from "../../core/text-charts.ts";
-import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
+import type { FamilyProblem, OpenContext, PrivacyHolding, ProblemFamily } from "../../core/family.ts";
+import type { SecureSettings } from "../../core/problem-spec.ts";
+import { roundRho, worstRoundRho } from "../../secure/distributed-noise.ts";
+import { epsilonFor } from "../../secure/zcdp.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
 import { ENERGY_QP_SCHEMAS, MAX_SIGNED_JOIN_BYTES, type PlanBody, type SharedPlanBody } from "./schemas.ts";
@@ -11,7 +14,7 @@ import { globalViolation } from "./violation.ts";
 import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold, withoutSelfMasks } from "../../secure/aggregation.ts";
 import { agreementKeyOf, sharedSecret, type MaskContext } from "../../secure/masks.ts";
 import { addWords, bytesToWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
-import { contributionLength, fractionBitsAvailable, sumsOf } from "./secure-layout.ts";
+import { contributionLength, fractionBitsAvailable, sumsOf, type SecureSums } from "./secure-layout.ts";
 import type { RoundAggregate } from "../../solver/admm.ts";
 
 /**
@@ -89,6 +92,8 @@ export type ProblemState = {
   readonly history: readonly (readonly [number, number, number, number])[];
   /** A secure problem's sums and the round waiting for its reveals; absent in plain problems (so their state hashes stay). */
   readonly secure?: SecureState;
+  /** A problem with noise: what it holds of its tenant's privacy budget, and what its rounds spent. */
+  readonly privacy?: PrivacyHolding;
 };
 
 type SecureState = {
@@ -128,7 +133,7 @@ export const energyQp: ProblemFamily<ProblemState> = {
   schemas: ENERGY_QP_SCHEMAS,
   // Other families' states say their kind; the QP's, older, carries no tag (so recorded state hashes stay): its spec tells it.
   owns: (problem: FamilyProblem): problem is ProblemState => !("kind" in problem) && "spec" in problem,
-  open: (event) => (event.schema === "open/1" ? open(event) : reject(`${event.schema} does not open an energy QP`)),
+  open: (event, context) => (event.schema === "open/1" ? open(event, context) : reject(`${event.schema} does not open an energy QP`)),
   apply: (p, event, agent, envelope) => {
     if (event.schema === "plan/1" || event.schema === "plan/2") return checkPlan(p, event);
     if (event.schema === "attempt/1") return p.spec.secure === undefined ? reject(`problem ${p.problem} is not secure: it has no attempts`) : attempt(p, event);
@@ -207,19 +212,24 @@ export const energyQp: ProblemFamily<ProblemState> = {
   roundRules,
   planEvents: (p) => [{ tenant: p.tenant, event: expectedPlanEvent(p) }],
   facts: (p, extraViolation) => ({
-    objective: p.plan?.objective ?? null,
+    // With noise the fold holds neither the objective nor the sums' true values: only the run, holding every agent, can say them.
+    objective: p.privacy === undefined ? (p.plan?.objective ?? null) : null,
     // A secure fold holds only the fleet's sums: the global constraints bound exactly those.
-    violation: Math.max(globalViolation(p.spec.constraints, p.secure === undefined ? p.x : { fleet: fleetOf(p, p.secure.x) }), extraViolation),
+    violation:
+      p.privacy !== undefined
+        ? extraViolation
+        : Math.max(globalViolation(p.spec.constraints, p.secure === undefined ? p.x : { fleet: fleetOf(p, p.secure.x) }), extraViolation),
     allocations: p.secure === undefined ? p.x : {},
     // A converged plan may overshoot a constraint by at most 1e-6 of the problem's largest limit (1e-6 at least).
     violationTolerance: 1e-6 * Math.max(1, ...p.spec.constraints.map((c) => Math.abs(c.limit))),
   }),
 };
 
-function open(event: CatoptEvent<"open/1">): ProblemState {
+function open(event: CatoptEvent<"open/1">, context?: OpenContext): ProblemState {
   const spec = event.body;
   if (spec.secure !== undefined) checkSecure(spec);
   return {
+    ...(spec.secure?.noise === undefined ? {} : { privacy: grant(event, context) }),
     tenant: event.tenant,
     problem: event.problem,
     spec,
@@ -251,11 +261,43 @@ function checkSecure(spec: ProblemSpec): void {
   if (spec.admm.maxStaleness !== 0)
     reject(`a secure problem takes synchronous rounds only (maxStaleness ${spec.admm.maxStaleness}): a masked contribution counts only in its own round`);
   if (secure.threshold > spec.agents.length) reject(`a secure problem's threshold (${secure.threshold}) is more than its ${spec.agents.length} agents`);
-  const available = fractionBitsAvailable(spec, secure.maxAbs);
+  const available = fractionBitsAvailable(spec, secure.maxAbs, secure.noise);
   if (secure.fractionBits > available)
     reject(
       `a secure problem's sums do not fit: values up to ${secure.maxAbs} leave ${available} fraction bits for 64-bit sums and their squares, not ${secure.fractionBits}`,
     );
+  if (secure.noise !== undefined)
+    try {
+      worstRoundOf(spec);
+    } catch (err) {
+      reject(`a secure problem's noise cannot be shared: ${(err as Error).message}`);
+    }
+}
+
+/**
+ * What a problem with noise holds of its tenant's privacy budget: its rounds' worth (its most
+ * rounds, each at the most a round of it can spend), or what the tenant has left if that is less.
+ * A tenant with no budget set has none to spend: its problem with noise is refused.
+ */
+function grant(event: CatoptEvent<"open/1">, context?: OpenContext): PrivacyHolding {
+  const left =
+    context?.privacy ??
+    reject(`tenant ${event.tenant} has no privacy budget (privacy-budget/1): its problem ${event.problem} adds noise, and nothing could pay for it`);
+  return { granted: Math.min(left.rhoLeft, event.body.admm.maxRounds * worstRoundOf(event.body)), spent: 0, delta: left.delta };
+}
+
+/** The most rho one round of a problem with noise can spend: its roster may be any size from the threshold to all its agents. */
+function worstRoundOf(spec: ProblemSpec): number {
+  const secure = spec.secure as NonNullable<ProblemSpec["secure"]>;
+  const noise = secure.noise as NonNullable<SecureSettings["noise"]>;
+  return worstRoundRho({ ...noise, fractionBits: secure.fractionBits, dimension: spec.resources.length }, secure.threshold, spec.agents.length);
+}
+
+/** What a round of `agents` spends. */
+function roundOf(spec: ProblemSpec, agents: number): number {
+  const secure = spec.secure as NonNullable<ProblemSpec["secure"]>;
+  const noise = secure.noise as NonNullable<SecureSettings["noise"]>;
+  return roundRho({ ...noise, fractionBits: secure.fractionBits, dimension: spec.resources.length, agents });
 }
 
 /** Whether an X25519 public key can share a secret (not a low-order point, which OpenSSL refuses or which gives zero). */
@@ -568,28 +610,48 @@ function secureStep(p: ProblemState, revealing: NonNullable<SecureState["reveali
     revealing.took.map((agent) => revealing.seeds[agent]),
   );
   const sums = sumsOf(p.spec, settings, sum);
-  // What the fold can check of sums it cannot see the parts of: squares are not negative, and by
-  // Cauchy-Schwarz the sum of the squares of k vectors is at least the square of their sum over k.
-  // A contribution that breaks these could only come from an agent lying about its squares (to
-  // stall the step or fake convergence): the round is refused, not stepped.
   const k = revealing.took.length;
-  const norm2 = sums.x.reduce((total, x) => total + x * x, 0);
-  if (!(sums.sumSquares >= norm2 / k - 1e-9 * (1 + norm2) && sums.sumSquaredSteps >= 0))
-    reject(
-      `round ${revealing.round}'s sums are impossible (sum of squares ${sums.sumSquares} below |sum|^2/${k} = ${norm2 / k}, or a negative sum of steps): an agent's masked words lie about its squares`,
-    );
   const n = p.spec.agents.length;
+  const scalars = sums.scalars ?? noisyScalars(p, sums.x);
+  if (sums.scalars !== undefined) {
+    // What the fold can check of sums it cannot see the parts of: squares are not negative, and by
+    // Cauchy-Schwarz the sum of the squares of k vectors is at least the square of their sum over k.
+    // A contribution that breaks these could only come from an agent lying about its squares (to
+    // stall the step or fake convergence): the round is refused, not stepped.
+    const norm2 = sums.x.reduce((total, x) => total + x * x, 0);
+    if (!(scalars.sumSquares >= norm2 / k - 1e-9 * (1 + norm2) && scalars.sumSquaredSteps >= 0))
+      reject(
+        `round ${revealing.round}'s sums are impossible (sum of squares ${scalars.sumSquares} below |sum|^2/${k} = ${norm2 / k}, or a negative sum of steps): an agent's masked words lie about its squares`,
+      );
+  }
   const aggregate: RoundAggregate = {
     round: revealing.round,
     agents: n,
     xbar: sums.x.map((x) => x / n),
-    sumSquares: sums.sumSquares,
-    sumSquaredSteps: sums.sumSquaredSteps,
+    sumSquares: scalars.sumSquares,
+    sumSquaredSteps: scalars.sumSquaredSteps,
   };
   const committedAt = { ...p.committedAt, ...Object.fromEntries(revealing.took.map((a) => [a, revealing.round])) };
-  const secure: SecureState = { roster: activeAgents(p), x: sums.x, objective: sums.objective };
-  return advance({ ...p, secure }, revealing.round, aggregate, { x: p.x, objectives: p.objectives, committedAt, lateAnswers: p.lateAnswers });
+  const secure: SecureState = { roster: activeAgents(p), x: sums.x, objective: scalars.objective };
+  const privacy = p.privacy === undefined ? undefined : { ...p.privacy, spent: p.privacy.spent + roundOf(p.spec, k) };
+  return advance({ ...p, secure, privacy }, revealing.round, aggregate, { x: p.x, objectives: p.objectives, committedAt, lateAnswers: p.lateAnswers });
 }
+
+/**
+ * With noise, the round releases the sums of the values alone: the step's squares are what those
+ * sums say (n |xbar|^2, and n |xbar - last xbar|^2, the least the agents' own could be), and no
+ * objective is released (the plan states 0). Such a problem stops at its rounds or its budget, never
+ * on these residuals (advance): they measure the noise as much as the agents.
+ */
+function noisyScalars(p: ProblemState, x: readonly number[]): NonNullable<SecureSums["scalars"]> {
+  const n = p.spec.agents.length;
+  const last = (p.secure as SecureState).x;
+  const squared = (v: readonly number[]) => v.reduce((total, y) => total + y * y, 0) / n;
+  return { sumSquares: squared(x), sumSquaredSteps: squared(x.map((y, j) => y - last[j])), objective: 0 };
+}
+
+/** Whether the problem's privacy budget cannot pay for another round (absent: it has none to pay). */
+const exhausted = (p: ProblemState): boolean => p.privacy !== undefined && p.privacy.spent + worstRoundOf(p.spec) > p.privacy.granted * (1 + 1e-12);
 
 /** The agents that joined and have not left, in the problem's order. */
 const activeAgents = (p: ProblemState): string[] => p.spec.agents.filter((a) => p.joined[a] !== undefined && p.joined[a].left === undefined);
@@ -609,7 +671,7 @@ function start(p: ProblemState, event: RoundEvent): ProblemState {
   const committedAt = Object.fromEntries(agents.map((a) => [a, 0]));
   // A secure fold holds no agent's values, not even their zeros: only the sums (zero too, for now).
   const secure = p.secure === undefined ? {} : { secure: { ...p.secure, roster: agents.filter((a) => p.spec.agents.includes(a)) }, x: {}, objectives: {} };
-  const started: ProblemState = { ...p, phase: "running", round: 0, x, committedAt, objectives, ...secure };
+  const started: ProblemState = { ...p, phase: exhausted(p) ? "budget-exhausted" : "running", round: 0, x, committedAt, objectives, ...secure };
   return { ...started, plan: derivePlan(started) };
 }
 
@@ -655,7 +717,7 @@ function advance(
   const result = coordinatorStep(p.admm, aggregate, constraintRows(p.spec.resources, p.spec.constraints, used), p.spec.admm);
   const { settled, steadySince } = settledRound({
     round,
-    converged: result.converged,
+    converged: result.converged && p.privacy === undefined,
     agents: agentsOf(p),
     committedAt,
     late: lateAnswers,
@@ -663,7 +725,7 @@ function advance(
     maxStaleness: p.spec.admm.maxStaleness,
     steady: p.spec.admm.stop === "steady",
   });
-  const phase: ProblemState["phase"] = settled ? "converged" : round >= p.spec.admm.maxRounds ? "max-rounds" : "running";
+  const phase: ProblemState["phase"] = settled ? "converged" : round >= p.spec.admm.maxRounds ? "max-rounds" : exhausted(p) ? "budget-exhausted" : "running";
   const pending = Object.fromEntries(
     Object.entries(stillPending(p.pending, round, roundRules({ ...p, committedAt }))).filter(([, d]) => p.joined[d.agent]?.left === undefined),
   );
@@ -704,6 +766,9 @@ function derivePlan(p: ProblemState): PlanBody {
     allocations: p.x,
     objective: p.secure !== undefined ? p.secure.objective : p.spec.agents.reduce((sum, a) => sum + (p.objectives[a] ?? 0), 0),
     ...p.residuals,
+    ...(p.privacy === undefined
+      ? {}
+      : { privacy: { rho: p.privacy.spent, epsilon: p.privacy.spent === 0 ? 0 : epsilonFor(p.privacy.spent, p.privacy.delta) } }),
     // The next round's roster, with the keys its agents mask with (public: from their signed joins),
     // and those signed joins: an agent checks each key against its peer's own signature, not the coordinator's word.
     ...(p.secure === undefined || p.phase !== "running"
@@ -746,8 +811,8 @@ export function expectedPlanEvent(p: ProblemState): CatoptEvent<"plan/2"> {
 }
 
 function samePlan(a: PlanBody, b: PlanBody): boolean {
-  const { allocations: aa, signal: as, roster: rosterA, joins: joinsA, ...ra } = a;
-  const { allocations: ba, signal: bs, roster: rosterB, joins: joinsB, ...rb } = b;
+  const { allocations: aa, signal: as, roster: rosterA, joins: joinsA, privacy: privacyA, ...ra } = a;
+  const { allocations: ba, signal: bs, roster: rosterB, joins: joinsB, privacy: privacyB, ...rb } = b;
   const sameBytesRecord = (x?: Readonly<Record<string, Uint8Array>>, y?: Readonly<Record<string, Uint8Array>>) =>
     x === undefined || y === undefined ? x === y : sameRecord(x, y, sameBytes);
   return (
@@ -755,7 +820,8 @@ function samePlan(a: PlanBody, b: PlanBody): boolean {
     sameRecord(as, bs) &&
     sameRecord(aa, ba, (x, y) => sameRecord(x, y)) &&
     sameBytesRecord(rosterA, rosterB) &&
-    sameBytesRecord(joinsA, joinsB)
+    sameBytesRecord(joinsA, joinsB) &&
+    (privacyA === undefined || privacyB === undefined ? privacyA === privacyB : sameRecord(privacyA, privacyB))
   );
 }
 

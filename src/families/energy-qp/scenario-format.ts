@@ -7,7 +7,8 @@ import { checkLocalProblem } from "./local-problem.ts";
 import { solveReference } from "./reference.ts";
 import { planTable } from "./render.ts";
 import { parseScenario, SCENARIO_FORMAT, type Scenario } from "./scenario.ts";
-import { boundViolation } from "./violation.ts";
+import { boundViolation, globalViolation } from "./violation.ts";
+import { localObjective } from "./local-problem.ts";
 
 /** The energy QP's scenario files ("catopt-scenario/1"): one agent per asset, each with its private local problem. */
 export const energyQpScenarios: ScenarioFormat<Scenario> = {
@@ -30,8 +31,14 @@ export const energyQpScenarios: ScenarioFormat<Scenario> = {
     return { ...solved, seconds: (performance.now() - started) / 1000 };
   },
   // An agent's own bounds are private to it: only the run, which holds every asset, can check the plan against them.
-  privateViolation: (s, problem, without, values) =>
-    energyQp.owns(problem) ? boundViolation(stayed(s, without), problem.secure === undefined ? problem.x : values) : 0,
+  privateViolation: (s, problem, without, values) => {
+    if (!energyQp.owns(problem)) return 0;
+    const bounds = boundViolation(stayed(s, without), problem.secure === undefined ? problem.x : values);
+    // With noise the fold's sums are noisy: the global constraints are checked on what the agents really hold.
+    return problem.privacy === undefined ? bounds : Math.max(bounds, globalViolation(s.spec.constraints, values));
+  },
+  privateObjective: (s, without, values) =>
+    s.assets.filter((a) => !without.includes(a.agent)).reduce((sum, a) => sum + localObjective(a.problem, values[a.agent] ?? {}), 0),
   picture: (s, allocations) => planTable(s.spec, allocations, s.units),
   progressEvery: 10,
   adapters: [...ADAPTERS.values()].map((adapter) => ({

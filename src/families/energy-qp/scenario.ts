@@ -1,5 +1,7 @@
 import { DEFAULT_ADMM, type GlobalConstraint, type SecureSettings } from "../../core/problem-spec.ts";
 import { fractionBitsAvailable } from "./secure-layout.ts";
+import { sigma2For, worstRoundRho } from "../../secure/distributed-noise.ts";
+import { rhoBudgetFor } from "../../secure/zcdp.ts";
 import { coarseBound } from "./agent.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scaleField, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
@@ -100,6 +102,7 @@ function parse(json: unknown, source: string): Scenario {
   const faults = parseScenarioFaults(s.faults, "scenario.faults", agents, rounds);
   const synchronous = rounds.quorum === undefined && rounds.deadlineMs === undefined && admm.maxStaleness === 0;
   const secure = secureOf(s.secure, assets, { agents, resources }, synchronous);
+  const privacy = privacyOf(s.privacy, secure, { agents, resources }, admm.maxRounds);
 
   return {
     name: v.string(s.name, "scenario.name"),
@@ -107,12 +110,19 @@ function parse(json: unknown, source: string): Scenario {
     tenant: token(s.tenant, "scenario.tenant"),
     problem: token(s.problem, "scenario.problem"),
     units: s.units === undefined ? "" : v.string(s.units, "scenario.units"),
-    spec: { resources, constraints, agents, admm, ...(secure === undefined ? {} : { secure }) },
+    spec: {
+      resources,
+      constraints,
+      agents,
+      admm: privacy === undefined ? admm : { ...admm, maxRounds: privacy.rounds },
+      ...(secure === undefined ? {} : { secure: privacy === undefined ? secure : privacy.secure }),
+    },
     assets,
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
     rounds,
     faults,
-    maxRounds: admm.maxRounds,
+    maxRounds: privacy?.rounds ?? admm.maxRounds,
+    ...(privacy === undefined ? {} : { privacyBudget: privacy.budget }),
     source,
   };
 }
@@ -140,6 +150,53 @@ function secureOf(
     return undefined;
   }
   return secureSettingsFor(assets, spec);
+}
+
+/**
+ * Differential privacy (`"privacy": { "epsilon", "delta", "clip", "rounds", "sigma2"? }`): each
+ * agent clips its values to `clip` (L2, the scenario's units) and adds its share of discrete
+ * Gaussian noise; `catopt run` sets the tenant's budget to (epsilon, delta). Without `sigma2`, the
+ * noise is the least at which `rounds` rounds (default admm.maxRounds) spend exactly that budget;
+ * with it, the problem runs until its rounds or the budget end, whichever comes first.
+ */
+function privacyOf(
+  value: unknown,
+  secure: SecureSettings | undefined,
+  spec: Pick<ProblemSpec, "agents" | "resources">,
+  maxRounds: number,
+): { readonly secure: SecureSettings; readonly rounds: number; readonly budget: { readonly epsilon: number; readonly delta: number } } | undefined {
+  if (value === undefined) return undefined;
+  const p = v.record(value, "scenario.privacy");
+  if (secure === undefined)
+    throw new v.ValidationError(
+      "scenario.privacy",
+      'noise is added before masking, and needs secure aggregation: synchronous rounds, two agents at least, and no "secure": false',
+    );
+  const at = (field: string) => `scenario.privacy.${field}`;
+  const epsilon = v.positive(p.epsilon, at("epsilon"));
+  if (epsilon > 1000) throw new v.ValidationError(at("epsilon"), `${epsilon} is more than 1000`);
+  const delta = v.positive(p.delta ?? 1e-6, at("delta"));
+  if (delta > 0.5) throw new v.ValidationError(at("delta"), `${delta} is more than 0.5`);
+  const clip = v.positive(p.clip, at("clip"));
+  const rounds = p.rounds === undefined ? maxRounds : v.integer(p.rounds, at("rounds"), 1);
+  if (rounds > 100_000) throw new v.ValidationError(at("rounds"), `${rounds} is more than 100000`);
+  const fewest = secure.threshold;
+  const most = spec.agents.length;
+  const release = (fractionBits: number) => ({ clip, fractionBits, dimension: spec.resources.length });
+  const perRound = rhoBudgetFor(epsilon, delta) / rounds;
+  try {
+    // The noise hardly depends on the grid (only through rounding's share of the sensitivity): the central
+    // Gaussian's (2 clip)^2 / (2 rho) picks the grid the noisy sums allow, then the noise is found on that grid.
+    let sigma2 = p.sigma2 === undefined ? (2 * clip) ** 2 / (2 * perRound) : v.positive(p.sigma2, at("sigma2"));
+    const fractionBits = fractionBitsAvailable(spec, secure.maxAbs, { clip, sigma2 });
+    if (fractionBits < 8) throw new RangeError(`noise of variance ${sigma2} leaves ${fractionBits} fraction bits in 64-bit sums`);
+    if (p.sigma2 === undefined) sigma2 = sigma2For(perRound, release(fractionBits), fewest, most);
+    worstRoundRho({ ...release(fractionBits), sigma2 }, fewest, most);
+    return { secure: { ...secure, fractionBits, noise: { clip, sigma2 } }, rounds, budget: { epsilon, delta } };
+  } catch (err) {
+    if (err instanceof v.ValidationError) throw err;
+    throw new v.ValidationError("scenario.privacy", (err as Error).message);
+  }
 }
 
 /**

@@ -113,6 +113,18 @@ const SHARED_PLAN_FIELDS = {
     },
     { a: new Uint8Array(32) },
   ),
+  /**
+   * A problem with noise: the zCDP rho its rounds have spent of its tenant's privacy budget so far,
+   * and the (epsilon, delta)-DP that amounts to at the budget's delta. Absent in every other problem.
+   */
+  privacy: optional(
+    "object",
+    (x, at) => {
+      const spent = v.record(x, at);
+      return { rho: v.nonNegative(spent.rho, `${at}.rho`), epsilon: v.nonNegative(spent.epsilon, `${at}.epsilon`) };
+    },
+    { rho: 0.01, epsilon: 1 },
+  ),
   /** With the roster: each agent's signed join, as it sent it, so every agent checks each key against its peer's own signature. */
   joins: optional(
     "map:bytes",
