@@ -10,7 +10,8 @@ import { catoptError } from "../core/errors.ts";
 import type { Role } from "../core/schemas.ts";
 import { governanceSubject, isToken } from "../core/subjects.ts";
 import { didKeyProblem } from "../governance/did-key.ts";
-import { admitEvent, approveEvent, policyEvent, revokeEvent, schemaEvent } from "../governance/governance-events.ts";
+import { admitEvent, approveEvent, policyEvent, privacyBudgetEvent, privacyGrantEvent, revokeEvent, schemaEvent } from "../governance/governance-events.ts";
+import { closest } from "../core/suggest.ts";
 import type { CatoptEvent } from "../core/event.ts";
 import { COMPATIBILITY_MODES, DEFAULT_MODE, type CompatibilityMode } from "../contracts/compatibility.ts";
 import { readSchema } from "./contracts.ts";
@@ -23,8 +24,8 @@ import { requireNatsUrl } from "./require-nats.ts";
 
 export const governanceCommand: Command = {
   name: "governance",
-  synopsis: "run|admit|revoke|register|approve|policy [options]",
-  summary: "run the governance consumer (the ledger's writer); admit, revoke, register schemas, approve adapters, set policy",
+  synopsis: "run|admit|revoke|register|approve|policy|budget|grant [options]",
+  summary: "run the governance consumer (the ledger's writer); admit, revoke, register schemas, approve adapters, set policy and privacy budgets",
   description:
     "run: the governance consumer, the ledger's single writer: it appends every validly signed event of an admitted signer to the Merkle ledger, quarantines the rest with the reason, and publishes signed checkpoints. admit/revoke: publish a governance event signed by the governance identity, admitting a DID as an agent (by name) or a coordinator of a tenant, or revoking it. Whose events count is a function of these events, so every replay agrees.",
   options: {
@@ -38,6 +39,13 @@ export const governanceCommand: Command = {
     adapter: { type: "string", value: "<name>", description: "with approve: the adapter" },
     withdraw: { type: "boolean", description: "with approve: withdraw the approval instead" },
     value: { type: "string", value: "<text>", description: "with policy: the value of the policy --name" },
+    epsilon: {
+      type: "string",
+      value: "<e>",
+      description: "with budget: the tenant's whole (epsilon, delta)-DP budget, over all its problems with noise; with grant: the problem's share",
+    },
+    problem: { type: "string", value: "<id>", description: "with grant: the problem given a share of the budget (before it opens)" },
+    delta: { type: "string", value: "<d>", description: "with budget: its delta (default 1e-6)" },
     origin: { type: "string", value: "<name>", description: 'with run: the ledger\'s origin and checkpoint key name (default "catopt-flow/ledger")' },
     every: { type: "string", value: "<n>", description: "with run: a checkpoint every n entries (default 1000)" },
     "every-ms": { type: "string", value: "<ms>", description: "with run: and at least every ms milliseconds when new entries came (default 5000)" },
@@ -50,12 +58,19 @@ export const governanceCommand: Command = {
     "Examples:",
     "  catopt governance admit --tenant cosmos --role agent --name rover --did $(catopt id show --name rover --json | jq -r .did)",
     "  catopt governance revoke --tenant cosmos --did did:key:z6Mk... --reason 'key lost'",
+    "  catopt governance budget --tenant cosmos --epsilon 8 --delta 1e-6",
+    "  catopt governance grant --tenant cosmos --problem sol-energy --epsilon 2",
   ],
   run: async (args, io) => {
     const action = args.positionals[0];
     if (action === "run") return runConsumer(args, io);
-    if (!["admit", "revoke", "register", "approve", "policy"].includes(action ?? "")) {
-      throw catoptError("USAGE", `governance expects run, admit, revoke, register, approve or policy${action ? `, not "${action}"` : ""}`);
+    const actions = ["admit", "revoke", "register", "approve", "policy", "budget", "grant"];
+    if (!actions.includes(action ?? "")) {
+      const near = action === undefined ? undefined : closest(action, ["run", ...actions]);
+      throw catoptError(
+        "USAGE",
+        `governance expects run, admit, revoke, register, approve, policy, budget or grant${action ? `, not "${action}"${near === undefined ? "" : ` (did you mean ${near}?)`}` : ""}`,
+      );
     }
     const url = requireNatsUrl(args, `governance ${action}`);
     const tenant = required(args, "tenant");
@@ -74,6 +89,17 @@ export const governanceCommand: Command = {
       const adapter = required(args, "adapter");
       event = approveEvent(tenant, adapter, args.values.withdraw !== true, Date.now());
       what = `${args.values.withdraw === true ? "withdrew approval of" : "approved"} adapter ${adapter} in ${tenant}`;
+    } else if (action === "budget") {
+      const epsilon = boundedNumber(required(args, "epsilon"), "--epsilon", 1000);
+      const delta = boundedNumber(stringOption(args, "delta") ?? "1e-6", "--delta", 0.5);
+      event = privacyBudgetEvent(tenant, epsilon, delta, Date.now());
+      what = `set the privacy budget of ${tenant} to epsilon ${epsilon}, delta ${delta}: its problems with noise pay from it, and what they hold stays spent`;
+    } else if (action === "grant") {
+      const problem = required(args, "problem");
+      if (!isToken(problem)) throw catoptError("USAGE", `--problem "${problem}" must be 1-64 letters, digits, '-' or '_'`);
+      const epsilon = boundedNumber(required(args, "epsilon"), "--epsilon", 1000);
+      event = privacyGrantEvent(tenant, problem, epsilon);
+      what = `granted problem ${problem} epsilon ${epsilon} of ${tenant}'s privacy budget (or what is left of it, if less)`;
     } else if (action === "policy") {
       const name = required(args, "name");
       event = policyEvent(tenant, name, required(args, "value"), Date.now());
@@ -160,5 +186,13 @@ function required(args: Parameters<Command["run"]>[0], name: string): string {
 
 function roleOf(value: string): Role {
   if (value !== "agent" && value !== "coordinator") throw catoptError("USAGE", `--role must be agent or coordinator, not "${value}"`);
+  return value;
+}
+
+/** A positive number at most `max`, or a usage error naming the option. */
+function boundedNumber(text: string, option: string, max: number): number {
+  const value = Number(text);
+  if (!(Number.isFinite(value) && value > 0 && value <= max))
+    throw catoptError("USAGE", `${option} must be a number above 0 and at most ${max}, not "${text}"`);
   return value;
 }

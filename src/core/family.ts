@@ -39,9 +39,9 @@ export type FamilyProblem = {
 };
 
 /**
- * What the engine hands a family with an open event: what the problem's tenant has left of its
- * privacy budget (governance's privacy-budget/1, less what the tenant's earlier problems hold), as
- * zCDP rho and the budget's delta; absent when the tenant has set none.
+ * What the engine hands a family with an open event: what governance granted the problem of its
+ * tenant's privacy budget (privacy-grant/1 of privacy-budget/1), as zCDP rho, and the budget's
+ * delta; absent when it granted none.
  */
 export type OpenContext = { readonly privacy?: { readonly rhoLeft: number; readonly delta: number } };
 

@@ -78,11 +78,21 @@ const APPROVE_1 = declareBody("governance", { approved: field("boolean", v.boole
 const POLICY_1 = declareBody("governance", { name: field("string", text, "rounds"), value: field("string", text, "quorum") });
 /**
  * The PrivacyBudget contract: a tenant's whole (epsilon, delta)-DP budget, over all its problems
- * with noise. A later one replaces it; what the tenant's problems hold of it stays spent.
+ * with noise. A later one replaces it; what governance granted of it stays spent.
  */
 const PRIVACY_BUDGET_1 = declareBody("governance", {
   epsilon: field("number", (x, at) => bounded(v.positive(x, at), 1000, at), 1),
   delta: field("number", (x, at) => bounded(v.positive(x, at), 0.5, at), 1e-6),
+});
+/**
+ * Governance grants a problem part of its tenant's budget (epsilon at the budget's delta), before
+ * the problem opens; the fold grants at most what the tenant has left. Both travel on the tenant's
+ * governance subjects, which every fold of every problem of the tenant reads: so no two problems
+ * spend the same budget, though none reads another's rounds.
+ */
+const PRIVACY_GRANT_1 = declareBody("governance", {
+  problem: field("string", text, "sol-energy"),
+  epsilon: field("number", (x, at) => bounded(v.positive(x, at), 1000, at), 1),
 });
 function bounded(x: number, max: number, at: string): number {
   if (x > max) throw new v.ValidationError(at, `${x} is more than ${max}`);
@@ -195,6 +205,7 @@ export type SchemaBody = BodyOfDeclared<typeof SCHEMA_1>;
 export type ApproveBody = BodyOfDeclared<typeof APPROVE_1>;
 export type PolicyBody = BodyOfDeclared<typeof POLICY_1>;
 export type PrivacyBudgetBody = BodyOfDeclared<typeof PRIVACY_BUDGET_1>;
+export type PrivacyGrantBody = BodyOfDeclared<typeof PRIVACY_GRANT_1>;
 
 /** Each schema's body type, by schema id. An interface, so that a family's schemas.ts can add its own. */
 export interface BodyOf {
@@ -213,6 +224,7 @@ export interface BodyOf {
   "approve/1": ApproveBody;
   "policy/1": PolicyBody;
   "privacy-budget/1": PrivacyBudgetBody;
+  "privacy-grant/1": PrivacyGrantBody;
 }
 
 export type SchemaId = keyof BodyOf;
@@ -316,4 +328,5 @@ export const ENGINE_SCHEMAS: SchemaTable = {
   "approve/1": APPROVE_1,
   "policy/1": POLICY_1,
   "privacy-budget/1": PRIVACY_BUDGET_1,
+  "privacy-grant/1": PRIVACY_GRANT_1,
 };

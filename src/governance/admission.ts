@@ -10,6 +10,7 @@ import { refuse } from "../core/refusal.ts";
 import type { ParsedSubject } from "../core/subjects.ts";
 import { didKeyProblem } from "./did-key.ts";
 import { verifyBytes } from "./identity.ts";
+import { rhoBudgetFor } from "../secure/zcdp.ts";
 
 /**
  * Who may say what, as a pure function of the stream. The trust root (the governance
@@ -33,11 +34,17 @@ export type AdmissionState = {
   readonly adapters: Readonly<Record<string, Readonly<Record<string, boolean>>>>;
   /** By tenant, then policy name: its value. */
   readonly policies: Readonly<Record<string, Readonly<Record<string, string>>>>;
-  /** By tenant: its privacy budget (privacy-budget/1); absent until one is set (so older streams' state hashes stay). */
+  /** By tenant: its privacy budget (privacy-budget/1) and what governance granted its problems; absent until one is set (so older streams' state hashes stay). */
   readonly budgets?: Readonly<Record<string, PrivacyBudget>>;
 };
 
-export type PrivacyBudget = { readonly epsilon: number; readonly delta: number };
+/** A tenant's (epsilon, delta) budget, its zCDP rho, and the rho granted to each of its problems (privacy-grant/1). */
+export type PrivacyBudget = {
+  readonly epsilon: number;
+  readonly delta: number;
+  readonly rho: number;
+  readonly grants: Readonly<Record<string, number>>;
+};
 
 export const emptyAdmission = (trustRoot: string | null): AdmissionState => ({ trustRoot, admitted: {}, revoked: {}, schemas: {}, adapters: {}, policies: {} });
 
@@ -47,9 +54,10 @@ type GovernanceEvent =
   | CatoptEvent<"schema/1">
   | CatoptEvent<"approve/1">
   | CatoptEvent<"policy/1">
-  | CatoptEvent<"privacy-budget/1">;
+  | CatoptEvent<"privacy-budget/1">
+  | CatoptEvent<"privacy-grant/1">;
 
-const GOVERNANCE_SCHEMAS: readonly string[] = ["admit/1", "revoke/1", "schema/1", "approve/1", "policy/1", "privacy-budget/1"];
+const GOVERNANCE_SCHEMAS: readonly string[] = ["admit/1", "revoke/1", "schema/1", "approve/1", "policy/1", "privacy-budget/1", "privacy-grant/1"];
 export const isGovernanceEvent = (event: AnyEvent): event is GovernanceEvent => GOVERNANCE_SCHEMAS.includes(event.schema);
 
 export type Verified = { readonly event: AnyEvent; readonly author: string };
@@ -90,11 +98,25 @@ export function applyGovernance(state: AdmissionState, event: GovernanceEvent, a
       return { ...state, adapters: { ...state.adapters, [tenant]: { ...state.adapters[tenant], [event.body.adapter]: event.body.approved } } };
     case "policy/1":
       return { ...state, policies: { ...state.policies, [tenant]: { ...state.policies[tenant], [event.body.name]: event.body.value } } };
-    case "privacy-budget/1":
-      return { ...state, budgets: { ...state.budgets, [tenant]: { epsilon: event.body.epsilon, delta: event.body.delta } } };
+    case "privacy-budget/1": {
+      const { epsilon, delta } = event.body;
+      const budget = { epsilon, delta, rho: rhoBudgetFor(epsilon, delta), grants: state.budgets?.[tenant]?.grants ?? {} };
+      return { ...state, budgets: { ...state.budgets, [tenant]: budget } };
+    }
+    case "privacy-grant/1":
+      return { ...state, budgets: { ...state.budgets, [tenant]: grant(state.budgets?.[tenant], event.body, tenant) } };
     default:
       return applyMembership(state, event, seq);
   }
+}
+
+/** A problem's grant: what it asks, or what the tenant has left if that is less (zero when nothing is); once a problem. */
+function grant(budget: PrivacyBudget | undefined, body: { readonly problem: string; readonly epsilon: number }, tenant: string): PrivacyBudget {
+  if (budget === undefined) return refuse(`tenant ${tenant} has no privacy budget to grant from (privacy-budget/1 first)`);
+  if (Object.hasOwn(budget.grants, body.problem)) refuse(`problem ${body.problem} of ${tenant} was granted its privacy budget already`);
+  const held = Object.values(budget.grants).reduce((sum, rho) => sum + rho, 0);
+  const rho = Math.min(rhoBudgetFor(body.epsilon, budget.delta), Math.max(0, budget.rho - held));
+  return { ...budget, grants: { ...budget.grants, [body.problem]: rho } };
 }
 
 /** A registration's descriptor, if it keeps its mode against the catalog and earlier registrations. */

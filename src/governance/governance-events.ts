@@ -67,6 +67,19 @@ export function policyEvent(tenant: string, name: string, value: string, at: num
   };
 }
 
+/** A problem's share of its tenant's privacy budget (privacy-grant/1), epsilon at the budget's delta. */
+export function privacyGrantEvent(tenant: string, problem: string, epsilon: number): CatoptEvent<"privacy-grant/1"> {
+  return {
+    schema: "privacy-grant/1",
+    id: eventId(tenant, GOVERNANCE_PROBLEM, "privacy-grant", 0, problem),
+    tenant,
+    problem: GOVERNANCE_PROBLEM,
+    round: 0,
+    base: -1,
+    body: { problem, epsilon },
+  };
+}
+
 /** A tenant's privacy budget (privacy-budget/1); `at` keeps a later change from being de-duplicated as an earlier one. */
 export function privacyBudgetEvent(tenant: string, epsilon: number, delta: number, at: number): CatoptEvent<"privacy-budget/1"> {
   return {

@@ -7,7 +7,6 @@ import { Refusal, refuse as reject } from "../core/refusal.ts";
 import type { RoundRules } from "../core/round-rules.ts";
 import { parseSubject, type ParsedSubject } from "../core/subjects.ts";
 import { applyGovernance, emptyAdmission, isGovernanceEvent, signerProblem, verifyMessage, type AdmissionState } from "../governance/admission.ts";
-import { rhoBudgetFor } from "../secure/zcdp.ts";
 import { eventKindOf, familyOf, familyOfSchema, problemTenantOf, subjectKindOf } from "../families/registry.ts";
 
 /**
@@ -38,11 +37,6 @@ export type ReplayState = {
   /** SHA-256 chain over (seq, subject, bytes) of every applied message: any change, drop or reordering shows. */
   readonly digest: string;
   readonly rejected: readonly Rejection[];
-  /**
-   * By tenant: the zCDP rho its problems with noise hold of its privacy budget (what each was
-   * granted when it opened, spent or not); absent until one opens (so older streams' hashes stay).
-   */
-  readonly privacy?: Readonly<Record<string, number>>;
 };
 
 /** `trustRoot`: the governance DID whose admissions count (null: nobody is admitted, every event is refused). */
@@ -67,8 +61,7 @@ export function apply(state: ReplayState, message: StreamMessage, signatureValid
     const problem = signerProblem(state.admission, subject, author);
     if (problem !== undefined) reject(problem);
     const key = problemKey(problemTenantOf(event), event.problem);
-    if (eventKindOf(event.schema) === "open") return open(counted, key, event);
-    const next = applyEvent(state.problems[key], event, subject.agent, message.data);
+    const next = applyEvent(state.problems[key], event, subject.agent, message.data, state.admission);
     return { ...counted, problems: { ...state.problems, [key]: next } };
   } catch (err) {
     if (!(err instanceof Refusal) && !isCatoptError(err, "EVENT_INVALID")) throw err;
@@ -118,25 +111,21 @@ export const GOVERNANCE_PROBLEM = "gov";
 /** Secure aggregation's events: the engine's, read by the problem's family (or refused, as a plain problem does). */
 const SECURE_SCHEMAS: ReadonlySet<string> = new Set(["masked/1", "reveal/1", "attempt/1", "recover/1", "share/1"]);
 
-/**
- * Opens a problem, with what its tenant has left of its privacy budget; a problem with noise
- * holds its grant from then on, so two problems of a tenant never spend the same budget twice.
- */
-function open(state: ReplayState, key: string, event: AnyEvent): ReplayState {
-  if (state.problems[key] !== undefined) reject(`problem ${event.tenant}/${event.problem} is already open`);
-  const budget = state.admission.budgets?.[event.tenant];
-  const held = state.privacy?.[event.tenant] ?? 0;
-  const context: OpenContext =
-    budget === undefined ? {} : { privacy: { rhoLeft: Math.max(0, rhoBudgetFor(budget.epsilon, budget.delta) - held), delta: budget.delta } };
-  const opened = (familyOfSchema(event.schema) ?? reject(`no family opens ${event.schema}`)).open(event, context);
-  const problems = { ...state.problems, [key]: opened };
-  return opened.privacy === undefined
-    ? { ...state, problems }
-    : { ...state, problems, privacy: { ...state.privacy, [event.tenant]: held + opened.privacy.granted } };
-}
-
-/** Closes a round, takes a leave, or hands one of its family's events to the family (core/family.ts), by the event's kind. */
-function applyEvent(problem: AnyProblemState | undefined, event: AnyEvent, agent: string | undefined, envelope: Uint8Array): AnyProblemState {
+/** Opens a problem (with what governance granted it of its tenant's privacy budget), closes a round, takes a leave, or hands one of its family's events to the family (core/family.ts), by the event's kind. */
+function applyEvent(
+  problem: AnyProblemState | undefined,
+  event: AnyEvent,
+  agent: string | undefined,
+  envelope: Uint8Array,
+  admission: AdmissionState,
+): AnyProblemState {
+  if (eventKindOf(event.schema) === "open") {
+    if (problem !== undefined) reject(`problem ${event.tenant}/${event.problem} is already open`);
+    const budget = admission.budgets?.[event.tenant];
+    const granted = budget?.grants[event.problem];
+    const context: OpenContext = budget === undefined || granted === undefined ? {} : { privacy: { rhoLeft: granted, delta: budget.delta } };
+    return (familyOfSchema(event.schema) ?? reject(`no family opens ${event.schema}`)).open(event, context);
+  }
   const p = problem ?? reject(`problem ${event.tenant}/${event.problem} was never opened`);
   const family = familyOf(p);
   if (event.schema === "round/2") return family.closeRound(p, event);

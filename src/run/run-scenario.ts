@@ -15,7 +15,7 @@ import type { AnyEvent } from "../core/event.ts";
 import { eventKindOf } from "../families/registry.ts";
 import { governanceSubject, parseSubject, roundSubject } from "../core/subjects.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
-import { admitEvent, privacyBudgetEvent } from "../governance/governance-events.ts";
+import { admitEvent, privacyBudgetEvent, privacyGrantEvent } from "../governance/governance-events.ts";
 import { epsilonFor } from "../secure/zcdp.ts";
 import type { Identity } from "../governance/identity.ts";
 import { runIdentities } from "../governance/run-identities.ts";
@@ -205,11 +205,13 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       ...agents.map((a) => [tenant, admitEvent(tenant, (ids.agents.get(a) as Identity).did, "agent", a)] as const),
     ];
     await Promise.all(admissions.map(([t, e]) => publishEvent(bus.js, governanceSubject(t, "admit"), e, ids.governance)));
-    // A scenario with noise pays from its tenant's privacy budget: on a run's own deployment, the scenario's is the tenant's.
+    // A scenario with noise pays from its tenant's privacy budget: the run, as the tenant's governance, sets the scenario's as the
+    // tenant's (what earlier problems were granted of it stays spent) and grants it to this problem; the fold grants what is left.
     if (scenario.privacyBudget !== undefined) {
       const { epsilon, delta } = scenario.privacyBudget;
       await publishEvent(bus.js, governanceSubject(tenant, "privacy-budget"), privacyBudgetEvent(tenant, epsilon, delta, clock()), ids.governance);
-      note(`privacy budget of ${tenant}: epsilon ${epsilon}, delta ${delta}`);
+      await publishEvent(bus.js, governanceSubject(tenant, "privacy-grant"), privacyGrantEvent(tenant, problem, epsilon), ids.governance);
+      note(`privacy budget of ${tenant}: epsilon ${epsilon}, delta ${delta}, granted to ${problem}`);
     }
     // Each party's permissions on the server come from the same admissions.
     const admission = admissions.reduce((state, [, e]) => applyGovernance(state, e, ids.governance.did, 0), emptyAdmission(ids.governance.did));

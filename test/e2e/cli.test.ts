@@ -294,15 +294,18 @@ cli("usage errors print the usage and exit 2", async () => {
     assert.match(help.stdout, `  ${name} `);
 });
 
-cli("privacy account: the epsilon a noise level spends over some rounds, and the rounds a budget allows", async () => {
-  const spent = await runCli(["privacy", "account", "--sigma2", "100", "--clip", "1", "--rounds", "50", "--delta", "1e-6", "--json"]);
+cli("privacy account: the epsilon a noise level spends over some rounds, the rounds a budget allows, the noise it needs", async () => {
+  const spent = await runCli(["privacy", "account", "--sigma2", "400", "--clip", "1", "--rounds", "50", "--delta", "1e-6", "--json"]);
   assert.is(spent.code, 0, spent.stderr);
   const account = lastJson<{ rho: number; epsilon: number }>(spent);
-  assert.is(account.rho, 0.25, "50 rounds of 1^2 / (2 * 100)");
+  assert.is(account.rho, 0.25, "50 rounds of (2 * 1)^2 / (2 * 400): one agent replaced moves the sum by twice the clip");
   // Bun & Steinke's bound is 0.25 + 2 sqrt(0.25 ln 1e6) = 3.967; the tighter conversion of Canonne, Kamath & Steinke gives less.
   assert.ok(account.epsilon > 3 && account.epsilon < 3.967, String(account.epsilon));
-  const budget = await runCli(["privacy", "account", "--sigma2", "100", "--clip", "1", "--epsilon", String(account.epsilon + 1e-9), "--json"]);
+  const budget = await runCli(["privacy", "account", "--sigma2", "400", "--clip", "1", "--epsilon", String(account.epsilon + 1e-9), "--json"]);
   assert.is(lastJson<{ rounds: number }>(budget).rounds, 50, "the rounds that spent it fit the budget");
+  const noise = await runCli(["privacy", "account", "--clip", "1", "--epsilon", String(account.epsilon), "--rounds", "50", "--json"]);
+  const { sigma2 } = lastJson<{ sigma2: number }>(noise);
+  assert.ok(Math.abs(sigma2 / 400 - 1) < 1e-9, `the noise that spends it: ${sigma2}`);
 });
 
 cli.run();

@@ -17,6 +17,8 @@ import {
 } from "../../src/index.ts";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { verifyMessage } from "../../src/governance/admission.ts";
+import { generateIdentity } from "../../src/governance/identity.ts";
+import { saveIdentity } from "../../src/governance/keystore.ts";
 import { decodeEnvelope } from "../../src/core/envelope.ts";
 import type { StreamMessage } from "../../src/core/stream-message.ts";
 
@@ -130,6 +132,27 @@ secure("cosmos-leave secure: the round the drone leaves is tried again without i
   );
   assert.ok(attempts.length <= 1, "at most one attempt (none when the leave came between rounds)");
   assert.is(report.replay_state_hash, report.state_hash);
+});
+
+secure("with noise: the run spends its tenant's budget over its rounds, the spend replays, and a second problem finds none left", async () => {
+  const json = JSON.parse(await readFile(path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset", "scenario.json"), "utf8"));
+  const noisy = energyQpScenarios.parse({ ...json, privacy: { epsilon: 500, delta: 1e-6, clip: 1000, rounds: 12 } }, "noisy.json");
+  // One deployment, one trust root for both runs: its governance's budget and grants carry over.
+  const keys = path.join(dir, "noisy-keys");
+  for (const name of ["governance", "coordinator", ...noisy.spec.agents]) await saveIdentity(keys, generateIdentity(name));
+  const report = await runScenario(withFamily(energyQpScenarios, noisy), { url: server.url, problemId: "sol-energy-noisy", keys });
+  assert.is(report.status, "max-rounds", "it ran the rounds it declared");
+  assert.is(report.rounds, 12);
+  const privacy = report.privacy;
+  if (privacy === null) throw new Error("a run with noise reports its spend");
+  assert.ok(privacy.epsilon <= 500 && privacy.epsilon > 499, `epsilon ${privacy.epsilon} of 500`);
+  assert.is(report.replay_state_hash, report.state_hash, "a replay spends the same");
+  assert.ok(report.objective !== null && report.gap !== null, "the run, which holds every agent, states the objective the fold cannot");
+
+  const again = await runScenario(withFamily(energyQpScenarios, noisy), { url: server.url, problemId: "sol-energy-noisy-again", keys });
+  assert.is(again.status, "budget-exhausted", "the tenant's budget is spent: the problem ends at round 0");
+  assert.is(again.rounds, 0);
+  assert.is(again.privacy?.rho_held, 0);
 });
 
 secure.run();

@@ -3,17 +3,18 @@ import * as assert from "uvu/assert";
 import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
 import { openEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
 import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
-import { admitEvent, privacyBudgetEvent } from "../../src/governance/governance-events.ts";
+import { admitEvent, privacyBudgetEvent, privacyGrantEvent } from "../../src/governance/governance-events.ts";
 import { generateIdentity } from "../../src/governance/identity.ts";
 import { apply, emptyReplayState, problemKey, type ReplayState } from "../../src/replay/reducer.ts";
 import { stateHash } from "../../src/replay/state-hash.ts";
 import { worstRoundRho } from "../../src/secure/distributed-noise.ts";
-import { rhoBudgetFor } from "../../src/secure/zcdp.ts";
+import { epsilonFor, rhoBudgetFor } from "../../src/secure/zcdp.ts";
 import { messageOf } from "../helpers/messages.ts";
 
-// A tenant's privacy budget is governance's (privacy-budget/1), and its problems with noise pay
-// from it when they open: each holds its rounds' worth, or what is left, so two problems never
-// spend the same budget; all of it is a fold of the stream, so a replay holds the same.
+// A tenant's privacy budget is governance's (privacy-budget/1), and governance grants its problems
+// shares of it (privacy-grant/1), at most what is left: both on the tenant's governance subjects,
+// which every problem's fold reads, so no two problems spend the same budget though none reads
+// another's rounds. A problem with noise holds its rounds' worth of its grant when it opens.
 const governance = generateIdentity("governance");
 const coordinator = generateIdentity("coordinator");
 const rounds = 30;
@@ -25,50 +26,66 @@ const spec: ProblemSpec = {
   secure: { fractionBits: 20, maxAbs: 16, threshold: 2, noise: { clip: 4, sigma2: 1e4 } },
 };
 const perProblem = rounds * worstRoundRho({ clip: 4, sigma2: 1e4, fractionBits: 20, dimension: 2 }, 2, 3);
+type Signed = [Parameters<typeof messageOf>[1], typeof governance];
 
-function fold(events: readonly [Parameters<typeof messageOf>[1], typeof governance][]): ReplayState {
+function fold(events: readonly Signed[]): ReplayState {
   return events.reduce((state, [event, signer], i) => apply(state, messageOf(i + 1, event, signer)), emptyReplayState(governance.did));
 }
 const problemOf = (state: ReplayState, problem: string) => state.problems[problemKey("t", problem)] as ProblemState | undefined;
+/** The epsilon (at delta 1e-6) that rho amounts to: a budget of it holds that rho. */
+const epsilonOf = (rho: number): number => epsilonFor(rho, 1e-6);
 
-test("two problems of a tenant share its budget: the first holds its rounds' worth, the second what is left, the third nothing", () => {
-  // A budget of 2.5 problems' worth, in epsilon at delta 1e-6.
-  const rhoBudget = 2.5 * perProblem;
-  let epsilon = 1;
-  while (rhoBudgetFor(epsilon, 1e-6) < rhoBudget) epsilon *= 1.01;
-  const events: [Parameters<typeof messageOf>[1], typeof governance][] = [
+test("grants share a tenant's budget: each at most what is left; a problem holds its rounds' worth of its grant, or all of a smaller one", () => {
+  const epsilon = epsilonOf(2.5 * perProblem); // the tenant's: two and a half problems' worth
+  const each = epsilonOf(1.2 * perProblem); // each grant asks for more than its problem's rounds need
+  const events: Signed[] = [
     [admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance],
     [privacyBudgetEvent("t", epsilon, 1e-6, 1), governance],
-    [openEvent("t", "p1", spec), coordinator],
-    [openEvent("t", "p2", spec), coordinator],
-    [openEvent("t", "p3", spec), coordinator],
+    ...["p1", "p2", "p3", "p4"].map((p): Signed => [privacyGrantEvent("t", p, each), governance]),
+    ...["p1", "p2", "p3", "p4"].map((p): Signed => [openEvent("t", p, spec), coordinator]),
   ];
   const state = fold(events);
   assert.equal(state.rejected, []);
-  const total = rhoBudgetFor(epsilon, 1e-6);
-  assert.equal(problemOf(state, "p1")?.privacy, { granted: perProblem, spent: 0, delta: 1e-6 });
-  assert.equal(problemOf(state, "p2")?.privacy, { granted: perProblem, spent: 0, delta: 1e-6 });
-  const third = problemOf(state, "p3")?.privacy?.granted ?? Number.NaN;
-  assert.ok(Math.abs(third - (total - 2 * perProblem)) < 1e-12 * total, `the third holds the rest: ${third}`);
-  assert.ok(Math.abs((state.privacy?.t ?? 0) - total) < 1e-12 * total, "and the tenant has spent its whole budget");
+  const budget = state.admission.budgets?.t;
+  if (budget === undefined) throw new Error("no budget");
+  const asked = rhoBudgetFor(each, 1e-6);
+  assert.equal([budget.grants.p1, budget.grants.p2], [asked, asked]);
+  assert.ok(Math.abs(budget.grants.p3 - (budget.rho - 2 * asked)) < 1e-12 * budget.rho, "the third is granted the rest");
+  assert.is(budget.grants.p4, 0, "the fourth nothing");
+  assert.equal(problemOf(state, "p1")?.privacy, { granted: perProblem, spent: 0, delta: 1e-6 }, "its rounds' worth of a larger grant");
+  assert.is(problemOf(state, "p3")?.privacy?.granted, budget.grants.p3, "all of a smaller one");
+  assert.is(problemOf(state, "p4")?.phase, "joining", "opened; its first round will end it (budget-exhausted)");
   assert.is(stateHash(fold(events)), stateHash(state), "a replay holds the same");
 });
 
-test("a tenant with no budget cannot open a problem with noise; one without noise needs none", () => {
+test("refused: a problem with noise that governance granted nothing, a grant without a budget, a second grant to a problem", () => {
   const state = fold([
     [admitEvent("t", coordinator.did, "coordinator", "coordinator"), governance],
+    [privacyGrantEvent("t", "noisy", 1), governance],
     [openEvent("t", "noisy", spec), coordinator],
     [openEvent("t", "plain", { ...spec, secure: { fractionBits: 20, maxAbs: 16, threshold: 2 } }), coordinator],
+    [privacyBudgetEvent("t", 10, 1e-6, 1), governance],
+    [privacyGrantEvent("t", "twice", 1), governance],
+    [privacyGrantEvent("t", "twice", 2), governance],
   ]);
-  assert.is(state.rejected.length, 1);
-  assert.match(state.rejected[0].reason, /tenant t has no privacy budget/);
-  assert.ok(problemOf(state, "plain") !== undefined);
-  assert.is(state.privacy, undefined, "nothing held: older streams' state hashes stay what they were");
+  assert.equal(
+    state.rejected.map((r) => r.reason),
+    [
+      "tenant t has no privacy budget to grant from (privacy-budget/1 first)",
+      "governance granted problem noisy of tenant t no privacy budget (privacy-grant/1): it adds noise, and nothing could pay for it",
+      "problem twice of t was granted its privacy budget already",
+    ],
+  );
+  assert.ok(problemOf(state, "plain") !== undefined, "a problem without noise needs no budget");
 });
 
-test("only the governance identity sets a budget", () => {
-  const state = fold([[privacyBudgetEvent("t", 1000, 1e-6, 1), coordinator]]);
-  assert.match(state.rejected[0]?.reason ?? "", /not by the governance identity/);
+test("only the governance identity sets a budget or grants one", () => {
+  const state = fold([
+    [privacyBudgetEvent("t", 1000, 1e-6, 1), coordinator],
+    [privacyGrantEvent("t", "p", 1), coordinator],
+  ]);
+  assert.equal(state.rejected.length, 2);
+  assert.ok(state.rejected.every((r) => /not by the governance identity/.test(r.reason)));
   assert.is(state.admission.budgets, undefined);
 });
 

@@ -276,13 +276,15 @@ function checkSecure(spec: ProblemSpec): void {
 
 /**
  * What a problem with noise holds of its tenant's privacy budget: its rounds' worth (its most
- * rounds, each at the most a round of it can spend), or what the tenant has left if that is less.
- * A tenant with no budget set has none to spend: its problem with noise is refused.
+ * rounds, each at the most a round of it can spend), or what governance granted it if that is
+ * less. A problem granted nothing is refused: nothing could pay for its noise.
  */
 function grant(event: CatoptEvent<"open/1">, context?: OpenContext): PrivacyHolding {
   const left =
     context?.privacy ??
-    reject(`tenant ${event.tenant} has no privacy budget (privacy-budget/1): its problem ${event.problem} adds noise, and nothing could pay for it`);
+    reject(
+      `governance granted problem ${event.problem} of tenant ${event.tenant} no privacy budget (privacy-grant/1): it adds noise, and nothing could pay for it`,
+    );
   return { granted: Math.min(left.rhoLeft, event.body.admm.maxRounds * worstRoundOf(event.body)), spent: 0, delta: left.delta };
 }
 
