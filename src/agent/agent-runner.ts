@@ -75,6 +75,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       if (event.tenant !== tenant || event.problem !== problem) throw new Error(`${peer}'s ${event.schema} belongs to ${event.tenant}/${event.problem}`);
       return event;
     },
+    privacyGrant: () => trust.privacyGrant(problem),
   });
 
   const machine = agentMachine.provide({
@@ -100,8 +101,19 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       throw new Error(`${event.schema} signed by ${author}, not by the coordinator ${options.coordinator}`);
     return event;
   };
-  /** Before a message is routed: an unknown signer may have been admitted since the governance events were read. */
-  const vetted = (message: StreamMessage): Promise<void> => trust.catchUp(message);
+  /**
+   * Before a message is routed: an unknown signer may have been admitted since the governance events
+   * were read; and the problem's first announcement (its open) is judged with every governance event
+   * before it (a grant of privacy budget comes before the open it pays for).
+   */
+  let openJudged = false;
+  const vetted = async (message: StreamMessage): Promise<void> => {
+    await trust.catchUp(message);
+    if (!openJudged && message.subject === roundSubject(tenant, problem)) {
+      openJudged = true;
+      await trust.upTo(message);
+    }
+  };
   const route = (message: StreamMessage): void => {
     try {
       const event = steering(message);

@@ -67,7 +67,16 @@ export type LocalSolver<Plan extends AgentPlan, Values> = {
  * under `agent` in this tenant; throws with the reason otherwise. So no coordinator can hand an
  * agent a key of its own making as a peer's.
  */
-export type AgentTools = { readonly secret: Uint8Array; peerEvent(envelope: Uint8Array, agent: string): AnyEvent };
+export type AgentTools = {
+  readonly secret: Uint8Array;
+  peerEvent(envelope: Uint8Array, agent: string): AnyEvent;
+  /**
+   * What governance granted the problem of its tenant's privacy budget (privacy-grant/1), as zCDP rho,
+   * as the pinned trust root's events say: an agent of a problem with noise takes part only when the
+   * rounds its open declares fit in it, whatever the coordinator does after.
+   */
+  privacyGrant(): { readonly rho: number; readonly delta: number } | undefined;
+};
 
 /** What a family's agent reads of its machine when it writes a delta. */
 export type AgentView = {

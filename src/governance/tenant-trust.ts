@@ -23,6 +23,10 @@ export type TenantTrust = {
   problem(subject: ParsedSubject, author: string): string | undefined;
   /** Before judging `message` by an unknown signer: reads the governance events up to it, if not read yet. */
   catchUp(message: StreamMessage): Promise<void>;
+  /** Reads the governance events up to `message`, whoever signed it (an open, judged against the grant that came before it). */
+  upTo(message: StreamMessage): Promise<void>;
+  /** What governance granted `problem` of the tenant's privacy budget (privacy-grant/1), as zCDP rho, and the budget's delta. */
+  privacyGrant(problem: string): { readonly rho: number; readonly delta: number } | undefined;
   close(): void;
 };
 
@@ -69,6 +73,16 @@ export async function tenantTrust(js: JetStreamClient, tenant: string, trustRoot
         // Every governance message before this one was stored before it, so that read had them all.
         coveredSeq = Math.max(coveredSeq, message.seq);
       }
+    },
+    upTo: async (message) => {
+      if (message.seq <= coveredSeq) return;
+      await readUp();
+      coveredSeq = Math.max(coveredSeq, message.seq);
+    },
+    privacyGrant: (problem) => {
+      const budget = admission.budgets?.[tenant];
+      const rho = budget?.grants[problem];
+      return budget === undefined || rho === undefined ? undefined : { rho, delta: budget.delta };
     },
     close: () => {
       live?.stop();

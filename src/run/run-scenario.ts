@@ -13,7 +13,7 @@ import type { ReferenceSolution } from "../core/scenario-format.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import type { AnyEvent } from "../core/event.ts";
 import { eventKindOf } from "../families/registry.ts";
-import { governanceSubject, parseSubject, roundSubject } from "../core/subjects.ts";
+import { governanceSubject, isToken, parseSubject, roundSubject } from "../core/subjects.ts";
 import { publishEvent } from "../governance/signed-publish.ts";
 import { admitEvent, privacyBudgetEvent, privacyGrantEvent } from "../governance/governance-events.ts";
 import { epsilonFor } from "../secure/zcdp.ts";
@@ -136,6 +136,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   const note = options.onNote ?? (() => {});
   const tenant = scenario.tenant;
   const problem = options.problemId ?? scenario.problem;
+  // A subject token: one with a dot would publish where no read of the problem looks, and the run would wait forever.
+  if (!isToken(problem)) throw catoptError("USAGE", `problem id "${problem}" must be 1-64 letters, digits, '-' or '_'`);
   const agents = format.agents(scenario);
   const planTenants = format.planTenants(scenario);
 

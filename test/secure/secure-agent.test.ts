@@ -11,6 +11,7 @@ import { verifyMessage } from "../../src/governance/admission.ts";
 import { generateIdentity, seedOf, type Identity } from "../../src/governance/identity.ts";
 import { envelopeBytes } from "../../src/governance/signed-publish.ts";
 import { agreementKeyOf } from "../../src/secure/masks.ts";
+import { roundPrivacyCost } from "../../src/families/energy-qp/secure-layout.ts";
 
 // An agent of a secure problem against a hostile coordinator: it masks only among keys its peers
 // signed themselves, keeps the first open, and takes attempts and round events only as the rules allow.
@@ -28,8 +29,9 @@ const local = (owner: string): LocalProblem => ({ owner, constant: 0, variables:
 const ids: Record<string, Identity> = Object.fromEntries(NAMES.map((n) => [n, generateIdentity(n)]));
 const keyOf = (name: string) => agreementKeyOf(seedOf(ids[name]), T, P).publicKey;
 /** The trust root admitted each name's own identity: a peer's event must be signed by it. */
-const tools = (name: string): AgentTools => ({
+const tools = (name: string, grant?: { rho: number; delta: number }): AgentTools => ({
   secret: seedOf(ids[name]),
+  privacyGrant: () => grant,
   peerEvent: (envelope, peer) => {
     const { event, author } = verifyMessage(envelope);
     if (author !== ids[peer].did) throw new Error(`signed by ${author}, not by ${peer}`);
@@ -145,6 +147,37 @@ test("a round event that takes a contribution to another round, or one agent's t
   assert.throws(() => a.reply?.(round([own, own, eventId(T, P, "masked", 1, "b")])), /twice/);
   const revealed = a.reply?.(round([own, eventId(T, P, "masked", 1, "b"), eventId(T, P, "masked", 1, "c")]));
   assert.is(revealed?.schema, "reveal/1");
+});
+
+test("with noise: no grant, no taking part; it reveals for the rounds its grant pays for and none after, whatever the coordinator asks", () => {
+  const noisy: ProblemSpec = {
+    ...spec,
+    admm: { ...spec.admm, maxRounds: 5 },
+    secure: { fractionBits: 20, maxAbs: 16, threshold: 2, noise: { clip: 4, sigma2: 1e4 } },
+  };
+  const ungranted = qpAgent(T, P, local("a"));
+  ungranted.equip?.(tools("a"));
+  assert.match(String((ungranted.opened(openEvent(T, P, noisy)) as { stop?: string }).stop), /governance granted problem p no privacy budget/);
+
+  const cost = roundPrivacyCost(noisy);
+  const a = qpAgent(T, P, local("a"));
+  a.equip?.(tools("a", { rho: 2.5 * cost, delta: 1e-6 })); // two rounds' worth, of the five the open declares
+  assert.equal(a.opened(openEvent(T, P, noisy)), { agents: NAMES });
+  const round = (n: number): AnyEvent => ({
+    schema: "round/2",
+    id: eventId(T, P, "round", n),
+    tenant: T,
+    problem: P,
+    round: n,
+    base: n - 1,
+    body: { took: NAMES.map((name) => eventId(T, P, "masked", n, name)), closedBy: "all" },
+  });
+  for (const n of [1, 2, 3]) {
+    a.plan(honestPlan(n - 1));
+    a.deltaEvent(view(n - 1));
+    if (n <= 2) assert.is(a.reply?.(round(n))?.schema, "reveal/1", `round ${n} is paid for`);
+    else assert.throws(() => a.reply?.(round(n)), /pays for 2 rounds/);
+  }
 });
 
 test("asked for a silent peer's seed, an agent sends its share only for the round and set it revealed for", () => {

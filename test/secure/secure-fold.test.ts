@@ -63,9 +63,9 @@ function started(s: ProblemSpec = spec, context?: OpenContext): ProblemState {
 
 const values: Record<string, Record<string, number>> = { a: { r1: 1.5, r2: -2.25 }, b: { r1: 3, r2: 0.125 }, c: { r1: -0.5, r2: 4 } };
 
-function masked(round: number, attempt: Attempt, agent: string, s: ProblemSpec = spec) {
-  const noise = { random: seededRandom(`${agent}/${round}`), agents: attempt.roster.length };
-  const words = contributionWords(s, s.secure as NonNullable<ProblemSpec["secure"]>, values[agent], {}, 7, noise);
+function masked(round: number, attempt: Attempt, agent: string, s: ProblemSpec = spec, own = values[agent]) {
+  const noise = { random: seededRandom(`${agent}/${round}`) };
+  const words = contributionWords(s, s.secure as NonNullable<ProblemSpec["secure"]>, own, {}, 7, noise);
   const c = contribute({ name: agent, key: keys[agent] }, attempt, words, random(`${agent}/${round}/${attempt.context.attempt}`));
   const kind = attempt.context.attempt === 1 ? "masked" : `masked-${attempt.context.attempt}`;
   return {
@@ -225,8 +225,8 @@ test("an open whose secure sums would not fit 64 bits, or with asynchronous roun
 });
 
 /** Round `round` with every agent of `names`: contributions, the round event, the reveals. */
-function fullRound(p: ProblemState, round: number, names: readonly string[], s: ProblemSpec): ProblemState {
-  const sent = names.map((a) => masked(round, attemptOf(names, round), a, s));
+function fullRound(p: ProblemState, round: number, names: readonly string[], s: ProblemSpec, made = masked): ProblemState {
+  const sent = names.map((a) => made(round, attemptOf(names, round), a, s));
   for (const [i, a] of names.entries()) p = apply(p, sent[i].event, a);
   p = apply(p, frame("round/2", "round", round, { took: sent.map((x) => x.event.id), closedBy: "all" }));
   for (const [i, a] of names.entries()) p = apply(p, frame("reveal/1", "reveal", round, { seed: sent[i].c.selfSeed, took: names, attempt: 1 }, a), a);
@@ -253,7 +253,7 @@ test("with noise: the sums carry it, each round spends what it releases, and the
     assert.ok(x !== sum && Math.abs(x - sum) < 10, `${r}: ${x} against ${sum}`);
   }
   assert.equal(
-    Object.keys(contributionWords(noisy, noisy.secure as NonNullable<ProblemSpec["secure"]>, values.a, {}, 7, { random: seededRandom("x"), agents: 3 })).length,
+    Object.keys(contributionWords(noisy, noisy.secure as NonNullable<ProblemSpec["secure"]>, values.a, {}, 7, { random: seededRandom("x") })).length,
     2,
     "values only: no squares, no objective",
   );
@@ -265,7 +265,7 @@ test("with noise: the sums carry it, each round spends what it releases, and the
 });
 
 test("with noise: no budget, no problem; too little for one round ends it at round 0", () => {
-  assert.throws(() => energyQp.open(openEvent(T, P, noisy)), /tenant t has no privacy budget/);
+  assert.throws(() => energyQp.open(openEvent(T, P, noisy)), /governance granted problem p of tenant t no privacy budget/);
   const worst = worstRoundRho({ clip: 4, sigma2: 0.5, fractionBits: 20, dimension: 2 }, 2, 3);
   const p = started(noisy, { privacy: { rhoLeft: 0.5 * worst, delta: 1e-6 } });
   assert.is(p.phase, "budget-exhausted");
@@ -273,11 +273,34 @@ test("with noise: no budget, no problem; too little for one round ends it at rou
   assert.is(p.plan?.roster, undefined, "and names no roster");
 });
 
+test("with noise: a round is paid for when it is taken; a sum no clipped agents could reach is refused", () => {
+  const p = started(noisy, { privacy: { rhoLeft: 100, delta: 1e-6 } });
+  const sent = AGENTS.map((a) => masked(1, attemptOf(AGENTS, 1), a, noisy));
+  let q = p;
+  for (const [i, a] of AGENTS.entries()) q = apply(q, sent[i].event, a);
+  q = apply(q, frame("round/2", "round", 1, { took: sent.map((x) => x.event.id), closedBy: "all" }));
+  assert.is(
+    q.privacy?.spent,
+    roundRho({ clip: 4, sigma2: 0.5, fractionBits: 20, dimension: 2, agents: 2 }),
+    "before any reveal: once revealed, the sum is anyone's",
+  );
+  // A hostile agent ignores the clip and sends r1 = 1000 (its words lie; nobody can see them masked).
+  const liar = { ...noisy, secure: { ...(noisy.secure as NonNullable<ProblemSpec["secure"]>), maxAbs: 2000, noise: { clip: 2000, sigma2: 0.5 } } };
+  const lying = (round: number, attempt: Attempt, agent: string) =>
+    agent === "b" ? masked(round, attempt, agent, liar, { r1: 1000, r2: 0 }) : masked(round, attempt, agent, noisy);
+  try {
+    fullRound(p, 1, AGENTS, noisy, lying);
+    assert.unreachable("took the lying round");
+  } catch (err) {
+    assert.match((err as Error).message, /round 1's sum on r1 is .* past what 3 clipped agents and their noise reach/);
+  }
+});
+
 test("with noise: the masks still cancel exactly, leaving the clipped values plus every agent's noise", () => {
   const p = fullRound(started(noisy, { privacy: { rhoLeft: 100, delta: 1e-6 } }), 1, AGENTS, noisy);
   // The same words the agents masked (the same seeded draws), added in the clear.
   const settings = noisy.secure as NonNullable<ProblemSpec["secure"]>;
-  const clear = AGENTS.map((a) => contributionWords(noisy, settings, values[a], {}, 7, { random: seededRandom(`${a}/1`), agents: 3 }));
+  const clear = AGENTS.map((a) => contributionWords(noisy, settings, values[a], {}, 7, { random: seededRandom(`${a}/1`) }));
   const expected = noisy.resources.map(
     (_, j) =>
       Number(

@@ -7,7 +7,7 @@ import { agreementKeyOf, openShare, sharedSecret, type AgreementKey } from "../.
 import { wordsToBytes } from "../../secure/ring.ts";
 import { secretStream } from "../../secure/secret-stream.ts";
 import { cryptoRandom, type RandomSource } from "../../secure/discrete-gaussian.ts";
-import { contributionWords } from "./secure-layout.ts";
+import { contributionWords, roundPrivacyCost } from "./secure-layout.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import { localObjective } from "./local-problem.ts";
 import { MAX_MAGNITUDE } from "../../core/validate.ts";
@@ -46,6 +46,12 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
   const seeds = new Map<string, Uint8Array>(); // by round/attempt
   let revealed: RevealRecord = {};
   let maskedBefore = false; // a restart finds masked contributions of its own: see opened()
+  /**
+   * With noise: the rounds governance's grant pays for (and the open declares), as the agent reads the
+   * pinned trust root's events itself. It reveals for no round past them, so what it releases stays
+   * within the grant whatever the coordinator publishes; the fold ends the problem at the same round.
+   */
+  let paidRounds = 0;
   const ownRound = (id: string): number | undefined => {
     const [t, p, kind, round, owner, ...rest] = id.split("/");
     const ours = kind === "delta" || kind === "masked" || /^masked-\d+$/.test(kind ?? "");
@@ -167,6 +173,14 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
         return {
           stop: `${local.owner} sent masked contributions to secure problem ${problem} before it restarted, and cannot resume it (its values are only in masked words): start it under a new --problem-id`,
         };
+      if (spec.secure?.noise !== undefined) {
+        const grant = tools?.privacyGrant();
+        if (grant === undefined)
+          return {
+            stop: `governance granted problem ${problem} no privacy budget (privacy-grant/1): ${local.owner} does not add its values to its noisy sums`,
+          };
+        paidRounds = Math.min(spec.admm.maxRounds, Math.floor((grant.rho / roundPrivacyCost(spec)) * (1 + 1e-12)));
+      }
       return { agents: event.body.agents };
     },
     plan: (event): QpPlan | undefined => {
@@ -266,9 +280,8 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
       return name;
     });
     if (new Set(taken).size !== taken.length) fail(`round ${event.round} took one agent's contribution twice`);
-    const declared = spec?.admm.maxRounds ?? 0;
-    if (spec?.secure?.noise !== undefined && event.round > declared)
-      fail(`${local.owner} does not reveal for round ${event.round}: problem ${problem} declared ${declared} rounds, and its privacy spend counts no more`);
+    if (spec?.secure?.noise !== undefined && event.round > paidRounds)
+      fail(`${local.owner} does not reveal for round ${event.round}: the privacy budget governance granted problem ${problem} pays for ${paidRounds} rounds`);
     const threshold = Math.max(spec?.secure?.threshold ?? 2, fewest());
     const refusal = revealRefusal(revealed, attempt, taken, threshold);
     if (refusal !== undefined) fail(`${local.owner} does not reveal its mask: ${refusal}`);
@@ -323,7 +336,6 @@ export function maskedEvent(
   const proposed = (view.proposed ?? {}) as Readonly<Record<string, number>>;
   const words = contributionWords(spec, settings, proposed, (view.committed ?? {}) as Readonly<Record<string, number>>, localObjective(local, proposed), {
     random: noiseRandom,
-    agents: attempt.roster.length,
   });
   const c = contribute({ name: local.owner, key }, attempt, words, randomFor(words));
   const round = view.planRound + 1;

@@ -1,8 +1,6 @@
 import { eventId, planEventOf, type CatoptEvent } from "../../core/event.ts";
 import { sci } from "../../core/text-charts.ts";
 import type { FamilyProblem, OpenContext, PrivacyHolding, ProblemFamily } from "../../core/family.ts";
-import type { SecureSettings } from "../../core/problem-spec.ts";
-import { roundRho, worstRoundRho } from "../../secure/distributed-noise.ts";
 import { epsilonFor } from "../../secure/zcdp.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
@@ -14,7 +12,7 @@ import { globalViolation } from "./violation.ts";
 import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold, withoutSelfMasks } from "../../secure/aggregation.ts";
 import { agreementKeyOf, sharedSecret, type MaskContext } from "../../secure/masks.ts";
 import { addWords, bytesToWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
-import { contributionLength, fractionBitsAvailable, sumsOf, type SecureSums } from "./secure-layout.ts";
+import { contributionLength, fractionBitsAvailable, roundPrivacyCost, sumsOf, type SecureSums } from "./secure-layout.ts";
 import type { RoundAggregate } from "../../solver/admm.ts";
 
 /**
@@ -268,7 +266,7 @@ function checkSecure(spec: ProblemSpec): void {
     );
   if (secure.noise !== undefined)
     try {
-      worstRoundOf(spec);
+      roundPrivacyCost(spec);
     } catch (err) {
       reject(`a secure problem's noise cannot be shared: ${(err as Error).message}`);
     }
@@ -285,21 +283,7 @@ function grant(event: CatoptEvent<"open/1">, context?: OpenContext): PrivacyHold
     reject(
       `governance granted problem ${event.problem} of tenant ${event.tenant} no privacy budget (privacy-grant/1): it adds noise, and nothing could pay for it`,
     );
-  return { granted: Math.min(left.rhoLeft, event.body.admm.maxRounds * worstRoundOf(event.body)), spent: 0, delta: left.delta };
-}
-
-/** The most rho one round of a problem with noise can spend: its roster may be any size from the threshold to all its agents. */
-function worstRoundOf(spec: ProblemSpec): number {
-  const secure = spec.secure as NonNullable<ProblemSpec["secure"]>;
-  const noise = secure.noise as NonNullable<SecureSettings["noise"]>;
-  return worstRoundRho({ ...noise, fractionBits: secure.fractionBits, dimension: spec.resources.length }, secure.threshold, spec.agents.length);
-}
-
-/** What a round of `agents` spends. */
-function roundOf(spec: ProblemSpec, agents: number): number {
-  const secure = spec.secure as NonNullable<ProblemSpec["secure"]>;
-  const noise = secure.noise as NonNullable<SecureSettings["noise"]>;
-  return roundRho({ ...noise, fractionBits: secure.fractionBits, dimension: spec.resources.length, agents });
+  return { granted: Math.min(left.rhoLeft, event.body.admm.maxRounds * roundPrivacyCost(event.body)), spent: 0, delta: left.delta };
 }
 
 /** Whether an X25519 public key can share a secret (not a low-order point, which OpenSSL refuses or which gives zero). */
@@ -599,7 +583,14 @@ function takeMasked(p: ProblemState, event: RoundEvent): ProblemState {
   }
   const ids = new Set(event.body.took);
   const pending = Object.fromEntries(Object.entries(p.pending).filter(([id]) => !ids.has(id)));
-  return { ...p, pending, secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {}, sealed, digests } } };
+  // The round is paid for as it is taken: once the agents reveal, its sum is anyone's, whatever the step makes of it.
+  const privacy = p.privacy === undefined ? {} : { privacy: { ...p.privacy, spent: p.privacy.spent + roundPrivacyCost(p.spec) } };
+  return {
+    ...p,
+    ...privacy,
+    pending,
+    secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {}, sealed, digests } },
+  };
 }
 
 /** Every seed is in: the sum is the masked words' less each self mask, and the round steps on the sums alone. */
@@ -615,6 +606,16 @@ function secureStep(p: ProblemState, revealing: NonNullable<SecureState["reveali
   const k = revealing.took.length;
   const n = p.spec.agents.length;
   const scalars = sums.scalars ?? noisyScalars(p, sums.x);
+  const noise = settings.noise;
+  if (noise !== undefined) {
+    // Clipped values plus noise: a sum past k clips and 64 standard deviations of the noise (odds below e^-2000) is a lie.
+    const bound = k * noise.clip + 64 * Math.sqrt((noise.sigma2 * k) / settings.threshold);
+    const far = sums.x.findIndex((x) => !(Math.abs(x) <= bound));
+    if (far >= 0)
+      reject(
+        `round ${revealing.round}'s sum on ${p.spec.resources[far]} is ${sums.x[far]}, past what ${k} clipped agents and their noise reach (${bound}): an agent's masked words lie`,
+      );
+  }
   if (sums.scalars !== undefined) {
     // What the fold can check of sums it cannot see the parts of: squares are not negative, and by
     // Cauchy-Schwarz the sum of the squares of k vectors is at least the square of their sum over k.
@@ -635,8 +636,7 @@ function secureStep(p: ProblemState, revealing: NonNullable<SecureState["reveali
   };
   const committedAt = { ...p.committedAt, ...Object.fromEntries(revealing.took.map((a) => [a, revealing.round])) };
   const secure: SecureState = { roster: activeAgents(p), x: sums.x, objective: scalars.objective };
-  const privacy = p.privacy === undefined ? undefined : { ...p.privacy, spent: p.privacy.spent + roundOf(p.spec, k) };
-  return advance({ ...p, secure, privacy }, revealing.round, aggregate, { x: p.x, objectives: p.objectives, committedAt, lateAnswers: p.lateAnswers });
+  return advance({ ...p, secure }, revealing.round, aggregate, { x: p.x, objectives: p.objectives, committedAt, lateAnswers: p.lateAnswers });
 }
 
 /**
@@ -653,7 +653,7 @@ function noisyScalars(p: ProblemState, x: readonly number[]): NonNullable<Secure
 }
 
 /** Whether the problem's privacy budget cannot pay for another round (absent: it has none to pay). */
-const exhausted = (p: ProblemState): boolean => p.privacy !== undefined && p.privacy.spent + worstRoundOf(p.spec) > p.privacy.granted * (1 + 1e-12);
+const exhausted = (p: ProblemState): boolean => p.privacy !== undefined && p.privacy.spent + roundPrivacyCost(p.spec) > p.privacy.granted * (1 + 1e-12);
 
 /** The agents that joined and have not left, in the problem's order. */
 const activeAgents = (p: ProblemState): string[] => p.spec.agents.filter((a) => p.joined[a] !== undefined && p.joined[a].left === undefined);

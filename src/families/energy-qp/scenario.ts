@@ -180,8 +180,8 @@ function privacyOf(
   const clip = v.positive(p.clip, at("clip"));
   const rounds = p.rounds === undefined ? maxRounds : v.integer(p.rounds, at("rounds"), 1);
   if (rounds > 100_000) throw new v.ValidationError(at("rounds"), `${rounds} is more than 100000`);
-  const fewest = secure.threshold;
-  const most = spec.agents.length;
+  // Each agent adds the threshold's share of the noise (fold.ts worstRoundOf): a round spends what that many agents' noise gives.
+  const honest = secure.threshold;
   const release = (fractionBits: number) => ({ clip, fractionBits, dimension: spec.resources.length });
   const perRound = rhoBudgetFor(epsilon, delta) / rounds;
   try {
@@ -190,8 +190,8 @@ function privacyOf(
     let sigma2 = p.sigma2 === undefined ? (2 * clip) ** 2 / (2 * perRound) : v.positive(p.sigma2, at("sigma2"));
     const fractionBits = fractionBitsAvailable(spec, secure.maxAbs, { clip, sigma2 });
     if (fractionBits < 8) throw new RangeError(`noise of variance ${sigma2} leaves ${fractionBits} fraction bits in 64-bit sums`);
-    if (p.sigma2 === undefined) sigma2 = sigma2For(perRound, release(fractionBits), fewest, most);
-    worstRoundRho({ ...release(fractionBits), sigma2 }, fewest, most);
+    if (p.sigma2 === undefined) sigma2 = sigma2For(perRound, release(fractionBits), honest, honest);
+    worstRoundRho({ ...release(fractionBits), sigma2 }, honest, honest);
     return { secure: { ...secure, fractionBits, noise: { clip, sigma2 } }, rounds, budget: { epsilon, delta } };
   } catch (err) {
     if (err instanceof v.ValidationError) throw err;

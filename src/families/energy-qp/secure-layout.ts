@@ -2,7 +2,7 @@ import type { SecureSettings } from "../../core/problem-spec.ts";
 import { fromLimbs, MAX_FRACTION_BITS, toLimbs, type Words } from "../../secure/ring.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import { sampleDiscreteGaussianVector, type RandomSource } from "../../secure/discrete-gaussian.ts";
-import { clipToNorm, localVariance, type NoiseSettings } from "../../secure/distributed-noise.ts";
+import { clipToNorm, localVariance, roundRho, type NoiseSettings } from "../../secure/distributed-noise.ts";
 
 /**
  * What an energy agent contributes to a secure round, in the problem's fixed point: its values
@@ -41,6 +41,18 @@ export function fractionBitsAvailable(spec: Pick<ProblemSpec, "agents" | "resour
 }
 
 /**
+ * What one round of a problem with noise spends (zCDP rho), for its fold's account and its agents'
+ * own check of the open against their grant. Each agent adds the share of the sum's noise that the
+ * problem's threshold of agents would: the privacy holds as long as that many agents of a round are
+ * honest (colluders may add none, or subtract their own), so rho counts those agents' noise only.
+ */
+export function roundPrivacyCost(spec: ProblemSpec): number {
+  const secure = spec.secure as SecureSettings;
+  const noise = secure.noise as NoiseSettings;
+  return roundRho({ ...noise, fractionBits: secure.fractionBits, dimension: spec.resources.length, agents: secure.threshold });
+}
+
+/**
  * Words a contribution holds. With noise, only the values: squares and objectives would need noise
  * of their own (and budget); the fold steps on the noisy sums alone (fold.ts secureStep).
  */
@@ -49,7 +61,7 @@ export const contributionLength = (spec: ProblemSpec): number => spec.resources.
 /**
  * An agent's words for a round. With noise (the problem's `secure.noise`), its values clipped to
  * the problem's L2 norm and its share of the round's discrete Gaussian noise, drawn from `random`
- * for a roster of `agents` (the noise must come from fresh randomness: a restarted agent draws anew).
+ * (the noise must come from fresh randomness: a restarted agent draws anew).
  */
 export function contributionWords(
   spec: ProblemSpec,
@@ -57,7 +69,7 @@ export function contributionWords(
   next: Readonly<Record<string, number>>,
   previous: Readonly<Record<string, number>>,
   objective: number,
-  noise?: { readonly random: RandomSource; readonly agents: number },
+  noise?: { readonly random: RandomSource },
 ): Words {
   const fixed = (x: number, where: string): bigint => {
     if (!(Math.abs(x) <= settings.maxAbs)) throw new RangeError(`${where} is ${x}, outside the problem's secure bound ${settings.maxAbs}`);
@@ -65,11 +77,13 @@ export function contributionWords(
   };
   if (settings.noise !== undefined) {
     if (noise === undefined) throw new Error("a problem with noise needs a random source and the roster's size");
+    // Held to the secure bound first rather than refused: a refusal that depended on the values would tell of them.
     const clipped = clipToNorm(
-      spec.resources.map((r) => next[r] ?? 0),
+      spec.resources.map((r) => Math.max(-settings.maxAbs, Math.min(settings.maxAbs, next[r] ?? 0))),
       settings.noise.clip,
     );
-    const draws = sampleDiscreteGaussianVector(localVariance(settings.noise.sigma2, settings.fractionBits, noise.agents), clipped.length, noise.random);
+    // Each agent adds the share the threshold's agents would: the noise holds with that many honest agents in a round.
+    const draws = sampleDiscreteGaussianVector(localVariance(settings.noise.sigma2, settings.fractionBits, settings.threshold), clipped.length, noise.random);
     return BigUint64Array.from(clipped, (x, j) => BigInt.asUintN(64, fixed(x, spec.resources[j]) + draws[j]));
   }
   const q = spec.resources.map((r) => fixed(next[r] ?? 0, r));
