@@ -140,6 +140,12 @@ secure("with noise: the run spends its tenant's budget over its rounds, the spen
   // One deployment, one trust root for both runs: its governance's budget and grants carry over.
   const keys = path.join(dir, "noisy-keys");
   for (const name of ["governance", "coordinator", ...noisy.spec.agents]) await saveIdentity(keys, generateIdentity(name));
+  try {
+    await runScenario(withFamily(energyQpScenarios, noisy), { url: server.url, problemId: "sol-energy-0.5", keys });
+    assert.unreachable("ran a problem id with a dot");
+  } catch (err) {
+    assert.match((err as Error).message, /problem id "sol-energy-0.5" must be 1-64 letters/, "refused, not a run that waits forever on subjects nobody reads");
+  }
   const report = await runScenario(withFamily(energyQpScenarios, noisy), { url: server.url, problemId: "sol-energy-noisy", keys });
   assert.is(report.status, "max-rounds", "it ran the rounds it declared");
   assert.is(report.rounds, 12);
