@@ -77,15 +77,13 @@ console.log(
     rounds,
     clip: CLIP,
     no_noise_gap: baseline,
-    rows: rows
-      .slice(1)
-      .map((r) => ({
-        epsilon: r.epsilon,
-        sigma: Number(r.sigma.toFixed(1)),
-        gap: median(r.gaps),
-        violation: median(r.violations),
-        gap_ratio: median(r.gaps) / baseline,
-      })),
+    rows: rows.slice(1).map((r) => ({
+      epsilon: r.epsilon,
+      sigma: Number(r.sigma.toFixed(1)),
+      gap: median(r.gaps),
+      violation: median(r.violations),
+      gap_ratio: median(r.gaps) / baseline,
+    })),
   }),
 );
 
