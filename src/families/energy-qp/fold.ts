@@ -9,9 +9,24 @@ import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
-import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold, withoutSelfMasks } from "../../secure/aggregation.ts";
-import { agreementKeyOf, sharedSecret, type MaskContext } from "../../secure/masks.ts";
-import { addWords, bytesToWords, wordsToBytes, zeroWords } from "../../secure/ring.ts";
+import { sameBytes } from "../../secure/aggregation.ts";
+import { agreementKeyOf, sharedSecret } from "../../secure/masks.ts";
+import type { Words } from "../../secure/ring.ts";
+import {
+  pendingMasked,
+  recoverEvent,
+  retryEvent,
+  takeAttempt,
+  takeRecover,
+  takeReveal,
+  takeRound,
+  takeShares,
+  type PendingMasked,
+  type Revealed,
+  type RevealingRound,
+  type SecureProblem,
+  type SecureRounds,
+} from "../../secure/round-fold.ts";
 import { contributionLength, fractionBitsAvailable, roundPrivacyCost, sumsOf, type SecureSums } from "./secure-layout.ts";
 import type { RoundAggregate } from "../../solver/admm.ts";
 
@@ -31,18 +46,6 @@ type JoinedAgent = {
   /** Its X25519 key for secure rounds (join/2 of a secure problem), and the signed join it came in (relayed in plans). */
   readonly agreementKey?: Uint8Array;
   readonly signedJoin?: Uint8Array;
-};
-
-/** A masked contribution (masked/1) not yet taken: words only its round's sum can read. */
-type PendingMasked = {
-  readonly agent: string;
-  readonly round: number;
-  readonly base: number;
-  readonly words: Uint8Array;
-  readonly commitment: Uint8Array;
-  /** The share of its seed it sealed for each peer: relayed should it not reveal (recover/1); and their digests, to check what peers send back. */
-  readonly shares: Readonly<Record<string, Uint8Array>>;
-  readonly shareDigests: Readonly<Record<string, Uint8Array>>;
 };
 
 type PendingDelta = {
@@ -94,28 +97,18 @@ export type ProblemState = {
   readonly privacy?: PrivacyHolding;
 };
 
-type SecureState = {
-  /** The agents the next round masks among (the plan's roster, or a later attempt's), in the problem's order. */
-  readonly roster: readonly string[];
-  /** The next round's attempt, when the coordinator tried it again (absent: the first). */
-  readonly attempt?: number;
-  /** The sum of the agents' values by resource, and of their objectives, as the last round's reveals gave them. */
-  readonly x: readonly number[];
-  readonly objective: number;
-  /** A round whose set is taken, waiting for each taken agent's seed: its masked words' sum, their commitments, the seeds so far. */
-  readonly revealing?: {
-    readonly round: number;
-    readonly took: readonly string[];
-    readonly masked: Uint8Array;
-    readonly commitments: Readonly<Record<string, Uint8Array>>;
-    readonly seeds: Readonly<Record<string, Uint8Array>>;
-    /** Each taken agent's shares of its seed, sealed for each peer, and their digests. */
-    readonly sealed: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>>;
-    readonly digests: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>>;
-    /** Asked for by the coordinator (recover/1): the seeds of these agents, from their peers' shares, by holder. */
-    readonly recovering?: { readonly missing: readonly string[]; readonly shares: Readonly<Record<string, Readonly<Record<string, Uint8Array>>>> };
-  };
-};
+/** A secure problem's rounds (secure/round-fold.ts), and the sums the last round's reveals gave: of the agents' values by resource, and of their objectives. */
+type SecureState = SecureRounds & { readonly x: readonly number[]; readonly objective: number };
+
+/** What the secure rules read of the problem. */
+const secureProblemOf = (p: ProblemState): SecureProblem => ({
+  tenant: p.tenant,
+  problem: p.problem,
+  agents: p.spec.agents,
+  threshold: (p.spec.secure as NonNullable<ProblemSpec["secure"]>).threshold,
+  words: contributionLength(p.spec),
+  round: p.round,
+});
 
 const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 };
 
@@ -150,44 +143,11 @@ export const energyQp: ProblemFamily<ProblemState> = {
     return reject(`a ${event.schema} event does not belong to energy QP ${p.problem}`);
   },
   leave: (p, agent) => (p.spec.secure === undefined ? leave(p, agent) : secureLeave(p, agent)),
-  retry: (p, missing) => {
-    const secure = p.secure;
-    if (secure === undefined || p.phase !== "running" || secure.revealing !== undefined) return undefined;
-    const roster = secure.roster.filter((a) => p.joined[a]?.left === undefined && !missing.includes(a));
-    const threshold = (p.spec.secure as NonNullable<ProblemSpec["secure"]>).threshold;
-    if (roster.length === secure.roster.length || roster.length < threshold) return undefined;
-    const next = (secure.attempt ?? 1) + 1;
-    const round = p.round + 1;
-    return {
-      schema: "attempt/1",
-      id: eventId(p.tenant, p.problem, `attempt-${next}`, round),
-      tenant: p.tenant,
-      problem: p.problem,
-      round,
-      base: p.round,
-      body: { attempt: next, roster },
-    };
-  },
-  recover: (p) => {
-    const waiting = p.secure?.revealing;
-    if (waiting === undefined || waiting.recovering !== undefined) return undefined;
-    const missing = waiting.took.filter((a) => waiting.seeds[a] === undefined);
-    if (missing.length === 0 || waiting.took.length - missing.length < shareThreshold(waiting.took.length)) return undefined;
-    return {
-      schema: "recover/1",
-      id: eventId(p.tenant, p.problem, "recover", waiting.round),
-      tenant: p.tenant,
-      problem: p.problem,
-      round: waiting.round,
-      base: waiting.round - 1,
-      body: {
-        attempt: p.secure?.attempt ?? 1,
-        missing,
-        commitments: Object.fromEntries(missing.map((a) => [a, waiting.commitments[a]])),
-        sealed: Object.fromEntries(missing.map((a) => [a, waiting.sealed[a]])),
-      },
-    };
-  },
+  retry: (p, missing) =>
+    p.secure === undefined || p.phase !== "running"
+      ? undefined
+      : retryEvent(secureProblemOf(p), p.secure, (a) => p.joined[a]?.left !== undefined || missing.includes(a)),
+  recover: (p) => (p.secure === undefined ? undefined : recoverEvent(secureProblemOf(p), p.secure)),
   describePlan: (event) => {
     if (event.schema !== "plan/1" && event.schema !== "plan/2") return undefined;
     const plan = event.body;
@@ -380,21 +340,10 @@ function delta(p: ProblemState, event: CatoptEvent<"delta/1">, agent: string): P
  * earlier attempt are void.
  */
 function attempt(p: ProblemState, event: CatoptEvent<"attempt/1">): ProblemState {
-  const secure = p.secure as SecureState;
   if (p.phase !== "running") reject(`an attempt of round ${event.round} after the problem ended (${p.phase})`);
-  if (secure.revealing !== undefined) reject(`an attempt of round ${event.round} while round ${secure.revealing.round} waits for its reveals`);
-  if (event.round !== p.round + 1) reject(`an attempt of round ${event.round}; the next round is ${p.round + 1}`);
-  const next = (secure.attempt ?? 1) + 1;
-  if (event.body.attempt !== next) reject(`attempt ${event.body.attempt} of round ${event.round}; the next is ${next}`);
-  const roster = event.body.roster;
-  const stranger = roster.find((a) => !secure.roster.includes(a));
-  if (stranger !== undefined) reject(`attempt ${next} of round ${event.round} names ${stranger}, which the last attempt's roster did not`);
-  if (new Set(roster).size !== roster.length || roster.length >= secure.roster.length)
-    reject(`attempt ${next} of round ${event.round} must leave some agent out, naming each once`);
-  const threshold = (p.spec.secure as NonNullable<ProblemSpec["secure"]>).threshold;
-  if (roster.length < threshold) reject(`attempt ${next} of round ${event.round} has ${roster.length} agents, below the threshold of ${threshold}`);
+  const secure = { ...(p.secure as SecureState), ...takeAttempt(secureProblemOf(p), p.secure as SecureState, event) };
   const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => !("words" in d)));
-  return { ...p, pending, secure: { ...secure, attempt: next, roster: p.spec.agents.filter((a) => roster.includes(a)) } };
+  return { ...p, pending, secure };
 }
 
 /**
@@ -421,132 +370,29 @@ function masked(p: ProblemState, event: CatoptEvent<"masked/1">, agent: string):
   const stale = staleReason({ agent, round: event.round, base: event.base }, p.round, roundRules(p));
   if (stale !== undefined) reject(`masked contribution from ${agent} comes too late: ${stale}`);
   if (p.pending[event.id] !== undefined) reject(`masked contribution ${event.id} arrived twice`);
-  const current = (p.secure as SecureState).attempt ?? 1;
-  if (event.body.attempt !== current)
-    reject(`masked contribution from ${agent} for attempt ${event.body.attempt} of round ${event.round}, which is at attempt ${current}`);
-  if (!(p.secure as SecureState).roster.includes(agent)) reject(`masked contribution from ${agent}, which is not in round ${event.round}'s roster`);
-  const length = contributionLength(p.spec) * 8;
-  if (event.body.words.length !== length)
-    reject(`masked contribution from ${agent} has ${event.body.words.length} bytes, not the ${length} of ${p.problem}'s layout`);
-  const peers = Object.keys(event.body.shares);
-  const roster = (p.secure as SecureState).roster;
-  const digested = Object.keys(event.body.shareDigests);
-  if (
-    peers.length !== roster.length - 1 ||
-    peers.some((peer) => peer === agent || !roster.includes(peer)) ||
-    digested.length !== peers.length ||
-    digested.some((peer) => !peers.includes(peer))
-  )
-    reject(`masked contribution from ${agent} must seal a share of its seed, and its digest, for each other agent of the roster, and none else`);
-  const pending: PendingMasked = {
-    agent,
-    round: event.round,
-    base: event.base,
-    words: event.body.words,
-    commitment: event.body.commitment,
-    shares: event.body.shares,
-    shareDigests: event.body.shareDigests,
-  };
-  return { ...p, pending: { ...p.pending, [event.id]: pending } };
+  return { ...p, pending: { ...p.pending, [event.id]: pendingMasked(secureProblemOf(p), p.secure as SecureState, event, agent) } };
 }
 
-/**
- * A taken agent's seed: checked against its commitment and against the set it names; once every
- * taken agent's is in, the round closes on the sum of the masked words less the self masks.
- */
+/** A taken agent's seed (secure/round-fold.ts takeReveal); once every taken agent's is in, the round steps on the sums. */
 function reveal(p: ProblemState, event: CatoptEvent<"reveal/1">, agent: string): ProblemState {
-  const secure = p.secure as SecureState;
-  const waiting = secure.revealing ?? reject(`a reveal from ${agent} for round ${event.round}, which waits for none`);
-  if (event.round !== waiting.round) reject(`a reveal from ${agent} for round ${event.round}; round ${waiting.round} waits for its reveals`);
-  if (!waiting.took.includes(agent)) reject(`a reveal from ${agent}, which round ${waiting.round} did not take`);
-  if (waiting.seeds[agent] !== undefined) reject(`${agent} revealed twice for round ${waiting.round}`);
-  if (event.body.attempt !== (secure.attempt ?? 1))
-    reject(`${agent} revealed for attempt ${event.body.attempt} of round ${waiting.round}, which took attempt ${secure.attempt ?? 1}`);
-  const named = event.body.took;
-  if (named.length !== waiting.took.length || waiting.took.some((a) => !named.includes(a)))
-    reject(`${agent}'s reveal names the set ${named.join(", ")}, not the ${waiting.took.join(", ")} round ${waiting.round} took`);
-  if (!sameBytes(commitmentOf(event.body.seed), waiting.commitments[agent])) reject(`${agent}'s seed for round ${waiting.round} does not match its commitment`);
-  const seeds = { ...waiting.seeds, [agent]: event.body.seed };
-  const revealing = { ...waiting, seeds };
-  if (waiting.took.some((a) => seeds[a] === undefined)) return { ...p, secure: { ...secure, revealing } };
-  return secureStep(p, revealing);
+  return afterSeeds(p, takeReveal(secureProblemOf(p), p.secure as SecureState, event, agent));
 }
 
-/**
- * The coordinator asks for the seeds of taken agents that did not reveal: exactly those, with
- * the commitments and sealed shares they sent (the fold holds both: a relay that differs is
- * refused), once a round, while the taken set stays the same.
- */
+/** The coordinator asks for a silent agent's seed from its peers' shares (secure/round-fold.ts takeRecover). */
 function recover(p: ProblemState, event: CatoptEvent<"recover/1">): ProblemState {
   const secure = p.secure as SecureState;
-  const waiting = secure.revealing ?? reject(`a recovery for round ${event.round}, which waits for no reveal`);
-  if (event.round !== waiting.round || event.body.attempt !== (secure.attempt ?? 1))
-    reject(`a recovery for attempt ${event.body.attempt} of round ${event.round}, not the round waiting`);
-  if (waiting.recovering !== undefined) reject(`round ${waiting.round} is already recovering ${waiting.recovering.missing.join(", ")}`);
-  // What it asks for is what was missing when it asked: a seed revealed since is simply not needed.
-  const missing = waiting.took.filter((a) => waiting.seeds[a] === undefined);
-  const asked = event.body.missing;
-  if (new Set(asked).size !== asked.length || asked.some((a) => !waiting.took.includes(a)) || missing.some((a) => !asked.includes(a)))
-    reject(`a recovery for round ${waiting.round} must ask for the seeds of ${missing.join(", ")} (of agents it took, each once)`);
-  if (missing.length === 0) reject(`a recovery for round ${waiting.round}, whose seeds are all in`);
-  for (const a of missing) {
-    if (!sameBytes(event.body.commitments[a] ?? new Uint8Array(0), waiting.commitments[a])) reject(`a recovery relays another commitment for ${a}`);
-    const relayed = event.body.sealed[a] ?? {};
-    const held = waiting.sealed[a];
-    if (Object.keys(relayed).length !== Object.keys(held).length || Object.entries(held).some(([peer, b]) => !sameBytes(relayed[peer] ?? new Uint8Array(0), b)))
-      reject(`a recovery relays other sealed shares than ${a} sent`);
-  }
-  return { ...p, secure: { ...secure, revealing: { ...waiting, recovering: { missing, shares: {} } } } };
+  return { ...p, secure: { ...secure, ...takeRecover(secure, event) } };
 }
 
-/**
- * A taken agent's shares of the seeds asked for: each kept by holder; once a majority of the
- * taken set holds a seed's shares, the seed is rebuilt and checked against its commitment, and
- * once every seed is in, the round steps as if all had revealed.
- */
+/** A peer's shares of a silent agent's seed (secure/round-fold.ts takeShares); once every seed is in, the round steps as if all had revealed. */
 function share(p: ProblemState, event: CatoptEvent<"share/1">, holder: string): ProblemState {
-  const secure = p.secure as SecureState;
-  const waiting = secure.revealing ?? reject(`shares from ${holder} for round ${event.round}, which waits for none`);
-  const recovering = waiting.recovering ?? reject(`shares from ${holder} for round ${event.round}, whose seeds nobody asked for`);
-  if (event.round !== waiting.round || event.body.attempt !== (secure.attempt ?? 1))
-    reject(`shares from ${holder} for attempt ${event.body.attempt} of round ${event.round}, not the round recovering`);
-  if (!waiting.took.includes(holder) || recovering.missing.includes(holder))
-    reject(`shares from ${holder}, which does not hold shares for round ${waiting.round}`);
-  const of = Object.keys(event.body.shares);
-  if (of.length === 0 || of.some((a) => !recovering.missing.includes(a)))
-    reject(`shares from ${holder} of ${of.join(", ") || "nothing"}, not of the seeds asked for`);
-  if (of.some((a) => recovering.shares[a]?.[holder] !== undefined)) reject(`${holder} sent its shares for round ${waiting.round} twice`);
-  const shares = { ...recovering.shares };
-  for (const a of of) shares[a] = { ...shares[a], [holder]: event.body.shares[a] };
-  const context = maskContextOf(p, waiting.round);
-  for (const a of of)
-    if (!sameBytes(shareDigest(context, holder, event.body.shares[a]), waiting.digests[a]?.[holder] ?? new Uint8Array(0)))
-      reject(`${holder}'s share of ${a}'s seed is not the one ${a} sealed for it`);
-  const ordered = inProblemOrder(p, waiting.took);
-  const seeds = { ...waiting.seeds };
-  for (const a of of) {
-    const held = Object.entries(shares[a] ?? {});
-    if (seeds[a] !== undefined || held.length < shareThreshold(ordered.length)) continue;
-    try {
-      seeds[a] = recoverSeed(
-        held.map(([h, y]) => ({ x: ordered.indexOf(h) + 1, y })),
-        waiting.commitments[a],
-        ordered.length,
-      );
-    } catch {
-      // Every share matched the digest its sealer published: the sealer's own shares lie. Nothing rebuilds its seed, and the
-      // round goes no further (the coordinator fails it at its timeout); the share itself was right, so it is kept.
-    }
-  }
-  const revealing = { ...waiting, seeds, recovering: { ...recovering, shares } };
-  if (waiting.took.some((a) => seeds[a] === undefined)) return { ...p, secure: { ...secure, revealing } };
-  return secureStep(p, revealing);
+  return afterSeeds(p, takeShares(secureProblemOf(p), p.secure as SecureState, event, holder));
 }
 
-const inProblemOrder = (p: ProblemState, names: readonly string[]): string[] => p.spec.agents.filter((a) => names.includes(a));
-
-/** Where a round's masks belong: the problem, the round and its current attempt. */
-const maskContextOf = (p: ProblemState, round: number): MaskContext => ({ tenant: p.tenant, problem: p.problem, round, attempt: p.secure?.attempt ?? 1 });
+function afterSeeds(p: ProblemState, revealed: Revealed): ProblemState {
+  const secure = { ...(p.secure as SecureState), ...revealed.secure };
+  return revealed.sum === undefined ? { ...p, secure } : secureStep({ ...p, secure }, secure.revealing as RevealingRound, revealed.sum);
+}
 
 function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
   if (event.round !== p.round + 1) reject(`round ${event.round} closed out of order (last closed: ${p.round})`);
@@ -561,47 +407,18 @@ function closeRound(p: ProblemState, event: RoundEvent): ProblemState {
  * are added, and the round waits for the agents' seeds.
  */
 function takeMasked(p: ProblemState, event: RoundEvent): ProblemState {
-  const secure = p.secure as SecureState;
-  if (secure.revealing !== undefined) reject(`round ${event.round} closed while round ${secure.revealing.round} waits for its reveals`);
   const taken = takenDeltas(p.pending, event, p.round, roundRules(p));
-  const took = taken.map((d) => d.agent);
-  const missing = secure.roster.filter((a) => !took.includes(a));
-  if (missing.length > 0 || took.length !== secure.roster.length)
-    reject(`round ${event.round} of a secure problem must take every agent of its roster (missing: ${missing.join(", ") || "none"})`);
-  const threshold = (p.spec.secure as NonNullable<ProblemSpec["secure"]>).threshold;
-  if (took.length < threshold) reject(`round ${event.round} took ${took.length} agents, below the secure threshold of ${threshold}`);
-  let sum = zeroWords(contributionLength(p.spec));
-  const commitments: Record<string, Uint8Array> = {};
-  const sealed: Record<string, Readonly<Record<string, Uint8Array>>> = {};
-  const digests: Record<string, Readonly<Record<string, Uint8Array>>> = {};
-  for (const d of taken) {
-    if (!("words" in d)) return reject(`round ${event.round} of a secure problem took ${d.agent}'s plain delta`);
-    sum = addWords(sum, bytesToWords(d.words));
-    commitments[d.agent] = d.commitment;
-    sealed[d.agent] = d.shares;
-    digests[d.agent] = d.shareDigests;
-  }
+  const secure = { ...(p.secure as SecureState), ...takeRound(secureProblemOf(p), p.secure as SecureState, event, taken) };
   const ids = new Set(event.body.took);
   const pending = Object.fromEntries(Object.entries(p.pending).filter(([id]) => !ids.has(id)));
   // The round is paid for as it is taken: once the agents reveal, its sum is anyone's, whatever the step makes of it.
   const privacy = p.privacy === undefined ? {} : { privacy: { ...p.privacy, spent: p.privacy.spent + roundPrivacyCost(p.spec) } };
-  return {
-    ...p,
-    ...privacy,
-    pending,
-    secure: { ...secure, revealing: { round: event.round, took, masked: wordsToBytes(sum), commitments, seeds: {}, sealed, digests } },
-  };
+  return { ...p, ...privacy, pending, secure };
 }
 
 /** Every seed is in: the sum is the masked words' less each self mask, and the round steps on the sums alone. */
-function secureStep(p: ProblemState, revealing: NonNullable<SecureState["revealing"]>): ProblemState {
+function secureStep(p: ProblemState, revealing: RevealingRound, sum: Words): ProblemState {
   const settings = p.spec.secure as NonNullable<ProblemSpec["secure"]>;
-  const context = maskContextOf(p, revealing.round);
-  const sum = withoutSelfMasks(
-    bytesToWords(revealing.masked),
-    context,
-    revealing.took.map((agent) => revealing.seeds[agent]),
-  );
   const sums = sumsOf(p.spec, settings, sum);
   const k = revealing.took.length;
   const n = p.spec.agents.length;
