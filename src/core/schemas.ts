@@ -1,6 +1,6 @@
 import type { AdmmSettings, SecureSettings } from "./problem-spec.ts";
 import * as v from "./validate.ts";
-import { declareBody, defaulted, field, type BodyOfDeclared, type Declared } from "./wire-schema.ts";
+import { declareBody, defaulted, field, optional, type BodyOfDeclared, type Declared } from "./wire-schema.ts";
 
 /**
  * The registry of message schemas: the Morphisms of DESIGN.md. Every event names its schema
@@ -282,6 +282,50 @@ export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
     path,
   );
 }
+
+/** An X25519 public key (secure rounds: src/secure/masks.ts): 32 bytes. */
+export function parseAgreementKey(x: unknown, at: string): Uint8Array {
+  const key = v.bytes(x, at);
+  if (key.length !== 32) throw new v.ValidationError(at, `an X25519 key has 32 bytes, not ${key.length}`);
+  return key;
+}
+
+/** The most bytes a secure problem's signed join may have: every plan relays each one. */
+export const MAX_SIGNED_JOIN_BYTES = 4096;
+
+/** What every family's plan carries in a secure problem: the next round's roster and its agents' signed joins. */
+export const SECURE_PLAN_FIELDS = {
+  /**
+   * A secure problem's next round: its agents and their agreement keys (public, from their
+   * signed joins), so that each agent masks for exactly these peers. Absent in plain problems.
+   */
+  roster: optional(
+    "map:bytes",
+    (x, at) => {
+      const byAgent = v.record(x, at);
+      return Object.fromEntries(Object.keys(byAgent).map((agent) => [agent, parseAgreementKey(byAgent[agent], `${at}.${agent}`)])) as Readonly<
+        Record<string, Uint8Array>
+      >;
+    },
+    { a: new Uint8Array(32) },
+  ),
+  /** With the roster: each agent's signed join, as it sent it, so every agent checks each key against its peer's own signature. */
+  joins: optional(
+    "map:bytes",
+    (x, at) => {
+      const byAgent = v.record(x, at);
+      return Object.fromEntries(
+        Object.keys(byAgent).map((agent) => {
+          const bytes = v.bytes(byAgent[agent], `${at}.${agent}`);
+          if (bytes.length > MAX_SIGNED_JOIN_BYTES)
+            throw new v.ValidationError(`${at}.${agent}`, `a signed join of ${bytes.length} bytes, more than ${MAX_SIGNED_JOIN_BYTES}`);
+          return [agent, bytes];
+        }),
+      ) as Readonly<Record<string, Uint8Array>>;
+    },
+    { a: new Uint8Array(100) },
+  ),
+};
 
 /** The secure-aggregation settings of an open event (problem-spec.ts), bounded. */
 export function parseSecureSettings(value: unknown, path: string): SecureSettings {

@@ -2,7 +2,8 @@ import { eventId, type CatoptEvent } from "../core/event.ts";
 import { refuse as reject } from "../core/refusal.ts";
 import type { RoundEvent } from "../core/round-rules.ts";
 import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold, withoutSelfMasks } from "./aggregation.ts";
-import type { MaskContext } from "./masks.ts";
+import { MAX_SIGNED_JOIN_BYTES } from "../core/schemas.ts";
+import { agreementKeyOf, sharedSecret, type MaskContext } from "./masks.ts";
 import { addWords, bytesToWords, wordsToBytes, zeroWords, type Words } from "./ring.ts";
 
 /**
@@ -66,6 +67,42 @@ export const maskContextOf = (p: SecureProblem, s: SecureRounds, round: number):
 });
 
 const inOrder = (p: SecureProblem, names: readonly string[]): string[] => p.agents.filter((a) => names.includes(a));
+
+/**
+ * An agent's join to a secure problem: its agreement key (one no other agent has, and no
+ * low-order point, which could share no secret) and the signed envelope it came in, which every
+ * plan relays (bounded: one padded past the plan's bound would make every plan unreadable).
+ * Before round 0 only: the rounds mask among the agents that started the problem.
+ */
+export function checkSecureJoin(
+  joined: Readonly<Record<string, { readonly agreementKey?: Uint8Array }>>,
+  agent: string,
+  key: Uint8Array | undefined,
+  envelope: Uint8Array | undefined,
+  started: boolean,
+  problem: string,
+): { readonly agreementKey: Uint8Array; readonly signedJoin: Uint8Array } {
+  if (key === undefined) return reject(`agent ${agent} joined a secure problem without an agreement key`);
+  if (started) reject(`agent ${agent} joined secure problem ${problem} after it started: its rounds mask among the agents that started it`);
+  if (!usableKey(key)) reject(`agent ${agent}'s agreement key is a low-order point: no secret could be shared with it`);
+  const twin = Object.entries(joined).find(([other, j]) => other !== agent && j.agreementKey !== undefined && sameBytes(j.agreementKey, key));
+  if (twin !== undefined) reject(`agent ${agent}'s agreement key is ${twin[0]}'s`);
+  if (envelope === undefined) return reject(`agent ${agent}'s join to a secure problem came without its signed envelope`);
+  if (envelope.length > MAX_SIGNED_JOIN_BYTES) reject(`agent ${agent}'s signed join of ${envelope.length} bytes, more than ${MAX_SIGNED_JOIN_BYTES}`);
+  // Copies: the stream's buffers may carry a decoder's properties of their own, and outlive this message.
+  return { agreementKey: Uint8Array.from(key), signedJoin: Uint8Array.from(envelope) };
+}
+
+/** Whether an X25519 public key can share a secret (not a low-order point, which OpenSSL refuses or which gives zero). */
+function usableKey(key: Uint8Array): boolean {
+  try {
+    sharedSecret(KEY_PROBE, key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const KEY_PROBE = agreementKeyOf(new Uint8Array(32), "catopt", "key-probe");
 
 /** A masked contribution's secure checks (its family checked who may send one): the current attempt, its roster, its layout, its shares. */
 export function pendingMasked(p: SecureProblem, s: SecureRounds, event: CatoptEvent<"masked/1">, agent: string): PendingMasked {

@@ -4,6 +4,7 @@ import path from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
+  clusterScenarios,
   energyQpScenarios,
   loadScenarioOf,
   readRecording,
@@ -159,6 +160,22 @@ secure("with noise: the run spends its tenant's budget over its rounds, the spen
   assert.is(again.status, "budget-exhausted", "the tenant's budget is spent: the problem ends at round 0");
   assert.is(again.rounds, 0);
   assert.is(again.privacy?.rho_held, 0);
+});
+
+secure("gavel-small secure: the nodes' accelerator-time masked, the plan within 1e-3 of HiGHS, the recording holding masked words only", async () => {
+  const json = JSON.parse(await readFile(path.join(PROJECT_ROOT, "scenarios", "gavel-small", "scenario.json"), "utf8"));
+  const cluster = clusterScenarios.parse({ ...json, secure: true }, "gavel-small (secure)");
+  assert.ok(cluster.secure !== undefined);
+  const file = path.join(dir, "gavel-secure.catrec");
+  const report = await runScenario(withFamily(clusterScenarios, cluster), { url: server.url, record: file, problemId: "gavel-small-secure" });
+  assert.is(report.status, "converged");
+  assert.ok((report.gap ?? 1) < 1e-3 && (report.max_violation ?? 1) <= 1e-6, `gap ${report.gap}, violation ${report.max_violation}`);
+  assert.is(report.secure.on, true);
+  assert.is(report.replay_state_hash, report.state_hash);
+  assert.is(report.tenant_plans?.rejected, 0);
+  const recording = await readRecording(file);
+  const schemas = new Set(recording.messages.flatMap((m) => (m.subject.includes(".delta.") ? [verifyMessage(m.data).event.schema] : [])));
+  assert.equal([...schemas].sort(), ["masked/1", "node-join/1", "reveal/1"], "nodes sent masked contributions and reveals, never a delta");
 });
 
 secure.run();

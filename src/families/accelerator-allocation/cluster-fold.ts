@@ -12,6 +12,25 @@ import { decompose, type Decomposition } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
 import { clusterAggregate } from "./node-step.ts";
 import { policyForm, policyObjective } from "./policy.ts";
+import { aggregateOfSums, clusterContributionLength, clusterFractionBits, clusterLayout, clusterSums, maxColumnNorm } from "./secure-layout.ts";
+import type { Words } from "../../secure/ring.ts";
+import { sameBytes } from "../../secure/aggregation.ts";
+import {
+  checkSecureJoin,
+  pendingMasked,
+  recoverEvent,
+  retryEvent,
+  takeAttempt,
+  takeRecover,
+  takeReveal,
+  takeRound,
+  takeShares,
+  type PendingMasked,
+  type Revealed,
+  type RevealingRound,
+  type SecureProblem,
+  type SecureRounds,
+} from "../../secure/round-fold.ts";
 import { planFromNodes, planViolation } from "./repair.ts";
 
 /**
@@ -47,10 +66,13 @@ export type ClusterState = {
   readonly lateAnswers?: Readonly<Record<string, number>>;
   readonly steadySince?: number;
   readonly phase: "joining" | PlanStatus;
-  readonly joined: Readonly<Record<string, { readonly id: string }>>;
-  readonly pending: Readonly<Record<string, ClusterPendingDelta>>;
-  /** Each node's committed accelerator-time per column (see decompose.ts), in node order. */
+  /** Each joined node's join event id; in a secure problem, its agreement key and the signed join it came in (relayed in plans). */
+  readonly joined: Readonly<Record<string, { readonly id: string; readonly agreementKey?: Uint8Array; readonly signedJoin?: Uint8Array }>>;
+  readonly pending: Readonly<Record<string, ClusterPendingDelta | PendingMasked>>;
+  /** Each node's committed accelerator-time per column (see decompose.ts), in node order (a secure problem's fold holds none: zeros). */
   readonly y: readonly (readonly number[])[];
+  /** A secure problem's rounds and the last round's sums per type and column (secure-layout.ts); absent in plain problems (so their state hashes stay). */
+  readonly secure?: ClusterSecure;
   readonly round: number;
   readonly admm: AdmmState;
   readonly residuals: Residuals;
@@ -61,6 +83,8 @@ export type ClusterState = {
   readonly tenantPlans: Readonly<Record<string, number>>;
   readonly history: readonly (readonly [number, number, number, number])[];
 };
+
+type ClusterSecure = SecureRounds & { readonly sums: readonly (readonly number[])[] };
 
 type Derived = { readonly decomposition: Decomposition; readonly update: FleetTotalUpdate; readonly tenants: readonly string[] };
 
@@ -83,7 +107,11 @@ const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 }
 export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState {
   const open = event.body;
   const { decomposition } = derivedOf(open);
+  if (open.secure !== undefined) checkSecureOpen(open, decomposition);
   return {
+    ...(open.secure === undefined
+      ? {}
+      : { secure: { roster: [], sums: clusterLayout(decomposition.nodes).blocks.map((b) => b.columns.columns.map(() => 0)) } }),
     kind: "cluster",
     tenant: event.tenant,
     problem: event.problem,
@@ -104,6 +132,40 @@ export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState 
 }
 
 /**
+ * What secure aggregation needs of a cluster problem: synchronous rounds (a masked contribution
+ * counts only in the round it was masked for), nodes named once, a threshold they can meet, and
+ * sums that fit 64 bits at its fraction bits.
+ */
+function checkSecureOpen(open: ClusterOpenBody, decomposition: Decomposition): void {
+  const secure = open.secure as NonNullable<ClusterOpenBody["secure"]>;
+  const names = open.cluster.nodes.map((n) => n.name);
+  if (new Set(names).size !== names.length) reject("a secure cluster problem names each node once");
+  if (open.admm.maxStaleness !== 0)
+    reject(
+      `a secure cluster problem takes synchronous rounds only (maxStaleness ${open.admm.maxStaleness}): a masked contribution counts only in its own round`,
+    );
+  if (secure.threshold > names.length) reject(`a secure cluster problem's threshold (${secure.threshold}) is more than its ${names.length} nodes`);
+  if (secure.noise !== undefined) reject("a cluster problem adds no noise yet: differential privacy is the energy family's so far");
+  const maxCount = Math.max(...open.cluster.nodes.map((n) => n.count));
+  if (secure.maxAbs < maxCount) reject(`a secure cluster problem's bound ${secure.maxAbs} is below a node of ${maxCount} accelerators`);
+  const available = clusterFractionBits(names.length, secure.maxAbs, maxColumnNorm(decomposition.nodes));
+  if (secure.fractionBits > available)
+    reject(
+      `a secure cluster problem's sums do not fit: ${names.length} nodes of up to ${secure.maxAbs} leave ${available} fraction bits, not ${secure.fractionBits}`,
+    );
+}
+
+/** What the secure rules read of the problem. */
+const secureProblemOf = (p: ClusterState): SecureProblem => ({
+  tenant: p.tenant,
+  problem: p.problem,
+  agents: p.agents,
+  threshold: (p.open.secure as NonNullable<ClusterOpenBody["secure"]>).threshold,
+  words: clusterContributionLength(clusterLayout(derivedOf(p.open).decomposition.nodes)),
+  round: p.round,
+});
+
+/**
  * Asynchronous rounds (admm.maxStaleness > 0, opened with the steady stop rule: a cluster stream
  * opened before this release folds synchronously, whatever its maxStaleness said): a round closes at a quorum or a deadline (the
  * coordinator decides, the round event says which deltas it took), a node's delta counts in a
@@ -115,14 +177,15 @@ const isAsync = (p: ClusterState): boolean => p.open.admm.maxStaleness > 0 && p.
 const clusterRules = (p: ClusterState): RoundRules =>
   isAsync(p) ? { maxStaleness: p.open.admm.maxStaleness, committedAt: (node) => p.committedAt?.[node] } : synchronousRules(p.round);
 
-export function joinNode(p: ClusterState, event: CatoptEvent<"node-join/1">, agent: string): ClusterState {
+export function joinNode(p: ClusterState, event: CatoptEvent<"node-join/1">, agent: string, envelope?: Uint8Array): ClusterState {
   const node = p.open.cluster.nodes.find((n) => n.name === agent) ?? reject(`node ${agent} is not part of cluster problem ${p.problem}`);
   if (p.joined[agent] !== undefined) reject(`node ${agent} already joined`);
   if (p.phase !== "joining" && !(isAsync(p) && p.phase === "running")) reject(`node ${agent} joined after the problem started`);
   if (event.body.type !== node.type || event.body.count !== node.count) {
     reject(`node ${agent} joined with ${event.body.count} x ${event.body.type}, but the problem has ${node.count} x ${node.type} there`);
   }
-  const joined = { ...p.joined, [agent]: { id: event.id } };
+  const key = p.secure === undefined ? {} : checkSecureJoin(p.joined, agent, event.body.agreementKey, envelope, p.phase !== "joining", p.problem);
+  const joined = { ...p.joined, [agent]: { id: event.id, ...key } };
   if (p.phase === "joining") return { ...p, joined };
   // A late joiner starts at y = 0, which answers no plan (-1): the stop rule waits for its first delta.
   return { ...p, joined, committedAt: { ...p.committedAt, [agent]: p.round }, lateAnswers: { ...p.lateAnswers, [agent]: -1 } };
@@ -145,11 +208,14 @@ function leaveNode(p: ClusterState, agent: string): ClusterState {
   if (p.left?.[agent] !== undefined) reject(`node ${agent} already left after round ${p.left[agent]}`);
   if (p.phase !== "running") reject(`node ${agent} left while the problem is ${p.phase}`);
   if (activeNodes(p).length === 1) reject(`node ${agent} is the last node of cluster problem ${p.problem}: it cannot leave`);
-  return { ...p, left: { ...p.left, [agent]: p.round } };
+  // Secure: the coordinator tries the round again without it (attempt/1); what it masked for the round is void.
+  const pending = p.secure === undefined ? p.pending : Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
+  return { ...p, pending, left: { ...p.left, [agent]: p.round } };
 }
 
 export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, agent: string): ClusterState {
   if (p.joined[agent] === undefined) reject(`node ${agent} sent a delta without joining`);
+  if (p.secure !== undefined) reject(`cluster problem ${p.problem} is secure: ${agent}'s part must come masked (masked/1), not as a delta`);
   if (p.left?.[agent] !== undefined) reject(`delta from ${agent}, which left after round ${p.left[agent]}`);
   if (p.phase !== "running") reject(`delta from ${agent} after the problem ended (${p.phase})`);
   if (!isAsync(p) && event.round <= p.round) reject(`delta from ${agent} for round ${event.round}, which is closed`);
@@ -194,7 +260,9 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
       if (!sameSet(joins, event.body.took)) reject("round 0 must take exactly the nodes' joins");
     }
     const committedAt = isAsync(p) ? { committedAt: Object.fromEntries(Object.keys(p.joined).map((a) => [a, 0])) } : {};
-    const started: ClusterState = { ...p, phase: "running", round: 0, ...committedAt };
+    // Secure: the first round masks among every node (round 0 took them all).
+    const secure = p.secure === undefined ? {} : { secure: { ...p.secure, roster: p.agents } };
+    const started: ClusterState = { ...p, phase: "running", round: 0, ...committedAt, ...secure };
     return {
       ...started,
       plan: derivePlan(
@@ -203,6 +271,7 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
       ),
     };
   }
+  if (p.secure !== undefined) return takeMaskedRound(p, event);
   const taken = takenDeltas(p.pending, event, p.round, clusterRules(p));
   const y = p.y.map((values, n) => (p.left?.[p.agents[n]] !== undefined ? values.map(() => 0) : values));
   const committedAt: Record<string, number> = { ...p.committedAt };
@@ -210,6 +279,7 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
   for (const d of taken) {
     const n = p.agents.indexOf(d.agent);
     if (p.left?.[d.agent] !== undefined) continue; // it left after the round was decided: its values no longer count
+    if (!("update" in d)) return reject(`round ${event.round} took a masked contribution of ${d.agent} in a plain problem`);
     y[n] = applySparse(p.y[n], d.update);
     committedAt[d.agent] = event.round;
     lateAnswers = answered(lateAnswers, d, event.round, true);
@@ -257,7 +327,79 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
 
 function derivePlan(p: ClusterState, previousSignal: readonly number[]): ClusterPlanBody {
   const signal = changedEntries(previousSignal, agentSignal(p.admm));
-  return { status: p.phase === "joining" ? "running" : p.phase, rho: p.admm.rho, signal, ...p.residuals };
+  // The next round's roster, with the keys its nodes mask with and their signed joins: each node checks each key against its peer's own signature.
+  const roster =
+    p.secure === undefined || p.phase !== "running"
+      ? {}
+      : {
+          roster: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.agreementKey as Uint8Array])),
+          joins: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.signedJoin as Uint8Array])),
+        };
+  return { status: p.phase === "joining" ? "running" : p.phase, rho: p.admm.rho, signal, ...p.residuals, ...roster };
+}
+
+/** A node's masked contribution (secure problems): checked like a delta, then held for its round's sum. */
+function maskedNode(p: ClusterState, event: CatoptEvent<"masked/1">, agent: string): ClusterState {
+  if (p.joined[agent] === undefined) reject(`node ${agent} sent a masked contribution without joining`);
+  if (p.left?.[agent] !== undefined) reject(`masked contribution from ${agent}, which left after round ${p.left[agent]}`);
+  if (p.phase !== "running") reject(`masked contribution from ${agent} after the problem ended (${p.phase})`);
+  if (event.round !== p.round + 1 || event.base !== p.round)
+    reject(`masked contribution from ${agent} for round ${event.round} (answering plan ${event.base}); the next round is ${p.round + 1}`);
+  if (p.pending[event.id] !== undefined) reject(`masked contribution ${event.id} arrived twice`);
+  return { ...p, pending: { ...p.pending, [event.id]: pendingMasked(secureProblemOf(p), p.secure as ClusterSecure, event, agent) } };
+}
+
+/** The coordinator tries the next round again with a smaller roster; what was masked for the earlier attempt is void. */
+function attemptCluster(p: ClusterState, event: CatoptEvent<"attempt/1">): ClusterState {
+  if (p.phase !== "running") reject(`an attempt of round ${event.round} after the problem ended (${p.phase})`);
+  const secure = { ...(p.secure as ClusterSecure), ...takeAttempt(secureProblemOf(p), p.secure as ClusterSecure, event) };
+  return { ...p, secure, pending: {} };
+}
+
+/** Round k of a secure problem takes every roster node's masked contribution, and waits for their seeds. */
+function takeMaskedRound(p: ClusterState, event: RoundEvent): ClusterState {
+  const taken = takenDeltas(p.pending, event, p.round, clusterRules(p));
+  const secure = { ...(p.secure as ClusterSecure), ...takeRound(secureProblemOf(p), p.secure as ClusterSecure, event, taken) };
+  const ids = new Set(event.body.took);
+  return { ...p, secure, pending: Object.fromEntries(Object.entries(p.pending).filter(([id]) => !ids.has(id))) };
+}
+
+function afterSeeds(p: ClusterState, revealed: Revealed): ClusterState {
+  const secure = { ...(p.secure as ClusterSecure), ...revealed.secure };
+  return revealed.sum === undefined ? { ...p, secure } : secureClusterStep({ ...p, secure }, (secure.revealing as RevealingRound).round, revealed.sum);
+}
+
+/**
+ * Every seed is in: the round's sums per type and column, its weighted squares, and the
+ * coordinator's step on them alone, as the plain round's from every node's y (the contribution is
+ * linear in y). A sum of squares below what the sums themselves imply (Cauchy-Schwarz) could only
+ * come from a node lying about its squares: the round is refused.
+ */
+function secureClusterStep(p: ClusterState, round: number, words: Words): ClusterState {
+  const settings = p.open.secure as NonNullable<ClusterOpenBody["secure"]>;
+  const { decomposition, update } = derivedOf(p.open);
+  const layout = clusterLayout(decomposition.nodes);
+  const sums = clusterSums(layout, settings, words);
+  const k = (p.secure as ClusterSecure).revealing?.took.length ?? 1;
+  const aggregate = aggregateOfSums(round, layout, sums, decomposition.nodes.length, decomposition.coupling.resources);
+  const norm2 = aggregate.xbar.reduce((total, x) => total + (x * decomposition.nodes.length) ** 2, 0);
+  if (!(sums.sumSquares >= norm2 / k - 1e-9 * (1 + norm2) && sums.sumSquaredSteps >= 0))
+    reject(
+      `round ${round}'s sums are impossible (sum of squares ${sums.sumSquares} below |sum|^2/${k} = ${norm2 / k}, or a negative sum of steps): a node's masked words lie about its squares`,
+    );
+  const result = sharingStep(p.admm, aggregate, update, p.open.admm);
+  const phase: ClusterState["phase"] = result.converged ? "converged" : round >= p.open.admm.maxRounds ? "max-rounds" : "running";
+  const stepped: ClusterState = {
+    ...p,
+    phase,
+    round,
+    secure: { roster: activeNodes(p), sums: sums.perType },
+    pending: {},
+    admm: result.state,
+    residuals: result.residuals,
+    history: [...p.history, [round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
+  };
+  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm)) };
 }
 
 /** A cluster plan must say exactly what the replayed state implies. */
@@ -282,12 +424,15 @@ export const clusterTenants = (p: ClusterState): readonly string[] => derivedOf(
 // The repaired plan of a state, computed once per committed y (tenant plans and their checks all need it).
 const planCache = new WeakMap<readonly (readonly number[])[], TypeAllocation>();
 
-/** X[job][type] for the committed y, repaired to exact feasibility (repair.ts). */
+/** X[job][type] for the committed y (in a secure problem: its sums per type), repaired to exact feasibility (repair.ts). */
 export function clusterAllocation(p: ClusterState): TypeAllocation {
-  let x = planCache.get(p.y);
+  const y = p.secure?.sums ?? p.y;
+  let x = planCache.get(y);
   if (x === undefined) {
-    x = planFromNodes(p.open.cluster, derivedOf(p.open).decomposition.nodes, p.y);
-    planCache.set(p.y, x);
+    const { nodes } = derivedOf(p.open).decomposition;
+    // A type's sums are its nodes' columns added up, which is all the repair does with them.
+    x = planFromNodes(p.open.cluster, p.secure === undefined ? nodes : clusterLayout(nodes).blocks.map((b) => b.columns), y);
+    planCache.set(y, x);
   }
   return x;
 }
@@ -328,12 +473,13 @@ function applySparse(values: readonly number[], update: SparseUpdate): number[] 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  // Bytes by their bytes: a Buffer a decoder read from carries properties of its own (msgpackr's dataView).
+  if (a instanceof Uint8Array || b instanceof Uint8Array) return a instanceof Uint8Array && b instanceof Uint8Array && sameBytes(a, b);
   if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  return (
-    keys.length === Object.keys(b).length &&
-    keys.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
-  );
+  // A field absent and one read as undefined (an optional field the wire did not carry) are alike: the wire writes neither.
+  const present = (x: object) => Object.keys(x).filter((k) => (x as Record<string, unknown>)[k] !== undefined);
+  const keys = present(a);
+  return keys.length === present(b).length && keys.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -348,18 +494,30 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   schemas: ACCELERATOR_ALLOCATION_SCHEMAS,
   owns: isClusterState,
   open: (event) => (event.schema === "cluster-open/1" ? openCluster(event) : reject(`${event.schema} does not open a cluster problem`)),
-  apply: (p, event, agent) => {
+  apply: (p, event, agent, envelope) => {
     if (event.schema === "cluster-plan/1") return checkClusterPlan(p, event);
     if (event.schema === "tenant-plan/1") return checkTenantPlan(p, event);
+    const secureOnly = ["attempt/1", "recover/1", "masked/1", "reveal/1", "share/1"];
+    if (secureOnly.includes(event.schema) && p.secure === undefined) reject(`cluster problem ${p.problem} is not secure: ${event.schema} has no place in it`);
+    if (event.schema === "attempt/1") return attemptCluster(p, event);
+    if (event.schema === "recover/1") return { ...p, secure: { ...(p.secure as ClusterSecure), ...takeRecover(p.secure as ClusterSecure, event) } };
     const node = agent ?? reject(`a ${event.schema} event must arrive on its node's delta subject`);
-    if (event.schema === "node-join/1") return joinNode(p, event, node);
+    if (event.schema === "node-join/1") return joinNode(p, event, node, envelope);
     if (event.schema === "node-delta/1") return nodeDelta(p, event, node);
+    if (event.schema === "masked/1") return maskedNode(p, event, node);
+    if (event.schema === "reveal/1") return afterSeeds(p, takeReveal(secureProblemOf(p), p.secure as ClusterSecure, event, node));
+    if (event.schema === "share/1") return afterSeeds(p, takeShares(secureProblemOf(p), p.secure as ClusterSecure, event, node));
     return reject(`a ${event.schema} event does not belong to cluster problem ${p.problem}`);
   },
+  retry: (p, missing) =>
+    p.secure === undefined || p.phase !== "running"
+      ? undefined
+      : retryEvent(secureProblemOf(p), p.secure, (a) => p.left?.[a] !== undefined || missing.includes(a)),
+  recover: (p) => (p.secure === undefined ? undefined : recoverEvent(secureProblemOf(p), p.secure)),
   // A tenant plan lives in the job tenant's subjects but belongs to the platform tenant's problem.
   problemTenant: (event) => (event.schema === "tenant-plan/1" ? event.body.platform : undefined),
   closeRound: closeClusterRound,
-  agentsOf: activeNodes,
+  agentsOf: (p) => (p.secure !== undefined && p.phase === "running" ? p.secure.roster : activeNodes(p)),
   leave: leaveNode,
   leftAgents: (p) => Object.keys(p.left ?? {}),
   describePlan: (event) => {

@@ -1,4 +1,8 @@
-import type { AdmmSettings } from "../../core/problem-spec.ts";
+import type { AdmmSettings, SecureSettings } from "../../core/problem-spec.ts";
+import { solvingThroughputs } from "./cluster.ts";
+import { decompose } from "./decompose.ts";
+import { policyForm } from "./policy.ts";
+import { clusterFractionBits, maxColumnNorm } from "./secure-layout.ts";
 import { eventId, type CatoptEvent } from "../../core/event.ts";
 import type { ScenarioBase } from "../../core/scenario-format.ts";
 import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
@@ -17,6 +21,8 @@ export type ClusterScenario = ScenarioBase & {
   readonly admm: AdmmSettings;
   /** Tenant plans go out every this many rounds (and with the final plan). */
   readonly tenantPlanEvery: number;
+  /** Secure aggregation of the nodes' sums per job and type (`"secure": true`); absent: plain rounds. */
+  readonly secure?: SecureSettings;
 };
 
 export const CLUSTER_FORMAT = "catopt-cluster/1";
@@ -47,6 +53,7 @@ function parse(json: unknown, source: string): ClusterScenario {
   // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
   if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1)
     throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
+  const secure = secureOf(s.secure, cluster, Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
   const tenant = tokenField(s.tenant, "scenario.tenant");
   if (cluster.jobs.some((j) => j.tenant === tenant))
     throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
@@ -57,6 +64,7 @@ function parse(json: unknown, source: string): ClusterScenario {
     problem: tokenField(s.problem, "scenario.problem"),
     cluster,
     admm,
+    ...(secure === undefined ? {} : { secure }),
     rounds,
     tenantPlanEvery: s.tenantPlanEvery === undefined ? 1 : v.integer(s.tenantPlanEvery, "scenario.tenantPlanEvery", 1),
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
@@ -71,6 +79,28 @@ function parse(json: unknown, source: string): ClusterScenario {
   };
 }
 
+/**
+ * Secure aggregation of a cluster's rounds (`"secure": true`; plain by default, for now): the
+ * nodes send their accelerator-time masked, and the coordinator learns only its sums per job and
+ * type. Synchronous rounds only, two nodes at least; the fixed point as fine as the sums of the
+ * nodes' time and their weighted squares allow (secure-layout.ts).
+ */
+function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean): SecureSettings | undefined {
+  if (value === undefined || v.boolean(value, "scenario.secure") === false) return undefined;
+  if (!synchronous)
+    throw new v.ValidationError(
+      "scenario.secure",
+      'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false',
+    );
+  if (cluster.nodes.length < 2) throw new v.ValidationError("scenario.secure", "secure aggregation needs two nodes at least");
+  const maxAbs = Math.max(...cluster.nodes.map((n) => n.count));
+  const solving = solvingThroughputs(cluster);
+  const fractionBits = clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
+  if (fractionBits < 20)
+    throw new v.ValidationError("scenario.secure", `the cluster's sums leave ${fractionBits} fraction bits in 64-bit words: set "secure": false`);
+  return { fractionBits, maxAbs, threshold: 2 };
+}
+
 /** The event that opens a cluster scenario's problem: the cluster, as every node and the coordinator see it. */
 export function clusterOpenEvent(tenant: string, problem: string, scenario: ClusterScenario): CatoptEvent<"cluster-open/1"> {
   return {
@@ -80,7 +110,12 @@ export function clusterOpenEvent(tenant: string, problem: string, scenario: Clus
     problem,
     round: 0,
     base: -1,
-    body: { cluster: scenario.cluster, admm: scenario.admm, tenantPlanEvery: scenario.tenantPlanEvery },
+    body: {
+      cluster: scenario.cluster,
+      admm: scenario.admm,
+      tenantPlanEvery: scenario.tenantPlanEvery,
+      ...(scenario.secure === undefined ? {} : { secure: scenario.secure }),
+    },
   };
 }
 

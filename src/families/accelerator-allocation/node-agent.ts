@@ -1,5 +1,9 @@
-import type { FamilyAgent, LocalSolver } from "../../core/family.ts";
-import { eventId, type CatoptEvent } from "../../core/event.ts";
+import type { AgentTools, AgentView, FamilyAgent, LocalSolver } from "../../core/family.ts";
+import { eventId, type AnyEvent, type CatoptEvent } from "../../core/event.ts";
+import { secureParticipant } from "../../secure/participant.ts";
+import type { SecureSettings } from "../../core/problem-spec.ts";
+import { clusterLayout, nodeWords, type ClusterLayout } from "./secure-layout.ts";
+import type { NodeProblem } from "./decompose.ts";
 import { solvingThroughputs, type ClusterNode } from "./cluster.ts";
 import { decompose } from "./decompose.ts";
 import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "./node-solver.ts";
@@ -11,6 +15,10 @@ import { policyForm } from "./policy.ts";
  * (type and count). It needs nothing else up front: the jobs and the policy come with the
  * coordinator's cluster-open event, from which it derives its own columns (decompose.ts), and
  * the shared signal comes as sparse updates in the cluster plans, which it folds in order.
+ *
+ * In a secure problem (its open says so) it joins with its agreement key and answers each plan
+ * with its whole y masked for the plan's roster (secure-layout.ts: its type's columns), not a
+ * delta; secure/participant.ts keeps the rules of what it masks among and when it reveals.
  */
 export function nodeAgent(tenant: string, problem: string, node: ClusterNode): FamilyAgent {
   let opened: { readonly id: string; readonly agents: readonly string[] } | undefined;
@@ -27,6 +35,26 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
   let committed = new Float64Array(0);
   let lastRound = -1; // the last round event taken: each counts once, in order, as in the fold
   let maxStaleness = 0;
+  let tools: AgentTools | undefined;
+  /** A secure problem's: its settings, the cluster's layout, this node's columns, what it proposed each round, what each round answered. */
+  let secureOpen:
+    | { readonly settings: SecureSettings; readonly layout: ClusterLayout; readonly columns: NodeProblem; readonly agents: readonly string[] }
+    | undefined;
+  const proposals = new Map<number, Float64Array>();
+  const views = new Map<number, AgentView>();
+  const secure = secureParticipant({
+    tenant,
+    problem,
+    owner: node.name,
+    agents: () => secureOpen?.agents ?? [],
+    threshold: () => secureOpen?.settings.threshold ?? 2,
+    tools: () => tools,
+    joinKey: (join) => (join.schema === "node-join/1" ? join.body.agreementKey : undefined),
+  });
+  const masked = (view: AgentView): AnyEvent => {
+    const open = secureOpen as NonNullable<typeof secureOpen>;
+    return secure.mask(view.planRound + 1, nodeWords(open.layout, open.columns, open.settings, view.proposed as Float64Array, view.committed as Float64Array));
+  };
   const ourDelta = new RegExp(`^${escapeRegExp(`${tenant}/${problem}/delta/`)}(\\d+)${escapeRegExp(`/${node.name}`)}$`);
   const ready = (): LocalSolver<NodePlan, Float64Array> =>
     solver ??
@@ -40,6 +68,9 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
       commit: (plan, proposed) => ready().commit(plan as NodePlan, proposed as Float64Array | null),
       step: (plan, committed) => ready().step(plan as NodePlan, committed as Float64Array),
     },
+    equip: (given) => {
+      tools = given;
+    },
     joinEvent: (): CatoptEvent<"node-join/1"> => ({
       schema: "node-join/1",
       id: eventId(tenant, problem, "join", 0, node.name),
@@ -47,10 +78,15 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
       problem,
       round: 0,
       base: -1,
-      body: { type: node.type, count: node.count },
+      body: { type: node.type, count: node.count, ...(secureOpen === undefined ? {} : { agreementKey: secure.publicKey() }) },
     }),
-    deltaEvent: (view): CatoptEvent<"node-delta/1"> => {
+    deltaEvent: (view): AnyEvent => {
       const round = view.planRound + 1;
+      if (secureOpen !== undefined) {
+        views.set(round, view);
+        if (!proposals.has(round)) proposals.set(round, Float64Array.from(view.proposed as Float64Array));
+        return masked(view);
+      }
       const before = sent.get(round);
       if (before !== undefined) return before;
       const body = changedEntries(view.committed as Float64Array, view.proposed as Float64Array);
@@ -58,6 +94,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
       return { schema: "node-delta/1", id: eventId(tenant, problem, "delta", round, node.name), tenant, problem, round, base: view.planRound, body };
     },
     resume: (own) => {
+      secure.resume(own);
       for (const event of own) {
         if (event.schema !== "node-delta/1" || sent.has(event.round)) continue; // the first of a round is the one that counts
         sent.set(event.round, event);
@@ -75,6 +112,16 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         return { stop: `node ${node.name} has ${node.count} x ${node.type}, but cluster problem ${problem} expects ${planned.count} x ${planned.type} there` };
       }
       const agents = event.body.cluster.nodes.map((n) => n.name);
+      if (planned !== undefined && event.body.secure !== undefined) {
+        // Its values live only in masked words: a restarted node would answer with other values under the same masks.
+        if (secure.maskedBefore())
+          return {
+            stop: `${node.name} sent masked contributions to secure problem ${problem} before it restarted, and cannot resume it (its values are only in masked words): start it under a new --problem-id`,
+          };
+        const solving = solvingThroughputs(event.body.cluster);
+        const all = decompose(solving, policyForm(solving)).nodes;
+        secureOpen = { settings: event.body.secure, layout: clusterLayout(all), columns: all[at], agents };
+      }
       if (planned !== undefined) {
         const solving = solvingThroughputs(event.body.cluster);
         const decomposition = decompose(solving, policyForm(solving), node.name);
@@ -87,6 +134,25 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
       return { agents };
     },
     plan: (event) => {
+      if (event.schema === "attempt/1") {
+        if (secureOpen !== undefined) secure.takeAttempt(event);
+        return undefined;
+      }
+      if (event.schema === "round/2" && secureOpen !== undefined) {
+        if (event.round !== lastRound + 1) return undefined; // one the fold refuses as out of order
+        lastRound = event.round;
+        // A secure round takes our contribution to itself (of whichever attempt): what we proposed for it is what it committed.
+        const ours = event.body.took.some((id) => {
+          const [t, p, kind, round, owner, ...rest] = id.split("/");
+          return (
+            t === tenant && p === problem && /^masked(-\d+)?$/.test(kind ?? "") && round === String(event.round) && owner === node.name && rest.length === 0
+          );
+        });
+        const proposed = proposals.get(event.round);
+        if (ours && proposed !== undefined) committed = Float64Array.from(proposed);
+        for (const round of proposals.keys()) if (round < event.round) proposals.delete(round);
+        return undefined;
+      }
       if (event.schema === "round/2") {
         if (event.round !== lastRound + 1) return undefined; // one the fold refuses as out of order
         lastRound = event.round;
@@ -100,6 +166,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         return undefined;
       }
       if (event.schema !== "cluster-plan/1") return undefined;
+      if (secureOpen !== undefined && event.body.status === "running") secure.takeRoster(event.round, event.body.roster ?? {}, event.body.joins);
       applyUpdate(signal, event.body.signal);
       // Copies: the machine may hold this plan while the next one is folded.
       return {
@@ -109,6 +176,15 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         signal: Float64Array.from(signal),
         committed: Float64Array.from(committed),
       } satisfies NodePlan;
+    },
+    reply: (event) => {
+      if (secureOpen === undefined) return undefined;
+      if (event.schema === "round/2" && event.round >= 1) return secure.reveal(event);
+      // Another attempt of a round we answered, with us in its roster: mask again, afresh.
+      const view = views.get(event.round);
+      if (event.schema === "attempt/1" && view !== undefined && event.body.roster.includes(node.name)) return masked(view);
+      if (event.schema === "recover/1") return secure.shares(event);
+      return undefined;
     },
   };
 }

@@ -17,7 +17,11 @@ export const clusterScenarios: ScenarioFormat<ClusterScenario> = {
   parse: parseClusterScenario,
   describe: (s) => {
     const tenants = clusterTenantsOf(s);
-    return `cluster ${s.name}: ${s.cluster.nodes.length} node agents, ${s.cluster.jobs.length} jobs of ${tenants.length} tenants (${tenants.join(", ")}), policy ${s.cluster.policy}`;
+    const rounds =
+      s.secure === undefined
+        ? 'plain rounds ("secure": true for secure aggregation)'
+        : `secure aggregation (fixed point 2^-${s.secure.fractionBits}, at least ${s.secure.threshold} nodes a round)`;
+    return `cluster ${s.name}: ${s.cluster.nodes.length} node agents, ${s.cluster.jobs.length} jobs of ${tenants.length} tenants (${tenants.join(", ")}), policy ${s.cluster.policy}; ${rounds}`;
   },
   agents: (s) => s.cluster.nodes.map((n) => n.name),
   planTenants: clusterTenantsOf,

@@ -1,5 +1,5 @@
-import { parseAdmmSettings, PLAN_STATUSES, type SchemaTable } from "../../core/schemas.ts";
-import { declareBody, field, type BodyOfDeclared } from "../../core/wire-schema.ts";
+import { parseAdmmSettings, parseAgreementKey, parseSecureSettings, PLAN_STATUSES, SECURE_PLAN_FIELDS, type SchemaTable } from "../../core/schemas.ts";
+import { declareBody, field, optional, type BodyOfDeclared } from "../../core/wire-schema.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem, TypeAllocation } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
@@ -30,11 +30,15 @@ const CLUSTER_OPEN_1 = declareBody("open", {
   admm: field("object", parseAdmmSettings, { rho: 1, epsAbs: 1e-6, epsRel: 1e-6, mu: 10, tau: 2, balanceRounds: 10, maxRounds: 10 }),
   /** Tenant plans go out every this many rounds, and with the final plan. */
   tenantPlanEvery: field("integer", (x, at) => v.integer(x, at, 1), 1),
+  /** Secure aggregation (core/problem-spec.ts SecureSettings; the nodes' sums per job and type): absent, plain rounds, as in older streams. */
+  secure: optional("object", parseSecureSettings, { fractionBits: 30, maxAbs: 1024, threshold: 2 }),
 });
 
 const NODE_JOIN_1 = declareBody("join", {
   type: field("string", (x, at) => v.string(x, at), "A100"),
   count: field("integer", (x, at) => v.integer(x, at, 1), 8),
+  /** The node's X25519 key for a secure problem's rounds (src/secure/masks.ts); a secure problem's fold requires it. */
+  agreementKey: optional("bytes", parseAgreementKey, new Uint8Array(32)),
 });
 
 /** A node's changed entries of its accelerator-time vector y since the event's `base`. */
@@ -61,6 +65,7 @@ const CLUSTER_PLAN_1 = declareBody("plan", {
   dual: field("number", v.finite, 0),
   epsPrimal: field("number", v.finite, 0),
   epsDual: field("number", v.finite, 0),
+  ...SECURE_PLAN_FIELDS,
 });
 
 /** One tenant's jobs in a cluster plan, on catopt.<tenant>.plan.<problem>: repaired, feasible. */

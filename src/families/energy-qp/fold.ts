@@ -4,15 +4,15 @@ import type { FamilyProblem, OpenContext, PrivacyHolding, ProblemFamily } from "
 import { epsilonFor } from "../../secure/zcdp.ts";
 import type { ProblemSpec } from "./schemas.ts";
 import type { PlanStatus } from "../../core/schemas.ts";
-import { ENERGY_QP_SCHEMAS, MAX_SIGNED_JOIN_BYTES, type PlanBody, type SharedPlanBody } from "./schemas.ts";
+import { ENERGY_QP_SCHEMAS, type PlanBody, type SharedPlanBody } from "./schemas.ts";
 import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, takenDeltas, without, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, aggregateRound, constraintRows, coordinatorStep, initialAdmmState, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { globalViolation } from "./violation.ts";
 import { sameBytes } from "../../secure/aggregation.ts";
-import { agreementKeyOf, sharedSecret } from "../../secure/masks.ts";
 import type { Words } from "../../secure/ring.ts";
 import {
+  checkSecureJoin,
   pendingMasked,
   recoverEvent,
   retryEvent,
@@ -246,17 +246,6 @@ function grant(event: CatoptEvent<"open/1">, context?: OpenContext): PrivacyHold
   return { granted: Math.min(left.rhoLeft, event.body.admm.maxRounds * roundPrivacyCost(event.body)), spent: 0, delta: left.delta };
 }
 
-/** Whether an X25519 public key can share a secret (not a low-order point, which OpenSSL refuses or which gives zero). */
-function usableKey(key: Uint8Array): boolean {
-  try {
-    sharedSecret(KEY_PROBE, key);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const KEY_PROBE = agreementKeyOf(new Uint8Array(32), "catopt", "key-probe");
-
 const fleetOf = (p: ProblemState, x: readonly number[]): Record<string, number> => Object.fromEntries(p.spec.resources.map((r, j) => [r, x[j]]));
 
 /**
@@ -273,19 +262,7 @@ function join(p: ProblemState, event: CatoptEvent<"join/2">, agent: string, enve
   // A join/1 (upcast) declares no box: its values are held only to the bound on every number (validate.finite).
   const { lower, upper, agreementKey } = event.body;
   const box = lower === undefined || upper === undefined ? {} : { lower, upper };
-  if (p.spec.secure !== undefined && agreementKey === undefined) reject(`agent ${agent} joined a secure problem without an agreement key`);
-  if (p.spec.secure !== undefined && p.phase !== "joining")
-    reject(`agent ${agent} joined secure problem ${p.problem} after it started: its rounds mask among the agents that started it`);
-  if (p.spec.secure !== undefined && agreementKey !== undefined) {
-    if (!usableKey(agreementKey)) reject(`agent ${agent}'s agreement key is a low-order point: no secret could be shared with it`);
-    const twin = Object.entries(p.joined).find(([other, j]) => other !== agent && j.agreementKey !== undefined && sameBytes(j.agreementKey, agreementKey));
-    if (twin !== undefined) reject(`agent ${agent}'s agreement key is ${twin[0]}'s`);
-    if (envelope === undefined) reject(`agent ${agent}'s join to a secure problem came without its signed envelope`);
-    // Every plan relays it: one padded past the plan's bound would make every plan unreadable.
-    if (envelope !== undefined && envelope.length > MAX_SIGNED_JOIN_BYTES)
-      reject(`agent ${agent}'s signed join of ${envelope.length} bytes, more than ${MAX_SIGNED_JOIN_BYTES}`);
-  }
-  const key = p.spec.secure === undefined || agreementKey === undefined ? {} : { agreementKey, signedJoin: envelope };
+  const key = p.spec.secure === undefined ? {} : checkSecureJoin(p.joined, agent, agreementKey, envelope, p.phase !== "joining", p.problem);
   const joined = { ...p.joined, [agent]: { id: event.id, resources: event.body.resources, ...box, ...key } };
   if (p.phase === "joining") return { ...p, joined };
   const x = { ...p.x, [agent]: zeros(event.body.resources) };

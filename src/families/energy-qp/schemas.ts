@@ -1,5 +1,5 @@
 import type { GlobalConstraint } from "../../core/problem-spec.ts";
-import { parseAdmmSettings, parseSecureSettings, PLAN_STATUSES, type SchemaTable } from "../../core/schemas.ts";
+import { parseAdmmSettings, parseAgreementKey, parseSecureSettings, PLAN_STATUSES, SECURE_PLAN_FIELDS, type SchemaTable } from "../../core/schemas.ts";
 import { declareBody, field, optional, type BodyOfDeclared } from "../../core/wire-schema.ts";
 import * as v from "../../core/validate.ts";
 
@@ -53,7 +53,7 @@ const JOIN_2 = declareBody(
     lower: optional("map:number", v.numberMap, { r: 0 }),
     upper: optional("map:number", v.numberMap, { r: 1 }),
     /** The agent's X25519 key for this problem's secure rounds (src/secure/masks.ts); a secure problem's fold requires it. */
-    agreementKey: optional("bytes", agreementKey, new Uint8Array(32)),
+    agreementKey: optional("bytes", parseAgreementKey, new Uint8Array(32)),
   },
   (b, path) => {
     const joined = new Set(b.resources);
@@ -73,20 +73,11 @@ const JOIN_2 = declareBody(
   },
 );
 
-function agreementKey(x: unknown, at: string): Uint8Array {
-  const key = v.bytes(x, at);
-  if (key.length !== 32) throw new v.ValidationError(at, `an X25519 key has 32 bytes, not ${key.length}`);
-  return key;
-}
-
 /** An agent's new values, only those that changed since `base`, and its local objective. */
 const DELTA_1 = declareBody("delta", {
   entries: field("map:number", v.numberMap, { r: 1 }),
   objective: field("number", v.finite, 0),
 });
-
-/** The most bytes a secure problem's signed join may have: every plan relays each one. */
-export const MAX_SIGNED_JOIN_BYTES = 4096;
 
 /** What every reader of a plan may see: its status, rho, the shared signal, the objective and the residuals. */
 const SHARED_PLAN_FIELDS = {
@@ -100,20 +91,6 @@ const SHARED_PLAN_FIELDS = {
   epsPrimal: field("number", v.finite, 0),
   epsDual: field("number", v.finite, 0),
   /**
-   * A secure problem's next round: its agents and their agreement keys (public, from their
-   * signed joins), so that each agent masks for exactly these peers. Absent in plain problems.
-   */
-  roster: optional(
-    "map:bytes",
-    (x, at) => {
-      const byAgent = v.record(x, at);
-      return Object.fromEntries(Object.keys(byAgent).map((agent) => [agent, agreementKey(byAgent[agent], `${at}.${agent}`)])) as Readonly<
-        Record<string, Uint8Array>
-      >;
-    },
-    { a: new Uint8Array(32) },
-  ),
-  /**
    * A problem with noise: the zCDP rho its rounds have spent of its tenant's privacy budget so far,
    * and the (epsilon, delta)-DP that amounts to at the budget's delta. Absent in every other problem.
    */
@@ -125,22 +102,7 @@ const SHARED_PLAN_FIELDS = {
     },
     { rho: 0.01, epsilon: 1 },
   ),
-  /** With the roster: each agent's signed join, as it sent it, so every agent checks each key against its peer's own signature. */
-  joins: optional(
-    "map:bytes",
-    (x, at) => {
-      const byAgent = v.record(x, at);
-      return Object.fromEntries(
-        Object.keys(byAgent).map((agent) => {
-          const bytes = v.bytes(byAgent[agent], `${at}.${agent}`);
-          if (bytes.length > MAX_SIGNED_JOIN_BYTES)
-            throw new v.ValidationError(`${at}.${agent}`, `a signed join of ${bytes.length} bytes, more than ${MAX_SIGNED_JOIN_BYTES}`);
-          return [agent, bytes];
-        }),
-      ) as Readonly<Record<string, Uint8Array>>;
-    },
-    { a: new Uint8Array(100) },
-  ),
+  ...SECURE_PLAN_FIELDS,
 };
 
 const PLAN_1 = declareBody("plan", {

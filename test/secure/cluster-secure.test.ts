@@ -1,0 +1,154 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createHash } from "node:crypto";
+import { eventId, type CatoptEvent } from "../../src/core/event.ts";
+import { DEFAULT_ADMM } from "../../src/core/problem-spec.ts";
+import { Refusal } from "../../src/core/refusal.ts";
+import { solvingThroughputs } from "../../src/families/accelerator-allocation/cluster.ts";
+import { acceleratorAllocation, closeClusterRound, openCluster, type ClusterState } from "../../src/families/accelerator-allocation/cluster-fold.ts";
+import { decompose } from "../../src/families/accelerator-allocation/decompose.ts";
+import { clusterAggregate } from "../../src/families/accelerator-allocation/node-step.ts";
+import { policyForm } from "../../src/families/accelerator-allocation/policy.ts";
+import { planFromNodes } from "../../src/families/accelerator-allocation/repair.ts";
+import {
+  aggregateOfSums,
+  clusterContributionLength,
+  clusterFractionBits,
+  clusterLayout,
+  clusterSums,
+  maxColumnNorm,
+  nodeWords,
+} from "../../src/families/accelerator-allocation/secure-layout.ts";
+import { syntheticCluster } from "../../src/families/accelerator-allocation/synthetic.ts";
+import { agreementKeyOf } from "../../src/secure/masks.ts";
+import { addWords, zeroWords } from "../../src/secure/ring.ts";
+import { seededRandom } from "../../src/secure/discrete-gaussian.ts";
+
+// A cluster's secure rounds: what a node's words hold, that their sums give the coordinator the very
+// step a plain round's every y gives, and what the fold refuses.
+const cluster = syntheticCluster({ seed: 7, jobs: 12, tenants: 3, nodes: { V100: 2, P100: 1, K80: 2 }, perNode: 4, policy: "max-min-fairness" });
+const solving = solvingThroughputs(cluster);
+const { nodes, coupling } = decompose(solving, policyForm(solving));
+const layout = clusterLayout(nodes);
+const settings = { fractionBits: clusterFractionBits(nodes.length, 4, maxColumnNorm(nodes)), maxAbs: 4, threshold: 2 };
+
+/** Each node's y on its columns: any values within its bounds, from a seeded source. */
+function someY(label: string): Float64Array[] {
+  const random = seededRandom(label);
+  return nodes.map((node) => Float64Array.from(node.columns, (c) => (Number(random.uniformBelow(1_000_001n)) / 1e6) * c.upper * 0.3));
+}
+
+test("the sums of the nodes' words give the plain round's aggregate and the same repaired plan", () => {
+  assert.ok(settings.fractionBits >= 30, `fraction bits ${settings.fractionBits}`);
+  const [before, after] = [someY("before"), someY("after")];
+  let sum = zeroWords(clusterContributionLength(layout));
+  for (const [n, node] of nodes.entries()) sum = addWords(sum, nodeWords(layout, node, settings, after[n], before[n]));
+  const sums = clusterSums(layout, settings, sum);
+  const secure = aggregateOfSums(3, layout, sums, nodes.length, coupling.resources);
+  const plain = clusterAggregate(3, nodes, before, after, coupling.resources);
+  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b)), `${what}: ${a} against ${b}`);
+  plain.xbar.forEach((x, r) => close(secure.xbar[r], x, `xbar[${r}]`));
+  close(secure.sumSquares, plain.sumSquares, "sum of squares");
+  close(secure.sumSquaredSteps, plain.sumSquaredSteps, "sum of squared steps");
+  const fromNodes = planFromNodes(cluster, nodes, after);
+  const fromSums = planFromNodes(
+    cluster,
+    layout.blocks.map((b) => b.columns),
+    sums.perType,
+  );
+  for (const job of cluster.jobs)
+    for (const type of Object.keys(fromNodes[job.name])) close(fromSums[job.name][type] ?? 0, fromNodes[job.name][type], `${job.name} on ${type}`);
+});
+
+test("a node's words hold its own type's columns only, and refuse a value outside its bounds", () => {
+  const y = someY("own");
+  const words = nodeWords(layout, nodes[0], settings, y[0], y[0]);
+  const own = layout.blocks.find((b) => b.type === nodes[0].type);
+  for (const b of layout.blocks) {
+    const block = Array.from(words.subarray(b.offset, b.offset + b.columns.columns.length));
+    assert.is(
+      block.some((w) => w !== 0n),
+      b === own,
+      b.type,
+    );
+  }
+  assert.throws(
+    () =>
+      nodeWords(
+        layout,
+        nodes[0],
+        settings,
+        Float64Array.from(y[0], () => 5),
+        y[0],
+      ),
+    /outside \[0, 4\]/,
+  );
+});
+
+const open = (admm = { ...DEFAULT_ADMM, maxRounds: 50 }, secure: object = settings): CatoptEvent<"cluster-open/1"> => ({
+  schema: "cluster-open/1",
+  id: eventId("platform", "p", "open", 0),
+  tenant: "platform",
+  problem: "p",
+  round: 0,
+  base: -1,
+  body: { cluster, admm, tenantPlanEvery: 1, secure: secure as typeof settings },
+});
+
+function refused(run: () => unknown, reason: RegExp): void {
+  try {
+    run();
+    assert.unreachable("took it");
+  } catch (err) {
+    assert.ok(err instanceof Refusal, String(err));
+    assert.match((err as Error).message, reason);
+  }
+}
+
+test("the fold refuses a secure cluster open with asynchronous rounds or noise, a join without a key, and a plain delta", () => {
+  refused(() => openCluster(open({ ...DEFAULT_ADMM, maxStaleness: 2 })), /synchronous rounds only/);
+  refused(() => openCluster(open(undefined, { ...settings, noise: { clip: 1, sigma2: 1 } })), /adds no noise yet/);
+  refused(() => openCluster(open(undefined, { ...settings, fractionBits: 40, maxAbs: 2 ** 40 })), /sums do not fit/);
+  let p: ClusterState = openCluster(open());
+  const join = (name: string, key?: Uint8Array): CatoptEvent<"node-join/1"> => ({
+    schema: "node-join/1",
+    id: eventId("platform", "p", "join", 0, name),
+    tenant: "platform",
+    problem: "p",
+    round: 0,
+    base: -1,
+    body: { type: cluster.nodes.find((n) => n.name === name)?.type ?? "", count: 4, ...(key === undefined ? {} : { agreementKey: key }) },
+  });
+  const first = cluster.nodes[0].name;
+  refused(() => acceleratorAllocation.apply(p, join(first), first, new Uint8Array(10)), /without an agreement key/);
+  for (const n of cluster.nodes) {
+    const key = agreementKeyOf(createHash("sha256").update(n.name).digest(), "platform", "p").publicKey;
+    p = acceleratorAllocation.apply(p, join(n.name, key), n.name, new Uint8Array(10)) as ClusterState;
+  }
+  p = closeClusterRound(p, {
+    schema: "round/2",
+    id: eventId("platform", "p", "round", 0),
+    tenant: "platform",
+    problem: "p",
+    round: 0,
+    base: -1,
+    body: { took: cluster.nodes.map((n) => eventId("platform", "p", "join", 0, n.name)), closedBy: "all" },
+  });
+  assert.equal(
+    Object.keys(p.plan?.roster ?? {}),
+    cluster.nodes.map((n) => n.name),
+    "the first plan names every node",
+  );
+  const delta: CatoptEvent<"node-delta/1"> = {
+    schema: "node-delta/1",
+    id: eventId("platform", "p", "delta", 1, first),
+    tenant: "platform",
+    problem: "p",
+    round: 1,
+    base: 0,
+    body: { index: [0], value: [1] },
+  };
+  refused(() => acceleratorAllocation.apply(p, delta, first), /is secure: .* must come masked/);
+});
+
+test.run();
