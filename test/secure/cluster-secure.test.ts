@@ -47,7 +47,7 @@ test("the sums of the nodes' words give the plain round's aggregate and the same
   const secure = aggregateOfSums(3, layout, sums, nodes.length, coupling.resources);
   const plain = clusterAggregate(3, nodes, before, after, coupling.resources);
   const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b)), `${what}: ${a} against ${b}`);
-  plain.xbar.forEach((x, r) => close(secure.xbar[r], x, `xbar[${r}]`));
+  for (const [r, x] of plain.xbar.entries()) close(secure.xbar[r], x, `xbar[${r}]`);
   close(secure.sumSquares, plain.sumSquares, "sum of squares");
   close(secure.sumSquaredSteps, plain.sumSquaredSteps, "sum of squared steps");
   const fromNodes = planFromNodes(cluster, nodes, after);

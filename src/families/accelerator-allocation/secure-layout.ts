@@ -94,7 +94,7 @@ export function clusterSums(layout: ClusterLayout, settings: SecureSettings, wor
 /** The round's aggregate from its sums (clusterAggregate's, summed per type instead of per node: the contribution is linear in y). */
 export function aggregateOfSums(round: number, layout: ClusterLayout, sums: ClusterSums, nodes: number, resources: number): RoundAggregate {
   const total = new Float64Array(resources);
-  layout.blocks.forEach((b, t) => addContribution(b.columns, sums.perType[t], total));
+  for (const [t, b] of layout.blocks.entries()) addContribution(b.columns, sums.perType[t], total);
   return { round, agents: nodes, xbar: Array.from(total, (v) => v / nodes), sumSquares: sums.sumSquares, sumSquaredSteps: sums.sumSquaredSteps };
 }
 
