@@ -109,6 +109,8 @@ export function pendingMasked(p: SecureProblem, s: SecureRounds, event: CatoptEv
   const current = s.attempt ?? 1;
   if (event.body.attempt !== current)
     reject(`masked contribution from ${agent} for attempt ${event.body.attempt} of round ${event.round}, which is at attempt ${current}`);
+  if (event.id !== eventId(p.tenant, p.problem, current === 1 ? "masked" : `masked-${current}`, event.round, agent))
+    reject(`masked contribution ${event.id} is not ${agent}'s id for attempt ${current} of round ${event.round}`);
   if (!s.roster.includes(agent)) reject(`masked contribution from ${agent}, which is not in round ${event.round}'s roster`);
   const length = p.words * 8;
   if (event.body.words.length !== length)

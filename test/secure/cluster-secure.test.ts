@@ -21,7 +21,8 @@ import {
 } from "../../src/families/accelerator-allocation/secure-layout.ts";
 import { syntheticCluster } from "../../src/families/accelerator-allocation/synthetic.ts";
 import { agreementKeyOf } from "../../src/secure/masks.ts";
-import { addWords, zeroWords } from "../../src/secure/ring.ts";
+import { addWords, wordsToBytes, zeroWords } from "../../src/secure/ring.ts";
+import { contribute } from "../../src/secure/aggregation.ts";
 import { seededRandom } from "../../src/secure/discrete-gaussian.ts";
 
 // A cluster's secure rounds: what a node's words hold, that their sums give the coordinator the very
@@ -32,10 +33,14 @@ const { nodes, coupling } = decompose(solving, policyForm(solving));
 const layout = clusterLayout(nodes);
 const settings = { fractionBits: clusterFractionBits(nodes.length, 4, maxColumnNorm(nodes)), maxAbs: 4, threshold: 2 };
 
-/** Each node's y on its columns: any values within its bounds, from a seeded source. */
+/** Each node's y on its columns: any values within its bounds and its capacity, as its own step keeps them, from a seeded source. */
 function someY(label: string): Float64Array[] {
   const random = seededRandom(label);
-  return nodes.map((node) => Float64Array.from(node.columns, (c) => (Number(random.uniformBelow(1_000_001n)) / 1e6) * c.upper * 0.3));
+  return nodes.map((node) => {
+    const y = Float64Array.from(node.columns, (c) => (Number(random.uniformBelow(1_000_001n)) / 1e6) * c.upper);
+    const booked = y.reduce((sum, v) => sum + v, 0);
+    return booked <= 0.9 * node.capacity ? y : y.map((v) => (v * 0.9 * node.capacity) / booked);
+  });
 }
 
 test("the sums of the nodes' words give the plain round's aggregate and the same repaired plan", () => {
@@ -149,6 +154,103 @@ test("the fold refuses a secure cluster open with asynchronous rounds or noise, 
     body: { index: [0], value: [1] },
   };
   refused(() => acceleratorAllocation.apply(p, delta, first), /is secure: .* must come masked/);
+});
+
+/** A secure cluster problem past round 0: every node joined with its key. */
+function startedCluster(): ClusterState {
+  let p: ClusterState = openCluster(open());
+  for (const n of cluster.nodes) {
+    const join: CatoptEvent<"node-join/1"> = {
+      schema: "node-join/1",
+      id: eventId("platform", "p", "join", 0, n.name),
+      tenant: "platform",
+      problem: "p",
+      round: 0,
+      base: -1,
+      body: { type: n.type, count: n.count, agreementKey: keys[n.name].publicKey },
+    };
+    p = acceleratorAllocation.apply(p, join, n.name, new Uint8Array(10)) as ClusterState;
+  }
+  return closeClusterRound(p, {
+    schema: "round/2",
+    id: eventId("platform", "p", "round", 0),
+    tenant: "platform",
+    problem: "p",
+    round: 0,
+    base: -1,
+    body: { took: cluster.nodes.map((n) => eventId("platform", "p", "join", 0, n.name)), closedBy: "all" },
+  });
+}
+const keys = Object.fromEntries(cluster.nodes.map((n) => [n.name, agreementKeyOf(createHash("sha256").update(n.name).digest(), "platform", "p")]));
+
+/** Round 1 with every node's words (`wordsOf` may lie for some), its round event and every reveal. */
+function round1(p: ClusterState, wordsOf: (n: number) => BigUint64Array): ClusterState {
+  const names = cluster.nodes.map((n) => n.name);
+  const attempt = {
+    context: { tenant: "platform", problem: "p", round: 1, attempt: 1 },
+    roster: names.map((name) => ({ name, publicKey: keys[name].publicKey })),
+  };
+  const sent = names.map((name, n) => {
+    const c = contribute({ name, key: keys[name] }, attempt, wordsOf(n), (bytes) =>
+      createHash("sha256").update(`${name}/${bytes}`).digest().subarray(0, bytes),
+    );
+    const event: CatoptEvent<"masked/1"> = {
+      schema: "masked/1",
+      id: eventId("platform", "p", "masked", 1, name),
+      tenant: "platform",
+      problem: "p",
+      round: 1,
+      base: 0,
+      body: { attempt: 1, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares, shareDigests: c.shareDigests },
+    };
+    return { c, event };
+  });
+  for (const [n, name] of names.entries()) p = acceleratorAllocation.apply(p, sent[n].event, name) as ClusterState;
+  p = closeClusterRound(p, {
+    schema: "round/2",
+    id: eventId("platform", "p", "round", 1),
+    tenant: "platform",
+    problem: "p",
+    round: 1,
+    base: 0,
+    body: { took: sent.map((x) => x.event.id), closedBy: "all" },
+  });
+  for (const [n, name] of names.entries()) {
+    const reveal: CatoptEvent<"reveal/1"> = {
+      schema: "reveal/1",
+      id: eventId("platform", "p", "reveal", 1, name),
+      tenant: "platform",
+      problem: "p",
+      round: 1,
+      base: 0,
+      body: { seed: sent[n].c.selfSeed, took: names, attempt: 1 },
+    };
+    p = acceleratorAllocation.apply(p, reveal, name) as ClusterState;
+  }
+  return p;
+}
+
+test("a secure round closes on the nodes' sums; one whose sums no honest nodes could give is refused", () => {
+  const y = someY("round");
+  const honest = (n: number) => nodeWords(layout, nodes[n], settings, y[n], new Float64Array(y[n].length));
+  const p = round1(startedCluster(), honest);
+  assert.is(p.round, 1);
+  assert.ok(
+    p.y.every((values) => values.every((v) => v === 0)),
+    "the fold holds no node's y",
+  );
+  // A node that books 1,000 accelerator-time on a column of a 4-accelerator node (its words, masked, show nothing of it).
+  const lying = (n: number) =>
+    n === 0
+      ? nodeWords(
+          layout,
+          nodes[0],
+          { ...settings, maxAbs: 1e6 },
+          Float64Array.from(y[0], () => 1000),
+          y[0],
+        )
+      : honest(n);
+  refused(() => round1(startedCluster(), lying), /outside what its taken nodes can book|more than its taken nodes/);
 });
 
 test.run();

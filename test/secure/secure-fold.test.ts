@@ -224,6 +224,18 @@ test("an open whose secure sums would not fit 64 bits, or with asynchronous roun
   assert.throws(() => energyQp.open(openEvent(T, P, asynchronous)), /synchronous rounds only/);
 });
 
+test("a leave sequenced between the contributions and the round event that takes them: the round still closes (the leaver's seed from its peers' shares)", () => {
+  let p = started();
+  const sent = AGENTS.map((a) => masked(1, attemptOf(AGENTS, 1), a));
+  for (const [i, a] of AGENTS.entries()) p = apply(p, sent[i].event, a);
+  p = energyQp.leave?.(p, "c") as ProblemState;
+  p = apply(p, frame("round/2", "round", 1, { took: sent.map((x) => x.event.id), closedBy: "all" }));
+  assert.equal(p.secure?.revealing?.took, AGENTS, "the round took the leaver's contribution too");
+  for (const [i, a] of ["a", "b"].entries()) p = apply(p, frame("reveal/1", "reveal", 1, { seed: sent[i].c.selfSeed, took: AGENTS, attempt: 1 }, a), a);
+  assert.is(p.round, 0, "it waits for the leaver's seed");
+  assert.equal((energyQp.recover?.(p) as CatoptEvent<"recover/1"> | undefined)?.body.missing, ["c"], "which the coordinator asks its peers for");
+});
+
 /** Round `round` with every agent of `names`: contributions, the round event, the reveals. */
 function fullRound(p: ProblemState, round: number, names: readonly string[], s: ProblemSpec, made = masked): ProblemState {
   const sent = names.map((a) => made(round, attemptOf(names, round), a, s));

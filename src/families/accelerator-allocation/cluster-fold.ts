@@ -12,7 +12,16 @@ import { decompose, type Decomposition } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
 import { clusterAggregate } from "./node-step.ts";
 import { policyForm, policyObjective } from "./policy.ts";
-import { aggregateOfSums, clusterContributionLength, clusterFractionBits, clusterLayout, clusterSums, maxColumnNorm } from "./secure-layout.ts";
+import {
+  aggregateOfSums,
+  clusterContributionLength,
+  clusterFractionBits,
+  clusterLayout,
+  clusterSums,
+  maxColumnNorm,
+  type ClusterLayout,
+  type ClusterSums,
+} from "./secure-layout.ts";
 import type { Words } from "../../secure/ring.ts";
 import { sameBytes } from "../../secure/aggregation.ts";
 import {
@@ -208,9 +217,9 @@ function leaveNode(p: ClusterState, agent: string): ClusterState {
   if (p.left?.[agent] !== undefined) reject(`node ${agent} already left after round ${p.left[agent]}`);
   if (p.phase !== "running") reject(`node ${agent} left while the problem is ${p.phase}`);
   if (activeNodes(p).length === 1) reject(`node ${agent} is the last node of cluster problem ${p.problem}: it cannot leave`);
-  // Secure: the coordinator tries the round again without it (attempt/1); what it masked for the round is void.
-  const pending = p.secure === undefined ? p.pending : Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
-  return { ...p, pending, left: { ...p.left, [agent]: p.round } };
+  // Secure: its contribution stays pending, for a round event the coordinator may have sequenced after the leave (its
+  // peers reveal for it, and its seed comes from their shares); an attempt without it voids it with the rest.
+  return { ...p, left: { ...p.left, [agent]: p.round } };
 }
 
 export function nodeDelta(p: ClusterState, event: CatoptEvent<"node-delta/1">, agent: string): ClusterState {
@@ -370,6 +379,33 @@ function afterSeeds(p: ClusterState, revealed: Revealed): ClusterState {
 }
 
 /**
+ * What the sums of the nodes a round took can be, were their words honest (the fold holds each of
+ * a plain node's deltas to the same): each column between 0 and what its type's taken nodes can
+ * book on it, each type's time within their accelerators, the weighted squares within what those
+ * accelerators allow. Anything else is a node's masked words lying: the round is refused.
+ */
+function checkSums(p: ClusterState, round: number, took: readonly string[], layout: ClusterLayout, sums: ClusterSums): void {
+  const { nodes } = derivedOf(p.open).decomposition;
+  const grain = took.length * 2 ** -(p.open.secure as NonNullable<ClusterOpenBody["secure"]>).fractionBits;
+  const maxNorm = maxColumnNorm(nodes);
+  let squares = 0;
+  for (const [t, block] of layout.blocks.entries()) {
+    const taken = nodes.filter((n) => n.type === block.type && took.includes(n.node));
+    const capacity = taken.reduce((sum, n) => sum + n.capacity, 0);
+    squares += taken.reduce((sum, n) => sum + maxNorm * n.capacity * n.capacity, 0);
+    const column = sums.perType[t];
+    const outside = column.findIndex((y, k) => !(y >= -grain && y <= taken.reduce((sum, n) => sum + n.columns[k].upper, 0) + grain));
+    if (outside >= 0)
+      reject(`round ${round}'s sum on ${block.type} column ${outside} is ${column[outside]}, outside what its taken nodes can book: a node's masked words lie`);
+    const booked = column.reduce((sum, y) => sum + y, 0);
+    if (booked > capacity * (1 + CAPACITY_ROUNDING) + column.length * grain)
+      reject(`round ${round} books ${booked} on ${block.type}, more than its taken nodes' ${capacity}: a node's masked words lie`);
+  }
+  if (!(sums.sumSquares <= squares * (1 + 1e-9) + 1))
+    reject(`round ${round}'s sum of squares ${sums.sumSquares} is more than its taken nodes could give: a node's masked words lie`);
+}
+
+/**
  * Every seed is in: the round's sums per type and column, its weighted squares, and the
  * coordinator's step on them alone, as the plain round's from every node's y (the contribution is
  * linear in y). A sum of squares below what the sums themselves imply (Cauchy-Schwarz) could only
@@ -380,14 +416,20 @@ function secureClusterStep(p: ClusterState, round: number, words: Words): Cluste
   const { decomposition, update } = derivedOf(p.open);
   const layout = clusterLayout(decomposition.nodes);
   const sums = clusterSums(layout, settings, words);
-  const k = (p.secure as ClusterSecure).revealing?.took.length ?? 1;
+  const took = (p.secure as ClusterSecure).revealing?.took ?? [];
+  checkSums(p, round, took, layout, sums);
+  const k = took.length;
   const aggregate = aggregateOfSums(round, layout, sums, decomposition.nodes.length, decomposition.coupling.resources);
   const norm2 = aggregate.xbar.reduce((total, x) => total + (x * decomposition.nodes.length) ** 2, 0);
-  if (!(sums.sumSquares >= norm2 / k - 1e-9 * (1 + norm2) && sums.sumSquaredSteps >= 0))
+  // Quantized sums against squares of unquantized values: equal in exact arithmetic for identical nodes, so the fraction bits' error is allowed.
+  const tolerance = 1e-9 * (1 + norm2) + 4 * k * (1 + Math.sqrt(norm2)) * 2 ** -settings.fractionBits;
+  if (!(sums.sumSquares >= norm2 / k - tolerance && sums.sumSquares >= 0 && sums.sumSquaredSteps >= 0))
     reject(
       `round ${round}'s sums are impossible (sum of squares ${sums.sumSquares} below |sum|^2/${k} = ${norm2 / k}, or a negative sum of steps): a node's masked words lie about its squares`,
     );
   const result = sharingStep(p.admm, aggregate, update, p.open.admm);
+  if (![...result.state.zbar, ...result.state.u, result.state.rho, ...Object.values(result.residuals)].every(Number.isFinite))
+    reject(`round ${round} would leave the finite range: a node's masked words lie`);
   const phase: ClusterState["phase"] = result.converged ? "converged" : round >= p.open.admm.maxRounds ? "max-rounds" : "running";
   const stepped: ClusterState = {
     ...p,

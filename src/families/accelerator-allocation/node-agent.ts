@@ -166,8 +166,9 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         return undefined;
       }
       if (event.schema !== "cluster-plan/1") return undefined;
-      if (secureOpen !== undefined && event.body.status === "running") secure.takeRoster(event.round, event.body.roster ?? {}, event.body.joins);
+      // The signal first: the next plan's update is relative to this one's, whether or not its roster is refused below.
       applyUpdate(signal, event.body.signal);
+      if (secureOpen !== undefined && event.body.status === "running") secure.takeRoster(event.round, event.body.roster ?? {}, event.body.joins);
       // Copies: the machine may hold this plan while the next one is folded.
       return {
         status: event.body.status,

@@ -84,10 +84,10 @@ export function nodeStep(
   return next;
 }
 
-/** Adds what y contributes to each shared resource into `total` (length: the coupling's resources). */
 /** Each column's weight in the residuals' squared norms (time^2 + thr^2): what clusterAggregate weighs y^2 by. */
 export const columnNorms = (problem: NodeProblem): Float64Array => columnArrays(problem).norm;
 
+/** Adds what y contributes to each shared resource into `total` (length: the coupling's resources). */
 export function addContribution(problem: NodeProblem, y: ArrayLike<number>, total: Float64Array, sign = 1): void {
   const { job, time, thrResource, thr } = columnArrays(problem);
   for (let j = 0; j < job.length; j++) {

@@ -41,7 +41,7 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
    * pinned trust root's events itself. It reveals for no round past them, so what it releases stays
    * within the grant whatever the coordinator publishes; the fold ends the problem at the same round.
    */
-  let paidRounds = Number.POSITIVE_INFINITY;
+  let paidRounds = 0;
   const secure = secureParticipant({
     tenant,
     problem,
@@ -50,7 +50,7 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
     threshold: () => spec?.secure?.threshold ?? 2,
     tools: () => tools,
     joinKey: (join) => (join.schema === "join/2" ? join.body.agreementKey : undefined),
-    revealLimit: () => paidRounds,
+    revealLimit: () => (spec?.secure?.noise === undefined ? Number.POSITIVE_INFINITY : paidRounds),
   });
   const ownRound = (id: string): number | undefined => {
     const [t, p, kind, round, owner, ...rest] = id.split("/");

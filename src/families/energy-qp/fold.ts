@@ -332,9 +332,10 @@ function secureLeave(p: ProblemState, agent: string): ProblemState {
   const joined = p.joined[agent] ?? reject(`agent ${agent} left without joining`);
   if (joined.left !== undefined) reject(`agent ${agent} already left after round ${joined.left}`);
   if (p.phase !== "joining" && p.phase !== "running") reject(`agent ${agent} left after the problem ended (${p.phase})`);
-  const pending = Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.agent !== agent));
+  // Its contribution stays pending, for a round event the coordinator may have sequenced after the leave (its peers
+  // reveal for it, and its seed comes from their shares); an attempt without it voids it with the rest.
   const { [agent]: _committed, ...committedAt } = p.committedAt;
-  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, pending, committedAt };
+  return { ...p, joined: { ...p.joined, [agent]: { ...joined, left: p.round } }, committedAt };
 }
 
 /** A masked contribution (secure problems): checked like a delta, then held for its round's sum. */
