@@ -114,31 +114,9 @@ test("the fold refuses a secure cluster open with asynchronous rounds or noise, 
   refused(() => openCluster(open({ ...DEFAULT_ADMM, maxStaleness: 2 })), /synchronous rounds only/);
   refused(() => openCluster(open(undefined, { ...settings, noise: { clip: 1, sigma2: 1 } })), /adds no noise yet/);
   refused(() => openCluster(open(undefined, { ...settings, fractionBits: 40, maxAbs: 2 ** 40 })), /sums do not fit/);
-  let p: ClusterState = openCluster(open());
-  const join = (name: string, key?: Uint8Array): CatoptEvent<"node-join/1"> => ({
-    schema: "node-join/1",
-    id: eventId("platform", "p", "join", 0, name),
-    tenant: "platform",
-    problem: "p",
-    round: 0,
-    base: -1,
-    body: { type: cluster.nodes.find((n) => n.name === name)?.type ?? "", count: 4, ...(key === undefined ? {} : { agreementKey: key }) },
-  });
   const first = cluster.nodes[0].name;
-  refused(() => acceleratorAllocation.apply(p, join(first), first, new Uint8Array(10)), /without an agreement key/);
-  for (const n of cluster.nodes) {
-    const key = agreementKeyOf(createHash("sha256").update(n.name).digest(), "platform", "p").publicKey;
-    p = acceleratorAllocation.apply(p, join(n.name, key), n.name, new Uint8Array(10)) as ClusterState;
-  }
-  p = closeClusterRound(p, {
-    schema: "round/2",
-    id: eventId("platform", "p", "round", 0),
-    tenant: "platform",
-    problem: "p",
-    round: 0,
-    base: -1,
-    body: { took: cluster.nodes.map((n) => eventId("platform", "p", "join", 0, n.name)), closedBy: "all" },
-  });
+  refused(() => acceleratorAllocation.apply(openCluster(open()), joinOf(first), first, new Uint8Array(10)), /without an agreement key/);
+  const p = startedCluster();
   assert.equal(
     Object.keys(p.plan?.roster ?? {}),
     cluster.nodes.map((n) => n.name),
@@ -156,21 +134,23 @@ test("the fold refuses a secure cluster open with asynchronous rounds or noise, 
   refused(() => acceleratorAllocation.apply(p, delta, first), /is secure: .* must come masked/);
 });
 
+const keys = Object.fromEntries(cluster.nodes.map((n) => [n.name, agreementKeyOf(createHash("sha256").update(n.name).digest(), "platform", "p")]));
+
+/** A node's join, with its agreement key unless `keyless`. */
+const joinOf = (name: string, keyless = true): CatoptEvent<"node-join/1"> => ({
+  schema: "node-join/1",
+  id: eventId("platform", "p", "join", 0, name),
+  tenant: "platform",
+  problem: "p",
+  round: 0,
+  base: -1,
+  body: { type: cluster.nodes.find((n) => n.name === name)?.type ?? "", count: 4, ...(keyless ? {} : { agreementKey: keys[name].publicKey }) },
+});
+
 /** A secure cluster problem past round 0: every node joined with its key. */
 function startedCluster(): ClusterState {
   let p: ClusterState = openCluster(open());
-  for (const n of cluster.nodes) {
-    const join: CatoptEvent<"node-join/1"> = {
-      schema: "node-join/1",
-      id: eventId("platform", "p", "join", 0, n.name),
-      tenant: "platform",
-      problem: "p",
-      round: 0,
-      base: -1,
-      body: { type: n.type, count: n.count, agreementKey: keys[n.name].publicKey },
-    };
-    p = acceleratorAllocation.apply(p, join, n.name, new Uint8Array(10)) as ClusterState;
-  }
+  for (const n of cluster.nodes) p = acceleratorAllocation.apply(p, joinOf(n.name, false), n.name, new Uint8Array(10)) as ClusterState;
   return closeClusterRound(p, {
     schema: "round/2",
     id: eventId("platform", "p", "round", 0),
@@ -181,7 +161,6 @@ function startedCluster(): ClusterState {
     body: { took: cluster.nodes.map((n) => eventId("platform", "p", "join", 0, n.name)), closedBy: "all" },
   });
 }
-const keys = Object.fromEntries(cluster.nodes.map((n) => [n.name, agreementKeyOf(createHash("sha256").update(n.name).digest(), "platform", "p")]));
 
 /** Round 1 with every node's words (`wordsOf` may lie for some), its round event and every reveal. */
 function round1(p: ClusterState, wordsOf: (n: number) => BigUint64Array): ClusterState {
