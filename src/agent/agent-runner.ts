@@ -38,6 +38,8 @@ export type AgentOptions = {
   readonly trustRoot: string;
   /** Pins one coordinator further: its DID (it must be admitted too). */
   readonly coordinator?: string;
+  /** Secure rounds: the fewest agents its operator lets it mask among (its own floor, above the problem's threshold). */
+  readonly minRoster?: number;
 };
 
 export type AgentOutcome = {
@@ -76,6 +78,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
       return event;
     },
     privacyGrant: () => trust.privacyGrant(problem),
+    minRoster: options.minRoster ?? 0,
   });
 
   const machine = agentMachine.provide({

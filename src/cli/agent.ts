@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { runAgent } from "../agent/agent-runner.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { partySession, TLS_OPTIONS } from "./connect-options.ts";
-import { NATS_OPTION, stringOption, tokenOption, type Command, type ParsedArgs } from "../core/command.ts";
+import { NATS_OPTION, positiveIntegerOption, stringOption, tokenOption, type Command, type ParsedArgs } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import type { FamilyAgent } from "../core/family.ts";
 import { DEFAULT_ROUND_TIMEOUT_MS } from "../core/scenario-fields.ts";
@@ -50,6 +50,12 @@ export const agentCommand: Command = {
       value: "<did>",
       description: "pin one coordinator's DID too (default: any coordinator the governance identity admitted in the tenant)",
     },
+    "min-roster": {
+      type: "string",
+      value: "<n>",
+      description:
+        "secure rounds: mask among no fewer than n agents, whatever the problem's threshold (default: the threshold, and a majority of the first roster)",
+    },
   },
   details: [
     "Examples:",
@@ -63,6 +69,7 @@ export const agentCommand: Command = {
   run: async (args, io) => {
     const url = requireNatsUrl(args, "agent");
     const node = stringOption(args, "node") ?? missing("--node");
+    const minRoster = positiveIntegerOption(args, "min-roster");
     const reference = stringOption(args, "scenario");
     const loaded = reference === undefined ? undefined : await loadScenario(reference, PROJECT_ROOT);
     const adapterName = stringOption(args, "adapter");
@@ -95,6 +102,7 @@ export const agentCommand: Command = {
             signer: signers[i],
             trustRoot,
             coordinator: stringOption(args, "coordinator"),
+            minRoster,
             leave: leave.signal,
           }),
         ),

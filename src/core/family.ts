@@ -76,6 +76,8 @@ export type AgentTools = {
    * rounds its open declares fit in it, whatever the coordinator does after.
    */
   privacyGrant(): { readonly rho: number; readonly delta: number } | undefined;
+  /** The fewest agents its operator lets it mask among, whatever the problem's threshold (0: the problem's rules alone). */
+  readonly minRoster: number;
 };
 
 /** What a family's agent reads of its machine when it writes a delta. */

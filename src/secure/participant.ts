@@ -80,8 +80,11 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
     const set = new Set(names);
     return o.agents().filter((a) => set.has(a));
   };
-  /** The fewest agents this agent masks among: the problem's threshold, and a majority of the roster it started with (no coordinator whittles a round down to it and a colluder). */
-  const fewest = (): number => Math.max(o.threshold(), Math.floor(Object.keys(pinned ?? {}).length / 2) + 1);
+  /**
+   * The fewest agents this agent masks among: the problem's threshold, a majority of the roster it
+   * started with (no coordinator whittles a round down to it and a colluder), and its operator's floor.
+   */
+  const fewest = (): number => Math.max(o.threshold(), Math.floor(Object.keys(pinned ?? {}).length / 2) + 1, o.tools()?.minRoster ?? 0);
   /** Round `round`'s current attempt: the plan's roster, or a later attempt's part of it, with the pinned keys. */
   const attemptOf = (round: number): Attempt => {
     const later = attempts.get(round);

@@ -29,8 +29,9 @@ const local = (owner: string): LocalProblem => ({ owner, constant: 0, variables:
 const ids: Record<string, Identity> = Object.fromEntries(NAMES.map((n) => [n, generateIdentity(n)]));
 const keyOf = (name: string) => agreementKeyOf(seedOf(ids[name]), T, P).publicKey;
 /** The trust root admitted each name's own identity: a peer's event must be signed by it. */
-const tools = (name: string, grant?: { rho: number; delta: number }): AgentTools => ({
+const tools = (name: string, grant?: { rho: number; delta: number }, minRoster = 0): AgentTools => ({
   secret: seedOf(ids[name]),
+  minRoster,
   privacyGrant: () => grant,
   peerEvent: (envelope, peer) => {
     const { event, author } = verifyMessage(envelope);
@@ -103,6 +104,15 @@ test("a second open does not switch the agent to plain deltas; a roster below a 
   const b = agent("b");
   b.plan(honestPlan());
   assert.throws(() => b.plan(plan(1, { b: keyOf("b") }, { b: signedJoin("b") })), /fewer than the 2/);
+});
+
+test("an operator's floor: an agent started with --min-roster 3 refuses a roster of 2, which the problem's threshold allows", () => {
+  const spare = qpAgent(T, P, local("a"));
+  spare.equip?.(tools("a", undefined, 3));
+  spare.opened(openEvent(T, P, spec));
+  assert.throws(() => spare.plan(honestPlan(0, ["a", "b"])), /fewer than the 3 a masks among/);
+  const usual = agent();
+  assert.not.throws(() => usual.plan(honestPlan(0, ["a", "b"])), "without the floor, two is the threshold's and a majority of the first roster");
 });
 
 test("attempts: a repeated number, a reordered or larger roster, and rosters below a majority are refused; a fresh attempt masks afresh", () => {
