@@ -6,7 +6,11 @@
  * and its worst constraint violation (the median of the repeats, and their range), the gap as a
  * ratio to the run without noise, and writes the picture (docs/privacy-gap.svg).
  *
- *   npm run bench:privacy -- [--rounds 40] [--repeat 3] [--svg docs/privacy-gap.svg]
+ * `--fleet k` runs cosmos-3asset's fleet k times over instead (each asset k times, its wants
+ * scaled by a fixed factor between 0.8 and 1.2, the constraints' limits k times): what the same
+ * budget costs a larger fleet, whose sums grow with it while each round's noise grows as its root.
+ *
+ *   npm run bench:privacy -- [--rounds 40] [--repeat 3] [--fleet 1] [--epsilons 0.5,1,2,8,64,512] [--svg docs/privacy-gap.svg]
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,19 +20,36 @@ import { energyQpScenarios } from "../src/families/energy-qp/scenario-format.ts"
 import { runScenario } from "../src/run/run-scenario.ts";
 import { withFamily } from "../src/run/scenario-files.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string" }, repeat: { type: "string" }, svg: { type: "string" } } });
+const { values } = parseArgs({
+  options: { rounds: { type: "string" }, repeat: { type: "string" }, svg: { type: "string" }, fleet: { type: "string" }, epsilons: { type: "string" } },
+});
 const rounds = Number(values.rounds ?? 40);
 const repeats = Number(values.repeat ?? 3);
-const svgFile = values.svg ?? path.join(PROJECT_ROOT, "docs", "privacy-gap.svg");
-const EPSILONS = [0.5, 1, 2, 8, 64, 512];
+const fleet = Number(values.fleet ?? 1);
+const svgFile = values.svg ?? path.join(PROJECT_ROOT, "docs", fleet === 1 ? "privacy-gap.svg" : `privacy-gap-fleet-${fleet}.svg`);
+const EPSILONS = (values.epsilons ?? "0.5,1,2,8,64,512").split(",").map(Number);
 const CLIP = 1000;
-const json = JSON.parse(await readFile(path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset", "scenario.json"), "utf8"));
+const json = fleetOf(JSON.parse(await readFile(path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset", "scenario.json"), "utf8")), fleet);
+
+type Asset = { agent: string; node: string; adapter: string; input: { slots: Record<string, { want: number }> } };
+/** cosmos-3asset's fleet `k` times over: each asset k times (wants scaled by a fixed factor in [0.8, 1.2]), the limits k times. */
+function fleetOf(scenario: { assets: Asset[]; constraints: { limit: number }[] }, k: number): typeof scenario {
+  if (k === 1) return scenario;
+  const assets = Array.from({ length: k }, (_, copy) =>
+    scenario.assets.map((a, i) => {
+      const factor = 0.8 + (0.4 * ((copy * 7 + i * 3) % 11)) / 10;
+      const slots = Object.fromEntries(Object.entries(a.input.slots).map(([slot, s]) => [slot, { ...s, want: s.want * factor }]));
+      return { ...a, agent: `${a.agent}-${copy}`, node: `${a.node}-${copy}`, input: { slots } };
+    }),
+  ).flat();
+  return { ...scenario, assets, constraints: scenario.constraints.map((c) => ({ ...c, limit: c.limit * k })) };
+}
 
 type Row = { epsilon: number | null; sigma: number; gaps: number[]; violations: number[]; statuses: string[] };
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(
-  `differential privacy: cosmos-3asset, ${rounds} rounds a run, values clipped to ${CLIP} Wh, delta 1e-6, ${repeats} run(s) each, one embedded server`,
+  `differential privacy: cosmos-3asset${fleet === 1 ? "" : ` ${fleet} times over (${json.assets.length} agents)`}, ${rounds} rounds a run, values clipped to ${CLIP} Wh, delta 1e-6, ${repeats} run(s) each, one embedded server`,
 );
 const rows: Row[] = [];
 const server = await startEmbeddedServer();
