@@ -10,7 +10,7 @@
  * scaled by a fixed factor between 0.8 and 1.2, the constraints' limits k times): what the same
  * budget costs a larger fleet, whose sums grow with it while each round's noise grows as its root.
  *
- *   npm run bench:privacy -- [--rounds 40] [--repeat 3] [--fleet 1] [--epsilons 0.5,1,2,8,64,512] [--svg docs/privacy-gap.svg]
+ *   npm run bench:privacy -- [--rounds 40] [--repeat 3] [--fleet 1] [--honest 2] [--epsilons 0.5,1,2,8,64,512] [--svg docs/privacy-gap.svg]
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -21,11 +21,20 @@ import { runScenario } from "../src/run/run-scenario.ts";
 import { withFamily } from "../src/run/scenario-files.ts";
 
 const { values } = parseArgs({
-  options: { rounds: { type: "string" }, repeat: { type: "string" }, svg: { type: "string" }, fleet: { type: "string" }, epsilons: { type: "string" } },
+  options: {
+    rounds: { type: "string" },
+    repeat: { type: "string" },
+    svg: { type: "string" },
+    fleet: { type: "string" },
+    epsilons: { type: "string" },
+    honest: { type: "string" },
+  },
 });
 const rounds = Number(values.rounds ?? 40);
 const repeats = Number(values.repeat ?? 3);
 const fleet = Number(values.fleet ?? 1);
+/** The honest agents the noise is shared by (scenario privacy.honest; default the threshold, 2). */
+const honest = values.honest === undefined ? {} : { honest: Number(values.honest) };
 const svgFile = values.svg ?? path.join(PROJECT_ROOT, "docs", fleet === 1 ? "privacy-gap.svg" : `privacy-gap-fleet-${fleet}.svg`);
 const EPSILONS = (values.epsilons ?? "0.5,1,2,8,64,512").split(",").map(Number);
 const CLIP = 1000;
@@ -56,7 +65,7 @@ const server = await startEmbeddedServer();
 try {
   for (const [index, epsilon] of [null, ...EPSILONS].entries()) {
     const scenario = energyQpScenarios.parse(
-      epsilon === null ? json : { ...json, privacy: { epsilon, delta: 1e-6, clip: CLIP, rounds } },
+      epsilon === null ? json : { ...json, privacy: { epsilon, delta: 1e-6, clip: CLIP, rounds, ...honest } },
       epsilon === null ? "cosmos-3asset" : `cosmos-3asset, epsilon ${epsilon}`,
     );
     const noise = scenario.spec.secure?.noise;

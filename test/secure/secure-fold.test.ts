@@ -1,6 +1,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+import { roundPrivacyCost } from "../../src/families/energy-qp/secure-layout.ts";
 import { energyQp, openEvent, type ProblemState } from "../../src/families/energy-qp/fold.ts";
 import { contributionWords } from "../../src/families/energy-qp/secure-layout.ts";
 import type { ProblemSpec } from "../../src/families/energy-qp/schemas.ts";
@@ -13,7 +17,7 @@ import { Refusal } from "../../src/core/refusal.ts";
 import type { OpenContext } from "../../src/core/family.ts";
 import { seededRandom } from "../../src/secure/discrete-gaussian.ts";
 import { roundRho, worstRoundRho } from "../../src/secure/distributed-noise.ts";
-import { epsilonFor } from "../../src/secure/zcdp.ts";
+import { epsilonFor, rhoBudgetFor } from "../../src/secure/zcdp.ts";
 
 // The fold of a secure energy problem, event by event: what it takes, what it refuses and why.
 const T = "t";
@@ -215,6 +219,20 @@ test("a scenario's secure settings are ones its fold accepts: values up to 1e9 g
   const settings = scenario.spec.secure as NonNullable<ProblemSpec["secure"]>;
   assert.ok(settings.fractionBits < 30, `fraction bits ${settings.fractionBits}`);
   energyQp.open(openEvent(T, P, scenario.spec)); // does not throw
+});
+
+test("a scenario with noise: the noise its rounds need, on a grid the noisy sums fit; `honest` raises the threshold the noise is shared by", () => {
+  const json = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "scenarios", "cosmos-3asset", "scenario.json"), "utf8"));
+  const noisy = parseScenario({ ...json, privacy: { epsilon: 8, clip: 1000, rounds: 10 } }, "noisy.json");
+  const settings = noisy.spec.secure as NonNullable<ProblemSpec["secure"]>;
+  assert.is(settings.threshold, 2);
+  assert.ok(Math.abs(10 * roundPrivacyCost(noisy.spec) - rhoBudgetFor(8, 1e-6)) <= 1e-9 * rhoBudgetFor(8, 1e-6), "ten rounds spend the budget");
+  energyQp.open(openEvent(T, P, noisy.spec), { privacy: { rhoLeft: 100, delta: 1e-6 } }); // the fold takes what the scenario chose
+  const three = parseScenario({ ...json, privacy: { epsilon: 8, clip: 1000, rounds: 10, honest: 3 } }, "honest.json");
+  assert.is(three.spec.secure?.threshold, 3, "every round takes all three, and each adds a third of the noise");
+  assert.ok((three.spec.secure?.noise?.sigma2 ?? 0) > 0);
+  assert.throws(() => parseScenario({ ...json, privacy: { epsilon: 8, clip: 1000, honest: 4 } }, "four.json"), /honest: 4 is more than the problem's 3 agents/);
+  assert.throws(() => parseScenario({ ...json, secure: false, privacy: { epsilon: 8, clip: 1000 } }, "plain.json"), /needs secure aggregation/);
 });
 
 test("an open whose secure sums would not fit 64 bits, or with asynchronous rounds, is refused", () => {

@@ -153,7 +153,7 @@ function secureOf(
 }
 
 /**
- * Differential privacy (`"privacy": { "epsilon", "delta", "clip", "rounds", "sigma2"? }`): each
+ * Differential privacy (`"privacy": { "epsilon", "delta", "clip", "rounds", "sigma2"?, "honest"? }`): each
  * agent clips its values to `clip` (L2, the scenario's units) and adds its share of discrete
  * Gaussian noise; `catopt run` sets the tenant's budget to (epsilon, delta). Without `sigma2`, the
  * noise is the least at which `rounds` rounds (default admm.maxRounds) spend exactly that budget;
@@ -180,8 +180,11 @@ function privacyOf(
   const clip = v.positive(p.clip, at("clip"));
   const rounds = p.rounds === undefined ? maxRounds : v.integer(p.rounds, at("rounds"), 1);
   if (rounds > 100_000) throw new v.ValidationError(at("rounds"), `${rounds} is more than 100000`);
-  // Each agent adds the threshold's share of the noise (fold.ts worstRoundOf): a round spends what that many agents' noise gives.
-  const honest = secure.threshold;
+  // Each agent adds the threshold's share of the noise (secure-layout.ts roundPrivacyCost): the guarantee holds with that many
+  // honest agents in a round. `honest` raises the threshold to it: rounds then take at least that many, and the noise's
+  // variance in a round of all the agents is agents/honest times what the budget pays for, not agents/2.
+  const honest = p.honest === undefined ? secure.threshold : v.integer(p.honest, at("honest"), 2);
+  if (honest > spec.agents.length) throw new v.ValidationError(at("honest"), `${honest} is more than the problem's ${spec.agents.length} agents`);
   const release = (fractionBits: number) => ({ clip, fractionBits, dimension: spec.resources.length });
   const perRound = rhoBudgetFor(epsilon, delta) / rounds;
   try {
@@ -192,7 +195,7 @@ function privacyOf(
     if (fractionBits < 8) throw new RangeError(`noise of variance ${sigma2} leaves ${fractionBits} fraction bits in 64-bit sums`);
     if (p.sigma2 === undefined) sigma2 = sigma2For(perRound, release(fractionBits), honest, honest);
     worstRoundRho({ ...release(fractionBits), sigma2 }, honest, honest);
-    return { secure: { ...secure, fractionBits, noise: { clip, sigma2 } }, rounds, budget: { epsilon, delta } };
+    return { secure: { ...secure, threshold: honest, fractionBits, noise: { clip, sigma2 } }, rounds, budget: { epsilon, delta } };
   } catch (err) {
     if (err instanceof v.ValidationError) throw err;
     throw new v.ValidationError("scenario.privacy", (err as Error).message);
