@@ -14,7 +14,7 @@ import { verifyMessage } from "../governance/admission.ts";
 import { tenantTrust } from "../governance/tenant-trust.ts";
 import { seedOf, type Identity } from "../governance/identity.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
-import type { AgentPlan, FamilyAgent } from "../core/family.ts";
+import type { AgentJournal, AgentPlan, FamilyAgent } from "../core/family.ts";
 import { leaveEvent } from "./agent-events.ts";
 import { agentMachine } from "./agent-machine.ts";
 
@@ -40,6 +40,8 @@ export type AgentOptions = {
   readonly coordinator?: string;
   /** Secure rounds: the fewest agents its operator lets it mask among (its own floor, above the problem's threshold). */
   readonly minRoster?: number;
+  /** Secure rounds: its journal (agent-journal.ts), so that it resumes a secure problem after a restart (absent: it stops). */
+  readonly journal?: AgentJournal;
 };
 
 export type AgentOutcome = {
@@ -79,6 +81,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentOutcome> {
     },
     privacyGrant: () => trust.privacyGrant(problem),
     minRoster: options.minRoster ?? 0,
+    ...(options.journal === undefined ? {} : { journal: options.journal }),
   });
 
   const machine = agentMachine.provide({

@@ -1,9 +1,11 @@
+import path from "node:path";
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { runAgent } from "../agent/agent-runner.ts";
 import { PROJECT_ROOT } from "../bus/embedded-server.ts";
 import { partySession, TLS_OPTIONS } from "./connect-options.ts";
+import { fileJournal } from "../agent/agent-journal.ts";
 import { NATS_OPTION, positiveIntegerOption, stringOption, tokenOption, type Command, type ParsedArgs } from "../core/command.ts";
 import { catoptError } from "../core/errors.ts";
 import type { FamilyAgent } from "../core/family.ts";
@@ -49,6 +51,11 @@ export const agentCommand: Command = {
       type: "string",
       value: "<did>",
       description: "pin one coordinator's DID too (default: any coordinator the governance identity admitted in the tenant)",
+    },
+    journal: {
+      type: "string",
+      value: "<dir>",
+      description: "where it journals its secure contributions, so that it resumes a secure problem after a restart (default: journal/ in the key directory)",
     },
     "min-roster": {
       type: "string",
@@ -103,6 +110,7 @@ export const agentCommand: Command = {
             trustRoot,
             coordinator: stringOption(args, "coordinator"),
             minRoster,
+            journal: fileJournal(stringOption(args, "journal") ?? path.join(keyDirOf(args), "journal"), parties.tenant, parties.problem, agent.name),
             leave: leave.signal,
           }),
         ),

@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import type { AnyEvent } from "./event.ts";
+import type { AnyEvent, CatoptEvent } from "./event.ts";
 import type { Pending, RoundEvent, RoundRules } from "./round-rules.ts";
 import type { ScenarioBase, ScenarioFormat } from "./scenario-format.ts";
 import type { PlanStatus, SchemaTable } from "./schemas.ts";
@@ -67,8 +67,25 @@ export type LocalSolver<Plan extends AgentPlan, Values> = {
  * under `agent` in this tenant; throws with the reason otherwise. So no coordinator can hand an
  * agent a key of its own making as a peer's.
  */
+/** One secure contribution an agent sent: the masked/1 event as it sent it, its self-mask seed, and the values it stood for (its family's). */
+export type JournalEntry = {
+  readonly round: number;
+  readonly attempt: number;
+  readonly event: CatoptEvent<"masked/1">;
+  readonly seed: Uint8Array;
+  readonly values: unknown;
+};
+
+/**
+ * An agent's own record of its secure contributions, in a file only it may read (its values and
+ * seeds are its own): what a restart needs to go on with a secure problem instead of stopping.
+ */
+export type AgentJournal = { entries(): readonly JournalEntry[]; save(entries: readonly JournalEntry[]): void };
+
 export type AgentTools = {
   readonly secret: Uint8Array;
+  /** Its journal, when its runner keeps one (absent: a restarted agent does not resume a secure problem). */
+  readonly journal?: AgentJournal;
   peerEvent(envelope: Uint8Array, agent: string): AnyEvent;
   /**
    * What governance granted the problem of its tenant's privacy budget (privacy-grant/1), as zCDP rho,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
-import type { AgentTools } from "../core/family.ts";
+import { encodeEvent, eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
+import type { AgentTools, JournalEntry } from "../core/family.ts";
 import { contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type RevealRecord } from "./aggregation.ts";
 import { agreementKeyOf, openShare, sharedSecret, type AgreementKey } from "./masks.ts";
 import { wordsToBytes, type Words } from "./ring.ts";
@@ -21,9 +21,12 @@ import { secretStream } from "./secret-stream.ts";
  *   roster, at least that many agents, for one attempt and set a round, and within `revealLimit`;
  * - it sends its share of a silent peer's seed only for the attempt and set it revealed for.
  *
- * Its keys and seeds derive from the agent's identity seed (AgentTools.secret): a restart derives
- * the same ones, which is why an agent that masked before it restarted must not mask again (its
- * family's agent stops: `maskedBefore`).
+ * Its keys and seeds derive from the agent's identity seed (AgentTools.secret). A restarted agent
+ * must not mask a round it masked before with other words (the same pairwise masks would tell the
+ * difference), nor lose the seed it owes: with a journal (AgentTools.journal) it sends again the
+ * very contributions the stream holds of it and reveals their seeds; without one, or for one the
+ * journal lacks, its family's agent stops (`maskedBefore`). Journal entries the stream does not
+ * hold (written, never sent, or of another run) are dropped when it resumes, never sent.
  */
 export type ParticipantOptions = {
   readonly tenant: string;
@@ -49,15 +52,18 @@ export type SecureParticipant = {
   takeAttempt(event: CatoptEvent<"attempt/1">): void;
   /** Whether the agent is in the current attempt of `round`. */
   inAttempt(round: number): boolean;
-  /** Our words for round `round`, masked for its current attempt (masked/1). */
-  mask(round: number, words: Words): CatoptEvent<"masked/1">;
+  /** Our words for round `round`, masked for its current attempt (masked/1); `values` is what the journal keeps of them for a restart. */
+  mask(round: number, words: Words, values?: unknown): CatoptEvent<"masked/1">;
   /** Our seed for a round that took our contribution (reveal/1); undefined when it did not take ours; throws when a rule forbids it. */
   reveal(event: CatoptEvent<"round/2">): CatoptEvent<"reveal/1"> | undefined;
   /** Our shares of silent peers' seeds (share/1) for a recover/1; throws when a rule forbids them. */
   shares(event: CatoptEvent<"recover/1">): CatoptEvent<"share/1">;
   /** What a restarted agent's own events say it did: whether it masked, and what it revealed. */
   resume(own: readonly AnyEvent[]): void;
+  /** It masked before a restart and cannot go on: a contribution of its own that no journal entry holds. */
   readonly maskedBefore: () => boolean;
+  /** The values of its journaled contributions the stream holds, by round: what its family rebuilds its committed values from. */
+  readonly journaled: () => ReadonlyMap<number, unknown>;
 };
 
 export function secureParticipant(o: ParticipantOptions): SecureParticipant {
@@ -70,6 +76,14 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
   const seeds = new Map<string, Uint8Array>(); // by round/attempt
   let revealed: RevealRecord = {};
   let maskedBefore = false;
+  /** Journaled contributions the stream holds (confirmed when it resumed, or sent since), by round/attempt. */
+  let journal = new Map<string, JournalEntry>();
+  const keep = (entry: JournalEntry): void => {
+    // Only what a later round could still ask for: the newest rounds.
+    const newest = [...journal.values(), entry].filter((e) => e.round > entry.round - JOURNAL_ROUNDS);
+    journal = new Map(newest.map((e) => [`${e.round}/${e.attempt}`, e]));
+    o.tools()?.journal?.save([...journal.values()]);
+  };
 
   const secret = (): Uint8Array => o.tools()?.secret ?? fail(`agent ${owner} has no secret to derive its agreement key from`);
   const secureKey = (): AgreementKey => {
@@ -145,14 +159,20 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
       attempts.set(event.round, { attempt, roster: inProblemOrder(roster) });
     },
     inAttempt: (round) => attemptOf(round).roster.some((r) => r.name === owner),
-    mask: (round, words) => {
+    mask: (round, words, values) => {
       const attempt = attemptOf(round);
       const number = attempt.context.attempt;
+      // Sent before a restart: the very event again (publishing it twice is de-duplicated), and its seed.
+      const sent = journal.get(`${round}/${number}`);
+      if (sent !== undefined) {
+        seeds.set(`${round}/${number}`, sent.seed);
+        return sent.event;
+      }
       // Seeds for this attempt from our secret and what we mask: masking other values or another roster never reuses one.
       const random = secretStream(secret(), `mask\0${tenant}\0${problem}\0${round}\0${number}\0${hex(digestOf(attempt, words))}`);
       const c = contribute({ name: owner, key: secureKey() }, attempt, words, random);
       seeds.set(`${round}/${number}`, c.selfSeed);
-      return {
+      const event: CatoptEvent<"masked/1"> = {
         schema: "masked/1",
         id: eventId(tenant, problem, maskedKind(number), round, owner),
         tenant,
@@ -161,6 +181,9 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
         base: round - 1,
         body: { attempt: number, words: wordsToBytes(c.masked), commitment: c.commitment, shares: c.sealedShares, shareDigests: c.shareDigests },
       };
+      // Written before it is sent: a restart then finds it, or, if it never went out, drops it.
+      keep({ round, attempt: number, event, seed: c.selfSeed, values: values ?? null });
+      return event;
     },
     reveal: (event) => {
       const attempt = attemptOf(event.round);
@@ -226,13 +249,28 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
       };
     },
     resume: (own) => {
+      const written = new Map((o.tools()?.journal?.entries() ?? []).map((e) => [`${e.round}/${e.attempt}`, e]));
+      const confirmed = new Map<string, JournalEntry>();
       for (const event of own) {
-        if (event.schema === "masked/1") maskedBefore = true;
+        if (event.schema === "masked/1") {
+          const key = `${event.round}/${event.body.attempt}`;
+          const entry = written.get(key);
+          if (entry !== undefined && sameBytes(encodeEvent(entry.event), encodeEvent(event))) {
+            confirmed.set(key, entry);
+            seeds.set(key, entry.seed);
+          } else maskedBefore = true;
+        }
         if (event.schema === "reveal/1") revealed = { ...revealed, [event.round]: { attempt: event.body.attempt ?? 1, taken: event.body.took } };
       }
+      journal = confirmed;
+      o.tools()?.journal?.save([...journal.values()]);
     },
+    journaled: () => new Map([...journal.values()].map((e) => [e.round, e.values])),
   };
 }
+
+/** How many rounds back a journal keeps contributions: a round's reveal or shares are asked for within a few rounds of it. */
+const JOURNAL_ROUNDS = 8;
 
 /** What an attempt's masks depend on, with the words masked: its roster (names and keys, in order) and the words. */
 function digestOf(attempt: Attempt, words: Words): Uint8Array {

@@ -1,8 +1,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { AnyEvent, CatoptEvent } from "../../src/core/event.ts";
-import { eventId } from "../../src/core/event.ts";
-import type { AgentTools, AgentView, FamilyAgent } from "../../src/core/family.ts";
+import { encodeEvent, eventId } from "../../src/core/event.ts";
+import { commitmentOf } from "../../src/secure/aggregation.ts";
+import type { AgentTools, AgentView, FamilyAgent, JournalEntry } from "../../src/core/family.ts";
 import { qpAgent } from "../../src/families/energy-qp/agent.ts";
 import { openEvent } from "../../src/families/energy-qp/fold.ts";
 import type { LocalProblem } from "../../src/families/energy-qp/local-problem.ts";
@@ -242,6 +243,48 @@ test("an agent restarted after masking does not resume a secure problem (it woul
   a.resume?.([masked]);
   const opened = a.opened(openEvent(T, P, spec));
   assert.ok(opened !== undefined && "stop" in opened && /cannot resume/.test(opened.stop), JSON.stringify(opened));
+});
+
+test("with a journal, a restarted agent sends again the very contribution the stream holds, reveals its seed, and rebuilds its values", () => {
+  const entries: { value: readonly JournalEntry[] } = { value: [] };
+  const journal = { entries: () => entries.value, save: (next: readonly JournalEntry[]) => (entries.value = next) };
+  const withJournal = (): AgentTools => ({ ...tools("a"), journal });
+  const first = qpAgent(T, P, local("a"));
+  first.equip?.(withJournal());
+  first.resume?.([]);
+  first.opened(openEvent(T, P, spec));
+  first.plan(honestPlan());
+  const sent = first.deltaEvent(view(0)) as CatoptEvent<"masked/1">;
+  assert.is(entries.value.length, 1, "journaled before it is sent");
+
+  // It crashes; the stream holds what it sent. A fresh agent, the same journal:
+  const again = qpAgent(T, P, local("a"));
+  again.equip?.(withJournal());
+  again.resume?.([sent]);
+  assert.equal(again.opened(openEvent(T, P, spec)), { agents: NAMES }, "it resumes");
+  again.plan(honestPlan());
+  const resent = again.deltaEvent({ planRound: 0, committed: {}, proposed: { r1: 9 } }) as CatoptEvent<"masked/1">;
+  assert.equal(encodeEvent(resent), encodeEvent(sent), "the very event again, whatever it would compute now");
+  const round: CatoptEvent<"round/2"> = {
+    schema: "round/2",
+    id: eventId(T, P, "round", 1),
+    tenant: T,
+    problem: P,
+    round: 1,
+    base: 0,
+    body: { took: NAMES.map((n) => eventId(T, P, "masked", 1, n)), closedBy: "all" },
+  };
+  const reveal = again.reply?.(round) as CatoptEvent<"reveal/1">;
+  assert.equal(commitmentOf(reveal.body.seed), sent.body.commitment, "and the seed it owes");
+  again.plan({ ...round, id: eventId(T, P, "round", 0), round: 0, base: -1, body: { took: NAMES.map((n) => eventId(T, P, "join", 0, n)), closedBy: "all" } });
+  again.plan(round);
+  assert.equal(again.ownValues?.(), { r1: 1.5 }, "its values as the round took them");
+
+  // A journal entry the stream does not hold (never sent, or another run's) is dropped, never sent.
+  const fresh = qpAgent(T, P, local("a"));
+  fresh.equip?.(withJournal());
+  fresh.resume?.([]);
+  assert.equal(entries.value, []);
 });
 
 test.run();

@@ -53,7 +53,8 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
   });
   const masked = (view: AgentView): AnyEvent => {
     const open = secureOpen as NonNullable<typeof secureOpen>;
-    return secure.mask(view.planRound + 1, nodeWords(open.layout, open.columns, open.settings, view.proposed as Float64Array, view.committed as Float64Array));
+    const proposed = view.proposed as Float64Array;
+    return secure.mask(view.planRound + 1, nodeWords(open.layout, open.columns, open.settings, proposed, view.committed as Float64Array), Array.from(proposed));
   };
   const ourDelta = new RegExp(`^${escapeRegExp(`${tenant}/${problem}/delta/`)}(\\d+)${escapeRegExp(`/${node.name}`)}$`);
   const ready = (): LocalSolver<NodePlan, Float64Array> =>
@@ -95,6 +96,8 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
     },
     resume: (own) => {
       secure.resume(own);
+      // What its journaled contributions stood for: the round events then rebuild its committed y, as the fold took it.
+      for (const [round, values] of secure.journaled()) if (!proposals.has(round)) proposals.set(round, Float64Array.from(values as number[]));
       for (const event of own) {
         if (event.schema !== "node-delta/1" || sent.has(event.round)) continue; // the first of a round is the one that counts
         sent.set(event.round, event);

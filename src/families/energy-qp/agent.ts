@@ -58,7 +58,7 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
     if (t !== tenant || p !== problem || !ours || owner !== local.owner || rest.length > 0) return undefined;
     return /^\d+$/.test(round) ? Number(round) : undefined;
   };
-  const masked = (view: AgentView): AnyEvent => secure.mask(view.planRound + 1, maskedWords(local, spec as ProblemSpec, view, random));
+  const masked = (view: AgentView): AnyEvent => secure.mask(view.planRound + 1, maskedWords(local, spec as ProblemSpec, view, random), view.proposed ?? {});
   return {
     name: local.owner,
     solver: qpSolver(local),
@@ -83,6 +83,8 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
     resume: (own) => {
       for (const event of own) if (event.schema === "delta/1" && !sent.has(event.round)) sent.set(event.round, event.body.entries);
       secure.resume(own);
+      // What its journaled contributions stood for: the round events then rebuild its committed values, as the fold took them.
+      for (const [round, values] of secure.journaled()) if (!sent.has(round)) sent.set(round, values as Readonly<Record<string, number>>);
     },
     opened: (event) => {
       if (event.schema !== "open/1") return undefined;
