@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { encodeEvent, eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
 import type { AgentTools, JournalEntry } from "../core/family.ts";
-import { contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type RevealRecord } from "./aggregation.ts";
+import { commitmentOf, contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type RevealRecord } from "./aggregation.ts";
 import { agreementKeyOf, openShare, sharedSecret, type AgreementKey } from "./masks.ts";
 import { wordsToBytes, type Words } from "./ring.ts";
 import { secretStream } from "./secret-stream.ts";
@@ -249,21 +249,26 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
       };
     },
     resume: (own) => {
+      const contributions = own.filter((e): e is CatoptEvent<"masked/1"> => e.schema === "masked/1");
+      for (const event of own)
+        if (event.schema === "reveal/1") revealed = { ...revealed, [event.round]: { attempt: event.body.attempt ?? 1, taken: event.body.took } };
+      if (contributions.length === 0) return; // a plain problem's agent, or one that never masked: no journal to read
+      // Rounds older than the journal's window are closed: no round may take, nor reveal, what was masked for them.
+      const newest = Math.max(...contributions.map((e) => e.round));
       const written = new Map((o.tools()?.journal?.entries() ?? []).map((e) => [`${e.round}/${e.attempt}`, e]));
       const confirmed = new Map<string, JournalEntry>();
-      for (const event of own) {
-        if (event.schema === "masked/1") {
-          const key = `${event.round}/${event.body.attempt}`;
-          const entry = written.get(key);
-          if (entry !== undefined && sameBytes(encodeEvent(entry.event), encodeEvent(event))) {
-            confirmed.set(key, entry);
-            seeds.set(key, entry.seed);
-          } else maskedBefore = true;
-        }
-        if (event.schema === "reveal/1") revealed = { ...revealed, [event.round]: { attempt: event.body.attempt ?? 1, taken: event.body.took } };
+      for (const event of contributions) {
+        if (event.round <= newest - JOURNAL_ROUNDS) continue;
+        const key = `${event.round}/${event.body.attempt}`;
+        const entry = written.get(key);
+        // The very event the stream holds, and the seed of its commitment: anything else is no record of it.
+        if (entry !== undefined && sameBytes(encodeEvent(entry.event), encodeEvent(event)) && sameBytes(commitmentOf(entry.seed), event.body.commitment)) {
+          confirmed.set(key, entry);
+          seeds.set(key, entry.seed);
+        } else maskedBefore = true;
       }
+      // Entries the stream does not hold are dropped here, and from the file with the next contribution it journals.
       journal = confirmed;
-      o.tools()?.journal?.save([...journal.values()]);
     },
     journaled: () => new Map([...journal.values()].map((e) => [e.round, e.values])),
   };

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtemp, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileJournal } from "../../src/agent/agent-journal.ts";
@@ -38,7 +38,11 @@ test("a journal saved is read back by a fresh process, from a file only its owne
 test("a journal that cannot be read is a usage error naming the file, not a stack trace", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "catopt-journal-"));
   await writeFile(path.join(dir, "t.p.a.journal"), new Uint8Array([0xc1]));
-  assert.throws(() => fileJournal(dir, "t", "p", "a"), /journal .*t\.p\.a\.journal cannot be read/);
+  const journal = fileJournal(dir, "t", "p", "a"); // read only when needed: a plain problem's agent never is
+  assert.throws(() => journal.entries(), /journal .*t\.p\.a\.journal cannot be read/);
+  // A link planted at a journal's name is not followed.
+  await symlink(path.join(dir, "t.p.a.journal"), path.join(dir, "t.p.b.journal"));
+  assert.throws(() => fileJournal(dir, "t", "p", "b").entries(), /cannot be read/);
 });
 
 test.run();

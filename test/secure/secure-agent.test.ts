@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import type { AnyEvent, CatoptEvent } from "../../src/core/event.ts";
 import { encodeEvent, eventId } from "../../src/core/event.ts";
 import { commitmentOf } from "../../src/secure/aggregation.ts";
+import { secureParticipant } from "../../src/secure/participant.ts";
 import type { AgentTools, AgentView, FamilyAgent, JournalEntry } from "../../src/core/family.ts";
 import { qpAgent } from "../../src/families/energy-qp/agent.ts";
 import { openEvent } from "../../src/families/energy-qp/fold.ts";
@@ -242,7 +243,47 @@ test("an agent restarted after masking does not resume a secure problem (it woul
   } as const;
   a.resume?.([masked]);
   const opened = a.opened(openEvent(T, P, spec));
-  assert.ok(opened !== undefined && "stop" in opened && /cannot resume/.test(opened.stop), JSON.stringify(opened));
+  assert.ok(opened !== undefined && "stop" in opened && /its journal does not hold them/.test(opened.stop), JSON.stringify(opened));
+  // The runner shows it the open twice (once catching up, once to act on): the second must stop it too.
+  const again = a.opened(openEvent(T, P, spec));
+  assert.ok(again !== undefined && "stop" in again, `the second showing: ${JSON.stringify(again)}`);
+});
+
+test("a restart after many rounds: contributions older than the journal's window are of closed rounds, and need no entry", () => {
+  const seed = (round: number) => new Uint8Array(32).fill(round);
+  const event = (round: number): CatoptEvent<"masked/1"> => ({
+    schema: "masked/1",
+    id: eventId(T, P, "masked", round, "a"),
+    tenant: T,
+    problem: P,
+    round,
+    base: round - 1,
+    body: { attempt: 1, words: new Uint8Array(8), commitment: commitmentOf(seed(round)), shares: {}, shareDigests: {} },
+  });
+  const own = Array.from({ length: 12 }, (_, i) => event(i + 1));
+  const kept = own.slice(-8).map((e) => ({ round: e.round, attempt: 1, event: e, seed: seed(e.round), values: {} }));
+  const withWindow = secureParticipant({
+    tenant: T,
+    problem: P,
+    owner: "a",
+    agents: () => NAMES,
+    threshold: () => 2,
+    tools: () => ({ ...tools("a"), journal: { entries: () => kept, save: () => undefined } }),
+    joinKey: () => undefined,
+  });
+  withWindow.resume(own);
+  assert.is(withWindow.maskedBefore(), false, "rounds 1 to 4 are closed; 5 to 12 are in the journal");
+  const gap = secureParticipant({
+    tenant: T,
+    problem: P,
+    owner: "a",
+    agents: () => NAMES,
+    threshold: () => 2,
+    tools: () => ({ ...tools("a"), journal: { entries: () => kept.filter((e) => e.round !== 11), save: () => undefined } }),
+    joinKey: () => undefined,
+  });
+  gap.resume(own);
+  assert.is(gap.maskedBefore(), true, "round 11 is recent and the journal lacks it");
 });
 
 test("with a journal, a restarted agent sends again the very contribution the stream holds, reveals its seed, and rebuilds its values", () => {
@@ -281,10 +322,40 @@ test("with a journal, a restarted agent sends again the very contribution the st
   assert.equal(again.ownValues?.(), { r1: 1.5 }, "its values as the round took them");
 
   // A journal entry the stream does not hold (never sent, or another run's) is dropped, never sent.
+  entries.value = [{ ...entries.value[0], round: 5, event: { ...sent, id: eventId(T, P, "masked", 5, "a"), round: 5, base: 4 } }];
   const fresh = qpAgent(T, P, local("a"));
   fresh.equip?.(withJournal());
   fresh.resume?.([]);
-  assert.equal(entries.value, []);
+  fresh.opened(openEvent(T, P, spec));
+  fresh.plan(honestPlan());
+  fresh.deltaEvent(view(0));
+  assert.equal(
+    entries.value.map((e) => e.round),
+    [1],
+    "the next contribution it journals replaces what the stream never held",
+  );
+
+  // A plain problem's agent never reads nor writes it.
+  const plain = qpAgent(T, P, local("a"));
+  let touched = false;
+  const touch = () => {
+    touched = true;
+  };
+  plain.equip?.({
+    ...tools("a"),
+    journal: {
+      entries: () => {
+        touch();
+        return [];
+      },
+      save: touch,
+    },
+  });
+  plain.resume?.([]);
+  const { secure: _none, ...plainSpec } = spec;
+  plain.opened(openEvent(T, P, plainSpec));
+  plain.deltaEvent(view(0));
+  assert.is(touched, false);
 });
 
 test.run();

@@ -119,7 +119,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         // Its values live only in masked words: a restarted node would answer with other values under the same masks.
         if (secure.maskedBefore())
           return {
-            stop: `${node.name} sent masked contributions to secure problem ${problem} before it restarted, and cannot resume it (its values are only in masked words): start it under a new --problem-id`,
+            stop: `${node.name} sent masked contributions to secure problem ${problem} before it restarted, and its journal does not hold them (its values are only in masked words): start it under a new --problem-id`,
           };
         const solving = solvingThroughputs(event.body.cluster);
         const all = decompose(solving, policyForm(solving)).nodes;

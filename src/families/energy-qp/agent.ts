@@ -42,6 +42,19 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
    * within the grant whatever the coordinator publishes; the fold ends the problem at the same round.
    */
   let paidRounds = 0;
+  /** Why it must not take part, once it saw the open: held, so every showing of the open says it. */
+  let stopped: string | undefined;
+  const stopReason = (open: ProblemSpec): string | undefined => {
+    // Its values live only in masked words: a restarted agent with no journal of them would answer with other values under the same masks.
+    if (open.secure !== undefined && secure.maskedBefore())
+      return `${local.owner} sent masked contributions to secure problem ${problem} before it restarted, and its journal does not hold them (its values are only in masked words): start it under a new --problem-id`;
+    if (open.secure?.noise === undefined) return undefined;
+    const grant = tools?.privacyGrant();
+    if (grant === undefined)
+      return `governance granted problem ${problem} no privacy budget (privacy-grant/1): ${local.owner} does not add its values to its noisy sums`;
+    paidRounds = Math.min(open.admm.maxRounds, Math.floor((grant.rho / roundPrivacyCost(open)) * (1 + 1e-12)));
+    return undefined;
+  };
   const secure = secureParticipant({
     tenant,
     problem,
@@ -88,23 +101,15 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
     },
     opened: (event) => {
       if (event.schema !== "open/1") return undefined;
-      // The first open only (the runner may show it twice): another is refused by the fold, and must not change our mind.
-      if (spec !== undefined) return sameBytes(encode(event.body as unknown as Wire), encode(spec as unknown as Wire)) ? { agents: spec.agents } : undefined;
-      spec = event.body;
-      // Its values live only in masked words: a restarted agent would answer with other values under the same masks.
-      if (spec.secure !== undefined && secure.maskedBefore())
-        return {
-          stop: `${local.owner} sent masked contributions to secure problem ${problem} before it restarted, and cannot resume it (its values are only in masked words): start it under a new --problem-id`,
-        };
-      if (spec.secure?.noise !== undefined) {
-        const grant = tools?.privacyGrant();
-        if (grant === undefined)
-          return {
-            stop: `governance granted problem ${problem} no privacy budget (privacy-grant/1): ${local.owner} does not add its values to its noisy sums`,
-          };
-        paidRounds = Math.min(spec.admm.maxRounds, Math.floor((grant.rho / roundPrivacyCost(spec)) * (1 + 1e-12)));
+      // The first open only (the runner may show it twice): another is refused by the fold, and must not change our mind;
+      // and a reason to stop holds on every showing of it (the runner acts on the second).
+      if (spec !== undefined) {
+        if (!sameBytes(encode(event.body as unknown as Wire), encode(spec as unknown as Wire))) return undefined;
+        return stopped === undefined ? { agents: spec.agents } : { stop: stopped };
       }
-      return { agents: event.body.agents };
+      spec = event.body;
+      stopped = stopReason(spec);
+      return stopped === undefined ? { agents: event.body.agents } : { stop: stopped };
     },
     plan: (event): QpPlan | undefined => {
       if (event.schema === "attempt/1") {
