@@ -262,27 +262,21 @@ test("a restart after many rounds: contributions older than the journal's window
   });
   const own = Array.from({ length: 12 }, (_, i) => event(i + 1));
   const kept = own.slice(-8).map((e) => ({ round: e.round, attempt: 1, event: e, seed: seed(e.round), values: {} }));
-  const withWindow = secureParticipant({
-    tenant: T,
-    problem: P,
-    owner: "a",
-    agents: () => NAMES,
-    threshold: () => 2,
-    tools: () => ({ ...tools("a"), journal: { entries: () => kept, save: () => undefined } }),
-    joinKey: () => undefined,
-  });
-  withWindow.resume(own);
-  assert.is(withWindow.maskedBefore(), false, "rounds 1 to 4 are closed; 5 to 12 are in the journal");
-  const gap = secureParticipant({
-    tenant: T,
-    problem: P,
-    owner: "a",
-    agents: () => NAMES,
-    threshold: () => 2,
-    tools: () => ({ ...tools("a"), journal: { entries: () => kept.filter((e) => e.round !== 11), save: () => undefined } }),
-    joinKey: () => undefined,
-  });
-  gap.resume(own);
+  const resumedWith = (entries: typeof kept) => {
+    const participant = secureParticipant({
+      tenant: T,
+      problem: P,
+      owner: "a",
+      agents: () => NAMES,
+      threshold: () => 2,
+      tools: () => ({ ...tools("a"), journal: { entries: () => entries, save: () => undefined } }),
+      joinKey: () => undefined,
+    });
+    participant.resume(own);
+    return participant;
+  };
+  assert.is(resumedWith(kept).maskedBefore(), false, "rounds 1 to 4 are closed; 5 to 12 are in the journal");
+  const gap = resumedWith(kept.filter((e) => e.round !== 11));
   assert.is(gap.maskedBefore(), true, "round 11 is recent and the journal lacks it");
 });
 
