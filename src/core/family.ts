@@ -36,6 +36,8 @@ export type FamilyProblem = {
   readonly history: readonly (readonly [number, number, number, number])[];
   /** A problem with noise: what it holds of its tenant's privacy budget and spent (absent in every other). */
   readonly privacy?: PrivacyHolding;
+  /** A secure problem's rounds (secure/round-fold.ts SecureRounds), absent in a plain one: the engine refuses secure events to a problem without them. */
+  readonly secure?: { readonly roster: readonly string[] };
 };
 
 /**

@@ -133,7 +133,8 @@ function applyEvent(
     const from = agent ?? reject("a leave must arrive on its agent's delta subject");
     return family.leave?.(p, from) ?? reject(`agents of a ${family.name} problem cannot leave`);
   }
-  if (SECURE_SCHEMAS.has(event.schema)) return family.apply(p, event, agent, envelope);
+  if (SECURE_SCHEMAS.has(event.schema))
+    return p.secure === undefined ? reject(`problem ${p.problem} is not secure: ${event.schema} has no place in it`) : family.apply(p, event, agent, envelope);
   if (familyOfSchema(event.schema) !== family) reject(`a ${event.schema} event does not belong to ${family.name} problem ${p.problem}`);
   return family.apply(p, event, agent, envelope);
 }

@@ -539,8 +539,7 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   apply: (p, event, agent, envelope) => {
     if (event.schema === "cluster-plan/1") return checkClusterPlan(p, event);
     if (event.schema === "tenant-plan/1") return checkTenantPlan(p, event);
-    const secureOnly = ["attempt/1", "recover/1", "masked/1", "reveal/1", "share/1"];
-    if (secureOnly.includes(event.schema) && p.secure === undefined) reject(`cluster problem ${p.problem} is not secure: ${event.schema} has no place in it`);
+    // Secure events reach only a secure problem (the engine refuses them to a plain one: replay/reducer.ts).
     if (event.schema === "attempt/1") return attemptCluster(p, event);
     if (event.schema === "recover/1") return { ...p, secure: { ...(p.secure as ClusterSecure), ...takeRecover(p.secure as ClusterSecure, event) } };
     const node = agent ?? reject(`a ${event.schema} event must arrive on its node's delta subject`);

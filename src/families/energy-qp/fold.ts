@@ -127,15 +127,13 @@ export const energyQp: ProblemFamily<ProblemState> = {
   open: (event, context) => (event.schema === "open/1" ? open(event, context) : reject(`${event.schema} does not open an energy QP`)),
   apply: (p, event, agent, envelope) => {
     if (event.schema === "plan/1" || event.schema === "plan/2") return checkPlan(p, event);
-    if (event.schema === "attempt/1") return p.spec.secure === undefined ? reject(`problem ${p.problem} is not secure: it has no attempts`) : attempt(p, event);
-    if (event.schema === "recover/1")
-      return p.spec.secure === undefined ? reject(`problem ${p.problem} is not secure: it has no seeds to recover`) : recover(p, event);
+    // Secure events reach only a secure problem (the engine refuses them to a plain one: replay/reducer.ts).
+    if (event.schema === "attempt/1") return attempt(p, event);
+    if (event.schema === "recover/1") return recover(p, event);
     const from = agent ?? reject(`a ${event.schema.slice(0, -2)} must arrive on its agent's delta subject`);
     if (event.schema === "join/2") return join(p, event, from, envelope);
     if (p.spec.secure !== undefined && event.schema === "delta/1")
       reject(`problem ${p.problem} is secure: ${from}'s part must come masked (masked/1), not as a delta`);
-    if (p.spec.secure === undefined && (event.schema === "masked/1" || event.schema === "reveal/1"))
-      reject(`problem ${p.problem} is not secure: ${event.schema} has no place in it`);
     if (event.schema === "delta/1") return delta(p, event, from);
     if (event.schema === "masked/1") return masked(p, event, from);
     if (event.schema === "reveal/1") return reveal(p, event, from);
