@@ -16,7 +16,7 @@ import type { CatoptEvent } from "../core/event.ts";
 import { COMPATIBILITY_MODES, DEFAULT_MODE, type CompatibilityMode } from "../contracts/compatibility.ts";
 import { readSchema } from "./contracts.ts";
 import { loadIdentity } from "../governance/keystore.ts";
-import { NATS_OPTION, positiveIntegerOption, stringOption, type Command } from "../core/command.ts";
+import { NATS_OPTION, positiveIntegerOption, positiveNumberOption, stringOption, type Command } from "../core/command.ts";
 import { startGovernance } from "../governance/governance-consumer.ts";
 import { LEDGER_ORIGIN } from "../run/run-scenario.ts";
 import { KEYS_OPTION, keyDirOf } from "./identity-options.ts";
@@ -90,14 +90,14 @@ export const governanceCommand: Command = {
       event = approveEvent(tenant, adapter, args.values.withdraw !== true, Date.now());
       what = `${args.values.withdraw === true ? "withdrew approval of" : "approved"} adapter ${adapter} in ${tenant}`;
     } else if (action === "budget") {
-      const epsilon = boundedNumber(required(args, "epsilon"), "--epsilon", 1000);
-      const delta = boundedNumber(stringOption(args, "delta") ?? "1e-6", "--delta", 0.5);
+      const epsilon = positiveNumberOption(args, "epsilon", 1000) ?? Number(required(args, "epsilon")); // required: says what is missing
+      const delta = positiveNumberOption(args, "delta", 0.5) ?? 1e-6;
       event = privacyBudgetEvent(tenant, epsilon, delta, Date.now());
       what = `set the privacy budget of ${tenant} to epsilon ${epsilon}, delta ${delta}: its problems with noise pay from it, and what they hold stays spent`;
     } else if (action === "grant") {
       const problem = required(args, "problem");
       if (!isToken(problem)) throw catoptError("USAGE", `--problem "${problem}" must be 1-64 letters, digits, '-' or '_'`);
-      const epsilon = boundedNumber(required(args, "epsilon"), "--epsilon", 1000);
+      const epsilon = positiveNumberOption(args, "epsilon", 1000) ?? Number(required(args, "epsilon")); // required: says what is missing
       event = privacyGrantEvent(tenant, problem, epsilon);
       what = `granted problem ${problem} epsilon ${epsilon} of ${tenant}'s privacy budget (or what is left of it, if less)`;
     } else if (action === "policy") {
@@ -186,13 +186,5 @@ function required(args: Parameters<Command["run"]>[0], name: string): string {
 
 function roleOf(value: string): Role {
   if (value !== "agent" && value !== "coordinator") throw catoptError("USAGE", `--role must be agent or coordinator, not "${value}"`);
-  return value;
-}
-
-/** A positive number at most `max`, or a usage error naming the option. */
-function boundedNumber(text: string, option: string, max: number): number {
-  const value = Number(text);
-  if (!(Number.isFinite(value) && value > 0 && value <= max))
-    throw catoptError("USAGE", `${option} must be a number above 0 and at most ${max}, not "${text}"`);
   return value;
 }

@@ -1,6 +1,6 @@
 import { catoptError } from "../core/errors.ts";
 import { didYouMean } from "../core/suggest.ts";
-import { positiveIntegerOption, stringOption, type Command, type Io, type ParsedArgs } from "../core/command.ts";
+import { positiveIntegerOption, positiveNumberOption, type Command, type Io, type ParsedArgs } from "../core/command.ts";
 import { epsilonFor, epsilonFromRhoStandard, epsilonFromRhoTight, rhoBudgetFor, rhoPerRound, roundsWithin } from "../secure/zcdp.ts";
 
 /**
@@ -87,9 +87,10 @@ function noiseFor(args: ParsedArgs, io: Io, clip: number, delta: number): number
 const MAX_ROUNDS = 1e12;
 
 function positive(args: ParsedArgs, name: string): number {
-  const text = stringOption(args, name);
-  if (text === undefined) throw catoptError("USAGE", `privacy account needs --${name}`);
-  const value = Number(text);
-  if (!(Number.isFinite(value) && value > 0 && value <= 1e15)) throw catoptError("USAGE", `--${name} must be a positive number up to 1e15, not "${text}"`);
-  return value;
+  return (
+    positiveNumberOption(args, name, 1e15) ??
+    (() => {
+      throw catoptError("USAGE", `privacy account needs --${name}`);
+    })()
+  );
 }

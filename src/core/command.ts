@@ -64,6 +64,16 @@ export function positiveIntegerOption(args: ParsedArgs, name: string): number | 
   return n;
 }
 
+/** A number option above 0 and at most `max` (a bound keeps 1e300 out of the arithmetic behind it), or undefined when absent. */
+export function positiveNumberOption(args: ParsedArgs, name: string, max: number): number | undefined {
+  const raw = stringOption(args, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  const bound = max >= 1e6 ? max.toExponential().replace("e+", "e") : String(max);
+  if (!(Number.isFinite(n) && n > 0 && n <= max)) throw catoptError("USAGE", `--${name} must be a positive number up to ${bound}, not "${raw}"`);
+  return n;
+}
+
 /** An option that becomes a NATS subject token (a tenant, a problem id): refused unless it is one. */
 export function tokenOption(args: ParsedArgs, name: string): string | undefined {
   const value = stringOption(args, name);
