@@ -104,6 +104,33 @@ function usableKey(key: Uint8Array): boolean {
 }
 const KEY_PROBE = agreementKeyOf(new Uint8Array(32), "catopt", "key-probe");
 
+/**
+ * What secure rounds need of any problem: its agents named once (masks and shares are by name),
+ * synchronous rounds (a masked contribution counts only in the round it was masked for: its masks
+ * cancel only with its roster's), and a threshold its agents can meet.
+ */
+export function checkSecureRounds(agents: readonly string[], maxStaleness: number, threshold: number): void {
+  if (new Set(agents).size !== agents.length) reject("a secure problem names each agent once");
+  if (maxStaleness !== 0)
+    reject(`a secure problem takes synchronous rounds only (maxStaleness ${maxStaleness}): a masked contribution counts only in its own round`);
+  if (threshold > agents.length) reject(`a secure problem's threshold (${threshold}) is more than its ${agents.length} agents`);
+}
+
+/**
+ * What a running plan of a secure problem carries: the next round's roster with the keys its agents
+ * mask with (public: from their signed joins), and those signed joins, so that each agent checks
+ * each key against its peer's own signature, not the coordinator's word.
+ */
+export function planRoster(
+  s: SecureRounds,
+  joined: Readonly<Record<string, { readonly agreementKey?: Uint8Array; readonly signedJoin?: Uint8Array } | undefined>>,
+): { readonly roster: Readonly<Record<string, Uint8Array>>; readonly joins: Readonly<Record<string, Uint8Array>> } {
+  return {
+    roster: Object.fromEntries(s.roster.map((a) => [a, joined[a]?.agreementKey as Uint8Array])),
+    joins: Object.fromEntries(s.roster.map((a) => [a, joined[a]?.signedJoin as Uint8Array])),
+  };
+}
+
 /** A masked contribution's secure checks (its family checked who may send one): the current attempt, its roster, its layout, its shares. */
 export function pendingMasked(p: SecureProblem, s: SecureRounds, event: CatoptEvent<"masked/1">, agent: string): PendingMasked {
   const current = s.attempt ?? 1;

@@ -26,7 +26,9 @@ import type { Words } from "../../secure/ring.ts";
 import { sameBytes } from "../../secure/aggregation.ts";
 import {
   checkSecureJoin,
+  checkSecureRounds,
   pendingMasked,
+  planRoster,
   recoverEvent,
   retryEvent,
   takeAttempt,
@@ -148,12 +150,7 @@ export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState 
 function checkSecureOpen(open: ClusterOpenBody, decomposition: Decomposition): void {
   const secure = open.secure as NonNullable<ClusterOpenBody["secure"]>;
   const names = open.cluster.nodes.map((n) => n.name);
-  if (new Set(names).size !== names.length) reject("a secure cluster problem names each node once");
-  if (open.admm.maxStaleness !== 0)
-    reject(
-      `a secure cluster problem takes synchronous rounds only (maxStaleness ${open.admm.maxStaleness}): a masked contribution counts only in its own round`,
-    );
-  if (secure.threshold > names.length) reject(`a secure cluster problem's threshold (${secure.threshold}) is more than its ${names.length} nodes`);
+  checkSecureRounds(names, open.admm.maxStaleness, secure.threshold);
   if (secure.noise !== undefined) reject("a cluster problem adds no noise yet: differential privacy is the energy family's so far");
   const maxCount = Math.max(...open.cluster.nodes.map((n) => n.count));
   if (secure.maxAbs < maxCount) reject(`a secure cluster problem's bound ${secure.maxAbs} is below a node of ${maxCount} accelerators`);
@@ -336,14 +333,7 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
 
 function derivePlan(p: ClusterState, previousSignal: readonly number[]): ClusterPlanBody {
   const signal = changedEntries(previousSignal, agentSignal(p.admm));
-  // The next round's roster, with the keys its nodes mask with and their signed joins: each node checks each key against its peer's own signature.
-  const roster =
-    p.secure === undefined || p.phase !== "running"
-      ? {}
-      : {
-          roster: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.agreementKey as Uint8Array])),
-          joins: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.signedJoin as Uint8Array])),
-        };
+  const roster = p.secure === undefined || p.phase !== "running" ? {} : planRoster(p.secure, p.joined);
   return { status: p.phase === "joining" ? "running" : p.phase, rho: p.admm.rho, signal, ...p.residuals, ...roster };
 }
 

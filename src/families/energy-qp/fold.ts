@@ -13,7 +13,9 @@ import { sameBytes } from "../../secure/aggregation.ts";
 import type { Words } from "../../secure/ring.ts";
 import {
   checkSecureJoin,
+  checkSecureRounds,
   pendingMasked,
+  planRoster,
   recoverEvent,
   retryEvent,
   takeAttempt,
@@ -212,11 +214,8 @@ function open(event: CatoptEvent<"open/1">, context?: OpenContext): ProblemState
  */
 function checkSecure(spec: ProblemSpec): void {
   const secure = spec.secure as NonNullable<ProblemSpec["secure"]>;
-  if (new Set(spec.agents).size !== spec.agents.length || new Set(spec.resources).size !== spec.resources.length)
-    reject("a secure problem names each agent and each resource once");
-  if (spec.admm.maxStaleness !== 0)
-    reject(`a secure problem takes synchronous rounds only (maxStaleness ${spec.admm.maxStaleness}): a masked contribution counts only in its own round`);
-  if (secure.threshold > spec.agents.length) reject(`a secure problem's threshold (${secure.threshold}) is more than its ${spec.agents.length} agents`);
+  checkSecureRounds(spec.agents, spec.admm.maxStaleness, secure.threshold);
+  if (new Set(spec.resources).size !== spec.resources.length) reject("a secure problem names each resource once");
   const available = fractionBitsAvailable(spec, secure.maxAbs, secure.noise);
   if (secure.fractionBits > available)
     reject(
@@ -564,14 +563,7 @@ function derivePlan(p: ProblemState): PlanBody {
     ...(p.privacy === undefined
       ? {}
       : { privacy: { rho: p.privacy.spent, epsilon: p.privacy.spent === 0 ? 0 : epsilonFor(p.privacy.spent, p.privacy.delta) } }),
-    // The next round's roster, with the keys its agents mask with (public: from their signed joins),
-    // and those signed joins: an agent checks each key against its peer's own signature, not the coordinator's word.
-    ...(p.secure === undefined || p.phase !== "running"
-      ? {}
-      : {
-          roster: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.agreementKey as Uint8Array])),
-          joins: Object.fromEntries(p.secure.roster.map((a) => [a, p.joined[a]?.signedJoin as Uint8Array])),
-        }),
+    ...(p.secure === undefined || p.phase !== "running" ? {} : planRoster(p.secure, p.joined)),
   };
 }
 
