@@ -32,7 +32,7 @@ export type NoiseSettings = { readonly clip: number; readonly sigma2: number };
 export type RoundRelease = NoiseSettings & { readonly fractionBits: number; readonly agents: number; readonly dimension: number };
 
 /** The sum's noise variance in grid units, rounded up (more noise only adds privacy): sigma2 * 4^fractionBits. */
-export function gridVariance(sigma2: number, fractionBits: number): bigint {
+function gridVariance(sigma2: number, fractionBits: number): bigint {
   const scaled = Math.ceil(sigma2 * 4 ** fractionBits);
   if (!(Number.isFinite(scaled) && scaled >= 1)) throw new RangeError(`a noise variance of ${sigma2} on a grid of 2^-${fractionBits} is ${scaled} units`);
   return BigInt(scaled);
@@ -50,10 +50,10 @@ export function localVariance(sigma2: number, fractionBits: number, agents: numb
 }
 
 /** The L2 sensitivity of a round's sum on the grid: one agent's clipped values replaced by any others, rounding included. */
-export const gridSensitivity = (clip: number, fractionBits: number, dimension: number): number => 2 * clip * 2 ** fractionBits + Math.sqrt(dimension);
+const gridSensitivity = (clip: number, fractionBits: number, dimension: number): number => 2 * clip * 2 ** fractionBits + Math.sqrt(dimension);
 
 /** KLS 2021's tau: how far the sum of n discrete Gaussians of variance v each is from one discrete Gaussian. */
-export function divisibilityGap(agents: number, variance: number): number {
+function divisibilityGap(agents: number, variance: number): number {
   let tau = 0;
   for (let k = 1; k < agents; k++) tau += Math.exp((-2 * Math.PI * Math.PI * variance * k) / (k + 1));
   return 10 * tau;

@@ -50,8 +50,6 @@ export type SecureParticipant = {
   takeRoster(planRound: number, roster: Readonly<Record<string, Uint8Array>>, joins: Readonly<Record<string, Uint8Array>> | undefined): void;
   /** Another attempt of a round, checked, then held. */
   takeAttempt(event: CatoptEvent<"attempt/1">): void;
-  /** Whether the agent is in the current attempt of `round`. */
-  inAttempt(round: number): boolean;
   /** Our words for round `round`, masked for its current attempt (masked/1); `values` is what the journal keeps of them for a restart. */
   mask(round: number, words: Words, values?: unknown): CatoptEvent<"masked/1">;
   /** Our seed for a round that took our contribution (reveal/1); undefined when it did not take ours; throws when a rule forbids it. */
@@ -73,10 +71,9 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
   let pinned: Readonly<Record<string, Uint8Array>> | undefined;
   const rosters = new Map<number, readonly string[]>(); // by the round of the plan that named it
   const attempts = new Map<number, { readonly attempt: number; readonly roster: readonly string[] }>(); // later attempts, by round
-  const seeds = new Map<string, Uint8Array>(); // by round/attempt
   let revealed: RevealRecord = {};
   let maskedBefore = false;
-  /** Journaled contributions the stream holds (confirmed when it resumed, or sent since), by round/attempt. */
+  /** Its contributions of the newest rounds, with their seeds (confirmed on the stream when it resumed, or sent since), by round/attempt; journaled when it has a journal. */
   let journal = new Map<string, JournalEntry>();
   const keep = (entry: JournalEntry): void => {
     // Only what a later round could still ask for: the newest rounds.
@@ -158,20 +155,15 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
         fail(`attempt ${attempt} of round ${event.round} has ${roster.length} agents, fewer than the ${fewest()} ${owner} masks among`);
       attempts.set(event.round, { attempt, roster: inProblemOrder(roster) });
     },
-    inAttempt: (round) => attemptOf(round).roster.some((r) => r.name === owner),
     mask: (round, words, values) => {
       const attempt = attemptOf(round);
       const number = attempt.context.attempt;
-      // Sent before a restart: the very event again (publishing it twice is de-duplicated), and its seed.
+      // Masked already (before a restart, or the machine answers again): the very event again (publishing it twice is de-duplicated).
       const sent = journal.get(`${round}/${number}`);
-      if (sent !== undefined) {
-        seeds.set(`${round}/${number}`, sent.seed);
-        return sent.event;
-      }
+      if (sent !== undefined) return sent.event;
       // Seeds for this attempt from our secret and what we mask: masking other values or another roster never reuses one.
       const random = secretStream(secret(), `mask\0${tenant}\0${problem}\0${round}\0${number}\0${hex(digestOf(attempt, words))}`);
       const c = contribute({ name: owner, key: secureKey() }, attempt, words, random);
-      seeds.set(`${round}/${number}`, c.selfSeed);
       const event: CatoptEvent<"masked/1"> = {
         schema: "masked/1",
         id: eventId(tenant, problem, maskedKind(number), round, owner),
@@ -188,7 +180,7 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
     reveal: (event) => {
       const attempt = attemptOf(event.round);
       const number = attempt.context.attempt;
-      const seed = seeds.get(`${event.round}/${number}`);
+      const seed = journal.get(`${event.round}/${number}`)?.seed;
       const kind = maskedKind(number);
       if (seed === undefined || !event.body.took.includes(eventId(tenant, problem, kind, event.round, owner))) return undefined; // not ours to reveal
       // Every id must be a contribution to this attempt of this round, each agent's once.
@@ -264,7 +256,6 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
         // The very event the stream holds, and the seed of its commitment: anything else is no record of it.
         if (entry !== undefined && sameBytes(encodeEvent(entry.event), encodeEvent(event)) && sameBytes(commitmentOf(entry.seed), event.body.commitment)) {
           confirmed.set(key, entry);
-          seeds.set(key, entry.seed);
         } else maskedBefore = true;
       }
       // Entries the stream does not hold are dropped here, and from the file with the next contribution it journals.

@@ -59,7 +59,7 @@ export type SecureProblem = {
 };
 
 /** Where a round's masks belong: the problem, the round and its current attempt. */
-export const maskContextOf = (p: SecureProblem, s: SecureRounds, round: number): MaskContext => ({
+const maskContextOf = (p: SecureProblem, s: SecureRounds, round: number): MaskContext => ({
   tenant: p.tenant,
   problem: p.problem,
   round,
