@@ -77,6 +77,8 @@ export const agentCommand: Command = {
     const url = requireNatsUrl(args, "agent");
     const node = stringOption(args, "node") ?? missing("--node");
     const minRoster = positiveIntegerOption(args, "min-roster");
+    // No problem masks among more agents than a scenario may hold (MAX_ASSETS): a floor above it could never be met.
+    if (minRoster !== undefined && minRoster > MAX_ROSTER) throw catoptError("USAGE", `--min-roster expects at most ${MAX_ROSTER}, not ${minRoster}`);
     const reference = stringOption(args, "scenario");
     const loaded = reference === undefined ? undefined : await loadScenario(reference, PROJECT_ROOT);
     const adapterName = stringOption(args, "adapter");
@@ -229,3 +231,6 @@ async function runAdapterCommand(command: readonly string[], adapter: string): P
 function missing(option: string): never {
   throw catoptError("USAGE", `agent needs ${option}`);
 }
+
+/** The largest roster an agent may insist on: the most agents a problem may have. */
+const MAX_ROSTER = 1000;

@@ -277,6 +277,7 @@ cli("usage errors print the usage and exit 2", async () => {
     ],
     [["privacy", "account", "--sigma2", "1", "--clip", "1", "--rounds", "1e300"], "--rounds expects at most 1000000000000"],
     [["run", "cosmos-3asset", "--nat", "nats://127.0.0.1:1"], "Unknown option '--nat' (did you mean --nats?)"],
+    [["agent", "--node", "rover-1", "--min-roster", "1e300", "--nats", "nats://127.0.0.1:1"], "--min-roster expects at most 1000, not 1e+300"],
     [
       ["watch", "catopt.cosmos.plan", "--nats", "nats://127.0.0.1:1"],
       "catopt.cosmos.plan matches no event subject: they are catopt.<tenant>.<kind>.<problem>[.<agent>] (did you mean catopt.cosmos.plan.>?)",
