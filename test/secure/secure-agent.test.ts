@@ -66,6 +66,16 @@ const plan = (round: number, roster: Record<string, Uint8Array>, joins: Record<s
 const honestPlan = (round = 0, names = NAMES) =>
   plan(round, Object.fromEntries(names.map((n) => [n, keyOf(n)])), Object.fromEntries(names.map((n) => [n, signedJoin(n)])));
 const view = (planRound: number): AgentView => ({ planRound, committed: {}, proposed: { r1: 1.5 } });
+/** Round `n`'s event taking `took` (default: every agent's masked contribution to it). */
+const roundEvent = (n: number, took = NAMES.map((name) => eventId(T, P, "masked", n, name))): CatoptEvent<"round/2"> => ({
+  schema: "round/2",
+  id: eventId(T, P, "round", n),
+  tenant: T,
+  problem: P,
+  round: n,
+  base: n - 1,
+  body: { took, closedBy: "all" },
+});
 
 function agent(name = "a"): FamilyAgent {
   const a = qpAgent(T, P, local(name));
@@ -145,15 +155,7 @@ test("a round event that takes a contribution to another round, or one agent's t
   const a = agent();
   a.plan(honestPlan());
   a.deltaEvent(view(0));
-  const round = (took: string[]): AnyEvent => ({
-    schema: "round/2",
-    id: eventId(T, P, "round", 1),
-    tenant: T,
-    problem: P,
-    round: 1,
-    base: 0,
-    body: { took, closedBy: "all" },
-  });
+  const round = (took: string[]): AnyEvent => roundEvent(1, took);
   const own = eventId(T, P, "masked", 1, "a");
   assert.throws(() => a.reply?.(round([own, eventId(T, P, "masked", 1, "b"), eventId(T, P, "masked", 0, "c")])), /not a contribution to its attempt 1/);
   assert.throws(() => a.reply?.(round([own, own, eventId(T, P, "masked", 1, "b")])), /twice/);
@@ -175,15 +177,7 @@ test("with noise: no grant, no taking part; it reveals for the rounds its grant 
   const a = qpAgent(T, P, local("a"));
   a.equip?.(tools("a", { rho: 2.5 * cost, delta: 1e-6 })); // two rounds' worth, of the five the open declares
   assert.equal(a.opened(openEvent(T, P, noisy)), { agents: NAMES });
-  const round = (n: number): AnyEvent => ({
-    schema: "round/2",
-    id: eventId(T, P, "round", n),
-    tenant: T,
-    problem: P,
-    round: n,
-    base: n - 1,
-    body: { took: NAMES.map((name) => eventId(T, P, "masked", n, name)), closedBy: "all" },
-  });
+  const round = (n: number): AnyEvent => roundEvent(n);
   for (const n of [1, 2, 3]) {
     a.plan(honestPlan(n - 1));
     a.deltaEvent(view(n - 1));
@@ -209,7 +203,7 @@ test("asked for a silent peer's seed, an agent sends its share only for the roun
   });
   assert.throws(() => a.reply?.(recover(1)), /did not reveal for/);
   const took = NAMES.map((n) => eventId(T, P, "masked", 1, n));
-  a.reply?.({ schema: "round/2", id: eventId(T, P, "round", 1), tenant: T, problem: P, round: 1, base: 0, body: { took, closedBy: "all" } });
+  a.reply?.(roundEvent(1, took));
   const share = a.reply?.(recover(1)) as CatoptEvent<"share/1">;
   assert.is(share.schema, "share/1");
   assert.is(share.body.shares.c.length, 66);
@@ -300,18 +294,15 @@ test("with a journal, a restarted agent sends again the very contribution the st
   again.plan(honestPlan());
   const resent = again.deltaEvent({ planRound: 0, committed: {}, proposed: { r1: 9 } }) as CatoptEvent<"masked/1">;
   assert.equal(encodeEvent(resent), encodeEvent(sent), "the very event again, whatever it would compute now");
-  const round: CatoptEvent<"round/2"> = {
-    schema: "round/2",
-    id: eventId(T, P, "round", 1),
-    tenant: T,
-    problem: P,
-    round: 1,
-    base: 0,
-    body: { took: NAMES.map((n) => eventId(T, P, "masked", 1, n)), closedBy: "all" },
-  };
+  const round = roundEvent(1);
   const reveal = again.reply?.(round) as CatoptEvent<"reveal/1">;
   assert.equal(commitmentOf(reveal.body.seed), sent.body.commitment, "and the seed it owes");
-  again.plan({ ...round, id: eventId(T, P, "round", 0), round: 0, base: -1, body: { took: NAMES.map((n) => eventId(T, P, "join", 0, n)), closedBy: "all" } });
+  again.plan(
+    roundEvent(
+      0,
+      NAMES.map((n) => eventId(T, P, "join", 0, n)),
+    ),
+  );
   again.plan(round);
   assert.equal(again.ownValues?.(), { r1: 1.5 }, "its values as the round took them");
 
