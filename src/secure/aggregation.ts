@@ -1,6 +1,18 @@
 import { createHash } from "node:crypto";
-import { addWords, subtractWords, zeroWords, type Words } from "./ring.ts";
-import { maskContribution, openShare, sealShare, selfMask, sharedSecret, type AgreementKey, type MaskContext, type RosterEntry } from "./masks.ts";
+import { zeroWords, type Words } from "./ring.ts";
+import {
+  maskContribution,
+  openShare,
+  removeSelfMask,
+  scatterAdd,
+  sealShare,
+  sharedSecret,
+  wholeVector,
+  type AgreementKey,
+  type MaskContext,
+  type RosterEntry,
+  type Support,
+} from "./masks.ts";
 import { combineShares, splitSecret, type Share } from "./shamir.ts";
 
 /**
@@ -49,15 +61,19 @@ export function shareDigest(context: MaskContext, holder: string, share: Uint8Ar
   );
 }
 
-/** `random(n)`: n bytes from a secure source (node:crypto's randomBytes at the boundary; a fixed stream in tests). */
+/**
+ * `random(n)`: n bytes from a secure source (node:crypto's randomBytes at the boundary; a fixed
+ * stream in tests). `support`: the words each agent writes (masks.ts; absent: all).
+ */
 export function contribute(
   own: { readonly name: string; readonly key: AgreementKey },
   attempt: Attempt,
   words: Words,
   random: (bytes: number) => Uint8Array,
+  support?: (agent: string) => Support,
 ): Contribution {
   const selfSeed = random(32);
-  const masked = maskContribution(own, attempt.roster, attempt.context, words, selfSeed);
+  const masked = maskContribution(own, attempt.roster, attempt.context, words, selfSeed, support);
   const commitment = commitmentOf(selfSeed);
   const shares = splitSecret(selfSeed, attempt.roster.length, shareThreshold(attempt.roster.length), random);
   const sealedShares: Record<string, Uint8Array> = {};
@@ -126,8 +142,9 @@ export function recoverSeed(shares: readonly Share[], commitment: Uint8Array, ro
 }
 
 /**
- * The sum of the roster's words: their masked words added (the pairwise masks cancel), less
- * each agent's self mask from its seed, every seed checked against its commitment first.
+ * The sum of the roster's words (a whole vector of `length`): their masked words added (the
+ * pairwise masks cancel), less each agent's self mask from its seed, every seed checked against
+ * its commitment first.
  */
 export function unmaskedSum(
   attempt: Attempt,
@@ -135,13 +152,10 @@ export function unmaskedSum(
   seeds: Readonly<Record<string, Uint8Array>>,
   commitments: Readonly<Record<string, Uint8Array>>,
   length: number,
+  support: (agent: string) => Support = () => wholeVector(length),
 ): Words {
-  let sum = zeroWords(length);
-  for (const { name } of attempt.roster) {
-    const words = masked[name] ?? missing(`no masked words of ${name}`);
-    if (words.length !== length) throw new RangeError(`${name}'s masked words have length ${words.length}, not ${length}`);
-    sum = addWords(sum, words);
-  }
+  const sum = zeroWords(length);
+  for (const { name } of attempt.roster) scatterAdd(sum, masked[name] ?? missing(`no masked words of ${name}`), support(name));
   for (const { name } of attempt.roster) {
     const seed = seeds[name] ?? missing(`no seed of ${name}`);
     if (!sameBytes(commitmentOf(seed), commitments[name] ?? missing(`no commitment of ${name}`)))
@@ -150,13 +164,15 @@ export function unmaskedSum(
   return withoutSelfMasks(
     sum,
     attempt.context,
-    attempt.roster.map(({ name }) => seeds[name]),
+    attempt.roster.map(({ name }) => ({ seed: seeds[name], support: support(name) })),
   );
 }
 
-/** A sum of masked words less the self masks of the seeds given (their pairwise masks cancelled in the sum). */
-export function withoutSelfMasks(maskedSum: Words, context: MaskContext, seeds: readonly Uint8Array[]): Words {
-  return seeds.reduce((sum, seed) => subtractWords(sum, selfMask(seed, context, maskedSum.length)), maskedSum);
+/** A sum of masked words (a whole vector) less the self masks of the seeds given, each on its agent's support (their pairwise masks cancelled in the sum). */
+export function withoutSelfMasks(maskedSum: Words, context: MaskContext, seeds: readonly { readonly seed: Uint8Array; readonly support: Support }[]): Words {
+  const sum = maskedSum.slice();
+  for (const { seed, support } of seeds) removeSelfMask(sum, seed, context, support);
+  return sum;
 }
 
 function missing(what: string): never {

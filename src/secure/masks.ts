@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from "node:crypto";
-import { addWords, subtractWords, type Words } from "./ring.ts";
+import { accumulate, addHalves, type Words } from "./ring.ts";
 
 /**
  * Pairwise and self masks of secure aggregation (Bonawitz et al., CCS 2017). Each pair of
@@ -34,9 +34,28 @@ export function agreementKeyOf(identitySeed: Uint8Array, tenant: string, problem
   return { publicKey: new Uint8Array(spki.subarray(spki.length - 32)), privateKey };
 }
 
-/** The X25519 secret two agents share; refuses a peer key that is not 32 bytes or that forces the all-zero secret (a low-order point). */
+/**
+ * The X25519 secret two agents share; refuses a peer key that is not 32 bytes or that forces the
+ * all-zero secret (a low-order point). Kept per own key and peer key: an agent masks with the same
+ * peers round after round, and an agreement costs more than the keystream of a small vector.
+ */
 export function sharedSecret(own: AgreementKey, peerPublicKey: Uint8Array): Uint8Array {
   if (peerPublicKey.length !== 32) throw new RangeError(`an X25519 public key has 32 bytes, not ${peerPublicKey.length}`);
+  const held = agreed.get(own) ?? new Map<string, Uint8Array>();
+  agreed.set(own, held);
+  const peer = Buffer.from(peerPublicKey).toString("hex");
+  const known = held.get(peer);
+  if (known !== undefined) return known;
+  const secret = agree(own, peerPublicKey);
+  if (held.size >= MAX_HELD_SECRETS) held.clear(); // bounded, whatever keys a hostile stream offers
+  held.set(peer, secret);
+  return secret;
+}
+
+const agreed = new WeakMap<AgreementKey, Map<string, Uint8Array>>();
+const MAX_HELD_SECRETS = 4096;
+
+function agree(own: AgreementKey, peerPublicKey: Uint8Array): Uint8Array {
   const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerPublicKey]), format: "der", type: "spki" });
   let secret: Uint8Array | undefined;
   try {
@@ -50,33 +69,118 @@ export function sharedSecret(own: AgreementKey, peerPublicKey: Uint8Array): Uint
 
 const contextBytes = (c: MaskContext): Buffer => Buffer.from(`${VERSION}\0${c.tenant}\0${c.problem}\0${c.round}\0${c.attempt}`);
 
-/** `length` words of ChaCha20 keystream under a 32-byte key (a fresh key each time: the nonce may be zero). */
-export function keystreamWords(key: Uint8Array, length: number): Words {
-  const cipher = createCipheriv("chacha20", key, Buffer.alloc(16));
-  const bytes = Buffer.concat([cipher.update(Buffer.alloc(length * 8)), cipher.final()]);
-  const words = new BigUint64Array(length);
-  for (let i = 0; i < length; i++) words[i] = bytes.readBigUInt64BE(i * 8);
-  return words;
+/**
+ * The words of a problem's vector that an agent may write, as spans in order (a family's layout:
+ * a cluster node writes its type's columns and the shared scalars, not other types' columns).
+ * Its masked contribution carries those words only; a pair of agents masks the words both may
+ * write (the others are not in both their sums), so masks still cancel in every word's sum, and
+ * an agent's keystreams are as long as what it writes, not as the whole vector.
+ */
+export type Span = { readonly offset: number; readonly length: number };
+export type Support = readonly Span[];
+
+/** The whole vector of `length` words: every agent writes every word (the default). */
+export const wholeVector = (length: number): Support => [{ offset: 0, length }];
+
+export const supportLength = (support: Support): number => support.reduce((n, s) => n + s.length, 0);
+
+/** A support's spans must be in order, apart, non-empty and within the vector. */
+export function checkSupport(support: Support, length: number): Support {
+  let end = 0;
+  for (const { offset, length: n } of support) {
+    if (!(Number.isInteger(offset) && Number.isInteger(n) && n > 0 && offset >= end && offset + n <= length))
+      throw new RangeError(`a support's spans must be in order, apart and within ${length} words (${JSON.stringify(support)})`);
+    end = offset + n;
+  }
+  return support;
 }
 
-/** The mask the pair (a, b) shares in an attempt, the same whichever of them computes it. */
-export function pairwiseMask(secret: Uint8Array, a: string, b: string, context: MaskContext, length: number): Words {
-  const [first, second] = a < b ? [a, b] : [b, a];
-  const key = new Uint8Array(hkdfSync("sha256", secret, contextBytes(context), `pair\0${first}\0${second}`, 32));
-  return keystreamWords(key, length);
+/** The words both supports hold, in order. */
+export function commonSupport(a: Support, b: Support): Support {
+  const common: Span[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const start = Math.max(a[i].offset, b[j].offset);
+    const end = Math.min(a[i].offset + a[i].length, b[j].offset + b[j].length);
+    if (end > start) common.push({ offset: start, length: end - start });
+    if (a[i].offset + a[i].length < b[j].offset + b[j].length) i++;
+    else j++;
+  }
+  return common;
 }
 
-/** The self mask of an attempt, from a seed of 32 random bytes that the agent reveals once the sum is fixed. */
-export function selfMask(seed: Uint8Array, context: MaskContext, length: number): Words {
-  if (seed.length !== 32) throw new RangeError(`a self-mask seed has 32 bytes, not ${seed.length}`);
-  const key = new Uint8Array(hkdfSync("sha256", seed, contextBytes(context), "self", 32));
-  return keystreamWords(key, length);
+/** The words of `words` (a whole vector) on a support, in order. */
+export function gather(words: Words, support: Support): Words {
+  const out = new BigUint64Array(supportLength(support));
+  let at = 0;
+  for (const { offset, length } of support) {
+    out.set(words.subarray(offset, offset + length), at);
+    at += length;
+  }
+  return out;
+}
+
+/** Adds words held on a support (as gather lays them out) into a whole vector, in place. */
+export function scatterAdd(target: Words, words: Words, support: Support): Words {
+  if (words.length !== supportLength(support)) throw new RangeError(`${words.length} words for a support of ${supportLength(support)}`);
+  let at = 0;
+  for (const { offset, length } of support) {
+    accumulate(target.subarray(offset, offset + length), words.subarray(at, at + length));
+    at += length;
+  }
+  return target;
 }
 
 /**
- * An agent's masked contribution to an attempt: its words, plus its self mask, plus or minus
- * the mask it shares with each other agent of the roster. The roster is the attempt's, as the
- * coordinator announced it; every name in it once, the agent's own among them.
+ * Adds (sign 1) or subtracts (-1) ChaCha20's keystream under a 32-byte key, read as big-endian
+ * 64-bit words, into a whole vector's words on a support, in place. A fresh key each time: the
+ * nonce may be zero.
+ */
+export function addKeystream(target: Words, key: Uint8Array, support: Support, sign: 1 | -1): void {
+  const cipher = createCipheriv("chacha20", key, Buffer.alloc(16));
+  const bytes = Buffer.concat([cipher.update(Buffer.alloc(supportLength(support) * 8)), cipher.final()]);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const t = new Uint32Array(target.buffer, target.byteOffset, target.length * 2);
+  let at = 0;
+  for (const { offset, length } of support)
+    for (let k = offset; k < offset + length; k++, at += 8) addHalves(t, 2 * k, view.getUint32(at + 4), view.getUint32(at), sign);
+}
+
+/** `length` words of ChaCha20 keystream under a 32-byte key. */
+export function keystreamWords(key: Uint8Array, length: number): Words {
+  const words = new BigUint64Array(length);
+  addKeystream(words, key, wholeVector(length), 1);
+  return words;
+}
+
+const pairKey = (secret: Uint8Array, a: string, b: string, context: MaskContext): Uint8Array => {
+  const [first, second] = a < b ? [a, b] : [b, a];
+  return new Uint8Array(hkdfSync("sha256", secret, contextBytes(context), `pair\0${first}\0${second}`, 32));
+};
+
+const selfKey = (seed: Uint8Array, context: MaskContext): Uint8Array => {
+  if (seed.length !== 32) throw new RangeError(`a self-mask seed has 32 bytes, not ${seed.length}`);
+  return new Uint8Array(hkdfSync("sha256", seed, contextBytes(context), "self", 32));
+};
+
+/** The mask the pair (a, b) shares in an attempt, the same whichever of them computes it. */
+export const pairwiseMask = (secret: Uint8Array, a: string, b: string, context: MaskContext, length: number): Words =>
+  keystreamWords(pairKey(secret, a, b, context), length);
+
+/** The self mask of an attempt, from a seed of 32 random bytes that the agent reveals once the sum is fixed. */
+export const selfMask = (seed: Uint8Array, context: MaskContext, length: number): Words => keystreamWords(selfKey(seed, context), length);
+
+/** Subtracts an agent's self mask (from its seed) from a whole vector's words on the agent's support, in place. */
+export const removeSelfMask = (target: Words, seed: Uint8Array, context: MaskContext, support: Support): void =>
+  addKeystream(target, selfKey(seed, context), support, -1);
+
+/**
+ * An agent's masked contribution to an attempt: its words (a whole vector; it writes those on its
+ * support), plus its self mask, plus or minus the mask it shares with each other agent of the
+ * roster on the words both write; the words of its support, in order. The roster is the
+ * attempt's, as the coordinator announced it; every name in it once, the agent's own among them.
+ * `support` gives each agent's (absent: every agent writes the whole vector).
  */
 export function maskContribution(
   own: { readonly name: string; readonly key: AgreementKey },
@@ -84,17 +188,21 @@ export function maskContribution(
   context: MaskContext,
   words: Words,
   selfSeed: Uint8Array,
+  support: (agent: string) => Support = () => wholeVector(words.length),
 ): Words {
   const names = roster.map((r) => r.name);
   if (new Set(names).size !== names.length) throw new RangeError(`a roster names an agent twice (${names.join(", ")})`);
   if (!names.includes(own.name)) throw new RangeError(`${own.name} is not in the attempt's roster (${names.join(", ")})`);
-  let masked = addWords(words, selfMask(selfSeed, context, words.length));
+  const mine = checkSupport(support(own.name), words.length);
+  const masked = words.slice();
+  addKeystream(masked, selfKey(selfSeed, context), mine, 1);
   for (const peer of roster) {
     if (peer.name === own.name) continue;
-    const mask = pairwiseMask(sharedSecret(own.key, peer.publicKey), own.name, peer.name, context, words.length);
-    masked = own.name < peer.name ? addWords(masked, mask) : subtractWords(masked, mask);
+    const common = commonSupport(mine, checkSupport(support(peer.name), words.length));
+    if (common.length === 0) continue;
+    addKeystream(masked, pairKey(sharedSecret(own.key, peer.publicKey), own.name, peer.name, context), common, own.name < peer.name ? 1 : -1);
   }
-  return masked;
+  return gather(masked, mine);
 }
 
 /**

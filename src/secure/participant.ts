@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { encodeEvent, eventId, type AnyEvent, type CatoptEvent } from "../core/event.ts";
 import type { AgentTools, JournalEntry } from "../core/family.ts";
 import { commitmentOf, contribute, recordReveal, revealRefusal, sameBytes, type Attempt, type RevealRecord } from "./aggregation.ts";
-import { agreementKeyOf, openShare, sharedSecret, type AgreementKey } from "./masks.ts";
+import { agreementKeyOf, openShare, sharedSecret, type AgreementKey, type Support } from "./masks.ts";
 import { wordsToBytes, type Words } from "./ring.ts";
 import { secretStream } from "./secret-stream.ts";
 
@@ -41,6 +41,8 @@ export type ParticipantOptions = {
   readonly joinKey: (join: AnyEvent) => Uint8Array | undefined;
   /** The last round it may reveal for (the privacy budget's; absent: any). */
   readonly revealLimit?: () => number;
+  /** The words each agent writes (masks.ts Support; absent: every word). */
+  readonly support?: (agent: string) => Support;
 };
 
 export type SecureParticipant = {
@@ -163,7 +165,7 @@ export function secureParticipant(o: ParticipantOptions): SecureParticipant {
       if (sent !== undefined) return sent.event;
       // Seeds for this attempt from our secret and what we mask: masking other values or another roster never reuses one.
       const random = secretStream(secret(), `mask\0${tenant}\0${problem}\0${round}\0${number}\0${hex(digestOf(attempt, words))}`);
-      const c = contribute({ name: owner, key: secureKey() }, attempt, words, random);
+      const c = contribute({ name: owner, key: secureKey() }, attempt, words, random, o.support);
       const event: CatoptEvent<"masked/1"> = {
         schema: "masked/1",
         id: eventId(tenant, problem, maskedKind(number), round, owner),

@@ -61,21 +61,43 @@ export function dequantize(words: Words, fractionBits: number): number[] {
   return Array.from(words, (w) => Number(BigInt.asIntN(64, w)) / scale);
 }
 
-/** a + b, word by word, mod 2^64 (into a new array). */
-export function addWords(a: Words, b: Words): Words {
-  if (a.length !== b.length) throw new RangeError(`words of different lengths (${a.length}, ${b.length})`);
-  const sum = new BigUint64Array(a.length);
-  for (let i = 0; i < a.length; i++) sum[i] = BigInt.asUintN(64, a[i] + b[i]);
-  return sum;
+/**
+ * Word arithmetic on each word's two 32-bit halves (a carry from the low to the high one) rather
+ * than on BigInts, which cost an allocation a word: masking and summing are most of a secure
+ * round's work. A BigUint64Array's halves are its buffer's Uint32 lanes, low half first on the
+ * little-endian machines Node runs on (checked once, here).
+ */
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("secure words need a little-endian machine");
+
+const lanes = (words: Words): Uint32Array => new Uint32Array(words.buffer, words.byteOffset, words.length * 2);
+
+/** target += sign * source, word by word, mod 2^64, in place. */
+export function accumulate(target: Words, source: Words, sign: 1 | -1 = 1): Words {
+  if (target.length !== source.length) throw new RangeError(`words of different lengths (${target.length}, ${source.length})`);
+  const t = lanes(target);
+  const s = lanes(source);
+  for (let i = 0; i < t.length; i += 2) addHalves(t, i, s[i], s[i + 1], sign);
+  return target;
 }
 
-/** a - b, word by word, mod 2^64. */
-export function subtractWords(a: Words, b: Words): Words {
-  if (a.length !== b.length) throw new RangeError(`words of different lengths (${a.length}, ${b.length})`);
-  const difference = new BigUint64Array(a.length);
-  for (let i = 0; i < a.length; i++) difference[i] = BigInt.asUintN(64, a[i] - b[i]);
-  return difference;
+/** Adds (sign 1) or subtracts (-1) the word (high, low) to the word at lanes i (low) and i + 1 (high). */
+export function addHalves(t: Uint32Array, i: number, low: number, high: number, sign: 1 | -1): void {
+  if (sign === 1) {
+    const l = t[i] + low;
+    t[i] = l; // Uint32Array keeps the low 32 bits
+    t[i + 1] = t[i + 1] + high + (l > 0xffffffff ? 1 : 0);
+  } else {
+    const l = t[i] - low;
+    t[i] = l;
+    t[i + 1] = t[i + 1] - high - (l < 0 ? 1 : 0);
+  }
 }
+
+/** a + b, word by word, mod 2^64 (into a new array). */
+export const addWords = (a: Words, b: Words): Words => accumulate(a.slice(), b, 1);
+
+/** a - b, word by word, mod 2^64. */
+export const subtractWords = (a: Words, b: Words): Words => accumulate(a.slice(), b, -1);
 
 export const zeroWords = (length: number): Words => new BigUint64Array(length);
 
@@ -83,7 +105,11 @@ export const zeroWords = (length: number): Words => new BigUint64Array(length);
 export function wordsToBytes(words: Words): Uint8Array {
   const bytes = new Uint8Array(words.length * 8);
   const view = new DataView(bytes.buffer);
-  for (let i = 0; i < words.length; i++) view.setBigUint64(i * 8, words[i]);
+  const w = lanes(words);
+  for (let i = 0; i < words.length; i++) {
+    view.setUint32(i * 8, w[2 * i + 1]);
+    view.setUint32(i * 8 + 4, w[2 * i]);
+  }
   return bytes;
 }
 
@@ -91,7 +117,11 @@ export function bytesToWords(bytes: Uint8Array): Words {
   if (bytes.length % 8 !== 0) throw new RangeError(`${bytes.length} bytes are not whole 64-bit words`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const words = new BigUint64Array(bytes.length / 8);
-  for (let i = 0; i < words.length; i++) words[i] = view.getBigUint64(i * 8);
+  const w = lanes(words);
+  for (let i = 0; i < words.length; i++) {
+    w[2 * i + 1] = view.getUint32(i * 8);
+    w[2 * i] = view.getUint32(i * 8 + 4);
+  }
   return words;
 }
 

@@ -3,8 +3,8 @@ import { refuse as reject } from "../core/refusal.ts";
 import type { RoundEvent } from "../core/round-rules.ts";
 import { commitmentOf, recoverSeed, sameBytes, shareDigest, shareThreshold, withoutSelfMasks } from "./aggregation.ts";
 import { MAX_SIGNED_JOIN_BYTES } from "../core/schemas.ts";
-import { agreementKeyOf, sharedSecret, type MaskContext } from "./masks.ts";
-import { addWords, bytesToWords, wordsToBytes, zeroWords, type Words } from "./ring.ts";
+import { agreementKeyOf, scatterAdd, sharedSecret, supportLength, wholeVector, type MaskContext, type Support } from "./masks.ts";
+import { bytesToWords, wordsToBytes, zeroWords, type Words } from "./ring.ts";
 
 /**
  * The fold's side of secure rounds, whatever the family: which masked contributions it holds,
@@ -48,7 +48,7 @@ export type SecureRounds = {
   readonly revealing?: RevealingRound;
 };
 
-/** What the rules need of the problem: its names, its agents in order, its threshold, the words a contribution holds, its last closed round. */
+/** What the rules need of the problem: its names, its agents in order, its threshold, the words of its vector, its last closed round. */
 export type SecureProblem = {
   readonly tenant: string;
   readonly problem: string;
@@ -56,7 +56,11 @@ export type SecureProblem = {
   readonly threshold: number;
   readonly words: number;
   readonly round: number;
+  /** The words each agent writes, which its masked contribution carries (masks.ts Support; absent: every word). */
+  readonly support?: (agent: string) => Support;
 };
+
+const supportOf = (p: SecureProblem, agent: string): Support => p.support?.(agent) ?? wholeVector(p.words);
 
 /** Where a round's masks belong: the problem, the round and its current attempt. */
 const maskContextOf = (p: SecureProblem, s: SecureRounds, round: number): MaskContext => ({
@@ -139,7 +143,7 @@ export function pendingMasked(p: SecureProblem, s: SecureRounds, event: CatoptEv
   if (event.id !== eventId(p.tenant, p.problem, current === 1 ? "masked" : `masked-${current}`, event.round, agent))
     reject(`masked contribution ${event.id} is not ${agent}'s id for attempt ${current} of round ${event.round}`);
   if (!s.roster.includes(agent)) reject(`masked contribution from ${agent}, which is not in round ${event.round}'s roster`);
-  const length = p.words * 8;
+  const length = supportLength(supportOf(p, agent)) * 8;
   if (event.body.words.length !== length)
     reject(`masked contribution from ${agent} has ${event.body.words.length} bytes, not the ${length} of ${p.problem}'s layout`);
   const peers = Object.keys(event.body.shares);
@@ -227,13 +231,13 @@ export function takeRound(p: SecureProblem, s: SecureRounds, event: RoundEvent, 
   if (missing.length > 0 || took.length !== s.roster.length)
     reject(`round ${event.round} of a secure problem must take every agent of its roster (missing: ${missing.join(", ") || "none"})`);
   if (took.length < p.threshold) reject(`round ${event.round} took ${took.length} agents, below the secure threshold of ${p.threshold}`);
-  let sum = zeroWords(p.words);
+  const sum = zeroWords(p.words);
   const commitments: Record<string, Uint8Array> = {};
   const sealed: Record<string, Readonly<Record<string, Uint8Array>>> = {};
   const digests: Record<string, Readonly<Record<string, Uint8Array>>> = {};
   for (const d of taken) {
     if (!("words" in d)) return reject(`round ${event.round} of a secure problem took ${d.agent}'s plain delta`);
-    sum = addWords(sum, bytesToWords(d.words));
+    scatterAdd(sum, bytesToWords(d.words), supportOf(p, d.agent));
     commitments[d.agent] = d.commitment;
     sealed[d.agent] = d.shares;
     digests[d.agent] = d.shareDigests;
@@ -332,7 +336,7 @@ function settle(p: SecureProblem, s: SecureRounds, revealing: RevealingRound): R
   const sum = withoutSelfMasks(
     bytesToWords(revealing.masked),
     maskContextOf(p, s, revealing.round),
-    revealing.took.map((agent) => revealing.seeds[agent]),
+    revealing.took.map((agent) => ({ seed: revealing.seeds[agent], support: supportOf(p, agent) })),
   );
   return { secure: { ...s, revealing }, sum };
 }

@@ -10,11 +10,22 @@ import {
   revealRefusal,
   shareThreshold,
   unmaskedSum,
+  withoutSelfMasks,
   type Attempt,
   type Contribution,
 } from "../../src/secure/aggregation.ts";
-import { agreementKeyOf, sharedSecret, openShare } from "../../src/secure/masks.ts";
-import { addWords, dequantize, fractionBitsFor, quantize, subtractWords, zeroWords, type Words } from "../../src/secure/ring.ts";
+import {
+  agreementKeyOf,
+  checkSupport,
+  commonSupport,
+  keystreamWords,
+  openShare,
+  scatterAdd,
+  sharedSecret,
+  supportLength,
+  type Support,
+} from "../../src/secure/masks.ts";
+import { addWords, bytesToWords, dequantize, fractionBitsFor, quantize, subtractWords, wordsToBytes, zeroWords, type Words } from "../../src/secure/ring.ts";
 import { selfMask } from "../../src/secure/masks.ts";
 import { combineShares, splitSecret } from "../../src/secure/shamir.ts";
 
@@ -175,6 +186,74 @@ test("a peer key that is a low-order point is refused", () => {
   assert.throws(() => sharedSecret(party("a1").key, new Uint8Array(32)), /low-order point|zero/);
   assert.throws(() => sharedSecret(party("a1").key, new Uint8Array(31)), /32 bytes/);
   assert.ok(commitmentOf(new Uint8Array(32)).length === 32);
+});
+
+test("word arithmetic on 32-bit halves agrees with BigInt arithmetic mod 2^64, carries and borrows included", () => {
+  const bytes = fixedRandom("ring")(8 * 64);
+  const a = bytesToWords(bytes.subarray(0, 8 * 32));
+  const b = bytesToWords(bytes.subarray(8 * 32));
+  // Edge words: all ones plus one carries out of both halves; zero minus one borrows through both.
+  a.set([0xffffffffffffffffn, 0n, 0x00000000ffffffffn, 0xffffffff00000000n]);
+  b.set([1n, 1n, 1n, 0xffffffff00000000n]);
+  const sum = addWords(a, b);
+  const difference = subtractWords(a, b);
+  for (let i = 0; i < a.length; i++) {
+    assert.is(sum[i], BigInt.asUintN(64, a[i] + b[i]), `sum of word ${i}`);
+    assert.is(difference[i], BigInt.asUintN(64, a[i] - b[i]), `difference of word ${i}`);
+  }
+  assert.equal(bytesToWords(wordsToBytes(a)), a);
+  assert.is(new DataView(wordsToBytes(a).buffer).getBigUint64(8 * 5), a[5], "big-endian on the wire");
+});
+
+test("a mask is ChaCha20's keystream read as big-endian words (RFC 8439's all-zero key and nonce)", () => {
+  assert.equal(Array.from(keystreamWords(new Uint8Array(32), 2)), [0x76b8e0ada0f13d90n, 0x405d6ae55386bd28n]);
+});
+
+test("agents that write parts of the vector mask only what they share: sums are exact, contributions carry their own words only", () => {
+  // Two groups of writers (a cluster's types) over 3 + 3 words of their own, and 2 words all of them write.
+  const support = (name: string): Support =>
+    ["a1", "b2", "c3"].includes(name)
+      ? [
+          { offset: 0, length: 3 },
+          { offset: 6, length: 2 },
+        ]
+      : [{ offset: 3, length: 5 }];
+  const names = ["a1", "b2", "c3", "d4", "e5"];
+  const attempt = attemptOf(names, 4, 1);
+  const whole = (name: string): Words => {
+    const words = quantize(valuesOf(name, 4, 8), F, MAX);
+    const mine = support(name);
+    return words.map((w, i) => (mine.some((s) => i >= s.offset && i < s.offset + s.length) ? w : 0n));
+  };
+  const contributions = new Map(names.map((n) => [n, contribute(party(n), attempt, whole(n), fixedRandom(`support ${n}`), support)]));
+  for (const n of names) assert.is(contributions.get(n)?.masked.length, supportLength(support(n)), `${n} sends the words it writes`);
+  const masked = Object.fromEntries([...contributions].map(([n, c]) => [n, c.masked]));
+  const seeds = Object.fromEntries([...contributions].map(([n, c]) => [n, c.selfSeed]));
+  const commitments = Object.fromEntries([...contributions].map(([n, c]) => [n, c.commitment]));
+  const truth = names.reduce((sum, n) => addWords(sum, whole(n)), zeroWords(8));
+  assert.equal(unmaskedSum(attempt, masked, seeds, commitments, 8, support), truth);
+  // A group's own words are masked among its members: with one of its self masks left in, its words are noise.
+  const maskedSum = names.reduce((sum, n) => scatterAdd(sum, masked[n], support(n)), zeroWords(8));
+  const partial = withoutSelfMasks(
+    maskedSum,
+    attempt.context,
+    names.filter((n) => n !== "a1").map((n) => ({ seed: seeds[n], support: support(n) })),
+  );
+  assert.equal(withoutSelfMasks(partial, attempt.context, [{ seed: seeds.a1, support: support("a1") }]), truth);
+  assert.ok(partial.subarray(0, 3).every((w, i) => w !== truth[i]));
+  assert.equal(commonSupport(support("a1"), support("d4")), [{ offset: 6, length: 2 }]);
+  assert.throws(
+    () =>
+      checkSupport(
+        [
+          { offset: 4, length: 2 },
+          { offset: 5, length: 1 },
+        ],
+        8,
+      ),
+    /in order, apart/,
+  );
+  assert.throws(() => checkSupport([{ offset: 7, length: 2 }], 8), /within 8 words/);
 });
 
 test.run();
