@@ -18,6 +18,7 @@ import {
   clusterSums,
   maxColumnNorm,
   nodeWords,
+  nodeSupport,
 } from "../../src/families/accelerator-allocation/secure-layout.ts";
 import { syntheticCluster } from "../../src/families/accelerator-allocation/synthetic.ts";
 import { agreementKeyOf } from "../../src/secure/masks.ts";
@@ -170,8 +171,12 @@ function round1(p: ClusterState, wordsOf: (n: number) => BigUint64Array): Cluste
     roster: names.map((name) => ({ name, publicKey: keys[name].publicKey })),
   };
   const sent = names.map((name, n) => {
-    const c = contribute({ name, key: keys[name] }, attempt, wordsOf(n), (bytes) =>
-      createHash("sha256").update(`${name}/${bytes}`).digest().subarray(0, bytes),
+    const c = contribute(
+      { name, key: keys[name] },
+      attempt,
+      wordsOf(n),
+      (bytes) => createHash("sha256").update(`${name}/${bytes}`).digest().subarray(0, bytes),
+      (agent) => nodeSupport(layout, nodes, agent),
     );
     const event: CatoptEvent<"masked/1"> = {
       schema: "masked/1",

@@ -17,6 +17,7 @@ import {
   clusterContributionLength,
   clusterFractionBits,
   clusterLayout,
+  nodeSupport,
   clusterSums,
   maxColumnNorm,
   type ClusterLayout,
@@ -169,6 +170,10 @@ const secureProblemOf = (p: ClusterState): SecureProblem => ({
   threshold: (p.open.secure as NonNullable<ClusterOpenBody["secure"]>).threshold,
   words: clusterContributionLength(clusterLayout(derivedOf(p.open).decomposition.nodes)),
   round: p.round,
+  support: (agent) => {
+    const { nodes } = derivedOf(p.open).decomposition;
+    return nodeSupport(clusterLayout(nodes), nodes, agent);
+  },
 });
 
 /**

@@ -2,7 +2,7 @@ import type { AgentTools, AgentView, FamilyAgent, LocalSolver } from "../../core
 import { eventId, type AnyEvent, type CatoptEvent } from "../../core/event.ts";
 import { secureParticipant } from "../../secure/participant.ts";
 import type { SecureSettings } from "../../core/problem-spec.ts";
-import { clusterLayout, nodeWords, type ClusterLayout } from "./secure-layout.ts";
+import { clusterLayout, nodeSupport, nodeWords, type ClusterLayout } from "./secure-layout.ts";
 import type { NodeProblem } from "./decompose.ts";
 import { solvingThroughputs, type ClusterNode } from "./cluster.ts";
 import { decompose } from "./decompose.ts";
@@ -38,7 +38,13 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
   let tools: AgentTools | undefined;
   /** A secure problem's: its settings, the cluster's layout, this node's columns, what it proposed each round, what each round answered. */
   let secureOpen:
-    | { readonly settings: SecureSettings; readonly layout: ClusterLayout; readonly columns: NodeProblem; readonly agents: readonly string[] }
+    | {
+        readonly settings: SecureSettings;
+        readonly layout: ClusterLayout;
+        readonly nodes: readonly NodeProblem[];
+        readonly columns: NodeProblem;
+        readonly agents: readonly string[];
+      }
     | undefined;
   const proposals = new Map<number, Float64Array>();
   const views = new Map<number, AgentView>();
@@ -50,6 +56,10 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
     threshold: () => secureOpen?.settings.threshold ?? 2,
     tools: () => tools,
     joinKey: (join) => (join.schema === "node-join/1" ? join.body.agreementKey : undefined),
+    support: (agent) => {
+      if (secureOpen === undefined) throw new Error("a secure round before the problem opened");
+      return nodeSupport(secureOpen.layout, secureOpen.nodes, agent);
+    },
   });
   const masked = (view: AgentView): AnyEvent => {
     const open = secureOpen as NonNullable<typeof secureOpen>;
@@ -123,7 +133,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
           };
         const solving = solvingThroughputs(event.body.cluster);
         const all = decompose(solving, policyForm(solving)).nodes;
-        secureOpen = { settings: event.body.secure, layout: clusterLayout(all), columns: all[at], agents };
+        secureOpen = { settings: event.body.secure, layout: clusterLayout(all), nodes: all, columns: all[at], agents };
       }
       if (planned !== undefined) {
         const solving = solvingThroughputs(event.body.cluster);

@@ -1,5 +1,6 @@
 import type { SecureSettings } from "../../core/problem-spec.ts";
 import type { RoundAggregate } from "../../solver/admm.ts";
+import type { Support } from "../../secure/masks.ts";
 import { fromLimbs, MAX_FRACTION_BITS, toLimbs, type Words } from "../../secure/ring.ts";
 import type { NodeProblem } from "./decompose.ts";
 import { addContribution, columnNorms } from "./node-step.ts";
@@ -41,6 +42,20 @@ export function clusterLayout(nodes: readonly NodeProblem[]): ClusterLayout {
 }
 
 export const clusterContributionLength = (layout: ClusterLayout): number => layout.values + 2 * SCALAR_LIMBS;
+
+/**
+ * The words node `name` writes (masks.ts Support): its type's columns and the scalars. Its masked
+ * contribution carries only those, and it masks its columns with the nodes of its type alone
+ * (every other node has zero there): a round's sums are the same, at a fraction of the words.
+ */
+export function nodeSupport(layout: ClusterLayout, nodes: readonly NodeProblem[], name: string): Support {
+  const type = nodes.find((n) => n.node === name)?.type ?? fail(`${name} is not a node of the cluster`);
+  const block = layout.blocks.find((b) => b.type === type) ?? fail(`type ${type} has no block in the cluster's layout`);
+  return [
+    { offset: block.offset, length: block.columns.columns.length },
+    { offset: layout.values, length: 2 * SCALAR_LIMBS },
+  ];
+}
 
 /**
  * The most fraction bits a cluster's secure sums can have: each column's sum over `nodes` nodes of
