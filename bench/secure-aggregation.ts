@@ -1,25 +1,28 @@
 /**
- * What secure aggregation costs: the same energy scenario over NATS with secure rounds (masked
- * contributions, a reveal each agent a round) and with plain rounds (deltas), in one run on one
- * embedded server, as rounds per second and bytes a round, and their ratios. The difference is
- * the masking (X25519, HKDF, ChaCha20, Shamir shares sealed for each peer) and the reveal phase,
- * a second exchange in every round.
+ * What secure aggregation costs: the same scenario (of any family) over NATS with secure rounds
+ * (masked contributions, a reveal each agent a round) and with plain rounds (deltas), in one run
+ * on one embedded server, as rounds per second and bytes a round, and their ratios. The
+ * difference is the masking (X25519, HKDF, ChaCha20, Shamir shares sealed for each peer) and the
+ * reveal phase, a second exchange in every round.
  *
  *   npm run bench:secure -- [--scenario cosmos-3asset] [--repeat 3]
+ *   npm run bench:secure -- --scenario gavel-small
  */
 import { parseArgs } from "node:util";
 import { PROJECT_ROOT, startEmbeddedServer } from "../src/bus/embedded-server.ts";
-import { energyQpScenarios } from "../src/families/energy-qp/scenario-format.ts";
 import { runScenario } from "../src/run/run-scenario.ts";
-import { loadScenarioOf, withFamily } from "../src/run/scenario-files.ts";
+import { parseAnyScenario, readScenarioJson } from "../src/run/scenario-files.ts";
 
 const { values } = parseArgs({ options: { scenario: { type: "string" }, repeat: { type: "string" } } });
 const name = values.scenario ?? "cosmos-3asset";
 const repeats = Number(values.repeat ?? 3);
-const scenario = await loadScenarioOf(energyQpScenarios, name, PROJECT_ROOT);
-if (scenario.spec.secure === undefined) throw new Error(`scenario ${name} does not run secure rounds (asynchronous rounds?): choose a synchronous one`);
-const { secure: _settings, ...plainSpec } = scenario.spec;
-const variants = { secure: scenario, plain: { ...scenario, spec: plainSpec } };
+const { file, json } = await readScenarioJson(name, PROJECT_ROOT);
+// Each family reads "secure" the same way: true asks for secure rounds (refused, with why, where the rounds cannot take them).
+const variants = {
+  secure: parseAnyScenario({ ...(json as object), secure: true }, file),
+  plain: parseAnyScenario({ ...(json as object), secure: false }, file),
+};
+const problem = variants.secure.scenario.problem;
 
 console.log(`secure aggregation: scenario ${name}, ${repeats} run(s) each, secure and plain alternating, one embedded server`);
 const best = { secure: { roundsPerSecond: 0, bytes: 0, rounds: 0 }, plain: { roundsPerSecond: 0, bytes: 0, rounds: 0 } };
@@ -27,7 +30,7 @@ const server = await startEmbeddedServer();
 try {
   for (let r = 0; r < repeats; r++) {
     for (const variant of r % 2 === 0 ? (["plain", "secure"] as const) : (["secure", "plain"] as const)) {
-      const report = await runScenario(withFamily(energyQpScenarios, variants[variant]), { url: server.url, problemId: `${scenario.problem}-${variant}-${r}` });
+      const report = await runScenario(variants[variant], { url: server.url, problemId: `${problem}-${variant}-${r}` });
       if (!report.converged) throw new Error(`${variant} run ended ${report.status}`);
       if (report.secure.on !== (variant === "secure")) throw new Error(`the ${variant} run's rounds were ${report.secure.on ? "secure" : "plain"}`);
       const roundsPerSecond = report.rounds / (report.wall_ms / 1000);

@@ -80,26 +80,34 @@ function parse(json: unknown, source: string): ClusterScenario {
 }
 
 /**
- * Secure aggregation of a cluster's rounds (`"secure": true`; plain by default, for now): the
- * nodes send their accelerator-time masked, and the coordinator learns only its sums per job and
- * type. Synchronous rounds only, two nodes at least; the fixed point as fine as the sums of the
- * nodes' time and their weighted squares allow (secure-layout.ts).
+ * Secure aggregation of a cluster's rounds, on by default where the rounds allow it: synchronous
+ * rounds, two nodes at least, and sums of the nodes' time and weighted squares that leave the
+ * fixed point 20 fraction bits at least (secure-layout.ts). The nodes send their accelerator-time
+ * masked, and the coordinator learns only its sums per job and type. `"secure": true` where the
+ * rounds do not allow it is refused, with why; `"secure": false` runs plain rounds.
  */
 function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean): SecureSettings | undefined {
-  if (value === undefined || v.boolean(value, "scenario.secure") === false) return undefined;
-  if (!synchronous)
-    throw new v.ValidationError(
-      "scenario.secure",
-      'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false',
-    );
-  if (cluster.nodes.length < 2) throw new v.ValidationError("scenario.secure", "secure aggregation needs two nodes at least");
+  const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
+  if (asked === false) return undefined;
   const maxAbs = Math.max(...cluster.nodes.map((n) => n.count));
   const solving = solvingThroughputs(cluster);
-  const fractionBits = clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
-  if (fractionBits < 20)
-    throw new v.ValidationError("scenario.secure", `the cluster's sums leave ${fractionBits} fraction bits in 64-bit words: set "secure": false`);
-  return { fractionBits, maxAbs, threshold: 2 };
+  const fractionBits = () => clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
+  const why = !synchronous
+    ? 'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false'
+    : cluster.nodes.length < 2
+      ? "secure aggregation needs two nodes at least"
+      : fractionBits() < MIN_FRACTION_BITS
+        ? `the cluster's sums leave ${fractionBits()} fraction bits in 64-bit words, fewer than ${MIN_FRACTION_BITS}: set "secure": false`
+        : undefined;
+  if (why !== undefined) {
+    if (asked === true) throw new v.ValidationError("scenario.secure", why);
+    return undefined;
+  }
+  return { fractionBits: fractionBits(), maxAbs, threshold: 2 };
 }
+
+/** The coarsest fixed point a cluster's secure sums may take: 2^-20 accelerators is far below any tolerance of an allocation. */
+const MIN_FRACTION_BITS = 20;
 
 /** The event that opens a cluster scenario's problem: the cluster, as every node and the coordinator see it. */
 export function clusterOpenEvent(tenant: string, problem: string, scenario: ClusterScenario): CatoptEvent<"cluster-open/1"> {
