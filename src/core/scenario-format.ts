@@ -28,6 +28,8 @@ export type ScenarioBase = {
   readonly source: string;
   /** The tenant's privacy budget (privacy-budget/1) `catopt run` sets before the problem opens: a scenario with noise pays from it. */
   readonly privacyBudget?: { readonly epsilon: number; readonly delta: number };
+  /** Why its rounds run plain, where they do (secure aggregation is the default): `catopt run` says so. */
+  readonly plainBecause?: string;
 };
 
 /** The centralized solve a run is checked against (HiGHS): it pools every owner's data, so it is for validation only. */

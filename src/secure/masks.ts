@@ -45,10 +45,10 @@ export function sharedSecret(own: AgreementKey, peerPublicKey: Uint8Array): Uint
   agreed.set(own, held);
   const peer = Buffer.from(peerPublicKey).toString("hex");
   const known = held.get(peer);
-  if (known !== undefined) return known;
+  if (known !== undefined) return known.slice(); // a copy: no caller can change what is held
   const secret = agree(own, peerPublicKey);
   if (held.size >= MAX_HELD_SECRETS) held.clear(); // bounded, whatever keys a hostile stream offers
-  held.set(peer, secret);
+  held.set(peer, secret.slice());
   return secret;
 }
 
@@ -163,10 +163,6 @@ const selfKey = (seed: Uint8Array, context: MaskContext): Uint8Array => {
   if (seed.length !== 32) throw new RangeError(`a self-mask seed has 32 bytes, not ${seed.length}`);
   return new Uint8Array(hkdfSync("sha256", seed, contextBytes(context), "self", 32));
 };
-
-/** The mask the pair (a, b) shares in an attempt, the same whichever of them computes it. */
-export const pairwiseMask = (secret: Uint8Array, a: string, b: string, context: MaskContext, length: number): Words =>
-  keystreamWords(pairKey(secret, a, b, context), length);
 
 /** The self mask of an attempt, from a seed of 32 random bytes that the agent reveals once the sum is fixed. */
 export const selfMask = (seed: Uint8Array, context: MaskContext, length: number): Words => keystreamWords(selfKey(seed, context), length);

@@ -21,7 +21,7 @@ import {
   nodeSupport,
 } from "../../src/families/accelerator-allocation/secure-layout.ts";
 import { syntheticCluster } from "../../src/families/accelerator-allocation/synthetic.ts";
-import { agreementKeyOf } from "../../src/secure/masks.ts";
+import { agreementKeyOf, supportLength } from "../../src/secure/masks.ts";
 import { addWords, wordsToBytes, zeroWords } from "../../src/secure/ring.ts";
 import { contribute } from "../../src/secure/aggregation.ts";
 import { seededRandom } from "../../src/secure/discrete-gaussian.ts";
@@ -64,6 +64,30 @@ test("the sums of the nodes' words give the plain round's aggregate and the same
   );
   for (const job of cluster.jobs)
     for (const type of Object.keys(fromNodes[job.name])) close(fromSums[job.name][type] ?? 0, fromNodes[job.name][type], `${job.name} on ${type}`);
+});
+
+test("a node of a type no job runs on writes the scalars alone, and masking still works for every node", () => {
+  const idle: typeof cluster = { ...cluster, nodes: [...cluster.nodes, { name: "tpu-0", type: "TPU", count: 4 }, { name: "tpu-1", type: "TPU", count: 4 }] };
+  const idleNodes = decompose(solvingThroughputs(idle), policyForm(solvingThroughputs(idle))).nodes;
+  const idleLayout = clusterLayout(idleNodes);
+  assert.equal(nodeSupport(idleLayout, idleNodes, "tpu-0"), [{ offset: idleLayout.values, length: 8 }]);
+  const names = idleNodes.map((n) => n.node);
+  const idleKeys = Object.fromEntries(names.map((name) => [name, agreementKeyOf(createHash("sha256").update(name).digest(), "platform", "p")]));
+  const attempt = {
+    context: { tenant: "platform", problem: "p", round: 1, attempt: 1 },
+    roster: names.map((name) => ({ name, publicKey: idleKeys[name].publicKey })),
+  };
+  for (const [n, name] of names.entries()) {
+    const words = nodeWords(idleLayout, idleNodes[n], settings, new Float64Array(idleNodes[n].columns.length), new Float64Array(idleNodes[n].columns.length));
+    const c = contribute(
+      { name, key: idleKeys[name] },
+      attempt,
+      words,
+      (bytes) => new Uint8Array(bytes).fill(n + 1),
+      (agent) => nodeSupport(idleLayout, idleNodes, agent),
+    );
+    assert.is(c.masked.length, supportLength(nodeSupport(idleLayout, idleNodes, name)));
+  }
 });
 
 test("a node's words hold its own type's columns only, and refuse a value outside its bounds", () => {

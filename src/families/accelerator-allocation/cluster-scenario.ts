@@ -53,7 +53,7 @@ function parse(json: unknown, source: string): ClusterScenario {
   // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
   if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1)
     throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
-  const secure = secureOf(s.secure, cluster, Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
+  const choice = secureOf(s.secure, cluster, Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
   const tenant = tokenField(s.tenant, "scenario.tenant");
   if (cluster.jobs.some((j) => j.tenant === tenant))
     throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
@@ -64,7 +64,7 @@ function parse(json: unknown, source: string): ClusterScenario {
     problem: tokenField(s.problem, "scenario.problem"),
     cluster,
     admm,
-    ...(secure === undefined ? {} : { secure }),
+    ...("settings" in choice ? { secure: choice.settings } : { plainBecause: choice.plainBecause }),
     rounds,
     tenantPlanEvery: s.tenantPlanEvery === undefined ? 1 : v.integer(s.tenantPlanEvery, "scenario.tenantPlanEvery", 1),
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
@@ -86,24 +86,28 @@ function parse(json: unknown, source: string): ClusterScenario {
  * masked, and the coordinator learns only its sums per job and type. `"secure": true` where the
  * rounds do not allow it is refused, with why; `"secure": false` runs plain rounds.
  */
-function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean): SecureSettings | undefined {
+function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean): { readonly settings: SecureSettings } | { readonly plainBecause: string } {
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
-  if (asked === false) return undefined;
+  if (asked === false) return { plainBecause: 'the scenario says "secure": false' };
   const maxAbs = Math.max(...cluster.nodes.map((n) => n.count));
-  const solving = solvingThroughputs(cluster);
-  const fractionBits = () => clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
+  const fractionBits = (): number => {
+    const solving = solvingThroughputs(cluster);
+    return clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
+  };
+  const bits = synchronous && cluster.nodes.length >= 2 ? fractionBits() : undefined;
   const why = !synchronous
-    ? 'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false'
+    ? "secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for)"
     : cluster.nodes.length < 2
       ? "secure aggregation needs two nodes at least"
-      : fractionBits() < MIN_FRACTION_BITS
-        ? `the cluster's sums leave ${fractionBits()} fraction bits in 64-bit words, fewer than ${MIN_FRACTION_BITS}: set "secure": false`
+      : (bits ?? 0) < MIN_FRACTION_BITS
+        ? `the cluster's sums leave ${bits} fraction bits in 64-bit words, fewer than ${MIN_FRACTION_BITS}`
         : undefined;
   if (why !== undefined) {
-    if (asked === true) throw new v.ValidationError("scenario.secure", why);
-    return undefined;
+    if (asked === true)
+      throw new v.ValidationError("scenario.secure", `${why}: ${synchronous ? "" : "drop scenario.rounds and admm.maxStaleness, or "}set "secure": false`);
+    return { plainBecause: why };
   }
-  return { fractionBits: fractionBits(), maxAbs, threshold: 2 };
+  return { settings: { fractionBits: bits as number, maxAbs, threshold: 2 } };
 }
 
 /** The coarsest fixed point a cluster's secure sums may take: 2^-20 accelerators is far below any tolerance of an allocation. */

@@ -19,7 +19,7 @@ export const clusterScenarios: ScenarioFormat<ClusterScenario> = {
     const tenants = clusterTenantsOf(s);
     const rounds =
       s.secure === undefined
-        ? "plain rounds (secure aggregation needs synchronous rounds)"
+        ? `plain rounds (${s.plainBecause ?? "secure aggregation is off"})`
         : `secure aggregation (fixed point 2^-${s.secure.fractionBits}, at least ${s.secure.threshold} nodes a round)`;
     return `cluster ${s.name}: ${s.cluster.nodes.length} node agents, ${s.cluster.jobs.length} jobs of ${tenants.length} tenants (${tenants.join(", ")}), policy ${s.cluster.policy}; ${rounds}`;
   },

@@ -51,10 +51,9 @@ export const clusterContributionLength = (layout: ClusterLayout): number => layo
 export function nodeSupport(layout: ClusterLayout, nodes: readonly NodeProblem[], name: string): Support {
   const type = nodes.find((n) => n.node === name)?.type ?? fail(`${name} is not a node of the cluster`);
   const block = layout.blocks.find((b) => b.type === type) ?? fail(`type ${type} has no block in the cluster's layout`);
-  return [
-    { offset: block.offset, length: block.columns.columns.length },
-    { offset: layout.values, length: 2 * SCALAR_LIMBS },
-  ];
+  const scalars = { offset: layout.values, length: 2 * SCALAR_LIMBS };
+  // A type no job can run on has no columns: its nodes write the scalars alone.
+  return block.columns.columns.length === 0 ? [scalars] : [{ offset: block.offset, length: block.columns.columns.length }, scalars];
 }
 
 /**

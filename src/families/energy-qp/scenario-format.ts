@@ -17,7 +17,7 @@ export const energyQpScenarios: ScenarioFormat<Scenario> = {
   describe: (s) =>
     `scenario ${s.name}: ${s.assets.length} agents (${s.spec.agents.join(", ")}), ${s.spec.resources.length} resources, ${s.spec.constraints.length} global constraints; ${
       s.spec.secure === undefined
-        ? "plain rounds (secure aggregation needs synchronous rounds)"
+        ? `plain rounds (${s.plainBecause ?? "secure aggregation is off"})`
         : `secure aggregation (fixed point 2^-${s.spec.secure.fractionBits}, at least ${s.spec.secure.threshold} agents a round)`
     }`,
   agents: (s) => s.spec.agents,

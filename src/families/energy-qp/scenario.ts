@@ -101,7 +101,8 @@ function parse(json: unknown, source: string): Scenario {
   const rounds = parseRounds(s.rounds, "scenario.rounds", agents.length);
   const faults = parseScenarioFaults(s.faults, "scenario.faults", agents, rounds);
   const synchronous = rounds.quorum === undefined && rounds.deadlineMs === undefined && admm.maxStaleness === 0;
-  const secure = secureOf(s.secure, assets, { agents, resources }, synchronous);
+  const choice = secureOf(s.secure, assets, { agents, resources }, synchronous);
+  const secure = "settings" in choice ? choice.settings : undefined;
   const privacy = privacyOf(s.privacy, secure, { agents, resources }, admm.maxRounds);
 
   return {
@@ -123,23 +124,22 @@ function parse(json: unknown, source: string): Scenario {
     faults,
     maxRounds: privacy?.rounds ?? admm.maxRounds,
     ...(privacy === undefined ? {} : { privacyBudget: privacy.budget }),
+    ...("plainBecause" in choice ? { plainBecause: choice.plainBecause } : {}),
     source,
   };
 }
+
+/** A scenario's rounds: secure, with their settings, or plain, and why. */
+type SecureChoice = { readonly settings: SecureSettings } | { readonly plainBecause: string };
 
 /**
  * Secure aggregation (core/problem-spec.ts SecureSettings), on by default where the problem's
  * rounds allow it: synchronous rounds, two agents at least. `"secure": true` where they do not
  * is refused, with why; `"secure": false` runs plain rounds.
  */
-function secureOf(
-  value: unknown,
-  assets: readonly ScenarioAsset[],
-  spec: Pick<ProblemSpec, "agents" | "resources">,
-  synchronous: boolean,
-): SecureSettings | undefined {
+function secureOf(value: unknown, assets: readonly ScenarioAsset[], spec: Pick<ProblemSpec, "agents" | "resources">, synchronous: boolean): SecureChoice {
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
-  if (asked === false) return undefined;
+  if (asked === false) return { plainBecause: 'the scenario says "secure": false' };
   const why = !synchronous
     ? 'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false'
     : assets.length < 2
@@ -147,9 +147,9 @@ function secureOf(
       : undefined;
   if (why !== undefined) {
     if (asked === true) throw new v.ValidationError("scenario.secure", why);
-    return undefined;
+    return { plainBecause: why.replace(/: drop .*$/, "") };
   }
-  return secureSettingsFor(assets, spec);
+  return { settings: secureSettingsFor(assets, spec) };
 }
 
 /**
