@@ -19,6 +19,7 @@ export function outcomeLines(o: Outcome & { wall_ms?: number; replay_state_hash?
     `  objective            ${o.objective === null ? "n/a" : o.objective.toFixed(6)}`,
     `  HiGHS reference      ${o.reference_objective === null ? "n/a (not in the stream)" : o.reference_objective.toFixed(6)}`,
     `  relative gap         ${sci(o.gap)}`,
+    ...(o.certified_gap === null ? [] : [`  certified gap        ${sci(o.certified_gap)} (proven from the stream: the plan against a Lagrangian bound)`]),
     `  max violation        ${sci(o.max_violation)}`,
     `  residuals            primal ${sci(o.primal_residual)}, dual ${sci(o.dual_residual)}`,
     `  events               ${o.events}${o.rejected > 0 ? ` (${o.rejected} rejected)` : ""}`,

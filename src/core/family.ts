@@ -152,6 +152,8 @@ export type PlanFacts = {
   readonly allocations: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** How far a converged plan may overshoot a constraint. */
   readonly violationTolerance: number;
+  /** The relative gap its plan is proven within (a bound on the optimum), where the family proves one. */
+  readonly certifiedGap?: number;
 };
 
 export type ProblemFamily<P extends FamilyProblem = FamilyProblem> = {

@@ -64,10 +64,15 @@ export const roundTimeoutOf = (value: unknown): number => (value === undefined ?
 /** A scenario's "admm" object: each setting it names overrides the default (read as an open event's are: ADMM_SETTING_PARSERS). */
 export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): AdmmSettings {
   const input = v.record(value ?? {}, at);
-  const setting = (key: Exclude<keyof AdmmSettings, "censor" | "stop">): number =>
+  const setting = (key: Exclude<keyof AdmmSettings, "censor" | "stop" | "gap" | "rhoEvery">): number =>
     input[key] === undefined ? defaults[key] : ADMM_SETTING_PARSERS[key](input[key], `${at}.${key}`);
   // Only cluster problems censor: absent unless the defaults or the scenario name it.
   const censor = input.censor === undefined ? defaults.censor : ADMM_SETTING_PARSERS.censor(input.censor, `${at}.censor`);
+  // Only families that bound their optimum stop on a certified gap (their defaults name one).
+  if (input.gap !== undefined && defaults.gap === undefined)
+    throw new v.ValidationError(`${at}.gap`, "this family stops by its residuals only: it has no bound to certify a gap with");
+  const gap = input.gap === undefined ? defaults.gap : ADMM_SETTING_PARSERS.gap(input.gap, `${at}.gap`);
+  const rhoEvery = input.rhoEvery === undefined ? defaults.rhoEvery : ADMM_SETTING_PARSERS.rhoEvery(input.rhoEvery, `${at}.rhoEvery`);
   const admm: AdmmSettings = {
     rho: setting("rho"),
     epsAbs: setting("epsAbs"),
@@ -78,6 +83,8 @@ export function parseAdmm(value: unknown, at: string, defaults: AdmmSettings): A
     maxRounds: setting("maxRounds"),
     maxStaleness: setting("maxStaleness"),
     ...(censor === undefined ? {} : { censor }),
+    ...(gap === undefined ? {} : { gap }),
+    ...(rhoEvery === undefined ? {} : { rhoEvery }),
   };
   checkAdmmSettings(admm, at);
   // Asynchronous rounds end by the steady rule (problem-spec.ts); synchronous ones keep their open's bytes.

@@ -256,6 +256,12 @@ export const ADMM_SETTING_PARSERS = {
   maxRounds: (x: unknown, at: string) => v.integer(x, at, 1),
   maxStaleness: (x: unknown, at: string) => v.integer(x, at),
   censor: v.nonNegative,
+  rhoEvery: (x: unknown, at: string) => v.integer(x, at, 1),
+  gap: (x: unknown, at: string) => {
+    const gap = v.positive(x, at);
+    if (gap > 1) throw new v.ValidationError(at, `a relative gap is at most 1, not ${gap}`);
+    return gap;
+  },
 } as const satisfies Record<Exclude<keyof AdmmSettings, "stop">, (x: unknown, at: string) => number>;
 
 /** The ADMM settings of an open event, as every family's open carries them. */
@@ -278,6 +284,10 @@ export function parseAdmmSettings(value: unknown, path: string): AdmmSettings {
       ...(admm.censor === undefined ? {} : { censor: read("censor") }),
       // Absent in synchronous problems and in streams written before it (problem-spec.ts).
       ...(admm.stop === undefined ? {} : { stop: v.oneOf(admm.stop, ["steady"] as const, `${path}.stop`) }),
+      // Absent in QP problems and in streams written before certified stopping: the residual rule alone.
+      ...(admm.gap === undefined ? {} : { gap: read("gap") }),
+      // Absent in QP problems and in streams written before it: rho fixed after balancing.
+      ...(admm.rhoEvery === undefined ? {} : { rhoEvery: read("rhoEvery") }),
     },
     path,
   );

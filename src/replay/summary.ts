@@ -21,6 +21,8 @@ export type Outcome = {
   readonly objective: number | null;
   readonly reference_objective: number | null;
   readonly gap: number | null;
+  /** The gap to the optimum the plan is proven within, from the stream alone (no reference needed), or null where the family proves none. */
+  readonly certified_gap: number | null;
   readonly max_violation: number | null;
   readonly primal_residual: number | null;
   readonly dual_residual: number | null;
@@ -59,6 +61,7 @@ export function summarize(
     objective,
     reference_objective: context.referenceObjective,
     gap,
+    certified_gap: facts.certifiedGap ?? null,
     max_violation: violation,
     primal_residual: problem?.residuals.primal ?? null,
     dual_residual: problem?.residuals.dual ?? null,

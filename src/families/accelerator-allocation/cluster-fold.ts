@@ -6,7 +6,8 @@ import type { FamilyProblem, ProblemFamily } from "../../core/family.ts";
 import { refuse as reject } from "../../core/refusal.ts";
 import { answered, settledRound, staleReason, stillPending, synchronousRules, takenDeltas, type RoundEvent, type RoundRules } from "../../core/round-rules.ts";
 import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetTotalUpdate, type Residuals } from "../../solver/admm.ts";
-import { effectiveThroughput, solvingThroughputs, type TypeAllocation } from "./cluster.ts";
+import { effectiveThroughput, solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
+import { roundCertificate, stopsAt } from "./dual-bound.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
@@ -98,7 +99,13 @@ export type ClusterState = {
 
 type ClusterSecure = SecureRounds & { readonly sums: readonly (readonly number[])[] };
 
-type Derived = { readonly decomposition: Decomposition; readonly update: FleetTotalUpdate; readonly tenants: readonly string[] };
+type Derived = {
+  /** The cluster as the LP states it (solvingThroughputs), and its decomposition. */
+  readonly solving: ClusterProblem;
+  readonly decomposition: Decomposition;
+  readonly update: FleetTotalUpdate;
+  readonly tenants: readonly string[];
+};
 
 // Derived once per open event: the state carries the event's body, so this is a pure function of the state.
 const derivedCache = new WeakMap<ClusterOpenBody, Derived>();
@@ -108,7 +115,7 @@ export function derivedOf(open: ClusterOpenBody): Derived {
   if (derived === undefined) {
     const solving = solvingThroughputs(open.cluster);
     const decomposition = decompose(solving, policyForm(solving));
-    derived = { decomposition, update: couplingUpdate(decomposition.coupling), tenants: [...new Set(open.cluster.jobs.map((j) => j.tenant))] };
+    derived = { solving, decomposition, update: couplingUpdate(decomposition.coupling), tenants: [...new Set(open.cluster.jobs.map((j) => j.tenant))] };
     derivedCache.set(open, derived);
   }
   return derived;
@@ -317,7 +324,8 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
         steady: true,
       })
     : { settled: result.converged, steadySince: undefined };
-  const phase: ClusterState["phase"] = stop.settled ? "converged" : event.round >= p.open.admm.maxRounds ? "max-rounds" : "running";
+  const gap = certifiedGap({ ...p, y, admm: result.state });
+  const phase: ClusterState["phase"] = stopsAt(p.open.admm, stop.settled, gap) ? "converged" : event.round >= p.open.admm.maxRounds ? "max-rounds" : "running";
   const waiting = isAsync(p)
     ? stillPending(p.pending, event.round, { ...clusterRules(p), committedAt: (node) => committedAt[node] })
     : Object.fromEntries(Object.entries(p.pending).filter(([, d]) => d.round > event.round));
@@ -333,13 +341,26 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
     residuals: result.residuals,
     history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
   };
-  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm)) };
+  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm), gap) };
 }
 
-function derivePlan(p: ClusterState, previousSignal: readonly number[]): ClusterPlanBody {
+/**
+ * The gap a round's repaired plan is proven within (dual-bound.ts), for a problem that stops on
+ * one (admm.gap; undefined otherwise, as in streams written before it): its committed values
+ * (or sums) and the prices after its step, the nodes that left out of the LP.
+ */
+function certifiedGap(p: ClusterState): number | undefined {
+  if (p.open.admm.gap === undefined) return undefined;
+  const { solving, decomposition } = derivedOf(p.open);
+  return roundCertificate(solving, decomposition, clusterAllocation(p), p.admm, (node) => p.left?.[node.node] === undefined).gap;
+}
+
+function derivePlan(p: ClusterState, previousSignal: readonly number[], gap?: number): ClusterPlanBody {
   const signal = changedEntries(previousSignal, agentSignal(p.admm));
   const roster = p.secure === undefined || p.phase !== "running" ? {} : planRoster(p.secure, p.joined);
-  return { status: p.phase === "joining" ? "running" : p.phase, rho: p.admm.rho, signal, ...p.residuals, ...roster };
+  // A gap that is not proven (an SLO the plan misses) is left out: the plan states only what it proves.
+  const proven = gap !== undefined && Number.isFinite(gap) ? { gap } : {};
+  return { status: p.phase === "joining" ? "running" : p.phase, rho: p.admm.rho, signal, ...p.residuals, ...proven, ...roster };
 }
 
 /** A node's masked contribution (secure problems): checked like a delta, then held for its round's sum. */
@@ -425,7 +446,8 @@ function secureClusterStep(p: ClusterState, round: number, words: Words): Cluste
   const result = sharingStep(p.admm, aggregate, update, p.open.admm);
   if (![...result.state.zbar, ...result.state.u, result.state.rho, ...Object.values(result.residuals)].every(Number.isFinite))
     reject(`round ${round} would leave the finite range: a node's masked words lie`);
-  const phase: ClusterState["phase"] = result.converged ? "converged" : round >= p.open.admm.maxRounds ? "max-rounds" : "running";
+  const gap = certifiedGap({ ...p, secure: { ...(p.secure as ClusterSecure), sums: sums.perType }, admm: result.state });
+  const phase: ClusterState["phase"] = stopsAt(p.open.admm, result.converged, gap) ? "converged" : round >= p.open.admm.maxRounds ? "max-rounds" : "running";
   const stepped: ClusterState = {
     ...p,
     phase,
@@ -436,7 +458,7 @@ function secureClusterStep(p: ClusterState, round: number, words: Words): Cluste
     residuals: result.residuals,
     history: [...p.history, [round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
   };
-  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm)) };
+  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm), gap) };
 }
 
 /** A cluster plan must say exactly what the replayed state implies. */
@@ -561,7 +583,7 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
       const plan = event.body;
       return {
         final: plan.status !== "running",
-        summary: `${plan.status}  primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}  (${plan.signal.index.length} signal entries changed)`,
+        summary: `${plan.status}  ${plan.gap === undefined ? "" : `certified gap ${sci(plan.gap)}  `}primal ${sci(plan.primal)}  dual ${sci(plan.dual)}  rho ${plan.rho}  (${plan.signal.index.length} signal entries changed)`,
         lines: [],
       };
     }
@@ -593,6 +615,7 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
       violation: planViolation(cluster, x),
       allocations: x,
       violationTolerance: 1e-6,
+      ...(p.plan?.gap === undefined ? {} : { certifiedGap: p.plan.gap }),
     };
   },
 };

@@ -65,6 +65,12 @@ const CLUSTER_PLAN_1 = declareBody("plan", {
   dual: field("number", v.finite, 0),
   epsPrimal: field("number", v.finite, 0),
   epsDual: field("number", v.finite, 0),
+  /**
+   * The relative gap the round's repaired plan is proven within (a Lagrangian bound at the round's
+   * prices: dual-bound.ts). Absent where the problem does not stop on one (admm.gap), and in a
+   * round whose plan misses an SLO floor (it proves nothing).
+   */
+  gap: optional("number", v.nonNegative, 1e-3),
   ...SECURE_PLAN_FIELDS,
 });
 
