@@ -105,12 +105,30 @@ export function sharingStep(state: AdmmState, round: RoundAggregate, fleetTotal:
     rho = state.rho / settings.tau;
     scaledU = u.map((uj) => uj * settings.tau);
   }
+  // OSQP's rule (Stellato et al. 2020, section 5.2), after balancing: rho times the square root of
+  // the ratio of the normalized residuals, every rhoEvery rounds, when it would move rho more than 5x.
+  const every = settings.rhoEvery ?? 0;
+  if (every > 0 && !converged && round.round > settings.balanceRounds && round.round % every === 0) {
+    const primalScale = Math.max(normX, normZ);
+    const dualScale = state.rho * Math.sqrt(n * dot(u, u));
+    const ratio = primalScale > 0 && dualScale > 0 && dual > 0 ? Math.sqrt(primal / primalScale / (dual / dualScale)) : 1;
+    if (ratio > OSQP_RHO_MOVE || ratio < 1 / OSQP_RHO_MOVE) {
+      const next = Math.min(MAX_RHO, Math.max(MIN_RHO, rho * ratio));
+      scaledU = scaledU.map((uj) => (uj * rho) / next);
+      rho = next;
+    }
+  }
   return {
     state: { rho, xbar: round.xbar, zbar, u: scaledU },
     residuals: { primal, dual, epsPrimal, epsDual },
     converged,
   };
 }
+
+/** OSQP moves rho only when it would change more than this factor; rho stays within [MIN_RHO, MAX_RHO]. */
+const OSQP_RHO_MOVE = 5;
+const MIN_RHO = 1e-6;
+const MAX_RHO = 1e6;
 
 /** The aggregates of a round from every agent's previous and new x_i (embedded, length m). */
 export function aggregateRound(round: number, previous: readonly (readonly number[])[], next: readonly (readonly number[])[]): RoundAggregate {

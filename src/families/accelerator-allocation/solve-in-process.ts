@@ -1,6 +1,7 @@
 import { DEFAULT_ADMM, type AdmmSettings } from "../../core/problem-spec.ts";
 import { agentSignal, initialAdmmState, sharingStep, type Residuals } from "../../solver/admm.ts";
 import { solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
+import { roundCertificate, stopsAt, type Certificate } from "./dual-bound.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
 import { clusterAggregate, nodeStep, nodeWorkspace } from "./node-step.ts";
@@ -20,31 +21,40 @@ export type AllocationRun = {
   readonly x: TypeAllocation;
   readonly objective: number;
   readonly residuals: Residuals;
+  /** The last round's certificate: the repaired plan proven within this relative gap of the optimum (dual-bound.ts). */
+  readonly certifiedGap: number;
   /** [round, primal, dual, rho] per round. */
   readonly history: readonly (readonly [number, number, number, number])[];
 };
 
-export const ALLOCATION_ADMM: AdmmSettings = { ...DEFAULT_ADMM, epsAbs: 1e-6, epsRel: 1e-5, maxRounds: 20_000, censor: 1e-6 };
+export const ALLOCATION_ADMM: AdmmSettings = { ...DEFAULT_ADMM, epsAbs: 1e-6, epsRel: 1e-5, maxRounds: 20_000, censor: 1e-6, gap: 1e-3, rhoEvery: 25 };
 
 export function solveAllocationInProcess(
   problem: ClusterProblem,
   settings: AdmmSettings = ALLOCATION_ADMM,
-  onRound?: (round: number, residuals: Residuals) => void,
+  onRound?: (round: number, residuals: Residuals, certificate: Certificate) => void,
 ): AllocationRun {
   const solving = solvingThroughputs(problem);
   const decomposition = decompose(solving, policyForm(solving));
-  const run = iterate(decomposition, settings, onRound);
+  const run = iterate(solving, decomposition, settings, onRound);
   const x = planFromNodes(problem, decomposition.nodes, run.y);
   return { ...run, x, objective: policyObjective(problem, policyForm(problem), x) };
 }
 
-function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onRound?: (round: number, residuals: Residuals) => void) {
+function iterate(
+  solving: ClusterProblem,
+  decomposition: Decomposition,
+  settings: AdmmSettings,
+  onRound?: (round: number, residuals: Residuals, certificate: Certificate) => void,
+) {
+  const { nodes, coupling } = decomposition;
   const update = couplingUpdate(coupling);
   const workspaces = nodes.map(nodeWorkspace);
   let y: Float64Array[] = nodes.map((node) => new Float64Array(node.columns.length));
   let state = initialAdmmState(coupling.resources, settings);
   let residuals: Residuals = { primal: Infinity, dual: Infinity, epsPrimal: 0, epsDual: 0 };
   const history: [number, number, number, number][] = [];
+  let certifiedGap = Number.POSITIVE_INFINITY;
   for (let round = 1; round <= settings.maxRounds; round++) {
     const signal = agentSignal(state);
     const threshold = censorThreshold(settings.censor ?? 0, round);
@@ -52,8 +62,10 @@ function iterate({ nodes, coupling }: Decomposition, settings: AdmmSettings, onR
     const result = sharingStep(state, clusterAggregate(round, nodes, y, next, coupling.resources), update, settings);
     history.push([round, result.residuals.primal, result.residuals.dual, state.rho]);
     [state, y, residuals] = [result.state, next, result.residuals];
-    onRound?.(round, residuals);
-    if (result.converged) return { converged: true, rounds: round, y, residuals, history };
+    const certificate = roundCertificate(solving, decomposition, planFromNodes(solving, nodes, y), state);
+    certifiedGap = certificate.gap;
+    onRound?.(round, residuals, certificate);
+    if (stopsAt(settings, result.converged, certificate.gap)) return { converged: true, rounds: round, y, residuals, certifiedGap, history };
   }
-  return { converged: false, rounds: settings.maxRounds, y, residuals, history };
+  return { converged: false, rounds: settings.maxRounds, y, residuals, certifiedGap, history };
 }
