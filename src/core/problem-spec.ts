@@ -56,15 +56,16 @@ export type AdmmSettings = {
   readonly stop?: "steady";
   /**
    * Certified stopping, for families that bound the optimum (allocations: a Lagrangian bound at
-   * the round's prices): a round ends the run once its repaired plan is proven within this
-   * relative gap of the optimum, or by the residual rule, whichever comes first. Each plan states
-   * its gap. Absent (QP problems, and streams written before it): the residual rule alone.
+   * the round's prices): where a round's repaired plan proves a gap, the run ends once it is
+   * within this one, whatever the residuals say; where it proves none (a plan short of an SLO
+   * floor), the residual rule decides. Each plan states its gap. Absent (QP problems, and streams
+   * written before it): the residual rule alone.
    */
   readonly gap?: number;
   /**
-   * After the balancing rounds, OSQP's rho rule every this many rounds (rho times the square root
-   * of the ratio of the normalized residuals, when that moves it more than 5x). Absent (QP
-   * problems, and streams written before it): rho stays fixed after balancing.
+   * After the balancing rounds, OSQP's rho rule every this many rounds, for 24 such windows (rho
+   * times the square root of the ratio of the normalized residuals, when that moves it more than
+   * 5x). Absent (QP problems, and streams written before it): rho stays fixed after balancing.
    */
   readonly rhoEvery?: number;
 };

@@ -106,9 +106,12 @@ export function sharingStep(state: AdmmState, round: RoundAggregate, fleetTotal:
     scaledU = u.map((uj) => uj * settings.tau);
   }
   // OSQP's rule (Stellato et al. 2020, section 5.2), after balancing: rho times the square root of
-  // the ratio of the normalized residuals, every rhoEvery rounds, when it would move rho more than 5x.
+  // the ratio of the normalized residuals, every rhoEvery rounds, when it would move rho more than 5x;
+  // for RHO_RULE_WINDOWS windows only, so that rho is fixed after finitely many rounds (as ADMM's
+  // convergence proof needs: on some instances the rule alone flips rho back and forth forever).
   const every = settings.rhoEvery ?? 0;
-  if (every > 0 && !converged && round.round > settings.balanceRounds && round.round % every === 0) {
+  const inWindow = round.round > settings.balanceRounds && round.round <= settings.balanceRounds + RHO_RULE_WINDOWS * every;
+  if (every > 0 && !converged && inWindow && round.round % every === 0) {
     const primalScale = Math.max(normX, normZ);
     const dualScale = state.rho * Math.sqrt(n * dot(u, u));
     const ratio = primalScale > 0 && dualScale > 0 && dual > 0 ? Math.sqrt(primal / primalScale / (dual / dualScale)) : 1;
@@ -127,6 +130,7 @@ export function sharingStep(state: AdmmState, round: RoundAggregate, fleetTotal:
 
 /** OSQP moves rho only when it would change more than this factor; rho stays within [MIN_RHO, MAX_RHO]. */
 const OSQP_RHO_MOVE = 5;
+const RHO_RULE_WINDOWS = 24;
 const MIN_RHO = 1e-6;
 const MAX_RHO = 1e6;
 

@@ -86,4 +86,18 @@ test("a plan below an SLO floor is certified nothing, and such a run stops by it
   assert.is(certified.rounds, residuals.rounds);
 });
 
+test("a plan that books nodes the bound leaves out is certified nothing (a node that left, still in a secure round's sums)", async () => {
+  const problem = syntheticCluster({ seed: 12, jobs: 20, tenants: 2, nodes: { V100: 2, K80: 2 }, perNode: 8, policy: "max-throughput" });
+  const solving = solvingThroughputs(problem);
+  const decomposition = decompose(solving, policyForm(solving));
+  const exact = await solveAllocationReference(solving, policyForm(solving));
+  if (exact.status !== "optimal") throw new Error("HiGHS");
+  const state = { rho: 1, xbar: [], zbar: [], u: new Array(decomposition.coupling.resources).fill(0) };
+  const all = roundCertificate(solving, decomposition, exact.x, state);
+  assert.ok(Number.isFinite(all.gap), "over every node, the optimal plan proves a gap");
+  const without = roundCertificate(solving, decomposition, exact.x, state, (node) => node.node !== problem.nodes[0].name);
+  assert.ok(without.value > without.bound, `the plan (${without.value}) books more than the bound without ${problem.nodes[0].name} (${without.bound})`);
+  assert.is(without.gap, Number.POSITIVE_INFINITY);
+});
+
 test.run();

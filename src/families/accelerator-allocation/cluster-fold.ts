@@ -9,7 +9,7 @@ import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetT
 import { effectiveThroughput, solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import { roundCertificate, stopsAt } from "./dual-bound.ts";
 import { couplingUpdate } from "./coupling.ts";
-import { decompose, type Decomposition } from "./decompose.ts";
+import { decompose, type Decomposition, type NodeProblem } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
 import { clusterAggregate } from "./node-step.ts";
 import { policyForm, policyObjective } from "./policy.ts";
@@ -347,12 +347,15 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
 /**
  * The gap a round's repaired plan is proven within (dual-bound.ts), for a problem that stops on
  * one (admm.gap; undefined otherwise, as in streams written before it): its committed values
- * (or sums) and the prices after its step, the nodes that left out of the LP.
+ * (or sums) and the prices after its step, over the nodes whose accelerators the plan may book:
+ * those that have not left, and in a secure round those it took (a node that left after it was
+ * masked for the round is still in the round's sums). `took`: the secure round's taken nodes.
  */
-function certifiedGap(p: ClusterState): number | undefined {
+function certifiedGap(p: ClusterState, took: readonly string[] = []): number | undefined {
   if (p.open.admm.gap === undefined) return undefined;
   const { solving, decomposition } = derivedOf(p.open);
-  return roundCertificate(solving, decomposition, clusterAllocation(p), p.admm, (node) => p.left?.[node.node] === undefined).gap;
+  const counted = (node: NodeProblem): boolean => p.left?.[node.node] === undefined || took.includes(node.node);
+  return roundCertificate(solving, decomposition, clusterAllocation(p), p.admm, counted).gap;
 }
 
 function derivePlan(p: ClusterState, previousSignal: readonly number[], gap?: number): ClusterPlanBody {
@@ -446,7 +449,7 @@ function secureClusterStep(p: ClusterState, round: number, words: Words): Cluste
   const result = sharingStep(p.admm, aggregate, update, p.open.admm);
   if (![...result.state.zbar, ...result.state.u, result.state.rho, ...Object.values(result.residuals)].every(Number.isFinite))
     reject(`round ${round} would leave the finite range: a node's masked words lie`);
-  const gap = certifiedGap({ ...p, secure: { ...(p.secure as ClusterSecure), sums: sums.perType }, admm: result.state });
+  const gap = certifiedGap({ ...p, secure: { ...(p.secure as ClusterSecure), sums: sums.perType }, admm: result.state }, took);
   const phase: ClusterState["phase"] = stopsAt(p.open.admm, result.converged, gap) ? "converged" : round >= p.open.admm.maxRounds ? "max-rounds" : "running";
   const stepped: ClusterState = {
     ...p,

@@ -230,8 +230,9 @@ export type Certificate = { readonly bound: number; readonly value: number; read
 
 /**
  * A round's certificate: its repaired plan `x` against the bound at its prices (rho * u, of the
- * state after its step), over the `active` nodes (those that left are out of the LP). The gap is (bound - value) / |bound|, at least 0; Infinity when the plan
- * misses a throughput floor (an SLO the repair scaled it below: not a feasible plan).
+ * state after its step), over the `active` nodes (those that left are out of the LP). The gap is (bound - value) / max(|bound|, 1), at least 0; Infinity when
+ * the plan misses a throughput floor (an SLO the repair scaled it below: not a feasible plan), or
+ * is worth more than the bound.
  */
 export function roundCertificate(
   solving: ClusterProblem,
@@ -245,8 +246,11 @@ export function roundCertificate(
   // Both are bounds: the smaller is the better.
   const bound = Math.min(dualBound(decomposition, prices, active), typeBound(solving, form, decomposition, prices, active));
   const value = planValue(solving, form, decomposition, x);
-  const feasible = !missesFloor(solving, decomposition, x) && Number.isFinite(bound) && Number.isFinite(value);
-  return { bound, value, gap: feasible ? Math.max(0, bound - value) / Math.max(Math.abs(bound), Number.MIN_VALUE) : Number.POSITIVE_INFINITY };
+  // A plan worth more than the bound (beyond rounding) books what the bound does not count: it proves nothing.
+  const proves =
+    !missesFloor(solving, decomposition, x) && Number.isFinite(bound) && Number.isFinite(value) && value <= bound + 1e-9 * Math.max(1, Math.abs(bound));
+  // Relative to the bound, or absolute below 1 (an optimum of 0 would never be proven within a relative gap).
+  return { bound, value, gap: proves ? Math.max(0, bound - value) / Math.max(Math.abs(bound), 1) : Number.POSITIVE_INFINITY };
 }
 
 function missesFloor(solving: ClusterProblem, { coupling }: Decomposition, x: TypeAllocation): boolean {
