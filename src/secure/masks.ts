@@ -1,11 +1,12 @@
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from "node:crypto";
 import { accumulate, addHalves, type Words } from "./ring.ts";
 
 /**
  * Pairwise and self masks of secure aggregation (Bonawitz et al., CCS 2017). Each pair of
  * agents of an attempt shares a secret by X25519; a mask is a ChaCha20 keystream read as 64-bit
- * words, keyed by HKDF over that secret and the attempt (tenant, problem, round, attempt), so
- * every attempt has fresh masks and no seed is ever folded to fewer bits than its 256. Of a
+ * words, keyed by HKDF over that secret, the problem and the pair, with the attempt (round,
+ * attempt) as its nonce, so every attempt has fresh masks and no seed is ever folded to fewer
+ * bits than its 256. Agents of one problem must run one version of these masks. Of a
  * pair, the agent whose name sorts first adds the mask and the other subtracts it: over the
  * whole roster of an attempt the pairwise masks cancel, and what is left is the sum plus the
  * self masks, which only the agents' reveals (or their Shamir shares) remove.
@@ -133,12 +134,12 @@ export function scatterAdd(target: Words, words: Words, support: Support): Words
 }
 
 /**
- * Adds (sign 1) or subtracts (-1) ChaCha20's keystream under a 32-byte key, read as big-endian
- * 64-bit words, into a whole vector's words on a support, in place. A fresh key each time: the
- * nonce may be zero.
+ * Adds (sign 1) or subtracts (-1) ChaCha20's keystream under a 32-byte key and a 16-byte IV (the
+ * block counter, then the nonce: zero for a key used once), read as big-endian 64-bit words, into
+ * a whole vector's words on a support, in place.
  */
-export function addKeystream(target: Words, key: Uint8Array, support: Support, sign: 1 | -1): void {
-  const cipher = createCipheriv("chacha20", key, Buffer.alloc(16));
+export function addKeystream(target: Words, key: Uint8Array, support: Support, sign: 1 | -1, iv: Uint8Array = ZERO_IV): void {
+  const cipher = createCipheriv("chacha20", key, iv);
   const bytes = Buffer.concat([cipher.update(Buffer.alloc(supportLength(support) * 8)), cipher.final()]);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const t = new Uint32Array(target.buffer, target.byteOffset, target.length * 2);
@@ -154,10 +155,37 @@ export function keystreamWords(key: Uint8Array, length: number): Words {
   return words;
 }
 
-const pairKey = (secret: Uint8Array, a: string, b: string, context: MaskContext): Uint8Array => {
+const ZERO_IV = new Uint8Array(16);
+
+/**
+ * The key a pair masks with in a problem, and the IV of an attempt: the key is derived once (HKDF
+ * costs more than a small vector's keystream: at 64 nodes each node derived 63 a round) and each
+ * attempt has a nonce of its own, its round and attempt, so no keystream is ever used twice.
+ */
+function pairKey(secret: Uint8Array, a: string, b: string, context: MaskContext): { readonly key: Uint8Array; readonly iv: Uint8Array } {
   const [first, second] = a < b ? [a, b] : [b, a];
-  return new Uint8Array(hkdfSync("sha256", secret, contextBytes(context), `pair\0${first}\0${second}`, 32));
-};
+  const iv = new Uint8Array(16); // bytes 0-3: ChaCha20's block counter, from 0
+  const view = new DataView(iv.buffer);
+  view.setUint32(4, Math.floor(context.round / 2 ** 32));
+  view.setUint32(8, context.round >>> 0);
+  view.setUint32(12, context.attempt);
+  return { key: problemKey(secret, `pair/2\0${context.tenant}\0${context.problem}\0${first}\0${second}`), iv };
+}
+
+/** A key of a pair's for one purpose in one problem, from their shared secret: derived once, then held (bounded). */
+function problemKey(secret: Uint8Array, purpose: string): Uint8Array {
+  const id = `${Buffer.from(secret).toString("hex")}\0${purpose}`;
+  const held = problemKeys.get(id);
+  if (held !== undefined) return held;
+  const key = new Uint8Array(hkdfSync("sha256", secret, VERSION, purpose, 32));
+  if (problemKeys.size >= MAX_HELD_KEYS) problemKeys.clear();
+  problemKeys.set(id, key);
+  return key;
+}
+
+const problemKeys = new Map<string, Uint8Array>();
+// A node holds three a peer (its pair key, a share key each way); `catopt run` holds every node's: 64 nodes hold 12,096.
+const MAX_HELD_KEYS = 1 << 16;
 
 const selfKey = (seed: Uint8Array, context: MaskContext): Uint8Array => {
   if (seed.length !== 32) throw new RangeError(`a self-mask seed has 32 bytes, not ${seed.length}`);
@@ -196,31 +224,34 @@ export function maskContribution(
     if (peer.name === own.name) continue;
     const common = commonSupport(mine, checkSupport(support(peer.name), words.length));
     if (common.length === 0) continue;
-    addKeystream(masked, pairKey(sharedSecret(own.key, peer.publicKey), own.name, peer.name, context), common, own.name < peer.name ? 1 : -1);
+    const { key, iv } = pairKey(sharedSecret(own.key, peer.publicKey), own.name, peer.name, context);
+    addKeystream(masked, key, common, own.name < peer.name ? 1 : -1, iv);
   }
   return gather(masked, mine);
 }
 
 /**
  * Seals a Shamir share of the sender's self-mask seed for one peer: ChaCha20-Poly1305 under a
- * key only the two of them can derive, bound to the attempt, the direction and the seed's
- * commitment (a key is never used for two seeds, so its zero nonce is never reused), so the
- * stream carries it and only the peer can open it.
+ * key only the two of them can derive for the problem and the direction, with a nonce bound to
+ * the attempt and the seed's commitment (so no nonce serves two seeds), so the stream carries it
+ * and only the peer can open it, for that attempt and seed alone.
  */
 export function sealShare(secret: Uint8Array, from: string, to: string, context: MaskContext, share: Uint8Array, commitment: Uint8Array): Uint8Array {
-  const key = shareKey(secret, from, to, context, commitment);
-  const cipher = createCipheriv("chacha20-poly1305", Buffer.from(key), Buffer.alloc(12), { authTagLength: 16 });
+  const { key, nonce } = shareKey(secret, from, to, context, commitment);
+  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
   return new Uint8Array(Buffer.concat([cipher.update(share), cipher.final(), cipher.getAuthTag()]));
 }
 
 /** Opens a share sealed for us; throws on any change to it (or to the attempt, or the direction). */
 export function openShare(secret: Uint8Array, from: string, to: string, context: MaskContext, sealed: Uint8Array, commitment: Uint8Array): Uint8Array {
   if (sealed.length < 16) throw new RangeError("a sealed share is shorter than its tag");
-  const key = shareKey(secret, from, to, context, commitment);
-  const decipher = createDecipheriv("chacha20-poly1305", Buffer.from(key), Buffer.alloc(12), { authTagLength: 16 });
+  const { key, nonce } = shareKey(secret, from, to, context, commitment);
+  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
   decipher.setAuthTag(sealed.subarray(sealed.length - 16));
   return new Uint8Array(Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]));
 }
 
-const shareKey = (secret: Uint8Array, from: string, to: string, context: MaskContext, commitment: Uint8Array): ArrayBuffer =>
-  hkdfSync("sha256", secret, Buffer.concat([contextBytes(context), commitment]), `share\0${from}\0${to}`, 32);
+const shareKey = (secret: Uint8Array, from: string, to: string, context: MaskContext, commitment: Uint8Array): { key: Uint8Array; nonce: Uint8Array } => ({
+  key: problemKey(secret, `share/2\0${context.tenant}\0${context.problem}\0${from}\0${to}`),
+  nonce: new Uint8Array(createHash("sha256").update(contextBytes(context)).update(commitment).digest().subarray(0, 12)),
+});
