@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { didFromPublicKey, publicKeyFromDid } from "./did-key.ts";
 
 /**
@@ -39,9 +39,27 @@ export function signBytes(identity: Identity, bytes: Uint8Array): Uint8Array {
 /** Whether `signature` is the Ed25519 signature of `bytes` by the key of `did` (false on any malformed input). */
 export function verifyBytes(did: string, bytes: Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
+  const id = `${did}\0${Buffer.from(signature).toString("base64")}\0${createHash("sha256").update(bytes).digest("base64")}`;
+  if (verified.has(id)) return true;
   const key = publicKeyObject(did);
-  return key !== undefined && verify(null, bytes, key, signature);
+  const good = key !== undefined && verify(null, bytes, key, signature);
+  if (good) {
+    if (verified.size >= MAX_VERIFIED) verified.clear();
+    verified.add(id);
+  }
+  return good;
 }
+
+/**
+ * Signatures found good, by signer, signature and a digest of the bytes. Every party that reads a
+ * message verifies it; where several parties share a process (`catopt run`'s agents, its
+ * coordinator, ledger writer and replay; an agent and its own messages read back) each would
+ * verify it again, and a verification costs a few hundred digests. The verdict is a function of
+ * the three, so holding it changes no answer; only good ones are held (a forged message is judged
+ * afresh every time), bounded.
+ */
+const verified = new Set<string>();
+const MAX_VERIFIED = 1 << 17;
 
 const publicKeys = new Map<string, KeyObject | undefined>();
 const MAX_CACHED_KEYS = 10_000;

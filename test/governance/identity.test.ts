@@ -51,6 +51,11 @@ test("a signature verifies for exactly its bytes and its signer", () => {
   assert.not.ok(verifyBytes(alice.did, Uint8Array.from([...bytes.slice(0, -1), 0x21]), sig), "a changed byte");
   assert.not.ok(verifyBytes(alice.did, bytes, sig.slice(0, 63)), "a short signature");
   assert.not.ok(verifyBytes("did:key:zbad", bytes, sig), "a malformed did");
+  // A good verdict is held: asked again, the same answer; a signature one bit off is judged afresh.
+  assert.ok(verifyBytes(alice.did, bytes, sig), "again");
+  const flipped = Uint8Array.from(sig, (b, i) => (i === 5 ? b ^ 1 : b));
+  assert.not.ok(verifyBytes(alice.did, bytes, flipped), "a flipped signature bit");
+  assert.not.ok(verifyBytes(alice.did, bytes, flipped), "and again");
 });
 
 test("the key store writes 0600 files, reads them back, and refuses missing, exposed, corrupt or duplicate keys", async () => {
