@@ -1,5 +1,5 @@
 import { DEFAULT_ADMM, type AdmmSettings } from "../../core/problem-spec.ts";
-import { agentSignal, initialAdmmState, sharingStep, type Residuals } from "../../solver/admm.ts";
+import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type Residuals } from "../../solver/admm.ts";
 import { solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import { roundCertificate, stopsAt, type Certificate } from "./dual-bound.ts";
 import { couplingUpdate } from "./coupling.ts";
@@ -25,7 +25,12 @@ export type AllocationRun = {
   readonly certifiedGap: number;
   /** [round, primal, dual, rho] per round. */
   readonly history: readonly (readonly [number, number, number, number])[];
+  /** Where it ended: what a re-solve of a changed cluster starts warm from (churn.ts). */
+  readonly end: AllocationStart;
 };
+
+/** Where a solve starts: every node's accelerator-time per column, and the coordinator's state. Absent: cold, from zeros. */
+export type AllocationStart = { readonly y: readonly Float64Array[]; readonly state: AdmmState };
 
 export const ALLOCATION_ADMM: AdmmSettings = { ...DEFAULT_ADMM, epsAbs: 1e-6, epsRel: 1e-5, maxRounds: 20_000, censor: 1e-6, gap: 1e-3, rhoEvery: 25 };
 
@@ -33,10 +38,11 @@ export function solveAllocationInProcess(
   problem: ClusterProblem,
   settings: AdmmSettings = ALLOCATION_ADMM,
   onRound?: (round: number, residuals: Residuals, certificate: Certificate) => void,
+  from?: AllocationStart,
 ): AllocationRun {
   const solving = solvingThroughputs(problem);
   const decomposition = decompose(solving, policyForm(solving));
-  const run = iterate(solving, decomposition, settings, onRound);
+  const run = iterate(solving, decomposition, settings, onRound, from);
   const x = planFromNodes(problem, decomposition.nodes, run.y);
   return { ...run, x, objective: policyObjective(problem, policyForm(problem), x) };
 }
@@ -46,12 +52,15 @@ function iterate(
   decomposition: Decomposition,
   settings: AdmmSettings,
   onRound?: (round: number, residuals: Residuals, certificate: Certificate) => void,
+  from?: AllocationStart,
 ) {
   const { nodes, coupling } = decomposition;
   const update = couplingUpdate(coupling);
   const workspaces = nodes.map(nodeWorkspace);
-  let y: Float64Array[] = nodes.map((node) => new Float64Array(node.columns.length));
-  let state = initialAdmmState(coupling.resources, settings);
+  // A warm start keeps its rho: residual balancing, which looks for one from scratch, would move it away first.
+  if (from !== undefined) settings = { ...settings, balanceRounds: 0 };
+  let y: Float64Array[] = from?.y.map((values) => values.slice()) ?? nodes.map((node) => new Float64Array(node.columns.length));
+  let state = from?.state ?? initialAdmmState(coupling.resources, settings);
   let residuals: Residuals = { primal: Infinity, dual: Infinity, epsPrimal: 0, epsDual: 0 };
   const history: [number, number, number, number][] = [];
   let certifiedGap = Number.POSITIVE_INFINITY;
@@ -65,7 +74,7 @@ function iterate(
     const certificate = roundCertificate(solving, decomposition, planFromNodes(solving, nodes, y), state);
     certifiedGap = certificate.gap;
     onRound?.(round, residuals, certificate);
-    if (stopsAt(settings, result.converged, certificate.gap)) return { converged: true, rounds: round, y, residuals, certifiedGap, history };
+    if (stopsAt(settings, result.converged, certificate.gap)) return { converged: true, rounds: round, y, residuals, certifiedGap, history, end: { y, state } };
   }
-  return { converged: false, rounds: settings.maxRounds, y, residuals, certifiedGap, history };
+  return { converged: false, rounds: settings.maxRounds, y, residuals, certifiedGap, history, end: { y, state } };
 }
