@@ -39,10 +39,11 @@ export function signBytes(identity: Identity, bytes: Uint8Array): Uint8Array {
 /** Whether `signature` is the Ed25519 signature of `bytes` by the key of `did` (false on any malformed input). */
 export function verifyBytes(did: string, bytes: Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
+  const key = publicKeyObject(did);
+  if (key === undefined) return false;
   const id = `${did}\0${Buffer.from(signature).toString("base64")}\0${createHash("sha256").update(bytes).digest("base64")}`;
   if (verified.has(id)) return true;
-  const key = publicKeyObject(did);
-  const good = key !== undefined && verify(null, bytes, key, signature);
+  const good = verify(null, bytes, key, signature);
   if (good) {
     if (verified.size >= MAX_VERIFIED) verified.clear();
     verified.add(id);

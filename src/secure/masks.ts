@@ -164,6 +164,9 @@ const ZERO_IV = new Uint8Array(16);
  */
 function pairKey(secret: Uint8Array, a: string, b: string, context: MaskContext): { readonly key: Uint8Array; readonly iv: Uint8Array } {
   const [first, second] = a < b ? [a, b] : [b, a];
+  // Each (round, attempt) its own nonce: both must fit their fields exactly (events hold rounds to 1e15, attempts to 1,000).
+  if (!Number.isSafeInteger(context.round) || context.round < 0 || !Number.isInteger(context.attempt) || context.attempt < 0 || context.attempt >= 2 ** 32)
+    throw new RangeError(`no mask for round ${context.round}, attempt ${context.attempt}: each must be a whole number in range`);
   const iv = new Uint8Array(16); // bytes 0-3: ChaCha20's block counter, from 0
   const view = new DataView(iv.buffer);
   view.setUint32(4, Math.floor(context.round / 2 ** 32));
@@ -184,7 +187,7 @@ function problemKey(secret: Uint8Array, purpose: string): Uint8Array {
 }
 
 const problemKeys = new Map<string, Uint8Array>();
-// A node holds three a peer (its pair key, a share key each way); `catopt run` holds every node's: 64 nodes hold 12,096.
+// A node holds three a peer (its pair key, a share key each way); `catopt run` holds every node's, a pair's shared: 64 nodes hold 6,048.
 const MAX_HELD_KEYS = 1 << 16;
 
 const selfKey = (seed: Uint8Array, context: MaskContext): Uint8Array => {

@@ -256,4 +256,18 @@ test("agents that write parts of the vector mask only what they share: sums are 
   assert.throws(() => checkSupport([{ offset: 7, length: 2 }], 8), /within 8 words/);
 });
 
+test("no mask for a round or attempt that would not fit its nonce (two attempts must never share a keystream)", () => {
+  for (const [round, attempt] of [
+    [2 ** 53, 1],
+    [1.5, 1],
+    [-1, 1],
+    [1, 2 ** 32 + 1],
+  ])
+    assert.throws(
+      () =>
+        contribute(party("a1"), { ...attemptOf(["a1", "b2"], 1, 1), context: { tenant: "t", problem: "p", round, attempt } }, zeroWords(3), fixedRandom("n")),
+      /no mask for round/,
+    );
+});
+
 test.run();
