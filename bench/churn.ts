@@ -62,8 +62,13 @@ for (let e = 1; e <= events; e++) {
   const after = applyChange(problem, churnOf(problem, e));
   const exact = await solveAllocationReference(after, policyForm(after));
   if (exact.status !== "optimal") throw new Error(`event ${e}: HiGHS ${exact.detail}`);
-  const [cold, coldMs] = timed(() => solve(after));
-  const [next, warmMs] = timed(() => solve(after, warmStart(problem, warm.end, after)));
+  // Cold and warm alternate which goes first, so that neither always runs on a warmer process.
+  const runCold = (): [AllocationRun, number] => timed(() => solve(after));
+  const runWarm = (): [AllocationRun, number] => timed(() => solve(after, warmStart(problem, warm.end, after)));
+  const warmFirst = e % 2 === 1;
+  const first = warmFirst ? runWarm() : runCold();
+  const second = warmFirst ? runCold() : runWarm();
+  const [[cold, coldMs], [next, warmMs]] = warmFirst ? [second, first] : [first, second];
   if (!cold.converged || !next.converged) throw new Error(`event ${e}: cold ${cold.rounds} rounds, warm ${next.rounds}: not converged`);
   const gap = (exact.objective - next.objective) / Math.abs(exact.objective);
   const row = { highs: exact.seconds * 1000, cold: cold.rounds, coldMs, warm: next.rounds, warmMs, gap };

@@ -56,7 +56,14 @@ test("a change that departs or re-measures a job the cluster lacks, or adds one 
     () => applyChange(problem, { ...none, arrive: [problem.jobs[0]] }),
     new RegExp(`job ${problem.jobs[0].name} arrives, but the cluster has it already`),
   );
-  assert.throws(() => applyChange(problem, { ...none, depart: problem.jobs.map((j) => j.name) }), /without jobs/);
+  assert.throws(() => applyChange(problem, { ...none, depart: problem.jobs.map((j) => j.name) }), /list at least one job/);
+  // Arrivals are read as a scenario's jobs are.
+  const model = problem.jobs[0];
+  const arrival = { ...model, name: "arrived" };
+  assert.throws(() => applyChange(problem, { ...none, arrive: [arrival, arrival] }), /job "arrived" appears twice/);
+  assert.throws(() => applyChange(problem, { ...none, arrive: [{ ...arrival, throughput: {} }] }), /the job can run on no type/);
+  assert.throws(() => applyChange(problem, { ...none, arrive: [{ ...arrival, throughput: { V100: Number.NaN } }] }), /expected a finite number/);
+  assert.throws(() => applyChange(problem, { ...none, arrive: [{ ...arrival, name: "constructor" }] }), /"constructor" must be 1-64 letters/);
 });
 
 test.run();

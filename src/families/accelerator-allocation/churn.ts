@@ -1,5 +1,7 @@
 import type { AdmmState } from "../../solver/admm.ts";
+import * as v from "../../core/validate.ts";
 import { solvingThroughputs, type ClusterJob, type ClusterProblem } from "./cluster.ts";
+import { parseCluster } from "./cluster-parse.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
 import { addContribution } from "./node-step.ts";
 import { policyForm } from "./policy.ts";
@@ -21,21 +23,22 @@ export type ClusterChange = {
   readonly throughput: Readonly<Record<string, Readonly<Record<string, number>>>>;
 };
 
-/** The cluster after a change; refuses one that names a job twice, departs or re-measures a job it does not have, or adds one it has. */
+/**
+ * The cluster after a change, read as a scenario's cluster is (cluster-parse.ts: names once each,
+ * throughputs finite, on types the cluster has, ...); refuses one that departs or re-measures a
+ * job the cluster does not have, or adds one it has, naming the job.
+ */
 export function applyChange(problem: ClusterProblem, change: ClusterChange): ClusterProblem {
   const names = new Set(problem.jobs.map((j) => j.name));
-  for (const name of change.depart) if (!names.has(name)) throw new RangeError(`job ${name} departs, but the cluster has no such job`);
+  for (const name of change.depart) if (!names.has(name)) throw new v.ValidationError("change.depart", `job ${name} departs, but the cluster has no such job`);
   for (const name of Object.keys(change.throughput))
-    if (!names.has(name) || change.depart.includes(name)) throw new RangeError(`job ${name}'s throughput changes, but it is not a job that stays`);
-  for (const job of change.arrive) if (names.has(job.name)) throw new RangeError(`job ${job.name} arrives, but the cluster has it already`);
-  const jobs = [
-    ...problem.jobs
-      .filter((j) => !change.depart.includes(j.name))
-      .map((j) => (change.throughput[j.name] === undefined ? j : { ...j, throughput: change.throughput[j.name] })),
-    ...change.arrive,
-  ];
-  if (jobs.length === 0) throw new RangeError("a change may not leave the cluster without jobs");
-  return { ...problem, jobs };
+    if (!names.has(name) || change.depart.includes(name))
+      throw new v.ValidationError(`change.throughput.${name}`, `job ${name}'s throughput changes, but it is not a job that stays`);
+  for (const job of change.arrive)
+    if (names.has(job.name)) throw new v.ValidationError("change.arrive", `job ${job.name} arrives, but the cluster has it already`);
+  const remeasured = (job: ClusterJob): ClusterJob => (Object.hasOwn(change.throughput, job.name) ? { ...job, throughput: change.throughput[job.name] } : job);
+  const jobs = [...problem.jobs.filter((j) => !change.depart.includes(j.name)).map(remeasured), ...change.arrive];
+  return parseCluster({ ...problem, jobs }, "change");
 }
 
 /**
@@ -46,6 +49,8 @@ export function applyChange(problem: ClusterProblem, change: ClusterChange): Clu
  */
 export function warmStart(before: ClusterProblem, end: AllocationStart, after: ClusterProblem): AllocationStart {
   const [old, next] = [decompositionOf(before), decompositionOf(after)];
+  if (end.y.length !== old.nodes.length || end.y.some((y, n) => y.length !== old.nodes[n].columns.length) || end.state.u.length !== old.coupling.resources)
+    throw new RangeError("a warm start's values are not those of the cluster before the change");
   const oldJobs = before.jobs.map((j) => j.name);
   const y = next.nodes.map((node) => {
     const previous = old.nodes.findIndex((n) => n.node === node.node);

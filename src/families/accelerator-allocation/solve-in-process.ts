@@ -57,7 +57,7 @@ function iterate(
   const { nodes, coupling } = decomposition;
   const update = couplingUpdate(coupling);
   const workspaces = nodes.map(nodeWorkspace);
-  // A warm start keeps its rho: residual balancing, which looks for one from scratch, would move it away first.
+  // A warm start starts from its rho: residual balancing, which looks for one from scratch, would move it away first (OSQP's rule may still move it).
   if (from !== undefined) settings = { ...settings, balanceRounds: 0 };
   let y: Float64Array[] = from?.y.map((values) => values.slice()) ?? nodes.map((node) => new Float64Array(node.columns.length));
   let state = from?.state ?? initialAdmmState(coupling.resources, settings);
