@@ -207,7 +207,7 @@ cluster(
     const run = await runScenario(withFamily(clusterScenarios, scenarioAsync), { record });
     assert.ok(run.converged, `${run.status} after ${run.rounds} rounds`);
     assert.ok((run.gap ?? 1) < 1e-3, `gap to HiGHS ${run.gap}`);
-    assert.is(run.max_violation, 0);
+    assert.ok((run.max_violation ?? 1) <= 1e-9, `violation ${run.max_violation}: feasible but for rounding`);
     assert.is(run.replay_state_hash, run.state_hash);
     assert.equal(run.tenant_plans, { rejected: 0, final: 3, first_rejection: null });
     assert.ok(run.ledger?.verified, "the ledger verifies");
