@@ -83,6 +83,8 @@ const quantile = (xs: number[], q: number): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 };
+const warmOverCold = rows.map((r) => r.warm / r.cold);
+const warmOverHighs = rows.map((r) => r.warmMs / r.highs);
 const summary = {
   bench: "churn",
   scenario: name,
@@ -91,22 +93,10 @@ const summary = {
     rows.map((r) => r.warm),
     0.5,
   ),
-  warm_over_cold_rounds_median: quantile(
-    rows.map((r) => r.warm / r.cold),
-    0.5,
-  ),
-  warm_over_cold_rounds_p95: quantile(
-    rows.map((r) => r.warm / r.cold),
-    0.95,
-  ),
-  warm_over_highs_ms_median: quantile(
-    rows.map((r) => r.warmMs / r.highs),
-    0.5,
-  ),
-  warm_over_highs_ms_p95: quantile(
-    rows.map((r) => r.warmMs / r.highs),
-    0.95,
-  ),
+  warm_over_cold_rounds_median: quantile(warmOverCold, 0.5),
+  warm_over_cold_rounds_p95: quantile(warmOverCold, 0.95),
+  warm_over_highs_ms_median: quantile(warmOverHighs, 0.5),
+  warm_over_highs_ms_p95: quantile(warmOverHighs, 0.95),
   worst_gap_to_highs: Math.max(...rows.map((r) => r.gap)),
 };
 console.log(
