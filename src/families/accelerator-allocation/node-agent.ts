@@ -163,7 +163,9 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         });
         const proposed = proposals.get(event.round);
         if (ours && proposed !== undefined) committed = Float64Array.from(proposed);
+        // What no attempt may ask for again: rounds before this one (a view is as large as the node's columns, every round).
         for (const round of proposals.keys()) if (round < event.round) proposals.delete(round);
+        for (const round of views.keys()) if (round < event.round) views.delete(round);
         return undefined;
       }
       if (event.schema === "round/2") {

@@ -125,6 +125,10 @@ export function qpAgent(tenant: string, problem: string, local: LocalProblem, ra
           const entries = round === undefined || (spec?.secure !== undefined && round !== event.round) ? undefined : sent.get(round);
           if (entries !== undefined) committed = { ...committed, ...entries };
         }
+        // What no round may take, nor attempt ask for, any more: a contribution for round r counts up to round r + maxStaleness.
+        const stale = event.round - (spec?.admm.maxStaleness ?? 0);
+        for (const round of sent.keys()) if (round < stale) sent.delete(round);
+        for (const round of views.keys()) if (round < event.round) views.delete(round);
         return undefined;
       }
       // An older coordinator's plan/1 says every agent's values: ours is among them.
