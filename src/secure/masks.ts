@@ -77,7 +77,7 @@ const contextBytes = (c: MaskContext): Buffer => Buffer.from(`${VERSION}\0${c.te
  * write (the others are not in both their sums), so masks still cancel in every word's sum, and
  * an agent's keystreams are as long as what it writes, not as the whole vector.
  */
-export type Span = { readonly offset: number; readonly length: number };
+type Span = { readonly offset: number; readonly length: number };
 export type Support = readonly Span[];
 
 /** The whole vector of `length` words: every agent writes every word (the default). */
@@ -112,7 +112,7 @@ export function commonSupport(a: Support, b: Support): Support {
 }
 
 /** The words of `words` (a whole vector) on a support, in order. */
-export function gather(words: Words, support: Support): Words {
+function gather(words: Words, support: Support): Words {
   const out = new BigUint64Array(supportLength(support));
   let at = 0;
   for (const { offset, length } of support) {
@@ -138,7 +138,7 @@ export function scatterAdd(target: Words, words: Words, support: Support): Words
  * block counter, then the nonce: zero for a key used once), read as big-endian 64-bit words, into
  * a whole vector's words on a support, in place.
  */
-export function addKeystream(target: Words, key: Uint8Array, support: Support, sign: 1 | -1, iv: Uint8Array = ZERO_IV): void {
+function addKeystream(target: Words, key: Uint8Array, support: Support, sign: 1 | -1, iv: Uint8Array = ZERO_IV): void {
   const cipher = createCipheriv("chacha20", key, iv);
   const bytes = Buffer.concat([cipher.update(Buffer.alloc(supportLength(support) * 8)), cipher.final()]);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -77,7 +77,7 @@ test("a plan below an SLO floor is certified nothing, and such a run stops by it
     "the instance has SLO floors",
   );
   const zero = { rho: 1, xbar: [], zbar: [], u: new Array(decomposition.coupling.resources).fill(0) };
-  assert.is(roundCertificate(solving, decomposition, nothing, zero).gap, Number.POSITIVE_INFINITY);
+  assert.is(roundCertificate(solving, policyForm(solving), decomposition, nothing, zero).gap, Number.POSITIVE_INFINITY);
   // ADMM meets the floors only to its tolerance (1e-4 short here): no certificate, and the residual rule ends the run.
   const certified = solveAllocationInProcess(problem, ALLOCATION_ADMM);
   const residuals = solveAllocationInProcess(problem, { ...ALLOCATION_ADMM, gap: undefined });
@@ -93,9 +93,9 @@ test("a plan that books nodes the bound leaves out is certified nothing (a node 
   const exact = await solveAllocationReference(solving, policyForm(solving));
   if (exact.status !== "optimal") throw new Error("HiGHS");
   const state = { rho: 1, xbar: [], zbar: [], u: new Array(decomposition.coupling.resources).fill(0) };
-  const all = roundCertificate(solving, decomposition, exact.x, state);
+  const all = roundCertificate(solving, policyForm(solving), decomposition, exact.x, state);
   assert.ok(Number.isFinite(all.gap), "over every node, the optimal plan proves a gap");
-  const without = roundCertificate(solving, decomposition, exact.x, state, (node) => node.node !== problem.nodes[0].name);
+  const without = roundCertificate(solving, policyForm(solving), decomposition, exact.x, state, (node) => node.node !== problem.nodes[0].name);
   assert.ok(without.value > without.bound, `the plan (${without.value}) books more than the bound without ${problem.nodes[0].name} (${without.bound})`);
   assert.is(without.gap, Number.POSITIVE_INFINITY);
 });

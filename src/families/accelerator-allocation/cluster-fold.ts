@@ -12,7 +12,7 @@ import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition, type NodeProblem } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
 import { clusterAggregate } from "./node-step.ts";
-import { policyForm, policyObjective } from "./policy.ts";
+import { policyForm, policyObjective, type PolicyForm } from "./policy.ts";
 import {
   aggregateOfSums,
   clusterContributionLength,
@@ -100,8 +100,9 @@ export type ClusterState = {
 type ClusterSecure = SecureRounds & { readonly sums: readonly (readonly number[])[] };
 
 type Derived = {
-  /** The cluster as the LP states it (solvingThroughputs), and its decomposition. */
+  /** The cluster as the LP states it (solvingThroughputs), its policy's form and its decomposition. */
   readonly solving: ClusterProblem;
+  readonly form: PolicyForm;
   readonly decomposition: Decomposition;
   readonly update: FleetTotalUpdate;
   readonly tenants: readonly string[];
@@ -114,8 +115,9 @@ export function derivedOf(open: ClusterOpenBody): Derived {
   let derived = derivedCache.get(open);
   if (derived === undefined) {
     const solving = solvingThroughputs(open.cluster);
-    const decomposition = decompose(solving, policyForm(solving));
-    derived = { solving, decomposition, update: couplingUpdate(decomposition.coupling), tenants: [...new Set(open.cluster.jobs.map((j) => j.tenant))] };
+    const form = policyForm(solving);
+    const decomposition = decompose(solving, form);
+    derived = { solving, form, decomposition, update: couplingUpdate(decomposition.coupling), tenants: [...new Set(open.cluster.jobs.map((j) => j.tenant))] };
     derivedCache.set(open, derived);
   }
   return derived;
@@ -353,9 +355,9 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
  */
 function certifiedGap(p: ClusterState, took: readonly string[] = []): number | undefined {
   if (p.open.admm.gap === undefined) return undefined;
-  const { solving, decomposition } = derivedOf(p.open);
+  const { solving, form, decomposition } = derivedOf(p.open);
   const counted = (node: NodeProblem): boolean => p.left?.[node.node] === undefined || took.includes(node.node);
-  return roundCertificate(solving, decomposition, clusterAllocation(p), p.admm, counted).gap;
+  return roundCertificate(solving, form, decomposition, clusterAllocation(p), p.admm, counted).gap;
 }
 
 function derivePlan(p: ClusterState, previousSignal: readonly number[], gap?: number): ClusterPlanBody {

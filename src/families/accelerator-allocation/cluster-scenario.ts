@@ -90,16 +90,13 @@ function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean)
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
   if (asked === false) return { plainBecause: 'the scenario says "secure": false' };
   const maxAbs = Math.max(...cluster.nodes.map((n) => n.count));
-  const fractionBits = (): number => {
-    const solving = solvingThroughputs(cluster);
-    return clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
-  };
-  const bits = synchronous && cluster.nodes.length >= 2 ? fractionBits() : undefined;
+  const solving = solvingThroughputs(cluster);
+  const bits = clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
   const why = !synchronous
     ? "secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for)"
     : cluster.nodes.length < 2
       ? "secure aggregation needs two nodes at least"
-      : (bits ?? 0) < MIN_FRACTION_BITS
+      : bits < MIN_FRACTION_BITS
         ? `the cluster's sums leave ${bits} fraction bits in 64-bit words, fewer than ${MIN_FRACTION_BITS}`
         : undefined;
   if (why !== undefined) {
@@ -107,7 +104,7 @@ function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean)
       throw new v.ValidationError("scenario.secure", `${why}: ${synchronous ? "" : "drop scenario.rounds and admm.maxStaleness, or "}set "secure": false`);
     return { plainBecause: why };
   }
-  return { settings: { fractionBits: bits as number, maxAbs, threshold: 2 } };
+  return { settings: { fractionBits: bits, maxAbs, threshold: 2 } };
 }
 
 /** The coarsest fixed point a cluster's secure sums may take: 2^-20 accelerators is far below any tolerance of an allocation. */

@@ -1,7 +1,7 @@
 import type { AdmmState } from "../../solver/admm.ts";
 import { throughputOn, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import type { Decomposition, NodeColumn, NodeProblem } from "./decompose.ts";
-import { policyForm, type PolicyForm } from "./policy.ts";
+import type { PolicyForm } from "./policy.ts";
 
 /**
  * How far a plan is from the optimum, proven: the allocation LP (decompose.ts, in its scaled
@@ -128,7 +128,7 @@ function couplingTerm({ coupling }: Decomposition, lambda: Float64Array): number
  * any pi gives a bound, and a few sweeps of exact minimization along each price, from 0, give a
  * good one. It does not lean on ADMM's time and capacity prices, which settle last.
  */
-export function typeBound(
+function typeBound(
   solving: ClusterProblem,
   form: PolicyForm,
   { nodes, coupling }: Decomposition,
@@ -236,12 +236,12 @@ export type Certificate = { readonly bound: number; readonly value: number; read
  */
 export function roundCertificate(
   solving: ClusterProblem,
+  form: PolicyForm,
   decomposition: Decomposition,
   x: TypeAllocation,
   state: AdmmState,
   active: (node: NodeProblem) => boolean = () => true,
 ): Certificate {
-  const form = policyForm(solving);
   const prices = state.u.map((u) => u * state.rho);
   // Both are bounds: the smaller is the better.
   const bound = Math.min(dualBound(decomposition, prices, active), typeBound(solving, form, decomposition, prices, active));

@@ -6,7 +6,7 @@ import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition } from "./decompose.ts";
 import { clusterAggregate, nodeStep, nodeWorkspace } from "./node-step.ts";
 import { censorStep, censorThreshold } from "./node-solver.ts";
-import { policyForm, policyObjective } from "./policy.ts";
+import { policyForm, policyObjective, type PolicyForm } from "./policy.ts";
 import { planFromNodes } from "./repair.ts";
 
 /**
@@ -41,14 +41,16 @@ export function solveAllocationInProcess(
   from?: AllocationStart,
 ): AllocationRun {
   const solving = solvingThroughputs(problem);
-  const decomposition = decompose(solving, policyForm(solving));
-  const run = iterate(solving, decomposition, settings, onRound, from);
+  const form = policyForm(solving);
+  const decomposition = decompose(solving, form);
+  const run = iterate(solving, form, decomposition, settings, onRound, from);
   const x = planFromNodes(problem, decomposition.nodes, run.y);
   return { ...run, x, objective: policyObjective(problem, policyForm(problem), x) };
 }
 
 function iterate(
   solving: ClusterProblem,
+  form: PolicyForm,
   decomposition: Decomposition,
   settings: AdmmSettings,
   onRound?: (round: number, residuals: Residuals, certificate: Certificate) => void,
@@ -71,7 +73,7 @@ function iterate(
     const result = sharingStep(state, clusterAggregate(round, nodes, y, next, coupling.resources), update, settings);
     history.push([round, result.residuals.primal, result.residuals.dual, state.rho]);
     [state, y, residuals] = [result.state, next, result.residuals];
-    const certificate = roundCertificate(solving, decomposition, planFromNodes(solving, nodes, y), state);
+    const certificate = roundCertificate(solving, form, decomposition, planFromNodes(solving, nodes, y), state);
     certifiedGap = certificate.gap;
     onRound?.(round, residuals, certificate);
     if (stopsAt(settings, result.converged, certificate.gap)) return { converged: true, rounds: round, y, residuals, certifiedGap, history, end: { y, state } };

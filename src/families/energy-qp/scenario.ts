@@ -141,13 +141,14 @@ function secureOf(value: unknown, assets: readonly ScenarioAsset[], spec: Pick<P
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
   if (asked === false) return { plainBecause: 'the scenario says "secure": false' };
   const why = !synchronous
-    ? 'secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for): drop scenario.rounds and admm.maxStaleness, or set "secure": false'
+    ? "secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for)"
     : assets.length < 2
       ? "secure aggregation needs two agents at least"
       : undefined;
   if (why !== undefined) {
-    if (asked === true) throw new v.ValidationError("scenario.secure", why);
-    return { plainBecause: why.replace(/: drop .*$/, "") };
+    if (asked === true)
+      throw new v.ValidationError("scenario.secure", synchronous ? why : `${why}: drop scenario.rounds and admm.maxStaleness, or set "secure": false`);
+    return { plainBecause: why };
   }
   return { settings: secureSettingsFor(assets, spec) };
 }
