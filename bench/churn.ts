@@ -23,6 +23,9 @@ const { values } = parseArgs({ options: { scenario: { type: "string" }, events: 
 const name = values.scenario ?? "gavel-2000";
 const events = Number(values.events ?? 20);
 const share = Number(values.share ?? 0.01);
+// A share past half would depart more jobs than a cluster holds (and arrive as many copies of them).
+if (!(Number.isInteger(events) && events >= 1 && events <= 1000)) refuse(`--events: a whole number of events from 1 to 1000, not ${values.events}`);
+if (!(share > 0 && share <= 0.5)) refuse(`--share: a share of the jobs in (0, 0.5], not ${values.share}`);
 const scenario = await loadScenarioOf(clusterScenarios, name, PROJECT_ROOT);
 const random = seededRandom(`churn ${values.seed ?? 1}`);
 const uniform = (): number => Number(random.uniformBelow(1_000_000n)) / 1e6;
@@ -103,3 +106,8 @@ console.log(
   `warm rounds: median ${summary.warm_rounds_median}; warm/cold rounds: median ${summary.warm_over_cold_rounds_median.toFixed(2)}x, p95 ${summary.warm_over_cold_rounds_p95.toFixed(2)}x; warm/HiGHS ms: median ${summary.warm_over_highs_ms_median.toFixed(1)}x, p95 ${summary.warm_over_highs_ms_p95.toFixed(1)}x; worst gap to HiGHS ${summary.worst_gap_to_highs.toExponential(2)}`,
 );
 console.log(JSON.stringify(summary));
+
+function refuse(reason: string): never {
+  process.stderr.write(`bench:churn: ${reason}\n`);
+  process.exit(1);
+}
