@@ -29,6 +29,7 @@ const SECONDS = {
   "e2e/governance.test.ts": 19,
   "e2e/hostile.test.ts": 17,
   "e2e/cluster.test.ts": 16,
+  "e2e/churn.test.ts": 18,
   "e2e/secure.test.ts": 32,
   "secure/discrete-gaussian.test.ts": 6,
   "adapters/accelerators.test.ts": 4,

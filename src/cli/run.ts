@@ -79,7 +79,7 @@ async function executeRun(reference: string, args: ParsedArgs, io: Io): Promise<
   } else {
     const recovery =
       scenario.faults.length > 0 || scenario.rounds.quorum !== undefined || scenario.rounds.deadlineMs !== undefined ? recoveryLines(report.recovery) : [];
-    const picture = format.picture(scenario, report.allocations);
+    const picture = format.picture(report.ended ?? scenario, report.allocations);
     io.out(
       `\n${[...convergenceChart(report.history), "", ...picture, "", ...outcomeLines(report), ...runLines(report, format.describeObjective?.bind(format, scenario)), ...recovery].join("\n")}\n`,
     );

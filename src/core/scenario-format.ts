@@ -30,6 +30,21 @@ export type ScenarioBase = {
   readonly privacyBudget?: { readonly epsilon: number; readonly delta: number };
   /** Why its rounds run plain, where they do (secure aggregation is the default): `catopt run` says so. */
   readonly plainBecause?: string;
+  /** Events the platform publishes as the run goes (a cluster's churn), in round order; absent: none. */
+  readonly scripted?: readonly ScriptedEvent[];
+};
+
+/**
+ * An event `catopt run` publishes once the coordinator has closed round `round`, as the
+ * platform's operator would live (`catopt change`): signed by the run's coordinator identity, on
+ * the problem's round subject, where only a coordinator may write. One that a problem that ended
+ * first never gets is reported as not reached.
+ */
+export type ScriptedEvent = {
+  readonly round: number;
+  /** What it does, for the run's notes ("3 jobs arrive, 1 departs"). */
+  readonly describe: string;
+  event(tenant: string, problem: string): AnyEvent;
 };
 
 /** The centralized solve a run is checked against (HiGHS): it pools every owner's data, so it is for validation only. */
@@ -101,6 +116,12 @@ export type ScenarioFormat<S extends ScenarioBase> = {
    * fold cannot say it (a problem with noise releases no objective); absent: the fold always can.
    */
   privateObjective?(scenario: S, without: readonly string[], values: Readonly<Record<string, Readonly<Record<string, number>>>>): number;
+  /**
+   * The scenario as its run left it, where scripted events changed the problem (a cluster after
+   * its churn, from the fold's final state): the reference and the picture are this one's.
+   * Absent, or undefined: the problem is the scenario's.
+   */
+  changed?(scenario: S, problem: FamilyProblem): S | undefined;
   /** The plan as a person reads it (a table, bars per tenant). */
   picture(scenario: S, allocations: PlanFacts["allocations"]): string[];
   /** What an objective means in the family's terms, for the report (absent: the number says it). */

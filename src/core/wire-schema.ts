@@ -33,17 +33,19 @@ export type SchemaDescriptor = {
 
 /**
  * What an event is to the engine, whatever its family: the kind fixes the subject it travels on
- * and how the fold routes it. A family declares bodies for open, join, delta and plan events;
+ * and how the fold routes it. A family declares bodies for open, change (a change of the open
+ * problem, from whoever may open it), join, delta and plan events;
  * rounds, leaves, governance and quarantine are the engine's own.
  */
-export type EventKind = "open" | "join" | "delta" | "plan" | "round" | "attempt" | "leave" | "governance" | "quarantine";
+export type EventKind = "open" | "change" | "join" | "delta" | "plan" | "round" | "attempt" | "leave" | "governance" | "quarantine";
 
 /** The kinds a problem family declares bodies for. */
-export const FAMILY_EVENT_KINDS: readonly EventKind[] = ["open", "join", "delta", "plan"];
+export const FAMILY_EVENT_KINDS: readonly EventKind[] = ["open", "change", "join", "delta", "plan"];
 
 /** The subject each kind of event travels on: only the coordinator writes round subjects, so it alone opens problems. */
 export const SUBJECT_OF: Readonly<Record<EventKind, SubjectKind>> = {
   open: "round",
+  change: "round",
   round: "round",
   attempt: "round",
   join: "delta",

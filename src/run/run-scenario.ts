@@ -9,7 +9,7 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
 import type { FamilyProblem, PlanFacts, ProblemFamily } from "../core/family.ts";
-import type { ReferenceSolution } from "../core/scenario-format.ts";
+import type { ReferenceSolution, ScenarioBase, ScriptedEvent } from "../core/scenario-format.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import type { AnyEvent } from "../core/event.ts";
 import { eventKindOf } from "../families/registry.ts";
@@ -102,7 +102,14 @@ export type RunReport = Outcome & {
   readonly bytes_per_round: number;
   /** A problem with noise: the privacy its rounds spent (zCDP rho, and epsilon at the budget's delta) of what it held; null otherwise. */
   readonly privacy: { readonly rho: number; readonly epsilon: number; readonly delta: number; readonly rho_held: number } | null;
+  /** The scenario's scripted events (a cluster's churn), and when each went out. */
+  readonly scripted: readonly ScriptedTimeline[];
+  /** The scenario as its scripted events left it (the reference is this one's); null: unchanged. */
+  readonly ended: ScenarioBase | null;
 };
+
+/** A scripted event (a cluster's churn): after which round it was published (null: the problem ended before its round). */
+export type ScriptedTimeline = { readonly round: number; readonly describe: string; published_after: number | null };
 
 export type LedgerOutcome = {
   readonly size: number;
@@ -269,10 +276,18 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       agentRuns.set(name, { stop, leave, outcome });
     };
     for (const a of agents) startAgent(a);
+    const scripted = scriptedPublisher(
+      scenario.scripted ?? [],
+      (event) => publishEvent(bus.js, roundSubject(tenant, problem), event, ids.coordinator),
+      tenant,
+      problem,
+      note,
+    );
     const onRound = (p: AnyProblemState): void => {
       closedAtMs.set(p.round, clock() - started);
       options.onRound?.(p);
       faults.onRound(p.round, (agent) => (roundRules(p).committedAt(agent) ?? 0) > 0);
+      if (p.phase === "running") scripted.onRound(p.round);
     };
     let coordinator: CoordinatorOutcome;
     for (;;) {
@@ -303,6 +318,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       agentOutcomes = await Promise.all(runs.map((r) => r.outcome));
     }
     await faults.close();
+    await scripted.settled();
     const wall = clock() - started;
     requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`);
 
@@ -310,8 +326,11 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     // Agents that left are out of the problem: the run's optimum (and the recording's reference) is the one without them.
     const final = coordinator.problem;
     const left = final === undefined ? [] : (family.leftAgents?.(final) ?? []);
-    const target = left.length === 0 ? reference : await solveReference(loaded, left, note);
+    // Scripted events that changed the problem (a cluster's churn): the optimum to meet is the changed problem's.
+    const ended = final === undefined ? undefined : format.changed?.(scenario, final);
+    const target = left.length === 0 && ended === undefined ? reference : await solveReference({ family, scenario: ended ?? scenario }, left, note);
     if (left.length > 0) note(`reference: solved again without ${left.join(", ")}, which left`);
+    if (ended !== undefined) note("reference: solved again for the problem as the scripted changes left it");
 
     note("replaying the stream to check the live state");
     // Two folds in one read. The first stops at the coordinator's last message: the live state is
@@ -395,6 +414,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       governance: ids.governance.did,
       ledger,
       recovery: recovery.finish(replayed.rejected, faults.timeline, closedAtMs),
+      scripted: scripted.timeline,
+      ended: ended ?? null,
       peak_rss_mib: process.resourceUsage().maxRSS / 1024,
       server_peak_rss_mib: bus.serverPid === undefined ? null : await peakRssMib(bus.serverPid),
       credential_renewals: security?.renewals() ?? null,
@@ -415,6 +436,40 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     await cluster?.stop();
     await closeSecurity();
   }
+}
+
+/**
+ * Publishes a scenario's scripted events (ScriptedEvent) as rounds close, one after another in
+ * their order (two after one round must reach the stream in that order), and keeps when each went
+ * out (null: the problem ended first).
+ */
+function scriptedPublisher(
+  events: readonly ScriptedEvent[],
+  publish: (event: AnyEvent) => Promise<unknown>,
+  tenant: string,
+  problem: string,
+  note: (line: string) => void,
+): { onRound(round: number): void; settled(): Promise<void>; readonly timeline: ScriptedTimeline[] } {
+  const timeline: ScriptedTimeline[] = events.map((e) => ({ round: e.round, describe: e.describe, published_after: null }));
+  let chain: Promise<void> = Promise.resolve();
+  return {
+    timeline,
+    onRound: (round) => {
+      for (const [i, entry] of events.entries()) {
+        if (timeline[i].published_after !== null || round < entry.round) continue;
+        timeline[i].published_after = round;
+        note(`scripted: ${entry.describe}, after round ${round}`);
+        // Each in turn; a failed one is said and does not stop the next.
+        chain = chain
+          .then(() => publish(entry.event(tenant, problem)))
+          .then(
+            () => undefined,
+            (err: Error) => note(`scripted: could not publish "${entry.describe}": ${err.message}`),
+          );
+      }
+    },
+    settled: () => chain,
+  };
 }
 
 /** The event a round-subject message carries, for the report (the fold has judged it already: one that does not decode counts as none). */

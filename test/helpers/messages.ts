@@ -15,7 +15,7 @@ export function messageOf(seq: number, event: CatoptEvent, signer: Identity, age
   const subject =
     kind === "plan"
       ? planSubject(event.tenant, event.problem)
-      : kind === "open" || kind === "round" || kind === "attempt"
+      : kind === "open" || kind === "change" || kind === "round" || kind === "attempt"
         ? roundSubject(event.tenant, event.problem)
         : kind === "governance"
           ? governanceSubject(event.tenant, event.schema.slice(0, -2))

@@ -11,7 +11,7 @@ import { roundCertificate, stopsAt } from "./dual-bound.ts";
 import { couplingUpdate } from "./coupling.ts";
 import { decompose, type Decomposition, type NodeProblem } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
-import { clusterAggregate } from "./node-step.ts";
+import { addContribution, clusterAggregate } from "./node-step.ts";
 import { policyForm, policyObjective, type PolicyForm } from "./policy.ts";
 import {
   aggregateOfSums,
@@ -45,6 +45,8 @@ import {
   type SecureRounds,
 } from "../../secure/round-fold.ts";
 import { planFromNodes, planViolation } from "./repair.ts";
+import { applyChange, carryColumns, carryState, type ClusterChange } from "./churn.ts";
+import { ValidationError } from "../../core/validate.ts";
 
 /**
  * The stream's fold for a cluster problem (the accelerator allocation): cluster-open, node-join,
@@ -89,6 +91,12 @@ export type ClusterState = {
   readonly round: number;
   readonly admm: AdmmState;
   readonly residuals: Residuals;
+  /**
+   * Changes of the cluster's jobs (cluster-change/1) taken since the last round closed, in stream
+   * order: the next round applies them after its step. Absent when none waits (as in every stream
+   * written before changes), so such states hash as before. The cluster as it stands is `open.cluster`.
+   */
+  readonly changes?: readonly ClusterChange[];
   /** The cluster plan the last closed round implies; the coordinator publishes exactly this. */
   readonly plan: ClusterPlanBody | null;
   readonly planRound: number;
@@ -343,7 +351,7 @@ export function closeClusterRound(p: ClusterState, event: RoundEvent): ClusterSt
     residuals: result.residuals,
     history: [...p.history, [event.round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
   };
-  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm), gap) };
+  return finishRound(stepped, agentSignal(p.admm), gap);
 }
 
 /**
@@ -360,12 +368,81 @@ function certifiedGap(p: ClusterState, took: readonly string[] = []): number | u
   return roundCertificate(solving, form, decomposition, clusterAllocation(p), p.admm, counted).gap;
 }
 
-function derivePlan(p: ClusterState, previousSignal: readonly number[], gap?: number): ClusterPlanBody {
+function derivePlan(p: ClusterState, previousSignal: readonly number[], gap?: number, changes?: readonly ClusterChange[]): ClusterPlanBody {
   const signal = changedEntries(previousSignal, agentSignal(p.admm));
   const roster = p.secure === undefined || p.phase !== "running" ? {} : planRoster(p.secure, p.joined);
   // A gap that is not proven (an SLO the plan misses) is left out: the plan states only what it proves.
   const proven = gap !== undefined && Number.isFinite(gap) ? { gap } : {};
-  return { status: p.phase === "joining" ? "running" : p.phase, rho: p.admm.rho, signal, ...p.residuals, ...proven, ...roster };
+  return {
+    status: p.phase === "joining" ? "running" : p.phase,
+    rho: p.admm.rho,
+    signal,
+    ...p.residuals,
+    ...proven,
+    ...(changes === undefined ? {} : { changes }),
+    ...roster,
+  };
+}
+
+/**
+ * A round's end after its step: its plan, and first the cluster's changes that wait, if any. They
+ * apply now, between rounds, where every node's values are committed: each node keeps its time on
+ * the jobs that stay, the coordinator its prices and penalty (churn.ts, the warm start), and the
+ * plan carries the changes, with the whole signal (its entries are the changed cluster's), so
+ * that every node does the same. A round that would have ended the run goes on: its plan was
+ * for a cluster that is no more (a run at its round limit ends all the same).
+ */
+function finishRound(stepped: ClusterState, previousSignal: readonly number[], gap: number | undefined): ClusterState {
+  const changes = stepped.changes;
+  if (changes === undefined) return { ...stepped, plan: derivePlan(stepped, previousSignal, gap) };
+  const before = stepped.open.cluster;
+  const open = { ...stepped.open, cluster: changes.reduce((c, change) => applyChange(c, change), before) };
+  const [old, next] = [derivedOf(stepped.open).decomposition, derivedOf(open).decomposition];
+  const total = new Float64Array(next.coupling.resources);
+  let values: Pick<ClusterState, "y" | "secure">;
+  if (stepped.secure === undefined) {
+    const y = next.nodes.map((node, n) => carryColumns(before, old.nodes[n].columns, stepped.y[n], open.cluster, node.columns));
+    for (const [n, node] of next.nodes.entries()) addContribution(node, y[n], total);
+    values = { y: y.map((v) => Array.from(v)) };
+  } else {
+    const [oldLayout, layout] = [clusterLayout(old.nodes), clusterLayout(next.nodes)];
+    const sums = layout.blocks.map((b) => {
+      const t = oldLayout.blocks.findIndex((o) => o.type === b.type);
+      return carryColumns(before, oldLayout.blocks[t].columns.columns, stepped.secure?.sums[t] ?? [], open.cluster, b.columns.columns);
+    });
+    for (const [t, b] of layout.blocks.entries()) addContribution(b.columns, sums[t], total);
+    values = { y: next.nodes.map((n) => new Array<number>(n.columns.length).fill(0)), secure: { ...stepped.secure, sums: sums.map((v) => Array.from(v)) } };
+  }
+  const admm = carryState(before, old, stepped.admm, open.cluster, next, total);
+  const phase = stepped.phase === "converged" ? "running" : stepped.phase;
+  const { changes: _applied, ...rest } = stepped;
+  const changed: ClusterState = { ...rest, ...values, open, admm, phase };
+  return { ...changed, plan: derivePlan(changed, new Array<number>(admm.u.length).fill(0), undefined, changes) };
+}
+
+/**
+ * A change of the cluster's jobs (cluster-change/1, a coordinator's: the round subject's rule):
+ * checked now against the cluster as the changes before it leave it, so that a refusal names
+ * what is wrong when it arrives; applied when the next round closes (finishRound). Synchronous
+ * rounds only: with asynchronous ones a delta of the old cluster could still count after it.
+ */
+function changeCluster(p: ClusterState, event: CatoptEvent<"cluster-change/1">): ClusterState {
+  if (p.phase === "joining") reject(`a change of cluster problem ${p.problem} before it started: open it with the cluster as it is`);
+  if (p.phase !== "running") reject(`a change of cluster problem ${p.problem}, which ended (${p.phase}): open a new problem for the changed cluster`);
+  if (isAsync(p))
+    reject(
+      `cluster problem ${p.problem} runs asynchronous rounds: its jobs change only with synchronous rounds (a late delta would count in the changed cluster)`,
+    );
+  const changes = [...(p.changes ?? []), event.body];
+  let after: ClusterProblem;
+  try {
+    after = changes.reduce((c, change) => applyChange(c, change), p.open.cluster);
+  } catch (err) {
+    if (err instanceof ValidationError) reject(`change ${event.id}: ${err.message}`);
+    throw err;
+  }
+  if (p.open.secure !== undefined) checkSecureOpen({ ...p.open, cluster: after }, derivedOf({ ...p.open, cluster: after }).decomposition);
+  return { ...p, changes };
 }
 
 /** A node's masked contribution (secure problems): checked like a delta, then held for its round's sum. */
@@ -463,7 +540,7 @@ function secureClusterStep(p: ClusterState, round: number, words: Words): Cluste
     residuals: result.residuals,
     history: [...p.history, [round, result.residuals.primal, result.residuals.dual, p.admm.rho]],
   };
-  return { ...stepped, plan: derivePlan(stepped, agentSignal(p.admm), gap) };
+  return finishRound(stepped, agentSignal(p.admm), gap);
 }
 
 /** A cluster plan must say exactly what the replayed state implies. */
@@ -560,6 +637,7 @@ export const acceleratorAllocation: ProblemFamily<ClusterState> = {
   open: (event) => (event.schema === "cluster-open/1" ? openCluster(event) : reject(`${event.schema} does not open a cluster problem`)),
   apply: (p, event, agent, envelope) => {
     if (event.schema === "cluster-plan/1") return checkClusterPlan(p, event);
+    if (event.schema === "cluster-change/1") return changeCluster(p, event);
     if (event.schema === "tenant-plan/1") return checkTenantPlan(p, event);
     // Secure events reach only a secure problem (the engine refuses them to a plain one: replay/reducer.ts).
     if (event.schema === "attempt/1") return attemptCluster(p, event);

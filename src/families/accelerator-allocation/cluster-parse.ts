@@ -23,23 +23,10 @@ export function parseCluster(fields: Readonly<Record<string, unknown>>, at: stri
 
   const jobs = v.array(fields.jobs, `${at}.jobs`).map((item, i): ClusterJob => {
     const where = `${at}.jobs[${i}]`;
-    const j = v.record(item, where);
-    const throughput = v.numberMap(j.throughput, `${where}.throughput`);
-    for (const [type, t] of Object.entries(throughput)) {
+    const job = parseJob(item, where);
+    for (const type of Object.keys(job.throughput))
       if (!types.has(type)) fail(`${where}.throughput.${type}`, `no node has accelerator type "${type}" (types: ${[...types.keys()].join(", ")})`);
-      if (t < 0) fail(`${where}.throughput.${type}`, `must be >= 0, got ${t}`);
-    }
-    if (!Object.values(throughput).some((t) => t > 0)) fail(`${where}.throughput`, "the job can run on no type (every throughput is 0)");
-    const optional = (key: string) => (j[key] === undefined ? {} : { [key]: v.positive(j[key], `${where}.${key}`) });
-    return {
-      name: tokenField(j.name, `${where}.name`),
-      tenant: tokenField(j.tenant, `${where}.tenant`),
-      scale: v.integer(j.scale ?? 1, `${where}.scale`, 1),
-      throughput,
-      ...optional("weight"),
-      ...optional("steps"),
-      ...optional("slo"),
-    };
+    return job;
   });
   if (jobs.length === 0) fail(`${at}.jobs`, "list at least one job");
   unique(
@@ -69,6 +56,24 @@ export function parseCluster(fields: Readonly<Record<string, unknown>>, at: stri
     ...(prices === undefined ? {} : { prices }),
     ...(quotas === undefined ? {} : { quotas }),
     ...(agnostic === true ? { heterogeneityAgnostic: true } : {}),
+  };
+}
+
+/** One job, its fields bounded; whether the cluster has its throughputs' types is the cluster's check (parseCluster). */
+export function parseJob(item: unknown, where: string): ClusterJob {
+  const j = v.record(item, where);
+  const throughput = v.numberMap(j.throughput, `${where}.throughput`);
+  for (const [type, t] of Object.entries(throughput)) if (t < 0) fail(`${where}.throughput.${type}`, `must be >= 0, got ${t}`);
+  if (!Object.values(throughput).some((t) => t > 0)) fail(`${where}.throughput`, "the job can run on no type (every throughput is 0)");
+  const optional = (key: string) => (j[key] === undefined ? {} : { [key]: v.positive(j[key], `${where}.${key}`) });
+  return {
+    name: tokenField(j.name, `${where}.name`),
+    tenant: tokenField(j.tenant, `${where}.tenant`),
+    scale: v.integer(j.scale ?? 1, `${where}.scale`, 1),
+    throughput,
+    ...optional("weight"),
+    ...optional("steps"),
+    ...optional("slo"),
   };
 }
 

@@ -4,9 +4,11 @@ import { decompose } from "./decompose.ts";
 import { policyForm } from "./policy.ts";
 import { clusterFractionBits, maxColumnNorm } from "./secure-layout.ts";
 import { eventId, type CatoptEvent } from "../../core/event.ts";
-import type { ScenarioBase } from "../../core/scenario-format.ts";
+import type { ScenarioBase, ScriptedEvent } from "../../core/scenario-format.ts";
+import { applyChange, parseChange, type ClusterChange } from "./churn.ts";
 import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
 import * as v from "../../core/validate.ts";
+import { didYouMean } from "../../core/suggest.ts";
 import type { ClusterProblem } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
 import { ALLOCATION_ADMM } from "./solve-in-process.ts";
@@ -23,7 +25,12 @@ export type ClusterScenario = ScenarioBase & {
   readonly tenantPlanEvery: number;
   /** Secure aggregation of the nodes' sums per job and type (`"secure": true`); absent: plain rounds. */
   readonly secure?: SecureSettings;
+  /** Jobs that arrive, depart or are re-measured as the run goes (`"churn"`), each after a round; empty: none. */
+  readonly churn: readonly ScriptedChange[];
 };
+
+/** A churn entry: the change the platform sends once round `round` has closed. */
+export type ScriptedChange = { readonly round: number; readonly change: ClusterChange };
 
 export const CLUSTER_FORMAT = "catopt-cluster/1";
 
@@ -53,9 +60,10 @@ function parse(json: unknown, source: string): ClusterScenario {
   // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
   if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1)
     throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
-  const choice = secureOf(s.secure, cluster, Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
+  const churn = parseChurn(s.churn, cluster, Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
+  const choice = secureOf(s.secure, [cluster, ...clustersAfter(cluster, churn)], Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
   const tenant = tokenField(s.tenant, "scenario.tenant");
-  if (cluster.jobs.some((j) => j.tenant === tenant))
+  if ([...cluster.jobs, ...churn.flatMap((c) => c.change.arrive)].some((j) => j.tenant === tenant))
     throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
   return {
     name: v.string(s.name, "scenario.name"),
@@ -65,6 +73,8 @@ function parse(json: unknown, source: string): ClusterScenario {
     cluster,
     admm,
     ...("settings" in choice ? { secure: choice.settings } : { plainBecause: choice.plainBecause }),
+    churn,
+    ...(churn.length === 0 ? {} : { scripted: churn.map((entry, i) => scriptedChange(entry, i)) }),
     rounds,
     tenantPlanEvery: s.tenantPlanEvery === undefined ? 1 : v.integer(s.tenantPlanEvery, "scenario.tenantPlanEvery", 1),
     roundTimeoutMs: roundTimeoutOf(s.roundTimeoutMs),
@@ -86,12 +96,21 @@ function parse(json: unknown, source: string): ClusterScenario {
  * masked, and the coordinator learns only its sums per job and type. `"secure": true` where the
  * rounds do not allow it is refused, with why; `"secure": false` runs plain rounds.
  */
-function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean): { readonly settings: SecureSettings } | { readonly plainBecause: string } {
+function secureOf(
+  value: unknown,
+  [cluster, ...changed]: readonly ClusterProblem[],
+  synchronous: boolean,
+): { readonly settings: SecureSettings } | { readonly plainBecause: string } {
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
   if (asked === false) return { plainBecause: 'the scenario says "secure": false' };
   const maxAbs = Math.max(...cluster.nodes.map((n) => n.count));
-  const solving = solvingThroughputs(cluster);
-  const bits = clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
+  // The fixed point holds for the cluster as every churn entry leaves it (a job's throughput weighs in its words).
+  const bits = Math.min(
+    ...[cluster, ...changed].map((c) => {
+      const solving = solvingThroughputs(c);
+      return clusterFractionBits(c.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
+    }),
+  );
   const why = !synchronous
     ? "secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for)"
     : cluster.nodes.length < 2
@@ -105,6 +124,65 @@ function secureOf(value: unknown, cluster: ClusterProblem, synchronous: boolean)
     return { plainBecause: why };
   }
   return { settings: { fractionBits: bits, maxAbs, threshold: 2 } };
+}
+
+/**
+ * A scenario's "churn": changes of its jobs, each after a round (1 or later, in order), checked
+ * against the cluster as the entries before it leave it, so that a bad entry is refused before
+ * the run, naming it. Synchronous rounds only, as the fold requires.
+ */
+function parseChurn(value: unknown, cluster: ClusterProblem, synchronous: boolean): readonly ScriptedChange[] {
+  if (value === undefined) return [];
+  const items = v.array(value, "scenario.churn");
+  if (items.length > 0 && !synchronous)
+    throw new v.ValidationError("scenario.churn", "jobs change only with synchronous rounds: drop scenario.rounds and admm.maxStaleness, or the churn");
+  let current = cluster;
+  let last = 1;
+  return items.map((item, i) => {
+    const at = `scenario.churn[${i}]`;
+    const fields = v.record(item, at);
+    const unknown = Object.keys(fields).find((key) => !CHURN_FIELDS.includes(key));
+    if (unknown !== undefined)
+      throw new v.ValidationError(
+        `${at}.${unknown}`,
+        `a churn entry has no such field${didYouMean(unknown, CHURN_FIELDS)} (its fields: ${CHURN_FIELDS.join(", ")})`,
+      );
+    const round = v.integer(fields.round, `${at}.round`, last);
+    const change = parseChange(fields, at);
+    current = applyChange(current, change, at);
+    last = round;
+    return { round, change };
+  });
+}
+
+const CHURN_FIELDS = ["round", "arrive", "depart", "throughput"];
+
+function clustersAfter(cluster: ClusterProblem, churn: readonly ScriptedChange[]): ClusterProblem[] {
+  const clusters: ClusterProblem[] = [];
+  for (const { change } of churn) clusters.push(applyChange(clusters.at(-1) ?? cluster, change));
+  return clusters;
+}
+
+/** The platform's cluster-change/1 for a churn entry: its id names the entry, so that each is its own event. */
+function scriptedChange({ round, change }: ScriptedChange, index: number): ScriptedEvent {
+  const parts = [
+    change.arrive.length > 0 ? `${change.arrive.length} job(s) arrive` : "",
+    change.depart.length > 0 ? `${change.depart.length} depart` : "",
+    Object.keys(change.throughput).length > 0 ? `${Object.keys(change.throughput).length} re-measured` : "",
+  ].filter((p) => p !== "");
+  return {
+    round,
+    describe: parts.join(", "),
+    event: (tenant, problem) => ({
+      schema: "cluster-change/1",
+      id: eventId(tenant, problem, "change", round, `churn-${index}`),
+      tenant,
+      problem,
+      round,
+      base: round,
+      body: change,
+    }),
+  };
 }
 
 /** The coarsest fixed point a cluster's secure sums may take: 2^-20 accelerators is far below any tolerance of an allocation. */
@@ -128,5 +206,7 @@ export function clusterOpenEvent(tenant: string, problem: string, scenario: Clus
   };
 }
 
-/** The tenants whose jobs the cluster runs: each gets its own plan topic. */
-export const clusterTenantsOf = (scenario: ClusterScenario): string[] => [...new Set(scenario.cluster.jobs.map((j) => j.tenant))];
+/** The tenants whose jobs the cluster runs, or will once its churn brings them: each gets its own plan topic. */
+export const clusterTenantsOf = (scenario: ClusterScenario): string[] => [
+  ...new Set([...scenario.cluster.jobs, ...scenario.churn.flatMap((c) => c.change.arrive)].map((j) => j.tenant)),
+];

@@ -4,7 +4,8 @@ import { secureParticipant } from "../../secure/participant.ts";
 import type { SecureSettings } from "../../core/problem-spec.ts";
 import { clusterLayout, nodeSupport, nodeWords, type ClusterLayout } from "./secure-layout.ts";
 import type { NodeProblem } from "./decompose.ts";
-import { solvingThroughputs, type ClusterNode } from "./cluster.ts";
+import { solvingThroughputs, type ClusterNode, type ClusterProblem } from "./cluster.ts";
+import { applyChange, carryColumns } from "./churn.ts";
 import { decompose } from "./decompose.ts";
 import { applyUpdate, changedEntries, nodeSolver, type NodePlan } from "./node-solver.ts";
 import type { SparseUpdate } from "./schemas.ts";
@@ -22,6 +23,10 @@ import { policyForm } from "./policy.ts";
  */
 export function nodeAgent(tenant: string, problem: string, node: ClusterNode): FamilyAgent {
   let opened: { readonly id: string; readonly agents: readonly string[] } | undefined;
+  // The cluster as it stands (the open's, then each plan's changes), the censor its steps use, and the round of the last change taken (a plan may be read twice).
+  let cluster: ClusterProblem | undefined;
+  let censor = 0;
+  let changedAt = -1;
   let solver: LocalSolver<NodePlan, Float64Array> | undefined;
   let signal = new Float64Array(0);
   // What each of our deltas changed (by its round), and our y as the rounds took them: with
@@ -32,7 +37,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
   // Deltas this agent sent before a restart, by round: a round it answers again gets the very
   // event it sent (a recomputed one could differ in its last bits, and only the first counts).
   const sent = new Map<number, CatoptEvent<"node-delta/1">>();
-  let committed = new Float64Array(0);
+  let committed: Float64Array = new Float64Array(0);
   let lastRound = -1; // the last round event taken: each counts once, in order, as in the fold
   let maxStaleness = 0;
   let tools: AgentTools | undefined;
@@ -65,6 +70,33 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
     const open = secureOpen as NonNullable<typeof secureOpen>;
     const proposed = view.proposed as Float64Array;
     return secure.mask(view.planRound + 1, nodeWords(open.layout, open.columns, open.settings, proposed, view.committed as Float64Array), Array.from(proposed));
+  };
+  /** This node's columns in `of`, and how many resources the signal covers. */
+  const ownColumns = (of: ClusterProblem): { readonly node: NodeProblem; readonly resources: number } => {
+    const solving = solvingThroughputs(of);
+    const decomposition = decompose(solving, policyForm(solving), node.name);
+    return { node: decomposition.nodes[0], resources: decomposition.coupling.resources };
+  };
+  const secureColumns = (of: ClusterProblem) => {
+    const solving = solvingThroughputs(of);
+    const all = decompose(solving, policyForm(solving)).nodes;
+    return { layout: clusterLayout(all), nodes: all, columns: all.find((n) => n.node === node.name) as NodeProblem };
+  };
+  /**
+   * The cluster changed, as the round's plan says (cluster-fold.ts finishRound does the same): our
+   * committed time carried by job, the signal to be sent whole, what earlier rounds left dropped.
+   */
+  const takeChanges = (before: ClusterProblem, after: ClusterProblem): void => {
+    const columns = ownColumns(after);
+    committed = carryColumns(before, ownColumns(before).node.columns, committed, after, columns.node.columns);
+    solver = nodeSolver(columns.node, censor);
+    signal = new Float64Array(columns.resources);
+    if (secureOpen !== undefined) secureOpen = { ...secureOpen, ...secureColumns(after) };
+    cluster = after;
+    updates.clear();
+    sent.clear();
+    proposals.clear();
+    views.clear();
   };
   const ourDelta = new RegExp(`^${escapeRegExp(`${tenant}/${problem}/delta/`)}(\\d+)${escapeRegExp(`/${node.name}`)}$`);
   const ready = (): LocalSolver<NodePlan, Float64Array> =>
@@ -131,17 +163,16 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
           return {
             stop: `${node.name} sent masked contributions to secure problem ${problem} before it restarted, and its journal does not hold them (its values are only in masked words): start it under a new --problem-id`,
           };
-        const solving = solvingThroughputs(event.body.cluster);
-        const all = decompose(solving, policyForm(solving)).nodes;
-        secureOpen = { settings: event.body.secure, layout: clusterLayout(all), nodes: all, columns: all[at], agents };
+        secureOpen = { settings: event.body.secure, agents, ...secureColumns(event.body.cluster) };
       }
       if (planned !== undefined) {
-        const solving = solvingThroughputs(event.body.cluster);
-        const decomposition = decompose(solving, policyForm(solving), node.name);
-        solver = nodeSolver(decomposition.nodes[0], event.body.admm.censor ?? 0);
+        censor = event.body.admm.censor ?? 0;
+        const columns = ownColumns(event.body.cluster);
+        solver = nodeSolver(columns.node, censor);
+        signal = new Float64Array(columns.resources);
+        committed = new Float64Array(columns.node.columns.length);
         maxStaleness = event.body.admm.maxStaleness;
-        signal = new Float64Array(decomposition.coupling.resources);
-        committed = new Float64Array(decomposition.nodes[0].columns.length);
+        cluster = event.body.cluster;
         opened = { id: event.id, agents };
       }
       return { agents };
@@ -181,6 +212,13 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         return undefined;
       }
       if (event.schema !== "cluster-plan/1") return undefined;
+      if (event.body.changes !== undefined && event.round > changedAt && cluster !== undefined) {
+        changedAt = event.round;
+        takeChanges(
+          cluster,
+          event.body.changes.reduce((c, change) => applyChange(c, change), cluster),
+        );
+      }
       // The signal first: the next plan's update is relative to this one's, whether or not its roster is refused below.
       applyUpdate(signal, event.body.signal);
       if (secureOpen !== undefined && event.body.status === "running") secure.takeRoster(event.round, event.body.roster ?? {}, event.body.joins);

@@ -3,6 +3,7 @@ import type { NodeAdapter, ScenarioFormat } from "../../core/scenario-format.ts"
 import { ACCELERATOR_ADAPTERS } from "./adapters/registry.ts";
 import { CLUSTER_FORMAT, clusterOpenEvent, clusterTenantsOf, parseClusterScenario, type ClusterScenario } from "./cluster-scenario.ts";
 import { nodeAgent } from "./node-agent.ts";
+import { isClusterState } from "./cluster-fold.ts";
 import { describeObjective, policyForm } from "./policy.ts";
 import { solveAllocationReference } from "./reference-lp.ts";
 import { allocationPicture } from "./render.ts";
@@ -38,6 +39,11 @@ export const clusterScenarios: ScenarioFormat<ClusterScenario> = {
     const solved = await solveAllocationReference(cluster, policyForm(s.cluster));
     return solved.status === "optimal" ? { status: "optimal", objective: solved.objective, seconds: solved.seconds, allocations: solved.x } : solved;
   },
+  // The fold's cluster is the scenario's until a churn entry changes its jobs.
+  changed: (s, problem) =>
+    isClusterState(problem) && JSON.stringify(problem.open.cluster.jobs) !== JSON.stringify(s.cluster.jobs)
+      ? { ...s, cluster: problem.open.cluster }
+      : undefined,
   picture: (s, allocations) => allocationPicture(s.cluster, allocations),
   describeObjective: (s, objective) => describeObjective(s.cluster, objective),
   progressEvery: 100,

@@ -1,5 +1,6 @@
 import { parseAdmmSettings, parseAgreementKey, parseSecureSettings, PLAN_STATUSES, SECURE_PLAN_FIELDS, type SchemaTable } from "../../core/schemas.ts";
-import { declareBody, field, optional, type BodyOfDeclared } from "../../core/wire-schema.ts";
+import { declareBody, defaulted, field, optional, type BodyOfDeclared } from "../../core/wire-schema.ts";
+import { checkChangesSomething, parseArrivals, parseDepartures, parseRemeasured } from "./churn.ts";
 import * as v from "../../core/validate.ts";
 import type { ClusterProblem, TypeAllocation } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
@@ -33,6 +34,22 @@ const CLUSTER_OPEN_1 = declareBody("open", {
   /** Secure aggregation (core/problem-spec.ts SecureSettings; the nodes' sums per job and type): absent, plain rounds, as in older streams. */
   secure: optional("object", parseSecureSettings, { fractionBits: 30, maxAbs: 1024, threshold: 2 }),
 });
+
+/**
+ * A change of a running cluster problem's jobs (churn.ts ClusterChange): jobs that arrive, jobs
+ * that depart, new measured throughputs. Only a coordinator of the platform's tenant publishes it
+ * (it travels on the round subject); the fold applies it when the next round closes, and the plan
+ * of that round carries it to the nodes.
+ */
+const CLUSTER_CHANGE_1 = declareBody(
+  "change",
+  {
+    arrive: defaulted("array:object", parseArrivals, [], [{ name: "j2", tenant: "t", throughput: { A100: 1 } }]),
+    depart: defaulted("array:string", parseDepartures, [], ["j"]),
+    throughput: defaulted("map:object", parseRemeasured, {}, { j: { A100: 2 } }),
+  },
+  checkChangesSomething,
+);
 
 const NODE_JOIN_1 = declareBody("join", {
   type: field("string", (x, at) => v.string(x, at), "A100"),
@@ -71,6 +88,14 @@ const CLUSTER_PLAN_1 = declareBody("plan", {
    * round whose plan misses an SLO floor (it proves nothing).
    */
   gap: optional("number", v.nonNegative, 1e-3),
+  /**
+   * The changes of the cluster (cluster-change/1 bodies, in the order the stream took them) this
+   * round applied after its step: the nodes apply them too, and the signal is then sent whole (its
+   * entries are the changed cluster's). Absent in every other round.
+   */
+  changes: optional("array:object", (x, at): readonly ClusterChangeBody[] => v.array(x, at).map((c, i) => CLUSTER_CHANGE_1.parse(c, `${at}[${i}]`)), [
+    { arrive: [], depart: ["j"], throughput: {} },
+  ]),
   ...SECURE_PLAN_FIELDS,
 });
 
@@ -86,6 +111,7 @@ const TENANT_PLAN_1 = declareBody("plan", {
 });
 
 export type ClusterOpenBody = BodyOfDeclared<typeof CLUSTER_OPEN_1>;
+export type ClusterChangeBody = BodyOfDeclared<typeof CLUSTER_CHANGE_1>;
 export type NodeJoinBody = BodyOfDeclared<typeof NODE_JOIN_1>;
 export type NodeDeltaBody = BodyOfDeclared<typeof NODE_DELTA_1>;
 export type ClusterPlanBody = BodyOfDeclared<typeof CLUSTER_PLAN_1>;
@@ -94,6 +120,7 @@ export type TenantPlanBody = BodyOfDeclared<typeof TENANT_PLAN_1>;
 declare module "../../core/schemas.ts" {
   interface BodyOf {
     "cluster-open/1": ClusterOpenBody;
+    "cluster-change/1": ClusterChangeBody;
     "node-join/1": NodeJoinBody;
     "node-delta/1": NodeDeltaBody;
     "cluster-plan/1": ClusterPlanBody;
@@ -103,6 +130,7 @@ declare module "../../core/schemas.ts" {
 
 export const ACCELERATOR_ALLOCATION_SCHEMAS: SchemaTable = {
   "cluster-open/1": CLUSTER_OPEN_1,
+  "cluster-change/1": CLUSTER_CHANGE_1,
   "node-join/1": NODE_JOIN_1,
   "node-delta/1": NODE_DELTA_1,
   "cluster-plan/1": CLUSTER_PLAN_1,
