@@ -90,6 +90,7 @@ export async function readStream(js: JetStreamClient, stream: string, options: R
             current,
             () => lastProgress,
             () => delivered,
+            () => stopped,
           );
           for await (const m of current) {
             // A message lost on the way (a slow reader's drop) leaves a gap: start again after the last one.
@@ -197,10 +198,12 @@ const HEARTBEAT_MS = 2500;
  * the client's own missed-heartbeat notice does not always come when the server that held the
  * consumer died.
  */
-function watchServer(messages: ConsumerMessages, lastMessageAt: () => number, delivered: () => number): void {
+function watchServer(messages: ConsumerMessages, lastMessageAt: () => number, delivered: () => number, stopped: () => boolean): void {
   let lastSign = Date.now();
   const timer = setInterval(() => {
-    if (Date.now() - Math.max(lastSign, lastMessageAt()) > QUIET_MS) messages.stop();
+    // A reader stopped while nobody iterates it (its last message taken by hand, not by a loop) never sees its consumer close: nothing keeps the process.
+    if (stopped()) clearInterval(timer);
+    else if (Date.now() - Math.max(lastSign, lastMessageAt()) > QUIET_MS) messages.stop();
   }, 1000);
   void (async () => {
     for await (const status of messages.status()) {

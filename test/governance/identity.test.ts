@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { isCatoptError } from "../../src/core/errors.ts";
 import { base58Decode, base58Encode } from "../../src/governance/base58.ts";
 import { didFromPublicKey, didKeyProblem, publicKeyFromDid } from "../../src/governance/did-key.ts";
-import { generateIdentity, identityFromSeed, signBytes, verifyBytes } from "../../src/governance/identity.ts";
+import { generateIdentity, identityFromSeed, signBytes, verificationsDone, verifyBytes } from "../../src/governance/identity.ts";
 import { keyFile, loadIdentity, saveIdentity } from "../../src/governance/keystore.ts";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -56,6 +56,21 @@ test("a signature verifies for exactly its bytes and its signer", () => {
   const flipped = Uint8Array.from(sig, (b, i) => (i === 5 ? b ^ 1 : b));
   assert.not.ok(verifyBytes(alice.did, bytes, flipped), "a flipped signature bit");
   assert.not.ok(verifyBytes(alice.did, bytes, flipped), "and again");
+});
+
+test("nobody verifies what it signed itself, and a message read by several parties of one process is verified once", () => {
+  const alice = generateIdentity("alice");
+  const bytes = new TextEncoder().encode("plan 7");
+  const before = verificationsDone();
+  const sig = signBytes(alice, bytes);
+  assert.ok(verifyBytes(alice.did, bytes, sig), "its own signature reads back good");
+  assert.is(verificationsDone(), before, "without a verification");
+  const bob = generateIdentity("bob");
+  const other = signBytes(bob, bytes);
+  const tampered = Uint8Array.from(other, (b, i) => (i === 0 ? b ^ 1 : b));
+  assert.not.ok(verifyBytes(bob.did, bytes, tampered));
+  assert.not.ok(verifyBytes(bob.did, bytes, tampered), "a bad one is judged afresh");
+  assert.is(verificationsDone(), before + 2);
 });
 
 test("the key store writes 0600 files, reads them back, and refuses missing, exposed, corrupt or duplicate keys", async () => {

@@ -39,11 +39,9 @@ export const clusterScenarios: ScenarioFormat<ClusterScenario> = {
     const solved = await solveAllocationReference(cluster, policyForm(s.cluster));
     return solved.status === "optimal" ? { status: "optimal", objective: solved.objective, seconds: solved.seconds, allocations: solved.x } : solved;
   },
-  // The fold's cluster is the scenario's until a churn entry changes its jobs.
+  // The fold's cluster is the scenario's until a churn entry changes its jobs (the wire sorts a map's keys: compared in that order).
   changed: (s, problem) =>
-    isClusterState(problem) && JSON.stringify(problem.open.cluster.jobs) !== JSON.stringify(s.cluster.jobs)
-      ? { ...s, cluster: problem.open.cluster }
-      : undefined,
+    isClusterState(problem) && jobsKey(problem.open.cluster) !== jobsKey(s.cluster) ? { ...s, cluster: problem.open.cluster } : undefined,
   picture: (s, allocations) => allocationPicture(s.cluster, allocations),
   describeObjective: (s, objective) => describeObjective(s.cluster, objective),
   progressEvery: 100,
@@ -63,6 +61,10 @@ export const clusterScenarios: ScenarioFormat<ClusterScenario> = {
     ]),
   ),
 };
+
+/** A cluster's jobs as text, each job's throughputs by type in sorted order. */
+const jobsKey = (cluster: ClusterScenario["cluster"]): string =>
+  JSON.stringify(cluster.jobs.map((j) => ({ ...j, throughput: Object.fromEntries(Object.entries(j.throughput).sort(([a], [b]) => (a < b ? -1 : 1))) })));
 
 function noNode(s: ClusterScenario, name: string): never {
   throw catoptError("USAGE", `cluster scenario ${s.name} has no node "${name}" (its nodes: ${s.cluster.nodes.map((n) => n.name).join(", ")})`);
