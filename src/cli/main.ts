@@ -12,6 +12,7 @@ import { contractsCommand } from "./contracts.ts";
 import { credsCommand } from "./creds.ts";
 import { serverCommand } from "./server.ts";
 import { coordinatorCommand } from "./coordinator.ts";
+import { changeCommand } from "./change.ts";
 import { governanceCommand } from "./governance.ts";
 import { idCommand } from "./id.ts";
 import { privacyCommand } from "./privacy.ts";
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
     serverCommand,
     agentCommand,
     coordinatorCommand,
+    changeCommand,
     watchCommand,
     replayCommand,
     streamsCommand,
