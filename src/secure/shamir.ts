@@ -26,7 +26,7 @@ export function splitSecret(secret: Uint8Array, holders: number, threshold: numb
   return Array.from({ length: holders }, (_, i) => {
     const x = BigInt(i + 1);
     let y = 0n;
-    for (let k = coefficients.length - 1; k >= 0; k--) y = (y * x + coefficients[k]) % P;
+    for (let k = coefficients.length - 1; k >= 0; k--) y = mersenne(y * x + coefficients[k]);
     return { x: i + 1, y: fromBigInt(y, SHARE_BYTES) };
   });
 }
@@ -56,6 +56,12 @@ export function combineShares(shares: readonly Share[]): Uint8Array {
 
 const mod = (a: bigint): bigint => ((a % P) + P) % P;
 
+/** v mod P for 0 <= v < P * 2^521, P a Mersenne prime: a shift and a mask instead of a division. */
+function mersenne(v: bigint): bigint {
+  const r = (v & P) + (v >> 521n);
+  return r >= P ? r - P : r;
+}
+
 /** a^(P-2) mod P: the inverse in a prime field (Fermat). */
 function inverse(a: bigint): bigint {
   let [result, base, exponent] = [1n, mod(a), P - 2n];
@@ -67,17 +73,13 @@ function inverse(a: bigint): bigint {
   return result;
 }
 
+// Through hex: a byte at a time in BigInt arithmetic cost more than the field's own products (a secure round converts every share).
 function toBigInt(bytes: Uint8Array): bigint {
-  let value = 0n;
-  for (const b of bytes) value = (value << 8n) | BigInt(b);
-  return value;
+  return bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`);
 }
 
 function fromBigInt(value: bigint, length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = length - 1; i >= 0; i--) {
-    bytes[i] = Number(value & 0xffn);
-    value >>= 8n;
-  }
-  return bytes;
+  const hex = value.toString(16);
+  if (hex.length > 2 * length) throw new RangeError(`${value} does not fit ${length} bytes`);
+  return Uint8Array.from(Buffer.from(hex.padStart(2 * length, "0"), "hex"));
 }

@@ -2,7 +2,13 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { eventId, type CatoptEvent } from "../../src/core/event.ts";
 import type { FamilyAgent } from "../../src/core/family.ts";
+import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
+import { encode } from "../../src/core/codec.ts";
 import { Refusal } from "../../src/core/refusal.ts";
+import { clusterOpenEvent } from "../../src/families/accelerator-allocation/cluster-scenario.ts";
+import { clusterScenarios } from "../../src/families/accelerator-allocation/scenario-format.ts";
+import { decodeEvent } from "../../src/families/registry.ts";
+import { loadScenarioOf } from "../../src/run/scenario-files.ts";
 import { applyChange, type ClusterChange } from "../../src/families/accelerator-allocation/churn.ts";
 import { acceleratorAllocation, expectedClusterPlanEvent, openCluster, type ClusterState } from "../../src/families/accelerator-allocation/cluster-fold.ts";
 import type { ClusterProblem } from "../../src/families/accelerator-allocation/cluster.ts";
@@ -156,6 +162,18 @@ test("a change is refused, with why, before the problem starts, after it ends, w
     refusal(() => acceleratorAllocation.apply(once, changeEvent(0, { arrive: [], depart: [cluster.jobs[0].name], throughput: {} }), undefined)),
     /departs, but the cluster has no such job/,
   );
+});
+
+test("a run is judged against the scenario's cluster until a change applies, then against the changed one (the wire's key order aside)", async () => {
+  const scenario = await loadScenarioOf(clusterScenarios, "gavel-small", PROJECT_ROOT);
+  // As the fold holds it: the open event read back from the wire, which sorts a map's keys.
+  const open = decodeEvent(encode(clusterOpenEvent(tenant, problem, scenario))) as CatoptEvent<"cluster-open/1">;
+  const folded = openCluster(open);
+  assert.is(clusterScenarios.changed?.(scenario, folded), undefined, "gavel-small unchanged: its reference stands");
+  const changedCluster = applyChange(folded.open.cluster, { arrive: [], depart: [scenario.cluster.jobs[0].name], throughput: {} });
+  const changedState: ClusterState = { ...folded, open: { ...folded.open, cluster: changedCluster } };
+  const after = clusterScenarios.changed?.(scenario, changedState);
+  assert.equal(after?.cluster.jobs.length, scenario.cluster.jobs.length - 1);
 });
 
 test("only a coordinator of the platform's tenant changes its cluster: an agent's cluster-change/1 is refused", () => {
