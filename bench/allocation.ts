@@ -67,7 +67,7 @@ for (const jobs of sizes) {
       const started = performance.now();
       const run = solveAllocationInProcess(
         problem,
-        { ...admm, gap: undefined, rhoEvery: undefined },
+        { ...admm, gap: undefined, rhoEvery: undefined, balanceRounds: 100 },
         (round) => round % 500 === 0 && process.stderr.write(`\r  ${jobs} jobs ${policy} by residuals: round ${round}`),
       );
       process.stderr.write("\r\x1b[K");

@@ -9,9 +9,9 @@ import { applyChange, parseChange, type ClusterChange } from "./churn.ts";
 import { parseAdmm, parseRounds, parseScenarioFaults, roundTimeoutOf, scenarioParse, tokenField } from "../../core/scenario-fields.ts";
 import * as v from "../../core/validate.ts";
 import { didYouMean } from "../../core/suggest.ts";
-import type { ClusterProblem } from "./cluster.ts";
+import type { ClusterProblem, PolicyName } from "./cluster.ts";
 import { parseCluster } from "./cluster-parse.ts";
-import { ALLOCATION_ADMM } from "./solve-in-process.ts";
+import { allocationAdmm } from "./solve-in-process.ts";
 
 /**
  * A cluster scenario file, format "catopt-cluster/1" (see scenarios/gavel-small/scenario.json):
@@ -45,8 +45,8 @@ export function parseClusterScenario(json: unknown, source: string): ClusterScen
  * four times epsAbs, held fixed, kept it from converging in 20,000 rounds (halving every 1,000
  * rounds, as the threshold does, it converged in 1,104).
  */
-function clusterAdmm(value: unknown): AdmmSettings {
-  const admm = parseAdmm(value, "scenario.admm", ALLOCATION_ADMM);
+function clusterAdmm(value: unknown, policy: PolicyName): AdmmSettings {
+  const admm = parseAdmm(value, "scenario.admm", allocationAdmm(policy));
   const named = value !== undefined && (value as Record<string, unknown>).censor !== undefined;
   return named ? admm : { ...admm, censor: admm.epsAbs };
 }
@@ -55,7 +55,7 @@ function parse(json: unknown, source: string): ClusterScenario {
   const s = v.record(json, "scenario");
   if (s.format !== CLUSTER_FORMAT) throw new v.ValidationError("scenario.format", `expected "${CLUSTER_FORMAT}", got ${JSON.stringify(s.format)}`);
   const cluster = parseCluster(s, "scenario");
-  const admm = clusterAdmm(s.admm);
+  const admm = clusterAdmm(s.admm, cluster.policy);
   const rounds = parseRounds(s.rounds, "scenario.rounds", cluster.nodes.length);
   // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
   if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1)
