@@ -166,8 +166,8 @@ function clustersAfter(cluster: ClusterProblem, churn: readonly ScriptedChange[]
 /** The platform's cluster-change/1 for a churn entry: its id names the entry, so that each is its own event. */
 function scriptedChange({ round, change }: ScriptedChange, index: number): ScriptedEvent {
   const parts = [
-    change.arrive.length > 0 ? `${change.arrive.length} job(s) arrive` : "",
-    change.depart.length > 0 ? `${change.depart.length} depart` : "",
+    change.arrive.length > 0 ? `${change.arrive.length} ${change.arrive.length === 1 ? "job arrives" : "jobs arrive"}` : "",
+    change.depart.length > 0 ? `${change.depart.length} ${change.depart.length === 1 ? "departs" : "depart"}` : "",
     Object.keys(change.throughput).length > 0 ? `${Object.keys(change.throughput).length} re-measured` : "",
   ].filter((p) => p !== "");
   return {
