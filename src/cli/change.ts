@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { readStream } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
@@ -81,9 +81,9 @@ export const changeCommand: Command = {
         if (err instanceof ValidationError) throw catoptError("INPUT_INVALID", err.message, err);
         throw err;
       }
-      // Its id names its bytes: the same change sent twice is one event (the stream drops the second), another is its own.
-      const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
-      const event = { schema, id: eventId(tenant, problem, "change", 0, digest), tenant, problem, round: 0, base: 0, body } as AnyEvent;
+      // A new id each time (randomness enters here, at the boundary): a change sent again on purpose is another change,
+      // while the same signed event read twice is refused by the fold.
+      const event = { schema, id: eventId(tenant, problem, "change", 0, randomBytes(8).toString("hex")), tenant, problem, round: 0, base: 0, body } as AnyEvent;
       const ack = await publishEvent(bus.js, roundSubject(tenant, problem), event, signer);
       io.out(
         `published ${schema} to ${tenant}/${problem} (stream seq ${ack.seq}${ack.duplicate ? ", already there" : ""}): it applies when the next round closes, and that round's plan carries it\n`,

@@ -35,8 +35,20 @@ export function seedOf(identity: Identity): Uint8Array {
 export function signBytes(identity: Identity, bytes: Uint8Array): Uint8Array {
   const signature = Uint8Array.from(sign(null, bytes, identity.privateKey));
   // What we signed is good by construction: reading it back (the coordinator folds its own rounds and plans) verifies nothing again.
-  holdGood(verdictId(identity.did, bytes, signature));
+  // Held under the key's own DID, never the one the identity states: a hand-made { did: someone else's, privateKey: ours } plants nothing.
+  holdGood(verdictId(didOfKey(identity.privateKey), bytes, signature));
   return signature;
+}
+
+const keyDids = new WeakMap<KeyObject, string>();
+
+function didOfKey(privateKey: KeyObject): string {
+  let did = keyDids.get(privateKey);
+  if (did === undefined) {
+    did = fromPrivateKey("", privateKey).did;
+    keyDids.set(privateKey, did);
+  }
+  return did;
 }
 
 /** Whether `signature` is the Ed25519 signature of `bytes` by the key of `did` (false on any malformed input). */

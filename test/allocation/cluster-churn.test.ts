@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { eventId, type CatoptEvent } from "../../src/core/event.ts";
+import { eventId, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
 import type { FamilyAgent } from "../../src/core/family.ts";
 import { PROJECT_ROOT } from "../../src/bus/embedded-server.ts";
 import { encode } from "../../src/core/codec.ts";
@@ -45,9 +45,9 @@ const openEvent = (admm = ALLOCATION_ADMM): CatoptEvent<"cluster-open/1"> => ({
   base: -1,
   body: { cluster, admm, tenantPlanEvery: 1 },
 });
-const changeEvent = (round: number, body: ClusterChange): CatoptEvent<"cluster-change/1"> => ({
+const changeEvent = (round: number, body: ClusterChange, label = "c"): CatoptEvent<"cluster-change/1"> => ({
   schema: "cluster-change/1",
-  id: eventId(tenant, problem, "change", round, "c"),
+  id: eventId(tenant, problem, "change", round, label),
   tenant,
   problem,
   round,
@@ -65,7 +65,9 @@ const roundEvent = (round: number, took: string[]): CatoptEvent<"round/2"> => ({
 });
 
 /** The fold and one node agent per node, in one loop: what the stream carries, in its order. */
-function start(): { p: ClusterState; agents: FamilyAgent[]; plans: NodePlan[] } {
+type Loop = { p: ClusterState; agents: FamilyAgent[]; plans: NodePlan[]; coordinator: AnyEvent[]; own: AnyEvent[][] };
+
+function start(): Loop {
   const open = openEvent();
   let p = openCluster(open);
   const agents = cluster.nodes.map((n) => nodeAgent(tenant, problem, n));
@@ -79,10 +81,11 @@ function start(): { p: ClusterState; agents: FamilyAgent[]; plans: NodePlan[] } 
   const first = roundEvent(0, joins);
   p = acceleratorAllocation.closeRound(p, first);
   for (const agent of agents) agent.plan(first);
-  return { p, agents, plans: agents.map((a) => a.plan(expectedClusterPlanEvent(p)) as NodePlan) };
+  const plan = expectedClusterPlanEvent(p);
+  return { p, agents, plans: agents.map((a) => a.plan(plan) as NodePlan), coordinator: [open, first, plan], own: agents.map(() => []) };
 }
 
-function round(state: { p: ClusterState; agents: FamilyAgent[]; plans: NodePlan[] }): void {
+function round(state: Loop): void {
   const r = state.p.round + 1;
   const took: string[] = [];
   for (const [n, agent] of state.agents.entries()) {
@@ -90,6 +93,7 @@ function round(state: { p: ClusterState; agents: FamilyAgent[]; plans: NodePlan[
     const committed = plan.committed as Float64Array;
     const delta = agent.deltaEvent({ planRound: r - 1, committed, proposed: agent.solver.step(plan, committed) }) as CatoptEvent<"node-delta/1">;
     state.p = acceleratorAllocation.apply(state.p, delta, cluster.nodes[n].name);
+    state.own[n].push(delta);
     took.push(delta.id);
   }
   const closing = roundEvent(r, took);
@@ -98,6 +102,7 @@ function round(state: { p: ClusterState; agents: FamilyAgent[]; plans: NodePlan[
   state.p = acceleratorAllocation.apply(state.p, plan, undefined);
   for (const agent of state.agents) agent.plan(closing);
   state.plans = state.agents.map((a) => a.plan(plan) as NodePlan);
+  state.coordinator.push(closing, plan);
   // Every node's committed values are the fold's, column for column, before a change and after it.
   for (const [n, next] of state.plans.entries()) assert.equal([...(next.committed as Float64Array)], state.p.y[n], `node ${n} after round ${r}`);
 }
@@ -113,6 +118,18 @@ test("a change taken mid-run applies when the next round closes; nodes follow it
   assert.equal(state.p.open.cluster, changed);
   assert.equal(state.p.plan?.changes, [body], "the round's plan carries the change");
   assert.is(state.p.changes, undefined);
+  for (let r = 0; r < 20; r++) round(state);
+  // A node agent started afresh mid-run, after the change, rebuilds its values from its own deltas and what the coordinator published (as agent-runner.ts reads them back).
+  for (const [n, node] of cluster.nodes.entries()) {
+    const restarted = nodeAgent(tenant, problem, node);
+    restarted.resume?.(state.own[n]);
+    let last: NodePlan | undefined;
+    for (const event of state.coordinator) {
+      restarted.opened(event);
+      last = (restarted.plan(event) as NodePlan | undefined) ?? last;
+    }
+    assert.equal([...((last as NodePlan).committed as Float64Array)], state.p.y[n], `${node.name} restarted after round ${state.p.round}`);
+  }
   while (state.p.phase === "running" && state.p.round < 5000) round(state);
   assert.is(state.p.phase, "converged");
   const exact = await solveAllocationReference(changed, policyForm(changed));
@@ -157,10 +174,40 @@ test("a change is refused, with why, before the problem starts, after it ends, w
     /job nobody departs, but the cluster has no such job/,
   );
   // Checked against the changes before it: the same job cannot depart twice.
-  const once = acceleratorAllocation.apply(running, changeEvent(0, { arrive: [], depart: [cluster.jobs[0].name], throughput: {} }), undefined);
+  const departs = { arrive: [], depart: [cluster.jobs[0].name], throughput: {} };
+  const once = acceleratorAllocation.apply(running, changeEvent(0, departs), undefined);
   assert.match(
-    refusal(() => acceleratorAllocation.apply(once, changeEvent(0, { arrive: [], depart: [cluster.jobs[0].name], throughput: {} }), undefined)),
+    refusal(() => acceleratorAllocation.apply(once, changeEvent(0, departs, "again"), undefined)),
     /departs, but the cluster has no such job/,
+  );
+  // The same signed change read again (past the stream's duplicate window) counts once.
+  assert.match(
+    refusal(() => acceleratorAllocation.apply(once, changeEvent(0, departs), undefined)),
+    /was taken already: a change counts once/,
+  );
+  const [a, b] = cluster.jobs;
+  assert.match(
+    refusal(() => acceleratorAllocation.apply(running, changeEvent(0, { ...departs, depart: [a.name, a.name] }), undefined)),
+    /departs twice/,
+  );
+  const own = { ...b, name: "own", tenant };
+  assert.match(
+    refusal(() => acceleratorAllocation.apply(running, changeEvent(0, { ...body, arrive: [own] }), undefined)),
+    /the platform's own tenant/,
+  );
+  // A throughput so small that a max-min demand would round to nothing (it made every job's scale NaN).
+  const tiny = { ...b, name: "tiny", throughput: { [Object.keys(b.throughput)[0]]: 5e-324 } };
+  assert.match(
+    refusal(() => acceleratorAllocation.apply(running, changeEvent(0, { ...body, arrive: [tiny] }), undefined)),
+    /is below 1e-6/,
+  );
+  // At most 64 wait for one round.
+  let waiting = running;
+  const remeasure = { arrive: [], depart: [], throughput: { [b.name]: b.throughput } };
+  for (let i = 0; i < 64; i++) waiting = acceleratorAllocation.apply(waiting, changeEvent(0, remeasure, `r${i}`), undefined);
+  assert.match(
+    refusal(() => acceleratorAllocation.apply(waiting, changeEvent(0, remeasure, "r64"), undefined)),
+    /64 changes of cluster problem churn wait for round 1 already/,
   );
 });
 

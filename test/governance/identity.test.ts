@@ -71,6 +71,10 @@ test("nobody verifies what it signed itself, and a message read by several parti
   assert.not.ok(verifyBytes(bob.did, bytes, tampered));
   assert.not.ok(verifyBytes(bob.did, bytes, tampered), "a bad one is judged afresh");
   assert.is(verificationsDone(), before + 2);
+  // An identity that states someone else's DID beside its own key plants no good verdict for that DID.
+  const posing = { ...alice, did: bob.did };
+  const claimed = signBytes(posing, bytes);
+  assert.not.ok(verifyBytes(bob.did, bytes, claimed), "a signature by alice's key is not bob's");
 });
 
 test("the key store writes 0600 files, reads them back, and refuses missing, exposed, corrupt or duplicate keys", async () => {

@@ -68,14 +68,19 @@ function bounded<T>(items: readonly T[], at: string): readonly T[] {
  */
 export function applyChange(problem: ClusterProblem, change: ClusterChange, at = "change"): ClusterProblem {
   const names = new Set(problem.jobs.map((j) => j.name));
-  for (const name of change.depart) if (!names.has(name)) throw new v.ValidationError(`${at}.depart`, `job ${name} departs, but the cluster has no such job`);
+  const departing = new Set<string>();
+  for (const name of change.depart) {
+    if (!names.has(name)) throw new v.ValidationError(`${at}.depart`, `job ${name} departs, but the cluster has no such job`);
+    if (departing.has(name)) throw new v.ValidationError(`${at}.depart`, `job ${name} departs twice`);
+    departing.add(name);
+  }
   for (const name of Object.keys(change.throughput))
-    if (!names.has(name) || change.depart.includes(name))
+    if (!names.has(name) || departing.has(name))
       throw new v.ValidationError(`${at}.throughput.${name}`, `job ${name}'s throughput changes, but it is not a job that stays`);
   for (const job of change.arrive)
     if (names.has(job.name)) throw new v.ValidationError(`${at}.arrive`, `job ${job.name} arrives, but the cluster has it already`);
   const remeasured = (job: ClusterJob): ClusterJob => (Object.hasOwn(change.throughput, job.name) ? { ...job, throughput: change.throughput[job.name] } : job);
-  const jobs = [...problem.jobs.filter((j) => !change.depart.includes(j.name)).map(remeasured), ...change.arrive];
+  const jobs = [...problem.jobs.filter((j) => !departing.has(j.name)).map(remeasured), ...change.arrive];
   return parseCluster({ ...problem, jobs }, at);
 }
 

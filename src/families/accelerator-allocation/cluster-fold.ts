@@ -97,6 +97,8 @@ export type ClusterState = {
    * written before changes), so such states hash as before. The cluster as it stands is `open.cluster`.
    */
   readonly changes?: readonly ClusterChange[];
+  /** The ids of every change taken (absent before the first): a change read twice is refused. */
+  readonly changeIds?: readonly string[];
   /** The cluster plan the last closed round implies; the coordinator publishes exactly this. */
   readonly plan: ClusterPlanBody | null;
   readonly planRound: number;
@@ -135,6 +137,9 @@ const NO_RESIDUALS: Residuals = { primal: 0, dual: 0, epsPrimal: 0, epsDual: 0 }
 
 export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState {
   const open = event.body;
+  // The platform's tenant publishes the cluster plan on its plan subject: a job of its own would have its tenant plan there too.
+  const own = open.cluster.jobs.find((job) => job.tenant === event.tenant);
+  if (own !== undefined) reject(`job ${own.name} belongs to ${event.tenant}, the platform's own tenant: jobs belong to their own tenants`);
   const { decomposition } = derivedOf(open);
   if (open.secure !== undefined) checkSecureOpen(open, decomposition);
   return {
@@ -396,7 +401,7 @@ function finishRound(stepped: ClusterState, previousSignal: readonly number[], g
   const changes = stepped.changes;
   if (changes === undefined) return { ...stepped, plan: derivePlan(stepped, previousSignal, gap) };
   const before = stepped.open.cluster;
-  const open = { ...stepped.open, cluster: changes.reduce((c, change) => applyChange(c, change), before) };
+  const open = { ...stepped.open, cluster: pendingCluster(stepped) };
   const [old, next] = [derivedOf(stepped.open).decomposition, derivedOf(open).decomposition];
   const total = new Float64Array(next.coupling.resources);
   let values: Pick<ClusterState, "y" | "secure">;
@@ -433,16 +438,40 @@ function changeCluster(p: ClusterState, event: CatoptEvent<"cluster-change/1">):
     reject(
       `cluster problem ${p.problem} runs asynchronous rounds: its jobs change only with synchronous rounds (a late delta would count in the changed cluster)`,
     );
-  const changes = [...(p.changes ?? []), event.body];
+  // A signed change read again later (the stream's duplicate window passed) would undo what came after it: each counts once.
+  if (p.changeIds?.includes(event.id)) reject(`change ${event.id} was taken already: a change counts once`);
+  if ((p.changes?.length ?? 0) >= MAX_PENDING_CHANGES)
+    reject(`${MAX_PENDING_CHANGES} changes of cluster problem ${p.problem} wait for round ${p.round + 1} already: send this one once it closes`);
+  const platformJob = event.body.arrive.find((job) => job.tenant === p.tenant);
+  if (platformJob !== undefined)
+    reject(`change ${event.id}: job ${platformJob.name} arrives for ${p.tenant}, the platform's own tenant: jobs belong to their own tenants`);
   let after: ClusterProblem;
   try {
-    after = changes.reduce((c, change) => applyChange(c, change), p.open.cluster);
+    after = applyChange(pendingCluster(p), event.body);
   } catch (err) {
     if (err instanceof ValidationError) reject(`change ${event.id}: ${err.message}`);
     throw err;
   }
   if (p.open.secure !== undefined) checkSecureOpen({ ...p.open, cluster: after }, derivedOf({ ...p.open, cluster: after }).decomposition);
-  return { ...p, changes };
+  const changes = [...(p.changes ?? []), event.body];
+  pendingClusters.set(changes, after);
+  return { ...p, changes, changeIds: [...(p.changeIds ?? []), event.id] };
+}
+
+/** At most this many changes wait for one round: each is checked against the cluster the ones before it leave. */
+const MAX_PENDING_CHANGES = 64;
+
+// The cluster the waiting changes leave, by their list (a state's list is never changed in place): each change is applied once, not once per later one.
+const pendingClusters = new WeakMap<readonly ClusterChange[], ClusterProblem>();
+
+function pendingCluster(p: ClusterState): ClusterProblem {
+  if (p.changes === undefined) return p.open.cluster;
+  let after = pendingClusters.get(p.changes);
+  if (after === undefined) {
+    after = p.changes.reduce((c, change) => applyChange(c, change), p.open.cluster);
+    pendingClusters.set(p.changes, after);
+  }
+  return after;
 }
 
 /** A node's masked contribution (secure problems): checked like a delta, then held for its round's sum. */

@@ -8,7 +8,7 @@ import { POLICIES, typeCounts, type ClusterJob, type ClusterNode, type ClusterPr
  * error is a ValidationError naming the field's path below `at`.
  */
 export function parseCluster(fields: Readonly<Record<string, unknown>>, at: string): ClusterProblem {
-  const nodes = v.array(fields.nodes, `${at}.nodes`).map((item, i): ClusterNode => {
+  const nodes = bounded(v.array(fields.nodes, `${at}.nodes`), `${at}.nodes`, MAX_NODES, "nodes").map((item, i): ClusterNode => {
     const where = `${at}.nodes[${i}]`;
     const n = v.record(item, where);
     return { name: tokenField(n.name, `${where}.name`), type: v.string(n.type, `${where}.type`), count: v.integer(n.count, `${where}.count`, 1) };
@@ -21,7 +21,7 @@ export function parseCluster(fields: Readonly<Record<string, unknown>>, at: stri
   );
   const types = typeCounts(nodes);
 
-  const jobs = v.array(fields.jobs, `${at}.jobs`).map((item, i): ClusterJob => {
+  const jobs = bounded(v.array(fields.jobs, `${at}.jobs`), `${at}.jobs`, MAX_JOBS, "jobs").map((item, i): ClusterJob => {
     const where = `${at}.jobs[${i}]`;
     const job = parseJob(item, where);
     for (const type of Object.keys(job.throughput))
@@ -63,7 +63,12 @@ export function parseCluster(fields: Readonly<Record<string, unknown>>, at: stri
 export function parseJob(item: unknown, where: string): ClusterJob {
   const j = v.record(item, where);
   const throughput = v.numberMap(j.throughput, `${where}.throughput`);
-  for (const [type, t] of Object.entries(throughput)) if (t < 0) fail(`${where}.throughput.${type}`, `must be >= 0, got ${t}`);
+  for (const [type, t] of Object.entries(throughput)) {
+    if (t < 0) fail(`${where}.throughput.${type}`, `must be >= 0, got ${t}`);
+    if (t > 0 && t < MIN_THROUGHPUT)
+      fail(`${where}.throughput.${type}`, `${t} steps/s is below ${MIN_THROUGHPUT.toExponential()}: give 0 for a type the job cannot run on`);
+    if (t > MAX_THROUGHPUT) fail(`${where}.throughput.${type}`, `${t} steps/s is beyond ${MAX_THROUGHPUT}: rescale the units`);
+  }
   if (!Object.values(throughput).some((t) => t > 0)) fail(`${where}.throughput`, "the job can run on no type (every throughput is 0)");
   const optional = (key: string) => (j[key] === undefined ? {} : { [key]: v.positive(j[key], `${where}.${key}`) });
   return {
@@ -78,8 +83,24 @@ export function parseJob(item: unknown, where: string): ClusterJob {
 }
 
 function unique(names: readonly string[], at: string, what: string): void {
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice !== undefined) fail(at, `${what} "${twice}" appears twice`);
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) fail(at, `${what} "${name}" appears twice`);
+    seen.add(name);
+  }
+}
+
+/** A cluster holds at most this many nodes and jobs: bounds read before anything else, since changes may add jobs while a problem runs. */
+export const MAX_NODES = 10_000;
+export const MAX_JOBS = 100_000;
+
+/** The least positive throughput, steps/s (one step in about 12 days): below it a demand or a max-min unit rounds to nothing. */
+const MIN_THROUGHPUT = 1e-6;
+const MAX_THROUGHPUT = 1e9;
+
+function bounded(items: readonly unknown[], at: string, max: number, what: string): readonly unknown[] {
+  if (items.length > max) fail(at, `at most ${max} ${what}, got ${items.length}`);
+  return items;
 }
 
 function fail(at: string, message: string): never {

@@ -86,17 +86,15 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
    * The cluster changed, as the round's plan says (cluster-fold.ts finishRound does the same): our
    * committed time carried by job, the signal to be sent whole, what earlier rounds left dropped.
    */
-  const takeChanges = (before: ClusterProblem, after: ClusterProblem): void => {
+  const takeChanges = (before: ClusterProblem, after: ClusterProblem, round: number): void => {
     const columns = ownColumns(after);
     committed = carryColumns(before, ownColumns(before).node.columns, committed, after, columns.node.columns);
     solver = nodeSolver(columns.node, censor);
     signal = new Float64Array(columns.resources);
     if (secureOpen !== undefined) secureOpen = { ...secureOpen, ...secureColumns(after) };
     cluster = after;
-    updates.clear();
-    sent.clear();
-    proposals.clear();
-    views.clear();
+    // What rounds up to this one sent or proposed is of the old columns; a later round's (known again from the stream after a restart) is already of the new ones.
+    for (const byRound of [updates, sent, proposals, views]) for (const r of byRound.keys()) if (r <= round) byRound.delete(r);
   };
   const ourDelta = new RegExp(`^${escapeRegExp(`${tenant}/${problem}/delta/`)}(\\d+)${escapeRegExp(`/${node.name}`)}$`);
   const ready = (): LocalSolver<NodePlan, Float64Array> =>
@@ -217,6 +215,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         takeChanges(
           cluster,
           event.body.changes.reduce((c, change) => applyChange(c, change), cluster),
+          event.round,
         );
       }
       // The signal first: the next plan's update is relative to this one's, whether or not its roster is refused below.
