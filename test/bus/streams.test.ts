@@ -21,21 +21,6 @@ streams.after(async () => {
   await server?.stop();
 });
 
-streams("a live read stopped while nobody iterates it leaves no timer behind to keep the process", async () => {
-  const jsm = await jetstreamManager(nc);
-  await applyStreams(jsm, await loadStreamConfigs());
-  const js = jetstreamOf(nc);
-  const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-  const before = timers();
-  const reader = await readStream(js, EVENTS_STREAM, { filter: "catopt.t.delta.p.*", fromSeq: 1 });
-  await js.publish("catopt.t.delta.p.a", new Uint8Array([1]));
-  // One message taken by hand, as a caller that waits for a given count does; the read is never iterated again.
-  assert.is((await reader[Symbol.asyncIterator]().next()).value?.subject, "catopt.t.delta.p.a");
-  reader.stop();
-  await sleep(1500); // the server watch's interval looks once a second
-  assert.ok(timers() <= before, `${timers() - before} timer(s) left`);
-});
-
 streams("apply creates, then leaves alone, then updates what differs, keeping a stream's replicas unless asked", async () => {
   const jsm = await jetstreamManager(nc);
   const configs = await loadStreamConfigs();
@@ -63,6 +48,21 @@ streams("the embedded server runs on its own free port with its own temporary st
   } finally {
     await other.stop();
   }
+});
+
+streams("a live read stopped while nobody iterates it leaves no timer behind to keep the process", async () => {
+  const jsm = await jetstreamManager(nc);
+  await applyStreams(jsm, await loadStreamConfigs());
+  const js = jetstreamOf(nc);
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+  const before = timers();
+  const reader = await readStream(js, EVENTS_STREAM, { filter: "catopt.t.delta.p.*", fromSeq: 1 });
+  await js.publish("catopt.t.delta.p.a", new Uint8Array([1]));
+  // One message taken by hand, as a caller that waits for a given count does; the read is never iterated again.
+  assert.is((await reader[Symbol.asyncIterator]().next()).value?.subject, "catopt.t.delta.p.a");
+  reader.stop();
+  await sleep(1500); // the server watch's interval looks once a second
+  assert.ok(timers() <= before, `${timers() - before} timer(s) left`);
 });
 
 streams.run();
