@@ -35,13 +35,14 @@ export type ScenarioBase = {
 };
 
 /**
- * An event `catopt run` publishes once the coordinator has closed round `round`, as the
- * platform's operator would live (`catopt change`): signed by the run's coordinator identity, on
- * the problem's round subject, where only a coordinator may write. One that a problem that ended
- * first never gets is reported as not reached.
+ * An event `catopt run` publishes once the coordinator has closed round `round`, or `afterMs`
+ * after the run started (exactly one of them), as the platform's operator would live (`catopt
+ * change`): signed by the run's coordinator identity, on the problem's round subject, where only a
+ * coordinator may write. One that a problem that ended first never gets is reported as not reached.
  */
 export type ScriptedEvent = {
-  readonly round: number;
+  readonly round?: number;
+  readonly afterMs?: number;
   /** What it does, for the run's notes ("3 jobs arrive, 1 departs"). */
   readonly describe: string;
   event(tenant: string, problem: string): AnyEvent;

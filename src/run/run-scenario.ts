@@ -9,7 +9,8 @@ import { EVENTS_STREAM } from "../bus/streams.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { catoptError } from "../core/errors.ts";
 import type { FamilyProblem, PlanFacts, ProblemFamily } from "../core/family.ts";
-import type { ReferenceSolution, ScenarioBase, ScriptedEvent } from "../core/scenario-format.ts";
+import type { ReferenceSolution, ScenarioBase } from "../core/scenario-format.ts";
+import { scriptedPublisher, type ScriptedTimeline } from "./scripted-events.ts";
 import type { StreamMessage } from "../core/stream-message.ts";
 import type { AnyEvent } from "../core/event.ts";
 import { eventKindOf } from "../families/registry.ts";
@@ -107,9 +108,6 @@ export type RunReport = Outcome & {
   /** The scenario as its scripted events left it (the reference is this one's); null: unchanged. */
   readonly ended: ScenarioBase | null;
 };
-
-/** A scripted event (a cluster's churn): after which round it was published (null: the problem ended before its round). */
-export type ScriptedTimeline = { readonly round: number; readonly describe: string; published_after: number | null };
 
 export type LedgerOutcome = {
   readonly size: number;
@@ -279,15 +277,14 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     const scripted = scriptedPublisher(
       scenario.scripted ?? [],
       (event) => publishEvent(bus.js, roundSubject(tenant, problem), event, ids.coordinator),
-      tenant,
-      problem,
+      { tenant, problem, clock },
       note,
     );
     const onRound = (p: AnyProblemState): void => {
       closedAtMs.set(p.round, clock() - started);
       options.onRound?.(p);
       faults.onRound(p.round, (agent) => (roundRules(p).committedAt(agent) ?? 0) > 0);
-      if (p.phase === "running") scripted.onRound(p.round);
+      scripted.onRound(p.round, p.phase === "running");
     };
     let coordinator: CoordinatorOutcome;
     for (;;) {
@@ -436,40 +433,6 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     await cluster?.stop();
     await closeSecurity();
   }
-}
-
-/**
- * Publishes a scenario's scripted events (ScriptedEvent) as rounds close, one after another in
- * their order (two after one round must reach the stream in that order), and keeps when each went
- * out (null: the problem ended first).
- */
-function scriptedPublisher(
-  events: readonly ScriptedEvent[],
-  publish: (event: AnyEvent) => Promise<unknown>,
-  tenant: string,
-  problem: string,
-  note: (line: string) => void,
-): { onRound(round: number): void; settled(): Promise<void>; readonly timeline: ScriptedTimeline[] } {
-  const timeline: ScriptedTimeline[] = events.map((e) => ({ round: e.round, describe: e.describe, published_after: null }));
-  let chain: Promise<void> = Promise.resolve();
-  return {
-    timeline,
-    onRound: (round) => {
-      for (const [i, entry] of events.entries()) {
-        if (timeline[i].published_after !== null || round < entry.round) continue;
-        timeline[i].published_after = round;
-        note(`scripted: ${entry.describe}, after round ${round}`);
-        // Each in turn; a failed one is said and does not stop the next.
-        chain = chain
-          .then(() => publish(entry.event(tenant, problem)))
-          .then(
-            () => undefined,
-            (err: Error) => note(`scripted: could not publish "${entry.describe}": ${err.message}`),
-          );
-      }
-    },
-    settled: () => chain,
-  };
 }
 
 /** The event a round-subject message carries, for the report (the fold has judged it already: one that does not decode counts as none). */

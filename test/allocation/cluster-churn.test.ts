@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { eventId, type AnyEvent, type CatoptEvent } from "../../src/core/event.ts";
@@ -221,6 +223,28 @@ test("a run is judged against the scenario's cluster until a change applies, the
   const changedState: ClusterState = { ...folded, open: { ...folded.open, cluster: changedCluster } };
   const after = clusterScenarios.changed?.(scenario, changedState);
   assert.equal(after?.cluster.jobs.length, scenario.cluster.jobs.length - 1);
+});
+
+test("a scenario's churn entries: at a round or a time, in order, each checked against the cluster the ones before it leave", async () => {
+  const json = JSON.parse(await readFile(path.join(PROJECT_ROOT, "scenarios", "gavel-small-churn", "scenario.json"), "utf8"));
+  const withChurn = (churn: unknown[]) => () => clusterScenarios.parse({ ...json, churn }, "s.json");
+  const [first, second] = json.churn;
+  const timed = withChurn([first, { ...second, round: undefined, afterMs: 1500 }])();
+  assert.equal(
+    timed.scripted?.map((e) => [e.round, e.afterMs]),
+    [
+      [60, undefined],
+      [undefined, 1500],
+    ],
+  );
+  const cases: [unknown[], string][] = [
+    [[{ ...first, afterMs: 5 }], 'churn[0]: give it a "round" or an "afterMs", one of them'],
+    [[{ ...first, afterM: 5 }], 'churn[0].afterM: a churn entry has no such field (did you mean "afterMs"?)'],
+    [[second, first], "churn[1].round: expected an integer >= 120, got 60"],
+    [[first, first], "churn[1].depart: job a3c departs, but the cluster has no such job"],
+    [[{ ...first, round: undefined, afterMs: 1e12 }], "churn[0].afterMs: at most 86400000 (a day)"],
+  ];
+  for (const [churn, message] of cases) assert.throws(withChurn(churn), (err: Error) => err.message.includes(message), message);
 });
 
 test("only a coordinator of the platform's tenant changes its cluster: an agent's cluster-change/1 is refused", () => {

@@ -29,8 +29,8 @@ export type ClusterScenario = ScenarioBase & {
   readonly churn: readonly ScriptedChange[];
 };
 
-/** A churn entry: the change the platform sends once round `round` has closed. */
-export type ScriptedChange = { readonly round: number; readonly change: ClusterChange };
+/** A churn entry: the change the platform sends once round `round` has closed, or `afterMs` into the run (exactly one). */
+export type ScriptedChange = { readonly round?: number; readonly afterMs?: number; readonly change: ClusterChange };
 
 export const CLUSTER_FORMAT = "catopt-cluster/1";
 
@@ -137,7 +137,7 @@ function parseChurn(value: unknown, cluster: ClusterProblem, synchronous: boolea
   if (items.length > 0 && !synchronous)
     throw new v.ValidationError("scenario.churn", "jobs change only with synchronous rounds: drop scenario.rounds and admm.maxStaleness, or the churn");
   let current = cluster;
-  let last = 1;
+  let [lastRound, lastMs] = [1, 0];
   return items.map((item, i) => {
     const at = `scenario.churn[${i}]`;
     const fields = v.record(item, at);
@@ -147,15 +147,24 @@ function parseChurn(value: unknown, cluster: ClusterProblem, synchronous: boolea
         `${at}.${unknown}`,
         `a churn entry has no such field${didYouMean(unknown, CHURN_FIELDS)} (its fields: ${CHURN_FIELDS.join(", ")})`,
       );
-    const round = v.integer(fields.round, `${at}.round`, last);
+    if ((fields.round === undefined) === (fields.afterMs === undefined)) throw new v.ValidationError(at, 'give it a "round" or an "afterMs", one of them');
+    let when: { round: number } | { afterMs: number };
+    if (fields.round !== undefined) {
+      lastRound = v.integer(fields.round, `${at}.round`, lastRound);
+      when = { round: lastRound };
+    } else {
+      lastMs = v.integer(fields.afterMs, `${at}.afterMs`, lastMs);
+      if (lastMs > MAX_CHURN_MS) throw new v.ValidationError(`${at}.afterMs`, `at most ${MAX_CHURN_MS} (a day), got ${lastMs}`);
+      when = { afterMs: lastMs };
+    }
     const change = parseChange(fields, at);
     current = applyChange(current, change, at);
-    last = round;
-    return { round, change };
+    return { ...when, change };
   });
 }
 
-const CHURN_FIELDS = ["round", "arrive", "depart", "throughput"];
+const CHURN_FIELDS = ["round", "afterMs", "arrive", "depart", "throughput"];
+const MAX_CHURN_MS = 86_400_000;
 
 function clustersAfter(cluster: ClusterProblem, churn: readonly ScriptedChange[]): ClusterProblem[] {
   const clusters: ClusterProblem[] = [];
@@ -164,22 +173,23 @@ function clustersAfter(cluster: ClusterProblem, churn: readonly ScriptedChange[]
 }
 
 /** The platform's cluster-change/1 for a churn entry: its id names the entry, so that each is its own event. */
-function scriptedChange({ round, change }: ScriptedChange, index: number): ScriptedEvent {
+function scriptedChange({ round, afterMs, change }: ScriptedChange, index: number): ScriptedEvent {
   const parts = [
     change.arrive.length > 0 ? `${change.arrive.length} ${change.arrive.length === 1 ? "job arrives" : "jobs arrive"}` : "",
     change.depart.length > 0 ? `${change.depart.length} ${change.depart.length === 1 ? "departs" : "depart"}` : "",
     Object.keys(change.throughput).length > 0 ? `${Object.keys(change.throughput).length} re-measured` : "",
   ].filter((p) => p !== "");
   return {
-    round,
+    ...(round === undefined ? {} : { round }),
+    ...(afterMs === undefined ? {} : { afterMs }),
     describe: parts.join(", "),
     event: (tenant, problem) => ({
       schema: "cluster-change/1",
-      id: eventId(tenant, problem, "change", round, `churn-${index}`),
+      id: eventId(tenant, problem, "change", round ?? 0, `churn-${index}`),
       tenant,
       problem,
-      round,
-      base: round,
+      round: round ?? 0,
+      base: round ?? 0,
       body: change,
     }),
   };

@@ -22,7 +22,8 @@ export const clusterScenarios: ScenarioFormat<ClusterScenario> = {
       s.secure === undefined
         ? `plain rounds (${s.plainBecause ?? "secure aggregation is off"})`
         : `secure aggregation (fixed point 2^-${s.secure.fractionBits}, at least ${s.secure.threshold} nodes a round)`;
-    const churn = s.churn.length === 0 ? "" : `; churn: ${s.churn.length} change(s), after rounds ${s.churn.map((c) => c.round).join(", ")}`;
+    const when = s.churn.map((c) => (c.round === undefined ? `${c.afterMs} ms` : `round ${c.round}`));
+    const churn = s.churn.length === 0 ? "" : `; churn: ${s.churn.length} change(s), after ${when.join(", ")}`;
     return `cluster ${s.name}: ${s.cluster.nodes.length} node agents, ${s.cluster.jobs.length} jobs of ${tenants.length} tenants (${tenants.join(", ")}), policy ${s.cluster.policy}; ${rounds}${churn}`;
   },
   agents: (s) => s.cluster.nodes.map((n) => n.name),
