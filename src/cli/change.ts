@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { readStream } from "../bus/read.ts";
 import { EVENTS_STREAM } from "../bus/streams.ts";
 import { NATS_OPTION, stringOption, type Command } from "../core/command.ts";
@@ -10,7 +10,7 @@ import { ValidationError } from "../core/validate.ts";
 import { decodeEnvelope } from "../core/envelope.ts";
 import { decodeEvent, eventKindOf, familyOfSchema, isSchemaId, parseBody, SCHEMAS } from "../families/registry.ts";
 import { loadIdentity } from "../governance/keystore.ts";
-import { publishEvent } from "../governance/signed-publish.ts";
+import { envelopeBytes, publishEvent } from "../governance/signed-publish.ts";
 import { partySession, TLS_OPTIONS } from "./connect-options.ts";
 import { GOVERNANCE_OPTION, KEYS_OPTION, keyDirOf, trustRootOf } from "./identity-options.ts";
 import { requireNatsUrl } from "./require-nats.ts";
@@ -57,9 +57,13 @@ export const changeCommand: Command = {
     const tenant = tokenArg(args, "tenant");
     const problem = tokenArg(args, "problem-id");
     const file = stringOption(args, "file") ?? missing("--file <change.json>");
-    const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+    // A regular file of bounded size, checked before it is read: not a device, a pipe or a gigabyte.
+    const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
       throw catoptError("INPUT_INVALID", `${file}: cannot read it (${err.code ?? err.message})`);
     });
+    if (!info.isFile()) throw catoptError("INPUT_INVALID", `${file}: not a regular file`);
+    if (info.size > MAX_CHANGE_FILE) throw catoptError("INPUT_INVALID", `${file}: ${info.size} bytes, more than a change may hold (${MAX_CHANGE_FILE})`);
+    const text = await readFile(file, "utf8");
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -84,9 +88,14 @@ export const changeCommand: Command = {
       // A new id each time (randomness enters here, at the boundary): a change sent again on purpose is another change,
       // while the same signed event read twice is refused by the fold.
       const event = { schema, id: eventId(tenant, problem, "change", 0, randomBytes(8).toString("hex")), tenant, problem, round: 0, base: 0, body } as AnyEvent;
+      // The server takes messages up to its max_payload: a change larger than that is one line, not the client's stack trace.
+      const size = envelopeBytes(event, signer).length;
+      const limit = bus.nc.info?.max_payload;
+      if (limit !== undefined && size > limit)
+        throw catoptError("INPUT_INVALID", `${file}: the signed change is ${size} bytes, more than the server takes in a message (${limit}): split it`);
       const ack = await publishEvent(bus.js, roundSubject(tenant, problem), event, signer);
       io.out(
-        `published ${schema} to ${tenant}/${problem} (stream seq ${ack.seq}${ack.duplicate ? ", already there" : ""}): it applies when the next round closes, and that round's plan carries it\n`,
+        `published ${schema} to ${tenant}/${problem} (stream seq ${ack.seq}${ack.duplicate ? ", already there" : ""}): if the problem still runs with synchronous rounds and your key is its tenant's coordinator, it applies when the next round closes and that round's plan carries it; otherwise every replay refuses it, with why (catopt replay)\n`,
       );
       return 0;
     } finally {
@@ -95,7 +104,10 @@ export const changeCommand: Command = {
   },
 };
 
-/** The problem's open event: the first on its round subject. */
+/** A change file holds at most this many bytes (a change of 10,000 jobs fits in far less). */
+const MAX_CHANGE_FILE = 4 * 1024 * 1024;
+
+/** The problem's open event: the first on its round subject (the fold is what judges its signer; here it only names the family). */
 async function openOf(js: Parameters<typeof readStream>[0], tenant: string, problem: string): Promise<AnyEvent> {
   const reader = await readStream(js, EVENTS_STREAM, { filter: roundSubject(tenant, problem), untilEnd: true });
   try {

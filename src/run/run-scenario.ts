@@ -305,6 +305,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       if (!stopCoordinator.signal.aborted || coordinator.status !== "failed") break;
       stopCoordinator = new AbortController();
     }
+    // Nothing scripted goes out once the coordinator is done, whatever its end.
+    const scriptedSent = scripted.settled();
     if (coordinator.status === "failed") stopAgents.abort("the coordinator failed");
     // An agent stopped by a fault and started again ends with its last run: wait until no run is replaced any more.
     const currentRuns = () => [...agentRuns.values()];
@@ -315,7 +317,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       agentOutcomes = await Promise.all(runs.map((r) => r.outcome));
     }
     await faults.close();
-    await scripted.settled();
+    await scriptedSent;
     const wall = clock() - started;
     requireNoFailure(coordinator, agentOutcomes, `${tenant}/${problem}`);
 

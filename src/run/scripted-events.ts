@@ -13,15 +13,15 @@ export type ScriptedTimeline = {
 export type ScriptedPublisher = {
   /** Called with each round the coordinator closes, and whether the problem still runs after it. */
   onRound(round: number, running: boolean): void;
-  /** Stops the timers of what has not gone out, and waits for what has. */
+  /** Sends nothing more, stops the timers of what has not gone out, and waits for what has (idempotent). */
   settled(): Promise<void>;
   readonly timeline: readonly ScriptedTimeline[];
 };
 
 /**
- * Publishes a scenario's scripted events (ScriptedEvent) as rounds close or their time comes, one
- * after another in the order they became due (two after one round must reach the stream in that
- * order), while the problem runs; keeps when each went out. Time enters through `clock` and the
+ * Publishes a scenario's scripted events (ScriptedEvent) as rounds close or their time comes, in
+ * the scenario's order (each was checked against the cluster the ones before it leave), one after
+ * another, while the problem runs; keeps when each went out. Time enters through `clock` and the
  * timers it sets, from when it is made.
  */
 export function scriptedPublisher(
@@ -53,16 +53,27 @@ export function scriptedPublisher(
         (err: Error) => note(`scripted: could not publish "${entry.describe}": ${err.message}`),
       );
   };
+  // An entry goes out once its round or time has come and every entry before it has gone out: the order the scenario was checked in.
   // A time that comes before the first round closed waits for it: the problem takes no change before it has started.
   const due = events.map(() => false);
+  const flush = (): void => {
+    if (!running || lastRound < 1) return;
+    for (const [i, entry] of events.entries()) {
+      if (timeline[i].published_at_ms !== null) continue;
+      const reached = entry.round === undefined ? due[i] : lastRound >= entry.round;
+      if (!reached) return;
+      send(i);
+    }
+  };
+  // Unref'd: a run that fails before settling is not kept alive by a change due in an hour.
   const timers = events.flatMap((entry, i) =>
     entry.afterMs === undefined
       ? []
       : [
           setTimeout(() => {
             due[i] = true;
-            if (running && lastRound >= 1 && timeline[i].published_at_ms === null) send(i);
-          }, entry.afterMs),
+            flush();
+          }, entry.afterMs).unref(),
         ],
   );
   return {
@@ -70,13 +81,10 @@ export function scriptedPublisher(
     onRound: (round, stillRunning) => {
       lastRound = round;
       running = stillRunning;
-      if (!running) return;
-      for (const [i, entry] of events.entries()) {
-        const reached = entry.round === undefined ? due[i] : round >= entry.round;
-        if (reached && timeline[i].published_at_ms === null) send(i);
-      }
+      flush();
     },
     settled: () => {
+      running = false;
       for (const timer of timers) clearTimeout(timer);
       return chain;
     },

@@ -67,7 +67,17 @@ change("a bad change file, or a problem the stream does not hold, is one line sa
   await writeFile(bad, JSON.stringify({ depart: ["has.dot"] }));
   const empty = path.join(dir, "empty.json");
   await writeFile(empty, "{}");
+  // Ten thousand arrivals parse, but their signed change is more than the server takes in one message.
+  const huge = path.join(dir, "huge.json");
+  const arrive = Array.from({ length: 10_000 }, (_, i) => ({
+    name: `job-${String(i).padStart(58, "0")}`,
+    tenant: "language",
+    throughput: { V100: 1.5, P100: 1.25 },
+  }));
+  await writeFile(huge, JSON.stringify({ arrive }));
   const cases: [string, string, string?][] = [
+    [dir, "not a regular file"],
+    [huge, "more than the server takes in a message"],
     [bad, `${bad}.depart[0]: "has.dot" must be 1-64 letters`],
     [empty, "a change must arrive, depart or re-measure a job"],
     [path.join(dir, "none.json"), "cannot read it (ENOENT)"],

@@ -134,6 +134,7 @@ function secureOf(
 function parseChurn(value: unknown, cluster: ClusterProblem, synchronous: boolean): readonly ScriptedChange[] {
   if (value === undefined) return [];
   const items = v.array(value, "scenario.churn");
+  if (items.length > MAX_CHURN_ENTRIES) throw new v.ValidationError("scenario.churn", `at most ${MAX_CHURN_ENTRIES} entries, got ${items.length}`);
   if (items.length > 0 && !synchronous)
     throw new v.ValidationError("scenario.churn", "jobs change only with synchronous rounds: drop scenario.rounds and admm.maxStaleness, or the churn");
   let current = cluster;
@@ -165,6 +166,8 @@ function parseChurn(value: unknown, cluster: ClusterProblem, synchronous: boolea
 
 const CHURN_FIELDS = ["round", "afterMs", "arrive", "depart", "throughput"];
 const MAX_CHURN_MS = 86_400_000;
+/** Each entry is checked against the whole cluster; the fold takes at most 64 waiting for one round. */
+const MAX_CHURN_ENTRIES = 1000;
 
 function clustersAfter(cluster: ClusterProblem, churn: readonly ScriptedChange[]): ClusterProblem[] {
   const clusters: ClusterProblem[] = [];
