@@ -3,7 +3,7 @@
 // scenario has it; every party in this process, the embedded nats-server with TLS and
 // credentials, as a run is), its main thread profiled: the share of its busy time in signatures
 // (Ed25519 signing and verifying) and in secure aggregation's arithmetic (masks, key agreement,
-// secret shares), and how many signatures were verified per message. Then the floor: as many node
+// secret shares), the latter split between the coordinator's fold and the nodes. Then the floor: as many node
 // connections and one coordinator on a server set up the same way, exchanging messages of the
 // run's own sizes in the run's own order each round (the nodes' contributions, the round event,
 // their reveals, the plans), through the same publish and read paths, with no signing, no
@@ -52,22 +52,31 @@ await session.post("Profiler.enable");
 await session.post("Profiler.setSamplingInterval", { interval: 500 });
 let profiling: Promise<unknown> | undefined;
 let stopped: Promise<{ profile: Profiler.Profile }> | undefined;
+// The rounds alone, from the first round's close to the last's: not the run's setup, joins or end.
+const closed: { round: number; at: number }[] = [];
 process.stderr.write(`running ${name} (${nodes.length} nodes)...\n`);
+// The temporary folder goes whatever happens to the run.
 const report = await runScenario(loaded, {
   record,
   onRound: (p) => {
+    closed.push({ round: p.round, at: performance.now() });
     profiling ??= session.post("Profiler.start");
     if (p.phase !== "running") stopped ??= profiling.then(() => session.post("Profiler.stop"));
   },
+}).catch(async (err: unknown) => {
+  await rm(dir, { recursive: true, force: true });
+  throw err;
 });
 const { profile } = await (stopped ?? Promise.reject(new Error("the run closed no round")));
 session.disconnect();
-const runMs = report.wall_ms / report.rounds;
+const [first, last] = [closed[0], closed[closed.length - 1]];
+const runMs = (last.at - first.at) / Math.max(1, last.round - first.round);
 const shares = cryptoShares(profile);
 
 // What a round carries, schema by schema: how many messages and their mean size.
-const recorded = (await readRecording(record)).messages;
-await rm(dir, { recursive: true, force: true });
+const recorded = await readRecording(record)
+  .then((r) => r.messages)
+  .finally(() => rm(dir, { recursive: true, force: true }));
 const bySchema = new Map<string, { count: number; bytes: number }>();
 for (const m of recorded) {
   const schema = (decode(decodeEnvelope(m.data).event) as { schema: string }).schema;
@@ -89,13 +98,17 @@ const floorMs = await floor();
 // own; a node signs its messages and verifies the round event and the plan. (In `catopt run` every
 // party shares a process, whose held verdicts spare all but one verification of each message, and
 // none of a message it signed itself: identity.ts.)
-const { signUs, verifyUs } = signatureCosts(size(secure ? "masked/1" : "node-delta/1"));
+// Each cost measured at the size of the message it is for.
+const nodeCost = signatureCosts(size(secure ? "masked/1" : "node-delta/1"));
+const planCost = signatureCosts(size("cluster-plan/1"));
 const nodeMessages = secure ? 2 : 1; // masked and reveal, or the delta
 const coordinatorSigns = perRound("round/2") + perRound("cluster-plan/1") + perRound("tenant-plan/1");
-const coordinatorCrypto = (nodes.length * nodeMessages * verifyUs + coordinatorSigns * signUs) / 1000;
-const nodeCrypto = (nodeMessages * signUs + 2 * verifyUs) / 1000;
-// A node's masking is its own, in parallel with the others': the run's secure aggregation time, shared out.
-const nodeMasks = shares.secureMs / report.rounds / nodes.length;
+// The coordinator's own share of secure aggregation (unmasking the sums, recovering seeds) is on the path whole.
+const coordinatorMasks = shares.coordinatorSecureMs / report.rounds;
+const coordinatorCrypto = (nodes.length * nodeMessages * nodeCost.verifyUs + coordinatorSigns * planCost.signUs) / 1000 + coordinatorMasks;
+const nodeCrypto = (nodeMessages * nodeCost.signUs + 2 * planCost.verifyUs) / 1000;
+// A node's masking is its own, in parallel with the others': the nodes' share of the run's secure aggregation time, shared out.
+const nodeMasks = shares.nodesSecureMs / report.rounds / nodes.length;
 const criticalCrypto = coordinatorCrypto + nodeCrypto + nodeMasks;
 
 console.log(`round floor: ${name}, ${nodes.length} node agents, ${secure ? "secure aggregation" : "plain rounds"}, ${report.rounds} rounds`);
@@ -106,13 +119,13 @@ console.log(
   `messages a round: ${secure ? `${nodes.length} masked (${size("masked/1")} B), 1 round event (${size("round/2")} B), ${nodes.length} reveals (${size("reveal/1")} B)` : `${nodes.length} deltas (${size("node-delta/1")} B), 1 round event (${size("round/2")} B)`}, 1 plan (${size("cluster-plan/1")} B), ${perRound("tenant-plan/1").toFixed(1)} tenant plans (${size("tenant-plan/1")} B)`,
 );
 console.log(
-  `crypto on a deployed round's critical path: ${criticalCrypto.toFixed(2)} ms = ${pct(criticalCrypto, runMs)} of the run's round (Ed25519 sign ${signUs.toFixed(0)} us, verify ${verifyUs.toFixed(0)} us, measured here)`,
+  `crypto on a deployed round's critical path: ${criticalCrypto.toFixed(2)} ms: ${pct(criticalCrypto, floorMs + criticalCrypto)} of the floor and it, ${pct(criticalCrypto, runMs)} of the run's round (Ed25519 here: sign ${nodeCost.signUs.toFixed(0)} us and verify ${nodeCost.verifyUs.toFixed(0)} us at a node's message, sign ${planCost.signUs.toFixed(0)} us at a plan)`,
 );
 console.log(
-  `  coordinator ${coordinatorCrypto.toFixed(2)} ms (verifies ${nodes.length * nodeMessages}, signs ${coordinatorSigns.toFixed(1)}); a node ${(nodeCrypto + nodeMasks).toFixed(2)} ms (signs ${nodeMessages}, verifies 2${secure ? `, masks ${nodeMasks.toFixed(2)} ms` : ""})`,
+  `  coordinator ${coordinatorCrypto.toFixed(2)} ms (verifies ${nodes.length * nodeMessages}, signs ${coordinatorSigns.toFixed(1)}${secure ? `, unmasks ${coordinatorMasks.toFixed(2)} ms` : ""}); a node ${(nodeCrypto + nodeMasks).toFixed(2)} ms (signs ${nodeMessages}, verifies 2${secure ? `, masks ${nodeMasks.toFixed(2)} ms` : ""})`,
 );
 console.log(
-  `run's main thread over its rounds: busy ${(shares.busyMs / 1000).toFixed(1)} s; signatures ${pct(shares.signaturesMs, shares.busyMs)}, secure aggregation ${pct(shares.secureMs, shares.busyMs)} (the governance consumer verifies on worker threads)`,
+  `run's main thread over its rounds: busy ${(shares.busyMs / 1000).toFixed(1)} s; signatures ${pct(shares.signaturesMs, shares.busyMs)}, secure aggregation ${pct(shares.coordinatorSecureMs + shares.nodesSecureMs, shares.busyMs)} (the coordinator's fold ${pct(shares.coordinatorSecureMs, shares.busyMs)}), profiled every 0.5 ms; the governance consumer verifies on worker threads`,
 );
 
 /** Ed25519 signing and verifying of a message of `bytes`, in microseconds, as a party does each (median of 5 runs of 200). */
@@ -142,7 +155,7 @@ function pct(part: number, whole: number): string {
  * secure aggregation's arithmetic (src/secure's masks, shares, streams, words), each frame counted
  * once, to the outermost such function above it.
  */
-function cryptoShares(profile: Profiler.Profile): { busyMs: number; signaturesMs: number; secureMs: number } {
+function cryptoShares(profile: Profiler.Profile): { busyMs: number; signaturesMs: number; coordinatorSecureMs: number; nodesSecureMs: number } {
   const self = new Map<number, number>();
   const deltas = profile.timeDeltas ?? [];
   for (const [i, id] of (profile.samples ?? []).entries()) self.set(id, (self.get(id) ?? 0) + (deltas[i] ?? 0));
@@ -152,18 +165,26 @@ function cryptoShares(profile: Profiler.Profile): { busyMs: number; signaturesMs
     if (/\/src\/secure\/(masks|shamir|secret-stream|aggregation|ring)\.ts$/.test(frame.url)) return "secure";
     return undefined;
   };
-  const totals = { busy: 0, signatures: 0, secure: 0 };
-  const walk = (id: number, inherited: "signatures" | "secure" | undefined): void => {
+  const totals = { busy: 0, signatures: 0, coordinatorSecure: 0, nodesSecure: 0 };
+  // Below the reducer is the coordinator's fold (agents run no reducer; the end-of-run replay is outside the profile).
+  const walk = (id: number, inherited: "signatures" | "secure" | undefined, inFold: boolean): void => {
     const node = byId.get(id);
     if (node === undefined) return;
     const mine = inherited ?? category(node.callFrame);
+    const folding = inFold || node.callFrame.url.endsWith("/src/replay/reducer.ts");
     const time = self.get(id) ?? 0;
     if (node.callFrame.functionName !== "(idle)") totals.busy += time;
-    if (mine !== undefined) totals[mine] += time;
-    for (const child of node.children ?? []) walk(child, mine);
+    if (mine === "signatures") totals.signatures += time;
+    if (mine === "secure") totals[folding ? "coordinatorSecure" : "nodesSecure"] += time;
+    for (const child of node.children ?? []) walk(child, mine, folding);
   };
-  walk(profile.nodes[0].id, undefined);
-  return { busyMs: totals.busy / 1000, signaturesMs: totals.signatures / 1000, secureMs: totals.secure / 1000 };
+  walk(profile.nodes[0].id, undefined, false);
+  return {
+    busyMs: totals.busy / 1000,
+    signaturesMs: totals.signatures / 1000,
+    coordinatorSecureMs: totals.coordinatorSecure / 1000,
+    nodesSecureMs: totals.nodesSecure / 1000,
+  };
 }
 
 /** ms per round of the run's round trip with the bus alone: same server setup, sizes and order; nothing signed, verified, folded or solved. */
@@ -191,7 +212,10 @@ async function floor(): Promise<number> {
       for (let k = 0; k < count; k++) await inbox.next();
     };
     const awaitAll = (subject: string) => Promise.all(announcements.map((it) => nextOn(it, subject)));
-    const round = async (): Promise<void> => {
+    // The run's tenant plans went out every tenantPlanEvery rounds, all tenants at once: so here.
+    const tenantRate = perRound("tenant-plan/1");
+    const tenantEvery = tenantRate > 0 ? Math.max(1, Math.round(tenants.length / tenantRate)) : 0;
+    const round = async (r: number): Promise<void> => {
       // The nodes' contributions, the round event, their reveals (secure), the plans.
       await Promise.all(nodeJs.map((js, i) => publish(js, deltaSubject(tenant, problem, nodes[i]), size(secure ? "masked/1" : "node-delta/1"))));
       await collect(nodes.length);
@@ -202,12 +226,13 @@ async function floor(): Promise<number> {
         await collect(nodes.length);
       }
       await publish(coordinatorJs, planSubject(tenant, problem), size("cluster-plan/1"));
-      await Promise.all(tenants.map(() => publish(coordinatorJs, planSubject(`${tenant}-jobs`, problem), size("tenant-plan/1"))));
+      if (tenantEvery > 0 && r % tenantEvery === 0)
+        await Promise.all(tenants.map(() => publish(coordinatorJs, planSubject(`${tenant}-jobs`, problem), size("tenant-plan/1"))));
       await awaitAll(planSubject(tenant, problem));
     };
-    for (let r = 0; r < 3; r++) await round(); // warm up
+    for (let r = 1; r <= 3; r++) await round(r); // warm up
     const started = performance.now();
-    for (let r = 0; r < floorRounds; r++) await round();
+    for (let r = 1; r <= floorRounds; r++) await round(r);
     return (performance.now() - started) / floorRounds;
   } finally {
     for (const reader of stops) reader.stop();
