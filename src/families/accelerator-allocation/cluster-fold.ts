@@ -401,7 +401,7 @@ function finishRound(stepped: ClusterState, previousSignal: readonly number[], g
   const changes = stepped.changes;
   if (changes === undefined) return { ...stepped, plan: derivePlan(stepped, previousSignal, gap) };
   const before = stepped.open.cluster;
-  const open = { ...stepped.open, cluster: pendingCluster(stepped) };
+  const open = pendingOpen(stepped);
   const [old, next] = [derivedOf(stepped.open).decomposition, derivedOf(open).decomposition];
   const total = new Float64Array(next.coupling.resources);
   let values: Pick<ClusterState, "y" | "secure">;
@@ -447,31 +447,34 @@ function changeCluster(p: ClusterState, event: CatoptEvent<"cluster-change/1">):
     reject(`change ${event.id}: job ${platformJob.name} arrives for ${p.tenant}, the platform's own tenant: jobs belong to their own tenants`);
   let after: ClusterProblem;
   try {
-    after = applyChange(pendingCluster(p), event.body);
+    after = applyChange(pendingOpen(p).cluster, event.body);
   } catch (err) {
     if (err instanceof ValidationError) reject(`change ${event.id}: ${err.message}`);
     throw err;
   }
-  if (p.open.secure !== undefined) checkSecureOpen({ ...p.open, cluster: after }, derivedOf({ ...p.open, cluster: after }).decomposition);
+  // The open the next round will hold: derived once here (its decomposition is cached by it), used again when the round closes.
+  const open = { ...p.open, cluster: after };
+  if (p.open.secure !== undefined) checkSecureOpen(open, derivedOf(open).decomposition);
   const changes = [...(p.changes ?? []), event.body];
-  pendingClusters.set(changes, after);
+  pendingOpens.set(changes, open);
   return { ...p, changes, changeIds: [...(p.changeIds ?? []), event.id] };
 }
 
 /** At most this many changes wait for one round: each is checked against the cluster the ones before it leave. */
 const MAX_PENDING_CHANGES = 64;
 
-// The cluster the waiting changes leave, by their list (a state's list is never changed in place): each change is applied once, not once per later one.
-const pendingClusters = new WeakMap<readonly ClusterChange[], ClusterProblem>();
+// The open the waiting changes leave, by their list (a state's list is never changed in place): each change is applied once,
+// not once per later one, and the changed cluster is decomposed once (derivedOf caches by the open).
+const pendingOpens = new WeakMap<readonly ClusterChange[], ClusterOpenBody>();
 
-function pendingCluster(p: ClusterState): ClusterProblem {
-  if (p.changes === undefined) return p.open.cluster;
-  let after = pendingClusters.get(p.changes);
-  if (after === undefined) {
-    after = p.changes.reduce((c, change) => applyChange(c, change), p.open.cluster);
-    pendingClusters.set(p.changes, after);
+function pendingOpen(p: ClusterState): ClusterOpenBody {
+  if (p.changes === undefined) return p.open;
+  let open = pendingOpens.get(p.changes);
+  if (open === undefined) {
+    open = { ...p.open, cluster: p.changes.reduce((c, change) => applyChange(c, change), p.open.cluster) };
+    pendingOpens.set(p.changes, open);
   }
-  return after;
+  return open;
 }
 
 /** A node's masked contribution (secure problems): checked like a delta, then held for its round's sum. */

@@ -60,8 +60,9 @@ function parse(json: unknown, source: string): ClusterScenario {
   // A round closed without every node takes late deltas only within a staleness bound; without one, it could take nothing of a laggard and never converge.
   if (Object.keys(rounds).length > 0 && admm.maxStaleness < 1)
     throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
-  const churn = parseChurn(s.churn, cluster, Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
-  const choice = secureOf(s.secure, [cluster, ...clustersAfter(cluster, churn)], Object.keys(rounds).length === 0 && admm.maxStaleness === 0);
+  const synchronous = Object.keys(rounds).length === 0 && admm.maxStaleness === 0;
+  const { churn, clusters } = parseChurn(s.churn, cluster, synchronous);
+  const choice = secureOf(s.secure, [cluster, ...clusters], synchronous);
   const tenant = tokenField(s.tenant, "scenario.tenant");
   if ([...cluster.jobs, ...churn.flatMap((c) => c.change.arrive)].some((j) => j.tenant === tenant))
     throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
@@ -131,15 +132,20 @@ function secureOf(
  * against the cluster as the entries before it leave it, so that a bad entry is refused before
  * the run, naming it. Synchronous rounds only, as the fold requires.
  */
-function parseChurn(value: unknown, cluster: ClusterProblem, synchronous: boolean): readonly ScriptedChange[] {
-  if (value === undefined) return [];
+function parseChurn(
+  value: unknown,
+  cluster: ClusterProblem,
+  synchronous: boolean,
+): { readonly churn: readonly ScriptedChange[]; readonly clusters: readonly ClusterProblem[] } {
+  if (value === undefined) return { churn: [], clusters: [] };
   const items = v.array(value, "scenario.churn");
   if (items.length > MAX_CHURN_ENTRIES) throw new v.ValidationError("scenario.churn", `at most ${MAX_CHURN_ENTRIES} entries, got ${items.length}`);
   if (items.length > 0 && !synchronous)
     throw new v.ValidationError("scenario.churn", "jobs change only with synchronous rounds: drop scenario.rounds and admm.maxStaleness, or the churn");
   let current = cluster;
   let [lastRound, lastMs] = [1, 0];
-  return items.map((item, i) => {
+  const clusters: ClusterProblem[] = [];
+  const churn = items.map((item, i): ScriptedChange => {
     const at = `scenario.churn[${i}]`;
     const fields = v.record(item, at);
     const unknown = Object.keys(fields).find((key) => !CHURN_FIELDS.includes(key));
@@ -160,20 +166,16 @@ function parseChurn(value: unknown, cluster: ClusterProblem, synchronous: boolea
     }
     const change = parseChange(fields, at);
     current = applyChange(current, change, at);
+    clusters.push(current);
     return { ...when, change };
   });
+  return { churn, clusters };
 }
 
 const CHURN_FIELDS = ["round", "afterMs", "arrive", "depart", "throughput"];
 const MAX_CHURN_MS = 86_400_000;
 /** Each entry is checked against the whole cluster; the fold takes at most 64 waiting for one round. */
 const MAX_CHURN_ENTRIES = 1000;
-
-function clustersAfter(cluster: ClusterProblem, churn: readonly ScriptedChange[]): ClusterProblem[] {
-  const clusters: ClusterProblem[] = [];
-  for (const { change } of churn) clusters.push(applyChange(clusters.at(-1) ?? cluster, change));
-  return clusters;
-}
 
 /** The platform's cluster-change/1 for a churn entry: its id names the entry, so that each is its own event. */
 function scriptedChange({ round, afterMs, change }: ScriptedChange, index: number): ScriptedEvent {

@@ -23,8 +23,8 @@ import { policyForm } from "./policy.ts";
  */
 export function nodeAgent(tenant: string, problem: string, node: ClusterNode): FamilyAgent {
   let opened: { readonly id: string; readonly agents: readonly string[] } | undefined;
-  // The cluster as it stands (the open's, then each plan's changes), the censor its steps use, and the round of the last change taken (a plan may be read twice).
-  let cluster: ClusterProblem | undefined;
+  // The cluster as it stands (the open's, then each plan's changes) and this node's columns in it, the censor its steps use, and the round of the last change taken (a plan may be read twice).
+  let cluster: { readonly problem: ClusterProblem; readonly own: NodeProblem } | undefined;
   let censor = 0;
   let changedAt = -1;
   let solver: LocalSolver<NodePlan, Float64Array> | undefined;
@@ -86,13 +86,13 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
    * The cluster changed, as the round's plan says (cluster-fold.ts finishRound does the same): our
    * committed time carried by job, the signal to be sent whole, what earlier rounds left dropped.
    */
-  const takeChanges = (before: ClusterProblem, after: ClusterProblem, round: number): void => {
+  const takeChanges = (before: NonNullable<typeof cluster>, after: ClusterProblem, round: number): void => {
     const columns = ownColumns(after);
-    committed = carryColumns(before, ownColumns(before).node.columns, committed, after, columns.node.columns);
+    committed = carryColumns(before.problem, before.own.columns, committed, after, columns.node.columns);
     solver = nodeSolver(columns.node, censor);
     signal = new Float64Array(columns.resources);
     if (secureOpen !== undefined) secureOpen = { ...secureOpen, ...secureColumns(after) };
-    cluster = after;
+    cluster = { problem: after, own: columns.node };
     // What rounds up to this one sent or proposed is of the old columns; a later round's (known again from the stream after a restart) is already of the new ones.
     for (const byRound of [updates, sent, proposals, views]) for (const r of byRound.keys()) if (r <= round) byRound.delete(r);
   };
@@ -170,7 +170,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         signal = new Float64Array(columns.resources);
         committed = new Float64Array(columns.node.columns.length);
         maxStaleness = event.body.admm.maxStaleness;
-        cluster = event.body.cluster;
+        cluster = { problem: event.body.cluster, own: columns.node };
         opened = { id: event.id, agents };
       }
       return { agents };
@@ -214,7 +214,7 @@ export function nodeAgent(tenant: string, problem: string, node: ClusterNode): F
         changedAt = event.round;
         takeChanges(
           cluster,
-          event.body.changes.reduce((c, change) => applyChange(c, change), cluster),
+          event.body.changes.reduce((c, change) => applyChange(c, change), cluster.problem),
           event.round,
         );
       }
