@@ -203,6 +203,17 @@ test("a change is refused, with why, before the problem starts, after it ends, w
     refusal(() => acceleratorAllocation.apply(running, changeEvent(0, { ...body, arrive: [tiny] }), undefined)),
     /is below 1e-6/,
   );
+  // A weight so small that the job's throughput would weigh 1e300 in the coupling: ADMM's steps went NaN, which the plan cannot carry.
+  const feather = { ...b, name: "feather", weight: 1e-300 };
+  assert.match(
+    refusal(() => acceleratorAllocation.apply(running, changeEvent(0, { ...body, arrive: [feather] }), undefined)),
+    /job feather's throughput weighs .* in the coupling/,
+  );
+  const lightOpen = openEvent();
+  assert.match(
+    refusal(() => openCluster({ ...lightOpen, body: { ...lightOpen.body, cluster: { ...cluster, jobs: [...cluster.jobs, feather] } } })),
+    /job feather's throughput weighs/,
+  );
   // At most 64 wait for one round.
   let waiting = running;
   const remeasure = { arrive: [], depart: [], throughput: { [b.name]: b.throughput } };
@@ -243,6 +254,7 @@ test("a scenario's churn entries: at a round or a time, in order, each checked a
     [[second, first], "churn[1].round: expected an integer >= 120, got 60"],
     [[first, first], "churn[1].depart: job a3c departs, but the cluster has no such job"],
     [[{ ...first, round: undefined, afterMs: 1e12 }], "churn[0].afterMs: at most 86400000 (a day)"],
+    [[{ ...first, arrive: [{ ...first.arrive[0], weight: 1e-300 }] }], "churn[0]: job transformer-b64-s's throughput weighs"],
   ];
   for (const [churn, message] of cases) assert.throws(withChurn(churn), (err: Error) => err.message.includes(message), message);
 });

@@ -9,7 +9,7 @@ import { agentSignal, initialAdmmState, sharingStep, type AdmmState, type FleetT
 import { effectiveThroughput, solvingThroughputs, type ClusterProblem, type TypeAllocation } from "./cluster.ts";
 import { roundCertificate, stopsAt } from "./dual-bound.ts";
 import { couplingUpdate } from "./coupling.ts";
-import { decompose, type Decomposition, type NodeProblem } from "./decompose.ts";
+import { coefficientProblem, decompose, type Decomposition, type NodeProblem } from "./decompose.ts";
 import { applyUpdate, changedEntries } from "./node-solver.ts";
 import { addContribution, clusterAggregate } from "./node-step.ts";
 import { policyForm, policyObjective, type PolicyForm } from "./policy.ts";
@@ -140,7 +140,9 @@ export function openCluster(event: CatoptEvent<"cluster-open/1">): ClusterState 
   // The platform's tenant publishes the cluster plan on its plan subject: a job of its own would have its tenant plan there too.
   const own = open.cluster.jobs.find((job) => job.tenant === event.tenant);
   if (own !== undefined) reject(`job ${own.name} belongs to ${event.tenant}, the platform's own tenant: jobs belong to their own tenants`);
-  const { decomposition } = derivedOf(open);
+  const { solving, decomposition } = derivedOf(open);
+  const out = coefficientProblem(solving, decomposition);
+  if (out !== undefined) reject(out);
   if (open.secure !== undefined) checkSecureOpen(open, decomposition);
   return {
     ...(open.secure === undefined
@@ -454,7 +456,10 @@ function changeCluster(p: ClusterState, event: CatoptEvent<"cluster-change/1">):
   }
   // The open the next round will hold: derived once here (its decomposition is cached by it), used again when the round closes.
   const open = { ...p.open, cluster: after };
-  if (p.open.secure !== undefined) checkSecureOpen(open, derivedOf(open).decomposition);
+  const { solving, decomposition } = derivedOf(open);
+  const out = coefficientProblem(solving, decomposition);
+  if (out !== undefined) reject(`change ${event.id}: ${out}`);
+  if (p.open.secure !== undefined) checkSecureOpen(open, decomposition);
   const changes = [...(p.changes ?? []), event.body];
   pendingOpens.set(changes, open);
   return { ...p, changes, changeIds: [...(p.changeIds ?? []), event.id] };

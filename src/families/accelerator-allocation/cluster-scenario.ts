@@ -1,6 +1,6 @@
 import type { AdmmSettings, SecureSettings } from "../../core/problem-spec.ts";
 import { solvingThroughputs } from "./cluster.ts";
-import { decompose } from "./decompose.ts";
+import { coefficientProblem, decompose, type Decomposition } from "./decompose.ts";
 import { policyForm } from "./policy.ts";
 import { clusterFractionBits, maxColumnNorm } from "./secure-layout.ts";
 import { eventId, type CatoptEvent } from "../../core/event.ts";
@@ -62,7 +62,15 @@ function parse(json: unknown, source: string): ClusterScenario {
     throw new v.ValidationError("scenario.admm.maxStaleness", "asynchronous rounds (scenario.rounds) need a staleness bound of at least 1");
   const synchronous = Object.keys(rounds).length === 0 && admm.maxStaleness === 0;
   const { churn, clusters } = parseChurn(s.churn, cluster, synchronous);
-  const choice = secureOf(s.secure, [cluster, ...clusters], synchronous);
+  // The cluster and each one its churn leaves, decomposed once: their coefficients within ADMM's range, and the secure fixed point from them.
+  const decompositions = [cluster, ...clusters].map((c, i) => {
+    const solving = solvingThroughputs(c);
+    const decomposition = decompose(solving, policyForm(solving));
+    const out = coefficientProblem(solving, decomposition);
+    if (out !== undefined) throw new v.ValidationError(i === 0 ? "scenario.jobs" : `scenario.churn[${i - 1}]`, out);
+    return decomposition;
+  });
+  const choice = secureOf(s.secure, cluster, decompositions, synchronous);
   const tenant = tokenField(s.tenant, "scenario.tenant");
   if ([...cluster.jobs, ...churn.flatMap((c) => c.change.arrive)].some((j) => j.tenant === tenant))
     throw new v.ValidationError("scenario.tenant", `"${tenant}" is the platform's tenant; jobs belong to their own tenants`);
@@ -99,19 +107,15 @@ function parse(json: unknown, source: string): ClusterScenario {
  */
 function secureOf(
   value: unknown,
-  [cluster, ...changed]: readonly ClusterProblem[],
+  cluster: ClusterProblem,
+  decompositions: readonly Decomposition[],
   synchronous: boolean,
 ): { readonly settings: SecureSettings } | { readonly plainBecause: string } {
   const asked = value === undefined ? undefined : v.boolean(value, "scenario.secure");
   if (asked === false) return { plainBecause: 'the scenario says "secure": false' };
   const maxAbs = Math.max(...cluster.nodes.map((n) => n.count));
   // The fixed point holds for the cluster as every churn entry leaves it (a job's throughput weighs in its words).
-  const bits = Math.min(
-    ...[cluster, ...changed].map((c) => {
-      const solving = solvingThroughputs(c);
-      return clusterFractionBits(c.nodes.length, maxAbs, maxColumnNorm(decompose(solving, policyForm(solving)).nodes));
-    }),
-  );
+  const bits = Math.min(...decompositions.map((d) => clusterFractionBits(cluster.nodes.length, maxAbs, maxColumnNorm(d.nodes))));
   const why = !synchronous
     ? "secure aggregation takes synchronous rounds (a masked contribution counts only in the round it was masked for)"
     : cluster.nodes.length < 2

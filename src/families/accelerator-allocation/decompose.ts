@@ -108,6 +108,23 @@ export function decompose(problem: ClusterProblem, form: PolicyForm, only?: stri
 }
 
 /**
+ * The largest a column's coefficient may be. Coefficients are what the coupling weighs a node's
+ * time by; every scenario here keeps them below 500 (makespan on gavel-256), but a job whose
+ * demand is tiny beside the others' (a weight of 1e-300) weighs its throughput by 1e300, and
+ * ADMM's steps go to NaN, which no plan can carry.
+ */
+export const MAX_COEFFICIENT = 1e6;
+
+/** Why a decomposition's coefficients are out of ADMM's range, naming the job; undefined when none is. */
+export function coefficientProblem(problem: ClusterProblem, { nodes }: Decomposition): string | undefined {
+  for (const node of nodes)
+    for (const c of node.columns)
+      if (!(c.thr <= MAX_COEFFICIENT && c.gain <= MAX_COEFFICIENT))
+        return `job ${problem.jobs[c.job].name}'s throughput weighs ${c.thr} in the coupling on ${node.type}, beyond ${MAX_COEFFICIENT}: its demand (weight, steps) is too small beside the other jobs'`;
+  return undefined;
+}
+
+/**
  * Demands are rescaled so that the equal split reaches exactly t = 1 on its worst job: the
  * optimum t is then at least 1 and of the order of the time and throughput resources, whatever
  * the units of the demands (steps left can be 10^5), which keeps one ADMM penalty right for all.
